@@ -1,0 +1,71 @@
+//! The bridge: serves PostgREST's API itself. All the logic lives in the
+//! `postgrest` crate (grammar → plan → one SQL statement → response); this
+//! component only runs the statement through the `sql` import under the
+//! caller's role and claims.
+//!
+//! Configuration (wasi:cli environment, PostgREST's names in brackets):
+//! - `SUPALITE_DB_SCHEMAS` [db-schemas]: comma-separated, default `public`.
+//! - `SUPALITE_ANON_ROLE` [db-anon-role]: default `anon`.
+//! - `SUPALITE_DB_MAX_ROWS` [db-max-rows]: optional cap on rows per read.
+
+/// Reads the bridge's settings from environment-style lookups.
+pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
+    let mut cfg = postgrest::Config::default();
+    if let Some(s) = var("SUPALITE_DB_SCHEMAS") {
+        let schemas: Vec<String> = s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        if !schemas.is_empty() {
+            cfg.schemas = schemas;
+        }
+    }
+    if let Some(r) = var("SUPALITE_ANON_ROLE").filter(|r| !r.is_empty()) {
+        cfg.anon_role = r;
+    }
+    cfg.max_rows = var("SUPALITE_DB_MAX_ROWS").and_then(|m| m.trim().parse().ok());
+    cfg
+}
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    wit_bindgen::generate!({ path: "../../wit", world: "bridge-component" });
+
+    use exports::supalite::api::backend::Guest;
+    use postgrest::error::ApiError;
+    use supalite::api::sql::{self, Session, Statement};
+    use supalite::api::types::{Identity, Request, Response};
+
+    struct Bridge;
+
+    impl Guest for Bridge {
+        fn handle(req: Request, who: Identity) -> Response {
+            let cfg = super::config(|k| std::env::var(k).ok());
+            let r = serve(&cfg, &req, &who);
+            Response { status: r.status, headers: r.headers, body: r.body }
+        }
+    }
+
+    fn serve(cfg: &postgrest::Config, req: &Request, who: &Identity) -> postgrest::Response {
+        let api = postgrest::Request {
+            method: &req.method,
+            path: &req.path,
+            query: &req.query,
+            headers: &req.headers,
+            body: &req.body,
+        };
+        let plan = match postgrest::plan(cfg, &api) {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        };
+        let session = Session { role: Some(who.role.clone()), claims_json: who.claims_json.clone(), read_only: plan.read_only };
+        let stmt = Statement { sql: plan.statement.sql.clone(), params: plan.statement.params.clone() };
+        match sql::transaction(&session, &[stmt]) {
+            Ok(sets) => {
+                let row = sets.last().and_then(|s| s.rows.first());
+                let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
+                plan.respond(postgrest::Outcome { total: col(0), page_total: col(1), body: col(2) })
+            }
+            Err(e) => ApiError::from_db(&e.code, &e.message, e.detail.as_deref(), e.hint.as_deref(), who.role == cfg.anon_role).into(),
+        }
+    }
+
+    export!(Bridge);
+}

@@ -1,0 +1,129 @@
+//! The gateway: owns the HTTP edge (`wasi:http/incoming-handler`) and wires
+//! the stages: rewriter → auth → backend (or auth's own API) → rewriter.finish.
+//!
+//! Configuration (wasi:cli environment):
+//! - `SUPALITE_MAX_BODY_BYTES`: largest accepted request body (default 10 MiB).
+
+/// Default request body limit.
+pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    wit_bindgen::generate!({ path: "../../wit", world: "gateway-component", generate_all });
+
+    use exports::wasi::http::incoming_handler::Guest;
+    use supalite::api::rewriter::{Outcome, Target};
+    use supalite::api::types::{Request, Response};
+    use supalite::api::{auth, backend, rewriter};
+    use wasi::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
+    use wasi::io::streams::StreamError;
+
+    struct Gateway;
+
+    impl Guest for Gateway {
+        fn handle(request: IncomingRequest, out: ResponseOutparam) {
+            let response = match read_request(&request) {
+                Ok(req) => {
+                    let resp = pipeline(&req);
+                    rewriter::finish(&req, &resp)
+                }
+                Err(resp) => resp,
+            };
+            write_response(response, out);
+        }
+    }
+
+    fn pipeline(req: &Request) -> Response {
+        match rewriter::rewrite(req) {
+            Outcome::Respond(r) => r,
+            Outcome::Forward(routed) => match routed.target {
+                Target::Auth => auth::handle(&routed.request),
+                Target::Rest => match auth::authenticate(&routed.request) {
+                    Ok(who) => backend::handle(&routed.request, &who),
+                    Err(denied) => denied,
+                },
+            },
+        }
+    }
+
+    fn error(status: u16, code: &str, message: &str) -> Response {
+        let r: postgrest::Response = postgrest::error::ApiError::new(status, code, message).into();
+        Response { status: r.status, headers: r.headers, body: r.body }
+    }
+
+    fn read_request(request: &IncomingRequest) -> Result<Request, Response> {
+        let method = match request.method() {
+            Method::Get => "GET".to_string(),
+            Method::Head => "HEAD".into(),
+            Method::Post => "POST".into(),
+            Method::Put => "PUT".into(),
+            Method::Delete => "DELETE".into(),
+            Method::Connect => "CONNECT".into(),
+            Method::Options => "OPTIONS".into(),
+            Method::Trace => "TRACE".into(),
+            Method::Patch => "PATCH".into(),
+            Method::Other(m) => m.to_ascii_uppercase(),
+        };
+        let pq = request.path_with_query().unwrap_or_else(|| "/".into());
+        let (path, query) = match pq.split_once('?') {
+            Some((p, q)) => (p.to_string(), q.to_string()),
+            None => (pq, String::new()),
+        };
+        let headers = request
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let limit = std::env::var("SUPALITE_MAX_BODY_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(super::DEFAULT_MAX_BODY);
+        let mut body = Vec::new();
+        if let Ok(incoming) = request.consume() {
+            if let Ok(stream) = incoming.stream() {
+                loop {
+                    match stream.blocking_read(64 * 1024) {
+                        Ok(chunk) => {
+                            body.extend_from_slice(&chunk);
+                            if body.len() > limit {
+                                return Err(error(413, "PGRST413", "Payload Too Large"));
+                            }
+                        }
+                        Err(StreamError::Closed) => break,
+                        Err(StreamError::LastOperationFailed(_)) => {
+                            return Err(error(400, "PGRST102", "Could not read the request body"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Request { method, path, query, headers, body })
+    }
+
+    fn write_response(resp: Response, out: ResponseOutparam) {
+        let mut headers: Vec<(String, Vec<u8>)> = resp
+            .headers
+            .into_iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "host"))
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
+        headers.push(("content-length".into(), resp.body.len().to_string().into_bytes()));
+        let fields = match Fields::from_list(&headers) {
+            Ok(f) => f,
+            Err(_) => Fields::new(),
+        };
+        let response = OutgoingResponse::new(fields);
+        let _ = response.set_status_code(resp.status);
+        let Ok(body) = response.body() else { return };
+        ResponseOutparam::set(out, Ok(response));
+        if let Ok(stream) = body.write() {
+            for chunk in resp.body.chunks(4096) {
+                if stream.blocking_write_and_flush(chunk).is_err() {
+                    break;
+                }
+            }
+            drop(stream);
+        }
+        let _ = OutgoingBody::finish(body, None);
+    }
+
+    export!(Gateway);
+}

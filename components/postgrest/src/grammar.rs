@@ -1,0 +1,706 @@
+//! PostgREST's query-string grammar: `select`, horizontal filters, logic
+//! trees (`or=(...)`), `order`. Parsing never panics: malformed input is a
+//! PGRST100 error naming what could not be parsed.
+
+use crate::error::ApiError;
+
+/// `->` returns json, `->>` returns text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrow {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonKey {
+    Key(String),
+    Index(i64),
+}
+
+/// A column, optionally followed by a JSON path: `data->a->>b`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub path: Vec<(Arrow, JsonKey)>,
+}
+
+impl Field {
+    /// The name PostgREST gives the output column: the last JSON key, or
+    /// the column name.
+    pub fn default_alias(&self) -> String {
+        match self.path.last() {
+            Some((_, JsonKey::Key(k))) => k.clone(),
+            Some((_, JsonKey::Index(_))) | None if !self.path.is_empty() => self.name.clone(),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectItem {
+    /// `*`
+    Star,
+    /// `alias:field::cast`
+    Column { field: Field, alias: Option<String>, cast: Option<String> },
+    /// `alias:relation!hint!inner(...)` or `...relation(...)`.
+    Embed {
+        relation: String,
+        alias: Option<String>,
+        hints: Vec<String>,
+        spread: bool,
+        items: Vec<SelectItem>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    Any,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FtsKind {
+    Fts,
+    Plain,
+    Phrase,
+    Web,
+}
+
+impl FtsKind {
+    pub fn function(self) -> &'static str {
+        match self {
+            FtsKind::Fts => "to_tsquery",
+            FtsKind::Plain => "plainto_tsquery",
+            FtsKind::Phrase => "phraseto_tsquery",
+            FtsKind::Web => "websearch_to_tsquery",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsValue {
+    Null,
+    NotNull,
+    True,
+    False,
+    Unknown,
+}
+
+/// The right-hand side of a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// A binary operator (`=`, `LIKE`, `@>`, ...) with a value.
+    Compare { op: &'static str, quantifier: Option<Quantifier>, value: String },
+    /// `in.(a,b,"c,d")`
+    In(Vec<String>),
+    /// `is.null`, `is.true`, ...
+    Is(IsValue),
+    /// `fts(english).word`
+    Fts { kind: FtsKind, language: Option<String>, value: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub field: Field,
+    pub negated: bool,
+    pub operation: Operation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logic {
+    Filter(Filter),
+    /// `and(...)` / `or(...)`, possibly negated.
+    Tree { or: bool, negated: bool, children: Vec<Logic> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nulls {
+    First,
+    Last,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderTerm {
+    pub field: Field,
+    pub descending: Option<bool>,
+    pub nulls: Option<Nulls>,
+}
+
+/// Maps PostgREST operator names to SQL operators.
+fn binary_operator(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "eq" => "=",
+        "neq" => "<>",
+        "gt" => ">",
+        "gte" => ">=",
+        "lt" => "<",
+        "lte" => "<=",
+        "like" => "LIKE",
+        "ilike" => "ILIKE",
+        "match" => "~",
+        "imatch" => "~*",
+        "cs" => "@>",
+        "cd" => "<@",
+        "ov" => "&&",
+        "sl" => "<<",
+        "sr" => ">>",
+        "nxr" => "&<",
+        "nxl" => "&>",
+        "adj" => "-|-",
+        "isdistinct" => "IS DISTINCT FROM",
+        _ => return None,
+    })
+}
+
+fn quantifiable(name: &str) -> bool {
+    matches!(name, "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "like" | "ilike" | "match" | "imatch")
+}
+
+/// A cursor over the input with PostgREST-style error reporting.
+struct Cursor<'a> {
+    src: &'a str,
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(src: &'a str, what: &'static str) -> Self {
+        Cursor { src, pos: 0, what }
+    }
+    fn rest(&self) -> &'a str {
+        &self.src[self.pos..]
+    }
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+    fn eat(&mut self, s: &str) -> bool {
+        if self.rest().starts_with(s) {
+            self.pos += s.len();
+            true
+        } else {
+            false
+        }
+    }
+    fn bump(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.pos += c.len_utf8();
+        Some(c)
+    }
+    fn done(&self) -> bool {
+        self.pos >= self.src.len()
+    }
+    fn error(&self, expected: &str) -> ApiError {
+        let found = match self.peek() {
+            Some(c) => format!("unexpected \"{c}\""),
+            None => "unexpected end of input".to_string(),
+        };
+        ApiError::parse(
+            format!("failed to parse {} ({})", self.what, self.src),
+            format!("{found} expecting {expected}"),
+        )
+    }
+
+    /// A double-quoted string with backslash escapes.
+    fn quoted(&mut self) -> Result<String, ApiError> {
+        let mut out = String::new();
+        loop {
+            match self.bump() {
+                None => return Err(self.error("closing quote")),
+                Some('"') => return Ok(out),
+                Some('\\') => match self.bump() {
+                    Some(c) => out.push(c),
+                    None => return Err(self.error("escaped character")),
+                },
+                Some(c) => out.push(c),
+            }
+        }
+    }
+
+    /// A field name: quoted, or letters/digits/`_`/`$`/space with inner dashes.
+    fn name(&mut self) -> Result<String, ApiError> {
+        if self.eat("\"") {
+            return self.quoted();
+        }
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            let ok = c.is_alphanumeric() || c == '_' || c == '$' || c == ' ';
+            let inner_dash = c == '-' && !self.rest().starts_with("->") && self.pos > start;
+            if ok || inner_dash {
+                self.bump();
+            } else {
+                break;
+            }
+        }
+        let name = self.src[start..self.pos].trim();
+        if name.is_empty() || name.ends_with('-') {
+            self.pos = start;
+            return Err(self.error("field name (* or [a..z0..9_$])"));
+        }
+        Ok(name.to_string())
+    }
+
+    /// `name` followed by `->key` / `->>key` segments.
+    fn field(&mut self) -> Result<Field, ApiError> {
+        let name = self.name()?;
+        let mut path = Vec::new();
+        loop {
+            let arrow = if self.eat("->>") {
+                Arrow::Text
+            } else if self.eat("->") {
+                Arrow::Json
+            } else {
+                break;
+            };
+            let start = self.pos;
+            let neg = self.eat("-");
+            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                self.bump();
+            }
+            let digits = &self.src[start..self.pos];
+            let is_index = self.pos > start + neg as usize
+                && !self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let key = if is_index {
+                JsonKey::Index(digits.parse().map_err(|_| self.error("json index"))?)
+            } else {
+                self.pos = start;
+                JsonKey::Key(self.name()?)
+            };
+            path.push((arrow, key));
+        }
+        Ok(Field { name, path })
+    }
+
+    fn cast(&mut self) -> Result<Option<String>, ApiError> {
+        if !self.eat("::") {
+            return Ok(None);
+        }
+        let start = self.pos;
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            self.bump();
+        }
+        if self.pos == start {
+            return Err(self.error("cast type"));
+        }
+        if self.eat("[]") {}
+        Ok(Some(self.src[start..self.pos].to_string()))
+    }
+}
+
+/// Parses the `select` parameter.
+pub fn parse_select(src: &str) -> Result<Vec<SelectItem>, ApiError> {
+    let mut c = Cursor::new(src, "select parameter");
+    if src.trim().is_empty() {
+        return Ok(vec![SelectItem::Star]);
+    }
+    let items = select_list(&mut c)?;
+    if !c.done() {
+        return Err(c.error("\",\" or end of input"));
+    }
+    Ok(items)
+}
+
+fn select_list(c: &mut Cursor) -> Result<Vec<SelectItem>, ApiError> {
+    let mut items = Vec::new();
+    loop {
+        items.push(select_item(c)?);
+        if !c.eat(",") {
+            return Ok(items);
+        }
+    }
+}
+
+fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
+    if c.eat("*") {
+        return Ok(SelectItem::Star);
+    }
+    let spread = c.eat("...");
+    let start = c.pos;
+    let first = c.name()?;
+    let alias = if c.rest().starts_with(':') && !c.rest().starts_with("::") {
+        c.eat(":");
+        Some(first)
+    } else {
+        c.pos = start;
+        None
+    };
+    let field = c.field()?;
+    // Embedding: relation(...) possibly with !hints.
+    if field.path.is_empty() && (c.peek() == Some('(') || c.peek() == Some('!')) {
+        let mut hints = Vec::new();
+        while c.eat("!") {
+            hints.push(c.name()?);
+        }
+        if !c.eat("(") {
+            return Err(c.error("\"(\""));
+        }
+        let items = if c.eat(")") {
+            Vec::new()
+        } else {
+            let items = select_list(c)?;
+            if !c.eat(")") {
+                return Err(c.error("\")\""));
+            }
+            items
+        };
+        return Ok(SelectItem::Embed { relation: field.name, alias, hints, spread, items });
+    }
+    if spread {
+        return Err(c.error("\"(\" after a spread relation"));
+    }
+    let cast = c.cast()?;
+    Ok(SelectItem::Column { field, alias, cast })
+}
+
+/// Parses a filter's value side (`eq.5`, `not.in.(1,2)`, `fts(english).cat`)
+/// for `field`. `src` is the whole `key=value` pair for error messages.
+pub fn parse_filter(field: Field, value: &str) -> Result<Filter, ApiError> {
+    let mut c = Cursor::new(value, "filter");
+    let f = filter_rhs(&mut c, field, &mut |c| Ok(c.rest().to_string()))?;
+    Ok(f)
+}
+
+/// Parses a column name with an optional JSON path (a filter's key).
+pub fn parse_field(src: &str) -> Result<Field, ApiError> {
+    let mut c = Cursor::new(src, "filter");
+    let f = c.field()?;
+    if !c.done() {
+        return Err(c.error("end of field name"));
+    }
+    Ok(f)
+}
+
+/// `[not.]op[(modifier)].value`; `value` reads the operand (the rest of the
+/// input at the top level, up to `,`/`)` inside logic trees).
+fn filter_rhs(
+    c: &mut Cursor,
+    field: Field,
+    value: &mut dyn FnMut(&mut Cursor) -> Result<String, ApiError>,
+) -> Result<Filter, ApiError> {
+    let negated = c.eat("not.");
+    let start = c.pos;
+    while c.peek().is_some_and(|ch| ch.is_ascii_alphabetic()) {
+        c.bump();
+    }
+    let op = c.src[start..c.pos].to_string();
+    let operation = match op.as_str() {
+        "in" => {
+            if !c.eat(".") || !c.eat("(") {
+                return Err(c.error("\".(\" after in"));
+            }
+            let list = in_list(c)?;
+            Operation::In(list)
+        }
+        "is" => {
+            if !c.eat(".") {
+                return Err(c.error("\".\""));
+            }
+            let v = value(c)?;
+            let is = match v.to_ascii_lowercase().as_str() {
+                "null" => IsValue::Null,
+                "not_null" => IsValue::NotNull,
+                "true" => IsValue::True,
+                "false" => IsValue::False,
+                "unknown" => IsValue::Unknown,
+                _ => return Err(c.error("null or not_null or true or false or unknown")),
+            };
+            Operation::Is(is)
+        }
+        "fts" | "plfts" | "phfts" | "wfts" => {
+            let kind = match op.as_str() {
+                "fts" => FtsKind::Fts,
+                "plfts" => FtsKind::Plain,
+                "phfts" => FtsKind::Phrase,
+                _ => FtsKind::Web,
+            };
+            let language = if c.eat("(") {
+                let s = c.pos;
+                while c.peek().is_some_and(|ch| ch.is_alphanumeric() || ch == '_') {
+                    c.bump();
+                }
+                let lang = c.src[s..c.pos].to_string();
+                if lang.is_empty() || !c.eat(")") {
+                    return Err(c.error("language in parentheses"));
+                }
+                Some(lang)
+            } else {
+                None
+            };
+            if !c.eat(".") {
+                return Err(c.error("\".\""));
+            }
+            Operation::Fts { kind, language, value: value(c)? }
+        }
+        name => {
+            let Some(sql_op) = binary_operator(name) else {
+                c.pos = start;
+                return Err(c.error("operator (eq, gt, ...)"));
+            };
+            let quantifier = if c.eat("(any)") {
+                Some(Quantifier::Any)
+            } else if c.eat("(all)") {
+                Some(Quantifier::All)
+            } else {
+                None
+            };
+            if quantifier.is_some() && !quantifiable(name) {
+                return Err(c.error("operator without (any)/(all)"));
+            }
+            if !c.eat(".") {
+                return Err(c.error("\".\""));
+            }
+            let mut v = value(c)?;
+            if matches!(name, "like" | "ilike") {
+                v = v.replace('*', "%");
+            }
+            Operation::Compare { op: sql_op, quantifier, value: v }
+        }
+    };
+    Ok(Filter { field, negated, operation })
+}
+
+/// The items of `in.(a,"b,c",d)` after the opening parenthesis.
+fn in_list(c: &mut Cursor) -> Result<Vec<String>, ApiError> {
+    let mut items = Vec::new();
+    if c.eat(")") {
+        return Ok(items);
+    }
+    loop {
+        let item = if c.eat("\"") {
+            c.quoted()?
+        } else {
+            let s = c.pos;
+            while c.peek().is_some_and(|ch| ch != ',' && ch != ')') {
+                c.bump();
+            }
+            c.src[s..c.pos].to_string()
+        };
+        items.push(item);
+        if c.eat(",") {
+            continue;
+        }
+        if c.eat(")") {
+            return Ok(items);
+        }
+        return Err(c.error("\",\" or \")\""));
+    }
+}
+
+/// Parses the value of `or=(...)` / `and=(...)` (`negated` for `not.or`).
+pub fn parse_logic(or: bool, negated: bool, src: &str) -> Result<Logic, ApiError> {
+    let mut c = Cursor::new(src, "logic tree");
+    if !c.eat("(") {
+        return Err(c.error("\"(\""));
+    }
+    let children = logic_children(&mut c)?;
+    if !c.done() {
+        return Err(c.error("end of input"));
+    }
+    Ok(Logic::Tree { or, negated, children })
+}
+
+fn logic_children(c: &mut Cursor) -> Result<Vec<Logic>, ApiError> {
+    let mut children = Vec::new();
+    loop {
+        children.push(logic_item(c)?);
+        if c.eat(",") {
+            continue;
+        }
+        if c.eat(")") {
+            return Ok(children);
+        }
+        return Err(c.error("\",\" or \")\""));
+    }
+}
+
+fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
+    let save = c.pos;
+    let negated = c.eat("not.");
+    for (kw, or) in [("and(", false), ("or(", true)] {
+        if c.eat(kw) {
+            let children = logic_children(c)?;
+            return Ok(Logic::Tree { or, negated, children });
+        }
+    }
+    c.pos = save;
+    let field = c.field()?;
+    if !c.eat(".") {
+        return Err(c.error("\".\""));
+    }
+    let filter = filter_rhs(c, field, &mut |c| {
+        if c.eat("\"") {
+            return c.quoted();
+        }
+        let s = c.pos;
+        let mut depth = 0i32;
+        while let Some(ch) = c.peek() {
+            match ch {
+                '(' | '{' | '[' => depth += 1,
+                ')' | '}' | ']' if depth > 0 => depth -= 1,
+                ',' | ')' if depth == 0 => break,
+                _ => {}
+            }
+            c.bump();
+        }
+        Ok(c.src[s..c.pos].to_string())
+    })?;
+    Ok(Logic::Filter(filter))
+}
+
+/// Parses the `order` parameter.
+pub fn parse_order(src: &str) -> Result<Vec<OrderTerm>, ApiError> {
+    let mut c = Cursor::new(src, "order");
+    let mut terms = Vec::new();
+    loop {
+        let field = c.field()?;
+        let mut term = OrderTerm { field, descending: None, nulls: None };
+        while c.eat(".") {
+            if c.eat("asc") {
+                term.descending = Some(false);
+            } else if c.eat("desc") {
+                term.descending = Some(true);
+            } else if c.eat("nullsfirst") {
+                term.nulls = Some(Nulls::First);
+            } else if c.eat("nullslast") {
+                term.nulls = Some(Nulls::Last);
+            } else {
+                return Err(c.error("asc, desc, nullsfirst or nullslast"));
+            }
+        }
+        terms.push(term);
+        if c.done() {
+            return Ok(terms);
+        }
+        if !c.eat(",") {
+            return Err(c.error("\",\" or \".\""));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str) -> Field {
+        Field { name: name.into(), path: vec![] }
+    }
+
+    #[test]
+    fn select_columns_alias_cast_json() {
+        let items = parse_select("id,t:title,amount::text,data->a->>b,*").unwrap();
+        assert_eq!(items.len(), 5);
+        assert_eq!(items[0], SelectItem::Column { field: col("id"), alias: None, cast: None });
+        assert_eq!(
+            items[1],
+            SelectItem::Column { field: col("title"), alias: Some("t".into()), cast: None }
+        );
+        assert_eq!(
+            items[2],
+            SelectItem::Column { field: col("amount"), alias: None, cast: Some("text".into()) }
+        );
+        match &items[3] {
+            SelectItem::Column { field, .. } => {
+                assert_eq!(field.path.len(), 2);
+                assert_eq!(field.default_alias(), "b");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(items[4], SelectItem::Star);
+    }
+
+    #[test]
+    fn select_embeds() {
+        let items = parse_select("id,author:users!fk_author!inner(name),...tags(name)").unwrap();
+        match &items[1] {
+            SelectItem::Embed { relation, alias, hints, spread, items } => {
+                assert_eq!(relation, "users");
+                assert_eq!(alias.as_deref(), Some("author"));
+                assert_eq!(hints, &vec!["fk_author".to_string(), "inner".to_string()]);
+                assert!(!spread);
+                assert_eq!(items.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&items[2], SelectItem::Embed { spread: true, .. }));
+    }
+
+    #[test]
+    fn filters() {
+        let f = parse_filter(col("a"), "eq.x.y").unwrap();
+        assert_eq!(f.operation, Operation::Compare { op: "=", quantifier: None, value: "x.y".into() });
+        let f = parse_filter(col("a"), "not.in.(1,\"2,3\",4)").unwrap();
+        assert!(f.negated);
+        assert_eq!(f.operation, Operation::In(vec!["1".into(), "2,3".into(), "4".into()]));
+        let f = parse_filter(col("a"), "ilike.*ab*").unwrap();
+        assert_eq!(f.operation, Operation::Compare { op: "ILIKE", quantifier: None, value: "%ab%".into() });
+        let f = parse_filter(col("a"), "fts(english).cat").unwrap();
+        assert!(matches!(f.operation, Operation::Fts { language: Some(_), .. }));
+        let f = parse_filter(col("a"), "eq(any).{1,2}").unwrap();
+        assert!(matches!(f.operation, Operation::Compare { quantifier: Some(Quantifier::Any), .. }));
+        assert_eq!(parse_filter(col("a"), "is.NULL").unwrap().operation, Operation::Is(IsValue::Null));
+    }
+
+    #[test]
+    fn logic_trees() {
+        let l = parse_logic(true, false, "(a.eq.1,and(b.gt.2,c.not.is.null),d.in.(1,2),e.eq.\"x,y\")").unwrap();
+        match l {
+            Logic::Tree { or: true, children, .. } => {
+                assert_eq!(children.len(), 4);
+                assert!(matches!(&children[1], Logic::Tree { or: false, children, .. } if children.len() == 2));
+                match &children[3] {
+                    Logic::Filter(f) => assert_eq!(
+                        f.operation,
+                        Operation::Compare { op: "=", quantifier: None, value: "x,y".into() }
+                    ),
+                    other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn order_terms() {
+        let o = parse_order("a.desc.nullsfirst,b,c->>d.asc").unwrap();
+        assert_eq!(o.len(), 3);
+        assert_eq!(o[0].descending, Some(true));
+        assert_eq!(o[0].nulls, Some(Nulls::First));
+        assert_eq!(o[2].field.path.len(), 1);
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors_not_panics() {
+        let bad_filters = ["", "eqx.1", "eq", "in.1,2", "in.(1,2", "is.maybe", "fts(.x", "not.", "eq(any)", "cs(any).{1}", "\u{1F600}"];
+        for b in bad_filters {
+            let e = parse_filter(col("a"), b).unwrap_err();
+            assert_eq!(e.code, "PGRST100", "{b}");
+            assert_eq!(e.status, 400);
+        }
+        for b in ["a,", "(", "a(", "a:b:c", "a::", "a->", "\"abc", ",", "a!x", "...a", "a)"] {
+            assert_eq!(parse_select(b).unwrap_err().code, "PGRST100", "{b}");
+        }
+        for b in ["a.sideways", "a,", ".desc", "a..desc"] {
+            assert!(parse_order(b).is_err(), "{b}");
+        }
+        for b in ["a.eq.1", "(a.eq.1", "(a.xx.1)", "(and(a.eq.1)", "()", "(a)"] {
+            assert!(parse_logic(true, false, b).is_err(), "{b}");
+        }
+    }
+
+    #[test]
+    fn fuzzish_inputs_never_panic() {
+        let alphabet = ["a", ".", ",", "(", ")", "\"", "\\", "-", ">", ":", "!", "*", "eq", "in", "not", "é", "{", "}"];
+        let mut seed: u64 = 42;
+        for _ in 0..5000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 12) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s.push_str(alphabet[(seed >> 33) as usize % alphabet.len()]);
+            }
+            let _ = parse_select(&s);
+            let _ = parse_order(&s);
+            let _ = parse_logic(false, false, &s);
+            let _ = parse_filter(col("a"), &s);
+            let _ = parse_field(&s);
+        }
+    }
+}

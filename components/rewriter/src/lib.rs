@@ -1,0 +1,43 @@
+//! The rewriter: maps Supabase's public URLs onto stage routes
+//! (`/rest/v1/x` → backend `/x`, `/auth/v1/x` → auth `/x`), turns the
+//! `apikey` header into a bearer token, answers CORS preflights and adds CORS
+//! headers to every response.
+//!
+//! Configuration (wasi:cli environment):
+//! - `SUPALITE_CORS_ORIGINS`: `*` (default) or a comma-separated origin list.
+
+pub mod routing;
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
+
+    use crate::routing::{self, Route};
+    use exports::supalite::api::rewriter::{Guest, Outcome, Routed, Target};
+    use supalite::api::types::{Request, Response};
+
+    struct Rewriter;
+
+    impl Guest for Rewriter {
+        fn rewrite(req: Request) -> Outcome {
+            match routing::route(&req.method, &req.path, &req.headers, &origins()) {
+                Route::Forward { auth, path, headers } => Outcome::Forward(Routed {
+                    target: if auth { Target::Auth } else { Target::Rest },
+                    request: Request { path, headers, ..req },
+                }),
+                Route::Respond(r) => Outcome::Respond(Response { status: r.status, headers: r.headers, body: r.body }),
+            }
+        }
+
+        fn finish(req: Request, mut resp: Response) -> Response {
+            routing::decorate(&req.headers, &mut resp.headers, &origins());
+            resp
+        }
+    }
+
+    fn origins() -> String {
+        std::env::var("SUPALITE_CORS_ORIGINS").unwrap_or_else(|_| "*".into())
+    }
+
+    export!(Rewriter);
+}

@@ -1,0 +1,73 @@
+//! Static composition of the role components into one pipeline component
+//! (wac-graph, the library behind `wac plug`): the gateway's imports
+//! (`rewriter`, `auth`, `backend`) are satisfied by the role components'
+//! exports; what they import in turn (WASI, `sql`) stays an import of the
+//! result. The output is an ordinary component that any wasi:http host can
+//! serve once its remaining imports are provided.
+
+use crate::config::{Backend, ComponentPaths, Config};
+use anyhow::{Context, Result};
+use std::path::Path;
+use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
+
+/// The components built into the binary (see build.rs).
+pub mod builtin {
+    pub const GATEWAY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gateway.wasm"));
+    pub const REWRITER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rewriter.wasm"));
+    pub const AUTH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/auth.wasm"));
+    pub const BRIDGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bridge.wasm"));
+    pub const ADAPTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/adapter.wasm"));
+}
+
+/// One role's component bytes and where they came from.
+struct Role {
+    name: &'static str,
+    origin: String,
+    bytes: Vec<u8>,
+}
+
+fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -> Result<Role> {
+    match path {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read the {name} component {}", p.display()))?;
+            Ok(Role { name, origin: p.display().to_string(), bytes })
+        }
+        None => Ok(Role { name, origin: "built-in".into(), bytes: builtin.to_vec() }),
+    }
+}
+
+/// Composes the pipeline selected by `cfg` (bridge or adapter backend).
+pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
+    let c: &ComponentPaths = &cfg.components;
+    let gateway = role("gateway", &c.gateway, builtin::GATEWAY)?;
+    let rewriter = role("rewriter", &c.rewriter, builtin::REWRITER)?;
+    let auth = role("auth", &c.auth, builtin::AUTH)?;
+    let backend = match cfg.backend {
+        Backend::Bridge => role("bridge", &c.bridge, builtin::BRIDGE)?,
+        Backend::Adapter => role("adapter", &c.adapter, builtin::ADAPTER)?,
+    };
+    plug(gateway, vec![rewriter, auth, backend])
+}
+
+fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
+    let mut graph = CompositionGraph::new();
+    let mut register = |r: Role| -> Result<_> {
+        let what = format!("the {} component ({})", r.name, r.origin);
+        let pkg = Package::from_bytes(&format!("supalite:{}", r.name), None, r.bytes, graph.types_mut())
+            .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
+        graph.register_package(pkg).with_context(|| format!("cannot register {what}"))
+    };
+    let socket_id = register(socket)?;
+    let plug_ids = plugs.into_iter().map(&mut register).collect::<Result<Vec<_>>>()?;
+    wac_graph::plug(&mut graph, plug_ids, socket_id)
+        .context("composing the pipeline failed: a component does not export what the gateway imports")?;
+    let bytes = graph.encode(EncodeOptions::default()).context("encoding the composed pipeline")?;
+    Ok(bytes)
+}
+
+/// Writes the composed pipeline to `out` (`supalite compose -o`).
+pub fn write(cfg: &Config, out: &Path) -> Result<()> {
+    let bytes = compose(cfg)?;
+    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Configuration: `supalite.toml` (PostgREST's key names where one exists),
+//! then `SUPALITE_*` environment overrides, then command-line flags.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The local-development JWT secret the Supabase CLI uses, so the well-known
+/// local anon/service keys work unchanged. Set your own for anything shared.
+pub const DEFAULT_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Serve the PostgREST API with the bridge component on the local database.
+    Bridge,
+    /// Forward to a real PostgREST (`upstream-url`) with the adapter component.
+    Adapter,
+}
+
+/// Paths to component files; unset roles use the components built into the binary.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ComponentPaths {
+    pub gateway: Option<PathBuf>,
+    pub rewriter: Option<PathBuf>,
+    pub auth: Option<PathBuf>,
+    pub bridge: Option<PathBuf>,
+    pub adapter: Option<PathBuf>,
+}
+
+/// The file format of `supalite.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    backend: Option<Backend>,
+    upstream_url: Option<String>,
+    upstream_timeout_ms: Option<u64>,
+    data_dir: Option<PathBuf>,
+    migrations: Option<PathBuf>,
+    jwt_secret: Option<String>,
+    jwt_aud: Option<String>,
+    jwt_role_claim_key: Option<String>,
+    db_schemas: Option<String>,
+    db_anon_role: Option<String>,
+    db_max_rows: Option<u64>,
+    cors_origins: Option<String>,
+    #[serde(default)]
+    components: ComponentPaths,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub backend: Backend,
+    pub upstream_url: Option<String>,
+    pub upstream_timeout_ms: u64,
+    pub data_dir: PathBuf,
+    pub migrations: PathBuf,
+    pub jwt_secret: String,
+    pub jwt_aud: Option<String>,
+    pub jwt_role_claim_key: String,
+    pub db_schemas: String,
+    pub db_anon_role: String,
+    pub db_max_rows: Option<u64>,
+    pub cors_origins: String,
+    pub components: ComponentPaths,
+}
+
+/// Command-line overrides.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub migrations: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads `path` (an error if given explicitly and missing), or
+    /// `supalite.toml` in the working directory if present.
+    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>, flags: &Overrides) -> Result<Config> {
+        let file: FileConfig = match path {
+            Some(p) => parse_file(p)?,
+            None if Path::new("supalite.toml").exists() => parse_file(Path::new("supalite.toml"))?,
+            None => FileConfig::default(),
+        };
+        let env = |k: &str| env(k).filter(|v| !v.is_empty());
+        let listen = flags
+            .listen
+            .clone()
+            .or_else(|| env("SUPALITE_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:54321".into());
+        let listen: SocketAddr = listen.parse().with_context(|| format!("invalid listen address `{listen}` (expected host:port)"))?;
+        let backend = match env("SUPALITE_BACKEND") {
+            Some(b) => match b.as_str() {
+                "bridge" => Backend::Bridge,
+                "adapter" => Backend::Adapter,
+                other => bail!("invalid SUPALITE_BACKEND `{other}` (expected `bridge` or `adapter`)"),
+            },
+            None => file.backend.unwrap_or(Backend::Bridge),
+        };
+        let upstream_url = env("SUPALITE_UPSTREAM_URL").or(file.upstream_url);
+        if backend == Backend::Adapter {
+            match &upstream_url {
+                None => bail!("backend = \"adapter\" needs `upstream-url` (or SUPALITE_UPSTREAM_URL), e.g. http://127.0.0.1:3000"),
+                Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                    bail!("invalid upstream-url `{u}` (expected http:// or https://)")
+                }
+                _ => {}
+            }
+        }
+        let jwt_secret = env("SUPALITE_JWT_SECRET").or(file.jwt_secret).unwrap_or_else(|| DEFAULT_JWT_SECRET.into());
+        if jwt_secret.len() < 32 {
+            bail!("jwt-secret must be at least 32 characters long (as PostgREST requires)");
+        }
+        let db_anon_role = env("SUPALITE_DB_ANON_ROLE").or(file.db_anon_role).unwrap_or_else(|| "anon".into());
+        let db_max_rows = match env("SUPALITE_DB_MAX_ROWS") {
+            Some(v) => Some(v.parse().with_context(|| format!("invalid SUPALITE_DB_MAX_ROWS `{v}`"))?),
+            None => file.db_max_rows,
+        };
+        Ok(Config {
+            listen,
+            backend,
+            upstream_url,
+            upstream_timeout_ms: file.upstream_timeout_ms.unwrap_or(30_000),
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or_else(|| env("SUPALITE_DATA_DIR").map(PathBuf::from))
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(".supalite/data")),
+            migrations: flags
+                .migrations
+                .clone()
+                .or_else(|| env("SUPALITE_MIGRATIONS").map(PathBuf::from))
+                .or(file.migrations)
+                .unwrap_or_else(|| PathBuf::from("supabase/migrations")),
+            jwt_secret,
+            jwt_aud: env("SUPALITE_JWT_AUD").or(file.jwt_aud),
+            jwt_role_claim_key: env("SUPALITE_JWT_ROLE_CLAIM_KEY").or(file.jwt_role_claim_key).unwrap_or_else(|| ".role".into()),
+            db_schemas: env("SUPALITE_DB_SCHEMAS").or(file.db_schemas).unwrap_or_else(|| "public".into()),
+            db_anon_role,
+            db_max_rows,
+            cors_origins: env("SUPALITE_CORS_ORIGINS").or(file.cors_origins).unwrap_or_else(|| "*".into()),
+            components: file.components,
+        })
+    }
+
+    /// The environment every component instance sees (wasi:cli/environment):
+    /// the same variables work under `wasmtime serve --env`.
+    pub fn component_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("SUPALITE_JWT_SECRET".to_string(), self.jwt_secret.clone()),
+            ("SUPALITE_ANON_ROLE".into(), self.db_anon_role.clone()),
+            ("SUPALITE_JWT_ROLE_CLAIM_KEY".into(), self.jwt_role_claim_key.clone()),
+            ("SUPALITE_DB_SCHEMAS".into(), self.db_schemas.clone()),
+            ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
+            ("SUPALITE_UPSTREAM_TIMEOUT_MS".into(), self.upstream_timeout_ms.to_string()),
+        ];
+        if let Some(a) = &self.jwt_aud {
+            env.push(("SUPALITE_JWT_AUD".into(), a.clone()));
+        }
+        if let Some(m) = self.db_max_rows {
+            env.push(("SUPALITE_DB_MAX_ROWS".into(), m.to_string()));
+        }
+        if let Some(u) = &self.upstream_url {
+            env.push(("SUPALITE_UPSTREAM_URL".into(), u.clone()));
+        }
+        env
+    }
+}
+
+fn parse_file(p: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config> {
+        let dir = std::env::temp_dir().join(format!("supalite-cfg-{}-{}", std::process::id(), toml_text.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("supalite.toml");
+        std::fs::write(&p, toml_text).unwrap();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(Some(&p), |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_file_and_env() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:54321");
+        assert_eq!(c.backend, Backend::Bridge);
+        assert_eq!(c.data_dir, PathBuf::from(".supalite/data"));
+        let c = load("db-schemas = \"api\"\nlisten = \"127.0.0.1:9\"", &[("SUPALITE_LISTEN", "127.0.0.1:10")]).unwrap();
+        assert_eq!(c.db_schemas, "api");
+        assert_eq!(c.listen.port(), 10);
+    }
+
+    #[test]
+    fn bad_configs_are_clear_errors() {
+        assert!(format!("{:#}", load("nonsense-key = 1", &[]).unwrap_err()).contains("unknown field"));
+        assert!(format!("{:#}", load("backend = \"adapter\"", &[]).unwrap_err()).contains("upstream-url"));
+        assert!(format!("{:#}", load("jwt-secret = \"short\"", &[]).unwrap_err()).contains("32 characters"));
+        assert!(format!("{:#}", load("listen = \"nope\"", &[]).unwrap_err()).contains("listen address"));
+        assert!(Config::load(Some(Path::new("/nonexistent/x.toml")), |_| None, &Overrides::default()).is_err());
+    }
+}

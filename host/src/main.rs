@@ -1,0 +1,138 @@
+//! `supalite`: a Supabase-compatible data API built from swappable WASI
+//! components, on embedded PGlite.
+
+mod compose;
+mod config;
+mod db;
+mod keys;
+mod server;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use config::{Backend, Config, Overrides};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "supalite", version, about = "Supabase-compatible data API from swappable WASI components")]
+struct Cli {
+    /// Config file (default: ./supalite.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (embedded PGlite unless the backend is the adapter).
+    Serve {
+        /// Listen address (default 127.0.0.1:54321).
+        #[arg(long)]
+        listen: Option<String>,
+        /// PGlite data directory (default .supalite/data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Migrations directory (default supabase/migrations).
+        #[arg(long)]
+        migrations: Option<PathBuf>,
+    },
+    /// Write the composed pipeline component selected by the config.
+    Compose {
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Print the anon and service_role API keys for the configured JWT secret.
+    Keys,
+}
+
+fn main() -> Result<()> {
+    // wasmtime captures a backtrace whenever a store is dropped; with PGlite's
+    // large module loaded that costs ~1 ms per request. Panics still print
+    // backtraces (RUST_BACKTRACE is left alone).
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SUPALITE_LOG").unwrap_or_else(|_| "supalite=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let env = |k: &str| std::env::var(k).ok();
+    match cli.command {
+        Command::Serve { listen, data_dir, migrations } => {
+            let cfg = Config::load(cli.config.as_deref(), env, &Overrides { listen, data_dir, migrations })?;
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
+        }
+        Command::Compose { output } => {
+            let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
+            compose::write(&cfg, &output)?;
+            eprintln!("wrote {}", output.display());
+            Ok(())
+        }
+        Command::Keys => {
+            let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
+            let (anon, service) = keys::api_keys(&cfg.jwt_secret)?;
+            println!("anon key: {anon}\nservice_role key: {service}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    let started = std::time::Instant::now();
+    let composed = compose::compose(&cfg)?;
+
+    let mut db_thread = None;
+    let db = if cfg.backend == Backend::Bridge {
+        let (db, thread) = db::pglite::PgliteHandle::open(&cfg.data_dir)?;
+        db_thread = Some(thread);
+        db::setup::bootstrap(&db).await?;
+        let applied = db::setup::migrate(&db, &cfg.migrations).await?;
+        tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");
+        Some(db)
+    } else {
+        None
+    };
+
+    let pipeline = Arc::new(server::Pipeline::new(&cfg, &composed, db.clone())?);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let (anon, service) = keys::api_keys(&cfg.jwt_secret)?;
+    let backend = match cfg.backend {
+        Backend::Bridge => "bridge (embedded PGlite)".to_string(),
+        Backend::Adapter => format!("adapter -> {}", cfg.upstream_url.as_deref().unwrap_or("")),
+    };
+    tracing::info!(backend = %backend, startup_ms = started.elapsed().as_millis() as u64, "supalite ready");
+    println!("API URL: http://{addr}");
+    println!("REST URL: http://{addr}/rest/v1");
+    println!("anon key: {anon}");
+    println!("service_role key: {service}");
+
+    server::serve(listener, pipeline, shutdown_signal()).await?;
+    tracing::info!("shutting down");
+    drop(db);
+    if let Some(t) = db_thread {
+        // The PGlite thread closes the database once every handle is gone;
+        // in-flight request tasks may still hold one briefly.
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,245 @@
+//! Serves the composed pipeline over HTTP exactly as `wasmtime serve` would:
+//! a fresh instance per request (pooling allocator, memories kept resident),
+//! wasi:http for the edge, plus the native `sql` import.
+
+use crate::config::Config;
+use crate::db::pglite::PgliteHandle;
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "host",
+        imports: { default: async },
+    });
+}
+
+use bindings::supalite::api::sql as wit_sql;
+
+/// wasmtime 48 has its own error type; convert it for `anyhow::Context`.
+fn wt<T>(r: wasmtime::Result<T>) -> Result<T> {
+    r.map_err(anyhow::Error::from)
+}
+
+/// Per-request store data.
+pub struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    db: Option<PgliteHandle>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+impl wit_sql::Host for State {
+    async fn transaction(
+        &mut self,
+        session: wit_sql::Session,
+        statements: Vec<wit_sql::Statement>,
+    ) -> Result<Vec<wit_sql::ResultSet>, wit_sql::DbError> {
+        let Some(db) = &self.db else {
+            return Err(wit_sql::DbError {
+                code: "08003".into(),
+                message: "no database is configured for this pipeline".into(),
+                detail: None,
+                hint: None,
+            });
+        };
+        let session = pgwire_codec::Session { role: session.role, claims_json: session.claims_json, read_only: session.read_only };
+        let statements = statements.into_iter().map(|s| pgwire_codec::Statement { sql: s.sql, params: s.params }).collect();
+        match db.transaction(session, statements).await {
+            Ok(sets) => Ok(sets
+                .into_iter()
+                .map(|s| wit_sql::ResultSet {
+                    columns: s.columns.into_iter().map(|(name, type_oid)| wit_sql::Column { name, type_oid }).collect(),
+                    rows: s.rows,
+                    affected: s.affected,
+                })
+                .collect()),
+            Err(e) => Err(wit_sql::DbError { code: e.code, message: e.message, detail: e.detail, hint: e.hint }),
+        }
+    }
+}
+
+/// Everything a request needs, shared by all connections.
+pub struct Pipeline {
+    pre: ProxyPre<State>,
+    env: Vec<(String, String)>,
+    db: Option<PgliteHandle>,
+}
+
+fn engine() -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(1000)
+        .total_core_instances(20_000)
+        .total_memories(10_000)
+        .total_tables(10_000)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(32)
+        .max_tables_per_component(64)
+        .max_memory_size(256 << 20)
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 20)
+        .async_stack_keep_resident(1 << 20);
+    let mut config = wasmtime::Config::new();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    wt(Engine::new(&config)).context("creating the wasmtime engine")
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("supalite")
+}
+
+/// Compiles `bytes`, reusing an earlier compilation from the cache directory.
+fn load_component(engine: &Engine, bytes: &[u8]) -> Result<Component> {
+    let mut hasher = Sha256::new();
+    hasher.update(bytes);
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    let key = hex::encode(hasher.finalize());
+    let path = cache_dir().join(format!("{key}.cwasm"));
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of this same
+        // binary version; wasmtime still checks engine compatibility.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(c);
+        }
+    }
+    let component = wt(Component::new(engine, bytes)).context("compiling the composed pipeline")?;
+    if let Ok(ser) = component.serialize() {
+        let _ = std::fs::create_dir_all(cache_dir());
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, ser).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+    Ok(component)
+}
+
+impl Pipeline {
+    pub fn new(cfg: &Config, composed: &[u8], db: Option<PgliteHandle>) -> Result<Pipeline> {
+        let engine = engine()?;
+        let component = load_component(&engine, composed)?;
+        let mut linker: Linker<State> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wit_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
+        let pre = wt(linker.instantiate_pre(&component)).context("the composed pipeline imports something this host does not provide")?;
+        let pre = wt(ProxyPre::new(pre)).context("the composed pipeline does not export wasi:http/incoming-handler")?;
+        Ok(Pipeline { pre, env: cfg.component_env(), db })
+    }
+
+    fn store(&self) -> Store<State> {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        for (k, v) in &self.env {
+            wasi.env(k, v);
+        }
+        Store::new(
+            self.pre.engine(),
+            State { wasi: wasi.build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), db: self.db.clone() },
+        )
+    }
+
+    async fn handle(self: Arc<Self>, req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let mut store = self.store();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = self.pre.clone();
+        let task = tokio::task::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(anyhow::anyhow!("the pipeline failed: {e:?}")),
+            Err(_) => {
+                let e = match task.await {
+                    Ok(Ok(())) => anyhow::anyhow!("the pipeline returned without a response"),
+                    Ok(Err(e)) => e.into(),
+                    Err(e) => e.into(),
+                };
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A PostgREST-style 500 for failures outside the pipeline (a trap, say).
+fn internal_error(e: &anyhow::Error) -> hyper::Response<HyperOutgoingBody> {
+    tracing::error!("request failed: {e:#}");
+    let body = serde_json::json!({
+        "code": "SUPALITE500",
+        "details": null,
+        "hint": null,
+        "message": "The request pipeline failed",
+    })
+    .to_string();
+    let body = Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync();
+    let mut resp = hyper::Response::new(body);
+    *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json; charset=utf-8"));
+    resp
+}
+
+/// Accepts connections until `shutdown` resolves.
+pub async fn serve(listener: TcpListener, pipeline: Arc<Pipeline>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let pipeline = pipeline.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let pipeline = pipeline.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(match pipeline.handle(req).await {
+                        Ok(r) => r,
+                        Err(e) => internal_error(&e),
+                    })
+                }
+            });
+            if let Err(e) = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+    }
+}
