@@ -1,1 +1,229 @@
+//! Test harness: starts the real `supalite` binary on a random port with a
+//! temporary data directory and talks to it over real HTTP.
 
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+/// The `supalite` binary: `SUPALITE_BIN`, or the workspace's release build.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("SUPALITE_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let p = root.join("target/release/supalite");
+    assert!(p.exists(), "{} is missing: run `cargo build --release -p supalite` first", p.display());
+    p
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// An HS256 token signed with `secret`.
+pub fn token_with(secret: &str, claims: Value) -> String {
+    encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+/// An HS256 token signed with the test secret.
+pub fn token(claims: Value) -> String {
+    token_with(SECRET, claims)
+}
+
+/// A project directory: migrations, config, data.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("supabase/migrations")).unwrap();
+        Project { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn migration(&self, name: &str, sql: &str) -> &Self {
+        std::fs::write(self.path().join("supabase/migrations").join(name), sql).unwrap();
+        self
+    }
+
+    pub fn config(&self, toml: &str) -> &Self {
+        std::fs::write(self.path().join("supalite.toml"), toml).unwrap();
+        self
+    }
+
+    /// Runs `supalite <args>` in the project directory to completion.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary())
+            .args(args)
+            .current_dir(self.path())
+            .env("SUPALITE_JWT_SECRET", SECRET)
+            .env_remove("SUPALITE_LOG")
+            .output()
+            .unwrap()
+    }
+
+    /// Starts `supalite serve` and waits until it is ready.
+    pub fn serve(&self) -> Server {
+        self.serve_with(&[], &[]).unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
+
+    /// Starts `supalite serve <args>` with extra environment; `Err` holds
+    /// the output of a server that exited instead of becoming ready.
+    pub fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve").arg("--listen").arg(&listen).args(args).current_dir(self.path());
+        cmd.env("SUPALITE_JWT_SECRET", SECRET).env("SUPALITE_LOG", "supalite=info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("API URL:") {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let l = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                l.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if ready_rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                return Ok(Server { child, url: format!("http://{listen}"), log });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                return Err(format!("exited with {status}: {}", log.lock().unwrap()));
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(format!("not ready after 120 s: {}", log.lock().unwrap()));
+            }
+        }
+    }
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running server; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    log: Arc<Mutex<String>>,
+}
+
+/// A response as a client sees it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Server {
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends a request to `path` (e.g. `/rest/v1/todos?select=id`).
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+        let mut req = agent.request(method, &format!("{}{}", self.url, path));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(b) => req.set("content-type", "application/json").send_string(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}\nserver log:\n{}", self.log()),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .flat_map(|n| resp.all(&n).into_iter().map(|v| (n.clone(), v.to_string())).collect::<Vec<_>>())
+            .collect();
+        let body = resp.into_string().unwrap_or_default();
+        Reply { status, headers, body }
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request("GET", path, headers, None)
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits for it to exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
