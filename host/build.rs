@@ -11,28 +11,58 @@ fn main() {
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host_dir.parent().unwrap().to_path_buf();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    println!("cargo:rerun-if-changed={}", root.join("components").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("components").display()
+    );
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     ensure_wasm_target();
     let target_dir = root.join("target").join("components");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--locked", "--profile", "wasm", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--locked",
+            "--profile",
+            "wasm",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     for c in COMPONENTS {
         cmd.args(["-p", c]);
     }
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("failed to run cargo for the wasm components");
-    assert!(status.success(), "building the wasm components failed (see above)");
+    let status = cmd
+        .status()
+        .expect("failed to run cargo for the wasm components");
+    assert!(
+        status.success(),
+        "building the wasm components failed (see above)"
+    );
     for c in COMPONENTS {
-        let built = target_dir.join("wasm32-wasip2").join("wasm").join(format!("{c}.wasm"));
+        let built = target_dir
+            .join("wasm32-wasip2")
+            .join("wasm")
+            .join(format!("{c}.wasm"));
         std::fs::copy(&built, out.join(format!("{c}.wasm")))
             .unwrap_or_else(|e| panic!("missing {}: {e}", built.display()));
     }
@@ -41,12 +71,26 @@ fn main() {
 /// Installs the wasm32-wasip2 target through rustup when it is missing.
 fn ensure_wasm_target() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok();
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok();
     let has_target = sysroot
-        .map(|o| Path::new(String::from_utf8_lossy(&o.stdout).trim()).join("lib/rustlib/wasm32-wasip2").exists())
+        .map(|o| {
+            Path::new(String::from_utf8_lossy(&o.stdout).trim())
+                .join("lib/rustlib/wasm32-wasip2")
+                .exists()
+        })
         .unwrap_or(false);
     if !has_target {
-        let ok = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok, "the wasm32-wasip2 target is missing; run `rustup target add wasm32-wasip2`");
+        let ok = Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "the wasm32-wasip2 target is missing; run `rustup target add wasm32-wasip2`"
+        );
     }
 }

@@ -12,6 +12,17 @@ step "rustup target add wasm32-wasip2"
 rustup target add wasm32-wasip2
 done_step
 
+step "PostgreSQL server binaries (tests run their own cluster)"
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+fi
+ls -d /usr/lib/postgresql/*/bin
+done_step
+
 step "npm ci (tests/js: @supabase/supabase-js)"
 (cd tests/js && npm ci --no-audit --no-fund)
 done_step

@@ -29,10 +29,19 @@ struct Role {
 fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -> Result<Role> {
     match path {
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read the {name} component {}", p.display()))?;
-            Ok(Role { name, origin: p.display().to_string(), bytes })
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("cannot read the {name} component {}", p.display()))?;
+            Ok(Role {
+                name,
+                origin: p.display().to_string(),
+                bytes,
+            })
         }
-        None => Ok(Role { name, origin: "built-in".into(), bytes: builtin.to_vec() }),
+        None => Ok(Role {
+            name,
+            origin: "built-in".into(),
+            bytes: builtin.to_vec(),
+        }),
     }
 }
 
@@ -53,15 +62,28 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
     let mut register = |r: Role| -> Result<_> {
         let what = format!("the {} component ({})", r.name, r.origin);
-        let pkg = Package::from_bytes(&format!("supalite:{}", r.name), None, r.bytes, graph.types_mut())
-            .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
-        graph.register_package(pkg).with_context(|| format!("cannot register {what}"))
+        let pkg = Package::from_bytes(
+            &format!("supalite:{}", r.name),
+            None,
+            r.bytes,
+            graph.types_mut(),
+        )
+        .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
+        graph
+            .register_package(pkg)
+            .with_context(|| format!("cannot register {what}"))
     };
     let socket_id = register(socket)?;
-    let plug_ids = plugs.into_iter().map(&mut register).collect::<Result<Vec<_>>>()?;
-    wac_graph::plug(&mut graph, plug_ids, socket_id)
-        .context("composing the pipeline failed: a component does not export what the gateway imports")?;
-    let bytes = graph.encode(EncodeOptions::default()).context("encoding the composed pipeline")?;
+    let plug_ids = plugs
+        .into_iter()
+        .map(&mut register)
+        .collect::<Result<Vec<_>>>()?;
+    wac_graph::plug(&mut graph, plug_ids, socket_id).context(
+        "composing the pipeline failed: a component does not export what the gateway imports",
+    )?;
+    let bytes = graph
+        .encode(EncodeOptions::default())
+        .context("encoding the composed pipeline")?;
     Ok(bytes)
 }
 

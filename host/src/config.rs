@@ -39,6 +39,8 @@ struct FileConfig {
     upstream_url: Option<String>,
     upstream_timeout_ms: Option<u64>,
     data_dir: Option<PathBuf>,
+    db_uri: Option<String>,
+    db_pool: Option<usize>,
     migrations: Option<PathBuf>,
     jwt_secret: Option<String>,
     jwt_aud: Option<String>,
@@ -59,6 +61,10 @@ pub struct Config {
     pub upstream_url: Option<String>,
     pub upstream_timeout_ms: u64,
     pub data_dir: PathBuf,
+    /// `db-uri`: PostgreSQL instead of embedded PGlite.
+    pub db_uri: Option<String>,
+    /// `db-pool`: PostgreSQL connections (PostgREST's default, 10).
+    pub db_pool: usize,
     pub migrations: PathBuf,
     pub jwt_secret: String,
     pub jwt_aud: Option<String>,
@@ -81,7 +87,11 @@ pub struct Overrides {
 impl Config {
     /// Loads `path` (an error if given explicitly and missing), or
     /// `supalite.toml` in the working directory if present.
-    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>, flags: &Overrides) -> Result<Config> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<Config> {
         let file: FileConfig = match path {
             Some(p) => parse_file(p)?,
             None if Path::new("supalite.toml").exists() => parse_file(Path::new("supalite.toml"))?,
@@ -94,12 +104,16 @@ impl Config {
             .or_else(|| env("SUPALITE_LISTEN"))
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:54321".into());
-        let listen: SocketAddr = listen.parse().with_context(|| format!("invalid listen address `{listen}` (expected host:port)"))?;
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("invalid listen address `{listen}` (expected host:port)"))?;
         let backend = match env("SUPALITE_BACKEND") {
             Some(b) => match b.as_str() {
                 "bridge" => Backend::Bridge,
                 "adapter" => Backend::Adapter,
-                other => bail!("invalid SUPALITE_BACKEND `{other}` (expected `bridge` or `adapter`)"),
+                other => {
+                    bail!("invalid SUPALITE_BACKEND `{other}` (expected `bridge` or `adapter`)")
+                }
             },
             None => file.backend.unwrap_or(Backend::Bridge),
         };
@@ -113,13 +127,20 @@ impl Config {
                 _ => {}
             }
         }
-        let jwt_secret = env("SUPALITE_JWT_SECRET").or(file.jwt_secret).unwrap_or_else(|| DEFAULT_JWT_SECRET.into());
+        let jwt_secret = env("SUPALITE_JWT_SECRET")
+            .or(file.jwt_secret)
+            .unwrap_or_else(|| DEFAULT_JWT_SECRET.into());
         if jwt_secret.len() < 32 {
             bail!("jwt-secret must be at least 32 characters long (as PostgREST requires)");
         }
-        let db_anon_role = env("SUPALITE_DB_ANON_ROLE").or(file.db_anon_role).unwrap_or_else(|| "anon".into());
+        let db_anon_role = env("SUPALITE_DB_ANON_ROLE")
+            .or(file.db_anon_role)
+            .unwrap_or_else(|| "anon".into());
         let db_max_rows = match env("SUPALITE_DB_MAX_ROWS") {
-            Some(v) => Some(v.parse().with_context(|| format!("invalid SUPALITE_DB_MAX_ROWS `{v}`"))?),
+            Some(v) => Some(
+                v.parse()
+                    .with_context(|| format!("invalid SUPALITE_DB_MAX_ROWS `{v}`"))?,
+            ),
             None => file.db_max_rows,
         };
         Ok(Config {
@@ -133,6 +154,13 @@ impl Config {
                 .or_else(|| env("SUPALITE_DATA_DIR").map(PathBuf::from))
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(".supalite/data")),
+            db_uri: env("SUPALITE_DB_URI").or(file.db_uri),
+            db_pool: match env("SUPALITE_DB_POOL") {
+                Some(v) => v
+                    .parse()
+                    .with_context(|| format!("invalid SUPALITE_DB_POOL `{v}`"))?,
+                None => file.db_pool.unwrap_or(10),
+            },
             migrations: flags
                 .migrations
                 .clone()
@@ -141,11 +169,17 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("supabase/migrations")),
             jwt_secret,
             jwt_aud: env("SUPALITE_JWT_AUD").or(file.jwt_aud),
-            jwt_role_claim_key: env("SUPALITE_JWT_ROLE_CLAIM_KEY").or(file.jwt_role_claim_key).unwrap_or_else(|| ".role".into()),
-            db_schemas: env("SUPALITE_DB_SCHEMAS").or(file.db_schemas).unwrap_or_else(|| "public".into()),
+            jwt_role_claim_key: env("SUPALITE_JWT_ROLE_CLAIM_KEY")
+                .or(file.jwt_role_claim_key)
+                .unwrap_or_else(|| ".role".into()),
+            db_schemas: env("SUPALITE_DB_SCHEMAS")
+                .or(file.db_schemas)
+                .unwrap_or_else(|| "public".into()),
             db_anon_role,
             db_max_rows,
-            cors_origins: env("SUPALITE_CORS_ORIGINS").or(file.cors_origins).unwrap_or_else(|| "*".into()),
+            cors_origins: env("SUPALITE_CORS_ORIGINS")
+                .or(file.cors_origins)
+                .unwrap_or_else(|| "*".into()),
             components: file.components,
         })
     }
@@ -156,10 +190,16 @@ impl Config {
         let mut env = vec![
             ("SUPALITE_JWT_SECRET".to_string(), self.jwt_secret.clone()),
             ("SUPALITE_ANON_ROLE".into(), self.db_anon_role.clone()),
-            ("SUPALITE_JWT_ROLE_CLAIM_KEY".into(), self.jwt_role_claim_key.clone()),
+            (
+                "SUPALITE_JWT_ROLE_CLAIM_KEY".into(),
+                self.jwt_role_claim_key.clone(),
+            ),
             ("SUPALITE_DB_SCHEMAS".into(), self.db_schemas.clone()),
             ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
-            ("SUPALITE_UPSTREAM_TIMEOUT_MS".into(), self.upstream_timeout_ms.to_string()),
+            (
+                "SUPALITE_UPSTREAM_TIMEOUT_MS".into(),
+                self.upstream_timeout_ms.to_string(),
+            ),
         ];
         if let Some(a) = &self.jwt_aud {
             env.push(("SUPALITE_JWT_AUD".into(), a.clone()));
@@ -175,7 +215,8 @@ impl Config {
 }
 
 fn parse_file(p: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("cannot read config file {}", p.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))
 }
 
@@ -184,12 +225,23 @@ mod tests {
     use super::*;
 
     fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config> {
-        let dir = std::env::temp_dir().join(format!("supalite-cfg-{}-{}", std::process::id(), toml_text.len()));
+        let dir = std::env::temp_dir().join(format!(
+            "supalite-cfg-{}-{}",
+            std::process::id(),
+            toml_text.len()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("supalite.toml");
         std::fs::write(&p, toml_text).unwrap();
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::load(Some(&p), |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()), &Overrides::default())
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(
+            Some(&p),
+            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            &Overrides::default(),
+        )
     }
 
     #[test]
@@ -198,17 +250,36 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:54321");
         assert_eq!(c.backend, Backend::Bridge);
         assert_eq!(c.data_dir, PathBuf::from(".supalite/data"));
-        let c = load("db-schemas = \"api\"\nlisten = \"127.0.0.1:9\"", &[("SUPALITE_LISTEN", "127.0.0.1:10")]).unwrap();
+        let c = load(
+            "db-schemas = \"api\"\nlisten = \"127.0.0.1:9\"",
+            &[("SUPALITE_LISTEN", "127.0.0.1:10")],
+        )
+        .unwrap();
         assert_eq!(c.db_schemas, "api");
         assert_eq!(c.listen.port(), 10);
     }
 
     #[test]
     fn bad_configs_are_clear_errors() {
-        assert!(format!("{:#}", load("nonsense-key = 1", &[]).unwrap_err()).contains("unknown field"));
-        assert!(format!("{:#}", load("backend = \"adapter\"", &[]).unwrap_err()).contains("upstream-url"));
-        assert!(format!("{:#}", load("jwt-secret = \"short\"", &[]).unwrap_err()).contains("32 characters"));
-        assert!(format!("{:#}", load("listen = \"nope\"", &[]).unwrap_err()).contains("listen address"));
-        assert!(Config::load(Some(Path::new("/nonexistent/x.toml")), |_| None, &Overrides::default()).is_err());
+        assert!(
+            format!("{:#}", load("nonsense-key = 1", &[]).unwrap_err()).contains("unknown field")
+        );
+        assert!(
+            format!("{:#}", load("backend = \"adapter\"", &[]).unwrap_err())
+                .contains("upstream-url")
+        );
+        assert!(
+            format!("{:#}", load("jwt-secret = \"short\"", &[]).unwrap_err())
+                .contains("32 characters")
+        );
+        assert!(
+            format!("{:#}", load("listen = \"nope\"", &[]).unwrap_err()).contains("listen address")
+        );
+        assert!(Config::load(
+            Some(Path::new("/nonexistent/x.toml")),
+            |_| None,
+            &Overrides::default()
+        )
+        .is_err());
     }
 }

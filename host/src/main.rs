@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "supalite", version, about = "Supabase-compatible data API from swappable WASI components")]
+#[command(
+    name = "supalite",
+    version,
+    about = "Supabase-compatible data API from swappable WASI components"
+)]
 struct Cli {
     /// Config file (default: ./supalite.toml if present).
     #[arg(long, global = true)]
@@ -54,16 +58,32 @@ fn main() -> Result<()> {
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SUPALITE_LOG").unwrap_or_else(|_| "supalite=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SUPALITE_LOG")
+                .unwrap_or_else(|_| "supalite=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let env = |k: &str| std::env::var(k).ok();
     match cli.command {
-        Command::Serve { listen, data_dir, migrations } => {
-            let cfg = Config::load(cli.config.as_deref(), env, &Overrides { listen, data_dir, migrations })?;
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(cfg))
+        Command::Serve {
+            listen,
+            data_dir,
+            migrations,
+        } => {
+            let cfg = Config::load(
+                cli.config.as_deref(),
+                env,
+                &Overrides {
+                    listen,
+                    data_dir,
+                    migrations,
+                },
+            )?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(cfg))
         }
         Command::Compose { output } => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
@@ -85,15 +105,29 @@ async fn serve(cfg: Config) -> Result<()> {
     let composed = compose::compose(&cfg)?;
 
     let mut db_thread = None;
-    let db = if cfg.backend == Backend::Bridge {
-        let (db, thread) = db::pglite::PgliteHandle::open(&cfg.data_dir)?;
-        db_thread = Some(thread);
-        db::setup::bootstrap(&db).await?;
-        let applied = db::setup::migrate(&db, &cfg.migrations).await?;
-        tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");
-        Some(db)
-    } else {
-        None
+    let db = match (cfg.backend, &cfg.db_uri) {
+        (Backend::Adapter, _) => None,
+        (Backend::Bridge, Some(uri)) => {
+            let target = db::postgres::Target::parse(uri)?;
+            let where_ = format!("{}:{}/{}", target.host, target.port, target.database);
+            let db =
+                db::Database::Postgres(Arc::new(db::postgres::PgPool::new(target, cfg.db_pool)));
+            db::setup::bootstrap(&db)
+                .await
+                .with_context(|| format!("PostgreSQL at {where_}"))?;
+            let applied = db::setup::migrate(&db, &cfg.migrations).await?;
+            tracing::info!(database = %where_, migrations_applied = applied, "PostgreSQL ready");
+            Some(db)
+        }
+        (Backend::Bridge, None) => {
+            let (handle, thread) = db::pglite::PgliteHandle::open(&cfg.data_dir)?;
+            db_thread = Some(thread);
+            let db = db::Database::Pglite(handle);
+            db::setup::bootstrap(&db).await?;
+            let applied = db::setup::migrate(&db, &cfg.migrations).await?;
+            tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");
+            Some(db)
+        }
     };
 
     let pipeline = Arc::new(server::Pipeline::new(&cfg, &composed, db.clone())?);
@@ -103,6 +137,7 @@ async fn serve(cfg: Config) -> Result<()> {
     let addr = listener.local_addr()?;
     let (anon, service) = keys::api_keys(&cfg.jwt_secret)?;
     let backend = match cfg.backend {
+        Backend::Bridge if cfg.db_uri.is_some() => "bridge (PostgreSQL)".to_string(),
         Backend::Bridge => "bridge (embedded PGlite)".to_string(),
         Backend::Adapter => format!("adapter -> {}", cfg.upstream_url.as_deref().unwrap_or("")),
     };
@@ -127,7 +162,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -3,7 +3,7 @@
 //! wasi:http for the edge, plus the native `sql` import.
 
 use crate::config::Config;
-use crate::db::pglite::PgliteHandle;
+use crate::db::Database;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -41,18 +41,25 @@ pub struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    db: Option<PgliteHandle>,
+    db: Option<Database>,
 }
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
     }
 }
 
@@ -70,18 +77,37 @@ impl wit_sql::Host for State {
                 hint: None,
             });
         };
-        let session = pgwire_codec::Session { role: session.role, claims_json: session.claims_json, read_only: session.read_only };
-        let statements = statements.into_iter().map(|s| pgwire_codec::Statement { sql: s.sql, params: s.params }).collect();
-        match db.transaction(session, statements).await {
+        let session = pgwire_codec::Session {
+            role: session.role,
+            claims_json: session.claims_json,
+            read_only: session.read_only,
+        };
+        let statements: Vec<_> = statements
+            .into_iter()
+            .map(|s| pgwire_codec::Statement {
+                sql: s.sql,
+                params: s.params,
+            })
+            .collect();
+        match db.transaction(&session, &statements).await {
             Ok(sets) => Ok(sets
                 .into_iter()
                 .map(|s| wit_sql::ResultSet {
-                    columns: s.columns.into_iter().map(|(name, type_oid)| wit_sql::Column { name, type_oid }).collect(),
+                    columns: s
+                        .columns
+                        .into_iter()
+                        .map(|(name, type_oid)| wit_sql::Column { name, type_oid })
+                        .collect(),
                     rows: s.rows,
                     affected: s.affected,
                 })
                 .collect()),
-            Err(e) => Err(wit_sql::DbError { code: e.code, message: e.message, detail: e.detail, hint: e.hint }),
+            Err(e) => Err(wit_sql::DbError {
+                code: e.code,
+                message: e.message,
+                detail: e.detail,
+                hint: e.hint,
+            }),
         }
     }
 }
@@ -90,7 +116,7 @@ impl wit_sql::Host for State {
 pub struct Pipeline {
     pre: ProxyPre<State>,
     env: Vec<(String, String)>,
-    db: Option<PgliteHandle>,
+    db: Option<Database>,
 }
 
 fn engine() -> Result<Engine> {
@@ -145,16 +171,22 @@ fn load_component(engine: &Engine, bytes: &[u8]) -> Result<Component> {
 }
 
 impl Pipeline {
-    pub fn new(cfg: &Config, composed: &[u8], db: Option<PgliteHandle>) -> Result<Pipeline> {
+    pub fn new(cfg: &Config, composed: &[u8], db: Option<Database>) -> Result<Pipeline> {
         let engine = engine()?;
         let component = load_component(&engine, composed)?;
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wit_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
-        let pre = wt(linker.instantiate_pre(&component)).context("the composed pipeline imports something this host does not provide")?;
-        let pre = wt(ProxyPre::new(pre)).context("the composed pipeline does not export wasi:http/incoming-handler")?;
-        Ok(Pipeline { pre, env: cfg.component_env(), db })
+        let pre = wt(linker.instantiate_pre(&component))
+            .context("the composed pipeline imports something this host does not provide")?;
+        let pre = wt(ProxyPre::new(pre))
+            .context("the composed pipeline does not export wasi:http/incoming-handler")?;
+        Ok(Pipeline {
+            pre,
+            env: cfg.component_env(),
+            db,
+        })
     }
 
     fn store(&self) -> Store<State> {
@@ -165,19 +197,33 @@ impl Pipeline {
         }
         Store::new(
             self.pre.engine(),
-            State { wasi: wasi.build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), db: self.db.clone() },
+            State {
+                wasi: wasi.build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                db: self.db.clone(),
+            },
         )
     }
 
-    async fn handle(self: Arc<Self>, req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<HyperOutgoingBody>> {
+    async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = self.pre.clone();
         let task = tokio::task::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
         });
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),
@@ -204,15 +250,24 @@ fn internal_error(e: &anyhow::Error) -> hyper::Response<HyperOutgoingBody> {
         "message": "The request pipeline failed",
     })
     .to_string();
-    let body = Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync();
+    let body = Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
     let mut resp = hyper::Response::new(body);
     *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json; charset=utf-8"));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     resp
 }
 
 /// Accepts connections until `shutdown` resolves.
-pub async fn serve(listener: TcpListener, pipeline: Arc<Pipeline>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -237,7 +292,11 @@ pub async fn serve(listener: TcpListener, pipeline: Arc<Pipeline>, shutdown: imp
                     })
                 }
             });
-            if let Err(e) = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!("connection closed: {e}");
             }
         });

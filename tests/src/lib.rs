@@ -1,6 +1,8 @@
 //! Test harness: starts the real `supalite` binary on a random port with a
 //! temporary data directory and talks to it over real HTTP.
 
+pub mod pg;
+
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -18,21 +20,37 @@ pub fn binary() -> PathBuf {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let p = root.join("target/release/supalite");
-    assert!(p.exists(), "{} is missing: run `cargo build --release -p supalite` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --release -p supalite` first",
+        p.display()
+    );
     p
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// An HS256 token signed with `secret`.
 pub fn token_with(secret: &str, claims: Value) -> String {
-    encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 /// An HS256 token signed with the test secret.
@@ -40,16 +58,31 @@ pub fn token(claims: Value) -> String {
     token_with(SECRET, claims)
 }
 
+/// Which database a project's server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Pglite,
+    Postgres,
+}
+
 /// A project directory: migrations, config, data.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// `db-uri` for PostgreSQL projects (a fresh database in the shared cluster).
+    pub db_uri: Option<String>,
 }
 
 impl Project {
+    /// A project on embedded PGlite.
     pub fn new() -> Project {
+        Project::on(Db::Pglite)
+    }
+
+    pub fn on(db: Db) -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("supabase/migrations")).unwrap();
-        Project { dir }
+        let db_uri = (db == Db::Postgres).then(|| pg::Cluster::get().new_database());
+        Project { dir, db_uri }
     }
 
     pub fn path(&self) -> &Path {
@@ -79,7 +112,8 @@ impl Project {
 
     /// Starts `supalite serve` and waits until it is ready.
     pub fn serve(&self) -> Server {
-        self.serve_with(&[], &[]).unwrap_or_else(|e| panic!("server did not start: {e}"))
+        self.serve_with(&[], &[])
+            .unwrap_or_else(|e| panic!("server did not start: {e}"))
     }
 
     /// Starts `supalite serve <args>` with extra environment; `Err` holds
@@ -88,8 +122,16 @@ impl Project {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(binary());
-        cmd.arg("serve").arg("--listen").arg(&listen).args(args).current_dir(self.path());
-        cmd.env("SUPALITE_JWT_SECRET", SECRET).env("SUPALITE_LOG", "supalite=info");
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(&listen)
+            .args(args)
+            .current_dir(self.path());
+        cmd.env("SUPALITE_JWT_SECRET", SECRET)
+            .env("SUPALITE_LOG", "supalite=info");
+        if let Some(uri) = &self.db_uri {
+            cmd.env("SUPALITE_DB_URI", uri);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -113,13 +155,19 @@ impl Project {
                 if n == 0 {
                     break;
                 }
-                l.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                l.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             if ready_rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-                return Ok(Server { child, url: format!("http://{listen}"), log });
+                return Ok(Server {
+                    child,
+                    url: format!("http://{listen}"),
+                    log,
+                });
             }
             if let Ok(Some(status)) = child.try_wait() {
                 std::thread::sleep(Duration::from_millis(200));
@@ -136,6 +184,14 @@ impl Project {
 impl Default for Project {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Runs `test` once per database backend (PGlite, then PostgreSQL).
+pub fn on_each_db(test: impl Fn(Project)) {
+    for db in [Db::Pglite, Db::Postgres] {
+        eprintln!("--- on {db:?}");
+        test(Project::on(db));
     }
 }
 
@@ -156,7 +212,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Value {
@@ -170,8 +229,16 @@ impl Server {
     }
 
     /// Sends a request to `path` (e.g. `/rest/v1/todos?select=id`).
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
         let mut req = agent.request(method, &format!("{}{}", self.url, path));
         for (k, v) in headers {
             req = req.set(k, v);
@@ -189,10 +256,19 @@ impl Server {
         let headers = resp
             .headers_names()
             .into_iter()
-            .flat_map(|n| resp.all(&n).into_iter().map(|v| (n.clone(), v.to_string())).collect::<Vec<_>>())
+            .flat_map(|n| {
+                resp.all(&n)
+                    .into_iter()
+                    .map(|v| (n.clone(), v.to_string()))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let body = resp.into_string().unwrap_or_default();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -205,7 +281,10 @@ impl Server {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(s)) = self.child.try_wait() {

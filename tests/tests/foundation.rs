@@ -18,100 +18,208 @@ fn anon_key() -> String {
 
 #[test]
 fn get_and_post_through_the_pipeline() {
-    let p = Project::new();
-    p.migration("20240101000000_todos.sql", TODOS);
-    let s = p.serve();
-    let key = anon_key();
-    let h = [("apikey", key.as_str())];
+    on_each_db(|p| {
+        p.migration("20240101000000_todos.sql", TODOS);
+        let s = p.serve();
+        let key = anon_key();
+        let h = [("apikey", key.as_str())];
 
-    let r = s.get("/rest/v1/todos?select=id,title&done=eq.false&order=id", &h);
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json(), json!([{"id": 1, "title": "write code"}, {"id": 3, "title": "test it"}]));
-    assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
-    assert_eq!(r.header("content-range"), Some("0-1/*"));
+        let r = s.get("/rest/v1/todos?select=id,title&done=eq.false&order=id", &h);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.json(),
+            json!([{"id": 1, "title": "write code"}, {"id": 3, "title": "test it"}])
+        );
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(r.header("content-range"), Some("0-1/*"));
 
-    // POST, default return=minimal: 201 and no body.
-    let r = s.request("POST", "/rest/v1/todos", &h, Some(r#"{"title":"from curl"}"#));
-    assert_eq!((r.status, r.body.as_str()), (201, ""));
+        // POST, default return=minimal: 201 and no body.
+        let r = s.request(
+            "POST",
+            "/rest/v1/todos",
+            &h,
+            Some(r#"{"title":"from curl"}"#),
+        );
+        assert_eq!((r.status, r.body.as_str()), (201, ""));
 
-    // POST an array with return=representation: 201 with the rows.
-    let h2 = [("apikey", key.as_str()), ("prefer", "return=representation")];
-    let r = s.request("POST", "/rest/v1/todos?select=title,done", &h2, Some(r#"[{"title":"a","done":false},{"title":"b","done":true}]"#));
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.json(), json!([{"title": "a", "done": false}, {"title": "b", "done": true}]));
+        // POST an array with return=representation: 201 with the rows.
+        let h2 = [
+            ("apikey", key.as_str()),
+            ("prefer", "return=representation"),
+        ];
+        let r = s.request(
+            "POST",
+            "/rest/v1/todos?select=title,done",
+            &h2,
+            Some(r#"[{"title":"a","done":false},{"title":"b","done":true}]"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(
+            r.json(),
+            json!([{"title": "a", "done": false}, {"title": "b", "done": true}])
+        );
 
-    // Objects with different keys need `columns` (supabase-js sends it).
-    let r = s.request("POST", "/rest/v1/todos", &h, Some(r#"[{"title":"c"},{"title":"d","done":true}]"#));
-    assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST102")));
-    let r = s.request("POST", "/rest/v1/todos?columns=title", &h2, Some(r#"[{"title":"c","extra":1},{"title":"d","done":true}]"#));
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.json().as_array().unwrap().iter().map(|t| t["done"].clone()).collect::<Vec<_>>(), vec![json!(false), json!(false)]);
+        // Objects with different keys need `columns` (supabase-js sends it).
+        let r = s.request(
+            "POST",
+            "/rest/v1/todos",
+            &h,
+            Some(r#"[{"title":"c"},{"title":"d","done":true}]"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST102"))
+        );
+        let r = s.request(
+            "POST",
+            "/rest/v1/todos?columns=title",
+            &h2,
+            Some(r#"[{"title":"c","extra":1},{"title":"d","done":true}]"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(
+            r.json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["done"].clone())
+                .collect::<Vec<_>>(),
+            vec![json!(false), json!(false)]
+        );
 
-    let r = s.get("/rest/v1/todos?select=title&title=in.(from%20curl,a,b)&order=title.desc", &h);
-    assert_eq!(r.json(), json!([{"title": "from curl"}, {"title": "b"}, {"title": "a"}]));
+        let r = s.get(
+            "/rest/v1/todos?select=title&title=in.(from%20curl,a,b)&order=title.desc",
+            &h,
+        );
+        assert_eq!(
+            r.json(),
+            json!([{"title": "from curl"}, {"title": "b"}, {"title": "a"}])
+        );
 
-    // Unknown table: PostgREST's 404 body.
-    let r = s.get("/rest/v1/nope", &h);
-    assert_eq!(r.status, 404);
-    assert_eq!(r.json()["code"], "42P01");
-    assert!(r.json().get("hint").is_some() && r.json().get("details").is_some());
+        // Unknown table: PostgREST's 404 body.
+        let r = s.get("/rest/v1/nope", &h);
+        assert_eq!(r.status, 404);
+        assert_eq!(r.json()["code"], "42P01");
+        assert!(r.json().get("hint").is_some() && r.json().get("details").is_some());
 
-    // Malformed filter: 400 PGRST100, never a 500.
-    let r = s.get("/rest/v1/todos?id=eqq.1", &h);
-    assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST100")));
+        // Malformed filter: 400 PGRST100, never a 500.
+        let r = s.get("/rest/v1/todos?id=eqq.1", &h);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST100"))
+        );
 
-    // A value of the wrong type: PostgreSQL's error, bound not inlined.
-    let r = s.get("/rest/v1/todos?id=eq.'1;drop%20table%20todos", &h);
-    assert_eq!((r.status, r.json()["code"].clone()), (400, json!("22P02")));
-    assert_eq!(s.get("/rest/v1/todos?select=id", &h).json().as_array().unwrap().len(), 8);
+        // A value of the wrong type: PostgreSQL's error, bound not inlined.
+        let r = s.get("/rest/v1/todos?id=eq.'1;drop%20table%20todos", &h);
+        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("22P02")));
+        assert_eq!(
+            s.get("/rest/v1/todos?select=id", &h)
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            8
+        );
 
-    // Unknown prefix and CORS.
-    let r = s.get("/storage/v1/object", &h);
-    assert_eq!((r.status, r.json()["code"].clone()), (404, json!("PGRST125")));
-    let r = s.request(
-        "OPTIONS",
-        "/rest/v1/todos",
-        &[("origin", "http://localhost:3000"), ("access-control-request-method", "POST"), ("access-control-request-headers", "apikey,content-type")],
-        None,
-    );
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    assert_eq!(r.header("access-control-allow-headers"), Some("apikey,content-type"));
-    let r = s.get("/rest/v1/todos?select=id&limit=1", &[("apikey", &key), ("origin", "http://localhost:3000")]);
-    assert!(r.header("access-control-expose-headers").unwrap().contains("Content-Range"));
+        // Unknown prefix and CORS.
+        let r = s.get("/storage/v1/object", &h);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (404, json!("PGRST125"))
+        );
+        let r = s.request(
+            "OPTIONS",
+            "/rest/v1/todos",
+            &[
+                ("origin", "http://localhost:3000"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "apikey,content-type"),
+            ],
+            None,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(
+            r.header("access-control-allow-headers"),
+            Some("apikey,content-type")
+        );
+        let r = s.get(
+            "/rest/v1/todos?select=id&limit=1",
+            &[("apikey", &key), ("origin", "http://localhost:3000")],
+        );
+        assert!(r
+            .header("access-control-expose-headers")
+            .unwrap()
+            .contains("Content-Range"));
+    });
 }
 
 #[test]
 fn bad_tokens_are_rejected_with_401() {
-    let p = Project::new();
-    p.migration("20240101000000_todos.sql", TODOS);
-    let s = p.serve();
-    let cases = [
-        ("bad signature", token_with("another-secret-another-secret-another-secret", json!({"role": "service_role"}))),
-        ("expired", token(json!({"role": "authenticated", "exp": now() - 3600}))),
-        ("alg none", {
-            // {"alg":"none","typ":"JWT"} . {"role":"service_role"} . (no signature)
-            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.".to_string()
-        }),
-        ("garbage", "not-a-jwt".to_string()),
-    ];
-    for (what, t) in cases {
-        let auth = format!("Bearer {t}");
-        let r = s.get("/rest/v1/todos", &[("authorization", &auth)]);
-        assert_eq!(r.status, 401, "{what}: {}", r.body);
-        assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"), "{what}");
-        let code = r.json()["code"].as_str().unwrap().to_string();
-        assert!(code.starts_with("PGRST30"), "{what}: {code}");
-        // The same token as apikey is rejected too: never a downgrade to anon.
-        assert_eq!(s.get("/rest/v1/todos", &[("apikey", &t)]).status, 401, "{what} as apikey");
-    }
-    let r = s.get("/rest/v1/todos", &[("authorization", &format!("Bearer {}", token(json!({"role": "authenticated", "exp": now() - 3600}))))]);
-    assert_eq!(r.json()["message"], "JWT expired");
+    on_each_db(|p| {
+        p.migration("20240101000000_todos.sql", TODOS);
+        let s = p.serve();
+        let cases = [
+            (
+                "bad signature",
+                token_with(
+                    "another-secret-another-secret-another-secret",
+                    json!({"role": "service_role"}),
+                ),
+            ),
+            (
+                "expired",
+                token(json!({"role": "authenticated", "exp": now() - 3600})),
+            ),
+            ("alg none", {
+                // {"alg":"none","typ":"JWT"} . {"role":"service_role"} . (no signature)
+                "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.".to_string()
+            }),
+            ("garbage", "not-a-jwt".to_string()),
+        ];
+        for (what, t) in cases {
+            let auth = format!("Bearer {t}");
+            let r = s.get("/rest/v1/todos", &[("authorization", &auth)]);
+            assert_eq!(r.status, 401, "{what}: {}", r.body);
+            assert!(
+                r.header("www-authenticate").unwrap().starts_with("Bearer"),
+                "{what}"
+            );
+            let code = r.json()["code"].as_str().unwrap().to_string();
+            assert!(code.starts_with("PGRST30"), "{what}: {code}");
+            // The same token as apikey is rejected too: never a downgrade to anon.
+            assert_eq!(
+                s.get("/rest/v1/todos", &[("apikey", &t)]).status,
+                401,
+                "{what} as apikey"
+            );
+        }
+        let r = s.get(
+            "/rest/v1/todos",
+            &[(
+                "authorization",
+                &format!(
+                    "Bearer {}",
+                    token(json!({"role": "authenticated", "exp": now() - 3600}))
+                ),
+            )],
+        );
+        assert_eq!(r.json()["message"], "JWT expired");
 
-    // A valid token and no token at all both work.
-    let good = format!("Bearer {}", token(json!({"role": "authenticated", "exp": now() + 60})));
-    assert_eq!(s.get("/rest/v1/todos", &[("authorization", &good)]).status, 200);
-    assert_eq!(s.get("/rest/v1/todos", &[]).status, 200);
+        // A valid token and no token at all both work.
+        let good = format!(
+            "Bearer {}",
+            token(json!({"role": "authenticated", "exp": now() + 60}))
+        );
+        assert_eq!(
+            s.get("/rest/v1/todos", &[("authorization", &good)]).status,
+            200
+        );
+        assert_eq!(s.get("/rest/v1/todos", &[]).status, 200);
+    });
 }
 
 const NOTES: &str = r#"
@@ -135,54 +243,102 @@ const USER_A: &str = "00000000-0000-0000-0000-00000000000a";
 const USER_B: &str = "00000000-0000-0000-0000-00000000000b";
 
 fn bodies(r: &Reply) -> Vec<String> {
-    let mut v: Vec<String> = r.json().as_array().unwrap().iter().map(|n| n["body"].as_str().unwrap().to_string()).collect();
+    let mut v: Vec<String> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["body"].as_str().unwrap().to_string())
+        .collect();
     v.sort();
     v
 }
 
 #[test]
 fn row_level_security_applies_per_caller() {
-    let p = Project::new();
-    p.migration("20240101000000_notes.sql", NOTES);
-    let s = p.serve();
-    let anon = anon_key();
-    let user = |sub: &str| format!("Bearer {}", token(json!({"role": "authenticated", "sub": sub, "exp": now() + 600})));
-    let (a, b) = (user(USER_A), user(USER_B));
+    on_each_db(|p| {
+        p.migration("20240101000000_notes.sql", NOTES);
+        let s = p.serve();
+        let anon = anon_key();
+        let user = |sub: &str| {
+            format!(
+                "Bearer {}",
+                token(json!({"role": "authenticated", "sub": sub, "exp": now() + 600}))
+            )
+        };
+        let (a, b) = (user(USER_A), user(USER_B));
 
-    let r = s.get("/rest/v1/notes?select=body", &[("apikey", &anon)]);
-    assert_eq!(bodies(&r), vec!["a public"]);
-    let r = s.get("/rest/v1/notes?select=body", &[("apikey", &anon), ("authorization", &a)]);
-    assert_eq!(bodies(&r), vec!["a private", "a public"]);
-    let r = s.get("/rest/v1/notes?select=body", &[("apikey", &anon), ("authorization", &b)]);
-    assert_eq!(bodies(&r), vec!["b private"]);
+        let r = s.get("/rest/v1/notes?select=body", &[("apikey", &anon)]);
+        assert_eq!(bodies(&r), vec!["a public"]);
+        let r = s.get(
+            "/rest/v1/notes?select=body",
+            &[("apikey", &anon), ("authorization", &a)],
+        );
+        assert_eq!(bodies(&r), vec!["a private", "a public"]);
+        let r = s.get(
+            "/rest/v1/notes?select=body",
+            &[("apikey", &anon), ("authorization", &b)],
+        );
+        assert_eq!(bodies(&r), vec!["b private"]);
 
-    // B may insert B's rows, not A's.
-    let r = s.request("POST", "/rest/v1/notes", &[("authorization", &b)], Some(&json!({"owner": USER_B, "body": "b new"}).to_string()));
-    assert_eq!(r.status, 201, "{}", r.body);
-    let r = s.request("POST", "/rest/v1/notes", &[("authorization", &b)], Some(&json!({"owner": USER_A, "body": "forged"}).to_string()));
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert_eq!(r.json()["code"], "42501");
-    // anon has no insert policy: 401 as PostgREST answers anonymous callers.
-    let r = s.request("POST", "/rest/v1/notes", &[("apikey", &anon)], Some(r#"{"body":"spam"}"#));
-    assert_eq!(r.status, 401, "{}", r.body);
-    assert_eq!(bodies(&s.get("/rest/v1/notes?select=body", &[("authorization", &b)])), vec!["b new", "b private"]);
-    assert_eq!(bodies(&s.get("/rest/v1/notes?select=body", &[("authorization", &a)])), vec!["a private", "a public"]);
+        // B may insert B's rows, not A's.
+        let r = s.request(
+            "POST",
+            "/rest/v1/notes",
+            &[("authorization", &b)],
+            Some(&json!({"owner": USER_B, "body": "b new"}).to_string()),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = s.request(
+            "POST",
+            "/rest/v1/notes",
+            &[("authorization", &b)],
+            Some(&json!({"owner": USER_A, "body": "forged"}).to_string()),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(r.json()["code"], "42501");
+        // anon has no insert policy: 401 as PostgREST answers anonymous callers.
+        let r = s.request(
+            "POST",
+            "/rest/v1/notes",
+            &[("apikey", &anon)],
+            Some(r#"{"body":"spam"}"#),
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert_eq!(
+            bodies(&s.get("/rest/v1/notes?select=body", &[("authorization", &b)])),
+            vec!["b new", "b private"]
+        );
+        assert_eq!(
+            bodies(&s.get("/rest/v1/notes?select=body", &[("authorization", &a)])),
+            vec!["a private", "a public"]
+        );
+    });
 }
 
 #[test]
 fn data_survives_a_restart() {
-    let p = Project::new();
-    p.migration("20240101000000_todos.sql", TODOS);
-    let key = anon_key();
-    let s = p.serve();
-    let r = s.request("POST", "/rest/v1/todos", &[("apikey", &key)], Some(r#"{"title":"persisted"}"#));
-    assert_eq!(r.status, 201);
-    assert!(s.stop().success());
+    on_each_db(|p| {
+        p.migration("20240101000000_todos.sql", TODOS);
+        let key = anon_key();
+        let s = p.serve();
+        let r = s.request(
+            "POST",
+            "/rest/v1/todos",
+            &[("apikey", &key)],
+            Some(r#"{"title":"persisted"}"#),
+        );
+        assert_eq!(r.status, 201);
+        assert!(s.stop().success());
 
-    let s = p.serve();
-    let r = s.get("/rest/v1/todos?select=title&order=id", &[("apikey", &key)]);
-    // The migration ran once: its three rows are there once, plus ours.
-    assert_eq!(r.json(), json!([{"title": "write code"}, {"title": "ship it"}, {"title": "test it"}, {"title": "persisted"}]));
+        let s = p.serve();
+        let r = s.get("/rest/v1/todos?select=title&order=id", &[("apikey", &key)]);
+        // The migration ran once: its three rows are there once, plus ours.
+        assert_eq!(
+            r.json(),
+            json!([{"title": "write code"}, {"title": "ship it"}, {"title": "test it"}, {"title": "persisted"}])
+        );
+    });
 }
 
 #[test]
@@ -192,23 +348,70 @@ fn adapter_mode_forwards_to_an_upstream_postgrest() {
     let upstream = upstream_project.serve();
 
     let p = Project::new();
-    p.config(&format!("backend = \"adapter\"\nupstream-url = \"{}/rest/v1\"\n", upstream.url));
+    p.config(&format!(
+        "backend = \"adapter\"\nupstream-url = \"{}/rest/v1\"\n",
+        upstream.url
+    ));
     let s = p.serve();
     let key = anon_key();
-    for path in ["/rest/v1/todos?select=id,title&done=eq.false", "/rest/v1/nope", "/rest/v1/todos?id=eqq.1"] {
+    for path in [
+        "/rest/v1/todos?select=id,title&done=eq.false",
+        "/rest/v1/nope",
+        "/rest/v1/todos?id=eqq.1",
+    ] {
         let via = s.get(path, &[("apikey", &key)]);
         let direct = upstream.get(path, &[("apikey", &key)]);
-        assert_eq!((via.status, via.json()), (direct.status, direct.json()), "{path}");
-        assert_eq!(via.header("content-range"), direct.header("content-range"), "{path}");
+        assert_eq!(
+            (via.status, via.json()),
+            (direct.status, direct.json()),
+            "{path}"
+        );
+        assert_eq!(
+            via.header("content-range"),
+            direct.header("content-range"),
+            "{path}"
+        );
     }
-    let h = [("apikey", key.as_str()), ("prefer", "return=representation")];
-    let r = s.request("POST", "/rest/v1/todos?select=title", &h, Some(r#"{"title":"via adapter"}"#));
-    assert_eq!((r.status, r.json()), (201, json!([{"title": "via adapter"}])));
-    assert_eq!(upstream.get("/rest/v1/todos?select=id&title=eq.via%20adapter", &[("apikey", &key)]).json().as_array().unwrap().len(), 1);
+    let h = [
+        ("apikey", key.as_str()),
+        ("prefer", "return=representation"),
+    ];
+    let r = s.request(
+        "POST",
+        "/rest/v1/todos?select=title",
+        &h,
+        Some(r#"{"title":"via adapter"}"#),
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (201, json!([{"title": "via adapter"}]))
+    );
+    assert_eq!(
+        upstream
+            .get(
+                "/rest/v1/todos?select=id&title=eq.via%20adapter",
+                &[("apikey", &key)]
+            )
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Tokens are still verified in front of the upstream.
-    let forged = format!("Bearer {}", token_with("another-secret-another-secret-another-secret", json!({"role": "service_role"})));
-    assert_eq!(s.get("/rest/v1/todos", &[("authorization", &forged)]).status, 401);
+    let forged = format!(
+        "Bearer {}",
+        token_with(
+            "another-secret-another-secret-another-secret",
+            json!({"role": "service_role"})
+        )
+    );
+    assert_eq!(
+        s.get("/rest/v1/todos", &[("authorization", &forged)])
+            .status,
+        401
+    );
 
     // Upstream gone: a JSON error, not a hang.
     drop(upstream);
@@ -224,26 +427,60 @@ fn world_names(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
     };
     let world = &resolve.worlds[world];
     let name = |k: &wit_parser::WorldKey| resolve.name_world_key(k);
-    (world.imports.keys().map(name).collect(), world.exports.keys().map(name).collect())
+    (
+        world.imports.keys().map(name).collect(),
+        world.exports.keys().map(name).collect(),
+    )
 }
 
 #[test]
 fn compose_writes_a_standard_component() {
     let p = Project::new();
     let out = p.run(&["compose", "-o", "bridge.wasm"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (imports, exports) = world_names(&std::fs::read(p.path().join("bridge.wasm")).unwrap());
-    assert!(exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2")), "{exports:?}");
-    assert!(imports.iter().any(|i| i == "supalite:api/sql@0.1.0"), "{imports:?}");
-    assert!(!imports.iter().any(|i| i.starts_with("supalite:api/backend")), "stages are wired inside: {imports:?}");
+    assert!(
+        exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2")),
+        "{exports:?}"
+    );
+    assert!(
+        imports.iter().any(|i| i == "supalite:api/sql@0.1.0"),
+        "{imports:?}"
+    );
+    assert!(
+        !imports
+            .iter()
+            .any(|i| i.starts_with("supalite:api/backend")),
+        "stages are wired inside: {imports:?}"
+    );
 
     p.config("backend = \"adapter\"\nupstream-url = \"http://127.0.0.1:3000\"\n");
     let out = p.run(&["compose", "-o", "adapter.wasm"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (imports, _) = world_names(&std::fs::read(p.path().join("adapter.wasm")).unwrap());
     // No supalite function imports: only the shared record types remain.
-    assert!(!imports.iter().any(|i| i.starts_with("supalite:") && i != "supalite:api/types@0.1.0"), "adapter pipeline needs no sql: {imports:?}");
-    assert!(imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@0.2")), "{imports:?}");
+    assert!(
+        !imports
+            .iter()
+            .any(|i| i.starts_with("supalite:") && i != "supalite:api/types@0.1.0"),
+        "adapter pipeline needs no sql: {imports:?}"
+    );
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("wasi:http/outgoing-handler@0.2")),
+        "{imports:?}"
+    );
 }
 
 fn start_error(p: &Project, args: &[&str]) -> String {
@@ -261,7 +498,8 @@ fn startup_errors_are_clear() {
 
     std::fs::write(p.path().join("garbage.wasm"), b"not wasm").unwrap();
     p.config("[components]\nrewriter = \"garbage.wasm\"\n");
-    assert!(start_error(&p, &[]).contains("rewriter component (garbage.wasm) is not a valid WebAssembly component"));
+    assert!(start_error(&p, &[])
+        .contains("rewriter component (garbage.wasm) is not a valid WebAssembly component"));
 
     p.config("backend = \"sideways\"\n");
     assert!(start_error(&p, &[]).contains("invalid config file"));
@@ -273,16 +511,26 @@ fn startup_errors_are_clear() {
 
 #[test]
 fn a_failing_migration_stops_startup_and_is_not_recorded() {
-    let p = Project::new();
-    p.migration("20240101000000_todos.sql", TODOS);
-    p.migration("20240102000000_broken.sql", "create table extra (id int primary key);\nselect no_such_function();");
-    let e = start_error(&p, &[]);
-    assert!(e.contains("20240102000000_broken.sql") && e.contains("no_such_function"), "{e}");
+    on_each_db(|p| {
+        p.migration("20240101000000_todos.sql", TODOS);
+        p.migration(
+            "20240102000000_broken.sql",
+            "create table extra (id int primary key);\nselect no_such_function();",
+        );
+        let e = start_error(&p, &[]);
+        assert!(
+            e.contains("20240102000000_broken.sql") && e.contains("no_such_function"),
+            "{e}"
+        );
 
-    // Fixed, it applies on the next start (it was not recorded, and its
-    // first statement was rolled back with it).
-    p.migration("20240102000000_broken.sql", "create table extra (id int primary key);");
-    let s = p.serve();
-    let r = s.get("/rest/v1/extra", &[]);
-    assert_eq!((r.status, r.body.as_str()), (200, "[]"));
+        // Fixed, it applies on the next start (it was not recorded, and its
+        // first statement was rolled back with it).
+        p.migration(
+            "20240102000000_broken.sql",
+            "create table extra (id int primary key);",
+        );
+        let s = p.serve();
+        let r = s.get("/rest/v1/extra", &[]);
+        assert_eq!((r.status, r.body.as_str()), (200, "[]"));
+    });
 }

@@ -32,17 +32,28 @@ mod glue {
     impl Guest for Auth {
         fn authenticate(req: Request) -> Result<Identity, Response> {
             match verify::authenticate(&settings(), &req.headers) {
-                Ok(id) => Ok(Identity { role: id.role, claims_json: id.claims_json }),
+                Ok(id) => Ok(Identity {
+                    role: id.role,
+                    claims_json: id.claims_json,
+                }),
                 Err(e) => {
                     let r: postgrest::Response = e.into();
-                    Err(Response { status: r.status, headers: r.headers, body: r.body })
+                    Err(Response {
+                        status: r.status,
+                        headers: r.headers,
+                        body: r.body,
+                    })
                 }
             }
         }
 
         fn handle(req: Request) -> Response {
             let r = verify::auth_api(&req.method, &req.path);
-            Response { status: r.status, headers: r.headers, body: r.body }
+            Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }
         }
     }
 

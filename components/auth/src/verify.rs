@@ -34,16 +34,24 @@ fn invalid(code: &str, message: &str) -> ApiError {
 
 /// The bearer token of a request, if one was sent.
 pub fn bearer(headers: &[(String, String)]) -> Option<&str> {
-    let value = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.trim())?;
+    let value = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.trim())?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// Verifies the request's token. No token → the anonymous role; any failed
 /// check → 401 (never a silent downgrade to anonymous).
 pub fn authenticate(s: &Settings, headers: &[(String, String)]) -> Result<Identity, ApiError> {
     let Some(token) = bearer(headers) else {
-        return Ok(Identity { role: s.anon_role.clone(), claims_json: json!({ "role": s.anon_role }).to_string() });
+        return Ok(Identity {
+            role: s.anon_role.clone(),
+            claims_json: json!({ "role": s.anon_role }).to_string(),
+        });
     };
     let claims = verify(s, token)?;
     let role = match claim_at(&claims, &s.role_claim_key) {
@@ -51,13 +59,19 @@ pub fn authenticate(s: &Settings, headers: &[(String, String)]) -> Result<Identi
         Some(Value::String(_)) | None => s.anon_role.clone(),
         Some(_) => return Err(invalid("PGRST301", "JWT role claim must be a string")),
     };
-    Ok(Identity { role, claims_json: claims.to_string() })
+    Ok(Identity {
+        role,
+        claims_json: claims.to_string(),
+    })
 }
 
 fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
     let parts = token.split('.').count();
     if parts != 3 {
-        return Err(invalid("PGRST301", &format!("Expected 3 parts in JWT; got {parts}")));
+        return Err(invalid(
+            "PGRST301",
+            &format!("Expected 3 parts in JWT; got {parts}"),
+        ));
     }
     let Some(secret) = s.secret.as_deref() else {
         return Err(ApiError::new(500, "PGRST300", "Server lacks JWT secret"));
@@ -72,18 +86,23 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
         Some(aud) => v.set_audience(&[aud]),
         None => v.validate_aud = false,
     }
-    let data = decode::<Value>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map_err(|e| {
-        match e.kind() {
-            ErrorKind::ExpiredSignature => invalid("PGRST303", "JWT expired"),
-            ErrorKind::ImmatureSignature => invalid("PGRST303", "JWT not yet valid"),
-            ErrorKind::InvalidAudience => invalid("PGRST303", "JWT not in audience"),
-            ErrorKind::InvalidSignature => invalid("PGRST301", "JWT cryptographic operation failed"),
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName | ErrorKind::MissingAlgorithm => {
-                invalid("PGRST301", "Wrong or unsupported encoding algorithm")
+    let data =
+        decode::<Value>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => invalid("PGRST303", "JWT expired"),
+                ErrorKind::ImmatureSignature => invalid("PGRST303", "JWT not yet valid"),
+                ErrorKind::InvalidAudience => invalid("PGRST303", "JWT not in audience"),
+                ErrorKind::InvalidSignature => {
+                    invalid("PGRST301", "JWT cryptographic operation failed")
+                }
+                ErrorKind::InvalidAlgorithm
+                | ErrorKind::InvalidAlgorithmName
+                | ErrorKind::MissingAlgorithm => {
+                    invalid("PGRST301", "Wrong or unsupported encoding algorithm")
+                }
+                _ => invalid("PGRST301", "JWT could not be decoded"),
             }
-            _ => invalid("PGRST301", "JWT could not be decoded"),
-        }
-    })?;
+        })?;
     let claims = data.claims;
     if !claims.is_object() {
         return Err(invalid("PGRST301", "JWT claims must be a JSON object"));
@@ -97,7 +116,10 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Follows a `jwt-role-claim-key` path such as `.role` or
@@ -137,8 +159,14 @@ pub fn auth_api(method: &str, path: &str) -> Response {
         body: v.to_string().into_bytes(),
     };
     match (method, path) {
-        ("GET", "/health") => json(200, json!({ "version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "supalite auth" })),
-        _ => json(404, json!({ "code": 404, "error_code": "not_found", "msg": format!("{path} is not implemented by supalite yet") })),
+        ("GET", "/health") => json(
+            200,
+            json!({ "version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "supalite auth" }),
+        ),
+        _ => json(
+            404,
+            json!({ "code": 404, "error_code": "not_found", "msg": format!("{path} is not implemented by supalite yet") }),
+        ),
     }
 }
 
@@ -150,11 +178,21 @@ mod tests {
     const SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 
     fn settings() -> Settings {
-        Settings { secret: Some(SECRET.into()), anon_role: "anon".into(), audience: None, role_claim_key: ".role".into() }
+        Settings {
+            secret: Some(SECRET.into()),
+            anon_role: "anon".into(),
+            audience: None,
+            role_claim_key: ".role".into(),
+        }
     }
 
     fn sign(claims: Value) -> String {
-        encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn with_token(t: &str) -> Vec<(String, String)> {
@@ -179,22 +217,55 @@ mod tests {
     fn rejections() {
         let expired = sign(json!({"role": "authenticated", "exp": now() - 120}));
         let e = authenticate(&settings(), &with_token(&expired)).unwrap_err();
-        assert_eq!((e.status, e.code.as_str(), e.message.as_str()), (401, "PGRST303", "JWT expired"));
+        assert_eq!(
+            (e.status, e.code.as_str(), e.message.as_str()),
+            (401, "PGRST303", "JWT expired")
+        );
         assert!(e.headers[0].1.starts_with("Bearer error=\"invalid_token\""));
 
-        let wrong = encode(&Header::default(), &json!({"role": "service_role"}), &EncodingKey::from_secret(b"another-secret-another-secret-123456")).unwrap();
-        assert_eq!(authenticate(&settings(), &with_token(&wrong)).unwrap_err().status, 401);
+        let wrong = encode(
+            &Header::default(),
+            &json!({"role": "service_role"}),
+            &EncodingKey::from_secret(b"another-secret-another-secret-123456"),
+        )
+        .unwrap();
+        assert_eq!(
+            authenticate(&settings(), &with_token(&wrong))
+                .unwrap_err()
+                .status,
+            401
+        );
 
         // alg: none
         use base64_like::b64;
-        let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(r#"{"role":"service_role"}"#));
-        assert_eq!(authenticate(&settings(), &with_token(&none)).unwrap_err().status, 401);
+        let none = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(r#"{"role":"service_role"}"#)
+        );
+        assert_eq!(
+            authenticate(&settings(), &with_token(&none))
+                .unwrap_err()
+                .status,
+            401
+        );
 
         for garbage in ["abc", "a.b.c", "", "....."] {
-            assert_eq!(authenticate(&settings(), &with_token(garbage)).unwrap_err().status, 401, "{garbage}");
+            assert_eq!(
+                authenticate(&settings(), &with_token(garbage))
+                    .unwrap_err()
+                    .status,
+                401,
+                "{garbage}"
+            );
         }
         let future = sign(json!({"role": "authenticated", "nbf": now() + 3600}));
-        assert_eq!(authenticate(&settings(), &with_token(&future)).unwrap_err().code, "PGRST303");
+        assert_eq!(
+            authenticate(&settings(), &with_token(&future))
+                .unwrap_err()
+                .code,
+            "PGRST303"
+        );
         // Within the 30 s skew an expired token is still accepted.
         let skew = sign(json!({"role": "authenticated", "exp": now() - 5}));
         assert!(authenticate(&settings(), &with_token(&skew)).is_ok());
@@ -205,7 +276,10 @@ mod tests {
         let mut s = settings();
         s.audience = Some("app".into());
         let t = sign(json!({"role": "authenticated", "aud": "other"}));
-        assert_eq!(authenticate(&s, &with_token(&t)).unwrap_err().message, "JWT not in audience");
+        assert_eq!(
+            authenticate(&s, &with_token(&t)).unwrap_err().message,
+            "JWT not in audience"
+        );
         s.role_claim_key = ".app_metadata.roles[1]".into();
         let t = sign(json!({"aud": "app", "app_metadata": {"roles": ["x", "editor"]}}));
         assert_eq!(authenticate(&s, &with_token(&t)).unwrap().role, "editor");
@@ -213,11 +287,14 @@ mod tests {
 
     mod base64_like {
         pub fn b64(s: &str) -> String {
-            const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            const T: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let b = s.as_bytes();
             let mut out = String::new();
             for chunk in b.chunks(3) {
-                let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+                let n = (chunk[0] as u32) << 16
+                    | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+                    | *chunk.get(2).unwrap_or(&0) as u32;
                 for i in 0..=chunk.len() {
                     out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
                 }

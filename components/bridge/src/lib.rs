@@ -12,7 +12,11 @@
 pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
     let mut cfg = postgrest::Config::default();
     if let Some(s) = var("SUPALITE_DB_SCHEMAS") {
-        let schemas: Vec<String> = s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        let schemas: Vec<String> = s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect();
         if !schemas.is_empty() {
             cfg.schemas = schemas;
         }
@@ -39,7 +43,11 @@ mod glue {
         fn handle(req: Request, who: Identity) -> Response {
             let cfg = super::config(|k| std::env::var(k).ok());
             let r = serve(&cfg, &req, &who);
-            Response { status: r.status, headers: r.headers, body: r.body }
+            Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }
         }
     }
 
@@ -55,15 +63,33 @@ mod glue {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
-        let session = Session { role: Some(who.role.clone()), claims_json: who.claims_json.clone(), read_only: plan.read_only };
-        let stmt = Statement { sql: plan.statement.sql.clone(), params: plan.statement.params.clone() };
+        let session = Session {
+            role: Some(who.role.clone()),
+            claims_json: who.claims_json.clone(),
+            read_only: plan.read_only,
+        };
+        let stmt = Statement {
+            sql: plan.statement.sql.clone(),
+            params: plan.statement.params.clone(),
+        };
         match sql::transaction(&session, &[stmt]) {
             Ok(sets) => {
                 let row = sets.last().and_then(|s| s.rows.first());
                 let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
-                plan.respond(postgrest::Outcome { total: col(0), page_total: col(1), body: col(2) })
+                plan.respond(postgrest::Outcome {
+                    total: col(0),
+                    page_total: col(1),
+                    body: col(2),
+                })
             }
-            Err(e) => ApiError::from_db(&e.code, &e.message, e.detail.as_deref(), e.hint.as_deref(), who.role == cfg.anon_role).into(),
+            Err(e) => ApiError::from_db(
+                &e.code,
+                &e.message,
+                e.detail.as_deref(),
+                e.hint.as_deref(),
+                who.role == cfg.anon_role,
+            )
+            .into(),
         }
     }
 

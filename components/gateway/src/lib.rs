@@ -15,7 +15,9 @@ mod glue {
     use supalite::api::rewriter::{Outcome, Target};
     use supalite::api::types::{Request, Response};
     use supalite::api::{auth, backend, rewriter};
-    use wasi::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
+    use wasi::http::types::{
+        Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    };
     use wasi::io::streams::StreamError;
 
     struct Gateway;
@@ -48,7 +50,11 @@ mod glue {
 
     fn error(status: u16, code: &str, message: &str) -> Response {
         let r: postgrest::Response = postgrest::error::ApiError::new(status, code, message).into();
-        Response { status: r.status, headers: r.headers, body: r.body }
+        Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
     }
 
     fn read_request(request: &IncomingRequest) -> Result<Request, Response> {
@@ -73,9 +79,17 @@ mod glue {
             .headers()
             .entries()
             .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
             .collect();
-        let limit = std::env::var("SUPALITE_MAX_BODY_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(super::DEFAULT_MAX_BODY);
+        let limit = std::env::var("SUPALITE_MAX_BODY_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(super::DEFAULT_MAX_BODY);
         let mut body = Vec::new();
         if let Ok(incoming) = request.consume() {
             if let Ok(stream) = incoming.stream() {
@@ -95,17 +109,36 @@ mod glue {
                 }
             }
         }
-        Ok(Request { method, path, query, headers, body })
+        Ok(Request {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        })
     }
 
     fn write_response(resp: Response, out: ResponseOutparam) {
         let mut headers: Vec<(String, Vec<u8>)> = resp
             .headers
             .into_iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "host"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "content-length"
+                        | "transfer-encoding"
+                        | "connection"
+                        | "keep-alive"
+                        | "upgrade"
+                        | "host"
+                )
+            })
             .map(|(k, v)| (k, v.into_bytes()))
             .collect();
-        headers.push(("content-length".into(), resp.body.len().to_string().into_bytes()));
+        headers.push((
+            "content-length".into(),
+            resp.body.len().to_string().into_bytes(),
+        ));
         let fields = match Fields::from_list(&headers) {
             Ok(f) => f,
             Err(_) => Fields::new(),

@@ -51,7 +51,12 @@ pub struct DbError {
 impl DbError {
     /// A failure that did not come from the server (encoding, transport).
     pub fn internal(code: &str, message: impl Into<String>) -> Self {
-        DbError { code: code.into(), message: message.into(), detail: None, hint: None }
+        DbError {
+            code: code.into(),
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
     }
 }
 
@@ -70,7 +75,10 @@ impl std::error::Error for DbError {}
 /// The statement that opens every transaction: role, claims, read-only.
 fn session_statement(s: &Session) -> Statement {
     let mut sql = String::from("select set_config('request.jwt.claims', $1, true), set_config('transaction_read_only', $2, true)");
-    let mut params = vec![Some(s.claims_json.clone()), Some(if s.read_only { "on" } else { "off" }.to_string())];
+    let mut params = vec![
+        Some(s.claims_json.clone()),
+        Some(if s.read_only { "on" } else { "off" }.to_string()),
+    ];
     if let Some(role) = &s.role {
         sql.push_str(", set_config('role', $3, true)");
         params.push(Some(role.clone()));
@@ -103,8 +111,12 @@ fn encode_statement(st: &Statement, buf: &mut BytesMut) -> Result<(), DbError> {
 }
 
 /// Encodes the whole transaction, ending with `Sync`.
-pub fn encode_transaction(session: &Session, statements: &[Statement]) -> Result<BytesMut, DbError> {
-    let mut buf = BytesMut::with_capacity(256 + statements.iter().map(|s| s.sql.len() + 64).sum::<usize>());
+pub fn encode_transaction(
+    session: &Session,
+    statements: &[Statement],
+) -> Result<BytesMut, DbError> {
+    let mut buf =
+        BytesMut::with_capacity(256 + statements.iter().map(|s| s.sql.len() + 64).sum::<usize>());
     encode_statement(&session_statement(session), &mut buf)?;
     for st in statements {
         encode_statement(st, &mut buf)?;
@@ -113,20 +125,59 @@ pub fn encode_transaction(session: &Session, statements: &[Statement]) -> Result
     Ok(buf)
 }
 
-/// Whether `buf` holds a complete answer (ends with `ReadyForQuery`).
-/// Transports that read from a socket call this to know when to stop.
-pub fn answer_complete(buf: &[u8]) -> bool {
+/// How many complete `ReadyForQuery` messages `buf` holds, or `None` if it
+/// ends inside a message. A transport reads until this reaches the number
+/// of answers it expects (1 for a transaction, [`SCRIPT_ANSWERS`] for a script).
+pub fn ready_count(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
-    let mut last = 0u8;
-    while i + 5 <= buf.len() {
+    let mut ready = 0;
+    while i < buf.len() {
+        if i + 5 > buf.len() {
+            return None;
+        }
         let len = u32::from_be_bytes([buf[i + 1], buf[i + 2], buf[i + 3], buf[i + 4]]) as usize;
         if len < 4 || i + 1 + len > buf.len() {
-            return false;
+            return None;
         }
-        last = buf[i];
+        if buf[i] == b'Z' {
+            ready += 1;
+        }
         i += 1 + len;
     }
-    i == buf.len() && last == b'Z'
+    Some(ready)
+}
+
+/// `ReadyForQuery` messages that answer [`encode_script`].
+pub const SCRIPT_ANSWERS: usize = 4;
+
+/// A multi-statement SQL script (a migration) and an optional record
+/// statement, atomically: `BEGIN`, the script, the record, `COMMIT`, sent as
+/// one pipeline. If anything fails the transaction is aborted and the final
+/// `COMMIT` rolls it back, so nothing of it remains.
+pub fn encode_script(sql: &str, record: Option<&Statement>) -> Result<BytesMut, DbError> {
+    let bad = |e: std::io::Error| DbError::internal("22021", format!("invalid statement: {e}"));
+    let mut buf = BytesMut::new();
+    frontend::query("BEGIN", &mut buf).map_err(bad)?;
+    frontend::query(sql, &mut buf).map_err(bad)?;
+    if let Some(r) = record {
+        encode_statement(r, &mut buf)?;
+    }
+    frontend::sync(&mut buf);
+    frontend::query("COMMIT", &mut buf).map_err(bad)?;
+    Ok(buf)
+}
+
+/// The first error in any answer, if there is one.
+pub fn first_error(answer: &[u8]) -> Result<(), DbError> {
+    let mut buf = BytesMut::from(answer);
+    loop {
+        match Message::parse(&mut buf) {
+            Ok(Some(Message::ErrorResponse(body))) => return Err(error_fields(body.fields())),
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(DbError::internal("08P01", format!("protocol error: {e}"))),
+        }
+    }
 }
 
 fn error_fields(fields: postgres_protocol::message::backend::ErrorFields<'_>) -> DbError {
@@ -193,10 +244,155 @@ pub fn decode_answer(answer: &[u8]) -> Result<Vec<ResultSet>, DbError> {
         return Err(e);
     }
     if sets.is_empty() {
-        return Err(DbError::internal("08P01", "incomplete answer from the database"));
+        return Err(DbError::internal(
+            "08P01",
+            "incomplete answer from the database",
+        ));
     }
     sets.remove(0);
     Ok(sets)
+}
+
+/// Connection start-up and authentication (cleartext, MD5, SCRAM-SHA-256)
+/// as a sans-I/O state machine: send [`Startup::begin`]'s bytes, then feed
+/// everything the server sends to [`Startup::feed`] until it says `Ready`.
+pub struct Startup {
+    user: String,
+    password: Option<String>,
+    scram: Option<postgres_protocol::authentication::sasl::ScramSha256>,
+    buf: BytesMut,
+}
+
+/// What to do after feeding server bytes to [`Startup`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartupStep {
+    /// Send these bytes, then keep reading.
+    Send(BytesMut),
+    /// Keep reading.
+    NeedMore,
+    /// The connection is ready for queries.
+    Ready,
+}
+
+impl Startup {
+    pub fn begin(
+        user: &str,
+        password: Option<&str>,
+        database: &str,
+    ) -> Result<(Startup, BytesMut), DbError> {
+        let mut out = BytesMut::new();
+        frontend::startup_message(
+            [
+                ("user", user),
+                ("database", database),
+                ("application_name", "supalite"),
+                ("client_encoding", "UTF8"),
+            ],
+            &mut out,
+        )
+        .map_err(|e| DbError::internal("08P01", e.to_string()))?;
+        Ok((
+            Startup {
+                user: user.into(),
+                password: password.map(str::to_string),
+                scram: None,
+                buf: BytesMut::new(),
+            },
+            out,
+        ))
+    }
+
+    fn password(&self) -> Result<&str, DbError> {
+        self.password.as_deref().ok_or_else(|| {
+            DbError::internal(
+                "28P01",
+                "the server asked for a password but none was configured",
+            )
+        })
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<StartupStep, DbError> {
+        use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
+        self.buf.extend_from_slice(bytes);
+        let mut out = BytesMut::new();
+        let proto = |e: std::io::Error| DbError::internal("08P01", format!("protocol error: {e}"));
+        let auth =
+            |e: std::io::Error| DbError::internal("28P01", format!("authentication failed: {e}"));
+        loop {
+            let msg = match Message::parse(&mut self.buf).map_err(proto)? {
+                Some(m) => m,
+                None => break,
+            };
+            match msg {
+                Message::AuthenticationOk => {}
+                Message::AuthenticationCleartextPassword => {
+                    frontend::password_message(self.password()?.as_bytes(), &mut out)
+                        .map_err(proto)?;
+                }
+                Message::AuthenticationMd5Password(body) => {
+                    let hash = postgres_protocol::authentication::md5_hash(
+                        self.user.as_bytes(),
+                        self.password()?.as_bytes(),
+                        body.salt(),
+                    );
+                    frontend::password_message(hash.as_bytes(), &mut out).map_err(proto)?;
+                }
+                Message::AuthenticationSasl(body) => {
+                    let mut mechanisms = body.mechanisms();
+                    let mut scram_ok = false;
+                    while let Ok(Some(m)) = mechanisms.next() {
+                        scram_ok |= m == SCRAM_SHA_256;
+                    }
+                    if !scram_ok {
+                        return Err(DbError::internal(
+                            "28000",
+                            "the server offers no supported SASL mechanism",
+                        ));
+                    }
+                    let scram = ScramSha256::new(
+                        self.password()?.as_bytes(),
+                        ChannelBinding::unsupported(),
+                    );
+                    frontend::sasl_initial_response(SCRAM_SHA_256, scram.message(), &mut out)
+                        .map_err(proto)?;
+                    self.scram = Some(scram);
+                }
+                Message::AuthenticationSaslContinue(body) => {
+                    let scram = self
+                        .scram
+                        .as_mut()
+                        .ok_or_else(|| DbError::internal("08P01", "unexpected SASL message"))?;
+                    scram.update(body.data()).map_err(auth)?;
+                    frontend::sasl_response(scram.message(), &mut out).map_err(proto)?;
+                }
+                Message::AuthenticationSaslFinal(body) => {
+                    let scram = self
+                        .scram
+                        .as_mut()
+                        .ok_or_else(|| DbError::internal("08P01", "unexpected SASL message"))?;
+                    scram.finish(body.data()).map_err(auth)?;
+                }
+                Message::ErrorResponse(body) => return Err(error_fields(body.fields())),
+                Message::ReadyForQuery(_) => return Ok(StartupStep::Ready),
+                Message::AuthenticationKerberosV5
+                | Message::AuthenticationScmCredential
+                | Message::AuthenticationGss
+                | Message::AuthenticationSspi
+                | Message::AuthenticationGssContinue(_) => {
+                    return Err(DbError::internal(
+                        "28000",
+                        "unsupported authentication method requested by the server",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(if out.is_empty() {
+            StartupStep::NeedMore
+        } else {
+            StartupStep::Send(out)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -205,8 +401,19 @@ mod tests {
 
     #[test]
     fn encodes_a_pipeline_ending_in_sync() {
-        let s = Session { role: Some("anon".into()), claims_json: "{}".into(), read_only: true };
-        let buf = encode_transaction(&s, &[Statement { sql: "select $1".into(), params: vec![None] }]).unwrap();
+        let s = Session {
+            role: Some("anon".into()),
+            claims_json: "{}".into(),
+            read_only: true,
+        };
+        let buf = encode_transaction(
+            &s,
+            &[Statement {
+                sql: "select $1".into(),
+                params: vec![None],
+            }],
+        )
+        .unwrap();
         assert_eq!(buf.last(), Some(&4u8)); // Sync length field's last byte
         assert_eq!(buf[buf.len() - 5], b'S');
         assert_eq!(buf[0], b'P');
@@ -214,14 +421,26 @@ mod tests {
 
     #[test]
     fn nul_in_sql_is_an_error_not_a_panic() {
-        let s = Session { role: None, claims_json: "{}".into(), read_only: false };
-        assert!(encode_transaction(&s, &[Statement { sql: "select '\0'".into(), params: vec![] }]).is_err());
+        let s = Session {
+            role: None,
+            claims_json: "{}".into(),
+            read_only: false,
+        };
+        assert!(encode_transaction(
+            &s,
+            &[Statement {
+                sql: "select '\0'".into(),
+                params: vec![]
+            }]
+        )
+        .is_err());
     }
 
     #[test]
     fn completeness() {
-        assert!(!answer_complete(b"Z\0\0\0"));
-        assert!(answer_complete(b"Z\0\0\0\x05I"));
-        assert!(!answer_complete(b"1\0\0\0\x04"));
+        assert_eq!(ready_count(b"Z\0\0\0"), None);
+        assert_eq!(ready_count(b"Z\0\0\0\x05I"), Some(1));
+        assert_eq!(ready_count(b"1\0\0\0\x04"), Some(0));
+        assert_eq!(ready_count(b"1\0\0\0\x04Z\0\0\0\x05IZ\0\0\0\x05E"), Some(2));
     }
 }

@@ -78,7 +78,8 @@ impl ApiError {
             headers: Vec::new(),
         };
         if status == 401 {
-            err.headers.push(("www-authenticate".into(), "Bearer".into()));
+            err.headers
+                .push(("www-authenticate".into(), "Bearer".into()));
         }
         err
     }
@@ -92,7 +93,11 @@ pub fn sqlstate_status(code: &str, message: &str, anonymous: bool) -> u16 {
         "23503" | "23505" => return 409,
         "25006" => return 405,
         "21000" => {
-            return if message.ends_with("requires a WHERE clause") { 400 } else { 500 };
+            return if message.ends_with("requires a WHERE clause") {
+                400
+            } else {
+                500
+            };
         }
         "53400" => return 500,
         "57P01" => return 503,
@@ -110,9 +115,15 @@ pub fn sqlstate_status(code: &str, message: &str, anonymous: bool) -> u16 {
         return 403;
     }
     if prefix("PT") && b.len() == 5 {
-        return code[2..].parse::<u16>().ok().filter(|s| (100..600).contains(s)).unwrap_or(500);
+        return code[2..]
+            .parse::<u16>()
+            .ok()
+            .filter(|s| (100..600).contains(s))
+            .unwrap_or(500);
     }
-    for p in ["09", "25", "2D", "38", "39", "3B", "40", "54", "55", "57", "58", "F0", "HV", "P0", "XX"] {
+    for p in [
+        "09", "25", "2D", "38", "39", "3B", "40", "54", "55", "57", "58", "F0", "HV", "P0", "XX",
+    ] {
         if prefix(p) {
             return 500;
         }

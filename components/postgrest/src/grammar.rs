@@ -41,7 +41,11 @@ pub enum SelectItem {
     /// `*`
     Star,
     /// `alias:field::cast`
-    Column { field: Field, alias: Option<String>, cast: Option<String> },
+    Column {
+        field: Field,
+        alias: Option<String>,
+        cast: Option<String>,
+    },
     /// `alias:relation!hint!inner(...)` or `...relation(...)`.
     Embed {
         relation: String,
@@ -90,13 +94,21 @@ pub enum IsValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
     /// A binary operator (`=`, `LIKE`, `@>`, ...) with a value.
-    Compare { op: &'static str, quantifier: Option<Quantifier>, value: String },
+    Compare {
+        op: &'static str,
+        quantifier: Option<Quantifier>,
+        value: String,
+    },
     /// `in.(a,b,"c,d")`
     In(Vec<String>),
     /// `is.null`, `is.true`, ...
     Is(IsValue),
     /// `fts(english).word`
-    Fts { kind: FtsKind, language: Option<String>, value: String },
+    Fts {
+        kind: FtsKind,
+        language: Option<String>,
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +122,11 @@ pub struct Filter {
 pub enum Logic {
     Filter(Filter),
     /// `and(...)` / `or(...)`, possibly negated.
-    Tree { or: bool, negated: bool, children: Vec<Logic> },
+    Tree {
+        or: bool,
+        negated: bool,
+        children: Vec<Logic>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +169,10 @@ fn binary_operator(name: &str) -> Option<&'static str> {
 }
 
 fn quantifiable(name: &str) -> bool {
-    matches!(name, "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "like" | "ilike" | "match" | "imatch")
+    matches!(
+        name,
+        "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "like" | "ilike" | "match" | "imatch"
+    )
 }
 
 /// A cursor over the input with PostgREST-style error reporting.
@@ -275,7 +294,10 @@ impl<'a> Cursor<'a> {
             return Ok(None);
         }
         let start = self.pos;
-        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             self.bump();
         }
         if self.pos == start {
@@ -342,7 +364,13 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
             }
             items
         };
-        return Ok(SelectItem::Embed { relation: field.name, alias, hints, spread, items });
+        return Ok(SelectItem::Embed {
+            relation: field.name,
+            alias,
+            hints,
+            spread,
+            items,
+        });
     }
     if spread {
         return Err(c.error("\"(\" after a spread relation"));
@@ -428,7 +456,11 @@ fn filter_rhs(
             if !c.eat(".") {
                 return Err(c.error("\".\""));
             }
-            Operation::Fts { kind, language, value: value(c)? }
+            Operation::Fts {
+                kind,
+                language,
+                value: value(c)?,
+            }
         }
         name => {
             let Some(sql_op) = binary_operator(name) else {
@@ -452,10 +484,18 @@ fn filter_rhs(
             if matches!(name, "like" | "ilike") {
                 v = v.replace('*', "%");
             }
-            Operation::Compare { op: sql_op, quantifier, value: v }
+            Operation::Compare {
+                op: sql_op,
+                quantifier,
+                value: v,
+            }
         }
     };
-    Ok(Filter { field, negated, operation })
+    Ok(Filter {
+        field,
+        negated,
+        operation,
+    })
 }
 
 /// The items of `in.(a,"b,c",d)` after the opening parenthesis.
@@ -495,7 +535,11 @@ pub fn parse_logic(or: bool, negated: bool, src: &str) -> Result<Logic, ApiError
     if !c.done() {
         return Err(c.error("end of input"));
     }
-    Ok(Logic::Tree { or, negated, children })
+    Ok(Logic::Tree {
+        or,
+        negated,
+        children,
+    })
 }
 
 fn logic_children(c: &mut Cursor) -> Result<Vec<Logic>, ApiError> {
@@ -518,7 +562,11 @@ fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
     for (kw, or) in [("and(", false), ("or(", true)] {
         if c.eat(kw) {
             let children = logic_children(c)?;
-            return Ok(Logic::Tree { or, negated, children });
+            return Ok(Logic::Tree {
+                or,
+                negated,
+                children,
+            });
         }
     }
     c.pos = save;
@@ -552,7 +600,11 @@ pub fn parse_order(src: &str) -> Result<Vec<OrderTerm>, ApiError> {
     let mut terms = Vec::new();
     loop {
         let field = c.field()?;
-        let mut term = OrderTerm { field, descending: None, nulls: None };
+        let mut term = OrderTerm {
+            field,
+            descending: None,
+            nulls: None,
+        };
         while c.eat(".") {
             if c.eat("asc") {
                 term.descending = Some(false);
@@ -581,21 +633,39 @@ mod tests {
     use super::*;
 
     fn col(name: &str) -> Field {
-        Field { name: name.into(), path: vec![] }
+        Field {
+            name: name.into(),
+            path: vec![],
+        }
     }
 
     #[test]
     fn select_columns_alias_cast_json() {
         let items = parse_select("id,t:title,amount::text,data->a->>b,*").unwrap();
         assert_eq!(items.len(), 5);
-        assert_eq!(items[0], SelectItem::Column { field: col("id"), alias: None, cast: None });
+        assert_eq!(
+            items[0],
+            SelectItem::Column {
+                field: col("id"),
+                alias: None,
+                cast: None
+            }
+        );
         assert_eq!(
             items[1],
-            SelectItem::Column { field: col("title"), alias: Some("t".into()), cast: None }
+            SelectItem::Column {
+                field: col("title"),
+                alias: Some("t".into()),
+                cast: None
+            }
         );
         assert_eq!(
             items[2],
-            SelectItem::Column { field: col("amount"), alias: None, cast: Some("text".into()) }
+            SelectItem::Column {
+                field: col("amount"),
+                alias: None,
+                cast: Some("text".into())
+            }
         );
         match &items[3] {
             SelectItem::Column { field, .. } => {
@@ -611,7 +681,13 @@ mod tests {
     fn select_embeds() {
         let items = parse_select("id,author:users!fk_author!inner(name),...tags(name)").unwrap();
         match &items[1] {
-            SelectItem::Embed { relation, alias, hints, spread, items } => {
+            SelectItem::Embed {
+                relation,
+                alias,
+                hints,
+                spread,
+                items,
+            } => {
                 assert_eq!(relation, "users");
                 assert_eq!(alias.as_deref(), Some("author"));
                 assert_eq!(hints, &vec!["fk_author".to_string(), "inner".to_string()]);
@@ -626,30 +702,75 @@ mod tests {
     #[test]
     fn filters() {
         let f = parse_filter(col("a"), "eq.x.y").unwrap();
-        assert_eq!(f.operation, Operation::Compare { op: "=", quantifier: None, value: "x.y".into() });
+        assert_eq!(
+            f.operation,
+            Operation::Compare {
+                op: "=",
+                quantifier: None,
+                value: "x.y".into()
+            }
+        );
         let f = parse_filter(col("a"), "not.in.(1,\"2,3\",4)").unwrap();
         assert!(f.negated);
-        assert_eq!(f.operation, Operation::In(vec!["1".into(), "2,3".into(), "4".into()]));
+        assert_eq!(
+            f.operation,
+            Operation::In(vec!["1".into(), "2,3".into(), "4".into()])
+        );
         let f = parse_filter(col("a"), "ilike.*ab*").unwrap();
-        assert_eq!(f.operation, Operation::Compare { op: "ILIKE", quantifier: None, value: "%ab%".into() });
+        assert_eq!(
+            f.operation,
+            Operation::Compare {
+                op: "ILIKE",
+                quantifier: None,
+                value: "%ab%".into()
+            }
+        );
         let f = parse_filter(col("a"), "fts(english).cat").unwrap();
-        assert!(matches!(f.operation, Operation::Fts { language: Some(_), .. }));
+        assert!(matches!(
+            f.operation,
+            Operation::Fts {
+                language: Some(_),
+                ..
+            }
+        ));
         let f = parse_filter(col("a"), "eq(any).{1,2}").unwrap();
-        assert!(matches!(f.operation, Operation::Compare { quantifier: Some(Quantifier::Any), .. }));
-        assert_eq!(parse_filter(col("a"), "is.NULL").unwrap().operation, Operation::Is(IsValue::Null));
+        assert!(matches!(
+            f.operation,
+            Operation::Compare {
+                quantifier: Some(Quantifier::Any),
+                ..
+            }
+        ));
+        assert_eq!(
+            parse_filter(col("a"), "is.NULL").unwrap().operation,
+            Operation::Is(IsValue::Null)
+        );
     }
 
     #[test]
     fn logic_trees() {
-        let l = parse_logic(true, false, "(a.eq.1,and(b.gt.2,c.not.is.null),d.in.(1,2),e.eq.\"x,y\")").unwrap();
+        let l = parse_logic(
+            true,
+            false,
+            "(a.eq.1,and(b.gt.2,c.not.is.null),d.in.(1,2),e.eq.\"x,y\")",
+        )
+        .unwrap();
         match l {
-            Logic::Tree { or: true, children, .. } => {
+            Logic::Tree {
+                or: true, children, ..
+            } => {
                 assert_eq!(children.len(), 4);
-                assert!(matches!(&children[1], Logic::Tree { or: false, children, .. } if children.len() == 2));
+                assert!(
+                    matches!(&children[1], Logic::Tree { or: false, children, .. } if children.len() == 2)
+                );
                 match &children[3] {
                     Logic::Filter(f) => assert_eq!(
                         f.operation,
-                        Operation::Compare { op: "=", quantifier: None, value: "x,y".into() }
+                        Operation::Compare {
+                            op: "=",
+                            quantifier: None,
+                            value: "x,y".into()
+                        }
                     ),
                     other => panic!("{other:?}"),
                 }
@@ -669,13 +790,27 @@ mod tests {
 
     #[test]
     fn malformed_inputs_are_errors_not_panics() {
-        let bad_filters = ["", "eqx.1", "eq", "in.1,2", "in.(1,2", "is.maybe", "fts(.x", "not.", "eq(any)", "cs(any).{1}", "\u{1F600}"];
+        let bad_filters = [
+            "",
+            "eqx.1",
+            "eq",
+            "in.1,2",
+            "in.(1,2",
+            "is.maybe",
+            "fts(.x",
+            "not.",
+            "eq(any)",
+            "cs(any).{1}",
+            "\u{1F600}",
+        ];
         for b in bad_filters {
             let e = parse_filter(col("a"), b).unwrap_err();
             assert_eq!(e.code, "PGRST100", "{b}");
             assert_eq!(e.status, 400);
         }
-        for b in ["a,", "(", "a(", "a:b:c", "a::", "a->", "\"abc", ",", "a!x", "...a", "a)"] {
+        for b in [
+            "a,", "(", "a(", "a:b:c", "a::", "a->", "\"abc", ",", "a!x", "...a", "a)",
+        ] {
             assert_eq!(parse_select(b).unwrap_err().code, "PGRST100", "{b}");
         }
         for b in ["a.sideways", "a,", ".desc", "a..desc"] {
@@ -688,12 +823,17 @@ mod tests {
 
     #[test]
     fn fuzzish_inputs_never_panic() {
-        let alphabet = ["a", ".", ",", "(", ")", "\"", "\\", "-", ">", ":", "!", "*", "eq", "in", "not", "é", "{", "}"];
+        let alphabet = [
+            "a", ".", ",", "(", ")", "\"", "\\", "-", ">", ":", "!", "*", "eq", "in", "not", "é",
+            "{", "}",
+        ];
         let mut seed: u64 = 42;
         for _ in 0..5000 {
             let mut s = String::new();
             for _ in 0..(seed % 12) {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 s.push_str(alphabet[(seed >> 33) as usize % alphabet.len()]);
             }
             let _ = parse_select(&s);

@@ -28,7 +28,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { schemas: vec!["public".into()], anon_role: "anon".into(), max_rows: None }
+        Config {
+            schemas: vec!["public".into()],
+            anon_role: "anon".into(),
+            max_rows: None,
+        }
     }
 }
 
@@ -43,11 +47,17 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn header_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
-        self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -61,9 +71,16 @@ pub struct Response {
 
 impl From<ApiError> for Response {
     fn from(e: ApiError) -> Self {
-        let mut headers = vec![("content-type".to_string(), "application/json; charset=utf-8".to_string())];
+        let mut headers = vec![(
+            "content-type".to_string(),
+            "application/json; charset=utf-8".to_string(),
+        )];
         headers.extend(e.headers.iter().cloned());
-        Response { status: e.status, headers, body: e.to_json() }
+        Response {
+            status: e.status,
+            headers,
+            body: e.to_json(),
+        }
     }
 }
 
@@ -121,7 +138,11 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
         "PATCH" => (Action::Update, false),
         "DELETE" => (Action::Delete, false),
         other => {
-            return Err(ApiError::new(405, "PGRST117", format!("Unsupported HTTP method: {other}")));
+            return Err(ApiError::new(
+                405,
+                "PGRST117",
+                format!("Unsupported HTTP method: {other}"),
+            ));
         }
     };
 
@@ -134,13 +155,27 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
     let table = match segments.as_slice() {
         [t] => t.clone(),
         [rpc, _] if rpc == "rpc" => {
-            return Err(ApiError::new(501, "PGRST501", "RPC calls are not supported by supalite yet")
-                .hint("Functions will be served under /rpc/<name> in a later release"));
+            return Err(ApiError::new(
+                501,
+                "PGRST501",
+                "RPC calls are not supported by supalite yet",
+            )
+            .hint("Functions will be served under /rpc/<name> in a later release"));
         }
         [] => {
-            return Err(ApiError::new(501, "PGRST501", "The OpenAPI description is not served by supalite yet"));
+            return Err(ApiError::new(
+                501,
+                "PGRST501",
+                "The OpenAPI description is not served by supalite yet",
+            ));
         }
-        _ => return Err(ApiError::new(404, "PGRST125", "Invalid path specified in request URL")),
+        _ => {
+            return Err(ApiError::new(
+                404,
+                "PGRST125",
+                "Invalid path specified in request URL",
+            ))
+        }
     };
 
     let schema = profile_schema(cfg, req, action)?;
@@ -182,12 +217,16 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
             let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), true)?;
             st.push("INSERT INTO ").push(&target);
             if columns.is_empty() {
-                st.push(" SELECT * FROM json_populate_recordset(NULL::").push(&target).push(", ");
+                st.push(" SELECT * FROM json_populate_recordset(NULL::")
+                    .push(&target)
+                    .push(", ");
                 st.param(payload).push("::json) WHERE false");
             } else {
                 st.push("(").push(&ident_list(&columns)).push(") SELECT ");
                 st.push(&ident_list(&columns));
-                st.push(" FROM json_populate_recordset(NULL::").push(&target).push(", ");
+                st.push(" FROM json_populate_recordset(NULL::")
+                    .push(&target)
+                    .push(", ");
                 st.param(payload).push("::json) pgrst_body");
             }
             st.push(" RETURNING ").push(&target).push(".*");
@@ -204,7 +243,9 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
                     }
                     st.ident(c).push(" = pgrst_body.").ident(c);
                 }
-                st.push(" FROM (SELECT * FROM json_populate_record(NULL::").push(&target).push(", ");
+                st.push(" FROM (SELECT * FROM json_populate_record(NULL::")
+                    .push(&target)
+                    .push(", ");
                 st.param(payload).push("::json)) pgrst_body");
                 where_clause(&mut st, &target, &q.filters)?;
                 st.push(" RETURNING ").push(&target).push(".*");
@@ -217,7 +258,11 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
         }
     }
     st.push(") SELECT ");
-    let count_requested = if action == Action::Read { prefs.count } else { None };
+    let count_requested = if action == Action::Read {
+        prefs.count
+    } else {
+        None
+    };
     match count_requested {
         Some(_) => {
             st.push("(SELECT pg_catalog.count(*) FROM ").push(&target);
@@ -287,9 +332,13 @@ impl Plan {
 
         let representation = self.returning == ReturnPref::Representation;
         if self.media == MediaType::SingleObject && representation && page_total != 1 {
-            return ApiError::new(406, "PGRST116", "JSON object requested, multiple (or no) rows returned")
-                .details(format!("The result contains {page_total} rows"))
-                .into();
+            return ApiError::new(
+                406,
+                "PGRST116",
+                "JSON object requested, multiple (or no) rows returned",
+            )
+            .details(format!("The result contains {page_total} rows"))
+            .into();
         }
 
         let mut status = match self.action {
@@ -306,12 +355,13 @@ impl Plan {
         if self.action == Action::Read {
             if let Some(t) = total {
                 if self.offset > t || (self.offset > 0 && self.offset == t && t > 0) {
-                    let mut e: Response = ApiError::new(416, "PGRST103", "Requested range not satisfiable")
-                        .details(format!(
-                            "An offset of {} was requested, but there are only {} rows.",
-                            self.offset, t
-                        ))
-                        .into();
+                    let mut e: Response =
+                        ApiError::new(416, "PGRST103", "Requested range not satisfiable")
+                            .details(format!(
+                                "An offset of {} was requested, but there are only {} rows.",
+                                self.offset, t
+                            ))
+                            .into();
                     e.headers.push(("content-range".into(), format!("*/{t}")));
                     return e;
                 }
@@ -322,17 +372,30 @@ impl Plan {
         }
 
         if !representation {
-            return Response { status, headers, body: Vec::new() };
+            return Response {
+                status,
+                headers,
+                body: Vec::new(),
+            };
         }
         let (ctype, body) = match self.media {
             MediaType::Json => ("application/json; charset=utf-8", body.as_bytes().to_vec()),
             MediaType::SingleObject => (
                 "application/vnd.pgrst.object+json; charset=utf-8",
-                body.trim().strip_prefix('[').and_then(|b| b.strip_suffix(']')).unwrap_or(body).as_bytes().to_vec(),
+                body.trim()
+                    .strip_prefix('[')
+                    .and_then(|b| b.strip_suffix(']'))
+                    .unwrap_or(body)
+                    .as_bytes()
+                    .to_vec(),
             ),
         };
         headers.insert(0, ("content-type".into(), ctype.into()));
-        Response { status, headers, body: if self.head { Vec::new() } else { body } }
+        Response {
+            status,
+            headers,
+            body: if self.head { Vec::new() } else { body },
+        }
     }
 }
 
@@ -344,23 +407,40 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn ident_list(cols: &[String]) -> String {
-    cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+    cols.iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `Accept-Profile` (reads) / `Content-Profile` (writes) select a schema
 /// among `db-schemas`.
 fn profile_schema(cfg: &Config, req: &Request, action: Action) -> Result<String, ApiError> {
-    let header = if action == Action::Read { "accept-profile" } else { "content-profile" };
+    let header = if action == Action::Read {
+        "accept-profile"
+    } else {
+        "content-profile"
+    };
     match req.header(header) {
-        None => Ok(cfg.schemas.first().cloned().unwrap_or_else(|| "public".into())),
+        None => Ok(cfg
+            .schemas
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "public".into())),
         Some(s) if cfg.schemas.iter().any(|x| x == s) => Ok(s.to_string()),
-        Some(s) => Err(ApiError::new(406, "PGRST106", "The schema must be one of the following: ".to_string() + &cfg.schemas.join(", "))
-            .details(format!("Schema \"{s}\" is not exposed"))),
+        Some(s) => Err(ApiError::new(
+            406,
+            "PGRST106",
+            "The schema must be one of the following: ".to_string() + &cfg.schemas.join(", "),
+        )
+        .details(format!("Schema \"{s}\" is not exposed"))),
     }
 }
 
 fn accept_media(accept: Option<&str>) -> Result<MediaType, ApiError> {
-    let Some(accept) = accept else { return Ok(MediaType::Json) };
+    let Some(accept) = accept else {
+        return Ok(MediaType::Json);
+    };
     let mut ranges: Vec<(f32, &str)> = accept
         .split(',')
         .map(|part| {
@@ -387,7 +467,11 @@ fn accept_media(accept: Option<&str>) -> Result<MediaType, ApiError> {
             _ => {}
         }
     }
-    Err(ApiError::new(406, "PGRST107", format!("None of these media types are available: {accept}")))
+    Err(ApiError::new(
+        406,
+        "PGRST107",
+        format!("None of these media types are available: {accept}"),
+    ))
 }
 
 #[derive(Default)]
@@ -419,18 +503,24 @@ impl Preferences {
 
 /// `Range: 0-9` (items) → (offset, limit).
 fn range_header(req: &Request) -> Result<Option<(u64, Option<u64>)>, ApiError> {
-    let Some(r) = req.header("range") else { return Ok(None) };
+    let Some(r) = req.header("range") else {
+        return Ok(None);
+    };
     let r = r.trim();
     let r = r.strip_prefix("items=").unwrap_or(r);
     let Some((a, b)) = r.split_once('-') else {
         return Ok(None);
     };
-    let Ok(start) = a.trim().parse::<u64>() else { return Ok(None) };
+    let Ok(start) = a.trim().parse::<u64>() else {
+        return Ok(None);
+    };
     let end = b.trim();
     if end.is_empty() {
         return Ok(Some((start, None)));
     }
-    let Ok(end) = end.parse::<u64>() else { return Ok(None) };
+    let Ok(end) = end.parse::<u64>() else {
+        return Ok(None);
+    };
     if end < start {
         return Err(ApiError::new(416, "PGRST103", "Requested range not satisfiable")
             .details("The lower boundary must be lower than or equal to the upper boundary in the Range header."));
@@ -451,7 +541,10 @@ struct QueryParams {
 
 impl QueryParams {
     fn parse(query: &str) -> Result<Self, ApiError> {
-        let mut q = QueryParams { select: vec![SelectItem::Star], ..Default::default() };
+        let mut q = QueryParams {
+            select: vec![SelectItem::Star],
+            ..Default::default()
+        };
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             let key = key.as_ref();
             let value = value.as_ref();
@@ -462,13 +555,18 @@ impl QueryParams {
                 "offset" => q.offset = Some(parse_number("offset", value)?),
                 "columns" => {
                     q.columns = Some(
-                        value.split(',').map(|c| c.trim().trim_matches('"').to_string()).filter(|c| !c.is_empty()).collect(),
+                        value
+                            .split(',')
+                            .map(|c| c.trim().trim_matches('"').to_string())
+                            .filter(|c| !c.is_empty())
+                            .collect(),
                     )
                 }
                 "on_conflict" => {}
                 "or" | "and" | "not.or" | "not.and" => {
                     let negated = key.starts_with("not.");
-                    q.filters.push(grammar::parse_logic(key.ends_with("or"), negated, value)?);
+                    q.filters
+                        .push(grammar::parse_logic(key.ends_with("or"), negated, value)?);
                 }
                 _ if key.contains('.') && !key.contains("->") => {
                     let rel = key.split('.').next().unwrap_or(key);
@@ -477,17 +575,27 @@ impl QueryParams {
                         "PGRST108",
                         format!("'{rel}' is not an embedded resource in this request"),
                     )
-                    .hint(format!("Verify that '{rel}' is included in the 'select' query parameter.")));
+                    .hint(format!(
+                        "Verify that '{rel}' is included in the 'select' query parameter."
+                    )));
                 }
                 _ => {
                     let field = grammar::parse_field(key)?;
-                    q.filters.push(Logic::Filter(grammar::parse_filter(field, value)?));
+                    q.filters
+                        .push(Logic::Filter(grammar::parse_filter(field, value)?));
                 }
             }
         }
-        if q.select.iter().any(|i| matches!(i, SelectItem::Embed { .. })) {
-            return Err(ApiError::new(400, "PGRST200", "Resource embedding is not supported by supalite yet")
-                .hint("Select the related table in a separate request"));
+        if q.select
+            .iter()
+            .any(|i| matches!(i, SelectItem::Embed { .. }))
+        {
+            return Err(ApiError::new(
+                400,
+                "PGRST200",
+                "Resource embedding is not supported by supalite yet",
+            )
+            .hint("Select the related table in a separate request"));
         }
         Ok(q)
     }
@@ -495,7 +603,10 @@ impl QueryParams {
 
 fn parse_number(name: &str, v: &str) -> Result<u64, ApiError> {
     v.trim().parse::<u64>().map_err(|_| {
-        ApiError::parse(format!("failed to parse {name} parameter ({v})"), "expecting a non-negative integer")
+        ApiError::parse(
+            format!("failed to parse {name} parameter ({v})"),
+            "expecting a non-negative integer",
+        )
     })
 }
 
@@ -542,7 +653,11 @@ fn select_list(st: &mut Statement, table: &str, items: &[SelectItem]) -> Result<
                 }
             }
             SelectItem::Embed { .. } => {
-                return Err(ApiError::new(400, "PGRST200", "Resource embedding is not supported by supalite yet"));
+                return Err(ApiError::new(
+                    400,
+                    "PGRST200",
+                    "Resource embedding is not supported by supalite yet",
+                ));
             }
         }
     }
@@ -572,7 +687,11 @@ fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
             st.push("(");
             field_sql(st, table, &f.field);
             match &f.operation {
-                Operation::Compare { op, quantifier, value } => {
+                Operation::Compare {
+                    op,
+                    quantifier,
+                    value,
+                } => {
                     st.push(" ").push(op).push(" ");
                     match quantifier {
                         Some(q) => {
@@ -588,7 +707,9 @@ fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
                     }
                 }
                 Operation::In(items) => {
-                    st.push(" = ANY(").param(sql::array_literal(items)).push(")");
+                    st.push(" = ANY(")
+                        .param(sql::array_literal(items))
+                        .push(")");
                 }
                 Operation::Is(v) => {
                     st.push(match v {
@@ -599,7 +720,11 @@ fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
                         grammar::IsValue::Unknown => " IS UNKNOWN",
                     });
                 }
-                Operation::Fts { kind, language, value } => {
+                Operation::Fts {
+                    kind,
+                    language,
+                    value,
+                } => {
                     st.push(" @@ ").push(kind.function()).push("(");
                     if let Some(lang) = language {
                         st.param(lang.clone()).push("::regconfig, ");
@@ -609,7 +734,11 @@ fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
             }
             st.push(")");
         }
-        Logic::Tree { or, negated, children } => {
+        Logic::Tree {
+            or,
+            negated,
+            children,
+        } => {
             if *negated {
                 st.push("NOT ");
             }
@@ -668,21 +797,31 @@ fn limit_offset(st: &mut Statement, limit: Option<u64>, offset: Option<u64>) {
 
 /// Validates a write payload. Returns the target columns and the payload as
 /// JSON text (an array for inserts, an object for updates).
-fn payload_columns(body: &[u8], columns: Option<&[String]>, many: bool) -> Result<(Vec<String>, String), ApiError> {
+fn payload_columns(
+    body: &[u8],
+    columns: Option<&[String]>,
+    many: bool,
+) -> Result<(Vec<String>, String), ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::body("Empty or invalid json").details(e.to_string()))?;
     let rows: Vec<&serde_json::Map<String, Value>> = match &value {
         Value::Object(o) => vec![o],
         Value::Array(items) if many => items
             .iter()
-            .map(|v| v.as_object().ok_or_else(|| ApiError::body("All object keys must match")))
+            .map(|v| {
+                v.as_object()
+                    .ok_or_else(|| ApiError::body("All object keys must match"))
+            })
             .collect::<Result<_, _>>()?,
         _ => return Err(ApiError::body("Empty or invalid json").details("expected a JSON object")),
     };
     let cols: Vec<String> = match columns {
         Some(c) => c.to_vec(),
         None => {
-            let first: Vec<String> = rows.first().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            let first: Vec<String> = rows
+                .first()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
             for r in &rows {
                 if r.len() != first.len() || !first.iter().all(|k| r.contains_key(k)) {
                     return Err(ApiError::body("All object keys must match"));
@@ -702,13 +841,29 @@ fn payload_columns(body: &[u8], columns: Option<&[String]>, many: bool) -> Resul
 mod tests {
     use super::*;
 
-    fn req<'a>(method: &'a str, path: &'a str, query: &'a str, headers: &'a [(String, String)], body: &'a [u8]) -> Request<'a> {
-        Request { method, path, query, headers, body }
+    fn req<'a>(
+        method: &'a str,
+        path: &'a str,
+        query: &'a str,
+        headers: &'a [(String, String)],
+        body: &'a [u8],
+    ) -> Request<'a> {
+        Request {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        }
     }
 
     #[test]
     fn get_with_select_and_filter_binds_values() {
-        let p = plan(&Config::default(), &req("GET", "/todos", "select=id,title&done=eq.false", &[], b"")).unwrap();
+        let p = plan(
+            &Config::default(),
+            &req("GET", "/todos", "select=id,title&done=eq.false", &[], b""),
+        )
+        .unwrap();
         let sql = &p.statement.sql;
         assert!(sql.contains(r#"SELECT "public"."todos"."id", "public"."todos"."title" FROM "public"."todos" WHERE ("public"."todos"."done" = $1)"#), "{sql}");
         assert_eq!(p.statement.params, vec![Some("false".to_string())]);
@@ -717,7 +872,17 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted_values_never_inlined() {
-        let p = plan(&Config::default(), &req("GET", "/t%22x", "select=%22a%5C%22b%22&c=eq.';drop table x;--", &[], b"")).unwrap();
+        let p = plan(
+            &Config::default(),
+            &req(
+                "GET",
+                "/t%22x",
+                "select=%22a%5C%22b%22&c=eq.';drop table x;--",
+                &[],
+                b"",
+            ),
+        )
+        .unwrap();
         assert!(p.statement.sql.contains(r#""t""x""#));
         assert!(p.statement.sql.contains(r#""a""b""#));
         assert!(!p.statement.sql.contains("drop table"));
@@ -726,16 +891,35 @@ mod tests {
 
     #[test]
     fn plus_decodes_to_space_like_supabase_js() {
-        let p = plan(&Config::default(), &req("GET", "/t", "title=eq.hello+world", &[], b"")).unwrap();
+        let p = plan(
+            &Config::default(),
+            &req("GET", "/t", "title=eq.hello+world", &[], b""),
+        )
+        .unwrap();
         assert_eq!(p.statement.params[0].as_deref(), Some("hello world"));
     }
 
     #[test]
     fn insert_object_and_array() {
-        let p = plan(&Config::default(), &req("POST", "/todos", "", &[], br#"{"title":"a","done":false}"#)).unwrap();
-        assert!(p.statement.sql.contains(r#"INSERT INTO "public"."todos"("title", "done")"#) || p.statement.sql.contains(r#"INSERT INTO "public"."todos"("done", "title")"#));
+        let p = plan(
+            &Config::default(),
+            &req("POST", "/todos", "", &[], br#"{"title":"a","done":false}"#),
+        )
+        .unwrap();
+        assert!(
+            p.statement
+                .sql
+                .contains(r#"INSERT INTO "public"."todos"("title", "done")"#)
+                || p.statement
+                    .sql
+                    .contains(r#"INSERT INTO "public"."todos"("done", "title")"#)
+        );
         assert!(p.statement.params[0].as_deref().unwrap().starts_with('['));
-        let e = plan(&Config::default(), &req("POST", "/todos", "", &[], br#"[{"a":1},{"b":2}]"#)).unwrap_err();
+        let e = plan(
+            &Config::default(),
+            &req("POST", "/todos", "", &[], br#"[{"a":1},{"b":2}]"#),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "PGRST102");
         let e = plan(&Config::default(), &req("POST", "/todos", "", &[], b"nope")).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "PGRST102"));
@@ -744,35 +928,77 @@ mod tests {
     #[test]
     fn responses() {
         let p = plan(&Config::default(), &req("GET", "/todos", "", &[], b"")).unwrap();
-        let r = p.respond(Outcome { total: None, page_total: Some("2"), body: Some("[{},{}]") });
+        let r = p.respond(Outcome {
+            total: None,
+            page_total: Some("2"),
+            body: Some("[{},{}]"),
+        });
         assert_eq!(r.status, 200);
-        assert!(r.headers.contains(&("content-range".into(), "0-1/*".into())));
+        assert!(r
+            .headers
+            .contains(&("content-range".into(), "0-1/*".into())));
         let h = vec![("prefer".to_string(), "return=representation".to_string())];
         let p = plan(&Config::default(), &req("POST", "/todos", "", &h, b"{}")).unwrap();
-        let r = p.respond(Outcome { total: None, page_total: Some("1"), body: Some("[{\"id\":1}]") });
+        let r = p.respond(Outcome {
+            total: None,
+            page_total: Some("1"),
+            body: Some("[{\"id\":1}]"),
+        });
         assert_eq!(r.status, 201);
         assert_eq!(r.body, b"[{\"id\":1}]");
         let p = plan(&Config::default(), &req("POST", "/todos", "", &[], b"{}")).unwrap();
-        let r = p.respond(Outcome { total: None, page_total: Some("1"), body: Some("") });
+        let r = p.respond(Outcome {
+            total: None,
+            page_total: Some("1"),
+            body: Some(""),
+        });
         assert_eq!((r.status, r.body.len()), (201, 0));
     }
 
     #[test]
     fn counts_ranges_and_single_object() {
-        let h = vec![("prefer".to_string(), "count=exact".to_string()), ("range".to_string(), "0-1".to_string())];
+        let h = vec![
+            ("prefer".to_string(), "count=exact".to_string()),
+            ("range".to_string(), "0-1".to_string()),
+        ];
         let p = plan(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap();
-        assert!(p.statement.sql.contains("LIMIT $1::bigint OFFSET $2::bigint"));
-        let r = p.respond(Outcome { total: Some("5"), page_total: Some("2"), body: Some("[1,2]") });
+        assert!(p
+            .statement
+            .sql
+            .contains("LIMIT $1::bigint OFFSET $2::bigint"));
+        let r = p.respond(Outcome {
+            total: Some("5"),
+            page_total: Some("2"),
+            body: Some("[1,2]"),
+        });
         assert_eq!(r.status, 206);
-        assert!(r.headers.contains(&("content-range".into(), "0-1/5".into())));
-        let h = vec![("accept".to_string(), "application/vnd.pgrst.object+json".to_string())];
+        assert!(r
+            .headers
+            .contains(&("content-range".into(), "0-1/5".into())));
+        let h = vec![(
+            "accept".to_string(),
+            "application/vnd.pgrst.object+json".to_string(),
+        )];
         let p = plan(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap();
-        let r = p.respond(Outcome { total: None, page_total: Some("2"), body: Some("[1,2]") });
+        let r = p.respond(Outcome {
+            total: None,
+            page_total: Some("2"),
+            body: Some("[1,2]"),
+        });
         assert_eq!(r.status, 406);
-        let r = p.respond(Outcome { total: None, page_total: Some("1"), body: Some("[{\"a\":1}]") });
+        let r = p.respond(Outcome {
+            total: None,
+            page_total: Some("1"),
+            body: Some("[{\"a\":1}]"),
+        });
         assert_eq!(r.body, b"{\"a\":1}");
         let h = vec![("accept".to_string(), "text/html".to_string())];
-        assert_eq!(plan(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap_err().code, "PGRST107");
+        assert_eq!(
+            plan(&Config::default(), &req("GET", "/todos", "", &h, b""))
+                .unwrap_err()
+                .code,
+            "PGRST107"
+        );
     }
 
     #[test]
@@ -784,7 +1010,16 @@ mod tests {
 
     #[test]
     fn bad_query_strings_are_pgrst_errors() {
-        for q in ["select=a(", "id=eqq.1", "limit=x", "order=a.up", "or=(a.eq.1", "rel.col=eq.1", "select=a,b(c)", "id=in.(1"] {
+        for q in [
+            "select=a(",
+            "id=eqq.1",
+            "limit=x",
+            "order=a.up",
+            "or=(a.eq.1",
+            "rel.col=eq.1",
+            "select=a,b(c)",
+            "id=in.(1",
+        ] {
             let e = plan(&Config::default(), &req("GET", "/t", q, &[], b"")).unwrap_err();
             assert!(e.code.starts_with("PGRST"), "{q}: {e:?}");
             assert_eq!(e.status / 100, 4, "{q}");

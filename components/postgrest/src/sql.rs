@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(array_literal(&["x".into(), "y\"z".into(), "\\".into()]), r#"{"x","y\"z","\\"}"#);
+        assert_eq!(
+            array_literal(&["x".into(), "y\"z".into(), "\\".into()]),
+            r#"{"x","y\"z","\\"}"#
+        );
         let mut s = Statement::default();
         s.push("select ").param("1").push(", ").param("2");
         assert_eq!(s.sql, "select $1, $2");

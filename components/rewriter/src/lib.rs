@@ -21,11 +21,23 @@ mod glue {
     impl Guest for Rewriter {
         fn rewrite(req: Request) -> Outcome {
             match routing::route(&req.method, &req.path, &req.headers, &origins()) {
-                Route::Forward { auth, path, headers } => Outcome::Forward(Routed {
+                Route::Forward {
+                    auth,
+                    path,
+                    headers,
+                } => Outcome::Forward(Routed {
                     target: if auth { Target::Auth } else { Target::Rest },
-                    request: Request { path, headers, ..req },
+                    request: Request {
+                        path,
+                        headers,
+                        ..req
+                    },
                 }),
-                Route::Respond(r) => Outcome::Respond(Response { status: r.status, headers: r.headers, body: r.body }),
+                Route::Respond(r) => Outcome::Respond(Response {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                }),
             }
         }
 

@@ -3,70 +3,97 @@
 //! from `supabase/migrations/*.sql`, each applied once, in name order, in its
 //! own transaction together with its record.
 
-use super::pglite::PgliteHandle;
-use anyhow::{bail, Context, Result};
-use serde_json::json;
+use super::{Database, Statement};
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-/// Idempotent bootstrap, as the Supabase images set a database up.
+/// Idempotent bootstrap, as the Supabase images set a database up. Safe to
+/// run concurrently and as a non-superuser when the objects already exist
+/// (then it changes nothing).
 pub const BOOTSTRAP_SQL: &str = r#"
-DO $$
+DO $bootstrap$
+DECLARE
+  r text;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-    CREATE ROLE anon NOLOGIN NOINHERIT;
+  FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT %s', r, CASE WHEN r = 'service_role' THEN 'BYPASSRLS' ELSE '' END);
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+      END;
+    END IF;
+    IF NOT pg_has_role(current_user, r, 'MEMBER') THEN
+      EXECUTE format('GRANT %I TO %I', r, current_user);
+    END IF;
+  END LOOP;
+
+  IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'auth') THEN
+    CREATE SCHEMA auth;
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
-    CREATE ROLE authenticated NOLOGIN NOINHERIT;
+  IF to_regprocedure('auth.uid()') IS NULL THEN
+    CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $f$
+      SELECT coalesce(
+        nullif(current_setting('request.jwt.claim.sub', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+      )::uuid
+    $f$;
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-    CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
+  IF to_regprocedure('auth.role()') IS NULL THEN
+    CREATE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $f$
+      SELECT coalesce(
+        nullif(current_setting('request.jwt.claim.role', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+      )::text
+    $f$;
   END IF;
+  IF to_regprocedure('auth.jwt()') IS NULL THEN
+    CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $f$
+      SELECT coalesce(
+        nullif(current_setting('request.jwt.claim', true), ''),
+        nullif(current_setting('request.jwt.claims', true), '')
+      )::jsonb
+    $f$;
+  END IF;
+  IF NOT has_schema_privilege('anon', 'auth', 'USAGE') THEN
+    GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
+    GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt() TO anon, authenticated, service_role;
+  END IF;
+
+  IF NOT has_schema_privilege('anon', 'public', 'USAGE') THEN
+    GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
+                 WHERE n.nspname = 'public' AND d.defaclrole = current_user::text::regrole) THEN
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+  END IF;
+
+  IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'supabase_migrations') THEN
+    CREATE SCHEMA supabase_migrations;
+  END IF;
+  CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (
+    version text PRIMARY KEY,
+    name text,
+    statements text[],
+    inserted_at timestamptz NOT NULL DEFAULT now()
+  );
 END
-$$;
-
-CREATE SCHEMA IF NOT EXISTS auth;
-CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $f$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim.sub', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-  )::uuid
-$f$;
-CREATE OR REPLACE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE AS $f$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim.role', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
-  )::text
-$f$;
-CREATE OR REPLACE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $f$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim', true), ''),
-    nullif(current_setting('request.jwt.claims', true), '')
-  )::jsonb
-$f$;
-GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
-GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt() TO anon, authenticated, service_role;
-
-GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
-
-CREATE SCHEMA IF NOT EXISTS supabase_migrations;
-CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (
-  version text PRIMARY KEY,
-  name text,
-  statements text[],
-  inserted_at timestamptz NOT NULL DEFAULT now()
-);
+$bootstrap$;
 "#;
 
-pub async fn bootstrap(db: &PgliteHandle) -> Result<()> {
-    db.run(|db| db.exec(BOOTSTRAP_SQL, None).map(|_| ())).await?.context("bootstrapping roles and the auth schema")
+pub async fn bootstrap(db: &Database) -> Result<()> {
+    db.script(BOOTSTRAP_SQL, None)
+        .await
+        .map_err(|e| anyhow!("bootstrapping roles and the auth schema failed: {e}"))
 }
 
 /// `20240101000000_create_todos.sql` → (`20240101000000`, `create_todos`).
 fn version_and_name(path: &Path) -> (String, String) {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match stem.split_once('_') {
         Some((v, n)) => (v.to_string(), n.to_string()),
         None => (stem.clone(), String::new()),
@@ -88,37 +115,31 @@ pub fn migration_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Applies pending migrations. Returns how many were applied.
-pub async fn migrate(db: &PgliteHandle, dir: &Path) -> Result<usize> {
+pub async fn migrate(db: &Database, dir: &Path) -> Result<usize> {
     let mut applied = 0;
     for file in migration_files(dir)? {
         let (version, name) = version_and_name(&file);
-        let sql = std::fs::read_to_string(&file).with_context(|| format!("cannot read migration {}", file.display()))?;
-        let v = version.clone();
+        let sql = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read migration {}", file.display()))?;
         let done = db
-            .run(move |db| {
-                db.query("SELECT 1 FROM supabase_migrations.schema_migrations WHERE version = $1", &[json!(v)], None)
-                    .map(|r| !r.rows.is_empty())
-            })
-            .await??;
-        if done {
+            .query(
+                "SELECT 1 FROM supabase_migrations.schema_migrations WHERE version = $1",
+                vec![Some(version.clone())],
+            )
+            .await
+            .map_err(|e| anyhow!("reading supabase_migrations.schema_migrations: {e}"))?;
+        if !done.rows.is_empty() {
             continue;
         }
-        let (v, n) = (version.clone(), name.clone());
-        let result = db
-            .run(move |db| {
-                db.transaction(|tx| {
-                    tx.exec(&sql, None)?;
-                    tx.query(
-                        "INSERT INTO supabase_migrations.schema_migrations(version, name, statements) VALUES ($1, $2, ARRAY[$3])",
-                        &[json!(v), json!(n), json!(sql)],
-                        None,
-                    )?;
-                    Ok(())
-                })
-            })
-            .await?;
-        if let Err(e) = result {
-            bail!("migration {} failed and was not applied: {e:#}", file.display());
+        let record = Statement {
+            sql: "INSERT INTO supabase_migrations.schema_migrations(version, name, statements) VALUES ($1, $2, ARRAY[$3])".into(),
+            params: vec![Some(version), Some(name), Some(sql.clone())],
+        };
+        if let Err(e) = db.script(&sql, Some(&record)).await {
+            bail!(
+                "migration {} failed and was not applied: {e}",
+                file.display()
+            );
         }
         tracing::info!(migration = %file.display(), "applied");
         applied += 1;
@@ -132,7 +153,13 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(version_and_name(Path::new("a/20240101_create_todos.sql")), ("20240101".into(), "create_todos".into()));
-        assert_eq!(version_and_name(Path::new("0001.sql")), ("0001".into(), "".into()));
+        assert_eq!(
+            version_and_name(Path::new("a/20240101_create_todos.sql")),
+            ("20240101".into(), "create_todos".into())
+        );
+        assert_eq!(
+            version_and_name(Path::new("0001.sql")),
+            ("0001".into(), "".into())
+        );
     }
 }

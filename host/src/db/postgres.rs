@@ -1,0 +1,199 @@
+//! A small PostgreSQL connection pool speaking the wire protocol directly
+//! (start-up and SCRAM/MD5/cleartext auth from `pgwire-codec`), so that
+//! PostgreSQL and PGlite answer through exactly the same codec.
+
+use super::DbError;
+use anyhow::{bail, Context, Result};
+use bytes::BytesMut;
+use pgwire_codec::{Startup, StartupStep};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+/// Where and how to connect, from a `postgres://user:password@host:port/db` URI.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+}
+
+impl Target {
+    pub fn parse(uri: &str) -> Result<Target> {
+        let url = url::Url::parse(uri).with_context(|| {
+            "invalid db-uri (expected postgres://user:password@host:port/database)".to_string()
+        })?;
+        if url.scheme() != "postgres" && url.scheme() != "postgresql" {
+            bail!(
+                "invalid db-uri scheme `{}` (expected postgres://)",
+                url.scheme()
+            );
+        }
+        let decode = |s: &str| percent_decode(s);
+        let user = if url.username().is_empty() {
+            "postgres".to_string()
+        } else {
+            decode(url.username())
+        };
+        let database = url.path().trim_start_matches('/');
+        Ok(Target {
+            host: url
+                .host_str()
+                .unwrap_or("localhost")
+                .trim_matches(['[', ']'])
+                .to_string(),
+            port: url.port().unwrap_or(5432),
+            password: url.password().map(decode),
+            database: if database.is_empty() {
+                user.clone()
+            } else {
+                decode(database)
+            },
+            user,
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    async fn connect(t: &Target) -> Result<Conn, DbError> {
+        let io = |e: std::io::Error| {
+            DbError::internal(
+                "08001",
+                format!("cannot connect to PostgreSQL at {}:{}: {e}", t.host, t.port),
+            )
+        };
+        let stream = tokio::time::timeout(
+            Duration::from_secs(10),
+            TcpStream::connect((t.host.as_str(), t.port)),
+        )
+        .await
+        .map_err(|_| {
+            DbError::internal(
+                "08001",
+                format!(
+                    "timed out connecting to PostgreSQL at {}:{}",
+                    t.host, t.port
+                ),
+            )
+        })?
+        .map_err(io)?;
+        let _ = stream.set_nodelay(true);
+        let mut conn = Conn {
+            stream,
+            buf: BytesMut::with_capacity(8192),
+        };
+        let (mut startup, hello) = Startup::begin(&t.user, t.password.as_deref(), &t.database)?;
+        conn.stream.write_all(&hello).await.map_err(io)?;
+        let mut chunk = vec![0u8; 8192];
+        loop {
+            let n = conn.stream.read(&mut chunk).await.map_err(io)?;
+            if n == 0 {
+                return Err(DbError::internal(
+                    "08006",
+                    "PostgreSQL closed the connection during start-up",
+                ));
+            }
+            match startup.feed(&chunk[..n])? {
+                StartupStep::Send(bytes) => conn.stream.write_all(&bytes).await.map_err(io)?,
+                StartupStep::NeedMore => {}
+                StartupStep::Ready => return Ok(conn),
+            }
+        }
+    }
+
+    async fn roundtrip(&mut self, request: &[u8], answers: usize) -> Result<Vec<u8>, DbError> {
+        let io = |e: std::io::Error| {
+            DbError::internal("08006", format!("lost the PostgreSQL connection: {e}"))
+        };
+        self.stream.write_all(request).await.map_err(io)?;
+        self.buf.clear();
+        loop {
+            if self.stream.read_buf(&mut self.buf).await.map_err(io)? == 0 {
+                return Err(DbError::internal(
+                    "08006",
+                    "PostgreSQL closed the connection",
+                ));
+            }
+            if pgwire_codec::ready_count(&self.buf).is_some_and(|n| n >= answers) {
+                return Ok(self.buf.split().to_vec());
+            }
+        }
+    }
+}
+
+/// Up to `size` connections, opened on demand and reused; a connection
+/// that fails is dropped and replaced by a new one next time.
+pub struct PgPool {
+    target: Target,
+    idle: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+}
+
+impl PgPool {
+    pub fn new(target: Target, size: usize) -> PgPool {
+        PgPool {
+            target,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size.max(1)),
+        }
+    }
+
+    pub async fn roundtrip(&self, request: &[u8], answers: usize) -> Result<Vec<u8>, DbError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| DbError::internal("57P01", "the pool is closed"))?;
+        let idle = self.idle.lock().unwrap().pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => Conn::connect(&self.target).await?,
+        };
+        let answer = conn.roundtrip(request, answers).await?;
+        self.idle.lock().unwrap().push(conn);
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        let t = Target::parse("postgres://app:p%40ss@127.0.0.1:6543/my_db").unwrap();
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.user.as_str(),
+                t.password.as_deref(),
+                t.database.as_str()
+            ),
+            ("127.0.0.1", 6543, "app", Some("p@ss"), "my_db")
+        );
+        let t = Target::parse("postgresql://localhost").unwrap();
+        assert_eq!(
+            (t.port, t.user.as_str(), t.database.as_str()),
+            (5432, "postgres", "postgres")
+        );
+        assert!(Target::parse("mysql://x").is_err());
+        assert!(Target::parse("nonsense").is_err());
+    }
+}
