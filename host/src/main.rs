@@ -5,6 +5,7 @@ mod compose;
 mod config;
 mod db;
 mod keys;
+mod schema_cache;
 mod server;
 
 use anyhow::{Context, Result};
@@ -130,7 +131,18 @@ async fn serve(cfg: Config) -> Result<()> {
         }
     };
 
-    let pipeline = Arc::new(server::Pipeline::new(&cfg, &composed, db.clone())?);
+    let schema = match &db {
+        Some(db) => Some(
+            schema_cache::SchemaCache::load(db.clone(), &cfg.db_schemas)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading the schema cache failed: {e}"))?,
+        ),
+        None => None,
+    };
+    if let Some(cache) = schema.clone() {
+        tokio::spawn(reload_on_sigusr1(cache));
+    }
+    let pipeline = Arc::new(server::Pipeline::new(&cfg, &composed, db.clone(), schema)?);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -149,13 +161,30 @@ async fn serve(cfg: Config) -> Result<()> {
 
     server::serve(listener, pipeline, shutdown_signal()).await?;
     tracing::info!("shutting down");
-    drop(db);
+    if let Some(db::Database::Pglite(handle)) = &db {
+        handle.close().await;
+    }
     if let Some(t) = db_thread {
-        // The PGlite thread closes the database once every handle is gone;
-        // in-flight request tasks may still hold one briefly.
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     Ok(())
+}
+
+/// PostgREST reloads its schema cache on SIGUSR1; so does supalite.
+async fn reload_on_sigusr1(cache: Arc<schema_cache::SchemaCache>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut usr1) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        else {
+            return;
+        };
+        while usr1.recv().await.is_some() {
+            if let Err(e) = cache.reload().await {
+                tracing::error!("schema cache reload failed: {e}");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -29,6 +29,8 @@ mod bindings {
     });
 }
 
+use crate::schema_cache::SchemaCache;
+use bindings::supalite::api::schema as wit_schema;
 use bindings::supalite::api::sql as wit_sql;
 
 /// wasmtime 48 has its own error type; convert it for `anyhow::Context`.
@@ -42,6 +44,26 @@ pub struct State {
     http: WasiHttpCtx,
     table: ResourceTable,
     db: Option<Database>,
+    schema: Option<Arc<SchemaCache>>,
+}
+
+fn no_database() -> wit_sql::DbError {
+    wit_sql::DbError {
+        code: "08003".into(),
+        message: "no database is configured for this pipeline".into(),
+        detail: None,
+        hint: None,
+    }
+}
+
+impl wit_schema::Host for State {
+    async fn snapshot(&mut self) -> Result<(u64, String), wit_sql::DbError> {
+        let Some(cache) = &self.schema else {
+            return Err(no_database());
+        };
+        let (version, json) = cache.snapshot();
+        Ok((version, json.as_str().to_string()))
+    }
 }
 
 impl WasiView for State {
@@ -70,12 +92,7 @@ impl wit_sql::Host for State {
         statements: Vec<wit_sql::Statement>,
     ) -> Result<Vec<wit_sql::ResultSet>, wit_sql::DbError> {
         let Some(db) = &self.db else {
-            return Err(wit_sql::DbError {
-                code: "08003".into(),
-                message: "no database is configured for this pipeline".into(),
-                detail: None,
-                hint: None,
-            });
+            return Err(no_database());
         };
         let session = pgwire_codec::Session {
             role: session.role,
@@ -117,6 +134,7 @@ pub struct Pipeline {
     pre: ProxyPre<State>,
     env: Vec<(String, String)>,
     db: Option<Database>,
+    schema: Option<Arc<SchemaCache>>,
 }
 
 fn engine() -> Result<Engine> {
@@ -171,13 +189,22 @@ fn load_component(engine: &Engine, bytes: &[u8]) -> Result<Component> {
 }
 
 impl Pipeline {
-    pub fn new(cfg: &Config, composed: &[u8], db: Option<Database>) -> Result<Pipeline> {
+    pub fn new(
+        cfg: &Config,
+        composed: &[u8],
+        db: Option<Database>,
+        schema: Option<Arc<SchemaCache>>,
+    ) -> Result<Pipeline> {
         let engine = engine()?;
         let component = load_component(&engine, composed)?;
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wit_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
+        wit_schema::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )?;
         let pre = wt(linker.instantiate_pre(&component))
             .context("the composed pipeline imports something this host does not provide")?;
         let pre = wt(ProxyPre::new(pre))
@@ -186,6 +213,7 @@ impl Pipeline {
             pre,
             env: cfg.component_env(),
             db,
+            schema,
         })
     }
 
@@ -202,6 +230,7 @@ impl Pipeline {
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 db: self.db.clone(),
+                schema: self.schema.clone(),
             },
         )
     }

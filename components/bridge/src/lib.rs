@@ -34,6 +34,7 @@ mod glue {
 
     use exports::supalite::api::backend::Guest;
     use postgrest::error::ApiError;
+    use supalite::api::schema;
     use supalite::api::sql::{self, Session, Statement};
     use supalite::api::types::{Identity, Request, Response};
 
@@ -59,7 +60,30 @@ mod glue {
             headers: &req.headers,
             body: &req.body,
         };
-        let plan = match postgrest::plan(cfg, &api) {
+        // The schema cache is fetched from the host (and parsed) only for
+        // requests that need it: embedding and RPC.
+        let mut load = || -> Result<std::rc::Rc<postgrest::schema::SchemaCache>, ApiError> {
+            let (_version, json) = schema::snapshot().map_err(|e| {
+                ApiError::from_db(
+                    &e.code,
+                    &e.message,
+                    e.detail.as_deref(),
+                    e.hint.as_deref(),
+                    false,
+                )
+            })?;
+            postgrest::schema::SchemaCache::parse(&json)
+                .map(std::rc::Rc::new)
+                .map_err(|e| {
+                    ApiError::new(
+                        503,
+                        "PGRST002",
+                        "Could not query the database for the schema cache",
+                    )
+                    .details(e.to_string())
+                })
+        };
+        let plan = match postgrest::plan(cfg, &api, &mut load) {
             Ok(p) => p,
             Err(e) => return e.into(),
         };

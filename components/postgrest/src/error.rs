@@ -9,7 +9,8 @@ pub struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
-    pub details: Option<String>,
+    /// A string, or structured JSON (PGRST201 lists the candidates).
+    pub details: Option<serde_json::Value>,
     pub hint: Option<String>,
     /// Extra response headers (e.g. `WWW-Authenticate` for 401).
     pub headers: Vec<(String, String)>,
@@ -28,7 +29,12 @@ impl ApiError {
     }
 
     pub fn details(mut self, details: impl Into<String>) -> Self {
-        self.details = Some(details.into());
+        self.details = Some(serde_json::Value::String(details.into()));
+        self
+    }
+
+    pub fn details_json(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
         self
     }
 
@@ -73,7 +79,7 @@ impl ApiError {
             status,
             code: code.to_string(),
             message: message.to_string(),
-            details: detail.map(str::to_string),
+            details: detail.map(|d| serde_json::Value::String(d.to_string())),
             hint: hint.map(str::to_string),
             headers: Vec::new(),
         };

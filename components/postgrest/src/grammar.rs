@@ -137,6 +137,8 @@ pub enum Nulls {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderTerm {
+    /// `order=rel(col)`: a column of a to-one embedded resource.
+    pub relation: Option<String>,
     pub field: Field,
     pub descending: Option<bool>,
     pub nulls: Option<Nulls>,
@@ -599,8 +601,17 @@ pub fn parse_order(src: &str) -> Result<Vec<OrderTerm>, ApiError> {
     let mut c = Cursor::new(src, "order");
     let mut terms = Vec::new();
     loop {
-        let field = c.field()?;
+        let mut field = c.field()?;
+        let mut relation = None;
+        if field.path.is_empty() && c.eat("(") {
+            relation = Some(field.name);
+            field = c.field()?;
+            if !c.eat(")") {
+                return Err(c.error("\")\""));
+            }
+        }
         let mut term = OrderTerm {
+            relation,
             field,
             descending: None,
             nulls: None,
@@ -781,8 +792,10 @@ mod tests {
 
     #[test]
     fn order_terms() {
-        let o = parse_order("a.desc.nullsfirst,b,c->>d.asc").unwrap();
-        assert_eq!(o.len(), 3);
+        let o = parse_order("a.desc.nullsfirst,b,c->>d.asc,author(name).desc").unwrap();
+        assert_eq!(o.len(), 4);
+        assert_eq!(o[3].relation.as_deref(), Some("author"));
+        assert_eq!(o[3].field.name, "name");
         assert_eq!(o[0].descending, Some(true));
         assert_eq!(o[0].nulls, Some(Nulls::First));
         assert_eq!(o[2].field.path.len(), 1);

@@ -8,12 +8,18 @@
 
 pub mod error;
 pub mod grammar;
+mod read;
+mod rpc;
+pub mod schema;
 pub mod sql;
 
 use error::ApiError;
 use grammar::{Field, JsonKey, Logic, Operation, OrderTerm, SelectItem};
+use read::{Node, Source};
+use schema::SchemaCache;
 use serde_json::Value;
 use sql::{quote_ident, Statement};
+use std::rc::Rc;
 
 /// Settings that shape answers (PostgREST's names in comments).
 #[derive(Debug, Clone)]
@@ -87,9 +93,25 @@ impl From<ApiError> for Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Read,
+    Call,
     Insert,
     Update,
     Delete,
+}
+
+/// What a response body holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A JSON array of objects.
+    Rows,
+    /// One object (a function returning one composite).
+    Row,
+    /// One bare value (a scalar function).
+    Scalar,
+    /// A JSON array of values (`setof` a scalar).
+    Scalars,
+    /// Nothing (`returns void`): 204.
+    Void,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +139,7 @@ pub struct Plan {
     head: bool,
     returning: ReturnPref,
     media: MediaType,
+    shape: Shape,
     offset: u64,
     count_requested: Option<&'static str>,
 }
@@ -129,39 +152,22 @@ pub struct Outcome<'a> {
 }
 
 /// Parses `req` and builds its plan.
-pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
-    let method = req.method.to_ascii_uppercase();
-    let (action, head) = match method.as_str() {
-        "GET" => (Action::Read, false),
-        "HEAD" => (Action::Read, true),
-        "POST" => (Action::Insert, false),
-        "PATCH" => (Action::Update, false),
-        "DELETE" => (Action::Delete, false),
-        other => {
-            return Err(ApiError::new(
-                405,
-                "PGRST117",
-                format!("Unsupported HTTP method: {other}"),
-            ));
-        }
-    };
+/// Loads the schema cache on first use (plain reads and writes never need it).
+pub type CacheLoader<'a> = dyn FnMut() -> Result<Rc<SchemaCache>, ApiError> + 'a;
 
+/// Parses `req` and builds its plan. `cache` is called only when the
+/// request needs the schema cache (embedding, RPC).
+pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan, ApiError> {
+    let method = req.method.to_ascii_uppercase();
     let path = req.path.trim_end_matches('/');
     let segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .collect();
-    let table = match segments.as_slice() {
-        [t] => t.clone(),
-        [rpc, _] if rpc == "rpc" => {
-            return Err(ApiError::new(
-                501,
-                "PGRST501",
-                "RPC calls are not supported by supalite yet",
-            )
-            .hint("Functions will be served under /rpc/<name> in a later release"));
-        }
+    let (table, rpc) = match segments.as_slice() {
+        [t] => (t.clone(), false),
+        [rpc, f] if rpc == "rpc" => (f.clone(), true),
         [] => {
             return Err(ApiError::new(
                 501,
@@ -177,12 +183,40 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
             ))
         }
     };
+    let (action, head) = match (method.as_str(), rpc) {
+        ("GET", false) => (Action::Read, false),
+        ("HEAD", false) => (Action::Read, true),
+        ("POST", false) => (Action::Insert, false),
+        ("PATCH", false) => (Action::Update, false),
+        ("DELETE", false) => (Action::Delete, false),
+        ("GET", true) => (Action::Call, false),
+        ("HEAD", true) => (Action::Call, true),
+        ("POST", true) => (Action::Call, false),
+        (_, true) => {
+            return Err(ApiError::new(
+                405,
+                "PGRST101",
+                "Only GET, HEAD and POST are allowed for RPC",
+            ));
+        }
+        (other, false) => {
+            return Err(ApiError::new(
+                405,
+                "PGRST117",
+                format!("Unsupported HTTP method: {other}"),
+            ));
+        }
+    };
 
-    let schema = profile_schema(cfg, req, action)?;
+    let read_like = action == Action::Read || (action == Action::Call && method != "POST");
+    let schema = profile_schema(cfg, req, read_like)?;
     let prefs = Preferences::parse(req);
     let media = accept_media(req.header("accept"))?;
 
     let mut q = QueryParams::parse(req.query)?;
+    if !rpc {
+        q.parse_filters()?;
+    }
     if let Some((offset, limit)) = range_header(req)? {
         q.offset = Some(q.offset.unwrap_or(0) + offset);
         q.limit = Some(match (q.limit, limit) {
@@ -197,21 +231,62 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
 
     let target = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
     let mut st = Statement::default();
-    let returning = prefs.returning.unwrap_or(if action == Action::Read {
-        ReturnPref::Representation
-    } else {
-        ReturnPref::Minimal
-    });
+    let returning = prefs
+        .returning
+        .unwrap_or(if matches!(action, Action::Read | Action::Call) {
+            ReturnPref::Representation
+        } else {
+            ReturnPref::Minimal
+        });
+    let mut counter = 0usize;
+    let mut shape = Shape::Rows;
 
     st.push("WITH pgrst_source AS (");
+    let count_sql: Option<Statement>;
     match action {
         Action::Read => {
-            st.push("SELECT ");
-            select_list(&mut st, &target, &q.select)?;
-            st.push(" FROM ").push(&target);
-            where_clause(&mut st, &target, &q.filters)?;
-            order_by(&mut st, &target, &q.order)?;
-            limit_offset(&mut st, q.limit, q.offset);
+            let mut root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
+            q.apply_to(&mut root)?;
+            root.render(&mut st, &Source::Table, None, true)?;
+            count_sql = match prefs.count {
+                Some(_) => {
+                    let mut c = Statement {
+                        sql: String::new(),
+                        params: std::mem::take(&mut st.params),
+                    };
+                    c.push("(SELECT pg_catalog.count(*) FROM (");
+                    root.render(&mut c, &Source::Table, None, false)?;
+                    c.push(") _pgrst_count)::text");
+                    st.params = std::mem::take(&mut c.params);
+                    Some(c)
+                }
+                None => None,
+            };
+        }
+        Action::Call => {
+            let call = rpc::plan_call(&schema, &table, &method, req, &mut q, cache)?;
+            shape = call.shape;
+            match call.shape {
+                Shape::Rows | Shape::Row => {
+                    let (rschema, rtable) = call
+                        .table
+                        .clone()
+                        .unwrap_or((schema.clone(), table.clone()));
+                    let mut root = Node::build(&rschema, &rtable, &q.select, cache, &mut counter)?;
+                    q.apply_to(&mut root)?;
+                    let render_call = |st: &mut Statement| call.render_source(st);
+                    root.render(&mut st, &Source::Call(&render_call), None, true)?;
+                }
+                Shape::Scalar | Shape::Scalars | Shape::Void => {
+                    st.push("SELECT pgrst_call.pgrst_call AS pgrst_scalar FROM ");
+                    call.render_source(&mut st);
+                    st.push(" AS pgrst_call");
+                    if call.shape == Shape::Scalars {
+                        limit_offset(&mut st, q.limit, q.offset);
+                    }
+                }
+            }
+            count_sql = None;
         }
         Action::Insert => {
             let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), true)?;
@@ -230,6 +305,7 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
                 st.param(payload).push("::json) pgrst_body");
             }
             st.push(" RETURNING ").push(&target).push(".*");
+            count_sql = None;
         }
         Action::Update => {
             let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), false)?;
@@ -250,12 +326,22 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
                 where_clause(&mut st, &target, &q.filters)?;
                 st.push(" RETURNING ").push(&target).push(".*");
             }
+            count_sql = None;
         }
         Action::Delete => {
             st.push("DELETE FROM ").push(&target);
             where_clause(&mut st, &target, &q.filters)?;
             st.push(" RETURNING ").push(&target).push(".*");
+            count_sql = None;
         }
+    }
+    if !q.embedded.is_empty() && matches!(action, Action::Insert | Action::Update | Action::Delete)
+    {
+        return Err(ApiError::new(
+            400,
+            "PGRST108",
+            "Filters on embedded resources are not allowed on writes",
+        ));
     }
     st.push(") SELECT ");
     let count_requested = if action == Action::Read {
@@ -263,37 +349,43 @@ pub fn plan(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
     } else {
         None
     };
-    match count_requested {
-        Some(_) => {
-            st.push("(SELECT pg_catalog.count(*) FROM ").push(&target);
-            where_clause(&mut st, &target, &q.filters)?;
-            st.push(")::text");
+    match count_sql {
+        Some(c) => {
+            st.push(&c.sql);
         }
         None => {
             st.push("NULL::text");
         }
     }
     st.push(", pg_catalog.count(_postgrest_t)::text, ");
-    if returning == ReturnPref::Representation && !head {
-        st.push("coalesce(json_agg(_postgrest_t), '[]')::text");
-    } else {
+    if returning != ReturnPref::Representation || head {
         st.push("''::text");
-    }
-    st.push(" FROM (SELECT ");
-    if action == Action::Read {
-        st.push("*");
     } else {
-        select_list(&mut st, "pgrst_source", &q.select)?;
+        match shape {
+            Shape::Scalar | Shape::Void => {
+                st.push("coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, 'null')")
+            }
+            Shape::Scalars => st.push("coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text"),
+            Shape::Rows | Shape::Row => st.push("coalesce(json_agg(_postgrest_t), '[]')::text"),
+        };
     }
-    st.push(" FROM pgrst_source) _postgrest_t");
+    st.push(" FROM (");
+    if matches!(action, Action::Read | Action::Call) {
+        st.push("SELECT * FROM pgrst_source");
+    } else {
+        let root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
+        root.render(&mut st, &Source::Cte("pgrst_source"), None, false)?;
+    }
+    st.push(") _postgrest_t");
 
     Ok(Plan {
         statement: st,
-        read_only: action == Action::Read,
+        read_only: read_like,
         action,
         head,
         returning,
         media,
+        shape,
         offset: q.offset.unwrap_or(0),
         count_requested,
     })
@@ -316,7 +408,7 @@ impl Plan {
         };
         let mut headers = vec![("content-range".to_string(), content_range)];
         let mut applied = Vec::new();
-        if self.action != Action::Read {
+        if !matches!(self.action, Action::Read | Action::Call) {
             applied.push(match self.returning {
                 ReturnPref::Minimal => "return=minimal",
                 ReturnPref::HeadersOnly => "return=headers-only",
@@ -331,7 +423,12 @@ impl Plan {
         }
 
         let representation = self.returning == ReturnPref::Representation;
-        if self.media == MediaType::SingleObject && representation && page_total != 1 {
+        let single_object_applies = matches!(self.shape, Shape::Rows);
+        if self.media == MediaType::SingleObject
+            && representation
+            && single_object_applies
+            && page_total != 1
+        {
             return ApiError::new(
                 406,
                 "PGRST116",
@@ -343,6 +440,14 @@ impl Plan {
 
         let mut status = match self.action {
             Action::Read => 200,
+            Action::Call if self.shape == Shape::Void => {
+                return Response {
+                    status: 204,
+                    headers,
+                    body: Vec::new(),
+                };
+            }
+            Action::Call => 200,
             Action::Insert => 201,
             Action::Update | Action::Delete => {
                 if representation {
@@ -378,9 +483,27 @@ impl Plan {
                 body: Vec::new(),
             };
         }
-        let (ctype, body) = match self.media {
-            MediaType::Json => ("application/json; charset=utf-8", body.as_bytes().to_vec()),
-            MediaType::SingleObject => (
+        let strip = |b: &str| {
+            b.trim()
+                .strip_prefix('[')
+                .and_then(|b| b.strip_suffix(']'))
+                .unwrap_or(b)
+                .as_bytes()
+                .to_vec()
+        };
+        let (ctype, body) = match (self.media, self.shape) {
+            (_, Shape::Row) => (
+                "application/json; charset=utf-8",
+                if page_total == 0 {
+                    b"null".to_vec()
+                } else {
+                    strip(body)
+                },
+            ),
+            (MediaType::Json, _) | (_, Shape::Scalar | Shape::Scalars | Shape::Void) => {
+                ("application/json; charset=utf-8", body.as_bytes().to_vec())
+            }
+            (MediaType::SingleObject, Shape::Rows) => (
                 "application/vnd.pgrst.object+json; charset=utf-8",
                 body.trim()
                     .strip_prefix('[')
@@ -415,8 +538,8 @@ fn ident_list(cols: &[String]) -> String {
 
 /// `Accept-Profile` (reads) / `Content-Profile` (writes) select a schema
 /// among `db-schemas`.
-fn profile_schema(cfg: &Config, req: &Request, action: Action) -> Result<String, ApiError> {
-    let header = if action == Action::Read {
+fn profile_schema(cfg: &Config, req: &Request, read: bool) -> Result<String, ApiError> {
+    let header = if read {
         "accept-profile"
     } else {
         "content-profile"
@@ -530,13 +653,25 @@ fn range_header(req: &Request) -> Result<Option<(u64, Option<u64>)>, ApiError> {
 
 /// The query string, split into PostgREST's reserved parameters and filters.
 #[derive(Default)]
-struct QueryParams {
+pub(crate) struct QueryParams {
     select: Vec<SelectItem>,
     filters: Vec<Logic>,
     order: Vec<OrderTerm>,
     limit: Option<u64>,
     offset: Option<u64>,
     columns: Option<Vec<String>>,
+    /// `rel.col=eq.x`, `rel.order=...`, `rel.limit=...` by embed path.
+    embedded: Vec<(Vec<String>, EmbedParam)>,
+    /// Horizontal filters not parsed yet: in GET `/rpc` calls some of these
+    /// keys are the function's arguments.
+    raw_filters: Vec<(String, String)>,
+}
+
+enum EmbedParam {
+    Filter(Logic),
+    Order(Vec<OrderTerm>),
+    Limit(u64),
+    Offset(u64),
 }
 
 impl QueryParams {
@@ -569,36 +704,79 @@ impl QueryParams {
                         .push(grammar::parse_logic(key.ends_with("or"), negated, value)?);
                 }
                 _ if key.contains('.') && !key.contains("->") => {
-                    let rel = key.split('.').next().unwrap_or(key);
-                    return Err(ApiError::new(
-                        400,
-                        "PGRST108",
-                        format!("'{rel}' is not an embedded resource in this request"),
-                    )
-                    .hint(format!(
-                        "Verify that '{rel}' is included in the 'select' query parameter."
-                    )));
+                    q.embedded.push(embedded_param(key, value)?);
                 }
-                _ => {
-                    let field = grammar::parse_field(key)?;
-                    q.filters
-                        .push(Logic::Filter(grammar::parse_filter(field, value)?));
-                }
+                _ => q.raw_filters.push((key.to_string(), value.to_string())),
             }
-        }
-        if q.select
-            .iter()
-            .any(|i| matches!(i, SelectItem::Embed { .. }))
-        {
-            return Err(ApiError::new(
-                400,
-                "PGRST200",
-                "Resource embedding is not supported by supalite yet",
-            )
-            .hint("Select the related table in a separate request"));
         }
         Ok(q)
     }
+
+    /// Parses the horizontal filters (what is left after RPC arguments).
+    fn parse_filters(&mut self) -> Result<(), ApiError> {
+        for (key, value) in std::mem::take(&mut self.raw_filters) {
+            let field = grammar::parse_field(&key)?;
+            self.filters
+                .push(Logic::Filter(grammar::parse_filter(field, &value)?));
+        }
+        Ok(())
+    }
+
+    /// Moves the query's filters, order and paging onto a read tree.
+    fn apply_to(&mut self, root: &mut Node) -> Result<(), ApiError> {
+        root.filters = std::mem::take(&mut self.filters);
+        root.order = std::mem::take(&mut self.order);
+        root.limit = self.limit;
+        root.offset = self.offset;
+        for (path, param) in std::mem::take(&mut self.embedded) {
+            let node = root.find_mut(&path).ok_or_else(|| {
+                let rel = path.join(".");
+                ApiError::new(
+                    400,
+                    "PGRST108",
+                    format!("'{rel}' is not an embedded resource in this request"),
+                )
+                .hint(format!(
+                    "Verify that '{rel}' is included in the 'select' query parameter."
+                ))
+            })?;
+            match param {
+                EmbedParam::Filter(f) => node.filters.push(f),
+                EmbedParam::Order(o) => node.order = o,
+                EmbedParam::Limit(l) => node.limit = Some(l),
+                EmbedParam::Offset(o) => node.offset = Some(o),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `a.b.col=eq.1`, `a.order=x.desc`, `a.limit=2`, `a.or=(...)`, `a.not.or=(...)`.
+fn embedded_param(key: &str, value: &str) -> Result<(Vec<String>, EmbedParam), ApiError> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().unwrap_or_default();
+    let negated = parts.last() == Some(&"not") && matches!(last, "or" | "and");
+    if negated {
+        parts.pop();
+    }
+    let path: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
+    if path.is_empty() || path.iter().any(|p| p.is_empty()) {
+        return Err(ApiError::parse(
+            format!("failed to parse filter ({key})"),
+            "empty embedded resource name",
+        ));
+    }
+    let param = match last {
+        "order" => EmbedParam::Order(grammar::parse_order(value)?),
+        "limit" => EmbedParam::Limit(parse_number("limit", value)?),
+        "offset" => EmbedParam::Offset(parse_number("offset", value)?),
+        "or" | "and" => EmbedParam::Filter(grammar::parse_logic(last == "or", negated, value)?),
+        field => EmbedParam::Filter(Logic::Filter(grammar::parse_filter(
+            grammar::parse_field(field)?,
+            value,
+        )?)),
+    };
+    Ok((path, param))
 }
 
 fn parse_number(name: &str, v: &str) -> Result<u64, ApiError> {
@@ -611,7 +789,7 @@ fn parse_number(name: &str, v: &str) -> Result<u64, ApiError> {
 }
 
 /// `"s"."t"."col"->$n::text...`
-fn field_sql(st: &mut Statement, table: &str, f: &Field) {
+pub(crate) fn field_sql(st: &mut Statement, table: &str, f: &Field) {
     st.push(table).push(".").ident(&f.name);
     for (arrow, key) in &f.path {
         st.push(match arrow {
@@ -629,7 +807,11 @@ fn field_sql(st: &mut Statement, table: &str, f: &Field) {
     }
 }
 
-fn select_list(st: &mut Statement, table: &str, items: &[SelectItem]) -> Result<(), ApiError> {
+pub(crate) fn select_list(
+    st: &mut Statement,
+    table: &str,
+    items: &[SelectItem],
+) -> Result<(), ApiError> {
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             st.push(", ");
@@ -678,7 +860,7 @@ fn where_clause(st: &mut Statement, table: &str, filters: &[Logic]) -> Result<()
     Ok(())
 }
 
-fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
+pub(crate) fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
     match l {
         Logic::Filter(f) => {
             if f.negated {
@@ -754,39 +936,29 @@ fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
     }
 }
 
-fn order_by(st: &mut Statement, table: &str, order: &[OrderTerm]) -> Result<(), ApiError> {
-    if order.is_empty() {
-        return Ok(());
+/// ` DESC NULLS FIRST` etc.
+pub(crate) fn order_suffix(st: &mut Statement, t: &OrderTerm) {
+    match t.descending {
+        Some(true) => {
+            st.push(" DESC");
+        }
+        Some(false) => {
+            st.push(" ASC");
+        }
+        None => {}
     }
-    st.push(" ORDER BY ");
-    for (i, t) in order.iter().enumerate() {
-        if i > 0 {
-            st.push(", ");
+    match t.nulls {
+        Some(grammar::Nulls::First) => {
+            st.push(" NULLS FIRST");
         }
-        field_sql(st, table, &t.field);
-        match t.descending {
-            Some(true) => {
-                st.push(" DESC");
-            }
-            Some(false) => {
-                st.push(" ASC");
-            }
-            None => {}
+        Some(grammar::Nulls::Last) => {
+            st.push(" NULLS LAST");
         }
-        match t.nulls {
-            Some(grammar::Nulls::First) => {
-                st.push(" NULLS FIRST");
-            }
-            Some(grammar::Nulls::Last) => {
-                st.push(" NULLS LAST");
-            }
-            None => {}
-        }
+        None => {}
     }
-    Ok(())
 }
 
-fn limit_offset(st: &mut Statement, limit: Option<u64>, offset: Option<u64>) {
+pub(crate) fn limit_offset(st: &mut Statement, limit: Option<u64>, offset: Option<u64>) {
     if let Some(l) = limit {
         st.push(" LIMIT ").param(l.to_string()).push("::bigint");
     }
@@ -841,6 +1013,96 @@ fn payload_columns(
 mod tests {
     use super::*;
 
+    fn plan_nc(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
+        plan(cfg, req, &mut || {
+            Err(ApiError::new(500, "TEST", "no schema cache in this test"))
+        })
+    }
+
+    fn fixture() -> Rc<SchemaCache> {
+        let t = |name: &str, cols: &[&str], pk: &[&str]| schema::Table {
+            schema: "public".into(),
+            name: name.into(),
+            kind: "r".into(),
+            columns: cols
+                .iter()
+                .map(|c| schema::Column {
+                    name: c.to_string(),
+                    ty: "text".into(),
+                    nullable: true,
+                    has_default: false,
+                })
+                .collect(),
+            pk: pk.iter().map(|c| c.to_string()).collect(),
+            uniques: vec![],
+        };
+        let fk = |name: &str, table: &str, col: &str, ftable: &str| schema::ForeignKey {
+            name: name.into(),
+            schema: "public".into(),
+            table: table.into(),
+            columns: vec![col.into()],
+            fschema: "public".into(),
+            ftable: ftable.into(),
+            fcolumns: vec!["id".into()],
+        };
+        Rc::new(SchemaCache {
+            tables: vec![
+                t("authors", &["id", "name"], &["id"]),
+                t("books", &["id", "title", "author_id", "editor_id"], &["id"]),
+                t("tags", &["id", "name"], &["id"]),
+                t("book_tags", &["book_id", "tag_id"], &["book_id", "tag_id"]),
+            ],
+            fks: vec![
+                fk("books_author_id_fkey", "books", "author_id", "authors"),
+                fk("books_editor_id_fkey", "books", "editor_id", "authors"),
+                fk("book_tags_book_id_fkey", "book_tags", "book_id", "books"),
+                fk("book_tags_tag_id_fkey", "book_tags", "tag_id", "tags"),
+            ],
+            functions: vec![],
+        })
+    }
+
+    fn plan_with(query: &str) -> Result<Plan, ApiError> {
+        let cache = fixture();
+        plan(
+            &Config::default(),
+            &req("GET", "/books", query, &[], b""),
+            &mut || Ok(cache.clone()),
+        )
+    }
+
+    #[test]
+    fn embedding_resolves_relationships() {
+        // Two FKs to authors: ambiguous without a hint.
+        let e = plan_with("select=title,authors(name)").unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (300, "PGRST201"));
+        assert_eq!(e.details.as_ref().unwrap().as_array().unwrap().len(), 2);
+        let p = plan_with("select=title,author:authors!books_author_id_fkey(name)").unwrap();
+        assert!(
+            p.statement.sql.contains("row_to_json"),
+            "{}",
+            p.statement.sql
+        );
+        // The FK column works as the embed name too.
+        assert!(plan_with("select=title,author_id(name)").is_ok());
+        // Many-to-many through book_tags, with a filter on the embedded rows.
+        let p = plan_with("select=title,tags(name)&tags.name=eq.rust").unwrap();
+        assert!(
+            p.statement
+                .sql
+                .contains(r#"INNER JOIN "public"."book_tags""#),
+            "{}",
+            p.statement.sql
+        );
+        assert!(p.statement.sql.contains("json_agg"));
+        let e = plan_with("select=title,nope(*)").unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST200"));
+        let e = plan_with("select=title&tags.name=eq.x").unwrap_err();
+        assert_eq!(e.code, "PGRST108");
+        let e = plan_with("select=title,...tags(name)").unwrap_err();
+        assert_eq!(e.code, "PGRST119");
+    }
+
     fn req<'a>(
         method: &'a str,
         path: &'a str,
@@ -859,20 +1121,20 @@ mod tests {
 
     #[test]
     fn get_with_select_and_filter_binds_values() {
-        let p = plan(
+        let p = plan_nc(
             &Config::default(),
             &req("GET", "/todos", "select=id,title&done=eq.false", &[], b""),
         )
         .unwrap();
         let sql = &p.statement.sql;
-        assert!(sql.contains(r#"SELECT "public"."todos"."id", "public"."todos"."title" FROM "public"."todos" WHERE ("public"."todos"."done" = $1)"#), "{sql}");
+        assert!(sql.contains(r#"SELECT "pgrst_0"."id", "pgrst_0"."title" FROM "public"."todos" AS "pgrst_0" WHERE ("pgrst_0"."done" = $1)"#), "{sql}");
         assert_eq!(p.statement.params, vec![Some("false".to_string())]);
         assert!(p.read_only);
     }
 
     #[test]
     fn identifiers_are_quoted_values_never_inlined() {
-        let p = plan(
+        let p = plan_nc(
             &Config::default(),
             &req(
                 "GET",
@@ -891,7 +1153,7 @@ mod tests {
 
     #[test]
     fn plus_decodes_to_space_like_supabase_js() {
-        let p = plan(
+        let p = plan_nc(
             &Config::default(),
             &req("GET", "/t", "title=eq.hello+world", &[], b""),
         )
@@ -901,7 +1163,7 @@ mod tests {
 
     #[test]
     fn insert_object_and_array() {
-        let p = plan(
+        let p = plan_nc(
             &Config::default(),
             &req("POST", "/todos", "", &[], br#"{"title":"a","done":false}"#),
         )
@@ -915,19 +1177,19 @@ mod tests {
                     .contains(r#"INSERT INTO "public"."todos"("done", "title")"#)
         );
         assert!(p.statement.params[0].as_deref().unwrap().starts_with('['));
-        let e = plan(
+        let e = plan_nc(
             &Config::default(),
             &req("POST", "/todos", "", &[], br#"[{"a":1},{"b":2}]"#),
         )
         .unwrap_err();
         assert_eq!(e.code, "PGRST102");
-        let e = plan(&Config::default(), &req("POST", "/todos", "", &[], b"nope")).unwrap_err();
+        let e = plan_nc(&Config::default(), &req("POST", "/todos", "", &[], b"nope")).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "PGRST102"));
     }
 
     #[test]
     fn responses() {
-        let p = plan(&Config::default(), &req("GET", "/todos", "", &[], b"")).unwrap();
+        let p = plan_nc(&Config::default(), &req("GET", "/todos", "", &[], b"")).unwrap();
         let r = p.respond(Outcome {
             total: None,
             page_total: Some("2"),
@@ -938,7 +1200,7 @@ mod tests {
             .headers
             .contains(&("content-range".into(), "0-1/*".into())));
         let h = vec![("prefer".to_string(), "return=representation".to_string())];
-        let p = plan(&Config::default(), &req("POST", "/todos", "", &h, b"{}")).unwrap();
+        let p = plan_nc(&Config::default(), &req("POST", "/todos", "", &h, b"{}")).unwrap();
         let r = p.respond(Outcome {
             total: None,
             page_total: Some("1"),
@@ -946,7 +1208,7 @@ mod tests {
         });
         assert_eq!(r.status, 201);
         assert_eq!(r.body, b"[{\"id\":1}]");
-        let p = plan(&Config::default(), &req("POST", "/todos", "", &[], b"{}")).unwrap();
+        let p = plan_nc(&Config::default(), &req("POST", "/todos", "", &[], b"{}")).unwrap();
         let r = p.respond(Outcome {
             total: None,
             page_total: Some("1"),
@@ -961,7 +1223,7 @@ mod tests {
             ("prefer".to_string(), "count=exact".to_string()),
             ("range".to_string(), "0-1".to_string()),
         ];
-        let p = plan(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap();
+        let p = plan_nc(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap();
         assert!(p
             .statement
             .sql
@@ -979,7 +1241,7 @@ mod tests {
             "accept".to_string(),
             "application/vnd.pgrst.object+json".to_string(),
         )];
-        let p = plan(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap();
+        let p = plan_nc(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap();
         let r = p.respond(Outcome {
             total: None,
             page_total: Some("2"),
@@ -994,7 +1256,7 @@ mod tests {
         assert_eq!(r.body, b"{\"a\":1}");
         let h = vec![("accept".to_string(), "text/html".to_string())];
         assert_eq!(
-            plan(&Config::default(), &req("GET", "/todos", "", &h, b""))
+            plan_nc(&Config::default(), &req("GET", "/todos", "", &h, b""))
                 .unwrap_err()
                 .code,
             "PGRST107"
@@ -1004,7 +1266,7 @@ mod tests {
     #[test]
     fn schema_profiles() {
         let h = vec![("accept-profile".to_string(), "private".to_string())];
-        let e = plan(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap_err();
+        let e = plan_nc(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (406, "PGRST106"));
     }
 
@@ -1017,10 +1279,10 @@ mod tests {
             "order=a.up",
             "or=(a.eq.1",
             "rel.col=eq.1",
-            "select=a,b(c)",
+            "select=a,b(c",
             "id=in.(1",
         ] {
-            let e = plan(&Config::default(), &req("GET", "/t", q, &[], b"")).unwrap_err();
+            let e = plan_nc(&Config::default(), &req("GET", "/t", q, &[], b"")).unwrap_err();
             assert!(e.code.starts_with("PGRST"), "{q}: {e:?}");
             assert_eq!(e.status / 100, 4, "{q}");
         }

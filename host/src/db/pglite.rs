@@ -10,10 +10,15 @@ use std::path::Path;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
-type Job = (bytes::BytesMut, oneshot::Sender<Result<Vec<u8>, DbError>>);
+enum Job {
+    /// One protocol exchange.
+    Exchange(bytes::BytesMut, oneshot::Sender<Result<Vec<u8>, DbError>>),
+    /// Close the database (shutdown); later jobs fail.
+    Close(oneshot::Sender<()>),
+}
 
-/// A cloneable handle to the PGlite thread. The database is closed when the
-/// last handle is dropped.
+/// A cloneable handle to the PGlite thread. The database is closed by
+/// [`PgliteHandle::close`] or when the last handle is dropped.
 #[derive(Clone)]
 pub struct PgliteHandle {
     jobs: mpsc::Sender<Job>,
@@ -54,14 +59,28 @@ impl PgliteHandle {
                     on_notice: None,
                     data_transfer_container: None,
                 };
-                while let Ok((request, reply)) = rx.recv() {
-                    let answer = db
-                        .exec_protocol_raw(&request, options.clone())
-                        .map_err(|e| DbError::internal("XX000", format!("PGlite failed: {e:#}")));
-                    let _ = reply.send(answer);
+                let mut closed = None;
+                while let Ok(job) = rx.recv() {
+                    match job {
+                        Job::Exchange(request, reply) => {
+                            let answer =
+                                db.exec_protocol_raw(&request, options.clone())
+                                    .map_err(|e| {
+                                        DbError::internal("XX000", format!("PGlite failed: {e:#}"))
+                                    });
+                            let _ = reply.send(answer);
+                        }
+                        Job::Close(reply) => {
+                            closed = Some(reply);
+                            break;
+                        }
+                    }
                 }
                 if let Err(e) = db.close() {
                     tracing::warn!("closing PGlite: {e:#}");
+                }
+                if let Some(reply) = closed {
+                    let _ = reply.send(());
                 }
             })?;
         ready_rx
@@ -74,9 +93,17 @@ impl PgliteHandle {
     pub async fn roundtrip(&self, request: bytes::BytesMut) -> Result<Vec<u8>, DbError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send((request, tx))
+            .send(Job::Exchange(request, tx))
             .map_err(|_| DbError::internal("57P01", "the database has shut down"))?;
         rx.await
             .map_err(|_| DbError::internal("57P01", "the database thread stopped"))?
+    }
+
+    /// Closes the database cleanly (checkpoint) and waits for it.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.jobs.send(Job::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 }

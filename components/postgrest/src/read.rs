@@ -1,0 +1,512 @@
+//! Read plans as a tree: the root resource and its embedded resources
+//! (PostgREST's resource embedding), each rendered as a lateral subquery so
+//! the whole response is still one statement.
+
+use crate::error::ApiError;
+use crate::grammar::{Logic, OrderTerm, SelectItem};
+use crate::schema::SchemaCache;
+use crate::sql::{quote_ident, Statement};
+use serde_json::json;
+
+/// Column pairs joining a child to its parent: (child column, parent column).
+type Pairs = Vec<(String, String)>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rel {
+    /// Object (or null): many-to-one, or one-to-one.
+    ToOne(Pairs),
+    /// Array: one-to-many.
+    ToMany(Pairs),
+    /// Array through a junction table: (junction column, parent column) and
+    /// (junction column, child column) pairs.
+    ManyToMany {
+        schema: String,
+        table: String,
+        to_parent: Pairs,
+        to_child: Pairs,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Star,
+    Column(SelectItem),
+    /// The child at this index.
+    Embed(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub schema: String,
+    pub table: String,
+    pub alias: String,
+    pub items: Vec<Item>,
+    pub filters: Vec<Logic>,
+    pub order: Vec<OrderTerm>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    pub children: Vec<Child>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Child {
+    /// The key in the parent's JSON (alias or relation name).
+    pub name: String,
+    pub rel: Rel,
+    pub inner: bool,
+    pub spread: bool,
+    pub node: Node,
+}
+
+/// Where a node's rows come from.
+pub enum Source<'a> {
+    /// Its table.
+    Table,
+    /// A CTE (mutations: `pgrst_source`).
+    Cte(&'a str),
+    /// A function call (RPC), rendered by the closure.
+    Call(&'a dyn Fn(&mut Statement)),
+}
+
+impl Node {
+    /// Builds the tree for `items` on `schema.table`; embeds are resolved
+    /// against the schema cache (loaded only when there are embeds).
+    pub fn build(
+        schema: &str,
+        table: &str,
+        items: &[SelectItem],
+        cache: &mut dyn FnMut() -> Result<std::rc::Rc<SchemaCache>, ApiError>,
+        counter: &mut usize,
+    ) -> Result<Node, ApiError> {
+        let alias = format!("pgrst_{}", *counter);
+        *counter += 1;
+        let mut node = Node {
+            schema: schema.into(),
+            table: table.into(),
+            alias,
+            items: Vec::new(),
+            filters: Vec::new(),
+            order: Vec::new(),
+            limit: None,
+            offset: None,
+            children: Vec::new(),
+        };
+        for item in items {
+            match item {
+                SelectItem::Star => node.items.push(Item::Star),
+                SelectItem::Column { .. } => node.items.push(Item::Column(item.clone())),
+                SelectItem::Embed {
+                    relation,
+                    alias,
+                    hints,
+                    spread,
+                    items,
+                } => {
+                    let cache = cache()?;
+                    let inner = hints.iter().any(|h| h == "inner");
+                    let hints: Vec<&String> = hints
+                        .iter()
+                        .filter(|h| *h != "inner" && *h != "left")
+                        .collect();
+                    if hints.len() > 1 {
+                        return Err(ApiError::parse(
+                            format!("failed to parse select parameter ({relation})"),
+                            "only one relationship hint is allowed",
+                        ));
+                    }
+                    let (rel, cschema, ctable) = resolve(
+                        &cache,
+                        schema,
+                        table,
+                        relation,
+                        hints.first().map(|h| h.as_str()),
+                    )?;
+                    if *spread && !matches!(rel, Rel::ToOne(_)) {
+                        return Err(ApiError::new(
+                            400,
+                            "PGRST119",
+                            format!("A spread operation on '{relation}' is not possible"),
+                        )
+                        .details("'...' can only be used on to-one relationships"));
+                    }
+                    let child =
+                        Node::build(&cschema, &ctable, items, &mut *cache_fn(&cache), counter)?;
+                    node.children.push(Child {
+                        name: alias.clone().unwrap_or_else(|| relation.clone()),
+                        rel,
+                        inner,
+                        spread: *spread,
+                        node: child,
+                    });
+                    node.items.push(Item::Embed(node.children.len() - 1));
+                }
+            }
+        }
+        if node.items.is_empty() {
+            node.items.push(Item::Star);
+        }
+        Ok(node)
+    }
+
+    /// The node at an embed path (`["author", "country"]`), by output name.
+    pub fn find_mut(&mut self, path: &[String]) -> Option<&mut Node> {
+        match path.split_first() {
+            None => Some(self),
+            Some((head, rest)) => self
+                .children
+                .iter_mut()
+                .find(|c| &c.name == head || c.node.table == *head)
+                .and_then(|c| c.node.find_mut(rest)),
+        }
+    }
+
+    fn qualifier(&self) -> String {
+        quote_ident(&self.alias)
+    }
+
+    /// Renders `SELECT ... FROM ... WHERE ...` for this node. `parent` is the
+    /// parent's alias and the relationship, for embedded nodes.
+    pub fn render(
+        &self,
+        st: &mut Statement,
+        source: &Source,
+        parent: Option<(&str, &Rel)>,
+        paging: bool,
+    ) -> Result<(), ApiError> {
+        let q = self.qualifier();
+        st.push("SELECT ");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                st.push(", ");
+            }
+            match item {
+                Item::Star => {
+                    st.push(&q).push(".*");
+                }
+                Item::Column(c) => crate::select_list(st, &q, std::slice::from_ref(c))?,
+                Item::Embed(i) => {
+                    let c = &self.children[*i];
+                    let e = quote_ident(&format!("{}_e", c.node.alias));
+                    if c.spread {
+                        st.push(&e).push(".*");
+                    } else {
+                        match c.rel {
+                            Rel::ToOne(_) => st.push(&e).push(".\"v\" AS ").ident(&c.name),
+                            _ => st
+                                .push("COALESCE(")
+                                .push(&e)
+                                .push(".\"v\", '[]'::jsonb) AS ")
+                                .ident(&c.name),
+                        };
+                    }
+                }
+            }
+        }
+        st.push(" FROM ");
+        match source {
+            Source::Table => {
+                st.ident(&self.schema).push(".").ident(&self.table);
+            }
+            Source::Cte(name) => {
+                st.ident(name);
+            }
+            Source::Call(call) => call(st),
+        }
+        st.push(" AS ").push(&q);
+        let mut conditions: Vec<Box<dyn Fn(&mut Statement)>> = Vec::new();
+        if let Some((parent_alias, rel)) = parent {
+            let pq = quote_ident(parent_alias);
+            match rel {
+                Rel::ToOne(pairs) | Rel::ToMany(pairs) => {
+                    for (c, p) in pairs.clone() {
+                        let (q, pq) = (q.clone(), pq.clone());
+                        conditions.push(Box::new(move |st| {
+                            st.push(&q)
+                                .push(".")
+                                .ident(&c)
+                                .push(" = ")
+                                .push(&pq)
+                                .push(".")
+                                .ident(&p);
+                        }));
+                    }
+                }
+                Rel::ManyToMany {
+                    schema,
+                    table,
+                    to_parent,
+                    to_child,
+                } => {
+                    let j = quote_ident(&format!("{}_j", self.alias));
+                    st.push(" INNER JOIN ")
+                        .ident(schema)
+                        .push(".")
+                        .ident(table)
+                        .push(" AS ")
+                        .push(&j)
+                        .push(" ON ");
+                    for (i, (jc, cc)) in to_child.iter().enumerate() {
+                        if i > 0 {
+                            st.push(" AND ");
+                        }
+                        st.push(&j)
+                            .push(".")
+                            .ident(jc)
+                            .push(" = ")
+                            .push(&q)
+                            .push(".")
+                            .ident(cc);
+                    }
+                    for (jc, pc) in to_parent.clone() {
+                        let (j, pq) = (j.clone(), pq.clone());
+                        conditions.push(Box::new(move |st| {
+                            st.push(&j)
+                                .push(".")
+                                .ident(&jc)
+                                .push(" = ")
+                                .push(&pq)
+                                .push(".")
+                                .ident(&pc);
+                        }));
+                    }
+                }
+            }
+        }
+        for c in &self.children {
+            let e = quote_ident(&format!("{}_e", c.node.alias));
+            let r = quote_ident(&format!("{}_r", c.node.alias));
+            let to_many = !matches!(c.rel, Rel::ToOne(_));
+            st.push(if c.inner && !to_many {
+                " INNER JOIN LATERAL ("
+            } else {
+                " LEFT JOIN LATERAL ("
+            });
+            if c.spread {
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+            } else {
+                st.push(if to_many {
+                    "SELECT json_agg("
+                } else {
+                    "SELECT row_to_json("
+                });
+                st.push(&r).push(")::jsonb AS \"v\" FROM (");
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+                st.push(") AS ").push(&r);
+            }
+            st.push(") AS ").push(&e).push(" ON TRUE");
+            if c.inner && to_many {
+                let e = e.clone();
+                conditions.push(Box::new(move |st| {
+                    st.push(&e).push(".\"v\" IS NOT NULL");
+                }));
+            }
+        }
+        let mut first = true;
+        for cond in &conditions {
+            st.push(if first { " WHERE " } else { " AND " });
+            first = false;
+            cond(st);
+        }
+        for f in &self.filters {
+            st.push(if first { " WHERE " } else { " AND " });
+            first = false;
+            crate::logic_sql(st, &q, f);
+        }
+        if !self.order.is_empty() {
+            st.push(" ORDER BY ");
+            for (i, t) in self.order.iter().enumerate() {
+                if i > 0 {
+                    st.push(", ");
+                }
+                match &t.relation {
+                    Some(rel) => {
+                        let c = self
+                            .children
+                            .iter()
+                            .find(|c| &c.name == rel || &c.node.table == rel)
+                            .filter(|c| matches!(c.rel, Rel::ToOne(_)) && !c.spread)
+                            .ok_or_else(|| {
+                                ApiError::new(
+                                    400,
+                                    "PGRST118",
+                                    format!("A related order on '{rel}' is not possible"),
+                                )
+                                .details("Only to-one embedded resources can be used for ordering")
+                            })?;
+                        st.push(&quote_ident(&format!("{}_e", c.node.alias)))
+                            .push(".\"v\"->")
+                            .param(t.field.name.clone())
+                            .push("::text");
+                    }
+                    None => crate::field_sql(st, &q, &t.field),
+                }
+                crate::order_suffix(st, t);
+            }
+        }
+        if paging {
+            crate::limit_offset(st, self.limit, self.offset);
+        }
+        Ok(())
+    }
+}
+
+/// Re-borrows a loaded cache as a loader for nested builds.
+fn cache_fn(
+    cache: &std::rc::Rc<SchemaCache>,
+) -> Box<dyn FnMut() -> Result<std::rc::Rc<SchemaCache>, ApiError> + '_> {
+    Box::new(move || Ok(cache.clone()))
+}
+
+#[derive(Debug)]
+struct Candidate {
+    rel: Rel,
+    schema: String,
+    table: String,
+    /// Names a hint may use: constraint names, FK columns, junction table.
+    hint_names: Vec<String>,
+    cardinality: &'static str,
+    relationship: String,
+}
+
+/// Finds the relationship `parent` → `name` (a table, an FK constraint
+/// name, or an FK column of `parent`), disambiguated by `hint`.
+pub fn resolve(
+    cache: &SchemaCache,
+    schema: &str,
+    parent: &str,
+    name: &str,
+    hint: Option<&str>,
+) -> Result<(Rel, String, String), ApiError> {
+    let mut found: Vec<Candidate> = Vec::new();
+    for fk in &cache.fks {
+        // Many-to-one: parent holds the foreign key.
+        if fk.schema == schema
+            && fk.table == parent
+            && (fk.ftable == name || fk.name == name || fk.columns == [name.to_string()])
+        {
+            found.push(Candidate {
+                rel: Rel::ToOne(
+                    fk.fcolumns
+                        .iter()
+                        .cloned()
+                        .zip(fk.columns.iter().cloned())
+                        .collect(),
+                ),
+                schema: fk.fschema.clone(),
+                table: fk.ftable.clone(),
+                hint_names: std::iter::once(fk.name.clone())
+                    .chain(fk.columns.iter().cloned())
+                    .collect(),
+                cardinality: "many-to-one",
+                relationship: format!(
+                    "{} using {}({}) and {}({})",
+                    fk.name,
+                    fk.table,
+                    fk.columns.join(", "),
+                    fk.ftable,
+                    fk.fcolumns.join(", ")
+                ),
+            });
+        }
+        // One-to-many (or one-to-one): the child holds the foreign key.
+        if fk.fschema == schema && fk.ftable == parent && (fk.table == name || fk.name == name) {
+            let one = cache
+                .table(&fk.schema, &fk.table)
+                .is_some_and(|t| t.is_unique(&fk.columns));
+            let pairs: Pairs = fk
+                .columns
+                .iter()
+                .cloned()
+                .zip(fk.fcolumns.iter().cloned())
+                .collect();
+            found.push(Candidate {
+                rel: if one {
+                    Rel::ToOne(pairs)
+                } else {
+                    Rel::ToMany(pairs)
+                },
+                schema: fk.schema.clone(),
+                table: fk.table.clone(),
+                hint_names: std::iter::once(fk.name.clone())
+                    .chain(fk.columns.iter().cloned())
+                    .collect(),
+                cardinality: if one { "one-to-one" } else { "one-to-many" },
+                relationship: format!(
+                    "{} using {}({}) and {}({})",
+                    fk.name,
+                    fk.table,
+                    fk.columns.join(", "),
+                    fk.ftable,
+                    fk.fcolumns.join(", ")
+                ),
+            });
+        }
+    }
+    // Many-to-many through a junction table with keys to both sides.
+    for a in cache
+        .fks
+        .iter()
+        .filter(|f| f.fschema == schema && f.ftable == parent)
+    {
+        for b in cache.fks.iter().filter(|f| {
+            f.schema == a.schema && f.table == a.table && f.name != a.name && f.ftable == name
+        }) {
+            found.push(Candidate {
+                rel: Rel::ManyToMany {
+                    schema: a.schema.clone(),
+                    table: a.table.clone(),
+                    to_parent: a
+                        .columns
+                        .iter()
+                        .cloned()
+                        .zip(a.fcolumns.iter().cloned())
+                        .collect(),
+                    to_child: b
+                        .columns
+                        .iter()
+                        .cloned()
+                        .zip(b.fcolumns.iter().cloned())
+                        .collect(),
+                },
+                schema: b.fschema.clone(),
+                table: b.ftable.clone(),
+                hint_names: vec![a.table.clone(), a.name.clone(), b.name.clone()],
+                cardinality: "many-to-many",
+                relationship: format!("{}.{} using {}, {}", a.schema, a.table, a.name, b.name),
+            });
+        }
+    }
+    if let Some(h) = hint {
+        found.retain(|c| c.hint_names.iter().any(|n| n == h) || c.table == h);
+    }
+    match found.len() {
+        0 => Err(ApiError::new(
+            400,
+            "PGRST200",
+            format!("Could not find a relationship between '{parent}' and '{name}' in the schema cache"),
+        )
+        .details(format!(
+            "Searched for a foreign key relationship between '{parent}' and '{name}'{} in the schema '{schema}', but no matches were found.",
+            hint.map(|h| format!(" using the hint '{h}'")).unwrap_or_default()
+        ))),
+        1 => {
+            let c = found.pop().unwrap();
+            Ok((c.rel, c.schema, c.table))
+        }
+        _ => Err(ApiError::new(
+            300,
+            "PGRST201",
+            format!("Could not embed because more than one relationship was found for '{parent}' and '{name}'"),
+        )
+        .hint(format!(
+            "Try changing '{name}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+            found.iter().map(|c| format!("'{name}!{}'", c.hint_names[0])).collect::<Vec<_>>().join(", ")
+        ))
+        .details_json(json!(found
+            .iter()
+            .map(|c| json!({"cardinality": c.cardinality, "embedding": format!("{parent} with {}", c.table), "relationship": c.relationship}))
+            .collect::<Vec<_>>()))),
+    }
+}

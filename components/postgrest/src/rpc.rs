@@ -1,0 +1,251 @@
+//! `/rpc/<function>`: overload resolution against the schema cache and the
+//! call rendered as a row source, arguments passed as one JSON object
+//! through `json_to_record` (PostgreSQL converts each to the parameter's type).
+
+use crate::error::ApiError;
+use crate::schema::{Function, SchemaCache};
+use crate::sql::{quote_ident, Statement};
+use crate::{CacheLoader, QueryParams, Request, Shape};
+use serde_json::{Map, Value};
+
+pub(crate) struct Call {
+    pub shape: Shape,
+    /// The table type the function returns, for embedding from its rows.
+    pub table: Option<(String, String)>,
+    schema: String,
+    name: String,
+    /// (name, type, variadic) of the arguments passed by name.
+    args: Vec<(String, String, bool)>,
+    /// The single unnamed json/jsonb parameter's type, when the body is passed whole.
+    whole_body: Option<String>,
+    payload: String,
+}
+
+impl Call {
+    pub fn render_source(&self, st: &mut Statement) {
+        let f = format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name));
+        if let Some(ty) = &self.whole_body {
+            st.push(&f)
+                .push("(")
+                .param(self.payload.clone())
+                .push("::")
+                .push(ty)
+                .push(")");
+            return;
+        }
+        if self.args.is_empty() {
+            st.push(&f).push("()");
+            return;
+        }
+        st.push("(SELECT pgrst_call.* FROM json_to_record(")
+            .param(self.payload.clone())
+            .push("::json) AS pgrst_args(");
+        for (i, (name, ty, _)) in self.args.iter().enumerate() {
+            if i > 0 {
+                st.push(", ");
+            }
+            st.ident(name).push(" ").push(ty);
+        }
+        st.push("), LATERAL ").push(&f).push("(");
+        for (i, (name, _, variadic)) in self.args.iter().enumerate() {
+            if i > 0 {
+                st.push(", ");
+            }
+            if *variadic {
+                st.push("VARIADIC ");
+            }
+            st.ident(name).push(" := pgrst_args.").ident(name);
+        }
+        st.push(") AS pgrst_call)");
+    }
+}
+
+fn shape_of(f: &Function) -> (Shape, Option<(String, String)>) {
+    if f.returns == "void" {
+        return (Shape::Void, None);
+    }
+    if f.returns_rows() {
+        let table = f
+            .return_table
+            .as_ref()
+            .map(|t| (t.schema.clone(), t.name.clone()));
+        return (
+            if f.returns_set {
+                Shape::Rows
+            } else {
+                Shape::Row
+            },
+            table,
+        );
+    }
+    (
+        if f.returns_set {
+            Shape::Scalars
+        } else {
+            Shape::Scalar
+        },
+        None,
+    )
+}
+
+fn single_json_param(f: &Function) -> Option<String> {
+    match f.params().as_slice() {
+        [p] if p.name.is_empty() && (p.ty == "json" || p.ty == "jsonb") => Some(p.ty.to_string()),
+        _ => None,
+    }
+}
+
+/// Chooses the function for `/rpc/<name>` and its arguments. For GET the
+/// query parameters that are not arguments become filters on the result.
+pub(crate) fn plan_call(
+    schema: &str,
+    name: &str,
+    method: &str,
+    req: &Request,
+    q: &mut QueryParams,
+    cache: &mut CacheLoader,
+) -> Result<Call, ApiError> {
+    let cache: std::rc::Rc<SchemaCache> = cache()?;
+    let candidates: Vec<&Function> = cache.functions(schema, name).collect();
+    let post = method == "POST";
+
+    let (body, keys): (Option<Value>, Vec<String>) = if post {
+        let text = std::str::from_utf8(req.body).unwrap_or("").trim();
+        let v: Value = if text.is_empty() {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_str(text)
+                .map_err(|e| ApiError::body("Empty or invalid json").details(e.to_string()))?
+        };
+        let keys = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        (Some(v), keys)
+    } else {
+        (None, q.raw_filters.iter().map(|(k, _)| k.clone()).collect())
+    };
+
+    let fits = |f: &Function| -> Option<usize> {
+        let params = f.params();
+        if params.iter().any(|p| p.name.is_empty()) {
+            return None;
+        }
+        let required_ok = params
+            .iter()
+            .filter(|p| !p.optional)
+            .all(|p| keys.iter().any(|k| k == p.name));
+        let used = keys
+            .iter()
+            .filter(|k| params.iter().any(|p| p.name == k.as_str()))
+            .count();
+        let all_keys_are_params = used == keys.len();
+        (required_ok && (!post || all_keys_are_params)).then_some(used)
+    };
+    let mut matching: Vec<(&Function, usize)> = candidates
+        .iter()
+        .filter_map(|f| fits(f).map(|n| (*f, n)))
+        .collect();
+    if let Some(best) = matching.iter().map(|(_, n)| *n).max() {
+        matching.retain(|(_, n)| *n == best);
+    }
+    let whole_body_fn = || {
+        candidates
+            .iter()
+            .find(|f| single_json_param(f).is_some())
+            .copied()
+    };
+
+    let (f, whole_body) = match (matching.as_slice(), post) {
+        ([(f, _)], _) if !(post && body.as_ref().is_some_and(|b| !b.is_object())) => (*f, None),
+        (_, true)
+            if whole_body_fn().is_some()
+                && (matching.is_empty() || !body.as_ref().is_some_and(Value::is_object)) =>
+        {
+            let f = whole_body_fn().unwrap();
+            (f, single_json_param(f))
+        }
+        ([], _) => {
+            let list = keys.join(", ");
+            return Err(ApiError::new(
+                404,
+                "PGRST202",
+                format!("Could not find the function {schema}.{name}({list}) in the schema cache"),
+            )
+            .details(format!(
+                "Searched for the function {schema}.{name} with parameters {list} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache."
+            )));
+        }
+        (many, _) => {
+            let sigs: Vec<String> = many
+                .iter()
+                .map(|(f, _)| {
+                    let ps: Vec<String> = f
+                        .params()
+                        .iter()
+                        .map(|p| format!("{} => {}", p.name, p.ty))
+                        .collect();
+                    format!("{schema}.{name}({})", ps.join(", "))
+                })
+                .collect();
+            return Err(ApiError::new(
+                300,
+                "PGRST203",
+                format!("Could not choose the best candidate function between: {}", sigs.join(", ")),
+            )
+            .hint("Try renaming the parameters or the function itself in the database so function overloading can be resolved"));
+        }
+    };
+
+    let params = f.params();
+    let (payload, args) = if whole_body.is_some() {
+        (
+            body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into()),
+            Vec::new(),
+        )
+    } else if post {
+        let obj = body.unwrap_or(Value::Object(Map::new()));
+        let args = params
+            .iter()
+            .filter(|p| obj.get(p.name).is_some())
+            .map(|p| (p.name.to_string(), p.ty.to_string(), p.variadic))
+            .collect();
+        (obj.to_string(), args)
+    } else {
+        let mut obj = Map::new();
+        let mut args = Vec::new();
+        for p in &params {
+            let values: Vec<&String> = q
+                .raw_filters
+                .iter()
+                .filter(|(k, _)| k == p.name)
+                .map(|(_, v)| v)
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            // Repeated keys fill a variadic (array) parameter: ?v=1&v=2.
+            let value = if p.variadic {
+                Value::Array(values.iter().map(|v| Value::String((*v).clone())).collect())
+            } else {
+                Value::String(values[values.len() - 1].clone())
+            };
+            obj.insert(p.name.to_string(), value);
+            args.push((p.name.to_string(), p.ty.to_string(), p.variadic));
+        }
+        q.raw_filters
+            .retain(|(k, _)| !params.iter().any(|p| p.name == k.as_str()));
+        (Value::Object(obj).to_string(), args)
+    };
+    q.parse_filters()?;
+    let (shape, table) = shape_of(f);
+    Ok(Call {
+        shape,
+        table,
+        schema: schema.into(),
+        name: name.into(),
+        args,
+        whole_body,
+        payload,
+    })
+}

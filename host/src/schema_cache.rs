@@ -1,0 +1,78 @@
+//! The schema cache the bridge plans with: one catalog query
+//! (`postgrest::schema::CATALOG_SQL`), kept as JSON text with a version,
+//! reloaded after migrations, on SIGUSR1 and on `NOTIFY pgrst, 'reload schema'`.
+
+use crate::db::{Database, DbError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub struct SchemaCache {
+    db: Database,
+    schemas: Vec<String>,
+    version: AtomicU64,
+    json: RwLock<Arc<String>>,
+}
+
+impl SchemaCache {
+    pub async fn load(db: Database, schemas: &str) -> Result<Arc<SchemaCache>, DbError> {
+        let cache = Arc::new(SchemaCache {
+            db,
+            schemas: schemas
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            version: AtomicU64::new(0),
+            json: RwLock::new(Arc::new(String::new())),
+        });
+        cache.reload().await?;
+        Ok(cache)
+    }
+
+    /// Reads the catalog again.
+    pub async fn reload(&self) -> Result<(), DbError> {
+        let started = std::time::Instant::now();
+        let list = format!(
+            "{{{}}}",
+            self.schemas
+                .iter()
+                .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let set = self
+            .db
+            .query(postgrest::schema::CATALOG_SQL, vec![Some(list)])
+            .await?;
+        let json = set
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_else(|| "{}".into());
+        let summary = postgrest::schema::SchemaCache::parse(&json)
+            .map(|c| {
+                format!(
+                    "{} relations, {} relationships, {} functions",
+                    c.tables.len(),
+                    c.fks.len(),
+                    c.functions.len()
+                )
+            })
+            .unwrap_or_else(|e| format!("unreadable: {e}"));
+        *self.json.write().unwrap() = Arc::new(json);
+        let v = self.version.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::info!(
+            version = v,
+            took_ms = started.elapsed().as_millis() as u64,
+            "schema cache loaded: {summary}"
+        );
+        Ok(())
+    }
+
+    pub fn snapshot(&self) -> (u64, Arc<String>) {
+        (
+            self.version.load(Ordering::SeqCst),
+            self.json.read().unwrap().clone(),
+        )
+    }
+}

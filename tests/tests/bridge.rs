@@ -1,0 +1,233 @@
+//! PostgREST semantics through the bridge: embedding, RPC, operators on
+//! arrays/ranges/jsonb/full-text, counts and ranges. On PGlite and PostgreSQL.
+
+use serde_json::json;
+use supalite_tests::*;
+
+const SCHEMA: &str = r#"
+create type mood as enum ('happy', 'sad');
+create table authors (id int primary key, name text not null, mood mood);
+create table books (
+  id int primary key,
+  title text not null,
+  author_id int references authors(id),
+  editor_id int references authors(id),
+  tags text[] not null default '{}',
+  meta jsonb,
+  during int4range,
+  body tsvector
+);
+create table topics (id int primary key, name text not null);
+create table book_topics (book_id int references books(id), topic_id int references topics(id), primary key (book_id, topic_id));
+insert into authors values (1, 'Ursula', 'happy'), (2, 'Terry', 'sad'), (3, 'Nobody', null);
+insert into books values
+  (1, 'Earthsea', 1, 2, '{fantasy,classic}', '{"pages": 200, "lang": "en"}', '[1968,1972)', to_tsvector('simple', 'a wizard of earthsea')),
+  (2, 'Discworld', 2, 1, '{fantasy,humor}', '{"pages": 300, "lang": "en"}', '[1983,2015)', to_tsvector('simple', 'the colour of magic')),
+  (3, 'Dispossessed', 1, null, '{scifi}', '{"pages": 400, "lang": "fr"}', '[1974,1975)', to_tsvector('simple', 'an ambiguous utopia'));
+insert into topics values (1, 'magic'), (2, 'politics');
+insert into book_topics values (1, 1), (2, 1), (3, 2);
+
+create function add(a int, b int) returns int language sql immutable as $$ select a + b $$;
+create function books_by(author text) returns setof books language sql stable as $$
+  select b.* from books b join authors a on a.id = b.author_id where a.name = author order by b.id $$;
+create function echo(payload json) returns json language sql immutable as $$ select payload $$;
+create function nothing() returns void language sql as $$ select $$;
+create function stats() returns table(author text, n bigint) language sql stable as $$
+  select a.name, count(b.id) from authors a left join books b on b.author_id = a.id group by a.name order by a.name $$;
+create function fail() returns int language plpgsql as $$ begin raise exception 'nope' using hint = 'do not'; end $$;
+"#;
+
+fn json_get(s: &Server, path: &str) -> serde_json::Value {
+    let r = s.get(path, &[]);
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    r.json()
+}
+
+#[test]
+fn embedding() {
+    on_each_db(|p| {
+        p.migration("20240101000000_books.sql", SCHEMA);
+        let s = p.serve();
+        // many-to-one with a hint, renamed
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/books?select=title,author:authors!books_author_id_fkey(name)&id=eq.1"
+            ),
+            json!([{"title": "Earthsea", "author": {"name": "Ursula"}}])
+        );
+        // by FK column, and null when there is no row
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/books?select=id,editor:editor_id(name)&order=id"
+            ),
+            json!([{"id": 1, "editor": {"name": "Terry"}}, {"id": 2, "editor": {"name": "Ursula"}}, {"id": 3, "editor": null}])
+        );
+        // ambiguous without a hint: 300 PGRST201
+        let r = s.get("/rest/v1/books?select=title,authors(name)", &[]);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (300, json!("PGRST201"))
+        );
+        // one-to-many with embedded filter, order and limit
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=name,books!books_author_id_fkey(title)&books.order=title.desc&books.limit=1&order=id"),
+            json!([{"name": "Ursula", "books": [{"title": "Earthsea"}]}, {"name": "Terry", "books": [{"title": "Discworld"}]}, {"name": "Nobody", "books": []}])
+        );
+        // !inner drops parents without matches
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=name,books!books_author_id_fkey!inner(title)&books.title=eq.Dispossessed"),
+            json!([{"name": "Ursula", "books": [{"title": "Dispossessed"}]}])
+        );
+        // many-to-many, nested two levels
+        assert_eq!(
+            json_get(&s, "/rest/v1/topics?select=name,books(title,author:authors!books_author_id_fkey(name))&id=eq.1&books.order=id"),
+            json!([{"name": "magic", "books": [{"title": "Earthsea", "author": {"name": "Ursula"}}, {"title": "Discworld", "author": {"name": "Terry"}}]}])
+        );
+        // spread of a to-one embed; order by an embedded column
+        assert_eq!(
+            json_get(&s, "/rest/v1/books?select=title,...authors!books_author_id_fkey(author_name:name)&order=id"),
+            json!([{"title": "Earthsea", "author_name": "Ursula"}, {"title": "Discworld", "author_name": "Terry"}, {"title": "Dispossessed", "author_name": "Ursula"}])
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/books?select=title,author:authors!books_author_id_fkey(name)&order=authors(name).desc,id"),
+            json!([{"title": "Earthsea", "author": {"name": "Ursula"}}, {"title": "Dispossessed", "author": {"name": "Ursula"}}, {"title": "Discworld", "author": {"name": "Terry"}}])
+        );
+        let r = s.get("/rest/v1/books?select=title,nope(*)", &[]);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST200"))
+        );
+    });
+}
+
+#[test]
+fn rpc() {
+    on_each_db(|p| {
+        p.migration("20240101000000_books.sql", SCHEMA);
+        let s = p.serve();
+        let r = s.request("POST", "/rest/v1/rpc/add", &[], Some(r#"{"a": 2, "b": 3}"#));
+        assert_eq!((r.status, r.body.as_str()), (200, "5"));
+        assert_eq!(json_get(&s, "/rest/v1/rpc/add?a=40&b=2"), json!(42));
+        // setof rows, with filters and select applied in SQL
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/rpc/books_by?author=Ursula&select=title&id=gt.1"
+            ),
+            json!([{"title": "Dispossessed"}])
+        );
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/books_by?select=id",
+            &[],
+            Some(r#"{"author": "Terry"}"#),
+        );
+        assert_eq!(r.json(), json!([{"id": 2}]));
+        // returns table
+        assert_eq!(
+            json_get(&s, "/rest/v1/rpc/stats?n=gt.0"),
+            json!([{"author": "Terry", "n": 1}, {"author": "Ursula", "n": 2}])
+        );
+        // a single unnamed json parameter takes the whole body
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/echo",
+            &[],
+            Some(r#"{"payload": {"x": [1, 2]}}"#),
+        );
+        assert_eq!(r.json(), json!({"x": [1, 2]}));
+        // void → 204
+        let r = s.request("POST", "/rest/v1/rpc/nothing", &[], Some("{}"));
+        assert_eq!((r.status, r.body.as_str()), (204, ""));
+        // unknown function or arguments → 404 PGRST202
+        let r = s.request("POST", "/rest/v1/rpc/add", &[], Some(r#"{"a": 1}"#));
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (404, json!("PGRST202"))
+        );
+        let r = s.request("POST", "/rest/v1/rpc/nope", &[], Some("{}"));
+        assert_eq!(r.status, 404);
+        // raise → 400 with the hint; wrong type → 400
+        let r = s.request("POST", "/rest/v1/rpc/fail", &[], Some("{}"));
+        assert_eq!(
+            (r.status, r.json()["code"].clone(), r.json()["hint"].clone()),
+            (400, json!("P0001"), json!("do not"))
+        );
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/add",
+            &[],
+            Some(r#"{"a": "x", "b": 1}"#),
+        );
+        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("22P02")));
+    });
+}
+
+#[test]
+fn operators_on_rich_types() {
+    on_each_db(|p| {
+        p.migration("20240101000000_books.sql", SCHEMA);
+        let s = p.serve();
+        let ids = |path: &str| -> Vec<i64> {
+            json_get(&s, &format!("/rest/v1/books?select=id&order=id&{path}"))
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(ids("tags=cs.{fantasy}"), vec![1, 2]);
+        assert_eq!(ids("tags=ov.{scifi,humor}"), vec![2, 3]);
+        assert_eq!(ids("during=adj.[1972,1974)"), vec![1, 3]);
+        assert_eq!(ids("during=sl.[1980,1990)"), vec![1, 3]);
+        assert_eq!(ids("meta->>lang=eq.fr"), vec![3]);
+        assert_eq!(ids("meta->pages=gt.250"), vec![2, 3]);
+        assert_eq!(ids("body=fts(simple).wizard"), vec![1]);
+        assert_eq!(ids("body=wfts(simple).colour magic"), vec![2]);
+        assert_eq!(ids("title=like.*world"), vec![2]);
+        assert_eq!(ids("title=ilike(any).{*SEA,*possessed}"), vec![1, 3]);
+        assert_eq!(ids("editor_id=is.null"), vec![3]);
+        assert_eq!(
+            ids("editor_id=not.is.null&or=(id.eq.1,title.eq.Discworld)"),
+            vec![1, 2]
+        );
+        assert_eq!(ids("id=in.(1,3)&not.and=(id.eq.1)"), vec![3]);
+        assert_eq!(ids("title=match.^D"), vec![2, 3]);
+        assert_eq!(ids("editor_id=isdistinct.2"), vec![2, 3]);
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/books?select=t:title,pages:meta->>pages,id::text&id=eq.3"
+            ),
+            json!([{"t": "Dispossessed", "pages": "400", "id": "3"}])
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=name&mood=eq.happy"),
+            json!([{"name": "Ursula"}])
+        );
+        let r = s.get("/rest/v1/authors?mood=eq.angry", &[]);
+        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("22P02")));
+
+        // counts and ranges
+        let r = s.get(
+            "/rest/v1/books?select=id&order=id",
+            &[("prefer", "count=exact"), ("range", "1-1")],
+        );
+        assert_eq!((r.status, r.header("content-range")), (206, Some("1-1/3")));
+        let r = s.get(
+            "/rest/v1/books?select=id&offset=5",
+            &[("prefer", "count=exact")],
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (416, json!("PGRST103"))
+        );
+        let r = s.request("HEAD", "/rest/v1/books", &[("prefer", "count=exact")], None);
+        assert_eq!(
+            (r.status, r.body.as_str(), r.header("content-range")),
+            (200, "", Some("0-2/3"))
+        );
+    });
+}
