@@ -94,6 +94,8 @@ impl From<ApiError> for Response {
 enum Action {
     Read,
     Call,
+    /// PUT: insert or replace one row identified by its primary key.
+    Put,
     Insert,
     Update,
     Delete,
@@ -140,6 +142,7 @@ pub struct Plan {
     returning: ReturnPref,
     media: MediaType,
     shape: Shape,
+    resolution_applied: Option<&'static str>,
     offset: u64,
     count_requested: Option<&'static str>,
 }
@@ -188,6 +191,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         ("HEAD", false) => (Action::Read, true),
         ("POST", false) => (Action::Insert, false),
         ("PATCH", false) => (Action::Update, false),
+        ("PUT", false) => (Action::Put, false),
         ("DELETE", false) => (Action::Delete, false),
         ("GET", true) => (Action::Call, false),
         ("HEAD", true) => (Action::Call, true),
@@ -288,8 +292,33 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             }
             count_sql = None;
         }
-        Action::Insert => {
-            let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), true)?;
+        Action::Insert | Action::Put => {
+            let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), action == Action::Insert)?;
+            let payload = if action == Action::Put { format!("[{payload}]") } else { payload };
+            // Upsert: ON CONFLICT on `on_conflict` columns or the primary key.
+            let resolution = if action == Action::Put { Some(true) } else { prefs.resolution };
+            let conflict = match resolution {
+                None => None,
+                Some(merge) => {
+                    let keys = match (&q.on_conflict, action) {
+                        (Some(cols), Action::Insert) => cols.clone(),
+                        _ => {
+                            let cache = cache()?;
+                            let t = cache.table(&schema, &table).ok_or_else(|| {
+                                ApiError::new(404, "PGRST205", format!("Could not find the table '{schema}.{table}' in the schema cache"))
+                            })?;
+                            if t.pk.is_empty() {
+                                return Err(ApiError::new(400, "PGRST105", format!("'{table}' has no primary key: name the conflict columns with on_conflict")));
+                            }
+                            t.pk.clone()
+                        }
+                    };
+                    if action == Action::Put {
+                        put_filters_match(&keys, &q.filters, req.body)?;
+                    }
+                    Some((merge, keys))
+                }
+            };
             st.push("INSERT INTO ").push(&target);
             if columns.is_empty() {
                 st.push(" SELECT * FROM json_populate_recordset(NULL::")
@@ -303,6 +332,21 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     .push(&target)
                     .push(", ");
                 st.param(payload).push("::json) pgrst_body");
+            }
+            if let Some((merge, keys)) = &conflict {
+                st.push(" ON CONFLICT (").push(&ident_list(keys)).push(")");
+                let updates: Vec<&String> = columns.iter().filter(|c| !keys.contains(c)).collect();
+                if *merge && !updates.is_empty() {
+                    st.push(" DO UPDATE SET ");
+                    for (i, c) in updates.iter().enumerate() {
+                        if i > 0 {
+                            st.push(", ");
+                        }
+                        st.ident(c).push(" = EXCLUDED.").ident(c);
+                    }
+                } else {
+                    st.push(" DO NOTHING");
+                }
             }
             st.push(" RETURNING ").push(&target).push(".*");
             count_sql = None;
@@ -386,6 +430,11 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         returning,
         media,
         shape,
+        resolution_applied: match (action, prefs.resolution) {
+            (Action::Insert, Some(true)) => Some("resolution=merge-duplicates"),
+            (Action::Insert, Some(false)) => Some("resolution=ignore-duplicates"),
+            _ => None,
+        },
         offset: q.offset.unwrap_or(0),
         count_requested,
     })
@@ -418,6 +467,9 @@ impl Plan {
         if let Some(c) = self.count_requested {
             applied.push(c);
         }
+        if let Some(r) = self.resolution_applied {
+            applied.push(r);
+        }
         if !applied.is_empty() {
             headers.push(("preference-applied".into(), applied.join(", ")));
         }
@@ -449,6 +501,13 @@ impl Plan {
             }
             Action::Call => 200,
             Action::Insert => 201,
+            Action::Put => {
+                if representation {
+                    200
+                } else {
+                    204
+                }
+            }
             Action::Update | Action::Delete => {
                 if representation {
                     200
@@ -601,6 +660,8 @@ fn accept_media(accept: Option<&str>) -> Result<MediaType, ApiError> {
 struct Preferences {
     returning: Option<ReturnPref>,
     count: Option<&'static str>,
+    /// `resolution=merge-duplicates` (true) or `ignore-duplicates` (false).
+    resolution: Option<bool>,
 }
 
 impl Preferences {
@@ -612,6 +673,8 @@ impl Preferences {
                     "return=minimal" => p.returning = Some(ReturnPref::Minimal),
                     "return=headers-only" => p.returning = Some(ReturnPref::HeadersOnly),
                     "return=representation" => p.returning = Some(ReturnPref::Representation),
+                    "resolution=merge-duplicates" => p.resolution = Some(true),
+                    "resolution=ignore-duplicates" => p.resolution = Some(false),
                     "count=exact" => p.count = Some("count=exact"),
                     // Planned and estimated counts fall back to exact counts.
                     "count=planned" => p.count = Some("count=exact"),
@@ -660,6 +723,7 @@ pub(crate) struct QueryParams {
     limit: Option<u64>,
     offset: Option<u64>,
     columns: Option<Vec<String>>,
+    on_conflict: Option<Vec<String>>,
     /// `rel.col=eq.x`, `rel.order=...`, `rel.limit=...` by embed path.
     embedded: Vec<(Vec<String>, EmbedParam)>,
     /// Horizontal filters not parsed yet: in GET `/rpc` calls some of these
@@ -697,7 +761,9 @@ impl QueryParams {
                             .collect(),
                     )
                 }
-                "on_conflict" => {}
+                "on_conflict" => {
+                    q.on_conflict = Some(value.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect())
+                }
                 "or" | "and" | "not.or" | "not.and" => {
                     let negated = key.starts_with("not.");
                     q.filters
@@ -777,6 +843,31 @@ fn embedded_param(key: &str, value: &str) -> Result<(Vec<String>, EmbedParam), A
         )?)),
     };
     Ok((path, param))
+}
+
+/// PUT needs `eq` filters on exactly the primary key, matching the body.
+fn put_filters_match(pk: &[String], filters: &[Logic], body: &[u8]) -> Result<(), ApiError> {
+    let err = || ApiError::new(405, "PGRST105", "Filters must include all and only primary key columns with 'eq' operators");
+    let body: serde_json::Value = serde_json::from_slice(body).map_err(|_| ApiError::body("Empty or invalid json"))?;
+    if filters.len() != pk.len() {
+        return Err(err());
+    }
+    for f in filters {
+        let Logic::Filter(f) = f else { return Err(err()) };
+        let grammar::Operation::Compare { op: "=", quantifier: None, value } = &f.operation else { return Err(err()) };
+        if f.negated || !f.field.path.is_empty() || !pk.contains(&f.field.name) {
+            return Err(err());
+        }
+        let in_body = match body.get(&f.field.name) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => return Err(ApiError::new(400, "PGRST115", "Payload values do not match URL in primary key column(s)")),
+        };
+        if &in_body != value {
+            return Err(ApiError::new(400, "PGRST115", "Payload values do not match URL in primary key column(s)"));
+        }
+    }
+    Ok(())
 }
 
 fn parse_number(name: &str, v: &str) -> Result<u64, ApiError> {
