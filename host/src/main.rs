@@ -111,8 +111,9 @@ async fn serve(cfg: Config) -> Result<()> {
         (Backend::Bridge, Some(uri)) => {
             let target = db::postgres::Target::parse(uri)?;
             let where_ = format!("{}:{}/{}", target.host, target.port, target.database);
-            let db =
-                db::Database::Postgres(Arc::new(db::postgres::PgPool::new(target, cfg.db_pool)));
+            let pool = Arc::new(db::postgres::PgPool::new(target, cfg.db_pool));
+            pool.spawn_listener();
+            let db = db::Database::Postgres(pool);
             db::setup::bootstrap(&db)
                 .await
                 .with_context(|| format!("PostgreSQL at {where_}"))?;
@@ -125,6 +126,9 @@ async fn serve(cfg: Config) -> Result<()> {
             db_thread = Some(thread);
             let db = db::Database::Pglite(handle);
             db::setup::bootstrap(&db).await?;
+            // The one PGlite session listens, so NOTIFY pgrst in any request's
+            // transaction comes back in its answer (see db::pglite).
+            db.script("LISTEN pgrst", None).await.map_err(|e| anyhow::anyhow!("LISTEN pgrst: {e}"))?;
             let applied = db::setup::migrate(&db, &cfg.migrations).await?;
             tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");
             Some(db)

@@ -26,6 +26,17 @@ impl SchemaCache {
             json: RwLock::new(Arc::new(String::new())),
         });
         cache.reload().await?;
+        let signal = cache.db.reload_signal();
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move {
+            loop {
+                signal.notified().await;
+                let Some(cache) = weak.upgrade() else { return };
+                if let Err(e) = cache.reload().await {
+                    tracing::error!("schema cache reload failed: {e}");
+                }
+            }
+        });
         Ok(cache)
     }
 

@@ -280,3 +280,37 @@ fn writes_upserts_and_put() {
         assert_eq!((r.status, r.json()), (201, json!([{"title": "New Book", "author": {"name": "Terry"}}])));
     });
 }
+
+#[test]
+fn notify_pgrst_reloads_the_schema_cache() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_a.sql",
+            "create table a (id int primary key);
+             insert into a values (1);
+             create function make_b() returns void language plpgsql security definer as $$
+             begin
+               create table b (id int primary key, a_id int references a(id));
+               insert into b values (10, 1);
+               grant all on b to anon;
+               notify pgrst, 'reload schema';
+             end $$;",
+        );
+        let s = p.serve();
+        let r = s.get("/rest/v1/a?select=id,b(id)", &[]);
+        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST200")));
+        assert_eq!(s.request("POST", "/rest/v1/rpc/make_b", &[], Some("{}")).status, 204);
+        // PostgreSQL delivers the notification on the listener connection,
+        // asynchronously: allow it a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = s.get("/rest/v1/a?select=id,b(id)", &[]);
+            if r.status == 200 {
+                assert_eq!(r.json(), json!([{"id": 1, "b": [{"id": 10}]}]));
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "schema cache was not reloaded: {}", r.body);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+}

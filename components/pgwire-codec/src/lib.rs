@@ -253,6 +253,36 @@ pub fn decode_answer(answer: &[u8]) -> Result<Vec<ResultSet>, DbError> {
     Ok(sets)
 }
 
+/// A simple-protocol query (one answer), e.g. `LISTEN pgrst`.
+pub fn encode_query(sql: &str) -> Result<BytesMut, DbError> {
+    let mut buf = BytesMut::new();
+    frontend::query(sql, &mut buf).map_err(|e| DbError::internal("22021", format!("invalid statement: {e}")))?;
+    Ok(buf)
+}
+
+/// `NOTIFY` messages in an answer: (channel, payload).
+pub fn notifications(answer: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if !answer.contains(&b'A') {
+        return out;
+    }
+    let mut buf = BytesMut::from(answer);
+    while let Ok(Some(msg)) = Message::parse(&mut buf) {
+        if let Message::NotificationResponse(n) = msg {
+            if let (Ok(c), Ok(p)) = (n.channel(), n.message()) {
+                out.push((c.to_string(), p.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a notification asks PostgREST (and supalite) to reload the
+/// schema cache: `NOTIFY pgrst` with payload `reload schema` or empty.
+pub fn is_schema_reload(channel: &str, payload: &str) -> bool {
+    channel == "pgrst" && (payload.is_empty() || payload == "reload schema")
+}
+
 /// Connection start-up and authentication (cleartext, MD5, SCRAM-SHA-256)
 /// as a sans-I/O state machine: send [`Startup::begin`]'s bytes, then feed
 /// everything the server sends to [`Startup::feed`] until it says `Ready`.

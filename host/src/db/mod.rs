@@ -16,6 +16,14 @@ pub enum Database {
 }
 
 impl Database {
+    /// Notified when someone runs `NOTIFY pgrst, 'reload schema'`.
+    pub fn reload_signal(&self) -> Arc<tokio::sync::Notify> {
+        match self {
+            Database::Pglite(db) => db.reload.clone(),
+            Database::Postgres(pool) => pool.reload.clone(),
+        }
+    }
+
     /// Sends one pipeline and returns the raw answer (`answers` ReadyForQuery messages).
     async fn roundtrip(
         &self,

@@ -22,6 +22,9 @@ enum Job {
 #[derive(Clone)]
 pub struct PgliteHandle {
     jobs: mpsc::Sender<Job>,
+    /// PGlite's one session LISTENs on `pgrst`, so a `NOTIFY pgrst` in any
+    /// transaction comes back in that transaction's answer.
+    pub reload: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl PgliteHandle {
@@ -86,7 +89,7 @@ impl PgliteHandle {
         ready_rx
             .recv()
             .context("PGlite thread died during start-up")??;
-        Ok((PgliteHandle { jobs: tx }, thread))
+        Ok((PgliteHandle { jobs: tx, reload: Default::default() }, thread))
     }
 
     /// Runs one protocol exchange on the PGlite thread.
@@ -95,8 +98,13 @@ impl PgliteHandle {
         self.jobs
             .send(Job::Exchange(request, tx))
             .map_err(|_| DbError::internal("57P01", "the database has shut down"))?;
-        rx.await
-            .map_err(|_| DbError::internal("57P01", "the database thread stopped"))?
+        let answer = rx
+            .await
+            .map_err(|_| DbError::internal("57P01", "the database thread stopped"))??;
+        if pgwire_codec::notifications(&answer).iter().any(|(c, p)| pgwire_codec::is_schema_reload(c, p)) {
+            self.reload.notify_one();
+        }
+        Ok(answer)
     }
 
     /// Closes the database cleanly (checkpoint) and waits for it.

@@ -140,6 +140,8 @@ impl Conn {
 /// Up to `size` connections, opened on demand and reused; a connection
 /// that fails is dropped and replaced by a new one next time.
 pub struct PgPool {
+    /// Notified by the LISTEN connection on `NOTIFY pgrst, 'reload schema'`.
+    pub reload: std::sync::Arc<tokio::sync::Notify>,
     target: Target,
     idle: Mutex<Vec<Conn>>,
     permits: Semaphore,
@@ -148,9 +150,48 @@ pub struct PgPool {
 impl PgPool {
     pub fn new(target: Target, size: usize) -> PgPool {
         PgPool {
+            reload: Default::default(),
             target,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(size.max(1)),
+        }
+    }
+
+    /// Keeps one extra connection in `LISTEN pgrst` and signals `reload`
+    /// on schema reload notifications; reconnects with backoff.
+    pub fn spawn_listener(self: &std::sync::Arc<Self>) {
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(500);
+            loop {
+                if let Err(e) = pool.listen_once().await {
+                    tracing::warn!("schema reload listener: {e}; reconnecting in {backoff:?}");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+    }
+
+    async fn listen_once(&self) -> Result<(), DbError> {
+        let mut conn = Conn::connect(&self.target).await?;
+        let listen = pgwire_codec::encode_query("LISTEN pgrst")?;
+        conn.roundtrip(&listen, 1).await?;
+        loop {
+            let n = conn
+                .stream
+                .read_buf(&mut conn.buf)
+                .await
+                .map_err(|e| DbError::internal("08006", e.to_string()))?;
+            if n == 0 {
+                return Err(DbError::internal("08006", "PostgreSQL closed the listener connection"));
+            }
+            if pgwire_codec::ready_count(&conn.buf).is_some() {
+                let msgs = conn.buf.split();
+                if pgwire_codec::notifications(&msgs).iter().any(|(c, p)| pgwire_codec::is_schema_reload(c, p)) {
+                    self.reload.notify_one();
+                }
+            }
         }
     }
 
