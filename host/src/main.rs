@@ -128,7 +128,9 @@ async fn serve(cfg: Config) -> Result<()> {
             db::setup::bootstrap(&db).await?;
             // The one PGlite session listens, so NOTIFY pgrst in any request's
             // transaction comes back in its answer (see db::pglite).
-            db.script("LISTEN pgrst", None).await.map_err(|e| anyhow::anyhow!("LISTEN pgrst: {e}"))?;
+            db.script("LISTEN pgrst", None)
+                .await
+                .map_err(|e| anyhow::anyhow!("LISTEN pgrst: {e}"))?;
             let applied = db::setup::migrate(&db, &cfg.migrations).await?;
             tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");
             Some(db)

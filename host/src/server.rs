@@ -137,6 +137,13 @@ pub struct Pipeline {
     schema: Option<Arc<SchemaCache>>,
 }
 
+fn tune(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn engine() -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(1000)
@@ -147,9 +154,9 @@ fn engine() -> Result<Engine> {
         .max_memories_per_component(32)
         .max_tables_per_component(64)
         .max_memory_size(256 << 20)
-        .linear_memory_keep_resident(1 << 20)
-        .table_keep_resident(1 << 20)
-        .async_stack_keep_resident(1 << 20);
+        .linear_memory_keep_resident(tune("SUPALITE_MEMORY_KEEP_RESIDENT", 1 << 20))
+        .table_keep_resident(tune("SUPALITE_TABLE_KEEP_RESIDENT", 16 << 10))
+        .async_stack_keep_resident(tune("SUPALITE_STACK_KEEP_RESIDENT", 128 << 10));
     let mut config = wasmtime::Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     wt(Engine::new(&config)).context("creating the wasmtime engine")

@@ -242,12 +242,21 @@ fn writes_upserts_and_put() {
         let r = s.request(
             "POST",
             "/rest/v1/authors?select=id,name",
-            &[("prefer", "return=representation,resolution=merge-duplicates")],
+            &[(
+                "prefer",
+                "return=representation,resolution=merge-duplicates",
+            )],
             Some(r#"[{"id": 1, "name": "Ursula K."}, {"id": 9, "name": "New"}]"#),
         );
         assert_eq!(r.status, 201, "{}", r.body);
-        assert_eq!(r.json(), json!([{"id": 1, "name": "Ursula K."}, {"id": 9, "name": "New"}]));
-        assert!(r.header("preference-applied").unwrap().contains("resolution=merge-duplicates"));
+        assert_eq!(
+            r.json(),
+            json!([{"id": 1, "name": "Ursula K."}, {"id": 9, "name": "New"}])
+        );
+        assert!(r
+            .header("preference-applied")
+            .unwrap()
+            .contains("resolution=merge-duplicates"));
         // ignore-duplicates keeps the existing row
         let r = s.request(
             "POST",
@@ -256,28 +265,82 @@ fn writes_upserts_and_put() {
             Some(r#"{"id": 2, "name": "Ignored"}"#),
         );
         assert_eq!(r.status, 201, "{}", r.body);
-        assert_eq!(json_get(&s, "/rest/v1/authors?select=name&id=eq.2"), json!([{"name": "Terry"}]));
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=name&id=eq.2"),
+            json!([{"name": "Terry"}])
+        );
         // a plain duplicate is a 409
-        let r = s.request("POST", "/rest/v1/authors", &[], Some(r#"{"id": 2, "name": "Dup"}"#));
+        let r = s.request(
+            "POST",
+            "/rest/v1/authors",
+            &[],
+            Some(r#"{"id": 2, "name": "Dup"}"#),
+        );
         assert_eq!((r.status, r.json()["code"].clone()), (409, json!("23505")));
         // PUT replaces one row by primary key
-        let r = s.request("PUT", "/rest/v1/authors?id=eq.3", &[rep], Some(r#"{"id": 3, "name": "Somebody", "mood": "happy"}"#));
-        assert_eq!((r.status, r.json()), (200, json!([{"id": 3, "name": "Somebody", "mood": "happy"}])));
-        let r = s.request("PUT", "/rest/v1/authors?id=eq.3", &[], Some(r#"{"id": 4, "name": "x"}"#));
-        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST115")));
-        let r = s.request("PUT", "/rest/v1/authors?name=eq.x", &[], Some(r#"{"id": 4, "name": "x"}"#));
-        assert_eq!((r.status, r.json()["code"].clone()), (405, json!("PGRST105")));
+        let r = s.request(
+            "PUT",
+            "/rest/v1/authors?id=eq.3",
+            &[rep],
+            Some(r#"{"id": 3, "name": "Somebody", "mood": "happy"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 3, "name": "Somebody", "mood": "happy"}]))
+        );
+        let r = s.request(
+            "PUT",
+            "/rest/v1/authors?id=eq.3",
+            &[],
+            Some(r#"{"id": 4, "name": "x"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST115"))
+        );
+        let r = s.request(
+            "PUT",
+            "/rest/v1/authors?name=eq.x",
+            &[],
+            Some(r#"{"id": 4, "name": "x"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (405, json!("PGRST105"))
+        );
         // PATCH and DELETE with filters, representation and minimal
-        let r = s.request("PATCH", "/rest/v1/books?author_id=eq.1&select=id,tags", &[rep], Some(r#"{"tags": ["x"]}"#));
-        assert_eq!((r.status, r.json()), (200, json!([{"id": 1, "tags": ["x"]}, {"id": 3, "tags": ["x"]}])));
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/books?author_id=eq.1&select=id,tags",
+            &[rep],
+            Some(r#"{"tags": ["x"]}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                200,
+                json!([{"id": 1, "tags": ["x"]}, {"id": 3, "tags": ["x"]}])
+            )
+        );
         let r = s.request("DELETE", "/rest/v1/book_topics?book_id=eq.3", &[], None);
         assert_eq!((r.status, r.body.as_str()), (204, ""));
         // a foreign key violation is a 409
         let r = s.request("DELETE", "/rest/v1/books?id=eq.1", &[], None);
         assert_eq!((r.status, r.json()["code"].clone()), (409, json!("23503")));
         // writes with embedded resources in the returned representation
-        let r = s.request("POST", "/rest/v1/books?select=title,author:authors!books_author_id_fkey(name)", &[rep], Some(r#"{"id": 7, "title": "New Book", "author_id": 2}"#));
-        assert_eq!((r.status, r.json()), (201, json!([{"title": "New Book", "author": {"name": "Terry"}}])));
+        let r = s.request(
+            "POST",
+            "/rest/v1/books?select=title,author:authors!books_author_id_fkey(name)",
+            &[rep],
+            Some(r#"{"id": 7, "title": "New Book", "author_id": 2}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                201,
+                json!([{"title": "New Book", "author": {"name": "Terry"}}])
+            )
+        );
     });
 }
 
@@ -298,8 +361,15 @@ fn notify_pgrst_reloads_the_schema_cache() {
         );
         let s = p.serve();
         let r = s.get("/rest/v1/a?select=id,b(id)", &[]);
-        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST200")));
-        assert_eq!(s.request("POST", "/rest/v1/rpc/make_b", &[], Some("{}")).status, 204);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST200"))
+        );
+        assert_eq!(
+            s.request("POST", "/rest/v1/rpc/make_b", &[], Some("{}"))
+                .status,
+            204
+        );
         // PostgreSQL delivers the notification on the listener connection,
         // asynchronously: allow it a moment.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -309,7 +379,11 @@ fn notify_pgrst_reloads_the_schema_cache() {
                 assert_eq!(r.json(), json!([{"id": 1, "b": [{"id": 10}]}]));
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "schema cache was not reloaded: {}", r.body);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "schema cache was not reloaded: {}",
+                r.body
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     });

@@ -256,7 +256,8 @@ pub fn decode_answer(answer: &[u8]) -> Result<Vec<ResultSet>, DbError> {
 /// A simple-protocol query (one answer), e.g. `LISTEN pgrst`.
 pub fn encode_query(sql: &str) -> Result<BytesMut, DbError> {
     let mut buf = BytesMut::new();
-    frontend::query(sql, &mut buf).map_err(|e| DbError::internal("22021", format!("invalid statement: {e}")))?;
+    frontend::query(sql, &mut buf)
+        .map_err(|e| DbError::internal("22021", format!("invalid statement: {e}")))?;
     Ok(buf)
 }
 

@@ -293,10 +293,19 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             count_sql = None;
         }
         Action::Insert | Action::Put => {
-            let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), action == Action::Insert)?;
-            let payload = if action == Action::Put { format!("[{payload}]") } else { payload };
+            let (columns, payload) =
+                payload_columns(req.body, q.columns.as_deref(), action == Action::Insert)?;
+            let payload = if action == Action::Put {
+                format!("[{payload}]")
+            } else {
+                payload
+            };
             // Upsert: ON CONFLICT on `on_conflict` columns or the primary key.
-            let resolution = if action == Action::Put { Some(true) } else { prefs.resolution };
+            let resolution = if action == Action::Put {
+                Some(true)
+            } else {
+                prefs.resolution
+            };
             let conflict = match resolution {
                 None => None,
                 Some(merge) => {
@@ -762,7 +771,13 @@ impl QueryParams {
                     )
                 }
                 "on_conflict" => {
-                    q.on_conflict = Some(value.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect())
+                    q.on_conflict = Some(
+                        value
+                            .split(',')
+                            .map(|c| c.trim().to_string())
+                            .filter(|c| !c.is_empty())
+                            .collect(),
+                    )
                 }
                 "or" | "and" | "not.or" | "not.and" => {
                     let negated = key.starts_with("not.");
@@ -847,24 +862,50 @@ fn embedded_param(key: &str, value: &str) -> Result<(Vec<String>, EmbedParam), A
 
 /// PUT needs `eq` filters on exactly the primary key, matching the body.
 fn put_filters_match(pk: &[String], filters: &[Logic], body: &[u8]) -> Result<(), ApiError> {
-    let err = || ApiError::new(405, "PGRST105", "Filters must include all and only primary key columns with 'eq' operators");
-    let body: serde_json::Value = serde_json::from_slice(body).map_err(|_| ApiError::body("Empty or invalid json"))?;
+    let err = || {
+        ApiError::new(
+            405,
+            "PGRST105",
+            "Filters must include all and only primary key columns with 'eq' operators",
+        )
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| ApiError::body("Empty or invalid json"))?;
     if filters.len() != pk.len() {
         return Err(err());
     }
     for f in filters {
-        let Logic::Filter(f) = f else { return Err(err()) };
-        let grammar::Operation::Compare { op: "=", quantifier: None, value } = &f.operation else { return Err(err()) };
+        let Logic::Filter(f) = f else {
+            return Err(err());
+        };
+        let grammar::Operation::Compare {
+            op: "=",
+            quantifier: None,
+            value,
+        } = &f.operation
+        else {
+            return Err(err());
+        };
         if f.negated || !f.field.path.is_empty() || !pk.contains(&f.field.name) {
             return Err(err());
         }
         let in_body = match body.get(&f.field.name) {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
-            None => return Err(ApiError::new(400, "PGRST115", "Payload values do not match URL in primary key column(s)")),
+            None => {
+                return Err(ApiError::new(
+                    400,
+                    "PGRST115",
+                    "Payload values do not match URL in primary key column(s)",
+                ))
+            }
         };
         if &in_body != value {
-            return Err(ApiError::new(400, "PGRST115", "Payload values do not match URL in primary key column(s)"));
+            return Err(ApiError::new(
+                400,
+                "PGRST115",
+                "Payload values do not match URL in primary key column(s)",
+            ));
         }
     }
     Ok(())

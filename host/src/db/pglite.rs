@@ -89,7 +89,13 @@ impl PgliteHandle {
         ready_rx
             .recv()
             .context("PGlite thread died during start-up")??;
-        Ok((PgliteHandle { jobs: tx, reload: Default::default() }, thread))
+        Ok((
+            PgliteHandle {
+                jobs: tx,
+                reload: Default::default(),
+            },
+            thread,
+        ))
     }
 
     /// Runs one protocol exchange on the PGlite thread.
@@ -101,7 +107,10 @@ impl PgliteHandle {
         let answer = rx
             .await
             .map_err(|_| DbError::internal("57P01", "the database thread stopped"))??;
-        if pgwire_codec::notifications(&answer).iter().any(|(c, p)| pgwire_codec::is_schema_reload(c, p)) {
+        if pgwire_codec::notifications(&answer)
+            .iter()
+            .any(|(c, p)| pgwire_codec::is_schema_reload(c, p))
+        {
             self.reload.notify_one();
         }
         Ok(answer)

@@ -184,11 +184,17 @@ impl PgPool {
                 .await
                 .map_err(|e| DbError::internal("08006", e.to_string()))?;
             if n == 0 {
-                return Err(DbError::internal("08006", "PostgreSQL closed the listener connection"));
+                return Err(DbError::internal(
+                    "08006",
+                    "PostgreSQL closed the listener connection",
+                ));
             }
             if pgwire_codec::ready_count(&conn.buf).is_some() {
                 let msgs = conn.buf.split();
-                if pgwire_codec::notifications(&msgs).iter().any(|(c, p)| pgwire_codec::is_schema_reload(c, p)) {
+                if pgwire_codec::notifications(&msgs)
+                    .iter()
+                    .any(|(c, p)| pgwire_codec::is_schema_reload(c, p))
+                {
                     self.reload.notify_one();
                 }
             }
