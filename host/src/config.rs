@@ -43,6 +43,8 @@ struct FileConfig {
     db_pool: Option<usize>,
     migrations: Option<PathBuf>,
     jwt_secret: Option<String>,
+    jwt_secret_is_base64: Option<bool>,
+    jwt_allowed_roles: Option<String>,
     jwt_aud: Option<String>,
     jwt_role_claim_key: Option<String>,
     db_schemas: Option<String>,
@@ -67,6 +69,10 @@ pub struct Config {
     pub db_pool: usize,
     pub migrations: PathBuf,
     pub jwt_secret: String,
+    /// `jwt-secret-is-base64`
+    pub jwt_secret_is_base64: bool,
+    /// Roles a token may carry (default: the anon role, authenticated, service_role).
+    pub jwt_allowed_roles: Vec<String>,
     pub jwt_aud: Option<String>,
     pub jwt_role_claim_key: String,
     pub db_schemas: String,
@@ -130,7 +136,8 @@ impl Config {
         let jwt_secret = env("SUPALITE_JWT_SECRET")
             .or(file.jwt_secret)
             .unwrap_or_else(|| DEFAULT_JWT_SECRET.into());
-        if jwt_secret.len() < 32 {
+        let is_jwk = jwt_secret.trim_start().starts_with('{');
+        if !is_jwk && jwt_secret.len() < 32 {
             bail!("jwt-secret must be at least 32 characters long (as PostgREST requires)");
         }
         let db_anon_role = env("SUPALITE_DB_ANON_ROLE")
@@ -168,6 +175,25 @@ impl Config {
                 .or(file.migrations)
                 .unwrap_or_else(|| PathBuf::from("supabase/migrations")),
             jwt_secret,
+            jwt_secret_is_base64: match env("SUPALITE_JWT_SECRET_IS_BASE64") {
+                Some(v) => v == "true",
+                None => file.jwt_secret_is_base64.unwrap_or(false),
+            },
+            jwt_allowed_roles: env("SUPALITE_JWT_ALLOWED_ROLES")
+                .or(file.jwt_allowed_roles)
+                .map(|r| {
+                    r.split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                })
+                .unwrap_or_else(|| {
+                    vec![
+                        db_anon_role.clone(),
+                        "authenticated".into(),
+                        "service_role".into(),
+                    ]
+                }),
             jwt_aud: env("SUPALITE_JWT_AUD").or(file.jwt_aud),
             jwt_role_claim_key: env("SUPALITE_JWT_ROLE_CLAIM_KEY")
                 .or(file.jwt_role_claim_key)
@@ -190,6 +216,14 @@ impl Config {
         let mut env = vec![
             ("SUPALITE_JWT_SECRET".to_string(), self.jwt_secret.clone()),
             ("SUPALITE_ANON_ROLE".into(), self.db_anon_role.clone()),
+            (
+                "SUPALITE_JWT_SECRET_IS_BASE64".into(),
+                self.jwt_secret_is_base64.to_string(),
+            ),
+            (
+                "SUPALITE_JWT_ALLOWED_ROLES".into(),
+                self.jwt_allowed_roles.join(","),
+            ),
             (
                 "SUPALITE_JWT_ROLE_CLAIM_KEY".into(),
                 self.jwt_role_claim_key.clone(),

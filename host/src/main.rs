@@ -94,7 +94,7 @@ fn main() -> Result<()> {
         }
         Command::Keys => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
-            let (anon, service) = keys::api_keys(&cfg.jwt_secret)?;
+            let (anon, service) = keys::api_keys(&cfg.jwt_secret, cfg.jwt_secret_is_base64)?;
             println!("anon key: {anon}\nservice_role key: {service}");
             Ok(())
         }
@@ -153,7 +153,7 @@ async fn serve(cfg: Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    let (anon, service) = keys::api_keys(&cfg.jwt_secret)?;
+    let keys = keys::api_keys(&cfg.jwt_secret, cfg.jwt_secret_is_base64).ok();
     let backend = match cfg.backend {
         Backend::Bridge if cfg.db_uri.is_some() => "bridge (PostgreSQL)".to_string(),
         Backend::Bridge => "bridge (embedded PGlite)".to_string(),
@@ -162,8 +162,10 @@ async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(backend = %backend, startup_ms = started.elapsed().as_millis() as u64, "supalite ready");
     println!("API URL: http://{addr}");
     println!("REST URL: http://{addr}/rest/v1");
-    println!("anon key: {anon}");
-    println!("service_role key: {service}");
+    if let Some((anon, service)) = keys {
+        println!("anon key: {anon}");
+        println!("service_role key: {service}");
+    }
 
     server::serve(listener, pipeline, shutdown_signal()).await?;
     tracing::info!("shutting down");

@@ -53,11 +53,17 @@ impl UpstreamOnly {
             .filter_map(|u| u.parse::<http::Uri>().ok())
             .filter_map(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()))
             .collect();
-        UpstreamOnly { allowed: Arc::new(allowed) }
+        UpstreamOnly {
+            allowed: Arc::new(allowed),
+        }
     }
 
     pub fn allows(&self, uri: &http::Uri) -> bool {
-        uri.authority().is_some_and(|a| self.allowed.iter().any(|x| x.eq_ignore_ascii_case(a.as_str())))
+        uri.authority().is_some_and(|a| {
+            self.allowed
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(a.as_str()))
+        })
     }
 }
 
@@ -72,7 +78,10 @@ impl wasmtime_wasi_http::WasiHttpHooks for UpstreamOnly {
                 Output = Result<
                     (
                         http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                        Box<
+                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                                + Send,
+                        >,
                     ),
                     wasmtime_wasi_http::Error,
                 >,
@@ -271,7 +280,12 @@ impl Pipeline {
             env: cfg.component_env(),
             db,
             schema,
-            hooks: UpstreamOnly::new(&cfg.upstream_url.iter().map(String::as_str).collect::<Vec<_>>()),
+            hooks: UpstreamOnly::new(
+                &cfg.upstream_url
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
         })
     }
 
@@ -397,7 +411,8 @@ mod tests {
 
     #[test]
     fn outgoing_requests_only_to_upstreams() {
-        let hooks = UpstreamOnly::new(&["http://127.0.0.1:3000/rest/v1", "https://api.example.com"]);
+        let hooks =
+            UpstreamOnly::new(&["http://127.0.0.1:3000/rest/v1", "https://api.example.com"]);
         assert!(hooks.allows(&"http://127.0.0.1:3000/todos".parse().unwrap()));
         assert!(hooks.allows(&"https://API.example.com/x".parse().unwrap()));
         assert!(!hooks.allows(&"http://127.0.0.1:3001/todos".parse().unwrap()));

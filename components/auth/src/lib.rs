@@ -20,13 +20,7 @@ mod glue {
     struct Auth;
 
     fn settings() -> Settings {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Settings {
-            secret: var("SUPALITE_JWT_SECRET"),
-            anon_role: var("SUPALITE_ANON_ROLE").unwrap_or_else(|| "anon".into()),
-            audience: var("SUPALITE_JWT_AUD"),
-            role_claim_key: var("SUPALITE_JWT_ROLE_CLAIM_KEY").unwrap_or_else(|| ".role".into()),
-        }
+        Settings::from_env(|k| std::env::var(k).ok())
     }
 
     impl Guest for Auth {

@@ -1,7 +1,8 @@
 //! JWT verification and role extraction (plain Rust).
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Header, Validation};
 use postgrest::error::ApiError;
 use postgrest::Response;
 use serde_json::{json, Value};
@@ -11,11 +12,49 @@ pub const CLOCK_SKEW_SECONDS: u64 = 30;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `jwt-secret`: an HMAC secret, or a JWK / JWKS (JSON) of public keys.
     pub secret: Option<String>,
+    /// `jwt-secret-is-base64`
+    pub secret_is_base64: bool,
     pub anon_role: String,
     pub audience: Option<String>,
     pub role_claim_key: String,
+    /// Roles a token may carry (empty: any role).
+    pub allowed_roles: Vec<String>,
 }
+
+impl Settings {
+    /// Reads the settings from environment-style lookups (`SUPALITE_*`).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Settings {
+        let var = |k: &str| var(k).filter(|v| !v.is_empty());
+        let anon_role = var("SUPALITE_ANON_ROLE").unwrap_or_else(|| "anon".into());
+        let allowed_roles = var("SUPALITE_JWT_ALLOWED_ROLES")
+            .map(|r| {
+                r.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_else(|| {
+                vec![
+                    anon_role.clone(),
+                    "authenticated".into(),
+                    "service_role".into(),
+                ]
+            });
+        Settings {
+            secret: var("SUPALITE_JWT_SECRET"),
+            secret_is_base64: var("SUPALITE_JWT_SECRET_IS_BASE64").is_some_and(|v| v == "true"),
+            anon_role,
+            audience: var("SUPALITE_JWT_AUD"),
+            role_claim_key: var("SUPALITE_JWT_ROLE_CLAIM_KEY").unwrap_or_else(|| ".role".into()),
+            allowed_roles,
+        }
+    }
+}
+
+/// Tokens larger than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -59,13 +98,91 @@ pub fn authenticate(s: &Settings, headers: &[(String, String)]) -> Result<Identi
         Some(Value::String(_)) | None => s.anon_role.clone(),
         Some(_) => return Err(invalid("PGRST301", "JWT role claim must be a string")),
     };
+    if !s.allowed_roles.is_empty() && !s.allowed_roles.contains(&role) {
+        return Err(invalid(
+            "PGRST301",
+            &format!("JWT role \"{role}\" is not allowed"),
+        ));
+    }
     Ok(Identity {
         role,
         claims_json: claims.to_string(),
     })
 }
 
+fn is_hmac(a: Algorithm) -> bool {
+    matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// The keys that may verify a token with header `h`.
+fn keys_for(s: &Settings, h: &Header) -> Result<Vec<DecodingKey>, ApiError> {
+    let secret = s
+        .secret
+        .as_deref()
+        .ok_or_else(|| ApiError::new(500, "PGRST300", "Server lacks JWT secret"))?;
+    let wrong_alg = || invalid("PGRST301", "Wrong or unsupported encoding algorithm");
+    let trimmed = secret.trim_start();
+    if !trimmed.starts_with('{') {
+        if !is_hmac(h.alg) {
+            return Err(wrong_alg());
+        }
+        let key = if s.secret_is_base64 {
+            DecodingKey::from_base64_secret(secret)
+                .map_err(|_| ApiError::new(500, "PGRST300", "jwt-secret is not valid base64"))?
+        } else {
+            DecodingKey::from_secret(secret.as_bytes())
+        };
+        return Ok(vec![key]);
+    }
+    let set: JwkSet = serde_json::from_str(trimmed)
+        .or_else(|_| serde_json::from_str::<Jwk>(trimmed).map(|k| JwkSet { keys: vec![k] }))
+        .map_err(|e| {
+            ApiError::new(
+                500,
+                "PGRST300",
+                "jwt-secret is neither a secret nor a valid JWK/JWKS",
+            )
+            .details(e.to_string())
+        })?;
+    let keys: Vec<DecodingKey> = set
+        .keys
+        .iter()
+        .filter(|k| h.kid.is_none() || k.common.key_id == h.kid)
+        .filter(|k| {
+            let family_ok = match &k.algorithm {
+                AlgorithmParameters::RSA(_) => matches!(
+                    h.alg,
+                    Algorithm::RS256
+                        | Algorithm::RS384
+                        | Algorithm::RS512
+                        | Algorithm::PS256
+                        | Algorithm::PS384
+                        | Algorithm::PS512
+                ),
+                AlgorithmParameters::EllipticCurve(_) => {
+                    matches!(h.alg, Algorithm::ES256 | Algorithm::ES384)
+                }
+                AlgorithmParameters::OctetKeyPair(_) => h.alg == Algorithm::EdDSA,
+                AlgorithmParameters::OctetKey(_) => is_hmac(h.alg),
+            };
+            let declared_ok = k
+                .common
+                .key_algorithm
+                .is_none_or(|a| format!("{a:?}") == format!("{:?}", h.alg));
+            family_ok && declared_ok
+        })
+        .filter_map(|k| DecodingKey::from_jwk(k).ok())
+        .collect();
+    if keys.is_empty() {
+        return Err(invalid("PGRST301", "No suitable key or wrong key type"));
+    }
+    Ok(keys)
+}
+
 fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(invalid("PGRST301", "JWT is too large"));
+    }
     let parts = token.split('.').count();
     if parts != 3 {
         return Err(invalid(
@@ -73,11 +190,16 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
             &format!("Expected 3 parts in JWT; got {parts}"),
         ));
     }
-    let Some(secret) = s.secret.as_deref() else {
-        return Err(ApiError::new(500, "PGRST300", "Server lacks JWT secret"));
-    };
-    let mut v = Validation::new(Algorithm::HS256);
-    v.algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+    let header = decode_header(token).map_err(|e| match e.kind() {
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::MissingAlgorithm => {
+            invalid("PGRST301", "Wrong or unsupported encoding algorithm")
+        }
+        _ => invalid("PGRST301", "JWT could not be decoded"),
+    })?;
+    let keys = keys_for(s, &header)?;
+    let mut v = Validation::new(header.alg);
     v.leeway = CLOCK_SKEW_SECONDS;
     v.required_spec_claims.clear();
     v.validate_exp = true;
@@ -86,9 +208,21 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
         Some(aud) => v.set_audience(&[aud]),
         None => v.validate_aud = false,
     }
-    let data =
-        decode::<Value>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map_err(|e| {
-            match e.kind() {
+    let mut last = None;
+    let mut claims = None;
+    for key in &keys {
+        match decode::<Value>(token, key, &v) {
+            Ok(d) => {
+                claims = Some(d.claims);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let claims = match (claims, last) {
+        (Some(c), _) => c,
+        (None, Some(e)) => {
+            return Err(match e.kind() {
                 ErrorKind::ExpiredSignature => invalid("PGRST303", "JWT expired"),
                 ErrorKind::ImmatureSignature => invalid("PGRST303", "JWT not yet valid"),
                 ErrorKind::InvalidAudience => invalid("PGRST303", "JWT not in audience"),
@@ -101,9 +235,10 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
                     invalid("PGRST301", "Wrong or unsupported encoding algorithm")
                 }
                 _ => invalid("PGRST301", "JWT could not be decoded"),
-            }
-        })?;
-    let claims = data.claims;
+            })
+        }
+        (None, None) => return Err(invalid("PGRST301", "No suitable key or wrong key type")),
+    };
     if !claims.is_object() {
         return Err(invalid("PGRST301", "JWT claims must be a JSON object"));
     }
@@ -115,7 +250,7 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
     Ok(claims)
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -178,12 +313,7 @@ mod tests {
     const SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 
     fn settings() -> Settings {
-        Settings {
-            secret: Some(SECRET.into()),
-            anon_role: "anon".into(),
-            audience: None,
-            role_claim_key: ".role".into(),
-        }
+        Settings::from_env(|k| (k == "SUPALITE_JWT_SECRET").then(|| SECRET.to_string()))
     }
 
     fn sign(claims: Value) -> String {
@@ -272,6 +402,73 @@ mod tests {
     }
 
     #[test]
+    fn roles_outside_the_allowed_list_are_rejected() {
+        let t = sign(json!({"role": "postgres"}));
+        let e = authenticate(&settings(), &with_token(&t)).unwrap_err();
+        assert_eq!(e.status, 401);
+        assert!(e.message.contains("not allowed"));
+        assert_eq!(
+            authenticate(
+                &settings(),
+                &with_token(&sign(json!({"role": "service_role"})))
+            )
+            .unwrap()
+            .role,
+            "service_role"
+        );
+    }
+
+    #[test]
+    fn oversized_and_base64_secrets() {
+        let big = sign(json!({"role": "anon", "pad": "x".repeat(MAX_TOKEN_BYTES)}));
+        assert!(authenticate(&settings(), &with_token(&big))
+            .unwrap_err()
+            .message
+            .contains("too large"));
+        let mut s = settings();
+        s.secret = Some(
+            "c3VwZXItc2VjcmV0LWp3dC10b2tlbi13aXRoLWF0LWxlYXN0LTMyLWNoYXJhY3RlcnMtbG9uZw==".into(),
+        );
+        s.secret_is_base64 = true;
+        assert_eq!(
+            authenticate(&s, &with_token(&sign(json!({"role": "authenticated"}))))
+                .unwrap()
+                .role,
+            "authenticated"
+        );
+    }
+
+    /// An RS256 config given as a JWKS; HS256 signed with the public key
+    /// as the "secret" (key confusion) must fail.
+    #[test]
+    fn jwks_and_key_confusion() {
+        // RSA public key (n, e) of a fixed test key pair is not needed: an
+        // EC P-256 JWK and a token HMAC-signed with its JSON text.
+        let jwk = r#"{"kty":"EC","crv":"P-256","kid":"k1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let mut s = settings();
+        s.secret = Some(format!("{{\"keys\":[{jwk}]}}"));
+        let confused = encode(
+            &Header::default(),
+            &json!({"role": "service_role"}),
+            &EncodingKey::from_secret(jwk.as_bytes()),
+        )
+        .unwrap();
+        let e = authenticate(&s, &with_token(&confused)).unwrap_err();
+        assert_eq!(e.status, 401);
+        // A token whose kid matches no key is refused too.
+        let mut h = Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = Some("other".into());
+        let fake = format!(
+            "{}.e30.sig",
+            base64_like::b64(&serde_json::to_string(&h).unwrap())
+        );
+        assert_eq!(
+            authenticate(&s, &with_token(&fake)).unwrap_err().status,
+            401
+        );
+    }
+
+    #[test]
     fn audience_and_role_claim_key() {
         let mut s = settings();
         s.audience = Some("app".into());
@@ -281,6 +478,7 @@ mod tests {
             "JWT not in audience"
         );
         s.role_claim_key = ".app_metadata.roles[1]".into();
+        s.allowed_roles.push("editor".into());
         let t = sign(json!({"aud": "app", "app_metadata": {"roles": ["x", "editor"]}}));
         assert_eq!(authenticate(&s, &with_token(&t)).unwrap().role, "editor");
     }
