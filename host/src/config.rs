@@ -51,6 +51,10 @@ struct FileConfig {
     db_anon_role: Option<String>,
     db_max_rows: Option<u64>,
     cors_origins: Option<String>,
+    auth_autoconfirm: Option<bool>,
+    auth_disable_signup: Option<bool>,
+    auth_jwt_expiry: Option<u64>,
+    auth_refresh_token_reuse_interval: Option<u64>,
     #[serde(default)]
     components: ComponentPaths,
 }
@@ -79,6 +83,13 @@ pub struct Config {
     pub db_anon_role: String,
     pub db_max_rows: Option<u64>,
     pub cors_origins: String,
+    /// `/auth/v1`: sign users in at sign-up without e-mail confirmation.
+    pub auth_autoconfirm: bool,
+    pub auth_disable_signup: bool,
+    /// Access token lifetime (seconds).
+    pub auth_jwt_expiry: u64,
+    /// Seconds a rotated refresh token may still be used (GoTrue's reuse interval).
+    pub auth_refresh_token_reuse_interval: u64,
     pub components: ComponentPaths,
 }
 
@@ -206,6 +217,13 @@ impl Config {
             cors_origins: env("SUPALITE_CORS_ORIGINS")
                 .or(file.cors_origins)
                 .unwrap_or_else(|| "*".into()),
+            auth_autoconfirm: env("SUPALITE_AUTH_AUTOCONFIRM").map(|v| v == "true").or(file.auth_autoconfirm).unwrap_or(true),
+            auth_disable_signup: env("SUPALITE_AUTH_DISABLE_SIGNUP").map(|v| v == "true").or(file.auth_disable_signup).unwrap_or(false),
+            auth_jwt_expiry: file.auth_jwt_expiry.unwrap_or(3600),
+            auth_refresh_token_reuse_interval: env("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
+                .and_then(|v| v.parse().ok())
+                .or(file.auth_refresh_token_reuse_interval)
+                .unwrap_or(10),
             components: file.components,
         })
     }
@@ -230,6 +248,10 @@ impl Config {
             ),
             ("SUPALITE_DB_SCHEMAS".into(), self.db_schemas.clone()),
             ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
+            ("SUPALITE_AUTH_AUTOCONFIRM".into(), self.auth_autoconfirm.to_string()),
+            ("SUPALITE_AUTH_DISABLE_SIGNUP".into(), self.auth_disable_signup.to_string()),
+            ("SUPALITE_AUTH_JWT_EXPIRY".into(), self.auth_jwt_expiry.to_string()),
+            ("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL".into(), self.auth_refresh_token_reuse_interval.to_string()),
             (
                 "SUPALITE_UPSTREAM_TIMEOUT_MS".into(),
                 self.upstream_timeout_ms.to_string(),

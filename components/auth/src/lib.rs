@@ -7,13 +7,16 @@
 //! - `SUPALITE_JWT_AUD` [jwt-aud]: required audience, if set.
 //! - `SUPALITE_JWT_ROLE_CLAIM_KEY` [jwt-role-claim-key]: where the role is (default `.role`).
 
+pub mod gotrue;
 pub mod verify;
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "auth-component" });
 
+    use crate::gotrue::{AuthConfig, Ctx, Sql, SqlError};
     use crate::verify::{self, Settings};
+    use supalite::api::sql;
     use exports::supalite::api::auth::Guest;
     use supalite::api::types::{Identity, Request, Response};
 
@@ -42,12 +45,26 @@ mod glue {
         }
 
         fn handle(req: Request) -> Response {
-            let r = verify::auth_api(&req.method, &req.path);
-            Response {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            }
+            let settings = settings();
+            let cfg = AuthConfig::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+            let host = req.headers.iter().find(|(k, _)| k == "host").map(|(_, v)| v.as_str()).unwrap_or("localhost");
+            let proto = req.headers.iter().find(|(k, _)| k == "x-forwarded-proto").map(|(_, v)| v.as_str()).unwrap_or("http");
+            let ctx = Ctx { cfg: &cfg, verify: &settings, sql: &WitSql, issuer: format!("{proto}://{host}/auth/v1") };
+            let r = ctx.handle(&req.method, &req.path, &req.query, &req.headers, &req.body);
+            Response { status: r.status, headers: r.headers, body: r.body }
+        }
+    }
+
+    /// GoTrue's SQL runs as the provider's own role (it manages `auth.*`).
+    struct WitSql;
+
+    impl Sql for WitSql {
+        fn run(&self, statements: Vec<(String, Vec<Option<String>>)>) -> Result<Vec<Vec<Vec<Option<String>>>>, SqlError> {
+            let session = sql::Session { role: None, claims_json: "{}".into(), read_only: false };
+            let stmts: Vec<sql::Statement> = statements.into_iter().map(|(sql, params)| sql::Statement { sql, params }).collect();
+            sql::transaction(&session, &stmts)
+                .map(|sets| sets.into_iter().map(|s| s.rows).collect())
+                .map_err(|e| SqlError { code: e.code, message: e.message })
         }
     }
 

@@ -4,7 +4,6 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Header, Validation};
 use postgrest::error::ApiError;
-use postgrest::Response;
 use serde_json::{json, Value};
 
 /// PostgREST allows this much clock skew for `exp`, `nbf` and `iat`.
@@ -283,26 +282,6 @@ pub fn claim_at<'a>(claims: &'a Value, path: &str) -> Option<&'a Value> {
         }
     }
     Some(cur)
-}
-
-/// `/auth/v1`: only the health check for now (GoTrue's endpoints are a
-/// later milestone); everything else is GoTrue's 404 shape.
-pub fn auth_api(method: &str, path: &str) -> Response {
-    let json = |status: u16, v: Value| Response {
-        status,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: v.to_string().into_bytes(),
-    };
-    match (method, path) {
-        ("GET", "/health") => json(
-            200,
-            json!({ "version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "supalite auth" }),
-        ),
-        _ => json(
-            404,
-            json!({ "code": 404, "error_code": "not_found", "msg": format!("{path} is not implemented by supalite yet") }),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ mod glue {
             Some((p, q)) => (p.to_string(), q.to_string()),
             None => (pq, String::new()),
         };
-        let headers = request
+        let mut headers: Vec<(String, String)> = request
             .headers()
             .entries()
             .into_iter()
@@ -86,6 +86,12 @@ mod glue {
                 )
             })
             .collect();
+        // wasi:http keeps the authority out of the header fields.
+        if !headers.iter().any(|(k, _)| k == "host") {
+            if let Some(authority) = request.authority() {
+                headers.push(("host".into(), authority));
+            }
+        }
         let limit = std::env::var("SUPALITE_MAX_BODY_BYTES")
             .ok()
             .and_then(|v| v.parse().ok())

@@ -1,0 +1,558 @@
+//! A GoTrue-compatible `/auth/v1` (the subset supabase-js uses for email and
+//! password accounts): sign-up, password and refresh-token grants with
+//! rotation and reuse detection, the current user, logout, settings, health,
+//! and the admin user endpoints. Users, sessions and refresh tokens live in
+//! Supabase's `auth.users`, `auth.sessions` and `auth.refresh_tokens`;
+//! passwords are argon2id hashes (bcrypt hashes exported from Supabase are
+//! verified too); refresh tokens are stored as SHA-256 hashes.
+//!
+//! Plain Rust over a [`Sql`] trait, so the component glue stays thin.
+
+use crate::verify::{self, Settings};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use jsonwebtoken::{encode, EncodingKey, Header};
+use postgrest::Response;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// A revoked refresh token used again within this many seconds still works
+/// (concurrent refreshes from several tabs), as GoTrue's reuse interval.
+pub const DEFAULT_REUSE_INTERVAL_SECONDS: f64 = 10.0;
+
+/// One transaction of statements; each result is rows of text values.
+pub trait Sql {
+    fn run(&self, statements: Vec<(String, Vec<Option<String>>)>) -> Result<Vec<Vec<Vec<Option<String>>>>, SqlError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Sign users in right after sign-up (GoTrue's `mailer_autoconfirm`).
+    pub autoconfirm: bool,
+    pub disable_signup: bool,
+    /// Access token lifetime in seconds.
+    pub jwt_expiry: u64,
+    /// Seconds a rotated refresh token may still be used.
+    pub reuse_interval: f64,
+}
+
+impl AuthConfig {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> AuthConfig {
+        AuthConfig {
+            autoconfirm: var("SUPALITE_AUTH_AUTOCONFIRM").is_none_or(|v| v != "false"),
+            disable_signup: var("SUPALITE_AUTH_DISABLE_SIGNUP").is_some_and(|v| v == "true"),
+            jwt_expiry: var("SUPALITE_AUTH_JWT_EXPIRY").and_then(|v| v.parse().ok()).unwrap_or(3600),
+            reuse_interval: var("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_REUSE_INTERVAL_SECONDS),
+        }
+    }
+}
+
+/// A GoTrue error: `{"code": status, "error_code": ..., "msg": ...}`.
+fn error(status: u16, error_code: &str, msg: &str) -> Response {
+    json_response(status, json!({"code": status, "error_code": error_code, "msg": msg}))
+}
+
+fn json_response(status: u16, v: Value) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: v.to_string().into_bytes(),
+    }
+}
+
+fn db_error(e: SqlError) -> Response {
+    error(500, "unexpected_failure", &format!("Database error: {} ({})", e.message, e.code))
+}
+
+/// The user object as GoTrue returns it, built in SQL from `auth.users` row `u`.
+const USER_JSON: &str = "json_build_object(
+  'id', u.id, 'aud', u.aud, 'role', u.role, 'email', coalesce(u.email, ''),
+  'email_confirmed_at', u.email_confirmed_at, 'phone', coalesce(u.phone, ''),
+  'confirmed_at', u.confirmed_at, 'confirmation_sent_at', u.confirmation_sent_at,
+  'last_sign_in_at', u.last_sign_in_at,
+  'app_metadata', coalesce(u.raw_app_meta_data, '{}'::jsonb),
+  'user_metadata', coalesce(u.raw_user_meta_data, '{}'::jsonb),
+  'identities', '[]'::json, 'created_at', u.created_at, 'updated_at', u.updated_at,
+  'banned_until', u.banned_until, 'is_anonymous', u.is_anonymous)::text";
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("random bytes");
+    hex::encode(bytes)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn hash_password(password: &str) -> Result<String, Response> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|_| error(500, "unexpected_failure", "no randomness"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|_| error(500, "unexpected_failure", "salt"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| error(500, "unexpected_failure", "could not hash the password"))
+}
+
+/// Verifies argon2 (PHC) and bcrypt (`$2a$`/`$2b$`/`$2y$`) hashes.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    if hash.starts_with("$2") {
+        return bcrypt::verify(password, hash).unwrap_or(false);
+    }
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn valid_email(e: &str) -> bool {
+    let Some((local, domain)) = e.split_once('@') else { return false };
+    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !e.contains(char::is_whitespace) && e.len() <= 255
+}
+
+fn check_password(p: &str) -> Result<(), Response> {
+    if p.chars().count() < 6 {
+        return Err(json_response(
+            422,
+            json!({"code": 422, "error_code": "weak_password", "msg": "Password should be at least 6 characters.", "weak_password": {"reasons": ["length"]}}),
+        ));
+    }
+    Ok(())
+}
+
+fn body_json(body: &[u8]) -> Result<Map<String, Value>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(error(400, "bad_json", "Could not parse request body as JSON")),
+    }
+}
+
+fn str_field<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    m.get(k).and_then(Value::as_str)
+}
+
+pub struct Ctx<'a> {
+    pub cfg: &'a AuthConfig,
+    pub verify: &'a Settings,
+    pub sql: &'a dyn Sql,
+    /// `iss` of issued tokens: `<scheme>://<host>/auth/v1`.
+    pub issuer: String,
+}
+
+impl Ctx<'_> {
+    fn one(&self, sql: &str, params: Vec<Option<String>>) -> Result<Vec<Vec<Option<String>>>, Response> {
+        let mut sets = self.sql.run(vec![(sql.to_string(), params)]).map_err(db_error)?;
+        Ok(sets.pop().unwrap_or_default())
+    }
+
+    fn user_json(&self, id: &str) -> Result<Option<Value>, Response> {
+        let rows = self.one(&format!("SELECT {USER_JSON} FROM auth.users u WHERE u.id = $1::uuid"), vec![Some(id.into())])?;
+        Ok(rows.first().and_then(|r| r[0].as_deref()).and_then(|s| serde_json::from_str(s).ok()))
+    }
+
+    fn secret(&self) -> Result<EncodingKey, Response> {
+        let s = self.verify.secret.as_deref().unwrap_or("");
+        if s.trim_start().starts_with('{') || s.is_empty() {
+            return Err(error(500, "unexpected_failure", "issuing tokens needs an HMAC jwt-secret"));
+        }
+        if self.verify.secret_is_base64 {
+            EncodingKey::from_base64_secret(s).map_err(|_| error(500, "unexpected_failure", "jwt-secret is not base64"))
+        } else {
+            Ok(EncodingKey::from_secret(s.as_bytes()))
+        }
+    }
+
+    /// The session object for `user` in session `session_id`.
+    fn session(&self, user: Value, session_id: &str, refresh_token: &str, method: &str) -> Result<Response, Response> {
+        let iat = now();
+        let exp = iat + self.cfg.jwt_expiry;
+        let claims = json!({
+            "aud": user["aud"], "exp": exp, "iat": iat, "iss": self.issuer,
+            "sub": user["id"], "email": user["email"], "phone": user["phone"],
+            "app_metadata": user["app_metadata"], "user_metadata": user["user_metadata"],
+            "role": user["role"], "aal": "aal1",
+            "amr": [{"method": method, "timestamp": iat}],
+            "session_id": session_id, "is_anonymous": user["is_anonymous"],
+        });
+        let access = encode(&Header::default(), &claims, &self.secret()?).map_err(|_| error(500, "unexpected_failure", "could not sign the token"))?;
+        Ok(json_response(
+            200,
+            json!({
+                "access_token": access, "token_type": "bearer", "expires_in": self.cfg.jwt_expiry,
+                "expires_at": exp, "refresh_token": refresh_token, "user": user,
+            }),
+        ))
+    }
+
+    /// Opens a session for `user_id`: session row, refresh token, sign-in time.
+    fn sign_in(&self, user_id: &str, method: &str) -> Result<Response, Response> {
+        let refresh = random_token();
+        let rows = self.one(
+            &format!(
+                "WITH s AS (INSERT INTO auth.sessions (id, user_id, created_at, updated_at) VALUES (gen_random_uuid(), $1::uuid, now(), now()) RETURNING id),
+                      t AS (INSERT INTO auth.refresh_tokens (token, user_id, session_id, revoked, created_at, updated_at)
+                            SELECT $2, $1, s.id, false, now(), now() FROM s RETURNING session_id),
+                      u AS (UPDATE auth.users SET last_sign_in_at = now(), updated_at = now() WHERE id = $1::uuid RETURNING *)
+                 SELECT (SELECT session_id::text FROM t), {USER_JSON} FROM u"
+            ),
+            vec![Some(user_id.into()), Some(token_hash(&refresh))],
+        )?;
+        let row = rows.first().ok_or_else(|| error(404, "user_not_found", "User not found"))?;
+        let session_id = row[0].clone().unwrap_or_default();
+        let user: Value = row[1].as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+        self.session(user, &session_id, &refresh, method)
+    }
+
+    /// The verified claims of the request's access token.
+    fn claims(&self, headers: &[(String, String)]) -> Result<Value, Response> {
+        if verify::bearer(headers).is_none() {
+            return Err(error(401, "no_authorization", "This endpoint requires a valid Bearer token"));
+        }
+        let id = verify::authenticate(self.verify, headers).map_err(|e| error(401, "bad_jwt", &format!("invalid JWT: unable to parse or verify signature, {}", e.message)))?;
+        serde_json::from_str(&id.claims_json).map_err(|_| error(401, "bad_jwt", "invalid JWT"))
+    }
+
+    /// The user and session of a signed-in request.
+    fn current(&self, headers: &[(String, String)]) -> Result<(String, String), Response> {
+        let claims = self.claims(headers)?;
+        let sub = claims["sub"].as_str().ok_or_else(|| error(403, "bad_jwt", "invalid claim: missing sub claim"))?.to_string();
+        let sid = claims["session_id"].as_str().unwrap_or("").to_string();
+        let rows = self.one(
+            "SELECT EXISTS (SELECT 1 FROM auth.sessions WHERE id::text = $1 AND user_id::text = $2)::text",
+            vec![Some(sid.clone()), Some(sub.clone())],
+        )?;
+        if rows.first().and_then(|r| r[0].as_deref()) != Some("true") {
+            return Err(error(403, "session_not_found", "Session from session_id claim in JWT does not exist"));
+        }
+        Ok((sub, sid))
+    }
+
+    fn require_admin(&self, headers: &[(String, String)]) -> Result<(), Response> {
+        let claims = self.claims(headers)?;
+        if claims["role"].as_str() != Some("service_role") {
+            return Err(error(403, "not_admin", "User not allowed"));
+        }
+        Ok(())
+    }
+
+    fn signup(&self, body: &[u8]) -> Result<Response, Response> {
+        if self.cfg.disable_signup {
+            return Err(error(422, "signup_disabled", "Signups not allowed for this instance"));
+        }
+        let b = body_json(body)?;
+        let email = str_field(&b, "email").unwrap_or("").trim().to_lowercase();
+        let password = str_field(&b, "password").unwrap_or("");
+        if !valid_email(&email) {
+            return Err(error(400, "validation_failed", "Unable to validate email address: invalid format"));
+        }
+        check_password(password)?;
+        let data = b.get("data").filter(|d| d.is_object()).cloned().unwrap_or(json!({}));
+        let id = self.create_user(&email, password, self.cfg.autoconfirm, &data, &json!({}))?;
+        if self.cfg.autoconfirm {
+            self.sign_in(&id, "password")
+        } else {
+            let user = self.user_json(&id)?.unwrap_or(Value::Null);
+            Ok(json_response(200, user))
+        }
+    }
+
+    fn create_user(&self, email: &str, password: &str, confirmed: bool, user_meta: &Value, app_meta: &Value) -> Result<String, Response> {
+        let hash = hash_password(password)?;
+        let mut app = json!({"provider": "email", "providers": ["email"]});
+        if let (Some(a), Some(extra)) = (app.as_object_mut(), app_meta.as_object()) {
+            a.extend(extra.clone());
+        }
+        let res = self.sql.run(vec![(
+            "INSERT INTO auth.users (id, aud, role, email, encrypted_password, email_confirmed_at, confirmation_sent_at,
+                                     raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
+             VALUES (gen_random_uuid(), 'authenticated', 'authenticated', $1, $2,
+                     CASE WHEN $3::boolean THEN now() END, CASE WHEN NOT $3::boolean THEN now() END,
+                     $4::jsonb, $5::jsonb, now(), now(), false)
+             RETURNING id::text"
+                .into(),
+            vec![Some(email.into()), Some(hash), Some(confirmed.to_string()), Some(app.to_string()), Some(user_meta.to_string())],
+        )]);
+        match res {
+            Ok(mut sets) => Ok(sets.pop().and_then(|r| r.into_iter().next()).and_then(|r| r[0].clone()).unwrap_or_default()),
+            Err(e) if e.code == "23505" => Err(error(422, "user_already_exists", "User already registered")),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    fn password_grant(&self, body: &[u8]) -> Result<Response, Response> {
+        let b = body_json(body)?;
+        let email = str_field(&b, "email").unwrap_or("").trim().to_lowercase();
+        let password = str_field(&b, "password").unwrap_or("");
+        let rows = self.one(
+            "SELECT id::text, encrypted_password, (email_confirmed_at IS NOT NULL)::text, coalesce(banned_until > now(), false)::text
+             FROM auth.users WHERE email = $1 AND deleted_at IS NULL",
+            vec![Some(email)],
+        )?;
+        let invalid = || error(400, "invalid_credentials", "Invalid login credentials");
+        let row = rows.first().ok_or_else(invalid)?;
+        let hash = row[1].as_deref().unwrap_or("");
+        if hash.is_empty() || !verify_password(password, hash) {
+            return Err(invalid());
+        }
+        if row[2].as_deref() != Some("true") {
+            return Err(error(400, "email_not_confirmed", "Email not confirmed"));
+        }
+        if row[3].as_deref() == Some("true") {
+            return Err(error(400, "user_banned", "User is banned"));
+        }
+        self.sign_in(row[0].as_deref().unwrap_or(""), "password")
+    }
+
+    fn refresh_grant(&self, body: &[u8]) -> Result<Response, Response> {
+        let b = body_json(body)?;
+        let token = str_field(&b, "refresh_token").unwrap_or("");
+        let rows = self.one(
+            "SELECT t.id::text, t.revoked::text, extract(epoch from now() - t.updated_at)::float8::text, t.session_id::text, t.user_id
+             FROM auth.refresh_tokens t WHERE t.token = $1",
+            vec![Some(token_hash(token))],
+        )?;
+        let row = rows.first().ok_or_else(|| error(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"))?;
+        let (id, revoked, age, session, user) = (
+            row[0].clone().unwrap_or_default(),
+            row[1].as_deref() == Some("true"),
+            row[2].as_deref().and_then(|a| a.parse::<f64>().ok()).unwrap_or(f64::MAX),
+            row[3].clone().unwrap_or_default(),
+            row[4].clone().unwrap_or_default(),
+        );
+        if revoked && age > self.cfg.reuse_interval {
+            // Reuse of a rotated token: someone else may hold it. End the session.
+            self.one("DELETE FROM auth.sessions WHERE id = $1::uuid", vec![Some(session)])?;
+            return Err(error(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"));
+        }
+        let next = random_token();
+        let mut sets = self
+            .sql
+            .run(vec![
+                (
+                    "UPDATE auth.refresh_tokens SET revoked = true, updated_at = now() WHERE id = $1::bigint AND NOT revoked".into(),
+                    vec![Some(id.clone())],
+                ),
+                (
+                    "INSERT INTO auth.refresh_tokens (token, user_id, session_id, parent, revoked, created_at, updated_at)
+                     SELECT $1, $2, $3::uuid, $4, false, now(), now() WHERE EXISTS (SELECT 1 FROM auth.sessions WHERE id = $3::uuid)".into(),
+                    vec![Some(token_hash(&next)), Some(user.clone()), Some(session.clone()), Some(id)],
+                ),
+                ("UPDATE auth.sessions SET updated_at = now() WHERE id = $1::uuid".into(), vec![Some(session.clone())]),
+                (format!("SELECT {USER_JSON} FROM auth.users u WHERE u.id = $1::uuid"), vec![Some(user)]),
+            ])
+            .map_err(db_error)?;
+        let user_rows = sets.pop().unwrap_or_default();
+        let user: Value = user_rows.first().and_then(|r| r[0].as_deref()).and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| error(404, "user_not_found", "User not found"))?;
+        self.session(user, &session, &next, "token_refresh")
+    }
+
+    fn get_user(&self, headers: &[(String, String)]) -> Result<Response, Response> {
+        let (sub, _) = self.current(headers)?;
+        let user = self.user_json(&sub)?.ok_or_else(|| error(404, "user_not_found", "User from sub claim in JWT does not exist"))?;
+        Ok(json_response(200, user))
+    }
+
+    /// Applies `email`, `password`, `data`/`user_metadata`, `app_metadata`,
+    /// `email_confirm`, `ban_duration` ("none" lifts a ban) to a user.
+    fn update_user(&self, id: &str, b: &Map<String, Value>, admin: bool) -> Result<Response, Response> {
+        let mut sets: Vec<String> = vec!["updated_at = now()".into()];
+        let mut params: Vec<Option<String>> = vec![Some(id.into())];
+        fn push(sets: &mut Vec<String>, params: &mut Vec<Option<String>>, expr: &str, v: String) {
+            params.push(Some(v));
+            sets.push(expr.replace('?', &format!("${}", params.len())));
+        }
+        if let Some(e) = str_field(b, "email") {
+            let e = e.trim().to_lowercase();
+            if !valid_email(&e) {
+                return Err(error(400, "validation_failed", "Unable to validate email address: invalid format"));
+            }
+            push(&mut sets, &mut params, "email = ?", e);
+        }
+        if let Some(p) = str_field(b, "password") {
+            check_password(p)?;
+            push(&mut sets, &mut params, "encrypted_password = ?", hash_password(p)?);
+        }
+        let user_meta = b.get("data").or_else(|| if admin { b.get("user_metadata") } else { None });
+        if let Some(m) = user_meta.filter(|m| m.is_object()) {
+            push(&mut sets, &mut params, "raw_user_meta_data = coalesce(raw_user_meta_data, '{}'::jsonb) || ?::jsonb", m.to_string());
+        }
+        if admin {
+            if let Some(m) = b.get("app_metadata").filter(|m| m.is_object()) {
+                push(&mut sets, &mut params, "raw_app_meta_data = coalesce(raw_app_meta_data, '{}'::jsonb) || ?::jsonb", m.to_string());
+            }
+            if b.get("email_confirm").and_then(Value::as_bool) == Some(true) {
+                sets.push("email_confirmed_at = coalesce(email_confirmed_at, now())".into());
+            }
+            match str_field(b, "ban_duration") {
+                Some("none") => sets.push("banned_until = NULL".into()),
+                Some(d) => push(&mut sets, &mut params, "banned_until = now() + ?::interval", d.to_string()),
+                None => {}
+            }
+        }
+        let sql = format!("UPDATE auth.users u SET {} WHERE u.id = $1::uuid RETURNING {USER_JSON}", sets.join(", "));
+        match self.sql.run(vec![(sql, params)]) {
+            Ok(mut s) => {
+                let rows = s.pop().unwrap_or_default();
+                let user: Value = rows.first().and_then(|r| r[0].as_deref()).and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| error(404, "user_not_found", "User not found"))?;
+                Ok(json_response(200, user))
+            }
+            Err(e) if e.code == "23505" => Err(error(422, "email_exists", "A user with this email address has already been registered")),
+            Err(e) if e.code == "22007" || e.code == "22P02" => Err(error(400, "validation_failed", "invalid ban_duration")),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    fn logout(&self, headers: &[(String, String)], query: &str) -> Result<Response, Response> {
+        let (sub, sid) = self.current(headers)?;
+        let scope = query.split('&').find_map(|kv| kv.strip_prefix("scope=")).unwrap_or("global");
+        let (sql, params) = match scope {
+            "local" => ("DELETE FROM auth.sessions WHERE id = $1::uuid", vec![Some(sid)]),
+            "others" => ("DELETE FROM auth.sessions WHERE user_id = $1::uuid AND id <> $2::uuid", vec![Some(sub), Some(sid)]),
+            "global" => ("DELETE FROM auth.sessions WHERE user_id = $1::uuid", vec![Some(sub)]),
+            _ => return Err(error(400, "validation_failed", "Unsupported logout scope")),
+        };
+        self.one(sql, params)?;
+        Ok(Response { status: 204, headers: vec![], body: vec![] })
+    }
+
+    fn admin(&self, method: &str, rest: &str, query: &str, headers: &[(String, String)], body: &[u8]) -> Result<Response, Response> {
+        self.require_admin(headers)?;
+        let id = rest.trim_matches('/');
+        match (method, id) {
+            ("GET", "") => {
+                let param = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k)).and_then(|v| v.parse::<u64>().ok());
+                let per_page = param("per_page=").unwrap_or(50).clamp(1, 1000);
+                let page = param("page=").unwrap_or(1).max(1);
+                let rows = self.one(
+                    &format!("SELECT coalesce(json_agg(x.j ORDER BY x.created_at), '[]')::text FROM (SELECT {USER_JSON}::json AS j, u.created_at FROM auth.users u ORDER BY u.created_at LIMIT $1::bigint OFFSET $2::bigint) x"),
+                    vec![Some(per_page.to_string()), Some(((page - 1) * per_page).to_string())],
+                )?;
+                let users: Value = rows.first().and_then(|r| r[0].as_deref()).and_then(|s| serde_json::from_str(s).ok()).unwrap_or(json!([]));
+                Ok(json_response(200, json!({"users": users, "aud": "authenticated"})))
+            }
+            ("POST", "") => {
+                let b = body_json(body)?;
+                let email = str_field(&b, "email").unwrap_or("").trim().to_lowercase();
+                if !valid_email(&email) {
+                    return Err(error(400, "validation_failed", "Unable to validate email address: invalid format"));
+                }
+                let password = match str_field(&b, "password") {
+                    Some(p) => {
+                        check_password(p)?;
+                        p.to_string()
+                    }
+                    None => random_token(),
+                };
+                let confirmed = b.get("email_confirm").and_then(Value::as_bool).unwrap_or(false);
+                let um = b.get("user_metadata").filter(|m| m.is_object()).cloned().unwrap_or(json!({}));
+                let am = b.get("app_metadata").filter(|m| m.is_object()).cloned().unwrap_or(json!({}));
+                let new_id = self.create_user(&email, &password, confirmed, &um, &am)?;
+                let user = self.user_json(&new_id)?.unwrap_or(Value::Null);
+                Ok(json_response(200, user))
+            }
+            (_, id) if id.contains('/') || id.is_empty() => Err(error(404, "not_found", "Not found")),
+            ("GET", id) => {
+                valid_uuid(id)?;
+                let user = self.user_json(id)?.ok_or_else(|| error(404, "user_not_found", "User not found"))?;
+                Ok(json_response(200, user))
+            }
+            ("PUT", id) => {
+                valid_uuid(id)?;
+                self.update_user(id, &body_json(body)?, true)
+            }
+            ("DELETE", id) => {
+                valid_uuid(id)?;
+                let rows = self.one("DELETE FROM auth.users WHERE id = $1::uuid RETURNING 1", vec![Some(id.into())])?;
+                if rows.is_empty() {
+                    return Err(error(404, "user_not_found", "User not found"));
+                }
+                Ok(json_response(200, json!({})))
+            }
+            _ => Err(error(405, "method_not_allowed", "Method not allowed")),
+        }
+    }
+
+    /// Serves `method path` (relative to `/auth/v1`).
+    pub fn handle(&self, method: &str, path: &str, query: &str, headers: &[(String, String)], body: &[u8]) -> Response {
+        let path = path.trim_end_matches('/');
+        let result = match (method, path) {
+            ("GET", "/health") => Ok(json_response(200, json!({"version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "supalite auth"}))),
+            ("GET", "/settings") => Ok(json_response(
+                200,
+                json!({
+                    "external": {"email": true, "phone": false, "anonymous_users": false},
+                    "disable_signup": self.cfg.disable_signup,
+                    "mailer_autoconfirm": self.cfg.autoconfirm,
+                    "phone_autoconfirm": false, "sms_provider": "", "saml_enabled": false,
+                }),
+            )),
+            ("POST", "/signup") => self.signup(body),
+            ("POST", "/token") => match query.split('&').find_map(|kv| kv.strip_prefix("grant_type=")) {
+                Some("password") => self.password_grant(body),
+                Some("refresh_token") => self.refresh_grant(body),
+                _ => Err(error(400, "validation_failed", "unsupported_grant_type")),
+            },
+            ("GET", "/user") => self.get_user(headers),
+            ("PUT", "/user") => self.current(headers).and_then(|(sub, _)| self.update_user(&sub, &body_json(body)?, false)),
+            ("POST", "/logout") => self.logout(headers, query),
+            (m, p) if p == "/admin/users" || p.starts_with("/admin/users/") => self.admin(m, &p["/admin/users".len()..], query, headers, body),
+            _ => Err(error(404, "not_found", &format!("{method} {path} is not supported"))),
+        };
+        result.unwrap_or_else(|e| e)
+    }
+}
+
+fn valid_uuid(id: &str) -> Result<(), Response> {
+    let ok = id.len() == 36 && id.chars().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+    if ok {
+        Ok(())
+    } else {
+        Err(error(404, "user_not_found", "User not found"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        // A bcrypt hash as exported from Supabase.
+        let b = bcrypt::hash("hunter22", 4).unwrap();
+        assert!(verify_password("hunter22", &b));
+        assert!(!verify_password("hunter23", &b));
+        assert!(!verify_password("x", "garbage"));
+    }
+
+    #[test]
+    fn emails_and_tokens() {
+        assert!(valid_email("a@b.co"));
+        for bad in ["", "a", "a@b", "@b.co", "a b@c.de", "a@.de"] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+        let t = random_token();
+        assert_eq!(t.len(), 48);
+        assert_ne!(t, random_token());
+        assert_eq!(token_hash(&t).len(), 64);
+        assert!(check_password("12345").is_err());
+        assert!(valid_uuid("00000000-0000-0000-0000-00000000000a").is_ok());
+        assert!(valid_uuid("x").is_err());
+    }
+}
