@@ -217,8 +217,14 @@ impl Config {
             cors_origins: env("SUPALITE_CORS_ORIGINS")
                 .or(file.cors_origins)
                 .unwrap_or_else(|| "*".into()),
-            auth_autoconfirm: env("SUPALITE_AUTH_AUTOCONFIRM").map(|v| v == "true").or(file.auth_autoconfirm).unwrap_or(true),
-            auth_disable_signup: env("SUPALITE_AUTH_DISABLE_SIGNUP").map(|v| v == "true").or(file.auth_disable_signup).unwrap_or(false),
+            auth_autoconfirm: env("SUPALITE_AUTH_AUTOCONFIRM")
+                .map(|v| v == "true")
+                .or(file.auth_autoconfirm)
+                .unwrap_or(true),
+            auth_disable_signup: env("SUPALITE_AUTH_DISABLE_SIGNUP")
+                .map(|v| v == "true")
+                .or(file.auth_disable_signup)
+                .unwrap_or(false),
             auth_jwt_expiry: file.auth_jwt_expiry.unwrap_or(3600),
             auth_refresh_token_reuse_interval: env("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
                 .and_then(|v| v.parse().ok())
@@ -248,10 +254,22 @@ impl Config {
             ),
             ("SUPALITE_DB_SCHEMAS".into(), self.db_schemas.clone()),
             ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
-            ("SUPALITE_AUTH_AUTOCONFIRM".into(), self.auth_autoconfirm.to_string()),
-            ("SUPALITE_AUTH_DISABLE_SIGNUP".into(), self.auth_disable_signup.to_string()),
-            ("SUPALITE_AUTH_JWT_EXPIRY".into(), self.auth_jwt_expiry.to_string()),
-            ("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL".into(), self.auth_refresh_token_reuse_interval.to_string()),
+            (
+                "SUPALITE_AUTH_AUTOCONFIRM".into(),
+                self.auth_autoconfirm.to_string(),
+            ),
+            (
+                "SUPALITE_AUTH_DISABLE_SIGNUP".into(),
+                self.auth_disable_signup.to_string(),
+            ),
+            (
+                "SUPALITE_AUTH_JWT_EXPIRY".into(),
+                self.auth_jwt_expiry.to_string(),
+            ),
+            (
+                "SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL".into(),
+                self.auth_refresh_token_reuse_interval.to_string(),
+            ),
             (
                 "SUPALITE_UPSTREAM_TIMEOUT_MS".into(),
                 self.upstream_timeout_ms.to_string(),

@@ -67,7 +67,8 @@ fn supabase_js_auth_and_rls() {
             .serve_with(&[], &[("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", "0")])
             .unwrap_or_else(|e| panic!("{e}"));
         let anon = token(json!({"role": "anon", "iss": "supabase-demo", "exp": now() + 3600}));
-        let service = token(json!({"role": "service_role", "iss": "supabase-demo", "exp": now() + 3600}));
+        let service =
+            token(json!({"role": "service_role", "iss": "supabase-demo", "exp": now() + 3600}));
         let out = Command::new("node")
             .args(["--experimental-websocket", "--test", "--test-reporter=spec"])
             .arg(js.join("auth.test.mjs"))
@@ -77,8 +78,16 @@ fn supabase_js_auth_and_rls() {
             .env("SUPALITE_SERVICE_KEY", &service)
             .output()
             .expect("node is installed");
-        let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "supabase-js auth tests failed:\n{report}\nserver log:\n{}", s.log());
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "supabase-js auth tests failed:\n{report}\nserver log:\n{}",
+            s.log()
+        );
         assert!(report.contains("pass 5"), "{report}");
         // Passwords and tokens never reach the log.
         let log = s.log();

@@ -22,7 +22,10 @@ pub const DEFAULT_REUSE_INTERVAL_SECONDS: f64 = 10.0;
 
 /// One transaction of statements; each result is rows of text values.
 pub trait Sql {
-    fn run(&self, statements: Vec<(String, Vec<Option<String>>)>) -> Result<Vec<Vec<Vec<Option<String>>>>, SqlError>;
+    fn run(
+        &self,
+        statements: Vec<(String, Vec<Option<String>>)>,
+    ) -> Result<Vec<Vec<Vec<Option<String>>>>, SqlError>;
 }
 
 #[derive(Debug, Clone)]
@@ -47,7 +50,9 @@ impl AuthConfig {
         AuthConfig {
             autoconfirm: var("SUPALITE_AUTH_AUTOCONFIRM").is_none_or(|v| v != "false"),
             disable_signup: var("SUPALITE_AUTH_DISABLE_SIGNUP").is_some_and(|v| v == "true"),
-            jwt_expiry: var("SUPALITE_AUTH_JWT_EXPIRY").and_then(|v| v.parse().ok()).unwrap_or(3600),
+            jwt_expiry: var("SUPALITE_AUTH_JWT_EXPIRY")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(3600),
             reuse_interval: var("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_REUSE_INTERVAL_SECONDS),
@@ -57,7 +62,10 @@ impl AuthConfig {
 
 /// A GoTrue error: `{"code": status, "error_code": ..., "msg": ...}`.
 fn error(status: u16, error_code: &str, msg: &str) -> Response {
-    json_response(status, json!({"code": status, "error_code": error_code, "msg": msg}))
+    json_response(
+        status,
+        json!({"code": status, "error_code": error_code, "msg": msg}),
+    )
 }
 
 fn json_response(status: u16, v: Value) -> Response {
@@ -69,7 +77,11 @@ fn json_response(status: u16, v: Value) -> Response {
 }
 
 fn db_error(e: SqlError) -> Response {
-    error(500, "unexpected_failure", &format!("Database error: {} ({})", e.message, e.code))
+    error(
+        500,
+        "unexpected_failure",
+        &format!("Database error: {} ({})", e.message, e.code),
+    )
 }
 
 /// The user object as GoTrue returns it, built in SQL from `auth.users` row `u`.
@@ -96,7 +108,8 @@ fn token_hash(token: &str) -> String {
 pub fn hash_password(password: &str) -> Result<String, Response> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|_| error(500, "unexpected_failure", "no randomness"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|_| error(500, "unexpected_failure", "salt"))?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|_| error(500, "unexpected_failure", "salt"))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -108,16 +121,30 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     if hash.starts_with("$2") {
         return bcrypt::verify(password, hash).unwrap_or(false);
     }
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn valid_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else { return false };
-    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !e.contains(char::is_whitespace) && e.len() <= 255
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !e.contains(char::is_whitespace)
+        && e.len() <= 255
 }
 
 fn check_password(p: &str) -> Result<(), Response> {
@@ -136,7 +163,11 @@ fn body_json(body: &[u8]) -> Result<Map<String, Value>, Response> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(error(400, "bad_json", "Could not parse request body as JSON")),
+        _ => Err(error(
+            400,
+            "bad_json",
+            "Could not parse request body as JSON",
+        )),
     }
 }
 
@@ -153,30 +184,54 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn one(&self, sql: &str, params: Vec<Option<String>>) -> Result<Vec<Vec<Option<String>>>, Response> {
-        let mut sets = self.sql.run(vec![(sql.to_string(), params)]).map_err(db_error)?;
+    fn one(
+        &self,
+        sql: &str,
+        params: Vec<Option<String>>,
+    ) -> Result<Vec<Vec<Option<String>>>, Response> {
+        let mut sets = self
+            .sql
+            .run(vec![(sql.to_string(), params)])
+            .map_err(db_error)?;
         Ok(sets.pop().unwrap_or_default())
     }
 
     fn user_json(&self, id: &str) -> Result<Option<Value>, Response> {
-        let rows = self.one(&format!("SELECT {USER_JSON} FROM auth.users u WHERE u.id = $1::uuid"), vec![Some(id.into())])?;
-        Ok(rows.first().and_then(|r| r[0].as_deref()).and_then(|s| serde_json::from_str(s).ok()))
+        let rows = self.one(
+            &format!("SELECT {USER_JSON} FROM auth.users u WHERE u.id = $1::uuid"),
+            vec![Some(id.into())],
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|r| r[0].as_deref())
+            .and_then(|s| serde_json::from_str(s).ok()))
     }
 
     fn secret(&self) -> Result<EncodingKey, Response> {
         let s = self.verify.secret.as_deref().unwrap_or("");
         if s.trim_start().starts_with('{') || s.is_empty() {
-            return Err(error(500, "unexpected_failure", "issuing tokens needs an HMAC jwt-secret"));
+            return Err(error(
+                500,
+                "unexpected_failure",
+                "issuing tokens needs an HMAC jwt-secret",
+            ));
         }
         if self.verify.secret_is_base64 {
-            EncodingKey::from_base64_secret(s).map_err(|_| error(500, "unexpected_failure", "jwt-secret is not base64"))
+            EncodingKey::from_base64_secret(s)
+                .map_err(|_| error(500, "unexpected_failure", "jwt-secret is not base64"))
         } else {
             Ok(EncodingKey::from_secret(s.as_bytes()))
         }
     }
 
     /// The session object for `user` in session `session_id`.
-    fn session(&self, user: Value, session_id: &str, refresh_token: &str, method: &str) -> Result<Response, Response> {
+    fn session(
+        &self,
+        user: Value,
+        session_id: &str,
+        refresh_token: &str,
+        method: &str,
+    ) -> Result<Response, Response> {
         let iat = now();
         let exp = iat + self.cfg.jwt_expiry;
         let claims = json!({
@@ -187,7 +242,8 @@ impl Ctx<'_> {
             "amr": [{"method": method, "timestamp": iat}],
             "session_id": session_id, "is_anonymous": user["is_anonymous"],
         });
-        let access = encode(&Header::default(), &claims, &self.secret()?).map_err(|_| error(500, "unexpected_failure", "could not sign the token"))?;
+        let access = encode(&Header::default(), &claims, &self.secret()?)
+            .map_err(|_| error(500, "unexpected_failure", "could not sign the token"))?;
         Ok(json_response(
             200,
             json!({
@@ -210,32 +266,57 @@ impl Ctx<'_> {
             ),
             vec![Some(user_id.into()), Some(token_hash(&refresh))],
         )?;
-        let row = rows.first().ok_or_else(|| error(404, "user_not_found", "User not found"))?;
+        let row = rows
+            .first()
+            .ok_or_else(|| error(404, "user_not_found", "User not found"))?;
         let session_id = row[0].clone().unwrap_or_default();
-        let user: Value = row[1].as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+        let user: Value = row[1]
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(Value::Null);
         self.session(user, &session_id, &refresh, method)
     }
 
     /// The verified claims of the request's access token.
     fn claims(&self, headers: &[(String, String)]) -> Result<Value, Response> {
         if verify::bearer(headers).is_none() {
-            return Err(error(401, "no_authorization", "This endpoint requires a valid Bearer token"));
+            return Err(error(
+                401,
+                "no_authorization",
+                "This endpoint requires a valid Bearer token",
+            ));
         }
-        let id = verify::authenticate(self.verify, headers).map_err(|e| error(401, "bad_jwt", &format!("invalid JWT: unable to parse or verify signature, {}", e.message)))?;
+        let id = verify::authenticate(self.verify, headers).map_err(|e| {
+            error(
+                401,
+                "bad_jwt",
+                &format!(
+                    "invalid JWT: unable to parse or verify signature, {}",
+                    e.message
+                ),
+            )
+        })?;
         serde_json::from_str(&id.claims_json).map_err(|_| error(401, "bad_jwt", "invalid JWT"))
     }
 
     /// The user and session of a signed-in request.
     fn current(&self, headers: &[(String, String)]) -> Result<(String, String), Response> {
         let claims = self.claims(headers)?;
-        let sub = claims["sub"].as_str().ok_or_else(|| error(403, "bad_jwt", "invalid claim: missing sub claim"))?.to_string();
+        let sub = claims["sub"]
+            .as_str()
+            .ok_or_else(|| error(403, "bad_jwt", "invalid claim: missing sub claim"))?
+            .to_string();
         let sid = claims["session_id"].as_str().unwrap_or("").to_string();
         let rows = self.one(
             "SELECT EXISTS (SELECT 1 FROM auth.sessions WHERE id::text = $1 AND user_id::text = $2)::text",
             vec![Some(sid.clone()), Some(sub.clone())],
         )?;
         if rows.first().and_then(|r| r[0].as_deref()) != Some("true") {
-            return Err(error(403, "session_not_found", "Session from session_id claim in JWT does not exist"));
+            return Err(error(
+                403,
+                "session_not_found",
+                "Session from session_id claim in JWT does not exist",
+            ));
         }
         Ok((sub, sid))
     }
@@ -250,16 +331,28 @@ impl Ctx<'_> {
 
     fn signup(&self, body: &[u8]) -> Result<Response, Response> {
         if self.cfg.disable_signup {
-            return Err(error(422, "signup_disabled", "Signups not allowed for this instance"));
+            return Err(error(
+                422,
+                "signup_disabled",
+                "Signups not allowed for this instance",
+            ));
         }
         let b = body_json(body)?;
         let email = str_field(&b, "email").unwrap_or("").trim().to_lowercase();
         let password = str_field(&b, "password").unwrap_or("");
         if !valid_email(&email) {
-            return Err(error(400, "validation_failed", "Unable to validate email address: invalid format"));
+            return Err(error(
+                400,
+                "validation_failed",
+                "Unable to validate email address: invalid format",
+            ));
         }
         check_password(password)?;
-        let data = b.get("data").filter(|d| d.is_object()).cloned().unwrap_or(json!({}));
+        let data = b
+            .get("data")
+            .filter(|d| d.is_object())
+            .cloned()
+            .unwrap_or(json!({}));
         let id = self.create_user(&email, password, self.cfg.autoconfirm, &data, &json!({}))?;
         if self.cfg.autoconfirm {
             self.sign_in(&id, "password")
@@ -269,7 +362,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn create_user(&self, email: &str, password: &str, confirmed: bool, user_meta: &Value, app_meta: &Value) -> Result<String, Response> {
+    fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        confirmed: bool,
+        user_meta: &Value,
+        app_meta: &Value,
+    ) -> Result<String, Response> {
         let hash = hash_password(password)?;
         let mut app = json!({"provider": "email", "providers": ["email"]});
         if let (Some(a), Some(extra)) = (app.as_object_mut(), app_meta.as_object()) {
@@ -286,8 +386,14 @@ impl Ctx<'_> {
             vec![Some(email.into()), Some(hash), Some(confirmed.to_string()), Some(app.to_string()), Some(user_meta.to_string())],
         )]);
         match res {
-            Ok(mut sets) => Ok(sets.pop().and_then(|r| r.into_iter().next()).and_then(|r| r[0].clone()).unwrap_or_default()),
-            Err(e) if e.code == "23505" => Err(error(422, "user_already_exists", "User already registered")),
+            Ok(mut sets) => Ok(sets
+                .pop()
+                .and_then(|r| r.into_iter().next())
+                .and_then(|r| r[0].clone())
+                .unwrap_or_default()),
+            Err(e) if e.code == "23505" => {
+                Err(error(422, "user_already_exists", "User already registered"))
+            }
             Err(e) => Err(db_error(e)),
         }
     }
@@ -324,18 +430,34 @@ impl Ctx<'_> {
              FROM auth.refresh_tokens t WHERE t.token = $1",
             vec![Some(token_hash(token))],
         )?;
-        let row = rows.first().ok_or_else(|| error(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"))?;
+        let row = rows.first().ok_or_else(|| {
+            error(
+                400,
+                "refresh_token_not_found",
+                "Invalid Refresh Token: Refresh Token Not Found",
+            )
+        })?;
         let (id, revoked, age, session, user) = (
             row[0].clone().unwrap_or_default(),
             row[1].as_deref() == Some("true"),
-            row[2].as_deref().and_then(|a| a.parse::<f64>().ok()).unwrap_or(f64::MAX),
+            row[2]
+                .as_deref()
+                .and_then(|a| a.parse::<f64>().ok())
+                .unwrap_or(f64::MAX),
             row[3].clone().unwrap_or_default(),
             row[4].clone().unwrap_or_default(),
         );
         if revoked && age > self.cfg.reuse_interval {
             // Reuse of a rotated token: someone else may hold it. End the session.
-            self.one("DELETE FROM auth.sessions WHERE id = $1::uuid", vec![Some(session)])?;
-            return Err(error(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"));
+            self.one(
+                "DELETE FROM auth.sessions WHERE id = $1::uuid",
+                vec![Some(session)],
+            )?;
+            return Err(error(
+                400,
+                "refresh_token_already_used",
+                "Invalid Refresh Token: Already Used",
+            ));
         }
         let next = random_token();
         let mut sets = self
@@ -355,19 +477,34 @@ impl Ctx<'_> {
             ])
             .map_err(db_error)?;
         let user_rows = sets.pop().unwrap_or_default();
-        let user: Value = user_rows.first().and_then(|r| r[0].as_deref()).and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| error(404, "user_not_found", "User not found"))?;
+        let user: Value = user_rows
+            .first()
+            .and_then(|r| r[0].as_deref())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| error(404, "user_not_found", "User not found"))?;
         self.session(user, &session, &next, "token_refresh")
     }
 
     fn get_user(&self, headers: &[(String, String)]) -> Result<Response, Response> {
         let (sub, _) = self.current(headers)?;
-        let user = self.user_json(&sub)?.ok_or_else(|| error(404, "user_not_found", "User from sub claim in JWT does not exist"))?;
+        let user = self.user_json(&sub)?.ok_or_else(|| {
+            error(
+                404,
+                "user_not_found",
+                "User from sub claim in JWT does not exist",
+            )
+        })?;
         Ok(json_response(200, user))
     }
 
     /// Applies `email`, `password`, `data`/`user_metadata`, `app_metadata`,
     /// `email_confirm`, `ban_duration` ("none" lifts a ban) to a user.
-    fn update_user(&self, id: &str, b: &Map<String, Value>, admin: bool) -> Result<Response, Response> {
+    fn update_user(
+        &self,
+        id: &str,
+        b: &Map<String, Value>,
+        admin: bool,
+    ) -> Result<Response, Response> {
         let mut sets: Vec<String> = vec!["updated_at = now()".into()];
         let mut params: Vec<Option<String>> = vec![Some(id.into())];
         fn push(sets: &mut Vec<String>, params: &mut Vec<Option<String>>, expr: &str, v: String) {
@@ -377,77 +514,155 @@ impl Ctx<'_> {
         if let Some(e) = str_field(b, "email") {
             let e = e.trim().to_lowercase();
             if !valid_email(&e) {
-                return Err(error(400, "validation_failed", "Unable to validate email address: invalid format"));
+                return Err(error(
+                    400,
+                    "validation_failed",
+                    "Unable to validate email address: invalid format",
+                ));
             }
             push(&mut sets, &mut params, "email = ?", e);
         }
         if let Some(p) = str_field(b, "password") {
             check_password(p)?;
-            push(&mut sets, &mut params, "encrypted_password = ?", hash_password(p)?);
+            push(
+                &mut sets,
+                &mut params,
+                "encrypted_password = ?",
+                hash_password(p)?,
+            );
         }
-        let user_meta = b.get("data").or_else(|| if admin { b.get("user_metadata") } else { None });
+        let user_meta = b
+            .get("data")
+            .or_else(|| if admin { b.get("user_metadata") } else { None });
         if let Some(m) = user_meta.filter(|m| m.is_object()) {
-            push(&mut sets, &mut params, "raw_user_meta_data = coalesce(raw_user_meta_data, '{}'::jsonb) || ?::jsonb", m.to_string());
+            push(
+                &mut sets,
+                &mut params,
+                "raw_user_meta_data = coalesce(raw_user_meta_data, '{}'::jsonb) || ?::jsonb",
+                m.to_string(),
+            );
         }
         if admin {
             if let Some(m) = b.get("app_metadata").filter(|m| m.is_object()) {
-                push(&mut sets, &mut params, "raw_app_meta_data = coalesce(raw_app_meta_data, '{}'::jsonb) || ?::jsonb", m.to_string());
+                push(
+                    &mut sets,
+                    &mut params,
+                    "raw_app_meta_data = coalesce(raw_app_meta_data, '{}'::jsonb) || ?::jsonb",
+                    m.to_string(),
+                );
             }
             if b.get("email_confirm").and_then(Value::as_bool) == Some(true) {
                 sets.push("email_confirmed_at = coalesce(email_confirmed_at, now())".into());
             }
             match str_field(b, "ban_duration") {
                 Some("none") => sets.push("banned_until = NULL".into()),
-                Some(d) => push(&mut sets, &mut params, "banned_until = now() + ?::interval", d.to_string()),
+                Some(d) => push(
+                    &mut sets,
+                    &mut params,
+                    "banned_until = now() + ?::interval",
+                    d.to_string(),
+                ),
                 None => {}
             }
         }
-        let sql = format!("UPDATE auth.users u SET {} WHERE u.id = $1::uuid RETURNING {USER_JSON}", sets.join(", "));
+        let sql = format!(
+            "UPDATE auth.users u SET {} WHERE u.id = $1::uuid RETURNING {USER_JSON}",
+            sets.join(", ")
+        );
         match self.sql.run(vec![(sql, params)]) {
             Ok(mut s) => {
                 let rows = s.pop().unwrap_or_default();
-                let user: Value = rows.first().and_then(|r| r[0].as_deref()).and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| error(404, "user_not_found", "User not found"))?;
+                let user: Value = rows
+                    .first()
+                    .and_then(|r| r[0].as_deref())
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .ok_or_else(|| error(404, "user_not_found", "User not found"))?;
                 Ok(json_response(200, user))
             }
-            Err(e) if e.code == "23505" => Err(error(422, "email_exists", "A user with this email address has already been registered")),
-            Err(e) if e.code == "22007" || e.code == "22P02" => Err(error(400, "validation_failed", "invalid ban_duration")),
+            Err(e) if e.code == "23505" => Err(error(
+                422,
+                "email_exists",
+                "A user with this email address has already been registered",
+            )),
+            Err(e) if e.code == "22007" || e.code == "22P02" => {
+                Err(error(400, "validation_failed", "invalid ban_duration"))
+            }
             Err(e) => Err(db_error(e)),
         }
     }
 
     fn logout(&self, headers: &[(String, String)], query: &str) -> Result<Response, Response> {
         let (sub, sid) = self.current(headers)?;
-        let scope = query.split('&').find_map(|kv| kv.strip_prefix("scope=")).unwrap_or("global");
+        let scope = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("scope="))
+            .unwrap_or("global");
         let (sql, params) = match scope {
-            "local" => ("DELETE FROM auth.sessions WHERE id = $1::uuid", vec![Some(sid)]),
-            "others" => ("DELETE FROM auth.sessions WHERE user_id = $1::uuid AND id <> $2::uuid", vec![Some(sub), Some(sid)]),
-            "global" => ("DELETE FROM auth.sessions WHERE user_id = $1::uuid", vec![Some(sub)]),
+            "local" => (
+                "DELETE FROM auth.sessions WHERE id = $1::uuid",
+                vec![Some(sid)],
+            ),
+            "others" => (
+                "DELETE FROM auth.sessions WHERE user_id = $1::uuid AND id <> $2::uuid",
+                vec![Some(sub), Some(sid)],
+            ),
+            "global" => (
+                "DELETE FROM auth.sessions WHERE user_id = $1::uuid",
+                vec![Some(sub)],
+            ),
             _ => return Err(error(400, "validation_failed", "Unsupported logout scope")),
         };
         self.one(sql, params)?;
-        Ok(Response { status: 204, headers: vec![], body: vec![] })
+        Ok(Response {
+            status: 204,
+            headers: vec![],
+            body: vec![],
+        })
     }
 
-    fn admin(&self, method: &str, rest: &str, query: &str, headers: &[(String, String)], body: &[u8]) -> Result<Response, Response> {
+    fn admin(
+        &self,
+        method: &str,
+        rest: &str,
+        query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Response, Response> {
         self.require_admin(headers)?;
         let id = rest.trim_matches('/');
         match (method, id) {
             ("GET", "") => {
-                let param = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k)).and_then(|v| v.parse::<u64>().ok());
+                let param = |k: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(k))
+                        .and_then(|v| v.parse::<u64>().ok())
+                };
                 let per_page = param("per_page=").unwrap_or(50).clamp(1, 1000);
                 let page = param("page=").unwrap_or(1).max(1);
                 let rows = self.one(
                     &format!("SELECT coalesce(json_agg(x.j ORDER BY x.created_at), '[]')::text FROM (SELECT {USER_JSON}::json AS j, u.created_at FROM auth.users u ORDER BY u.created_at LIMIT $1::bigint OFFSET $2::bigint) x"),
                     vec![Some(per_page.to_string()), Some(((page - 1) * per_page).to_string())],
                 )?;
-                let users: Value = rows.first().and_then(|r| r[0].as_deref()).and_then(|s| serde_json::from_str(s).ok()).unwrap_or(json!([]));
-                Ok(json_response(200, json!({"users": users, "aud": "authenticated"})))
+                let users: Value = rows
+                    .first()
+                    .and_then(|r| r[0].as_deref())
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or(json!([]));
+                Ok(json_response(
+                    200,
+                    json!({"users": users, "aud": "authenticated"}),
+                ))
             }
             ("POST", "") => {
                 let b = body_json(body)?;
                 let email = str_field(&b, "email").unwrap_or("").trim().to_lowercase();
                 if !valid_email(&email) {
-                    return Err(error(400, "validation_failed", "Unable to validate email address: invalid format"));
+                    return Err(error(
+                        400,
+                        "validation_failed",
+                        "Unable to validate email address: invalid format",
+                    ));
                 }
                 let password = match str_field(&b, "password") {
                     Some(p) => {
@@ -456,17 +671,32 @@ impl Ctx<'_> {
                     }
                     None => random_token(),
                 };
-                let confirmed = b.get("email_confirm").and_then(Value::as_bool).unwrap_or(false);
-                let um = b.get("user_metadata").filter(|m| m.is_object()).cloned().unwrap_or(json!({}));
-                let am = b.get("app_metadata").filter(|m| m.is_object()).cloned().unwrap_or(json!({}));
+                let confirmed = b
+                    .get("email_confirm")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let um = b
+                    .get("user_metadata")
+                    .filter(|m| m.is_object())
+                    .cloned()
+                    .unwrap_or(json!({}));
+                let am = b
+                    .get("app_metadata")
+                    .filter(|m| m.is_object())
+                    .cloned()
+                    .unwrap_or(json!({}));
                 let new_id = self.create_user(&email, &password, confirmed, &um, &am)?;
                 let user = self.user_json(&new_id)?.unwrap_or(Value::Null);
                 Ok(json_response(200, user))
             }
-            (_, id) if id.contains('/') || id.is_empty() => Err(error(404, "not_found", "Not found")),
+            (_, id) if id.contains('/') || id.is_empty() => {
+                Err(error(404, "not_found", "Not found"))
+            }
             ("GET", id) => {
                 valid_uuid(id)?;
-                let user = self.user_json(id)?.ok_or_else(|| error(404, "user_not_found", "User not found"))?;
+                let user = self
+                    .user_json(id)?
+                    .ok_or_else(|| error(404, "user_not_found", "User not found"))?;
                 Ok(json_response(200, user))
             }
             ("PUT", id) => {
@@ -475,7 +705,10 @@ impl Ctx<'_> {
             }
             ("DELETE", id) => {
                 valid_uuid(id)?;
-                let rows = self.one("DELETE FROM auth.users WHERE id = $1::uuid RETURNING 1", vec![Some(id.into())])?;
+                let rows = self.one(
+                    "DELETE FROM auth.users WHERE id = $1::uuid RETURNING 1",
+                    vec![Some(id.into())],
+                )?;
                 if rows.is_empty() {
                     return Err(error(404, "user_not_found", "User not found"));
                 }
@@ -486,10 +719,20 @@ impl Ctx<'_> {
     }
 
     /// Serves `method path` (relative to `/auth/v1`).
-    pub fn handle(&self, method: &str, path: &str, query: &str, headers: &[(String, String)], body: &[u8]) -> Response {
+    pub fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Response {
         let path = path.trim_end_matches('/');
         let result = match (method, path) {
-            ("GET", "/health") => Ok(json_response(200, json!({"version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "supalite auth"}))),
+            ("GET", "/health") => Ok(json_response(
+                200,
+                json!({"version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "supalite auth"}),
+            )),
             ("GET", "/settings") => Ok(json_response(
                 200,
                 json!({
@@ -500,23 +743,41 @@ impl Ctx<'_> {
                 }),
             )),
             ("POST", "/signup") => self.signup(body),
-            ("POST", "/token") => match query.split('&').find_map(|kv| kv.strip_prefix("grant_type=")) {
+            ("POST", "/token") => match query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("grant_type="))
+            {
                 Some("password") => self.password_grant(body),
                 Some("refresh_token") => self.refresh_grant(body),
                 _ => Err(error(400, "validation_failed", "unsupported_grant_type")),
             },
             ("GET", "/user") => self.get_user(headers),
-            ("PUT", "/user") => self.current(headers).and_then(|(sub, _)| self.update_user(&sub, &body_json(body)?, false)),
+            ("PUT", "/user") => self
+                .current(headers)
+                .and_then(|(sub, _)| self.update_user(&sub, &body_json(body)?, false)),
             ("POST", "/logout") => self.logout(headers, query),
-            (m, p) if p == "/admin/users" || p.starts_with("/admin/users/") => self.admin(m, &p["/admin/users".len()..], query, headers, body),
-            _ => Err(error(404, "not_found", &format!("{method} {path} is not supported"))),
+            (m, p) if p == "/admin/users" || p.starts_with("/admin/users/") => {
+                self.admin(m, &p["/admin/users".len()..], query, headers, body)
+            }
+            _ => Err(error(
+                404,
+                "not_found",
+                &format!("{method} {path} is not supported"),
+            )),
         };
         result.unwrap_or_else(|e| e)
     }
 }
 
 fn valid_uuid(id: &str) -> Result<(), Response> {
-    let ok = id.len() == 36 && id.chars().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+    let ok = id.len() == 36
+        && id.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
     if ok {
         Ok(())
     } else {

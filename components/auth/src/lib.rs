@@ -16,8 +16,8 @@ mod glue {
 
     use crate::gotrue::{AuthConfig, Ctx, Sql, SqlError};
     use crate::verify::{self, Settings};
-    use supalite::api::sql;
     use exports::supalite::api::auth::Guest;
+    use supalite::api::sql;
     use supalite::api::types::{Identity, Request, Response};
 
     struct Auth;
@@ -47,11 +47,30 @@ mod glue {
         fn handle(req: Request) -> Response {
             let settings = settings();
             let cfg = AuthConfig::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-            let host = req.headers.iter().find(|(k, _)| k == "host").map(|(_, v)| v.as_str()).unwrap_or("localhost");
-            let proto = req.headers.iter().find(|(k, _)| k == "x-forwarded-proto").map(|(_, v)| v.as_str()).unwrap_or("http");
-            let ctx = Ctx { cfg: &cfg, verify: &settings, sql: &WitSql, issuer: format!("{proto}://{host}/auth/v1") };
+            let host = req
+                .headers
+                .iter()
+                .find(|(k, _)| k == "host")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("localhost");
+            let proto = req
+                .headers
+                .iter()
+                .find(|(k, _)| k == "x-forwarded-proto")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("http");
+            let ctx = Ctx {
+                cfg: &cfg,
+                verify: &settings,
+                sql: &WitSql,
+                issuer: format!("{proto}://{host}/auth/v1"),
+            };
             let r = ctx.handle(&req.method, &req.path, &req.query, &req.headers, &req.body);
-            Response { status: r.status, headers: r.headers, body: r.body }
+            Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }
         }
     }
 
@@ -59,12 +78,25 @@ mod glue {
     struct WitSql;
 
     impl Sql for WitSql {
-        fn run(&self, statements: Vec<(String, Vec<Option<String>>)>) -> Result<Vec<Vec<Vec<Option<String>>>>, SqlError> {
-            let session = sql::Session { role: None, claims_json: "{}".into(), read_only: false };
-            let stmts: Vec<sql::Statement> = statements.into_iter().map(|(sql, params)| sql::Statement { sql, params }).collect();
+        fn run(
+            &self,
+            statements: Vec<(String, Vec<Option<String>>)>,
+        ) -> Result<Vec<Vec<Vec<Option<String>>>>, SqlError> {
+            let session = sql::Session {
+                role: None,
+                claims_json: "{}".into(),
+                read_only: false,
+            };
+            let stmts: Vec<sql::Statement> = statements
+                .into_iter()
+                .map(|(sql, params)| sql::Statement { sql, params })
+                .collect();
             sql::transaction(&session, &stmts)
                 .map(|sets| sets.into_iter().map(|s| s.rows).collect())
-                .map_err(|e| SqlError { code: e.code, message: e.message })
+                .map_err(|e| SqlError {
+                    code: e.code,
+                    message: e.message,
+                })
         }
     }
 

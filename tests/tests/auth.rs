@@ -1,0 +1,108 @@
+//! Token verification attack matrix, end to end through the real server.
+
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use supalite_tests::*;
+
+/// A throw-away P-256 key pair for these tests only.
+const EC_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFfcBNTsPucbklhY3
+if04Kg5aDoccnaS6sIEEwMoJ3V2hRANCAATkxshjWOmHm6Z11n3b5tyK5z+TqRTR
++zeZBcVrPi417AhnGbDIoCGhhdgu9JYBr6MJsfbALX5s8RS+rmllQ4lS
+-----END PRIVATE KEY-----
+";
+const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","kid":"test-key","alg":"ES256","x":"5MbIY1jph5umddZ92-bciuc_k6kU0fs3mQXFaz4uNew","y":"CGcZsMigIaGF2C70lgGvowmx9sAtfmzxFL6uaWVDiVI"}"#;
+
+fn status_and_code(s: &Server, token: &str) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let r = s.get("/rest/v1/items", &[("authorization", &auth)]);
+    let code = if r.status == 200 {
+        json!(null)
+    } else {
+        r.json()["code"].clone()
+    };
+    if r.status == 401 {
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_token\""));
+    }
+    (r.status, code)
+}
+
+#[test]
+fn hmac_attack_matrix() {
+    let p = Project::new();
+    p.migration(
+        "20240101000000_items.sql",
+        "create table items (id int primary key); insert into items values (1);",
+    );
+    p.config("jwt-aud = \"supalite-tests\"\n");
+    let s = p.serve();
+    let ok = |extra: Value| {
+        let mut c = json!({"role": "authenticated", "aud": "supalite-tests", "exp": now() + 600});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        token(c)
+    };
+    assert_eq!(status_and_code(&s, &ok(json!({}))), (200, json!(null)));
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("expired", ok(json!({"exp": now() - 600})), "PGRST303"),
+        ("not yet valid", ok(json!({"nbf": now() + 600})), "PGRST303"),
+        ("issued in the future", ok(json!({"iat": now() + 600})), "PGRST303"),
+        ("wrong audience", ok(json!({"aud": "someone-else"})), "PGRST303"),
+        ("forged service_role, wrong secret", token_with("not-the-secret-not-the-secret-not-the-secret", json!({"role": "service_role", "aud": "supalite-tests"})), "PGRST301"),
+        ("role not allowed (postgres)", ok(json!({"role": "postgres"})), "PGRST301"),
+        ("alg none", "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoic2VydmljZV9yb2xlIiwiYXVkIjoic3VwYWxpdGUtdGVzdHMifQ.".into(), "PGRST301"),
+        ("truncated", ok(json!({})).rsplit_once('.').unwrap().0.to_string(), "PGRST301"),
+        ("garbled signature", format!("{}x", ok(json!({})).trim_end_matches(|c: char| c != '.'))  , "PGRST301"),
+        ("oversized", ok(json!({"pad": "x".repeat(20_000)})), "PGRST301"),
+    ];
+    for (what, t, code) in cases {
+        let (status, got) = status_and_code(&s, &t);
+        assert_eq!((status, got), (401, json!(code)), "{what}");
+    }
+}
+
+#[test]
+fn jwks_keys_and_key_confusion() {
+    let p = Project::new();
+    p.migration(
+        "20240101000000_items.sql",
+        "create table items (id int primary key); insert into items values (1);",
+    );
+    let s = p
+        .serve_with(
+            &[],
+            &[("SUPALITE_JWT_SECRET", &format!("{{\"keys\":[{EC_JWK}]}}"))],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some("test-key".into());
+    let key = EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).unwrap();
+    let good = encode(
+        &h,
+        &json!({"role": "authenticated", "exp": now() + 600}),
+        &key,
+    )
+    .unwrap();
+    assert_eq!(status_and_code(&s, &good), (200, json!(null)));
+    // Unknown kid.
+    h.kid = Some("other".into());
+    let other = encode(&h, &json!({"role": "authenticated"}), &key).unwrap();
+    assert_eq!(status_and_code(&s, &other).0, 401);
+    // HS256 "signed" with the public key material: key confusion must fail.
+    for secret in [
+        EC_JWK.as_bytes(),
+        b"5MbIY1jph5umddZ92-bciuc_k6kU0fs3mQXFaz4uNew".as_slice(),
+    ] {
+        let confused = encode(
+            &Header::default(),
+            &json!({"role": "service_role"}),
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap();
+        assert_eq!(status_and_code(&s, &confused).0, 401);
+    }
+}
