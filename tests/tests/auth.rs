@@ -106,3 +106,130 @@ fn jwks_keys_and_key_confusion() {
         assert_eq!(status_and_code(&s, &confused).0, 401);
     }
 }
+
+fn post(s: &Server, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+    s.request("POST", path, headers, Some(&body.to_string()))
+}
+
+#[test]
+fn email_confirmation_service_role_and_keys() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_notes.sql",
+            "create table notes (id serial primary key, user_id uuid default auth.uid(), body text);
+             alter table notes enable row level security;
+             create policy own on notes for all to authenticated using (auth.uid() = user_id) with check (auth.uid() = user_id);",
+        );
+        p.config("auth-autoconfirm = false\n");
+        // `supalite keys` prints keys signed with the configured secret.
+        let out = p.run(&["keys"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let service = text
+            .lines()
+            .find_map(|l| l.strip_prefix("service_role key: "))
+            .expect("service key printed")
+            .to_string();
+        let anon = text
+            .lines()
+            .find_map(|l| l.strip_prefix("anon key: "))
+            .expect("anon key printed")
+            .to_string();
+
+        let s = p.serve();
+        let h = [("apikey", anon.as_str())];
+        let r = post(
+            &s,
+            "/auth/v1/signup",
+            &h,
+            json!({"email": "dana@example.com", "password": "dana-password"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.json().get("access_token").is_none(),
+            "no session before confirmation"
+        );
+        assert!(r.json()["confirmation_sent_at"].is_string());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let creds = json!({"email": "dana@example.com", "password": "dana-password"});
+        let r = post(&s, "/auth/v1/token?grant_type=password", &h, creds.clone());
+        assert_eq!(
+            (r.status, r.json()["error_code"].clone()),
+            (400, json!("email_not_confirmed"))
+        );
+
+        // Only the service role may confirm, through the admin API.
+        let r = s.request(
+            "PUT",
+            &format!("/auth/v1/admin/users/{id}"),
+            &h,
+            Some(r#"{"email_confirm": true}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["error_code"].clone()),
+            (403, json!("not_admin"))
+        );
+        let admin = format!("Bearer {service}");
+        let ah = [("apikey", anon.as_str()), ("authorization", admin.as_str())];
+        let r = s.request(
+            "PUT",
+            &format!("/auth/v1/admin/users/{id}"),
+            &ah,
+            Some(r#"{"email_confirm": true}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.json()["email_confirmed_at"].is_string());
+
+        let r = post(&s, "/auth/v1/token?grant_type=password", &h, creds);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let access = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+        let claims: Value = {
+            let payload = r.json()["access_token"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .nth(1)
+                .unwrap()
+                .to_string();
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        for claim in [
+            "sub",
+            "aud",
+            "role",
+            "email",
+            "session_id",
+            "aal",
+            "amr",
+            "app_metadata",
+            "user_metadata",
+            "is_anonymous",
+            "exp",
+            "iat",
+            "iss",
+        ] {
+            assert!(
+                claims.get(claim).is_some(),
+                "access token lacks {claim}: {claims}"
+            );
+        }
+        let uh = [
+            ("apikey", anon.as_str()),
+            ("authorization", access.as_str()),
+        ];
+        assert_eq!(
+            s.request("POST", "/rest/v1/notes", &uh, Some(r#"{"body": "dana's"}"#))
+                .status,
+            201
+        );
+        // service_role bypasses RLS, as in Supabase; anon sees nothing.
+        assert_eq!(
+            s.get("/rest/v1/notes?select=body", &ah).json(),
+            json!([{"body": "dana's"}])
+        );
+        assert_eq!(s.get("/rest/v1/notes?select=body", &h).json(), json!([]));
+    });
+}

@@ -463,20 +463,9 @@ mod tests {
     }
 
     mod base64_like {
+        use base64::Engine;
         pub fn b64(s: &str) -> String {
-            const T: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-            let b = s.as_bytes();
-            let mut out = String::new();
-            for chunk in b.chunks(3) {
-                let n = (chunk[0] as u32) << 16
-                    | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-                    | *chunk.get(2).unwrap_or(&0) as u32;
-                for i in 0..=chunk.len() {
-                    out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-                }
-            }
-            out
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
         }
     }
 }
