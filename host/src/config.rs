@@ -50,6 +50,7 @@ struct FileConfig {
     db_schemas: Option<String>,
     db_anon_role: Option<String>,
     db_max_rows: Option<u64>,
+    db_tx_end: Option<String>,
     cors_origins: Option<String>,
     auth_autoconfirm: Option<bool>,
     auth_disable_signup: Option<bool>,
@@ -82,6 +83,8 @@ pub struct Config {
     pub db_schemas: String,
     pub db_anon_role: String,
     pub db_max_rows: Option<u64>,
+    /// `db-tx-end`: commit | commit-allow-override | rollback | rollback-allow-override.
+    pub db_tx_end: String,
     pub cors_origins: String,
     /// `/auth/v1`: sign users in at sign-up without e-mail confirmation.
     pub auth_autoconfirm: bool,
@@ -214,6 +217,22 @@ impl Config {
                 .unwrap_or_else(|| "public".into()),
             db_anon_role,
             db_max_rows,
+            db_tx_end: {
+                let t = env("SUPALITE_DB_TX_END")
+                    .or(file.db_tx_end)
+                    .unwrap_or_else(|| "commit".into());
+                if ![
+                    "commit",
+                    "commit-allow-override",
+                    "rollback",
+                    "rollback-allow-override",
+                ]
+                .contains(&t.as_str())
+                {
+                    bail!("invalid db-tx-end `{t}` (commit, commit-allow-override, rollback or rollback-allow-override)");
+                }
+                t
+            },
             cors_origins: env("SUPALITE_CORS_ORIGINS")
                 .or(file.cors_origins)
                 .unwrap_or_else(|| "*".into()),
@@ -253,6 +272,7 @@ impl Config {
                 self.jwt_role_claim_key.clone(),
             ),
             ("SUPALITE_DB_SCHEMAS".into(), self.db_schemas.clone()),
+            ("SUPALITE_DB_TX_END".into(), self.db_tx_end.clone()),
             ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
             (
                 "SUPALITE_AUTH_AUTOCONFIRM".into(),

@@ -156,6 +156,7 @@ impl wit_sql::Host for State {
             role: session.role,
             claims_json: session.claims_json,
             read_only: session.read_only,
+            rollback: session.rollback,
         };
         let statements: Vec<_> = statements
             .into_iter()

@@ -388,3 +388,119 @@ fn notify_pgrst_reloads_the_schema_cache() {
         }
     });
 }
+
+#[test]
+fn openapi_csv_location_tx_and_strict_handling() {
+    on_each_db(|p| {
+        p.migration("20240101000000_books.sql", SCHEMA);
+        p.config("db-tx-end = \"commit-allow-override\"\n");
+        let s = p.serve();
+        // OpenAPI description at the root
+        let r = s.get("/rest/v1/", &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/openapi+json"));
+        let doc = r.json();
+        assert_eq!(doc["swagger"], "2.0");
+        assert!(doc["paths"]["/books"]["get"].is_object());
+        assert!(doc["paths"]["/rpc/add"]["post"].is_object());
+        assert_eq!(
+            doc["definitions"]["authors"]["properties"]["id"]["type"],
+            "integer"
+        );
+        assert_eq!(
+            doc["definitions"]["books"]["properties"]["tags"]["type"],
+            "array"
+        );
+        assert!(doc["definitions"]["authors"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("name")));
+
+        // CSV
+        let r = s.get(
+            "/rest/v1/authors?select=id,name&order=id&limit=2",
+            &[("accept", "text/csv")],
+        );
+        assert_eq!(
+            (r.status, r.header("content-type")),
+            (200, Some("text/csv; charset=utf-8"))
+        );
+        assert_eq!(r.body, "id,name\n1,Ursula\n2,Terry");
+
+        // Location for return=headers-only
+        let r = s.request(
+            "POST",
+            "/rest/v1/authors",
+            &[("prefer", "return=headers-only")],
+            Some(r#"{"id": 42, "name": "Ann"}"#),
+        );
+        assert_eq!(
+            (r.status, r.header("location")),
+            (201, Some("/authors?id=eq.42"))
+        );
+
+        // Prefer: tx=rollback answers as if committed, then rolls back.
+        let r = s.request(
+            "POST",
+            "/rest/v1/authors?select=name",
+            &[("prefer", "return=representation,tx=rollback")],
+            Some(r#"{"id": 43, "name": "Ghost"}"#),
+        );
+        assert_eq!((r.status, r.json()), (201, json!([{"name": "Ghost"}])));
+        assert!(r
+            .header("preference-applied")
+            .unwrap()
+            .contains("tx=rollback"));
+        assert_eq!(json_get(&s, "/rest/v1/authors?id=eq.43"), json!([]));
+        // An error inside a rolled-back transaction leaves the connection usable.
+        let r = s.request(
+            "POST",
+            "/rest/v1/authors",
+            &[("prefer", "tx=rollback")],
+            Some(r#"{"id": 1, "name": "dup"}"#),
+        );
+        assert_eq!(r.status, 409);
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=id&id=eq.1"),
+            json!([{"id": 1}])
+        );
+
+        // handling=strict with max-affected
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/books",
+            &[("prefer", "handling=strict, max-affected=1")],
+            Some(r#"{"title": "Same"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST124"))
+        );
+        assert_eq!(r.json()["details"], "The query affects 3 rows");
+        assert_eq!(
+            json_get(&s, "/rest/v1/books?select=id&title=eq.Same"),
+            json!([]),
+            "nothing was updated"
+        );
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/books?id=eq.1",
+            &[("prefer", "handling=strict, max-affected=1")],
+            Some(r#"{"title": "One"}"#),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/books?id=eq.1",
+            &[("prefer", "handling=strict, bogus=1")],
+            Some(r#"{"title": "One"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST122"))
+        );
+    });
+}

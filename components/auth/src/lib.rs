@@ -86,6 +86,7 @@ mod glue {
                 role: None,
                 claims_json: "{}".into(),
                 read_only: false,
+                rollback: false,
             };
             let stmts: Vec<sql::Statement> = statements
                 .into_iter()

@@ -25,6 +25,9 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
         cfg.anon_role = r;
     }
     cfg.max_rows = var("SUPALITE_DB_MAX_ROWS").and_then(|m| m.trim().parse().ok());
+    if let Some(t) = var("SUPALITE_DB_TX_END").filter(|t| !t.is_empty()) {
+        cfg.tx_end = t;
+    }
     cfg
 }
 
@@ -87,10 +90,14 @@ mod glue {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
+        if let Some(r) = plan.ready_response() {
+            return r;
+        }
         let session = Session {
             role: Some(who.role.clone()),
             claims_json: who.claims_json.clone(),
             read_only: plan.read_only,
+            rollback: plan.rollback,
         };
         let stmt = Statement {
             sql: plan.statement.sql.clone(),

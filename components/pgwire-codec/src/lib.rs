@@ -31,6 +31,19 @@ pub struct Session {
     pub role: Option<String>,
     pub claims_json: String,
     pub read_only: bool,
+    /// Roll back at the end instead of committing.
+    pub rollback: bool,
+}
+
+impl Session {
+    /// `ReadyForQuery` messages that answer [`encode_transaction`] for this session.
+    pub fn answers(&self) -> usize {
+        if self.rollback {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -117,11 +130,27 @@ pub fn encode_transaction(
 ) -> Result<BytesMut, DbError> {
     let mut buf =
         BytesMut::with_capacity(256 + statements.iter().map(|s| s.sql.len() + 64).sum::<usize>());
+    let plain = |sql: &str| Statement {
+        sql: sql.into(),
+        params: vec![],
+    };
+    if session.rollback {
+        // An explicit block ended by ROLLBACK; the extra simple-protocol
+        // ROLLBACK after Sync also ends a block that an error aborted.
+        encode_statement(&plain("BEGIN"), &mut buf)?;
+    }
     encode_statement(&session_statement(session), &mut buf)?;
     for st in statements {
         encode_statement(st, &mut buf)?;
     }
+    if session.rollback {
+        encode_statement(&plain("ROLLBACK"), &mut buf)?;
+    }
     frontend::sync(&mut buf);
+    if session.rollback {
+        frontend::query("ROLLBACK", &mut buf)
+            .map_err(|e| DbError::internal("22021", e.to_string()))?;
+    }
     Ok(buf)
 }
 
@@ -194,6 +223,17 @@ fn error_fields(fields: postgres_protocol::message::backend::ErrorFields<'_>) ->
         }
     }
     e
+}
+
+/// Decodes the answer to [`encode_transaction`] for `session`: one result
+/// set per caller statement, or the first error.
+pub fn decode_transaction(session: &Session, answer: &[u8]) -> Result<Vec<ResultSet>, DbError> {
+    let mut sets = decode_answer(answer)?;
+    if session.rollback && sets.len() >= 2 {
+        sets.remove(0); // BEGIN (the session statement is dropped below)
+        sets.pop(); // ROLLBACK
+    }
+    Ok(sets)
 }
 
 /// Decodes the answer to [`encode_transaction`]: one result set per caller
@@ -436,6 +476,7 @@ mod tests {
             role: Some("anon".into()),
             claims_json: "{}".into(),
             read_only: true,
+            rollback: false,
         };
         let buf = encode_transaction(
             &s,
@@ -456,6 +497,7 @@ mod tests {
             role: None,
             claims_json: "{}".into(),
             read_only: false,
+            rollback: false,
         };
         assert!(encode_transaction(
             &s,

@@ -74,6 +74,21 @@ impl ApiError {
         hint: Option<&str>,
         anonymous: bool,
     ) -> Self {
+        // handling=strict, max-affected: see `plan` (a failed cast carries the count).
+        if code == "22P02" {
+            if let Some(n) = message
+                .split("\"PGRST124:")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+            {
+                return ApiError::new(
+                    400,
+                    "PGRST124",
+                    "Query result exceeds max-affected preference constraint",
+                )
+                .details(format!("The query affects {n} rows"));
+            }
+        }
         let status = sqlstate_status(code, message, anonymous);
         let mut err = ApiError {
             status,

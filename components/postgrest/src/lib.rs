@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod grammar;
+pub mod openapi;
 mod read;
 mod rpc;
 pub mod schema;
@@ -30,6 +31,9 @@ pub struct Config {
     pub anon_role: String,
     /// `db-max-rows`
     pub max_rows: Option<u64>,
+    /// `db-tx-end`: `commit` (default), `commit-allow-override`, `rollback`,
+    /// `rollback-allow-override`.
+    pub tx_end: String,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             schemas: vec!["public".into()],
             anon_role: "anon".into(),
             max_rows: None,
+            tx_end: "commit".into(),
         }
     }
 }
@@ -127,22 +132,29 @@ enum ReturnPref {
 enum MediaType {
     Json,
     SingleObject,
+    Csv,
 }
 
 /// What to run and how to answer with its result.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// A response that needs no SQL (the OpenAPI document).
+    ready: Option<Response>,
     /// The one statement; it returns one row of three text columns:
     /// total count (or NULL), rows in this page, and the JSON body.
     pub statement: Statement,
     /// Run in a read-only transaction (GET/HEAD).
     pub read_only: bool,
+    /// Roll the transaction back instead of committing (`db-tx-end`, `Prefer: tx=`).
+    pub rollback: bool,
     action: Action,
     head: bool,
     returning: ReturnPref,
     media: MediaType,
     shape: Shape,
     resolution_applied: Option<&'static str>,
+    /// (table, primary key) for a `Location` header.
+    location: Option<(String, Vec<String>)>,
     offset: u64,
     count_requested: Option<&'static str>,
 }
@@ -172,11 +184,29 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         [t] => (t.clone(), false),
         [rpc, f] if rpc == "rpc" => (f.clone(), true),
         [] => {
-            return Err(ApiError::new(
-                501,
-                "PGRST501",
-                "The OpenAPI description is not served by supalite yet",
-            ));
+            if !matches!(method.as_str(), "GET" | "HEAD") {
+                return Err(ApiError::new(
+                    405,
+                    "PGRST117",
+                    format!("Unsupported HTTP method: {method}"),
+                ));
+            }
+            let schema = profile_schema(cfg, req, true)?;
+            let cache = cache()?;
+            let doc = openapi::document(&cache, &schema, req.header("host"));
+            let body = if method == "HEAD" {
+                Vec::new()
+            } else {
+                doc.to_string().into_bytes()
+            };
+            return Ok(Plan::ready(Response {
+                status: 200,
+                headers: vec![(
+                    "content-type".into(),
+                    "application/openapi+json; charset=utf-8".into(),
+                )],
+                body,
+            }));
         }
         _ => {
             return Err(ApiError::new(
@@ -215,6 +245,14 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     let read_like = action == Action::Read || (action == Action::Call && method != "POST");
     let schema = profile_schema(cfg, req, read_like)?;
     let prefs = Preferences::parse(req);
+    if prefs.strict && !prefs.invalid.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "PGRST122",
+            "Invalid preferences given with handling=strict in the request header.",
+        )
+        .details(format!("Invalid preferences: {}", prefs.invalid.join(", "))));
+    }
     let media = accept_media(req.header("accept"))?;
 
     let mut q = QueryParams::parse(req.query)?;
@@ -410,9 +448,41 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             st.push("NULL::text");
         }
     }
-    st.push(", pg_catalog.count(_postgrest_t)::text, ");
-    if returning != ReturnPref::Representation || head {
+    match prefs.max_affected.filter(|_| {
+        prefs.strict && matches!(action, Action::Update | Action::Delete | Action::Call)
+    }) {
+        // Over the limit, the cast fails ('PGRST124:<n>' is no integer) and
+        // the transaction rolls back; ApiError::from_db reports PGRST124.
+        Some(n) => {
+            st.push(", (CASE WHEN pg_catalog.count(_postgrest_t) > ")
+                .param(n.to_string())
+                .push("::bigint THEN ('PGRST124:' || pg_catalog.count(_postgrest_t))::bigint ELSE pg_catalog.count(_postgrest_t) END)::text, ");
+        }
+        None => {
+            st.push(", pg_catalog.count(_postgrest_t)::text, ");
+        }
+    }
+    // Location: for single-row inserts with return=headers-only, the new
+    // row's primary key (the body carries it; respond() turns it into a header).
+    let mut location = None;
+    let mut csv_header_source: Option<usize> = None;
+    if action == Action::Insert && returning == ReturnPref::HeadersOnly {
+        if let Some(t) = cache().ok().and_then(|c| c.table(&schema, &table).cloned()) {
+            if !t.pk.is_empty() {
+                location = Some((table.clone(), t.pk.clone()));
+            }
+        }
+    }
+    if location.is_some() {
+        st.push("coalesce(json_agg(_postgrest_t), '[]')::text");
+    } else if returning != ReturnPref::Representation || head {
         st.push("''::text");
+    } else if media == MediaType::Csv && matches!(shape, Shape::Rows) {
+        // PostgREST's CSV: a header of the column names, then each row's
+        // composite text form without its parentheses.
+        st.push("(SELECT coalesce(string_agg(pgrst_k.k, ','), '') FROM (SELECT json_object_keys(row_to_json(pgrst_h)) AS k FROM (SELECT * FROM (");
+        csv_header_source = Some(st.sql.len());
+        st.push(") pgrst_x LIMIT 1) pgrst_h) pgrst_k) || E'\\n' || coalesce(string_agg(substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2), E'\\n'), '')");
     } else {
         match shape {
             Shape::Scalar | Shape::Void => {
@@ -423,22 +493,35 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         };
     }
     st.push(" FROM (");
+    let outer_start = st.sql.len();
     if matches!(action, Action::Read | Action::Call) {
         st.push("SELECT * FROM pgrst_source");
     } else {
         let root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
         root.render(&mut st, &Source::Cte("pgrst_source"), None, false)?;
     }
+    if let Some(pos) = csv_header_source {
+        let outer = st.sql[outer_start..].to_string();
+        st.sql.insert_str(pos, &outer);
+    }
     st.push(") _postgrest_t");
 
+    let overridable = cfg.tx_end.ends_with("-allow-override");
+    let rollback = match prefs.tx_rollback {
+        Some(r) if overridable => r,
+        _ => cfg.tx_end.starts_with("rollback"),
+    };
     Ok(Plan {
+        ready: None,
         statement: st,
         read_only: read_like,
+        rollback,
         action,
         head,
         returning,
         media,
         shape,
+        location,
         resolution_applied: match (action, prefs.resolution) {
             (Action::Insert, Some(true)) => Some("resolution=merge-duplicates"),
             (Action::Insert, Some(false)) => Some("resolution=ignore-duplicates"),
@@ -450,6 +533,29 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
 }
 
 impl Plan {
+    fn ready(r: Response) -> Plan {
+        Plan {
+            ready: Some(r),
+            statement: Statement::default(),
+            read_only: true,
+            rollback: false,
+            action: Action::Read,
+            head: false,
+            returning: ReturnPref::Representation,
+            media: MediaType::Json,
+            shape: Shape::Rows,
+            resolution_applied: None,
+            location: None,
+            offset: 0,
+            count_requested: None,
+        }
+    }
+
+    /// The response, when this plan needs no SQL at all.
+    pub fn ready_response(&self) -> Option<Response> {
+        self.ready.clone()
+    }
+
     /// Builds the HTTP response from the statement's result row.
     pub fn respond(&self, out: Outcome) -> Response {
         let page_total: u64 = out.page_total.and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -478,6 +584,9 @@ impl Plan {
         }
         if let Some(r) = self.resolution_applied {
             applied.push(r);
+        }
+        if self.rollback {
+            applied.push("tx=rollback");
         }
         if !applied.is_empty() {
             headers.push(("preference-applied".into(), applied.join(", ")));
@@ -544,6 +653,28 @@ impl Plan {
             }
         }
 
+        if let Some((table, pk)) = &self.location {
+            let rows: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            if let Some(row) = rows
+                .as_array()
+                .filter(|r| r.len() == 1)
+                .and_then(|r| r[0].as_object())
+            {
+                let query: Vec<String> = pk
+                    .iter()
+                    .map(|k| {
+                        let v = match row.get(k) {
+                            Some(serde_json::Value::String(s)) => s.clone(),
+                            Some(v) => v.to_string(),
+                            None => String::new(),
+                        };
+                        let enc: String = form_urlencoded::byte_serialize(v.as_bytes()).collect();
+                        format!("{k}=eq.{enc}")
+                    })
+                    .collect();
+                headers.push(("location".into(), format!("/{table}?{}", query.join("&"))));
+            }
+        }
         if !representation {
             return Response {
                 status,
@@ -568,7 +699,9 @@ impl Plan {
                     strip(body)
                 },
             ),
-            (MediaType::Json, _) | (_, Shape::Scalar | Shape::Scalars | Shape::Void) => {
+            (MediaType::Csv, Shape::Rows) => ("text/csv; charset=utf-8", body.as_bytes().to_vec()),
+            (MediaType::Json | MediaType::Csv, _)
+            | (_, Shape::Scalar | Shape::Scalars | Shape::Void) => {
                 ("application/json; charset=utf-8", body.as_bytes().to_vec())
             }
             (MediaType::SingleObject, Shape::Rows) => (
@@ -655,6 +788,7 @@ fn accept_media(accept: Option<&str>) -> Result<MediaType, ApiError> {
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
                 return Ok(MediaType::SingleObject)
             }
+            "text/csv" => return Ok(MediaType::Csv),
             _ => {}
         }
     }
@@ -671,6 +805,14 @@ struct Preferences {
     count: Option<&'static str>,
     /// `resolution=merge-duplicates` (true) or `ignore-duplicates` (false).
     resolution: Option<bool>,
+    /// `tx=rollback` (true) or `tx=commit` (false).
+    tx_rollback: Option<bool>,
+    /// `handling=strict`
+    strict: bool,
+    /// `max-affected=N` (with `handling=strict`)
+    max_affected: Option<u64>,
+    /// Preferences not understood.
+    invalid: Vec<String>,
 }
 
 impl Preferences {
@@ -688,7 +830,18 @@ impl Preferences {
                     // Planned and estimated counts fall back to exact counts.
                     "count=planned" => p.count = Some("count=exact"),
                     "count=estimated" => p.count = Some("count=exact"),
-                    _ => {}
+                    "tx=commit" => p.tx_rollback = Some(false),
+                    "tx=rollback" => p.tx_rollback = Some(true),
+                    "handling=strict" => p.strict = true,
+                    "handling=lenient" => p.strict = false,
+                    "missing=null" | "params=single-object" | "" => {}
+                    other => match other
+                        .strip_prefix("max-affected=")
+                        .map(|n| n.parse::<u64>())
+                    {
+                        Some(Ok(n)) => p.max_affected = Some(n),
+                        _ => p.invalid.push(other.to_string()),
+                    },
                 }
             }
         }

@@ -44,8 +44,8 @@ impl Database {
         statements: &[Statement],
     ) -> Result<Vec<ResultSet>, DbError> {
         let request = pgwire_codec::encode_transaction(session, statements)?;
-        let answer = self.roundtrip(request, 1).await?;
-        pgwire_codec::decode_answer(&answer)
+        let answer = self.roundtrip(request, session.answers()).await?;
+        pgwire_codec::decode_transaction(session, &answer)
     }
 
     /// One statement as the connection's own role (start-up work only).
@@ -58,6 +58,7 @@ impl Database {
             role: None,
             claims_json: "{}".into(),
             read_only: false,
+            rollback: false,
         };
         let mut sets = self
             .transaction(

@@ -187,6 +187,7 @@ fn main() {
         role: None,
         claims_json: "{}".into(),
         read_only: false,
+        rollback: false,
     };
     let catalog = conn
         .transaction(
@@ -272,6 +273,7 @@ fn main() {
                     role: Some("anon".into()),
                     claims_json: claims.clone(),
                     read_only: *ro,
+                    rollback: false,
                 };
                 c.transaction(&session, st).is_ok()
             },
