@@ -182,11 +182,16 @@ struct Cursor<'a> {
     src: &'a str,
     pos: usize,
     what: &'static str,
+    /// Nesting of embeds / logic trees so far (bounded: no stack exhaustion).
+    depth: usize,
 }
+
+/// Deepest nesting of embedded resources or logic trees accepted.
+pub const MAX_DEPTH: usize = 32;
 
 impl<'a> Cursor<'a> {
     fn new(src: &'a str, what: &'static str) -> Self {
-        Cursor { src, pos: 0, what }
+        Cursor { src, pos: 0, what, depth: 0 }
     }
     fn rest(&self) -> &'a str {
         &self.src[self.pos..]
@@ -360,7 +365,12 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
         let items = if c.eat(")") {
             Vec::new()
         } else {
+            c.depth += 1;
+            if c.depth > MAX_DEPTH {
+                return Err(c.error("less deeply nested embedding"));
+            }
             let items = select_list(c)?;
+            c.depth -= 1;
             if !c.eat(")") {
                 return Err(c.error("\")\""));
             }
@@ -563,7 +573,12 @@ fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
     let negated = c.eat("not.");
     for (kw, or) in [("and(", false), ("or(", true)] {
         if c.eat(kw) {
+            c.depth += 1;
+            if c.depth > MAX_DEPTH {
+                return Err(c.error("less deeply nested logic"));
+            }
             let children = logic_children(c)?;
+            c.depth -= 1;
             return Ok(Logic::Tree {
                 or,
                 negated,
@@ -832,6 +847,16 @@ mod tests {
         for b in ["a.eq.1", "(a.eq.1", "(a.xx.1)", "(and(a.eq.1)", "()", "(a)"] {
             assert!(parse_logic(true, false, b).is_err(), "{b}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep_logic = format!("({}a.eq.1{})", "and(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(parse_logic(true, false, &deep_logic).unwrap_err().code, "PGRST100");
+        let deep_select = format!("{}x{}", "a(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(parse_select(&deep_select).unwrap_err().code, "PGRST100");
+        let ok = format!("({}a.eq.1{})", "and(".repeat(MAX_DEPTH - 1), ")".repeat(MAX_DEPTH - 1));
+        assert!(parse_logic(true, false, &ok).is_ok());
     }
 
     #[test]
