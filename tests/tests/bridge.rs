@@ -224,6 +224,34 @@ fn operators_on_rich_types() {
             (r.status, r.json()["code"].clone()),
             (416, json!("PGRST103"))
         );
+        // planned: the planner's estimate (a number; analyzed tables are exact enough)
+        let r = s.get(
+            "/rest/v1/books?select=id&limit=1",
+            &[("prefer", "count=planned")],
+        );
+        assert!(r.status == 200 || r.status == 206, "{}", r.body);
+        let total: u64 = r
+            .header("content-range")
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(total >= 1, "{total}");
+        assert!(r
+            .header("preference-applied")
+            .unwrap()
+            .contains("count=planned"));
+        let r = s.get(
+            "/rest/v1/books?select=id&limit=1",
+            &[("prefer", "count=estimated")],
+        );
+        assert_eq!(
+            r.header("content-range"),
+            Some("0-0/3"),
+            "below db-max-rows the estimate is exact"
+        );
         let r = s.request("HEAD", "/rest/v1/books", &[("prefer", "count=exact")], None);
         assert_eq!(
             (r.status, r.body.as_str(), r.header("content-range")),

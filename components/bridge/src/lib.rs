@@ -103,12 +103,29 @@ mod glue {
             sql: plan.statement.sql.clone(),
             params: plan.statement.params.clone(),
         };
-        match sql::transaction(&session, &[stmt]) {
+        let mut statements = Vec::new();
+        if let Some(e) = &plan.explain {
+            statements.push(Statement {
+                sql: e.sql.clone(),
+                params: e.params.clone(),
+            });
+        }
+        statements.push(stmt);
+        match sql::transaction(&session, &statements) {
             Ok(sets) => {
                 let row = sets.last().and_then(|s| s.rows.first());
                 let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
+                let explain = if plan.explain.is_some() {
+                    sets.first()
+                        .and_then(|s| s.rows.first())
+                        .and_then(|r| r.first())
+                        .and_then(|v| v.as_deref())
+                } else {
+                    None
+                };
+                let total = plan.total(col(0), explain);
                 plan.respond(postgrest::Outcome {
-                    total: col(0),
+                    total: total.as_deref(),
                     page_total: col(1),
                     body: col(2),
                 })

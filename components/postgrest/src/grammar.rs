@@ -191,7 +191,12 @@ pub const MAX_DEPTH: usize = 32;
 
 impl<'a> Cursor<'a> {
     fn new(src: &'a str, what: &'static str) -> Self {
-        Cursor { src, pos: 0, what, depth: 0 }
+        Cursor {
+            src,
+            pos: 0,
+            what,
+            depth: 0,
+        }
     }
     fn rest(&self) -> &'a str {
         &self.src[self.pos..]
@@ -852,10 +857,17 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let deep_logic = format!("({}a.eq.1{})", "and(".repeat(10_000), ")".repeat(10_000));
-        assert_eq!(parse_logic(true, false, &deep_logic).unwrap_err().code, "PGRST100");
+        assert_eq!(
+            parse_logic(true, false, &deep_logic).unwrap_err().code,
+            "PGRST100"
+        );
         let deep_select = format!("{}x{}", "a(".repeat(10_000), ")".repeat(10_000));
         assert_eq!(parse_select(&deep_select).unwrap_err().code, "PGRST100");
-        let ok = format!("({}a.eq.1{})", "and(".repeat(MAX_DEPTH - 1), ")".repeat(MAX_DEPTH - 1));
+        let ok = format!(
+            "({}a.eq.1{})",
+            "and(".repeat(MAX_DEPTH - 1),
+            ")".repeat(MAX_DEPTH - 1)
+        );
         assert!(parse_logic(true, false, &ok).is_ok());
     }
 

@@ -143,6 +143,11 @@ pub struct Plan {
     /// The one statement; it returns one row of three text columns:
     /// total count (or NULL), rows in this page, and the JSON body.
     pub statement: Statement,
+    /// For planned/estimated counts: an EXPLAIN to run first, in the same
+    /// transaction; its result goes to [`Plan::planned_total`].
+    pub explain: Option<Statement>,
+    /// estimated counts: the exact count is capped here (planned: 0).
+    count_cap: Option<u64>,
     /// Run in a read-only transaction (GET/HEAD).
     pub read_only: bool,
     /// Roll the transaction back instead of committing (`db-tx-end`, `Prefer: tx=`).
@@ -285,25 +290,46 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
 
     st.push("WITH pgrst_source AS (");
     let count_sql: Option<Statement>;
+    let mut explain: Option<Statement> = None;
+    let mut count_cap: Option<u64> = None;
     match action {
         Action::Read => {
             let mut root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
             q.apply_to(&mut root)?;
             root.render(&mut st, &Source::Table, None, true)?;
+            // planned: the planner's row estimate (EXPLAIN, run first in
+            // the same transaction); estimated: exact up to db-max-rows,
+            // the planner's estimate beyond.
+            if matches!(prefs.count, Some("count=planned") | Some("count=estimated")) {
+                let mut e = Statement::default();
+                e.push("EXPLAIN (FORMAT JSON) SELECT 1 FROM (");
+                root.render(&mut e, &Source::Table, None, false)?;
+                e.push(") _pgrst_count");
+                explain = Some(e);
+            }
+            let cap = match prefs.count {
+                Some("count=exact") => None,
+                Some("count=estimated") => cfg.max_rows.map(|m| m + 1),
+                _ => Some(0),
+            };
             count_sql = match prefs.count {
-                Some(_) => {
+                Some(_) if cap != Some(0) => {
                     let mut c = Statement {
                         sql: String::new(),
                         params: std::mem::take(&mut st.params),
                     };
                     c.push("(SELECT pg_catalog.count(*) FROM (");
                     root.render(&mut c, &Source::Table, None, false)?;
+                    if let Some(cap) = cap {
+                        c.push(" LIMIT ").param(cap.to_string()).push("::bigint");
+                    }
                     c.push(") _pgrst_count)::text");
                     st.params = std::mem::take(&mut c.params);
                     Some(c)
                 }
-                None => None,
+                _ => None,
             };
+            count_cap = cap;
         }
         Action::Call => {
             let call = rpc::plan_call(&schema, &table, &method, req, &mut q, cache)?;
@@ -513,6 +539,8 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     };
     Ok(Plan {
         ready: None,
+        explain,
+        count_cap,
         statement: st,
         read_only: read_like,
         rollback,
@@ -536,6 +564,8 @@ impl Plan {
     fn ready(r: Response) -> Plan {
         Plan {
             ready: Some(r),
+            explain: None,
+            count_cap: None,
             statement: Statement::default(),
             read_only: true,
             rollback: false,
@@ -548,6 +578,27 @@ impl Plan {
             location: None,
             offset: 0,
             count_requested: None,
+        }
+    }
+
+    /// The total to report, given the EXPLAIN output (`explain_json`) and the
+    /// (possibly capped) exact count from the main statement.
+    pub fn total(&self, exact: Option<&str>, explain_json: Option<&str>) -> Option<String> {
+        let planned = || -> Option<String> {
+            let v: serde_json::Value = serde_json::from_str(explain_json?).ok()?;
+            v.get(0)?
+                .get("Plan")?
+                .get("Plan Rows")?
+                .as_f64()
+                .map(|r| (r as u64).to_string())
+        };
+        match self.count_cap {
+            Some(0) => planned(),
+            Some(cap) => match exact.and_then(|e| e.parse::<u64>().ok()) {
+                Some(n) if n < cap => Some(n.to_string()),
+                _ => planned(),
+            },
+            None => exact.map(str::to_string),
         }
     }
 
@@ -827,9 +878,8 @@ impl Preferences {
                     "resolution=merge-duplicates" => p.resolution = Some(true),
                     "resolution=ignore-duplicates" => p.resolution = Some(false),
                     "count=exact" => p.count = Some("count=exact"),
-                    // Planned and estimated counts fall back to exact counts.
-                    "count=planned" => p.count = Some("count=exact"),
-                    "count=estimated" => p.count = Some("count=exact"),
+                    "count=planned" => p.count = Some("count=planned"),
+                    "count=estimated" => p.count = Some("count=estimated"),
                     "tx=commit" => p.tx_rollback = Some(false),
                     "tx=rollback" => p.tx_rollback = Some(true),
                     "handling=strict" => p.strict = true,
