@@ -45,6 +45,10 @@ test('bulk insert with different keys and or-filters', async () => {
   const rows = await supabase.from('todos').insert([{ title: 'x' }, { title: 'y', done: true }]).select('title, done');
   assert.equal(rows.error.code, '23502');
   assert.equal(rows.status, 400);
+  // defaultToNull: false sends Prefer: missing=default — the column default applies.
+  const defaults = await supabase.from('todos').insert([{ title: 'd1' }, { title: 'd2', done: true }], { defaultToNull: false }).select('title, done');
+  assert.equal(defaults.error, null, JSON.stringify(defaults.error));
+  assert.deepEqual(defaults.data, [{ title: 'd1', done: false }, { title: 'd2', done: true }]);
   const ok = await supabase.from('todos').insert([{ title: 'x', done: false }, { title: 'y', done: true }]).select('title, done');
   assert.equal(ok.error, null, JSON.stringify(ok.error));
   assert.deepEqual(ok.data, [{ title: 'x', done: false }, { title: 'y', done: true }]);

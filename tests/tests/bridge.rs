@@ -532,3 +532,42 @@ fn openapi_csv_location_tx_and_strict_handling() {
         );
     });
 }
+
+#[test]
+fn missing_default_and_single_object_params() {
+    on_each_db(|p| {
+        p.migration("20240101000000_books.sql", SCHEMA);
+        let s = p.serve();
+        let r = s.request(
+            "POST",
+            "/rest/v1/books?columns=id,title,tags&select=id,tags",
+            &[("prefer", "return=representation,missing=default")],
+            Some(r#"[{"id": 20, "title": "a"}, {"id": 21, "title": "b", "tags": ["x"]}]"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                201,
+                json!([{"id": 20, "tags": []}, {"id": 21, "tags": ["x"]}])
+            ),
+            "{}",
+            r.body
+        );
+        // Without missing=default the missing key is NULL, and tags is NOT NULL.
+        let r = s.request(
+            "POST",
+            "/rest/v1/books?columns=id,title,tags",
+            &[],
+            Some(r#"[{"id": 22, "title": "c"}]"#),
+        );
+        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("23502")));
+        // params=single-object: the body is the one json argument, named or not.
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/echo",
+            &[("prefer", "params=single-object")],
+            Some(r#"{"a": [1, 2]}"#),
+        );
+        assert_eq!((r.status, r.json()), (200, json!({"a": [1, 2]})));
+    });
+}

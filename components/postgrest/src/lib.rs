@@ -332,7 +332,15 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             count_cap = cap;
         }
         Action::Call => {
-            let call = rpc::plan_call(&schema, &table, &method, req, &mut q, cache)?;
+            let call = rpc::plan_call(
+                &schema,
+                &table,
+                &method,
+                req,
+                &mut q,
+                prefs.single_object,
+                cache,
+            )?;
             shape = call.shape;
             match call.shape {
                 Shape::Rows | Shape::Row => {
@@ -398,6 +406,48 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     .push(&target)
                     .push(", ");
                 st.param(payload).push("::json) WHERE false");
+            } else if prefs.missing_default {
+                // One VALUES row per object; a key the object lacks is DEFAULT.
+                let rows: Vec<serde_json::Map<String, Value>> = match serde_json::from_str(&payload)
+                {
+                    Ok(Value::Array(items)) => items
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            Value::Object(o) => Some(o),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                st.push("(").push(&ident_list(&columns)).push(") VALUES ");
+                for (i, row) in rows.iter().enumerate() {
+                    st.push(if i > 0 { ", (" } else { "(" });
+                    let row_json = Value::Object(row.clone()).to_string();
+                    let mut param_no = None;
+                    for (j, c) in columns.iter().enumerate() {
+                        if j > 0 {
+                            st.push(", ");
+                        }
+                        if row.contains_key(c) {
+                            st.push("(json_populate_record(NULL::")
+                                .push(&target)
+                                .push(", ");
+                            match param_no {
+                                Some(n) => {
+                                    st.push(&format!("${n}"));
+                                }
+                                None => {
+                                    st.param(row_json.clone());
+                                    param_no = Some(st.params.len());
+                                }
+                            }
+                            st.push("::json)).").ident(c);
+                        } else {
+                            st.push("DEFAULT");
+                        }
+                    }
+                    st.push(")");
+                }
             } else {
                 st.push("(").push(&ident_list(&columns)).push(") SELECT ");
                 st.push(&ident_list(&columns));
@@ -860,6 +910,10 @@ struct Preferences {
     tx_rollback: Option<bool>,
     /// `handling=strict`
     strict: bool,
+    /// `missing=default`: keys absent from a row take the column default.
+    missing_default: bool,
+    /// `params=single-object`: the whole body is the function's one json argument.
+    pub(crate) single_object: bool,
     /// `max-affected=N` (with `handling=strict`)
     max_affected: Option<u64>,
     /// Preferences not understood.
@@ -884,7 +938,9 @@ impl Preferences {
                     "tx=rollback" => p.tx_rollback = Some(true),
                     "handling=strict" => p.strict = true,
                     "handling=lenient" => p.strict = false,
-                    "missing=null" | "params=single-object" | "" => {}
+                    "missing=default" => p.missing_default = true,
+                    "params=single-object" => p.single_object = true,
+                    "missing=null" | "" => {}
                     other => match other
                         .strip_prefix("max-affected=")
                         .map(|n| n.parse::<u64>())

@@ -103,6 +103,7 @@ pub(crate) fn plan_call(
     method: &str,
     req: &Request,
     q: &mut QueryParams,
+    single_object: bool,
     cache: &mut CacheLoader,
 ) -> Result<Call, ApiError> {
     let cache: std::rc::Rc<SchemaCache> = cache()?;
@@ -155,6 +156,31 @@ pub(crate) fn plan_call(
             .find(|f| single_json_param(f).is_some())
             .copied()
     };
+    // Prefer: params=single-object: the one json/jsonb parameter, named or not.
+    if post && single_object {
+        let f = candidates
+            .iter()
+            .find(|f| matches!(f.params().as_slice(), [p] if p.ty == "json" || p.ty == "jsonb"))
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "PGRST202",
+                    format!("Could not find the function {schema}.{name} with a single json or jsonb parameter in the schema cache"),
+                )
+            })?;
+        let ty = f.params()[0].ty.to_string();
+        let (shape, table) = shape_of(f);
+        q.parse_filters()?;
+        return Ok(Call {
+            shape,
+            table,
+            schema: schema.into(),
+            name: name.into(),
+            args: Vec::new(),
+            whole_body: Some(ty),
+            payload: body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into()),
+        });
+    }
 
     let (f, whole_body) = match (matching.as_slice(), post) {
         ([(f, _)], _) if !(post && body.as_ref().is_some_and(|b| !b.is_object())) => (*f, None),
