@@ -571,3 +571,24 @@ fn missing_default_and_single_object_params() {
         assert_eq!((r.status, r.json()), (200, json!({"a": [1, 2]})));
     });
 }
+
+#[test]
+fn views_take_part_in_relationships() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_books.sql",
+            &format!("{SCHEMA}\ncreate view book_list as select id, title, author_id from books;\ncreate view writers as select id, name from authors;"),
+        );
+        let s = p.serve();
+        // view → table (the view exposes the FK column)
+        assert_eq!(
+            json_get(&s, "/rest/v1/book_list?select=title,authors(name)&id=eq.2"),
+            json!([{"title": "Discworld", "authors": {"name": "Terry"}}])
+        );
+        // table → view, and view → view
+        assert_eq!(
+            json_get(&s, "/rest/v1/writers?select=name,book_list(title)&id=eq.2"),
+            json!([{"name": "Terry", "book_list": [{"title": "Discworld"}]}])
+        );
+    });
+}

@@ -1450,6 +1450,7 @@ mod tests {
                 fk("book_tags_tag_id_fkey", "book_tags", "tag_id", "tags"),
             ],
             functions: vec![],
+            view_columns: vec![],
         })
     }
 

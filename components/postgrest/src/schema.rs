@@ -61,19 +61,42 @@ fns as (
   from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
   where n.nspname = any($1::text[]) and p.prokind = 'f'
     and p.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype, 'internal'::regtype)
+),
+vcols as (
+  -- view columns that pass a base table column through under the same name
+  select u.view_schema as schema, u.view_name as view, u.table_schema, u.table_name as "table", u.column_name as "column"
+  from information_schema.view_column_usage u
+  join information_schema.columns c
+    on c.table_schema = u.view_schema and c.table_name = u.view_name and c.column_name = u.column_name
+  where u.view_schema = any($1::text[])
 )
 select json_build_object(
   'tables', coalesce((select json_agg(tbls) from tbls), '[]'),
   'fks', coalesce((select json_agg(fks) from fks), '[]'),
-  'functions', coalesce((select json_agg(fns) from fns), '[]')
+  'functions', coalesce((select json_agg(fns) from fns), '[]'),
+  'view_columns', coalesce((select json_agg(vcols) from vcols), '[]')
 )::text
 "#;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SchemaCache {
     pub tables: Vec<Table>,
+    /// Foreign keys, plus (after [`SchemaCache::parse`]) the ones views
+    /// inherit from the tables they select from.
     pub fks: Vec<ForeignKey>,
     pub functions: Vec<Function>,
+    #[serde(default)]
+    pub view_columns: Vec<ViewColumn>,
+}
+
+/// A view column that is a base table column passed through by name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ViewColumn {
+    pub schema: String,
+    pub view: String,
+    pub table_schema: String,
+    pub table: String,
+    pub column: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -178,7 +201,63 @@ impl Function {
 
 impl SchemaCache {
     pub fn parse(json: &str) -> Result<SchemaCache, serde_json::Error> {
-        serde_json::from_str(json)
+        let mut cache: SchemaCache = serde_json::from_str(json)?;
+        cache.add_view_relationships();
+        Ok(cache)
+    }
+
+    /// Views that expose all columns of a foreign key (or of the key it
+    /// references) take part in that relationship, as in PostgREST.
+    fn add_view_relationships(&mut self) {
+        // (schema, view) that expose all of `cols` of `schema.table`.
+        let views_exposing =
+            |schema: &str, table: &str, cols: &[String]| -> Vec<(String, String)> {
+                let mut views: Vec<(String, String)> = self
+                    .view_columns
+                    .iter()
+                    .filter(|v| v.table_schema == schema && v.table == table)
+                    .map(|v| (v.schema.clone(), v.view.clone()))
+                    .collect();
+                views.sort();
+                views.dedup();
+                views.retain(|(vs, vn)| {
+                    cols.iter().all(|c| {
+                        self.view_columns.iter().any(|v| {
+                            &v.schema == vs
+                                && &v.view == vn
+                                && v.table_schema == schema
+                                && v.table == table
+                                && &v.column == c
+                        })
+                    })
+                });
+                views
+            };
+        let mut extra = Vec::new();
+        for fk in &self.fks {
+            let mut sources = vec![(fk.schema.clone(), fk.table.clone())];
+            sources.extend(views_exposing(&fk.schema, &fk.table, &fk.columns));
+            let mut targets = vec![(fk.fschema.clone(), fk.ftable.clone())];
+            targets.extend(views_exposing(&fk.fschema, &fk.ftable, &fk.fcolumns));
+            for (ss, st) in &sources {
+                for (ts, tt) in &targets {
+                    if (ss, st) == (&fk.schema, &fk.table) && (ts, tt) == (&fk.fschema, &fk.ftable)
+                    {
+                        continue;
+                    }
+                    extra.push(ForeignKey {
+                        name: fk.name.clone(),
+                        schema: ss.clone(),
+                        table: st.clone(),
+                        columns: fk.columns.clone(),
+                        fschema: ts.clone(),
+                        ftable: tt.clone(),
+                        fcolumns: fk.fcolumns.clone(),
+                    });
+                }
+            }
+        }
+        self.fks.extend(extra);
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
