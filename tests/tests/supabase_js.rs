@@ -6,14 +6,38 @@ use std::path::Path;
 use std::process::Command;
 use supalite_tests::*;
 
-#[test]
-fn supabase_js_talks_to_supalite() {
+/// Runs one `node --test` file against `server` with `env`; returns the report.
+fn run_node(file: &str, server: &Server, env: &[(&str, &str)]) -> String {
     let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
     assert!(
         js.join("node_modules/@supabase/supabase-js").exists(),
         "supabase-js is not installed: run `npm ci` in {}",
         js.display()
     );
+    // Node 20 has no global WebSocket without this flag; realtime-js needs one.
+    let out = Command::new("node")
+        .args(["--experimental-websocket", "--test", "--test-reporter=spec"])
+        .arg(js.join(file))
+        .current_dir(&js)
+        .env("SUPALITE_URL", &server.url)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node is installed");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{file} failed:\n{report}\nserver log:\n{}",
+        server.log()
+    );
+    report
+}
+
+#[test]
+fn supabase_js_talks_to_supalite() {
     on_each_db(|p| {
         p.migration(
         "20240101000000_todos.sql",
@@ -22,25 +46,7 @@ fn supabase_js_talks_to_supalite() {
     );
         let s = p.serve();
         let anon = token(json!({"role": "anon", "iss": "supabase-demo", "exp": now() + 3600}));
-        // Node 20 has no global WebSocket without this flag; realtime-js needs one.
-        let out = Command::new("node")
-            .args(["--experimental-websocket", "--test", "--test-reporter=spec"])
-            .arg(js.join("smoke.test.mjs"))
-            .current_dir(&js)
-            .env("SUPALITE_URL", &s.url)
-            .env("SUPALITE_ANON_KEY", &anon)
-            .output()
-            .expect("node is installed");
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "supabase-js tests failed:\n{report}\nserver log:\n{}",
-            s.log()
-        );
+        let report = run_node("smoke.test.mjs", &s, &[("SUPALITE_ANON_KEY", &anon)]);
         assert!(report.contains("pass 4"), "{report}");
     });
 }
@@ -60,7 +66,6 @@ create policy \"Users add their notes\" on notes for insert to authenticated wit
 /// sign-out, admin endpoints — with the real supabase-js auth client.
 #[test]
 fn supabase_js_auth_and_rls() {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
     on_each_db(|p| {
         p.migration("20240101000000_notes.sql", NOTES);
         let s = p
@@ -69,24 +74,13 @@ fn supabase_js_auth_and_rls() {
         let anon = token(json!({"role": "anon", "iss": "supabase-demo", "exp": now() + 3600}));
         let service =
             token(json!({"role": "service_role", "iss": "supabase-demo", "exp": now() + 3600}));
-        let out = Command::new("node")
-            .args(["--experimental-websocket", "--test", "--test-reporter=spec"])
-            .arg(js.join("auth.test.mjs"))
-            .current_dir(&js)
-            .env("SUPALITE_URL", &s.url)
-            .env("SUPALITE_ANON_KEY", &anon)
-            .env("SUPALITE_SERVICE_KEY", &service)
-            .output()
-            .expect("node is installed");
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "supabase-js auth tests failed:\n{report}\nserver log:\n{}",
-            s.log()
+        let report = run_node(
+            "auth.test.mjs",
+            &s,
+            &[
+                ("SUPALITE_ANON_KEY", &anon),
+                ("SUPALITE_SERVICE_KEY", &service),
+            ],
         );
         assert!(report.contains("pass 5"), "{report}");
         // Passwords and tokens never reach the log.
