@@ -447,6 +447,21 @@ fn openapi_csv_location_tx_and_strict_handling() {
             .unwrap()
             .contains(&json!("name")));
 
+        // nulls=stripped
+        let r = s.get(
+            "/rest/v1/authors?select=id,name,mood&id=eq.3",
+            &[("accept", "application/vnd.pgrst.object+json;nulls=stripped")],
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!({"id": 3, "name": "Nobody"}))
+        );
+        let r = s.get(
+            "/rest/v1/authors?select=id,mood&id=eq.3",
+            &[("accept", "application/vnd.pgrst.array+json;nulls=stripped")],
+        );
+        assert_eq!(r.json(), json!([{"id": 3}]));
+
         // CSV
         let r = s.get(
             "/rest/v1/authors?select=id,name&order=id&limit=2",

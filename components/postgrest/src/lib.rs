@@ -258,7 +258,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         )
         .details(format!("Invalid preferences: {}", prefs.invalid.join(", "))));
     }
-    let media = accept_media(req.header("accept"))?;
+    let (media, strip_nulls) = accept_media(req.header("accept"))?;
 
     let mut q = QueryParams::parse(req.query)?;
     if !rpc {
@@ -565,6 +565,9 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                 st.push("coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, 'null')")
             }
             Shape::Scalars => st.push("coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text"),
+            Shape::Rows | Shape::Row if strip_nulls => {
+                st.push("json_strip_nulls(coalesce(json_agg(_postgrest_t), '[]'))::text")
+            }
             Shape::Rows | Shape::Row => st.push("coalesce(json_agg(_postgrest_t), '[]')::text"),
         };
     }
@@ -862,34 +865,41 @@ fn profile_schema(cfg: &Config, req: &Request, read: bool) -> Result<String, Api
     }
 }
 
-fn accept_media(accept: Option<&str>) -> Result<MediaType, ApiError> {
+/// The response media type, and whether nulls are stripped
+/// (`application/vnd.pgrst.object+json;nulls=stripped`, `...array+json;nulls=stripped`).
+fn accept_media(accept: Option<&str>) -> Result<(MediaType, bool), ApiError> {
     let Some(accept) = accept else {
-        return Ok(MediaType::Json);
+        return Ok((MediaType::Json, false));
     };
-    let mut ranges: Vec<(f32, &str)> = accept
+    let mut ranges: Vec<(f32, &str, bool)> = accept
         .split(',')
         .map(|part| {
             let mut bits = part.split(';');
             let mt = bits.next().unwrap_or("").trim();
-            let q = bits
-                .filter_map(|p| p.trim().strip_prefix("q="))
+            let params: Vec<&str> = bits.map(str::trim).collect();
+            let q = params
+                .iter()
+                .filter_map(|p| p.strip_prefix("q="))
                 .find_map(|q| q.parse::<f32>().ok())
                 .unwrap_or(1.0);
-            (q, mt)
+            (q, mt, params.contains(&"nulls=stripped"))
         })
-        .filter(|(_, mt)| !mt.is_empty())
+        .filter(|(_, mt, _)| !mt.is_empty())
         .collect();
     if ranges.is_empty() {
-        return Ok(MediaType::Json);
+        return Ok((MediaType::Json, false));
     }
     ranges.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-    for (_, mt) in &ranges {
+    for (_, mt, strip) in &ranges {
         match mt.to_ascii_lowercase().as_str() {
-            "application/json" | "*/*" | "application/*" => return Ok(MediaType::Json),
-            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
-                return Ok(MediaType::SingleObject)
+            "application/json" | "*/*" | "application/*" => return Ok((MediaType::Json, false)),
+            "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => {
+                return Ok((MediaType::Json, *strip))
             }
-            "text/csv" => return Ok(MediaType::Csv),
+            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
+                return Ok((MediaType::SingleObject, *strip))
+            }
+            "text/csv" => return Ok((MediaType::Csv, false)),
             _ => {}
         }
     }
