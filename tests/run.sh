@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+RUN_START=$(date +%s)
 step() { printf '\n== %s\n' "$*"; STEP_START=$(date +%s); }
-done_step() { printf '== done in %ss\n' "$(( $(date +%s) - STEP_START ))"; }
+done_RUN_START=$(date +%s)
+step() { printf '== done in %ss\n' "$(( $(date +%s) - STEP_START ))"; }
 
 step "rustup target add wasm32-wasip2"
 rustup target add wasm32-wasip2
@@ -27,10 +29,22 @@ step "npm ci (tests/js: @supabase/supabase-js)"
 (cd tests/js && npm ci --no-audit --no-fund)
 done_step
 
-step "cargo build --release -p supalite (host + wasm components)"
-cargo build --release --locked -p supalite
+# The whole workspace at once: the same feature resolution as `cargo test
+# --workspace`, so the test step reuses every artifact (wasmtime included).
+step "cargo build --release --workspace (host + wasm components + tests)"
+cargo build --release --locked --workspace
 done_step
 
 step "cargo test --release --workspace"
-cargo test --release --locked --workspace
+log=$(mktemp)
+set +e
+cargo test --release --locked --workspace 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
 done_step
+echo "total: $(( $(date +%s) - ${SUPALITE_CI_START:-$RUN_START} ))s"
+# One closing line for the whole suite (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"

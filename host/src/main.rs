@@ -107,8 +107,10 @@ async fn serve(cfg: Config) -> Result<()> {
 
     let mut db_thread = None;
     let db = match (cfg.backend, &cfg.db_uri) {
-        (Backend::Adapter, _) => None,
-        (Backend::Bridge, Some(uri)) => {
+        // In front of a real PostgREST the database is PostgREST's; with
+        // db-uri it also serves /auth/v1 (users, sessions).
+        (Backend::Adapter, None) => None,
+        (_, Some(uri)) => {
             let target = db::postgres::Target::parse(uri)?;
             let where_ = format!("{}:{}/{}", target.host, target.port, target.database);
             let pool = Arc::new(db::postgres::PgPool::new(target, cfg.db_pool));

@@ -468,12 +468,13 @@ fn compose_writes_a_standard_component() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (imports, _) = world_names(&std::fs::read(p.path().join("adapter.wasm")).unwrap());
-    // No supalite function imports: only the shared record types remain.
+    // The backend stages are wired inside; `sql` is imported only because the
+    // auth stage serves /auth/v1 from the database (users, sessions).
     assert!(
         !imports
             .iter()
-            .any(|i| i.starts_with("supalite:") && i != "supalite:api/types@0.1.0"),
-        "adapter pipeline needs no sql: {imports:?}"
+            .any(|i| i.starts_with("supalite:api/backend") || i.starts_with("supalite:api/schema")),
+        "{imports:?}"
     );
     assert!(
         imports
