@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 
 RUN_START=$(date +%s)
 step() { printf '\n== %s\n' "$*"; STEP_START=$(date +%s); }
-done_RUN_START=$(date +%s)
-step() { printf '== done in %ss\n' "$(( $(date +%s) - STEP_START ))"; }
+done_step() { printf '== done in %ss\n' "$(( $(date +%s) - STEP_START ))"; }
 
 step "rustup target add wasm32-wasip2"
 rustup target add wasm32-wasip2
