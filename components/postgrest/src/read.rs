@@ -130,7 +130,7 @@ impl Node {
                         .details("'...' can only be used on to-one relationships"));
                     }
                     let child =
-                        Node::build(&cschema, &ctable, items, &mut *cache_fn(&cache), counter)?;
+                        Node::build(&cschema, &ctable, items, &mut || Ok(cache.clone()), counter)?;
                     node.children.push(Child {
                         name: alias.clone().unwrap_or_else(|| relation.clone()),
                         rel,
@@ -213,23 +213,16 @@ impl Node {
             Source::Call(call) => call(st),
         }
         st.push(" AS ").push(&q);
-        let mut conditions: Vec<Box<dyn Fn(&mut Statement)>> = Vec::new();
+        // Join conditions are identifiers only (no parameters): plain text.
+        let eq = |l: &str, lc: &str, r: &str, rc: &str| {
+            format!("{l}.{} = {r}.{}", quote_ident(lc), quote_ident(rc))
+        };
+        let mut conditions: Vec<String> = Vec::new();
         if let Some((parent_alias, rel)) = parent {
             let pq = quote_ident(parent_alias);
             match rel {
                 Rel::ToOne(pairs) | Rel::ToMany(pairs) => {
-                    for (c, p) in pairs.clone() {
-                        let (q, pq) = (q.clone(), pq.clone());
-                        conditions.push(Box::new(move |st| {
-                            st.push(&q)
-                                .push(".")
-                                .ident(&c)
-                                .push(" = ")
-                                .push(&pq)
-                                .push(".")
-                                .ident(&p);
-                        }));
-                    }
+                    conditions.extend(pairs.iter().map(|(c, p)| eq(&q, c, &pq, p)));
                 }
                 Rel::ManyToMany {
                     schema,
@@ -238,37 +231,16 @@ impl Node {
                     to_child,
                 } => {
                     let j = quote_ident(&format!("{}_j", self.alias));
+                    let on: Vec<String> =
+                        to_child.iter().map(|(jc, cc)| eq(&j, jc, &q, cc)).collect();
                     st.push(" INNER JOIN ")
                         .ident(schema)
                         .push(".")
                         .ident(table)
                         .push(" AS ")
-                        .push(&j)
-                        .push(" ON ");
-                    for (i, (jc, cc)) in to_child.iter().enumerate() {
-                        if i > 0 {
-                            st.push(" AND ");
-                        }
-                        st.push(&j)
-                            .push(".")
-                            .ident(jc)
-                            .push(" = ")
-                            .push(&q)
-                            .push(".")
-                            .ident(cc);
-                    }
-                    for (jc, pc) in to_parent.clone() {
-                        let (j, pq) = (j.clone(), pq.clone());
-                        conditions.push(Box::new(move |st| {
-                            st.push(&j)
-                                .push(".")
-                                .ident(&jc)
-                                .push(" = ")
-                                .push(&pq)
-                                .push(".")
-                                .ident(&pc);
-                        }));
-                    }
+                        .push(&j);
+                    st.push(" ON ").push(&on.join(" AND "));
+                    conditions.extend(to_parent.iter().map(|(jc, pc)| eq(&j, jc, &pq, pc)));
                 }
             }
         }
@@ -297,17 +269,14 @@ impl Node {
             }
             st.push(") AS ").push(&e).push(" ON TRUE");
             if c.inner && to_many {
-                let e = e.clone();
-                conditions.push(Box::new(move |st| {
-                    st.push(&e).push(".\"v\" IS NOT NULL");
-                }));
+                conditions.push(format!("{e}.\"v\" IS NOT NULL"));
             }
         }
         let mut first = true;
         for cond in &conditions {
             st.push(if first { " WHERE " } else { " AND " });
             first = false;
-            cond(st);
+            st.push(cond);
         }
         for f in &self.filters {
             st.push(if first { " WHERE " } else { " AND " });
@@ -350,13 +319,6 @@ impl Node {
         }
         Ok(())
     }
-}
-
-/// Re-borrows a loaded cache as a loader for nested builds.
-fn cache_fn(
-    cache: &std::rc::Rc<SchemaCache>,
-) -> Box<dyn FnMut() -> Result<std::rc::Rc<SchemaCache>, ApiError> + '_> {
-    Box::new(move || Ok(cache.clone()))
 }
 
 #[derive(Debug)]
