@@ -358,18 +358,9 @@ pub fn resolve(
                 ),
                 schema: fk.fschema.clone(),
                 table: fk.ftable.clone(),
-                hint_names: std::iter::once(fk.name.clone())
-                    .chain(fk.columns.iter().cloned())
-                    .collect(),
+                hint_names: fk.hint_names(),
                 cardinality: "many-to-one",
-                relationship: format!(
-                    "{} using {}({}) and {}({})",
-                    fk.name,
-                    fk.table,
-                    fk.columns.join(", "),
-                    fk.ftable,
-                    fk.fcolumns.join(", ")
-                ),
+                relationship: fk.describe(),
             });
         }
         // One-to-many (or one-to-one): the child holds the foreign key.
@@ -391,18 +382,9 @@ pub fn resolve(
                 },
                 schema: fk.schema.clone(),
                 table: fk.table.clone(),
-                hint_names: std::iter::once(fk.name.clone())
-                    .chain(fk.columns.iter().cloned())
-                    .collect(),
+                hint_names: fk.hint_names(),
                 cardinality: if one { "one-to-one" } else { "one-to-many" },
-                relationship: format!(
-                    "{} using {}({}) and {}({})",
-                    fk.name,
-                    fk.table,
-                    fk.columns.join(", "),
-                    fk.ftable,
-                    fk.fcolumns.join(", ")
-                ),
+                relationship: fk.describe(),
             });
         }
     }

@@ -277,6 +277,27 @@ impl SchemaCache {
     }
 }
 
+impl ForeignKey {
+    /// Names an embed hint may use for this key: its name and its columns.
+    pub fn hint_names(&self) -> Vec<String> {
+        std::iter::once(self.name.clone())
+            .chain(self.columns.iter().cloned())
+            .collect()
+    }
+
+    /// As PostgREST lists it in PGRST201 details.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} using {}({}) and {}({})",
+            self.name,
+            self.table,
+            self.columns.join(", "),
+            self.ftable,
+            self.fcolumns.join(", ")
+        )
+    }
+}
+
 impl Table {
     /// Whether `cols` are exactly the primary key or a unique key.
     pub fn is_unique(&self, cols: &[String]) -> bool {
