@@ -53,6 +53,19 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
     let auth = role("auth", &c.auth, builtin::AUTH)?;
     let backend = match cfg.backend {
         Backend::Bridge => role("bridge", &c.bridge, builtin::BRIDGE)?,
+        Backend::Adapter if cfg.upstream_fallback => {
+            // The adapter's own `backend` import is its fallback: the bridge.
+            let adapter = role("adapter", &c.adapter, builtin::ADAPTER)?;
+            let bridge = role("bridge", &c.bridge, builtin::BRIDGE)?;
+            let origin = format!("{} + fallback {}", adapter.origin, bridge.origin);
+            Role {
+                name: "adapter",
+                origin,
+                bytes: plug(adapter, vec![bridge])?,
+            }
+        }
+        // Without a fallback the adapter's `backend` import stays open; the
+        // host answers it with 503 (see server.rs).
         Backend::Adapter => role("adapter", &c.adapter, builtin::ADAPTER)?,
     };
     plug(gateway, vec![rewriter, auth, backend])
@@ -79,7 +92,7 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
         .map(&mut register)
         .collect::<Result<Vec<_>>>()?;
     wac_graph::plug(&mut graph, plug_ids, socket_id).context(
-        "composing the pipeline failed: a component does not export what the gateway imports",
+        "composing the pipeline failed: a component does not export what its socket imports",
     )?;
     let bytes = graph
         .encode(EncodeOptions::default())

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,37 @@ pub struct ComponentPaths {
     pub adapter: Option<PathBuf>,
 }
 
+/// `[postgrest]`: a PostgREST process supalite starts, watches and stops
+/// (the adapter forwards to it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PostgrestConfig {
+    /// The command; the path of the config file supalite writes is appended
+    /// (PostgREST's CLI: `postgrest <config-file>`).
+    pub command: Vec<String>,
+    #[serde(default = "default_pgrst_port")]
+    pub server_port: u16,
+    #[serde(default = "default_pgrst_admin_port")]
+    pub admin_server_port: u16,
+    /// Where to write PostgREST's config file (default: next to the data dir).
+    pub config_file: Option<PathBuf>,
+    /// The database PostgREST connects to (default: the top-level `db-uri`).
+    pub db_uri: Option<String>,
+    /// Seconds to wait for `/ready` on the admin port (default 60).
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout_s: u64,
+}
+
+fn default_pgrst_port() -> u16 {
+    3000
+}
+fn default_pgrst_admin_port() -> u16 {
+    3001
+}
+fn default_ready_timeout() -> u64 {
+    60
+}
+
 /// The file format of `supalite.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -38,6 +70,20 @@ struct FileConfig {
     backend: Option<Backend>,
     upstream_url: Option<String>,
     upstream_timeout_ms: Option<u64>,
+    upstream_total_timeout_ms: Option<u64>,
+    upstream_retries: Option<u32>,
+    upstream_backoff_ms: Option<u64>,
+    upstream_fallback: Option<bool>,
+    upstream_breaker_failures: Option<u32>,
+    upstream_breaker_cooldown_ms: Option<u64>,
+    admin_listen: Option<String>,
+    /// PostgREST's own names, so a PostgREST config file is also a valid
+    /// supalite config (`supalite postgrest <file>`).
+    server_host: Option<String>,
+    server_port: Option<u16>,
+    admin_server_port: Option<u16>,
+    routes: Option<BTreeMap<String, String>>,
+    postgrest: Option<PostgrestConfig>,
     data_dir: Option<PathBuf>,
     db_uri: Option<String>,
     db_pool: Option<usize>,
@@ -66,7 +112,21 @@ pub struct Config {
     pub listen: SocketAddr,
     pub backend: Backend,
     pub upstream_url: Option<String>,
+    /// One attempt (connect, first byte, between bytes).
     pub upstream_timeout_ms: u64,
+    /// All attempts of a request, back-off included.
+    pub upstream_total_timeout_ms: u64,
+    pub upstream_retries: u32,
+    pub upstream_backoff_ms: u64,
+    /// Serve requests the upstream cannot (breaker open, refused) with the bridge.
+    pub upstream_fallback: bool,
+    pub upstream_breaker_failures: u32,
+    pub upstream_breaker_cooldown_ms: u64,
+    /// Admin listener: `/metrics`, `/live`, `/ready` (off unless set).
+    pub admin_listen: Option<SocketAddr>,
+    /// Route table of the rewriter: public path prefix -> `rest` | `auth`.
+    pub routes: Vec<(String, String)>,
+    pub postgrest: Option<PostgrestConfig>,
     pub data_dir: PathBuf,
     /// `db-uri`: PostgreSQL instead of embedded PGlite.
     pub db_uri: Option<String>,
@@ -102,6 +162,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub migrations: Option<PathBuf>,
+    /// Serve PostgREST's API at `/` (as `supalite postgrest <file>` does).
+    pub postgrest_mode: bool,
 }
 
 impl Config {
@@ -118,16 +180,30 @@ impl Config {
             None => FileConfig::default(),
         };
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
+        let pgrst_listen = file.server_port.map(|port| {
+            let host = match file.server_host.as_deref() {
+                None | Some("!4") | Some("*4") | Some("*") => "127.0.0.1",
+                Some("!6") | Some("*6") => "::1",
+                Some(h) => h,
+            };
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        });
         let listen = flags
             .listen
             .clone()
             .or_else(|| env("SUPALITE_LISTEN"))
             .or(file.listen)
+            .or(pgrst_listen)
             .unwrap_or_else(|| "127.0.0.1:54321".into());
         let listen: SocketAddr = listen
             .parse()
             .with_context(|| format!("invalid listen address `{listen}` (expected host:port)"))?;
         let backend = match env("SUPALITE_BACKEND") {
+            _ if flags.postgrest_mode => Backend::Bridge,
             Some(b) => match b.as_str() {
                 "bridge" => Backend::Bridge,
                 "adapter" => Backend::Adapter,
@@ -135,9 +211,56 @@ impl Config {
                     bail!("invalid SUPALITE_BACKEND `{other}` (expected `bridge` or `adapter`)")
                 }
             },
-            None => file.backend.unwrap_or(Backend::Bridge),
+            None => file.backend.unwrap_or(if file.postgrest.is_some() {
+                Backend::Adapter
+            } else {
+                Backend::Bridge
+            }),
         };
-        let upstream_url = env("SUPALITE_UPSTREAM_URL").or(file.upstream_url);
+        let postgrest = file.postgrest.clone();
+        if let Some(p) = &postgrest {
+            if p.command.is_empty() {
+                bail!("[postgrest] command must name the PostgREST executable");
+            }
+        }
+        let upstream_url = env("SUPALITE_UPSTREAM_URL")
+            .or(file.upstream_url)
+            .or_else(|| {
+                postgrest
+                    .as_ref()
+                    .map(|p| format!("http://127.0.0.1:{}", p.server_port))
+            });
+        let admin_listen = match env("SUPALITE_ADMIN_LISTEN")
+            .or(file.admin_listen)
+            .or_else(|| file.admin_server_port.map(|p| format!("127.0.0.1:{p}")))
+        {
+            Some(a) => Some(
+                a.parse::<SocketAddr>()
+                    .with_context(|| format!("invalid admin-listen `{a}` (expected host:port)"))?,
+            ),
+            None => None,
+        };
+        let routes: Vec<(String, String)> = if flags.postgrest_mode {
+            vec![("/".into(), "rest".into())]
+        } else if let Some(r) = env("SUPALITE_ROUTES") {
+            parse_routes(&r)?
+        } else {
+            match file.routes {
+                Some(map) => map.into_iter().collect(),
+                None => vec![
+                    ("/rest/v1".into(), "rest".into()),
+                    ("/auth/v1".into(), "auth".into()),
+                ],
+            }
+        };
+        for (prefix, target) in &routes {
+            if !prefix.starts_with('/') {
+                bail!("invalid route prefix `{prefix}` (must start with /)");
+            }
+            if target != "rest" && target != "auth" {
+                bail!("invalid route target `{target}` for `{prefix}` (expected rest or auth)");
+            }
+        }
         if backend == Backend::Adapter {
             match &upstream_url {
                 None => bail!("backend = \"adapter\" needs `upstream-url` (or SUPALITE_UPSTREAM_URL), e.g. http://127.0.0.1:3000"),
@@ -168,7 +291,44 @@ impl Config {
             listen,
             backend,
             upstream_url,
-            upstream_timeout_ms: file.upstream_timeout_ms.unwrap_or(30_000),
+            upstream_timeout_ms: num(
+                &env,
+                "SUPALITE_UPSTREAM_TIMEOUT_MS",
+                file.upstream_timeout_ms,
+                15_000,
+            )?,
+            upstream_total_timeout_ms: num(
+                &env,
+                "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS",
+                file.upstream_total_timeout_ms,
+                30_000,
+            )?,
+            upstream_retries: num(&env, "SUPALITE_UPSTREAM_RETRIES", file.upstream_retries, 2)?,
+            upstream_backoff_ms: num(
+                &env,
+                "SUPALITE_UPSTREAM_BACKOFF_MS",
+                file.upstream_backoff_ms,
+                50,
+            )?,
+            upstream_fallback: env("SUPALITE_UPSTREAM_FALLBACK")
+                .map(|v| v == "true")
+                .or(file.upstream_fallback)
+                .unwrap_or(false),
+            upstream_breaker_failures: num(
+                &env,
+                "SUPALITE_UPSTREAM_BREAKER_FAILURES",
+                file.upstream_breaker_failures,
+                5,
+            )?,
+            upstream_breaker_cooldown_ms: num(
+                &env,
+                "SUPALITE_UPSTREAM_BREAKER_COOLDOWN_MS",
+                file.upstream_breaker_cooldown_ms,
+                5_000,
+            )?,
+            admin_listen,
+            routes,
+            postgrest,
             data_dir: flags
                 .data_dir
                 .clone()
@@ -294,6 +454,30 @@ impl Config {
                 "SUPALITE_UPSTREAM_TIMEOUT_MS".into(),
                 self.upstream_timeout_ms.to_string(),
             ),
+            (
+                "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS".into(),
+                self.upstream_total_timeout_ms.to_string(),
+            ),
+            (
+                "SUPALITE_UPSTREAM_RETRIES".into(),
+                self.upstream_retries.to_string(),
+            ),
+            (
+                "SUPALITE_UPSTREAM_BACKOFF_MS".into(),
+                self.upstream_backoff_ms.to_string(),
+            ),
+            (
+                "SUPALITE_UPSTREAM_FALLBACK".into(),
+                self.upstream_fallback.to_string(),
+            ),
+            (
+                "SUPALITE_ROUTES".into(),
+                self.routes
+                    .iter()
+                    .map(|(p, t)| format!("{p}={t}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ];
         if let Some(a) = &self.jwt_aud {
             env.push(("SUPALITE_JWT_AUD".into(), a.clone()));
@@ -306,6 +490,34 @@ impl Config {
         }
         env
     }
+}
+
+/// A number from the environment (`var`), else the file, else `default`.
+fn num<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    file: Option<T>,
+    default: T,
+) -> Result<T> {
+    match env(var) {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid {var} `{v}` (expected a number)")),
+        None => Ok(file.unwrap_or(default)),
+    }
+}
+
+/// `SUPALITE_ROUTES`: `prefix=target,prefix=target`.
+fn parse_routes(text: &str) -> Result<Vec<(String, String)>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| match r.split_once('=') {
+            Some((p, t)) => Ok((p.trim().to_string(), t.trim().to_string())),
+            None => bail!("invalid route `{r}` in SUPALITE_ROUTES (expected prefix=target)"),
+        })
+        .collect()
 }
 
 fn parse_file(p: &Path) -> Result<FileConfig> {

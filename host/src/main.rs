@@ -1,12 +1,15 @@
 //! `supalite`: a Supabase-compatible data API built from swappable WASI
 //! components, on embedded PGlite.
 
+mod admin;
 mod compose;
 mod config;
 mod db;
 mod keys;
 mod schema_cache;
 mod server;
+mod supervisor;
+mod upstream;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -50,6 +53,13 @@ enum Command {
     },
     /// Print the anon and service_role API keys for the configured JWT secret.
     Keys,
+    /// Serve PostgREST's API at `/` from a PostgREST config file
+    /// (`db-uri`, `db-schemas`, `db-anon-role`, `jwt-secret`, `server-port`,
+    /// `admin-server-port`, ...): a stand-in with PostgREST's command line.
+    Postgrest {
+        /// PostgREST's config file.
+        config_file: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -63,6 +73,7 @@ fn main() -> Result<()> {
                 .unwrap_or_else(|_| "supalite=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let env = |k: &str| std::env::var(k).ok();
@@ -79,6 +90,7 @@ fn main() -> Result<()> {
                     listen,
                     data_dir,
                     migrations,
+                    postgrest_mode: false,
                 },
             )?;
             tokio::runtime::Builder::new_multi_thread()
@@ -91,6 +103,20 @@ fn main() -> Result<()> {
             compose::write(&cfg, &output)?;
             eprintln!("wrote {}", output.display());
             Ok(())
+        }
+        Command::Postgrest { config_file } => {
+            let cfg = Config::load(
+                Some(&config_file),
+                env,
+                &Overrides {
+                    postgrest_mode: true,
+                    ..Overrides::default()
+                },
+            )?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(cfg))
         }
         Command::Keys => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
@@ -105,6 +131,11 @@ async fn serve(cfg: Config) -> Result<()> {
     let started = std::time::Instant::now();
     let composed = compose::compose(&cfg)?;
 
+    if cfg.backend == Backend::Adapter && cfg.upstream_fallback && cfg.db_uri.is_none() {
+        anyhow::bail!(
+            "upstream-fallback serves requests with the bridge on the upstream's database: set db-uri"
+        );
+    }
     let mut db_thread = None;
     let db = match (cfg.backend, &cfg.db_uri) {
         // In front of a real PostgREST the database is PostgREST's; with
@@ -150,7 +181,43 @@ async fn serve(cfg: Config) -> Result<()> {
     if let Some(cache) = schema.clone() {
         tokio::spawn(reload_on_sigusr1(cache));
     }
-    let pipeline = Arc::new(server::Pipeline::new(&cfg, &composed, db.clone(), schema)?);
+    let upstreams = upstream::Upstreams::new(upstream::BreakerConfig {
+        failures: cfg.upstream_breaker_failures,
+        cooldown: std::time::Duration::from_millis(cfg.upstream_breaker_cooldown_ms),
+    });
+    let supervisor = match cfg.postgrest.clone() {
+        Some(pg) => Some(supervisor::Supervisor::start(pg, &cfg).await?),
+        None => None,
+    };
+    let pipeline = Arc::new(server::Pipeline::new(
+        &cfg,
+        &composed,
+        db.clone(),
+        schema,
+        upstreams.clone(),
+    )?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let admin_task = match cfg.admin_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (admin-listen)"))?;
+            println!("Admin URL: http://{}", listener.local_addr()?);
+            let admin = admin::Admin {
+                upstreams: upstreams.clone(),
+                db: db.clone(),
+                started,
+            };
+            Some(tokio::spawn(admin::serve(listener, admin, stopped())))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -163,7 +230,11 @@ async fn serve(cfg: Config) -> Result<()> {
     };
     tracing::info!(backend = %backend, startup_ms = started.elapsed().as_millis() as u64, "supalite ready");
     println!("API URL: http://{addr}");
-    println!("REST URL: http://{addr}/rest/v1");
+    for (prefix, target) in &cfg.routes {
+        if target == "rest" {
+            println!("REST URL: http://{addr}{}", prefix.trim_end_matches('/'));
+        }
+    }
     if let Some((anon, service)) = keys {
         println!("anon key: {anon}");
         println!("service_role key: {service}");
@@ -171,6 +242,13 @@ async fn serve(cfg: Config) -> Result<()> {
 
     server::serve(listener, pipeline, shutdown_signal()).await?;
     tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    if let Some(t) = admin_task {
+        let _ = t.await;
+    }
+    if let Some(s) = supervisor {
+        s.stop().await;
+    }
     if let Some(db::Database::Pglite(handle)) = &db {
         handle.close().await;
     }

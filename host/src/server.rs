@@ -30,8 +30,12 @@ mod bindings {
 }
 
 use crate::schema_cache::SchemaCache;
+use crate::upstream::Upstreams;
+use bindings::supalite::api::backend as wit_backend;
 use bindings::supalite::api::schema as wit_schema;
 use bindings::supalite::api::sql as wit_sql;
+use bindings::supalite::api::types as wit_types;
+use bindings::supalite::api::upstream as wit_upstream;
 
 /// wasmtime 48 has its own error type; convert it for `anyhow::Context`.
 fn wt<T>(r: wasmtime::Result<T>) -> Result<T> {
@@ -103,7 +107,58 @@ pub struct State {
     table: ResourceTable,
     db: Option<Database>,
     schema: Option<Arc<SchemaCache>>,
+    upstreams: Upstreams,
 }
+
+impl wit_upstream::Host for State {
+    async fn admit(&mut self, name: String) -> wit_upstream::Admission {
+        match self.upstreams.admit(&name) {
+            crate::upstream::Admission::Allow => wit_upstream::Admission::Allow,
+            crate::upstream::Admission::Probe => wit_upstream::Admission::Probe,
+            crate::upstream::Admission::Reject => wit_upstream::Admission::Reject,
+        }
+    }
+
+    async fn record_attempt(&mut self, name: String, attempt: wit_upstream::Attempt) {
+        self.upstreams.record(
+            &name,
+            attempt.succeeded,
+            attempt.retry,
+            std::time::Duration::from_micros(attempt.latency_us),
+        );
+    }
+
+    async fn record_fallback(&mut self, name: String) {
+        self.upstreams.record_fallback(&name);
+    }
+}
+
+/// The adapter's fallback import when no fallback backend is composed in.
+impl wit_backend::Host for State {
+    async fn handle(
+        &mut self,
+        _req: wit_types::Request,
+        _who: wit_types::Identity,
+    ) -> wit_types::Response {
+        let body = serde_json::json!({
+            "code": "SUPALITE503",
+            "details": null,
+            "hint": "Set upstream-fallback = true to serve such requests with the bridge",
+            "message": "The upstream PostgREST is unavailable and no fallback is configured",
+        })
+        .to_string();
+        wit_types::Response {
+            status: 503,
+            headers: vec![(
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            )],
+            body: body.into_bytes(),
+        }
+    }
+}
+
+impl wit_types::Host for State {}
 
 fn no_database() -> wit_sql::DbError {
     wit_sql::DbError {
@@ -195,6 +250,7 @@ pub struct Pipeline {
     db: Option<Database>,
     schema: Option<Arc<SchemaCache>>,
     hooks: UpstreamOnly,
+    upstreams: Upstreams,
 }
 
 fn tune(var: &str, default: usize) -> usize {
@@ -261,6 +317,7 @@ impl Pipeline {
         composed: &[u8],
         db: Option<Database>,
         schema: Option<Arc<SchemaCache>>,
+        upstreams: Upstreams,
     ) -> Result<Pipeline> {
         let engine = engine()?;
         let component = load_component(&engine, composed)?;
@@ -269,6 +326,14 @@ impl Pipeline {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wit_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
         wit_schema::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )?;
+        wit_upstream::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )?;
+        wit_backend::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
             &mut linker,
             |s| s,
         )?;
@@ -287,6 +352,7 @@ impl Pipeline {
                     .map(String::as_str)
                     .collect::<Vec<_>>(),
             ),
+            upstreams,
         })
     }
 
@@ -305,6 +371,7 @@ impl Pipeline {
                 db: self.db.clone(),
                 schema: self.schema.clone(),
                 hooks: self.hooks.clone(),
+                upstreams: self.upstreams.clone(),
             },
         )
     }

@@ -1,6 +1,7 @@
 //! Test harness: starts the real `supalite` binary on a random port with a
 //! temporary data directory and talks to it over real HTTP.
 
+pub mod fault;
 pub mod pg;
 
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -140,8 +141,13 @@ impl Project {
         let log = Arc::new(Mutex::new(String::new()));
         let (ready_tx, ready_rx) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
+        let admin_url = Arc::new(Mutex::new(None));
+        let admin = admin_url.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Admin URL: ") {
+                    *admin.lock().unwrap() = Some(url.trim().to_string());
+                }
                 if line.starts_with("API URL:") {
                     let _ = ready_tx.send(());
                 }
@@ -163,9 +169,11 @@ impl Project {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             if ready_rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                let admin_url = admin_url.lock().unwrap().clone();
                 return Ok(Server {
                     child,
                     url: format!("http://{listen}"),
+                    admin_url,
                     log,
                 });
             }
@@ -199,6 +207,8 @@ pub fn on_each_db(test: impl Fn(Project)) {
 pub struct Server {
     child: Child,
     pub url: String,
+    /// The admin listener (`/metrics`, `/ready`) when `admin-listen` is set.
+    pub admin_url: Option<String>,
     log: Arc<Mutex<String>>,
 }
 
@@ -273,6 +283,21 @@ impl Server {
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         self.request("GET", path, headers, None)
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let url = self.admin_url.as_deref().expect("admin-listen is set");
+        ureq::get(&format!("{url}/metrics"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    }
+
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the server gracefully (SIGTERM) and waits for it to exit.

@@ -468,12 +468,43 @@ fn compose_writes_a_standard_component() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (imports, _) = world_names(&std::fs::read(p.path().join("adapter.wasm")).unwrap());
-    // The backend stages are wired inside; `sql` is imported only because the
-    // auth stage serves /auth/v1 from the database (users, sessions).
+    // `sql` is imported only because the auth stage serves /auth/v1 from the
+    // database; `upstream` is the host's breaker state; without a fallback
+    // the adapter's fallback `backend` stays open (the host answers 503).
+    let supalite: Vec<&String> = imports
+        .iter()
+        .filter(|i| i.starts_with("supalite:"))
+        .collect();
+    assert_eq!(
+        supalite,
+        [
+            "supalite:api/types@0.1.0",
+            "supalite:api/sql@0.1.0",
+            "supalite:api/upstream@0.1.0",
+            "supalite:api/backend@0.1.0"
+        ]
+        .iter()
+        .collect::<Vec<_>>(),
+        "{imports:?}"
+    );
+
+    // With a fallback the bridge is composed into the adapter.
+    p.config("backend = \"adapter\"\nupstream-url = \"http://127.0.0.1:3000\"\nupstream-fallback = true\n");
+    let out = p.run(&["compose", "-o", "fallback.wasm"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (imports, _) = world_names(&std::fs::read(p.path().join("fallback.wasm")).unwrap());
     assert!(
         !imports
             .iter()
-            .any(|i| i.starts_with("supalite:api/backend") || i.starts_with("supalite:api/schema")),
+            .any(|i| i.starts_with("supalite:api/backend")),
+        "{imports:?}"
+    );
+    assert!(
+        imports.iter().any(|i| i.starts_with("supalite:api/schema")),
         "{imports:?}"
     );
     assert!(

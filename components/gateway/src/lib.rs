@@ -25,8 +25,8 @@ mod glue {
     impl Guest for Gateway {
         fn handle(request: IncomingRequest, out: ResponseOutparam) {
             let response = match read_request(&request) {
-                Ok(req) => {
-                    let resp = pipeline(&req);
+                Ok(mut req) => {
+                    let resp = pipeline(&mut req);
                     rewriter::finish(&req, &resp)
                 }
                 Err(resp) => resp,
@@ -35,15 +35,32 @@ mod glue {
         }
     }
 
-    fn pipeline(req: &Request) -> Response {
+    /// Runs the stages. The request id the rewriter assigned is copied onto
+    /// `req` so that `finish` can echo it.
+    fn pipeline(req: &mut Request) -> Response {
         match rewriter::rewrite(req) {
             Outcome::Respond(r) => r,
-            Outcome::Forward(routed) => match routed.target {
-                Target::Auth => auth::handle(&routed.request),
-                Target::Rest => match auth::authenticate(&routed.request) {
-                    Ok(who) => backend::handle(&routed.request, &who),
-                    Err(denied) => denied,
-                },
+            Outcome::Forward(routed) => {
+                if let Some(id) = routed
+                    .request
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "x-request-id")
+                {
+                    req.headers.retain(|(k, _)| k != "x-request-id");
+                    req.headers.push(id.clone());
+                }
+                stage(&routed)
+            }
+        }
+    }
+
+    fn stage(routed: &supalite::api::rewriter::Routed) -> Response {
+        match routed.target {
+            Target::Auth => auth::handle(&routed.request),
+            Target::Rest => match auth::authenticate(&routed.request) {
+                Ok(who) => backend::handle(&routed.request, &who),
+                Err(denied) => denied,
             },
         }
     }

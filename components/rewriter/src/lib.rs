@@ -5,6 +5,9 @@
 //!
 //! Configuration (wasi:cli environment):
 //! - `SUPALITE_CORS_ORIGINS`: `*` (default) or a comma-separated origin list.
+//! - `SUPALITE_ROUTES`: the route table, `prefix=rest|auth,...`
+//!   (default `/rest/v1=rest,/auth/v1=auth`; `/=rest` serves PostgREST's
+//!   API at the root).
 
 pub mod routing;
 
@@ -20,7 +23,19 @@ mod glue {
 
     impl Guest for Rewriter {
         fn rewrite(req: Request) -> Outcome {
-            match routing::route(&req.method, &req.path, &req.headers, &origins()) {
+            let routes = match std::env::var("SUPALITE_ROUTES") {
+                Ok(r) if !r.is_empty() => routing::parse_routes(&r),
+                _ => routing::default_routes(),
+            };
+            let id = || routing::new_request_id([random(), random()]);
+            match routing::route(
+                &req.method,
+                &req.path,
+                &req.headers,
+                &origins(),
+                &routes,
+                id,
+            ) {
                 Route::Forward {
                     auth,
                     path,
@@ -45,6 +60,13 @@ mod glue {
             routing::decorate(&req.headers, &mut resp.headers, &origins());
             resp
         }
+    }
+
+    fn random() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
     }
 
     fn origins() -> String {

@@ -32,27 +32,123 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Routes a request by path prefix.
-pub fn route(method: &str, path: &str, headers: &[(String, String)], origins: &str) -> Route {
+/// One entry of the route table: a public path prefix and the stage that
+/// serves it (`auth` true: the auth API, else the data API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    pub prefix: String,
+    pub auth: bool,
+}
+
+/// Supabase's routes: `/rest/v1` → data API, `/auth/v1` → auth API.
+pub fn default_routes() -> Vec<RouteRule> {
+    parse_routes("/rest/v1=rest,/auth/v1=auth")
+}
+
+/// Parses `SUPALITE_ROUTES` (`prefix=rest|auth,...`); unusable entries are
+/// skipped (the host validates the config before it gets here).
+pub fn parse_routes(text: &str) -> Vec<RouteRule> {
+    text.split(',')
+        .filter_map(|r| r.split_once('='))
+        .filter(|(p, _)| p.trim().starts_with('/'))
+        .filter_map(|(p, t)| {
+            let auth = match t.trim() {
+                "auth" => true,
+                "rest" => false,
+                _ => return None,
+            };
+            Some(RouteRule {
+                prefix: p.trim().trim_end_matches('/').to_string(),
+                auth,
+            })
+        })
+        .collect()
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1): never passed to the next hop.
+pub fn hop_by_hop(name: &str, connection: Option<&str>) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    ) || connection.is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case(name)))
+}
+
+/// A random request id in UUID v4 form.
+pub fn new_request_id(random: [u64; 2]) -> String {
+    let [a, b] = random;
+    let a = (a & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
+    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Routes a request by the longest matching prefix of `routes`, and rewrites
+/// its headers for the next hop: `apikey` becomes `Authorization: Bearer`
+/// when none was sent, hop-by-hop headers are dropped, `X-Request-Id` is
+/// kept or set from `request_id`, and `X-Forwarded-Host/Proto/Prefix` are
+/// added when absent.
+pub fn route(
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    origins: &str,
+    routes: &[RouteRule],
+    request_id: impl FnOnce() -> String,
+) -> Route {
     if method.eq_ignore_ascii_case("OPTIONS")
         && header(headers, "access-control-request-method").is_some()
     {
         return Route::Respond(preflight(headers, origins));
     }
-    let (auth, rest) = if let Some(rest) = strip_prefix(path, "/rest/v1") {
-        (false, rest)
-    } else if let Some(rest) = strip_prefix(path, "/auth/v1") {
-        (true, rest)
-    } else {
+    let Some((rule, rest)) = routes
+        .iter()
+        .filter_map(|r| strip_prefix(path, &r.prefix).map(|rest| (r, rest)))
+        .max_by_key(|(r, _)| r.prefix.len())
+    else {
         return Route::Respond(
             ApiError::new(404, "PGRST125", "Invalid path specified in request URL").into(),
         );
     };
-    let mut headers: Headers = headers.to_vec();
+    let auth = rule.auth;
+    let connection = header(headers, "connection").map(str::to_ascii_lowercase);
+    let mut headers: Headers = headers
+        .iter()
+        .filter(|(k, _)| !hop_by_hop(k, connection.as_deref()))
+        .cloned()
+        .collect();
     if header(&headers, "authorization").is_none() {
         if let Some(key) = header(&headers, "apikey").map(str::to_string) {
             headers.push(("authorization".into(), format!("Bearer {key}")));
         }
+    }
+    if header(&headers, "x-request-id").is_none_or(|v| v.is_empty() || v.len() > 200) {
+        headers.retain(|(k, _)| k != "x-request-id");
+        headers.push(("x-request-id".into(), request_id()));
+    }
+    if header(&headers, "x-forwarded-host").is_none() {
+        if let Some(host) = header(&headers, "host").map(str::to_string) {
+            headers.push(("x-forwarded-host".into(), host));
+        }
+    }
+    if header(&headers, "x-forwarded-proto").is_none() {
+        headers.push(("x-forwarded-proto".into(), "http".into()));
+    }
+    if !rule.prefix.is_empty() && header(&headers, "x-forwarded-prefix").is_none() {
+        headers.push(("x-forwarded-prefix".into(), rule.prefix.clone()));
     }
     Route::Forward {
         auth,
@@ -65,7 +161,8 @@ pub fn route(method: &str, path: &str, headers: &[(String, String)], origins: &s
     }
 }
 
-/// `/rest/v1` and `/rest/v1/...` match; `/rest/v10` does not.
+/// `/rest/v1` and `/rest/v1/...` match; `/rest/v10` does not. The empty
+/// prefix (route `/`) matches every path.
 fn strip_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(prefix)?;
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
@@ -112,6 +209,11 @@ pub fn decorate(
     response_headers: &mut Headers,
     origins: &str,
 ) {
+    if header(response_headers, "x-request-id").is_none() {
+        if let Some(id) = header(request_headers, "x-request-id") {
+            response_headers.push(("x-request-id".into(), id.to_string()));
+        }
+    }
     if header(response_headers, "access-control-allow-origin").is_some() {
         return;
     }
@@ -135,9 +237,71 @@ mod tests {
             .collect()
     }
 
+    fn r(method: &str, path: &str, headers: &[(String, String)], origins: &str) -> Route {
+        route(method, path, headers, origins, &default_routes(), || {
+            "rid".into()
+        })
+    }
+
+    #[test]
+    fn route_table_longest_prefix_and_postgrest_root() {
+        let routes = parse_routes("/=rest,/auth/v1=auth,/bad=nope,nope=rest");
+        assert_eq!(routes.len(), 2);
+        match route("GET", "/todos", &[], "*", &routes, || "x".into()) {
+            Route::Forward { auth, path, .. } => {
+                assert_eq!((auth, path.as_str()), (false, "/todos"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match route("GET", "/auth/v1/user", &[], "*", &routes, || "x".into()) {
+            Route::Forward { auth, path, .. } => assert_eq!((auth, path.as_str()), (true, "/user")),
+            other => panic!("{other:?}"),
+        }
+        match r("POST", "/rest/v1/rpc/add", &[], "*") {
+            Route::Forward { path, .. } => assert_eq!(path, "/rpc/add"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn next_hop_headers() {
+        let incoming = h(&[
+            ("host", "api.test"),
+            ("connection", "keep-alive, x-secret-hop"),
+            ("x-secret-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("prefer", "return=representation"),
+        ]);
+        let Route::Forward { headers, .. } = r("GET", "/rest/v1/t", &incoming, "*") else {
+            panic!()
+        };
+        for gone in ["connection", "x-secret-hop", "keep-alive", "te"] {
+            assert_eq!(header(&headers, gone), None, "{gone}");
+        }
+        assert_eq!(header(&headers, "prefer"), Some("return=representation"));
+        assert_eq!(header(&headers, "x-request-id"), Some("rid"));
+        assert_eq!(header(&headers, "x-forwarded-host"), Some("api.test"));
+        assert_eq!(header(&headers, "x-forwarded-proto"), Some("http"));
+        assert_eq!(header(&headers, "x-forwarded-prefix"), Some("/rest/v1"));
+        let Route::Forward { headers, .. } =
+            r("GET", "/rest/v1/t", &h(&[("x-request-id", "mine")]), "*")
+        else {
+            panic!()
+        };
+        assert_eq!(header(&headers, "x-request-id"), Some("mine"));
+        let mut out = Vec::new();
+        decorate(&headers, &mut out, "*");
+        assert_eq!(header(&out, "x-request-id"), Some("mine"));
+        let id = new_request_id([u64::MAX, 0]);
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert_ne!(new_request_id([1, 2]), new_request_id([3, 4]));
+    }
+
     #[test]
     fn rest_prefix_is_stripped_and_apikey_becomes_bearer() {
-        match route("GET", "/rest/v1/todos", &h(&[("apikey", "k")]), "*") {
+        match r("GET", "/rest/v1/todos", &h(&[("apikey", "k")]), "*") {
             Route::Forward {
                 auth,
                 path,
@@ -149,7 +313,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match route(
+        match r(
             "GET",
             "/rest/v1",
             &h(&[("apikey", "k"), ("authorization", "Bearer t")]),
@@ -162,7 +326,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            route("GET", "/auth/v1/health", &[], "*"),
+            r("GET", "/auth/v1/health", &[], "*"),
             Route::Forward { auth: true, .. }
         ));
     }
@@ -170,7 +334,7 @@ mod tests {
     #[test]
     fn unknown_prefix_is_404_in_postgrest_format() {
         for p in ["/", "/rest/v10/x", "/storage/v1/x", "/todos"] {
-            match route("GET", p, &[], "*") {
+            match r("GET", p, &[], "*") {
                 Route::Respond(r) => {
                     assert_eq!(r.status, 404);
                     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -188,7 +352,7 @@ mod tests {
             ("access-control-request-method", "POST"),
             ("access-control-request-headers", "apikey, content-type"),
         ]);
-        match route("OPTIONS", "/rest/v1/todos", &pre, "*") {
+        match r("OPTIONS", "/rest/v1/todos", &pre, "*") {
             Route::Respond(r) => {
                 assert_eq!(r.status, 200);
                 assert_eq!(header(&r.headers, "access-control-allow-origin"), Some("*"));
@@ -199,7 +363,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match route("OPTIONS", "/rest/v1/todos", &pre, "http://b.test") {
+        match r("OPTIONS", "/rest/v1/todos", &pre, "http://b.test") {
             Route::Respond(r) => {
                 assert_eq!(header(&r.headers, "access-control-allow-origin"), None)
             }
