@@ -77,6 +77,7 @@ struct FileConfig {
     upstream_breaker_failures: Option<u32>,
     upstream_breaker_cooldown_ms: Option<u64>,
     admin_listen: Option<String>,
+    pglite_listen: Option<String>,
     /// PostgREST's own names, so a PostgREST config file is also a valid
     /// supalite config (`supalite postgrest <file>`).
     server_host: Option<String>,
@@ -124,6 +125,9 @@ pub struct Config {
     pub upstream_breaker_cooldown_ms: u64,
     /// Admin listener: `/metrics`, `/live`, `/ready` (off unless set).
     pub admin_listen: Option<SocketAddr>,
+    /// Expose embedded PGlite on this loopback address (PostgreSQL wire
+    /// protocol, trust authentication), e.g. 127.0.0.1:54322.
+    pub pglite_listen: Option<SocketAddr>,
     /// Route table of the rewriter: public path prefix -> `rest` | `auth`.
     pub routes: Vec<(String, String)>,
     pub postgrest: Option<PostgrestConfig>,
@@ -240,6 +244,18 @@ impl Config {
             ),
             None => None,
         };
+        let pglite_listen = match env("SUPALITE_PGLITE_LISTEN").or(file.pglite_listen) {
+            Some(a) => {
+                let addr = a
+                    .parse::<SocketAddr>()
+                    .with_context(|| format!("invalid pglite-listen `{a}` (expected host:port)"))?;
+                if !addr.ip().is_loopback() {
+                    bail!("pglite-listen must be a loopback address (it accepts any user without a password): `{a}`");
+                }
+                Some(addr)
+            }
+            None => None,
+        };
         let routes: Vec<(String, String)> = if flags.postgrest_mode {
             vec![("/".into(), "rest".into())]
         } else if let Some(r) = env("SUPALITE_ROUTES") {
@@ -327,6 +343,7 @@ impl Config {
                 5_000,
             )?,
             admin_listen,
+            pglite_listen,
             routes,
             postgrest,
             data_dir: flags

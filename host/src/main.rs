@@ -131,16 +131,28 @@ async fn serve(cfg: Config) -> Result<()> {
     let started = std::time::Instant::now();
     let composed = compose::compose(&cfg)?;
 
-    if cfg.backend == Backend::Adapter && cfg.upstream_fallback && cfg.db_uri.is_none() {
+    // A supervised PostgREST without a database of its own uses embedded
+    // PGlite through a loopback port.
+    let pgrst_on_pglite = cfg
+        .postgrest
+        .as_ref()
+        .is_some_and(|p| p.db_uri.is_none() && cfg.db_uri.is_none());
+    if cfg.backend == Backend::Adapter
+        && cfg.upstream_fallback
+        && cfg.db_uri.is_none()
+        && !pgrst_on_pglite
+    {
         anyhow::bail!(
             "upstream-fallback serves requests with the bridge on the upstream's database: set db-uri"
         );
     }
+    let want_pglite =
+        cfg.backend == Backend::Bridge || pgrst_on_pglite || cfg.pglite_listen.is_some();
     let mut db_thread = None;
-    let db = match (cfg.backend, &cfg.db_uri) {
+    let db = match (want_pglite, &cfg.db_uri) {
         // In front of a real PostgREST the database is PostgREST's; with
         // db-uri it also serves /auth/v1 (users, sessions).
-        (Backend::Adapter, None) => None,
+        (false, None) => None,
         (_, Some(uri)) => {
             let target = db::postgres::Target::parse(uri)?;
             let where_ = format!("{}:{}/{}", target.host, target.port, target.database);
@@ -154,7 +166,7 @@ async fn serve(cfg: Config) -> Result<()> {
             tracing::info!(database = %where_, migrations_applied = applied, "PostgreSQL ready");
             Some(db)
         }
-        (Backend::Bridge, None) => {
+        (true, None) => {
             let (handle, thread) = db::pglite::PgliteHandle::open(&cfg.data_dir)?;
             db_thread = Some(thread);
             let db = db::Database::Pglite(handle);
@@ -185,8 +197,29 @@ async fn serve(cfg: Config) -> Result<()> {
         failures: cfg.upstream_breaker_failures,
         cooldown: std::time::Duration::from_millis(cfg.upstream_breaker_cooldown_ms),
     });
+    let loopback_addr = match (&db, cfg.pglite_listen, pgrst_on_pglite) {
+        (Some(db::Database::Pglite(handle)), listen, needed) if listen.is_some() || needed => {
+            let addr = listen.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (pglite-listen)"))?;
+            let addr = listener.local_addr()?;
+            tokio::spawn(db::loopback::serve(listener, handle.clone()));
+            println!("DB URL: postgres://postgres@{addr}/postgres");
+            Some(addr)
+        }
+        _ => None,
+    };
     let supervisor = match cfg.postgrest.clone() {
-        Some(pg) => Some(supervisor::Supervisor::start(pg, &cfg).await?),
+        Some(pg) => {
+            let uri = pg
+                .db_uri
+                .clone()
+                .or_else(|| cfg.db_uri.clone())
+                .or_else(|| loopback_addr.map(|a| format!("postgres://postgres@{a}/postgres")))
+                .context("[postgrest] needs a database")?;
+            Some(supervisor::Supervisor::start(pg, &cfg, &uri).await?)
+        }
         None => None,
     };
     let pipeline = Arc::new(server::Pipeline::new(

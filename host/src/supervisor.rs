@@ -44,18 +44,14 @@ pub struct Supervisor {
 impl Supervisor {
     /// Writes the config, starts the process and waits until it is ready
     /// (an error if it exits first or is not ready in time).
-    pub async fn start(pg: PostgrestConfig, cfg: &Config) -> Result<Supervisor> {
-        let db_uri =
-            pg.db_uri.clone().or_else(|| cfg.db_uri.clone()).context(
-                "[postgrest] needs a database: set db-uri (top level or in [postgrest])",
-            )?;
+    pub async fn start(pg: PostgrestConfig, cfg: &Config, db_uri: &str) -> Result<Supervisor> {
         let path = pg.config_file.clone().unwrap_or_else(|| {
             cfg.data_dir
                 .parent()
                 .unwrap_or(Path::new("."))
                 .join("postgrest.conf")
         });
-        write_private(&path, &config_text(&pg, cfg, &db_uri))?;
+        write_private(&path, &config_text(&pg, cfg, db_uri))?;
         let mut child = spawn(&pg, &path)?;
         let ready = wait_ready(
             &mut child,

@@ -363,3 +363,104 @@ fn fallback_needs_the_upstream_database() {
     let err = p.serve_with(&[], &[]).err().expect("refuses to start");
     assert!(err.contains("db-uri"), "{err}");
 }
+
+/// The supervised PostgREST on embedded PGlite: the host exposes PGlite on
+/// a loopback port and hands PostgREST that db-uri; the fallback bridge
+/// shares the same PGlite. psql (a real libpq client) works on the port
+/// too, and sees what the API wrote.
+#[test]
+fn supervised_postgrest_on_embedded_pglite_through_the_loopback_port() {
+    let p = Project::new();
+    p.migration("20240101000000_todos.sql", TODOS);
+    let (port, admin_port) = (free_port(), free_port());
+    p.config(&format!(
+        "upstream-fallback = true\nupstream-timeout-ms = 500\nupstream-retries = 0\nadmin-listen = \"127.0.0.1:0\"\n[postgrest]\ncommand = [\"{}\", \"postgrest\"]\nserver-port = {port}\nadmin-server-port = {admin_port}\n",
+        binary().display()
+    ));
+    let s = p.serve();
+    let conf = std::fs::read_to_string(p.path().join(".supalite/postgrest.conf")).unwrap();
+    let db_uri = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("db-uri = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    assert!(
+        db_uri.starts_with("postgres://postgres@127.0.0.1:"),
+        "{conf}"
+    );
+
+    let service = token(json!({"role": "service_role", "exp": now() + 3600}));
+    let h = [
+        ("apikey", service.as_str()),
+        ("prefer", "return=representation"),
+    ];
+    let r = s.request(
+        "POST",
+        "/rest/v1/todos?select=title",
+        &h,
+        Some(r#"{"title":"via postgrest"}"#),
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (201, json!([{"title": "via postgrest"}])),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.header("x-supalite-fallback"), None);
+
+    // psql on the same loopback port sees the row, in a transaction.
+    let psql = pg::bin_dir().join("psql");
+    let out = std::process::Command::new(&psql)
+        .arg(&db_uri)
+        .args([
+            "-XAtq",
+            "-c",
+            "begin",
+            "-c",
+            "select string_agg(title, ',' order by id) from todos",
+            "-c",
+            "commit",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "a,b,via postgrest",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // PostgREST frozen (SIGSTOP): after the timeout the fallback bridge on
+    // the same PGlite answers.
+    let pid: u32 = s
+        .log()
+        .lines()
+        .find(|l| l.contains("PostgREST ready"))
+        .and_then(|l| l.split("pid=").nth(1))
+        .and_then(|x| x.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    unsafe {
+        libc::kill(pid as i32, libc::SIGSTOP);
+    }
+    let r = s.get(
+        "/rest/v1/todos?select=title&order=id",
+        &[("apikey", &service)],
+    );
+    unsafe {
+        libc::kill(pid as i32, libc::SIGCONT);
+    }
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            200,
+            json!([{"title": "a"}, {"title": "b"}, {"title": "via postgrest"}])
+        ),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.header("x-supalite-fallback"),
+        Some("bridge; reason=timeout")
+    );
+}

@@ -2,6 +2,7 @@
 //! exchange built by `pgwire-codec`; only the transport differs:
 //! embedded PGlite (in process, one session) or a PostgreSQL pool (TCP).
 
+pub mod loopback;
 pub mod pglite;
 pub mod postgres;
 pub mod setup;

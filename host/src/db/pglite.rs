@@ -25,6 +25,9 @@ pub struct PgliteHandle {
     /// PGlite's one session LISTENs on `pgrst`, so a `NOTIFY pgrst` in any
     /// transaction comes back in that transaction's answer.
     pub reload: std::sync::Arc<tokio::sync::Notify>,
+    /// The one session: held for each exchange, and by a loopback client
+    /// for as long as it keeps a transaction open (see `db::loopback`).
+    pub session: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PgliteHandle {
@@ -93,6 +96,7 @@ impl PgliteHandle {
             PgliteHandle {
                 jobs: tx,
                 reload: Default::default(),
+                session: Default::default(),
             },
             thread,
         ))
@@ -100,6 +104,12 @@ impl PgliteHandle {
 
     /// Runs one protocol exchange on the PGlite thread.
     pub async fn roundtrip(&self, request: bytes::BytesMut) -> Result<Vec<u8>, DbError> {
+        let _session = self.session.lock().await;
+        self.exchange(request).await
+    }
+
+    /// One exchange; the caller holds `session`.
+    pub async fn exchange(&self, request: bytes::BytesMut) -> Result<Vec<u8>, DbError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Job::Exchange(request, tx))
