@@ -378,8 +378,21 @@ impl Pipeline {
 
     async fn handle(
         self: Arc<Self>,
-        req: hyper::Request<hyper::body::Incoming>,
+        mut req: hyper::Request<hyper::body::Incoming>,
+        peer: std::net::SocketAddr,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        // The client's address, appended as a proxy does.
+        let forwarded = match req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prior) => format!("{prior}, {}", peer.ip()),
+            None => peer.ip().to_string(),
+        };
+        if let Ok(v) = http::HeaderValue::from_str(&forwarded) {
+            req.headers_mut().insert("x-forwarded-for", v);
+        }
         let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -432,6 +445,28 @@ fn internal_error(e: &anyhow::Error) -> hyper::Response<HyperOutgoingBody> {
     resp
 }
 
+/// One line per request at debug level (server errors at warn), with the
+/// request id the rewriter assigned or passed on.
+fn log_request(
+    method: &hyper::Method,
+    path: &str,
+    resp: &hyper::Response<HyperOutgoingBody>,
+    started: std::time::Instant,
+) {
+    let status = resp.status().as_u16();
+    let id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(request_id = id, %method, path, status, ms, "request failed");
+    } else {
+        tracing::debug!(request_id = id, %method, path, status, ms, "request");
+    }
+}
+
 /// Accepts connections until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
@@ -440,7 +475,7 @@ pub async fn serve(
 ) -> Result<()> {
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
@@ -453,13 +488,17 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let pipeline = pipeline.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
                 let pipeline = pipeline.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(match pipeline.handle(req).await {
+                    let started = std::time::Instant::now();
+                    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+                    let resp = match pipeline.handle(req, peer).await {
                         Ok(r) => r,
                         Err(e) => internal_error(&e),
-                    })
+                    };
+                    log_request(&method, &path, &resp, started);
+                    Ok::<_, std::convert::Infallible>(resp)
                 }
             });
             if let Err(e) = http1::Builder::new()

@@ -78,6 +78,7 @@ fn retries_only_where_safe_with_bounded_attempts_and_timeouts() {
     assert!(seen[0].header("x-forwarded-host").is_some());
     assert_eq!(seen[0].header("x-forwarded-prefix"), Some("/rest/v1"));
     assert_eq!(seen[0].header("keep-alive"), None);
+    assert_eq!(seen[0].header("x-forwarded-for"), Some("127.0.0.1"));
     // A client's own request id is kept.
     up.reset();
     let r = s.get(
@@ -96,6 +97,13 @@ fn retries_only_where_safe_with_bounded_attempts_and_timeouts() {
         (503, json!("PGRST503"))
     );
     assert_eq!(up.count(), 3);
+    // Server errors are logged with their request id.
+    let rid = r.header("x-request-id").unwrap().to_string();
+    let logged = Instant::now() + Duration::from_secs(5);
+    while !s.log().contains(&rid) {
+        assert!(Instant::now() < logged, "request id {rid} not in the log:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // A POST that reached the upstream is never repeated.
     up.reset();
