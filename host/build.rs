@@ -5,7 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const COMPONENTS: [&str; 5] = ["gateway", "rewriter", "auth", "adapter", "bridge"];
+const COMPONENTS: [&str; 7] = [
+    "gateway",
+    "rewriter",
+    "auth",
+    "adapter",
+    "bridge",
+    "pgwire",
+    "standalone",
+];
 
 fn main() {
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

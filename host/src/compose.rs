@@ -17,6 +17,19 @@ pub mod builtin {
     pub const AUTH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/auth.wasm"));
     pub const BRIDGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bridge.wasm"));
     pub const ADAPTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/adapter.wasm"));
+    pub const PGWIRE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pgwire.wasm"));
+    pub const STANDALONE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/standalone.wasm"));
+}
+
+/// Who provides `sql` (and the other non-WASI imports) to the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlProvider {
+    /// The supalite host (embedded PGlite or its PostgreSQL pool).
+    Native,
+    /// Composed in: the `pgwire` component (PostgreSQL wire protocol over
+    /// wasi:sockets) plus the `standalone` component; the result imports
+    /// only WASI and runs on stock `wasmtime serve`.
+    Pgwire,
 }
 
 /// One role's component bytes and where they came from.
@@ -100,9 +113,32 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The pipeline with `sql` from `provider`.
+pub fn compose_with(cfg: &Config, provider: SqlProvider) -> Result<Vec<u8>> {
+    let pipeline = compose(cfg)?;
+    match provider {
+        SqlProvider::Native => Ok(pipeline),
+        SqlProvider::Pgwire => {
+            let c = &cfg.components;
+            let pipeline = Role {
+                name: "pipeline",
+                origin: "composed".into(),
+                bytes: pipeline,
+            };
+            plug(
+                pipeline,
+                vec![
+                    role("pgwire", &c.pgwire, builtin::PGWIRE)?,
+                    role("standalone", &c.standalone, builtin::STANDALONE)?,
+                ],
+            )
+        }
+    }
+}
+
 /// Writes the composed pipeline to `out` (`supalite compose -o`).
-pub fn write(cfg: &Config, out: &Path) -> Result<()> {
-    let bytes = compose(cfg)?;
+pub fn write(cfg: &Config, out: &Path, provider: SqlProvider) -> Result<()> {
+    let bytes = compose_with(cfg, provider)?;
     std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(())
 }

@@ -29,6 +29,8 @@ pub struct ComponentPaths {
     pub auth: Option<PathBuf>,
     pub bridge: Option<PathBuf>,
     pub adapter: Option<PathBuf>,
+    pub pgwire: Option<PathBuf>,
+    pub standalone: Option<PathBuf>,
 }
 
 /// `[postgrest]`: a PostgREST process supalite starts, watches and stops
@@ -535,6 +537,54 @@ fn parse_routes(text: &str) -> Result<Vec<(String, String)>> {
             None => bail!("invalid route `{r}` in SUPALITE_ROUTES (expected prefix=target)"),
         })
         .collect()
+}
+
+/// Variables that hold secrets: `wasmtime_serve_command` passes them by
+/// name (inherited from the shell), never by value.
+const SECRET_VARS: [&str; 2] = ["SUPALITE_JWT_SECRET", "SUPALITE_DB_URI"];
+
+impl Config {
+    /// The environment of a pipeline served by another host: the component
+    /// environment plus the database target for the `pgwire` component.
+    pub fn standalone_env(&self) -> Vec<(String, String)> {
+        let mut env = self.component_env();
+        if let Some(uri) = &self.db_uri {
+            env.push(("SUPALITE_DB_URI".into(), uri.clone()));
+        }
+        env
+    }
+
+    /// A `wasmtime serve` command line for the composed file: settings as
+    /// `--env NAME=value`, secrets as `--env NAME` (from the environment).
+    pub fn wasmtime_serve_command(&self, file: &Path) -> String {
+        let quote = |v: &str| {
+            if !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@".contains(c))
+            {
+                v.to_string()
+            } else {
+                format!("'{}'", v.replace('\'', "'\\''"))
+            }
+        };
+        let mut cmd = format!(
+            "wasmtime serve -S cli -S inherit-network -S allow-ip-name-lookup --addr {}",
+            self.listen
+        );
+        let mut env = self.standalone_env();
+        if !env.iter().any(|(k, _)| k == "SUPALITE_DB_URI") {
+            env.push(("SUPALITE_DB_URI".into(), String::new()));
+        }
+        for (k, v) in env {
+            if SECRET_VARS.contains(&k.as_str()) {
+                cmd.push_str(&format!(" \\\n    --env {k}"));
+            } else {
+                cmd.push_str(&format!(" \\\n    --env {k}={}", quote(&v)));
+            }
+        }
+        cmd.push_str(&format!(" \\\n    {}", quote(&file.display().to_string())));
+        cmd
+    }
 }
 
 fn parse_file(p: &Path) -> Result<FileConfig> {

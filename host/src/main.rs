@@ -50,6 +50,11 @@ enum Command {
         /// Output file.
         #[arg(short, long)]
         output: PathBuf,
+        /// Who provides `sql`: `native` (the supalite host) or `pgwire`
+        /// (composed in; the file then imports only WASI and runs on stock
+        /// `wasmtime serve`).
+        #[arg(long, value_enum, default_value = "native")]
+        sql: compose::SqlProvider,
     },
     /// Print the anon and service_role API keys for the configured JWT secret.
     Keys,
@@ -98,10 +103,16 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(serve(cfg))
         }
-        Command::Compose { output } => {
+        Command::Compose { output, sql } => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
-            compose::write(&cfg, &output)?;
+            compose::write(&cfg, &output, sql)?;
             eprintln!("wrote {}", output.display());
+            if sql == compose::SqlProvider::Pgwire {
+                eprintln!(
+                    "serve it with any wasi:http host, e.g.:\n{}",
+                    cfg.wasmtime_serve_command(&output)
+                );
+            }
             Ok(())
         }
         Command::Postgrest { config_file } => {
@@ -154,7 +165,7 @@ async fn serve(cfg: Config) -> Result<()> {
         // db-uri it also serves /auth/v1 (users, sessions).
         (false, None) => None,
         (_, Some(uri)) => {
-            let target = db::postgres::Target::parse(uri)?;
+            let target = db::postgres::Target::parse(uri).map_err(anyhow::Error::msg)?;
             let where_ = format!("{}:{}/{}", target.host, target.port, target.database);
             let pool = Arc::new(db::postgres::PgPool::new(target, cfg.db_pool));
             pool.spawn_listener();

@@ -101,7 +101,11 @@ fn retries_only_where_safe_with_bounded_attempts_and_timeouts() {
     let rid = r.header("x-request-id").unwrap().to_string();
     let logged = Instant::now() + Duration::from_secs(5);
     while !s.log().contains(&rid) {
-        assert!(Instant::now() < logged, "request id {rid} not in the log:\n{}", s.log());
+        assert!(
+            Instant::now() < logged,
+            "request id {rid} not in the log:\n{}",
+            s.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 

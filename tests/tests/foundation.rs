@@ -566,3 +566,31 @@ fn a_failing_migration_stops_startup_and_is_not_recorded() {
         assert_eq!((r.status, r.body.as_str()), (200, "[]"));
     });
 }
+
+/// `compose --sql pgwire`: `sql`, `schema` and the host's other imports are
+/// composed in, so the file imports only standard WASI (bridge and adapter
+/// pipelines alike).
+#[test]
+fn compose_with_pgwire_imports_only_wasi() {
+    let p = Project::new();
+    for (name, config) in [
+        ("bridge", ""),
+        ("adapter", "backend = \"adapter\"\nupstream-url = \"http://127.0.0.1:3000\"\n"),
+    ] {
+        p.config(config);
+        let file = format!("{name}-pgwire.wasm");
+        let out = p.run(&["compose", "--sql", "pgwire", "-o", &file]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let help = String::from_utf8_lossy(&out.stderr);
+        assert!(help.contains("wasmtime serve -S cli -S inherit-network"), "{help}");
+        assert!(!help.contains(SECRET), "secrets are passed by name: {help}");
+        let (imports, exports) = world_names(&std::fs::read(p.path().join(&file)).unwrap());
+        assert!(!imports.is_empty());
+        assert!(
+            imports.iter().all(|i| i.starts_with("wasi:")),
+            "{name}: {imports:?}"
+        );
+        assert!(imports.iter().any(|i| i.starts_with("wasi:sockets/tcp@0.2")), "{imports:?}");
+        assert!(exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2")));
+    }
+}

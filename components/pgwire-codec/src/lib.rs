@@ -466,6 +466,59 @@ impl Startup {
     }
 }
 
+/// Where and how to connect, from a `postgres://user:password@host:port/db` URI.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+}
+
+impl Target {
+    pub fn parse(uri: &str) -> Result<Target, String> {
+        let url = url::Url::parse(uri).map_err(|_| {
+            "invalid db-uri (expected postgres://user:password@host:port/database)".to_string()
+        })?;
+        if url.scheme() != "postgres" && url.scheme() != "postgresql" {
+            return Err(format!(
+                "invalid db-uri scheme `{}` (expected postgres://)",
+                url.scheme()
+            ));
+        }
+        let decode = |s: &str| percent_decode(s);
+        let user = if url.username().is_empty() {
+            "postgres".to_string()
+        } else {
+            decode(url.username())
+        };
+        let database = url.path().trim_start_matches('/');
+        Ok(Target {
+            host: url
+                .host_str()
+                .unwrap_or("localhost")
+                .trim_matches(['[', ']'])
+                .to_string(),
+            port: url.port().unwrap_or(5432),
+            password: url.password().map(decode),
+            database: if database.is_empty() {
+                user.clone()
+            } else {
+                decode(database)
+            },
+            user,
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,5 +568,27 @@ mod tests {
         assert_eq!(ready_count(b"Z\0\0\0\x05I"), Some(1));
         assert_eq!(ready_count(b"1\0\0\0\x04"), Some(0));
         assert_eq!(ready_count(b"1\0\0\0\x04Z\0\0\0\x05IZ\0\0\0\x05E"), Some(2));
+    }
+
+    #[test]
+    fn uris() {
+        let t = Target::parse("postgres://app:p%40ss@127.0.0.1:6543/my_db").unwrap();
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.user.as_str(),
+                t.password.as_deref(),
+                t.database.as_str()
+            ),
+            ("127.0.0.1", 6543, "app", Some("p@ss"), "my_db")
+        );
+        let t = Target::parse("postgresql://localhost").unwrap();
+        assert_eq!(
+            (t.port, t.user.as_str(), t.database.as_str()),
+            (5432, "postgres", "postgres")
+        );
+        assert!(Target::parse("mysql://x").is_err());
+        assert!(Target::parse("nonsense").is_err());
     }
 }

@@ -1,0 +1,250 @@
+//! `sql` and `schema` over the PostgreSQL wire protocol, for wasi:http hosts
+//! that have no native `sql` (stock `wasmtime serve`, edge runtimes).
+//!
+//! The protocol work is `pgwire-codec` (postgres-protocol messages, SCRAM):
+//! start-up and authentication as a sans-I/O state machine, and each `sql`
+//! transaction as one pipelined extended-protocol exchange. This crate only
+//! moves the bytes over a TCP stream (Rust std's `TcpStream`, which is
+//! wasi:sockets on wasm32-wasip2). One connection per instance, opened on
+//! first use: hosts that instantiate per request connect per request.
+//!
+//! Configuration (wasi:cli environment):
+//! - `SUPALITE_DB_URI`: `postgres://user:password@host:port/database`.
+//! - `SUPALITE_DB_SCHEMAS`: schemas of the schema cache (default `public`).
+
+use pgwire_codec::{DbError, ResultSet, Session, Startup, StartupStep, Statement, Target};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// A connection ready for queries.
+pub struct Conn {
+    stream: TcpStream,
+}
+
+fn io_error(code: &'static str, what: &'static str) -> impl Fn(std::io::Error) -> DbError {
+    move |e| DbError::internal(code, format!("{what}: {e}"))
+}
+
+impl Conn {
+    /// Connects and authenticates (cleartext, MD5 or SCRAM-SHA-256).
+    pub fn connect(t: &Target) -> Result<Conn, DbError> {
+        let connect_err = io_error("08001", "cannot connect to PostgreSQL");
+        let addrs: Vec<_> = (t.host.as_str(), t.port)
+            .to_socket_addrs()
+            .map_err(&connect_err)?
+            .collect();
+        let mut last = None;
+        let mut stream = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, Duration::from_secs(10)) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let mut stream = match (stream, last) {
+            (Some(s), _) => s,
+            (None, Some(e)) => return Err(connect_err(e)),
+            (None, None) => {
+                return Err(DbError::internal(
+                    "08001",
+                    format!("cannot resolve {}", t.host),
+                ))
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let lost = io_error("08006", "lost the PostgreSQL connection");
+        let (mut startup, hello) = Startup::begin(&t.user, t.password.as_deref(), &t.database)?;
+        stream.write_all(&hello).map_err(&lost)?;
+        let mut chunk = vec![0u8; 8192];
+        loop {
+            let n = stream.read(&mut chunk).map_err(&lost)?;
+            if n == 0 {
+                return Err(DbError::internal(
+                    "08006",
+                    "PostgreSQL closed the connection during start-up",
+                ));
+            }
+            match startup.feed(&chunk[..n])? {
+                StartupStep::Send(bytes) => stream.write_all(&bytes).map_err(&lost)?,
+                StartupStep::NeedMore => {}
+                StartupStep::Ready => return Ok(Conn { stream }),
+            }
+        }
+    }
+
+    /// Sends one pipeline and reads until `answers` ReadyForQuery messages.
+    pub fn roundtrip(&mut self, request: &[u8], answers: usize) -> Result<Vec<u8>, DbError> {
+        let lost = io_error("08006", "lost the PostgreSQL connection");
+        self.stream.write_all(request).map_err(&lost)?;
+        let mut buf = Vec::with_capacity(8192);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = self.stream.read(&mut chunk).map_err(&lost)?;
+            if n == 0 {
+                return Err(DbError::internal(
+                    "08006",
+                    "PostgreSQL closed the connection",
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if pgwire_codec::ready_count(&buf).is_some_and(|c| c >= answers) {
+                return Ok(buf);
+            }
+        }
+    }
+
+    /// One `sql.transaction`.
+    pub fn transaction(
+        &mut self,
+        session: &Session,
+        statements: &[Statement],
+    ) -> Result<Vec<ResultSet>, DbError> {
+        let request = pgwire_codec::encode_transaction(session, statements)?;
+        let answer = self.roundtrip(&request, session.answers())?;
+        pgwire_codec::decode_transaction(session, &answer)
+    }
+}
+
+/// The target from `SUPALITE_DB_URI`.
+pub fn target_from_env() -> Result<Target, DbError> {
+    let uri = std::env::var("SUPALITE_DB_URI").map_err(|_| {
+        DbError::internal(
+            "08003",
+            "no database is configured: set SUPALITE_DB_URI (postgres://user:password@host:port/db)",
+        )
+    })?;
+    Target::parse(&uri).map_err(|e| DbError::internal("08001", e))
+}
+
+/// The catalog query's parameter: `db-schemas` as a text[] literal.
+pub fn schema_list(schemas: &str) -> String {
+    format!(
+        "{{{}}}",
+        schemas
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    wit_bindgen::generate!({ path: "../../wit", world: "pgwire-component" });
+
+    use exports::supalite::api::schema::Guest as SchemaGuest;
+    use exports::supalite::api::sql::{
+        Column, DbError, Guest as SqlGuest, ResultSet, Session, Statement,
+    };
+    use std::cell::RefCell;
+
+    thread_local! {
+        static CONN: RefCell<Option<crate::Conn>> = const { RefCell::new(None) };
+    }
+
+    fn to_wit(e: pgwire_codec::DbError) -> DbError {
+        DbError {
+            code: e.code,
+            message: e.message,
+            detail: e.detail,
+            hint: e.hint,
+        }
+    }
+
+    /// Runs `f` on the instance's connection, opening it on first use; a
+    /// connection that failed is dropped so the next call reconnects.
+    fn with_conn<T>(
+        f: impl FnOnce(&mut crate::Conn) -> Result<T, pgwire_codec::DbError>,
+    ) -> Result<T, pgwire_codec::DbError> {
+        CONN.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(crate::Conn::connect(&crate::target_from_env()?)?);
+            }
+            let result = f(slot.as_mut().expect("connected"));
+            if result.as_ref().is_err_and(|e| e.code.starts_with("08")) {
+                *slot = None;
+            }
+            result
+        })
+    }
+
+    struct Pgwire;
+
+    impl SqlGuest for Pgwire {
+        fn transaction(
+            session: Session,
+            statements: Vec<Statement>,
+        ) -> Result<Vec<ResultSet>, DbError> {
+            let session = pgwire_codec::Session {
+                role: session.role,
+                claims_json: session.claims_json,
+                read_only: session.read_only,
+                rollback: session.rollback,
+            };
+            let statements: Vec<_> = statements
+                .into_iter()
+                .map(|s| pgwire_codec::Statement {
+                    sql: s.sql,
+                    params: s.params,
+                })
+                .collect();
+            let sets = with_conn(|c| c.transaction(&session, &statements)).map_err(to_wit)?;
+            Ok(sets
+                .into_iter()
+                .map(|s| ResultSet {
+                    columns: s
+                        .columns
+                        .into_iter()
+                        .map(|(name, type_oid)| Column { name, type_oid })
+                        .collect(),
+                    rows: s.rows,
+                    affected: s.affected,
+                })
+                .collect())
+        }
+    }
+
+    impl SchemaGuest for Pgwire {
+        /// Reads the catalog (no cache across instances: on a host that
+        /// instantiates per request this runs for every request that needs
+        /// the schema, i.e. embedding and RPC).
+        fn snapshot() -> Result<(u64, String), DbError> {
+            let schemas = std::env::var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|_| "public".into());
+            let session = pgwire_codec::Session {
+                role: None,
+                claims_json: "{}".into(),
+                read_only: true,
+                rollback: false,
+            };
+            let statement = pgwire_codec::Statement {
+                sql: postgrest::schema::CATALOG_SQL.into(),
+                params: vec![Some(crate::schema_list(&schemas))],
+            };
+            let mut sets = with_conn(|c| c.transaction(&session, &[statement])).map_err(to_wit)?;
+            let json = sets
+                .pop()
+                .and_then(|s| s.rows.into_iter().next())
+                .and_then(|r| r.into_iter().next().flatten())
+                .unwrap_or_else(|| "{}".into());
+            Ok((1, json))
+        }
+    }
+
+    export!(Pgwire);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_list_is_a_quoted_array_literal() {
+        assert_eq!(super::schema_list("public, api"), r#"{"public","api"}"#);
+        assert_eq!(super::schema_list(r#"we"ird"#), r#"{"we\"ird"}"#);
+    }
+}

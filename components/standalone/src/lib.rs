@@ -1,0 +1,49 @@
+//! Stand-ins for what the supalite host provides natively, so that a
+//! composed pipeline needs nothing but WASI on another wasi:http host:
+//! - `types`: the type-only interface every stage uses (exporting it here
+//!   removes it from the pipeline's imports);
+//! - `upstream`: breaker state kept in the instance — on hosts that
+//!   instantiate per request this means no breaker memory across requests
+//!   (every attempt is admitted; retries and timeouts still apply);
+//! - `backend`: the adapter's fallback slot when no bridge is composed in.
+
+/// The fallback slot's answer.
+pub fn no_fallback() -> postgrest::Response {
+    postgrest::error::ApiError::new(
+        503,
+        "SUPALITE503",
+        "The upstream PostgREST is unavailable and no fallback is configured",
+    )
+    .into()
+}
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    wit_bindgen::generate!({ path: "../../wit", world: "standalone-component" });
+
+    use exports::supalite::api::backend::{Guest as Backend, Identity, Request, Response};
+    use exports::supalite::api::upstream::{Admission, Attempt, Guest as Upstream};
+
+    struct Standalone;
+
+    impl Upstream for Standalone {
+        fn admit(_name: String) -> Admission {
+            Admission::Allow
+        }
+        fn record_attempt(_name: String, _attempt: Attempt) {}
+        fn record_fallback(_name: String) {}
+    }
+
+    impl Backend for Standalone {
+        fn handle(_req: Request, _who: Identity) -> Response {
+            let r = crate::no_fallback();
+            Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }
+        }
+    }
+
+    export!(Standalone);
+}
