@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (the wasm32-wasip2 target, supabase-js from npm), builds the `supalite`
-# binary (which builds the wasm components), then runs every test.
+# (the wasm32-wasip2 target, PostgreSQL, wasmtime-cli, supabase-js from npm),
+# builds the `supalite` binary (which builds the wasm components), then runs
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,21 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   fi
 fi
 ls -d /usr/lib/postgresql/*/bin
+done_step
+
+step "wasmtime-cli 48.x (stock \`wasmtime serve\` for the portable-pipeline tests)"
+WASMTIME_VERSION=48.0.8
+have_wasmtime() {
+  for w in "${SUPALITE_WASMTIME:-}" wasmtime "$HOME/.cargo/bin/wasmtime"; do
+    [ -n "$w" ] && "$w" --version 2>/dev/null | grep -q '^wasmtime 48\.' && { echo "using $w: $("$w" --version)"; return 0; }
+  done
+  return 1
+}
+if ! have_wasmtime; then
+  # ~17 minutes on 2 cores; reused on later runs.
+  cargo install --locked "wasmtime-cli@$WASMTIME_VERSION"
+  have_wasmtime
+fi
 done_step
 
 step "npm ci (tests/js: @supabase/supabase-js)"

@@ -80,6 +80,7 @@ struct FileConfig {
     upstream_breaker_cooldown_ms: Option<u64>,
     admin_listen: Option<String>,
     pglite_listen: Option<String>,
+    instance_reuse: Option<u32>,
     /// PostgREST's own names, so a PostgREST config file is also a valid
     /// supalite config (`supalite postgrest <file>`).
     server_host: Option<String>,
@@ -130,6 +131,9 @@ pub struct Config {
     /// Expose embedded PGlite on this loopback address (PostgreSQL wire
     /// protocol, trust authentication), e.g. 127.0.0.1:54322.
     pub pglite_listen: Option<SocketAddr>,
+    /// Requests one pipeline instance may serve before it is dropped
+    /// (1 = a fresh instance per request, as `wasmtime serve`).
+    pub instance_reuse: u32,
     /// Route table of the rewriter: public path prefix -> `rest` | `auth`.
     pub routes: Vec<(String, String)>,
     pub postgrest: Option<PostgrestConfig>,
@@ -346,6 +350,7 @@ impl Config {
             )?,
             admin_listen,
             pglite_listen,
+            instance_reuse: num(&env, "SUPALITE_INSTANCE_REUSE", file.instance_reuse, 1)?,
             routes,
             postgrest,
             data_dir: flags

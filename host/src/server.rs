@@ -17,7 +17,7 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Stor
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -140,20 +140,12 @@ impl wit_backend::Host for State {
         _req: wit_types::Request,
         _who: wit_types::Identity,
     ) -> wit_types::Response {
-        let body = serde_json::json!({
-            "code": "SUPALITE503",
-            "details": null,
-            "hint": "Set upstream-fallback = true to serve such requests with the bridge",
-            "message": "The upstream PostgREST is unavailable and no fallback is configured",
-        })
-        .to_string();
+        // The same answer as the standalone component's (for other hosts).
+        let r = standalone::no_fallback();
         wit_types::Response {
-            status: 503,
-            headers: vec![(
-                "content-type".into(),
-                "application/json; charset=utf-8".into(),
-            )],
-            body: body.into_bytes(),
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
         }
     }
 }
@@ -251,7 +243,22 @@ pub struct Pipeline {
     schema: Option<Arc<SchemaCache>>,
     hooks: UpstreamOnly,
     upstreams: Upstreams,
+    /// Requests one instance may serve (1: a fresh instance per request,
+    /// exactly as `wasmtime serve`).
+    reuse: u32,
+    /// Instances that served a request and may serve another.
+    idle: std::sync::Mutex<Vec<Warm>>,
 }
+
+/// An instantiated pipeline kept for the next request.
+struct Warm {
+    store: Store<State>,
+    proxy: Proxy,
+    served: u32,
+}
+
+/// Most idle instances kept (the pool's slots are shared with busy ones).
+const MAX_IDLE: usize = 64;
 
 fn tune(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -353,6 +360,8 @@ impl Pipeline {
                     .collect::<Vec<_>>(),
             ),
             upstreams,
+            reuse: cfg.instance_reuse.max(1),
+            idle: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -393,20 +402,39 @@ impl Pipeline {
         if let Ok(v) = http::HeaderValue::from_str(&forwarded) {
             req.headers_mut().insert("x-forwarded-for", v);
         }
-        let mut store = self.store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)?;
-        let out = store.data_mut().http().new_response_outparam(sender)?;
-        let pre = self.pre.clone();
+        let warm = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let this = self.clone();
         let task = tokio::task::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
+            let (mut store, proxy, served) = match warm {
+                Some(w) => (w.store, w.proxy, w.served),
+                None => {
+                    let mut store = this.store();
+                    let proxy = this.pre.instantiate_async(&mut store).await?;
+                    (store, proxy, 0)
+                }
+            };
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, req)?;
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            let result = proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
-                .await
+                .await;
+            // An instance that trapped is never used again.
+            if result.is_ok() && served + 1 < this.reuse {
+                let mut idle = this.idle.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.len() < MAX_IDLE {
+                    idle.push(Warm {
+                        store,
+                        proxy,
+                        served: served + 1,
+                    });
+                }
+            }
+            result
         });
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),

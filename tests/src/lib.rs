@@ -6,7 +6,7 @@ pub mod pg;
 
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -42,6 +42,24 @@ pub fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// wasmtime-cli 48.x: `SUPALITE_WASMTIME`, else `wasmtime` on PATH, else
+/// `~/.cargo/bin/wasmtime` (tests/run.sh installs it there when missing).
+pub fn wasmtime() -> PathBuf {
+    let candidates = std::env::var_os("SUPALITE_WASMTIME")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::iter::once(PathBuf::from("wasmtime")))
+        .chain(std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/wasmtime")));
+    for c in candidates {
+        if let Ok(out) = Command::new(&c).arg("--version").output() {
+            if String::from_utf8_lossy(&out.stdout).starts_with("wasmtime 48.") {
+                return c;
+            }
+        }
+    }
+    panic!("wasmtime-cli 48.x not found: `cargo install --locked wasmtime-cli@48.0.8` (tests/run.sh does)")
 }
 
 /// An HS256 token signed with `secret`.
@@ -136,44 +154,63 @@ impl Project {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Server::start(cmd, format!("http://{listen}"))
+    }
+}
+
+impl Server {
+    /// Spawns `cmd` and waits until it prints that it serves: `API URL:` on
+    /// stdout (supalite) or `Serving HTTP on` on stderr (`wasmtime serve`).
+    /// stderr is kept as the log; stdout lines `Admin URL:` and `DB URL:`
+    /// are picked up.
+    pub fn start(mut cmd: Command, url: String) -> Result<Server, String> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
         let log = Arc::new(Mutex::new(String::new()));
         let (ready_tx, ready_rx) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
-        let admin_url = Arc::new(Mutex::new(None));
-        let admin = admin_url.clone();
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let lines = printed.clone();
+        let ready = ready_tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("Admin URL: ") {
-                    *admin.lock().unwrap() = Some(url.trim().to_string());
-                }
+                lines.lock().unwrap().push(line.clone());
                 if line.starts_with("API URL:") {
-                    let _ = ready_tx.send(());
+                    let _ = ready.send(());
                 }
             }
         });
-        let mut stderr = child.stderr.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
         let l = log.clone();
         std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                let text = String::from_utf8_lossy(&line).into_owned();
+                if text.contains("Serving HTTP on") {
+                    let _ = ready_tx.send(());
                 }
-                l.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                l.lock().unwrap().push_str(&text);
+                line.clear();
             }
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             if ready_rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-                let admin_url = admin_url.lock().unwrap().clone();
+                let printed = printed.lock().unwrap().clone();
+                let value = |prefix: &str| {
+                    printed
+                        .iter()
+                        .find_map(|l| l.strip_prefix(prefix))
+                        .map(|v| v.trim().to_string())
+                };
                 return Ok(Server {
+                    admin_url: value("Admin URL: "),
+                    db_url: value("DB URL: "),
                     child,
-                    url: format!("http://{listen}"),
-                    admin_url,
+                    url,
                     log,
                 });
             }
@@ -209,6 +246,8 @@ pub struct Server {
     pub url: String,
     /// The admin listener (`/metrics`, `/ready`) when `admin-listen` is set.
     pub admin_url: Option<String>,
+    /// Embedded PGlite's loopback URL when `pglite-listen` is set.
+    pub db_url: Option<String>,
     log: Arc<Mutex<String>>,
 }
 

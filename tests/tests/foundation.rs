@@ -575,14 +575,24 @@ fn compose_with_pgwire_imports_only_wasi() {
     let p = Project::new();
     for (name, config) in [
         ("bridge", ""),
-        ("adapter", "backend = \"adapter\"\nupstream-url = \"http://127.0.0.1:3000\"\n"),
+        (
+            "adapter",
+            "backend = \"adapter\"\nupstream-url = \"http://127.0.0.1:3000\"\n",
+        ),
     ] {
         p.config(config);
         let file = format!("{name}-pgwire.wasm");
         let out = p.run(&["compose", "--sql", "pgwire", "-o", &file]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let help = String::from_utf8_lossy(&out.stderr);
-        assert!(help.contains("wasmtime serve -S cli -S inherit-network"), "{help}");
+        assert!(
+            help.contains("wasmtime serve -S cli -S inherit-network"),
+            "{help}"
+        );
         assert!(!help.contains(SECRET), "secrets are passed by name: {help}");
         let (imports, exports) = world_names(&std::fs::read(p.path().join(&file)).unwrap());
         assert!(!imports.is_empty());
@@ -590,7 +600,14 @@ fn compose_with_pgwire_imports_only_wasi() {
             imports.iter().all(|i| i.starts_with("wasi:")),
             "{name}: {imports:?}"
         );
-        assert!(imports.iter().any(|i| i.starts_with("wasi:sockets/tcp@0.2")), "{imports:?}");
-        assert!(exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2")));
+        assert!(
+            imports
+                .iter()
+                .any(|i| i.starts_with("wasi:sockets/tcp@0.2")),
+            "{imports:?}"
+        );
+        assert!(exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@0.2")));
     }
 }

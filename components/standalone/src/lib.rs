@@ -14,6 +14,7 @@ pub fn no_fallback() -> postgrest::Response {
         "SUPALITE503",
         "The upstream PostgREST is unavailable and no fallback is configured",
     )
+    .hint("Set upstream-fallback = true to serve such requests with the bridge")
     .into()
 }
 
