@@ -64,6 +64,24 @@ fn default_ready_timeout() -> u64 {
     60
 }
 
+impl ComponentPaths {
+    /// No role is replaced by a file.
+    pub fn is_builtin(&self) -> bool {
+        let ComponentPaths {
+            gateway,
+            rewriter,
+            auth,
+            bridge,
+            adapter,
+            pgwire,
+            standalone,
+        } = self;
+        [gateway, rewriter, auth, bridge, adapter, pgwire, standalone]
+            .iter()
+            .all(|p| p.is_none())
+    }
+}
+
 /// The file format of `supalite.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -350,7 +368,19 @@ impl Config {
             )?,
             admin_listen,
             pglite_listen,
-            instance_reuse: num(&env, "SUPALITE_INSTANCE_REUSE", file.instance_reuse, 1)?,
+            // The built-in components keep no state between requests, so an
+            // instance may serve many; a pipeline with a component of your
+            // own gets a fresh instance per request unless you say otherwise.
+            instance_reuse: num(
+                &env,
+                "SUPALITE_INSTANCE_REUSE",
+                file.instance_reuse,
+                if file.components.is_builtin() {
+                    1000
+                } else {
+                    1
+                },
+            )?,
             routes,
             postgrest,
             data_dir: flags

@@ -169,6 +169,10 @@ impl wit_schema::Host for State {
         let (version, json) = cache.snapshot();
         Ok((version, json.as_str().to_string()))
     }
+
+    async fn version(&mut self) -> u64 {
+        self.schema.as_ref().map_or(0, |c| c.snapshot().0)
+    }
 }
 
 impl WasiView for State {

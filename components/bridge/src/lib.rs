@@ -43,6 +43,13 @@ mod glue {
 
     struct Bridge;
 
+    thread_local! {
+        /// The parsed schema cache and its version, kept while the instance
+        /// lives (several requests when the host reuses instances).
+        static CACHE: std::cell::RefCell<Option<(u64, std::rc::Rc<postgrest::schema::SchemaCache>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
     impl Guest for Bridge {
         fn handle(req: Request, who: Identity) -> Response {
             let cfg = super::config(|k| std::env::var(k).ok());
@@ -66,7 +73,17 @@ mod glue {
         // The schema cache is fetched from the host (and parsed) only for
         // requests that need it: embedding and RPC.
         let mut load = || -> Result<std::rc::Rc<postgrest::schema::SchemaCache>, ApiError> {
-            let (_version, json) = schema::snapshot().map_err(|e| {
+            // An instance serving several requests keeps the parsed cache
+            // until the provider's version changes.
+            let current = schema::version();
+            if current != 0 {
+                if let Some((v, cache)) = CACHE.with(|c| c.borrow().clone()) {
+                    if v == current {
+                        return Ok(cache);
+                    }
+                }
+            }
+            let (version, json) = schema::snapshot().map_err(|e| {
                 ApiError::from_db(
                     &e.code,
                     &e.message,
@@ -75,7 +92,7 @@ mod glue {
                     false,
                 )
             })?;
-            postgrest::schema::SchemaCache::parse(&json)
+            let parsed = postgrest::schema::SchemaCache::parse(&json)
                 .map(std::rc::Rc::new)
                 .map_err(|e| {
                     ApiError::new(
@@ -84,7 +101,11 @@ mod glue {
                         "Could not query the database for the schema cache",
                     )
                     .details(e.to_string())
-                })
+                })?;
+            if version != 0 {
+                CACHE.with(|c| *c.borrow_mut() = Some((version, parsed.clone())));
+            }
+            Ok(parsed)
         };
         let plan = match postgrest::plan(cfg, &api, &mut load) {
             Ok(p) => p,

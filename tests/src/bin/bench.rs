@@ -209,7 +209,9 @@ fn main() {
         "{:<32} {:>22} {:>10} {:>10} {:>8} | {:>10} {:>10} {:>10} | {:>6}",
         "request", "path", "req/s", "p50 ms", "p99 ms", "direct/s", "p50 ms", "p99 ms", "ratio"
     );
-    for w in workloads() {
+    // BENCH_ONLY=POST (a substring of the name) measures one workload.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    for w in workloads().into_iter().filter(|w| w.name.contains(&only)) {
         // The statement the bridge runs for this request (keys vary per call).
         let plan_for = |i: u64| {
             let path = (w.path)(i);
