@@ -22,13 +22,24 @@ mod glue {
 
     struct Auth;
 
+    thread_local! {
+        /// Read once per instance (the environment does not change).
+        static SETTINGS: Settings = Settings::from_env(|k| std::env::var(k).ok());
+        /// Verified tokens, for instances that serve many requests.
+        static TOKENS: std::cell::RefCell<verify::TokenCache> =
+            std::cell::RefCell::new(verify::TokenCache::new(256));
+    }
+
     fn settings() -> Settings {
-        Settings::from_env(|k| std::env::var(k).ok())
+        SETTINGS.with(Settings::clone)
     }
 
     impl Guest for Auth {
         fn authenticate(req: Request) -> Result<Identity, Response> {
-            match verify::authenticate(&settings(), &req.headers) {
+            let verified = SETTINGS.with(|s| {
+                TOKENS.with(|c| verify::authenticate_cached(s, &req.headers, &mut c.borrow_mut()))
+            });
+            match verified {
                 Ok(id) => Ok(Identity {
                     role: id.role,
                     claims_json: id.claims_json,

@@ -109,6 +109,77 @@ pub fn authenticate(s: &Settings, headers: &[(String, String)]) -> Result<Identi
     })
 }
 
+/// Tokens verified before, by their exact text: an instance that serves
+/// many requests (the host reuses instances) checks a token's signature once
+/// and then only its time claims (`exp`, `nbf`, `iat`, with the same skew).
+/// A token's text fixes its signature and claims, so a hit is as good as a
+/// fresh verification while those hold; failures are never kept.
+pub struct TokenCache {
+    entries: std::collections::HashMap<String, Identity>,
+    times: std::collections::HashMap<String, [Option<f64>; 3]>,
+    order: std::collections::VecDeque<String>,
+    capacity: usize,
+}
+
+impl TokenCache {
+    pub fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            entries: Default::default(),
+            times: Default::default(),
+            order: Default::default(),
+            capacity,
+        }
+    }
+
+    fn still_valid(times: &[Option<f64>; 3], now: f64) -> bool {
+        let skew = CLOCK_SKEW_SECONDS as f64;
+        let [exp, nbf, iat] = *times;
+        exp.is_none_or(|e| now <= e + skew)
+            && nbf.is_none_or(|n| n <= now + skew)
+            && iat.is_none_or(|i| i <= now + skew)
+    }
+
+    fn get(&self, token: &str, now: f64) -> Option<Identity> {
+        let times = self.times.get(token)?;
+        Self::still_valid(times, now).then(|| self.entries.get(token).cloned())?
+    }
+
+    fn put(&mut self, token: &str, id: &Identity) {
+        if self.capacity == 0 || self.entries.contains_key(token) {
+            return;
+        }
+        let claims: Value = serde_json::from_str(&id.claims_json).unwrap_or(Value::Null);
+        let at = |k: &str| claims.get(k).and_then(Value::as_f64);
+        if self.order.len() >= self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.entries.remove(&old);
+                self.times.remove(&old);
+            }
+        }
+        self.order.push_back(token.to_string());
+        self.times
+            .insert(token.to_string(), [at("exp"), at("nbf"), at("iat")]);
+        self.entries.insert(token.to_string(), id.clone());
+    }
+}
+
+/// [`authenticate`] with a cache of verified tokens.
+pub fn authenticate_cached(
+    s: &Settings,
+    headers: &[(String, String)],
+    cache: &mut TokenCache,
+) -> Result<Identity, ApiError> {
+    let Some(token) = bearer(headers) else {
+        return authenticate(s, headers);
+    };
+    if let Some(id) = cache.get(token, now() as f64) {
+        return Ok(id);
+    }
+    let id = authenticate(s, headers)?;
+    cache.put(token, &id);
+    Ok(id)
+}
+
 fn is_hmac(a: Algorithm) -> bool {
     matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
@@ -467,5 +538,33 @@ mod tests {
         pub fn b64(s: &str) -> String {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
         }
+    }
+
+    #[test]
+    fn cached_tokens_still_expire_and_failures_are_not_kept() {
+        let s = settings();
+        let mut cache = TokenCache::new(2);
+        let good = sign(json!({"role": "authenticated", "exp": now() + 3600}));
+        let h = with_token;
+        let a = authenticate_cached(&s, &h(&good), &mut cache).unwrap();
+        assert_eq!(a, authenticate_cached(&s, &h(&good), &mut cache).unwrap());
+        assert_eq!(cache.entries.len(), 1);
+        // Time claims are checked again on every hit.
+        let soon = sign(json!({"role": "anon", "exp": now() + 5}));
+        authenticate_cached(&s, &h(&soon), &mut cache).unwrap();
+        assert!(cache
+            .get(&soon, (now() + 5 + CLOCK_SKEW_SECONDS + 1) as f64)
+            .is_none());
+        // A bad token is refused every time and never cached.
+        let forged = format!("{}x", &good[..good.len() - 1]);
+        for _ in 0..2 {
+            assert!(authenticate_cached(&s, &h(&forged), &mut cache).is_err());
+        }
+        assert!(!cache.entries.contains_key(&forged));
+        // Bounded: the oldest entry goes.
+        let third = sign(json!({"role": "anon"}));
+        authenticate_cached(&s, &h(&third), &mut cache).unwrap();
+        assert_eq!(cache.entries.len(), 2);
+        assert!(!cache.entries.contains_key(&good));
     }
 }

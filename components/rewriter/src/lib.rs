@@ -23,19 +23,11 @@ mod glue {
 
     impl Guest for Rewriter {
         fn rewrite(req: Request) -> Outcome {
-            let routes = match std::env::var("SUPALITE_ROUTES") {
-                Ok(r) if !r.is_empty() => routing::parse_routes(&r),
-                _ => routing::default_routes(),
-            };
             let id = || routing::new_request_id([random(), random()]);
-            match routing::route(
-                &req.method,
-                &req.path,
-                &req.headers,
-                &origins(),
-                &routes,
-                id,
-            ) {
+            let routed = CONFIG.with(|(routes, origins)| {
+                routing::route(&req.method, &req.path, &req.headers, origins, routes, id)
+            });
+            match routed {
                 Route::Forward {
                     auth,
                     path,
@@ -57,7 +49,7 @@ mod glue {
         }
 
         fn finish(req: Request, mut resp: Response) -> Response {
-            routing::decorate(&req.headers, &mut resp.headers, &origins());
+            CONFIG.with(|(_, origins)| routing::decorate(&req.headers, &mut resp.headers, origins));
             resp
         }
     }
@@ -69,8 +61,15 @@ mod glue {
             .finish()
     }
 
-    fn origins() -> String {
-        std::env::var("SUPALITE_CORS_ORIGINS").unwrap_or_else(|_| "*".into())
+    thread_local! {
+        /// The route table and allowed origins, read once per instance.
+        static CONFIG: (Vec<routing::RouteRule>, String) = (
+            match std::env::var("SUPALITE_ROUTES") {
+                Ok(r) if !r.is_empty() => routing::parse_routes(&r),
+                _ => routing::default_routes(),
+            },
+            std::env::var("SUPALITE_CORS_ORIGINS").unwrap_or_else(|_| "*".into()),
+        );
     }
 
     export!(Rewriter);
