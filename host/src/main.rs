@@ -98,10 +98,7 @@ fn main() -> Result<()> {
                     postgrest_mode: false,
                 },
             )?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(cfg))
+            runtime()?.block_on(serve(cfg))
         }
         Command::Compose { output, sql } => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
@@ -124,10 +121,7 @@ fn main() -> Result<()> {
                     ..Overrides::default()
                 },
             )?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(cfg))
+            runtime()?.block_on(serve(cfg))
         }
         Command::Keys => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
@@ -136,6 +130,19 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The tokio runtime (`SUPALITE_WORKER_THREADS`, default one per core).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("SUPALITE_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        b.worker_threads(n);
+    }
+    Ok(b.enable_all().build()?)
 }
 
 async fn serve(cfg: Config) -> Result<()> {

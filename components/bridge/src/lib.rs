@@ -44,6 +44,8 @@ mod glue {
     struct Bridge;
 
     thread_local! {
+        /// Read once per instance (the environment does not change).
+        static CONFIG: postgrest::Config = super::config(|k| std::env::var(k).ok());
         /// The parsed schema cache and its version, kept while the instance
         /// lives (several requests when the host reuses instances).
         static CACHE: std::cell::RefCell<Option<(u64, std::rc::Rc<postgrest::schema::SchemaCache>)>> =
@@ -52,8 +54,7 @@ mod glue {
 
     impl Guest for Bridge {
         fn handle(req: Request, who: Identity) -> Response {
-            let cfg = super::config(|k| std::env::var(k).ok());
-            let r = serve(&cfg, &req, &who);
+            let r = CONFIG.with(|cfg| serve(cfg, &req, &who));
             Response {
                 status: r.status,
                 headers: r.headers,

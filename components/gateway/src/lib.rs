@@ -22,6 +22,14 @@ mod glue {
 
     struct Gateway;
 
+    thread_local! {
+        /// Read once per instance.
+        static MAX_BODY: usize = std::env::var("SUPALITE_MAX_BODY_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(super::DEFAULT_MAX_BODY);
+    }
+
     impl Guest for Gateway {
         fn handle(request: IncomingRequest, out: ResponseOutparam) {
             let response = match read_request(&request) {
@@ -109,10 +117,7 @@ mod glue {
                 headers.push(("host".into(), authority));
             }
         }
-        let limit = std::env::var("SUPALITE_MAX_BODY_BYTES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(super::DEFAULT_MAX_BODY);
+        let limit = MAX_BODY.with(|l| *l);
         let mut body = Vec::new();
         if let Ok(incoming) = request.consume() {
             if let Ok(stream) = incoming.stream() {
