@@ -218,7 +218,7 @@ async fn serve(cfg: Config) -> Result<()> {
     let loopback_addr = match (&db, cfg.pglite_listen, pgrst_on_pglite) {
         (Some(db::Database::Pglite(handle)), listen, needed) if listen.is_some() || needed => {
             let addr = listen.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-            let listener = tokio::net::TcpListener::bind(addr)
+            let listener = server::listen(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr} (pglite-listen)"))?;
             let addr = listener.local_addr()?;
@@ -256,7 +256,7 @@ async fn serve(cfg: Config) -> Result<()> {
     };
     let admin_task = match cfg.admin_listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
+            let listener = server::listen(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr} (admin-listen)"))?;
             println!("Admin URL: http://{}", listener.local_addr()?);
@@ -269,7 +269,7 @@ async fn serve(cfg: Config) -> Result<()> {
         }
         None => None,
     };
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
+    let listener = server::listen(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;

@@ -406,10 +406,10 @@ impl Pipeline {
         if let Ok(v) = http::HeaderValue::from_str(&forwarded) {
             req.headers_mut().insert("x-forwarded-for", v);
         }
-        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let (sender, mut receiver) = tokio::sync::oneshot::channel();
         let warm = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let this = self.clone();
-        let task = tokio::task::spawn(async move {
+        let mut call = Box::pin(async move {
             let (mut store, proxy, served) = match warm {
                 Some(w) => (w.store, w.proxy, w.served),
                 None => {
@@ -438,19 +438,40 @@ impl Pipeline {
                     });
                 }
             }
-            result
+            result.map_err(anyhow::Error::from)
         });
-        match receiver.await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(anyhow::anyhow!("the pipeline failed: {e:?}")),
-            Err(_) => {
-                let e = match task.await {
-                    Ok(Ok(())) => anyhow::anyhow!("the pipeline returned without a response"),
-                    Ok(Err(e)) => e.into(),
-                    Err(e) => e.into(),
-                };
-                Err(e)
+        // The guest runs on this connection's task. Most answers are complete
+        // when the handler returns; a guest that is still streaming a body
+        // after setting the response (its writes wait for hyper) continues
+        // as a task of its own.
+        let first = tokio::select! {
+            biased;
+            done = &mut call => Ok(done),
+            resp = &mut receiver => Err(resp),
+        };
+        let (resp, error) = match first {
+            // The handler returned: its response (if any) is waiting.
+            Ok(done) => (receiver.await.ok(), done.err()),
+            // The response is set but the guest still runs.
+            Err(resp) => {
+                tokio::task::spawn(async move {
+                    if let Err(e) = call.await {
+                        tracing::warn!("the pipeline failed after responding: {e:#}");
+                    }
+                });
+                (resp.ok(), None)
             }
+        };
+        match (resp, error) {
+            (Some(Ok(resp)), e) => {
+                if let Some(e) = e {
+                    tracing::warn!("the pipeline failed after responding: {e:#}");
+                }
+                Ok(resp)
+            }
+            (Some(Err(code)), _) => Err(anyhow::anyhow!("the pipeline failed: {code:?}")),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(anyhow::anyhow!("the pipeline returned without a response")),
         }
     }
 }
@@ -497,6 +518,19 @@ fn log_request(
     } else {
         tracing::debug!(request_id = id, %method, path, status, ms, "request");
     }
+}
+
+/// A listening socket with SO_REUSEADDR, so a restart is not refused while
+/// connections of the previous run linger in TIME_WAIT.
+pub async fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Accepts connections until `shutdown` resolves.
