@@ -294,12 +294,8 @@ impl Config {
             }
         };
         for (prefix, target) in &routes {
-            if !prefix.starts_with('/') {
-                bail!("invalid route prefix `{prefix}` (must start with /)");
-            }
-            if target != "rest" && target != "auth" {
-                bail!("invalid route target `{target}` for `{prefix}` (expected rest or auth)");
-            }
+            // The rewriter's own rules, so that what starts here also routes there.
+            rewriter::routing::parse_route(prefix, target).map_err(anyhow::Error::msg)?;
         }
         if backend == Backend::Adapter {
             match &upstream_url {

@@ -43,14 +43,7 @@ impl SchemaCache {
     /// Reads the catalog again.
     pub async fn reload(&self) -> Result<(), DbError> {
         let started = std::time::Instant::now();
-        let list = format!(
-            "{{{}}}",
-            self.schemas
-                .iter()
-                .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let list = postgrest::schema::catalog_param(self.schemas.iter().map(String::as_str));
         let set = self
             .db
             .query(postgrest::schema::CATALOG_SQL, vec![Some(list)])

@@ -71,47 +71,57 @@ mod glue {
 
     impl Guest for Adapter {
         fn handle(req: Request, who: Identity) -> Response {
-            let policy = Policy::from_env(|k| std::env::var(k).ok());
-            let url = std::env::var("SUPALITE_UPSTREAM_URL").unwrap_or_default();
-            let Some(target) = crate::split_url(&url) else {
-                return api_error(postgrest::error::ApiError::new(
-                    500,
-                    "SUPALITE500",
-                    "No valid upstream URL is configured (SUPALITE_UPSTREAM_URL)",
-                ));
-            };
-            let unserved = match forward(&req, &policy, &url, target) {
-                Ok(resp) => return resp,
-                Err(u) => u,
-            };
-            let reason = match &unserved {
-                Unserved::BreakerOpen => Some("breaker-open"),
-                Unserved::Failed(f, _) if f.fallback_ok(&req.method) => Some(match f {
-                    Failure::NotSent(_) => "connect-failed",
-                    Failure::Timeout(_) => "timeout",
-                    Failure::Unavailable(_) => "unavailable",
-                    _ => "failed",
-                }),
-                Unserved::Failed(..) => None,
-            };
-            if let (true, Some(reason)) = (policy.fallback, reason) {
-                upstream::record_fallback(&url);
-                let mut resp = supalite::api::backend::handle(&req, &who);
-                resp.headers.push((
-                    "x-supalite-fallback".into(),
-                    format!("bridge; reason={reason}"),
-                ));
-                return resp;
+            SETTINGS.with(|(policy, url)| serve(req, who, policy, url))
+        }
+    }
+
+    thread_local! {
+        /// Read once per instance (the environment does not change).
+        static SETTINGS: (Policy, String) = (
+            Policy::from_env(|k| std::env::var(k).ok()),
+            std::env::var("SUPALITE_UPSTREAM_URL").unwrap_or_default(),
+        );
+    }
+
+    fn serve(req: Request, who: Identity, policy: &Policy, url: &str) -> Response {
+        let Some(target) = crate::split_url(url) else {
+            return api_error(postgrest::error::ApiError::new(
+                500,
+                "SUPALITE500",
+                "No valid upstream URL is configured (SUPALITE_UPSTREAM_URL)",
+            ));
+        };
+        let unserved = match forward(&req, policy, url, target) {
+            Ok(resp) => return resp,
+            Err(u) => u,
+        };
+        let reason = match &unserved {
+            Unserved::BreakerOpen => Some("breaker-open"),
+            Unserved::Failed(f, _) if f.fallback_ok(&req.method) => Some(match f {
+                Failure::NotSent(_) => "connect-failed",
+                Failure::Timeout(_) => "timeout",
+                Failure::Unavailable(_) => "unavailable",
+                _ => "failed",
+            }),
+            Unserved::Failed(..) => None,
+        };
+        if let (true, Some(reason)) = (policy.fallback, reason) {
+            upstream::record_fallback(url);
+            let mut resp = supalite::api::backend::handle(&req, &who);
+            resp.headers.push((
+                "x-supalite-fallback".into(),
+                format!("bridge; reason={reason}"),
+            ));
+            return resp;
+        }
+        match unserved {
+            Unserved::BreakerOpen => {
+                let mut r = api_error(policy::breaker_open());
+                r.headers.push(("retry-after".into(), "1".into()));
+                r
             }
-            match unserved {
-                Unserved::BreakerOpen => {
-                    let mut r = api_error(policy::breaker_open());
-                    r.headers.push(("retry-after".into(), "1".into()));
-                    r
-                }
-                Unserved::Failed(_, Some(upstream_answer)) => upstream_answer,
-                Unserved::Failed(f, None) => api_error(f.error()),
-            }
+            Unserved::Failed(_, Some(upstream_answer)) => upstream_answer,
+            Unserved::Failed(f, None) => api_error(f.error()),
         }
     }
 

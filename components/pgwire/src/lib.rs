@@ -120,20 +120,6 @@ pub fn target_from_env() -> Result<Target, DbError> {
     Target::parse(&uri).map_err(|e| DbError::internal("08001", e))
 }
 
-/// The catalog query's parameter: `db-schemas` as a text[] literal.
-pub fn schema_list(schemas: &str) -> String {
-    format!(
-        "{{{}}}",
-        schemas
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
-            .collect::<Vec<_>>()
-            .join(",")
-    )
-}
-
 #[cfg(target_arch = "wasm32")]
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "pgwire-component" });
@@ -225,7 +211,7 @@ mod glue {
             };
             let statement = pgwire_codec::Statement {
                 sql: postgrest::schema::CATALOG_SQL.into(),
-                params: vec![Some(crate::schema_list(&schemas))],
+                params: vec![Some(postgrest::schema::catalog_param(schemas.split(',')))],
             };
             let mut sets = with_conn(|c| c.transaction(&session, &[statement])).map_err(to_wit)?;
             let json = sets
@@ -243,13 +229,4 @@ mod glue {
     }
 
     export!(Pgwire);
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn schema_list_is_a_quoted_array_literal() {
-        assert_eq!(super::schema_list("public, api"), r#"{"public","api"}"#);
-        assert_eq!(super::schema_list(r#"we"ird"#), r#"{"we\"ird"}"#);
-    }
 }

@@ -7,6 +7,18 @@ use serde::{Deserialize, Serialize};
 
 /// Returns one row, one column: the whole schema cache as JSON, for the
 /// schemas in `$1` (a text array literal such as `{public,api}`).
+/// [`CATALOG_SQL`]'s one parameter: the exposed schemas as a quoted
+/// `text[]` literal, e.g. `{"public","api"}`.
+pub fn catalog_param<'a>(schemas: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = schemas
+        .into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("{{{}}}", quoted.join(","))
+}
+
 pub const CATALOG_SQL: &str = r#"
 with
 tbls as (
@@ -307,5 +319,17 @@ impl Table {
 
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+mod catalog_param_tests {
+    #[test]
+    fn schema_list_is_a_quoted_array_literal() {
+        assert_eq!(
+            super::catalog_param("public, api".split(',')),
+            r#"{"public","api"}"#
+        );
+        assert_eq!(super::catalog_param([r#"we"ird"#]), r#"{"we\"ird"}"#);
     }
 }

@@ -50,19 +50,31 @@ pub fn default_routes() -> Vec<RouteRule> {
 pub fn parse_routes(text: &str) -> Vec<RouteRule> {
     text.split(',')
         .filter_map(|r| r.split_once('='))
-        .filter(|(p, _)| p.trim().starts_with('/'))
-        .filter_map(|(p, t)| {
-            let auth = match t.trim() {
-                "auth" => true,
-                "rest" => false,
-                _ => return None,
-            };
-            Some(RouteRule {
-                prefix: p.trim().trim_end_matches('/').to_string(),
-                auth,
-            })
-        })
+        .filter_map(|(p, t)| parse_route(p, t).ok())
         .collect()
+}
+
+/// One route: a prefix starting with `/` and the target `rest` or `auth`.
+pub fn parse_route(prefix: &str, target: &str) -> Result<RouteRule, String> {
+    let prefix = prefix.trim();
+    if !prefix.starts_with('/') {
+        return Err(format!(
+            "invalid route prefix `{prefix}` (must start with /)"
+        ));
+    }
+    let auth = match target.trim() {
+        "auth" => true,
+        "rest" => false,
+        other => {
+            return Err(format!(
+                "invalid route target `{other}` for `{prefix}` (expected rest or auth)"
+            ))
+        }
+    };
+    Ok(RouteRule {
+        prefix: prefix.trim_end_matches('/').to_string(),
+        auth,
+    })
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1): never passed to the next hop.
