@@ -215,7 +215,7 @@ async fn serve(cfg: Config) -> Result<()> {
         failures: cfg.upstream_breaker_failures,
         cooldown: std::time::Duration::from_millis(cfg.upstream_breaker_cooldown_ms),
     });
-    let loopback_addr = match (&db, cfg.pglite_listen, pgrst_on_pglite) {
+    let loopback_uri = match (&db, cfg.pglite_listen, pgrst_on_pglite) {
         (Some(db::Database::Pglite(handle)), listen, needed) if listen.is_some() || needed => {
             let addr = listen.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
             let listener = server::listen(addr)
@@ -223,8 +223,9 @@ async fn serve(cfg: Config) -> Result<()> {
                 .with_context(|| format!("cannot listen on {addr} (pglite-listen)"))?;
             let addr = listener.local_addr()?;
             tokio::spawn(db::loopback::serve(listener, handle.clone()));
-            println!("DB URL: postgres://postgres@{addr}/postgres");
-            Some(addr)
+            let uri = format!("postgres://postgres@{addr}/postgres");
+            println!("DB URL: {uri}");
+            Some(uri)
         }
         _ => None,
     };
@@ -234,7 +235,7 @@ async fn serve(cfg: Config) -> Result<()> {
                 .db_uri
                 .clone()
                 .or_else(|| cfg.db_uri.clone())
-                .or_else(|| loopback_addr.map(|a| format!("postgres://postgres@{a}/postgres")))
+                .or_else(|| loopback_uri.clone())
                 .context("[postgrest] needs a database")?;
             Some(supervisor::Supervisor::start(pg, &cfg, &uri).await?)
         }
@@ -247,13 +248,7 @@ async fn serve(cfg: Config) -> Result<()> {
         schema,
         upstreams.clone(),
     )?);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let admin_task = match cfg.admin_listen {
         Some(addr) => {
             let listener = server::listen(addr)
@@ -265,7 +260,10 @@ async fn serve(cfg: Config) -> Result<()> {
                 db: db.clone(),
                 started,
             };
-            Some(tokio::spawn(admin::serve(listener, admin, stopped())))
+            let stopped = async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(admin::serve(listener, admin, stopped)))
         }
         None => None,
     };
