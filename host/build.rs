@@ -24,10 +24,10 @@ fn main() {
         root.join("components").display()
     );
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("Cargo.lock").display()
-    );
+    // The lock file, and where the `wasm` profile and the wasm stack size live.
+    for f in ["Cargo.lock", "Cargo.toml", ".cargo/config.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    }
 
     ensure_wasm_target();
     let target_dir = root.join("target").join("components");

@@ -92,6 +92,7 @@ struct FileConfig {
     upstream_timeout_ms: Option<u64>,
     upstream_total_timeout_ms: Option<u64>,
     upstream_retries: Option<u32>,
+    max_body_bytes: Option<usize>,
     upstream_backoff_ms: Option<u64>,
     upstream_fallback: Option<bool>,
     upstream_breaker_failures: Option<u32>,
@@ -139,6 +140,8 @@ pub struct Config {
     /// All attempts of a request, back-off included.
     pub upstream_total_timeout_ms: u64,
     pub upstream_retries: u32,
+    /// The largest request body accepted (413 PGRST413 above it).
+    pub max_body_bytes: usize,
     pub upstream_backoff_ms: u64,
     /// Serve requests the upstream cannot (breaker open, refused) with the bridge.
     pub upstream_fallback: bool,
@@ -340,6 +343,12 @@ impl Config {
                 30_000,
             )?,
             upstream_retries: num(&env, "SUPALITE_UPSTREAM_RETRIES", file.upstream_retries, 2)?,
+            max_body_bytes: num(
+                &env,
+                "SUPALITE_MAX_BODY_BYTES",
+                file.max_body_bytes,
+                gateway::DEFAULT_MAX_BODY,
+            )?,
             upstream_backoff_ms: num(
                 &env,
                 "SUPALITE_UPSTREAM_BACKOFF_MS",
@@ -511,6 +520,10 @@ impl Config {
             (
                 "SUPALITE_UPSTREAM_RETRIES".into(),
                 self.upstream_retries.to_string(),
+            ),
+            (
+                "SUPALITE_MAX_BODY_BYTES".into(),
+                self.max_body_bytes.to_string(),
             ),
             (
                 "SUPALITE_UPSTREAM_BACKOFF_MS".into(),

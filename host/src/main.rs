@@ -67,6 +67,12 @@ enum Command {
     },
 }
 
+/// Many small short-lived allocations per request (HTTP, canonical ABI
+/// copies, protocol buffers) on two worker threads: mimalloc's per-thread
+/// free lists cost less than glibc malloc's arenas here.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     // wasmtime captures a backtrace whenever a store is dropped; with PGlite's
     // large module loaded that costs ~1 ms per request. Panics still print

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, ComponentExportIndex, Linker, ResourceTable, TypedFunc};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
@@ -242,6 +242,10 @@ impl wit_sql::Host for State {
 /// Everything a request needs, shared by all connections.
 pub struct Pipeline {
     pre: ProxyPre<State>,
+    /// The gateway's `supalite:api/handler.handle`, when it exports one.
+    handler: Option<ComponentExportIndex>,
+    /// The request body limit (`SUPALITE_MAX_BODY_BYTES`) for that path.
+    max_body: usize,
     env: Vec<(String, String)>,
     db: Option<Database>,
     schema: Option<Arc<SchemaCache>>,
@@ -254,10 +258,17 @@ pub struct Pipeline {
     idle: std::sync::Mutex<Vec<Warm>>,
 }
 
+/// `supalite:api/handler.handle`: the whole request in, the whole response out.
+type HandlerFunc = TypedFunc<(wit_types::Request,), (wit_types::Response,)>;
+
+/// The name under which the gateway exports [`HandlerFunc`].
+const HANDLER_EXPORT: &str = "supalite:api/handler@0.1.0";
+
 /// An instantiated pipeline kept for the next request.
 struct Warm {
     store: Store<State>,
     proxy: Proxy,
+    handler: Option<HandlerFunc>,
     served: u32,
 }
 
@@ -348,12 +359,17 @@ impl Pipeline {
             &mut linker,
             |s| s,
         )?;
+        let handler = component
+            .get_export_index(None, HANDLER_EXPORT)
+            .and_then(|i| component.get_export_index(Some(&i), "handle"));
         let pre = wt(linker.instantiate_pre(&component))
             .context("the composed pipeline imports something this host does not provide")?;
         let pre = wt(ProxyPre::new(pre))
             .context("the composed pipeline does not export wasi:http/incoming-handler")?;
         Ok(Pipeline {
             pre,
+            handler,
+            max_body: cfg.max_body_bytes,
             env: cfg.component_env(),
             db,
             schema,
@@ -389,6 +405,74 @@ impl Pipeline {
         )
     }
 
+    /// An idle instance, or a new one.
+    async fn instance(&self) -> Result<Warm> {
+        let warm = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        if let Some(w) = warm {
+            return Ok(w);
+        }
+        let mut store = self.store();
+        let instance = self
+            .pre
+            .instance_pre()
+            .instantiate_async(&mut store)
+            .await?;
+        let proxy = Proxy::new(&mut store, &instance)?;
+        let handler = match &self.handler {
+            Some(i) => Some(wt(instance.get_typed_func(&mut store, i)).with_context(|| {
+                format!("the gateway's {HANDLER_EXPORT} export is not `handle: func(request) -> response`")
+            })?),
+            None => None,
+        };
+        Ok(Warm {
+            store,
+            proxy,
+            handler,
+            served: 0,
+        })
+    }
+
+    /// Keeps an instance that served a request without trapping (an
+    /// instance that trapped is never used again).
+    fn release(&self, mut warm: Warm) {
+        warm.served += 1;
+        if warm.served < self.reuse {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(warm);
+            }
+        }
+    }
+
+    /// The `supalite:api/handler` path: reads the whole body (one byte past
+    /// the limit at most, so the gateway answers 413), calls the gateway once
+    /// with records, and answers with the whole body.
+    async fn handle_whole(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let (parts, mut body) = req.into_parts();
+        let mut bytes = Vec::new();
+        while bytes.len() <= self.max_body {
+            match body.frame().await {
+                Some(frame) => {
+                    if let Ok(data) = frame?.into_data() {
+                        bytes.extend_from_slice(&data);
+                    }
+                }
+                None => break,
+            }
+        }
+        let request = request_record(&parts, bytes);
+        let mut warm = self.instance().await?;
+        let Some(handler) = warm.handler else {
+            anyhow::bail!("the gateway lost its {HANDLER_EXPORT} export");
+        };
+        let (resp,) = handler.call_async(&mut warm.store, (request,)).await?;
+        self.release(warm);
+        Ok(response_from_record(resp))
+    }
+
     async fn handle(
         self: Arc<Self>,
         mut req: hyper::Request<hyper::body::Incoming>,
@@ -406,18 +490,18 @@ impl Pipeline {
         if let Ok(v) = http::HeaderValue::from_str(&forwarded) {
             req.headers_mut().insert("x-forwarded-for", v);
         }
+        if self.handler.is_some() {
+            return self.handle_whole(req).await;
+        }
         let (sender, mut receiver) = tokio::sync::oneshot::channel();
-        let warm = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let this = self.clone();
         let mut call = Box::pin(async move {
-            let (mut store, proxy, served) = match warm {
-                Some(w) => (w.store, w.proxy, w.served),
-                None => {
-                    let mut store = this.store();
-                    let proxy = this.pre.instantiate_async(&mut store).await?;
-                    (store, proxy, 0)
-                }
-            };
+            let Warm {
+                mut store,
+                proxy,
+                handler,
+                served,
+            } = this.instance().await?;
             let req = store
                 .data_mut()
                 .http()
@@ -427,16 +511,13 @@ impl Pipeline {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await;
-            // An instance that trapped is never used again.
-            if result.is_ok() && served + 1 < this.reuse {
-                let mut idle = this.idle.lock().unwrap_or_else(|p| p.into_inner());
-                if idle.len() < MAX_IDLE {
-                    idle.push(Warm {
-                        store,
-                        proxy,
-                        served: served + 1,
-                    });
-                }
+            if result.is_ok() {
+                this.release(Warm {
+                    store,
+                    proxy,
+                    handler,
+                    served,
+                });
             }
             result.map_err(anyhow::Error::from)
         });
@@ -474,6 +555,57 @@ impl Pipeline {
             (None, None) => Err(anyhow::anyhow!("the pipeline returned without a response")),
         }
     }
+}
+
+/// The record the gateway's `handler` receives: what its wasi:http export
+/// reads from the same request (lower-case names, lossy UTF-8 values, the
+/// authority as `host` when the request has none).
+fn request_record(parts: &http::request::Parts, body: Vec<u8>) -> wit_types::Request {
+    let mut headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if !parts.headers.contains_key(http::header::HOST) {
+        if let Some(a) = parts.uri.authority() {
+            headers.push(("host".into(), a.to_string()));
+        }
+    }
+    wit_types::Request {
+        method: parts.method.as_str().to_ascii_uppercase(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers,
+        body,
+    }
+}
+
+/// The gateway's answer as a hyper response; the server frames the body.
+fn response_from_record(resp: wit_types::Response) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from(resp.body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut out = hyper::Response::new(body);
+    *out.status_mut() = hyper::StatusCode::from_u16(resp.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = out.headers_mut();
+    for (k, v) in resp.headers {
+        if gateway::is_framing_header(&k) {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(&v),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    out
 }
 
 /// A PostgREST-style 500 for failures outside the pipeline (a trap, say).

@@ -41,6 +41,12 @@ pub fn forwardable(name: &str) -> bool {
     )
 }
 
+/// Talc instead of Rust's default wasm allocator (dlmalloc): each request
+/// copies many small strings across component boundaries.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(target_arch = "wasm32")]
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "adapter-component", generate_all });

@@ -10,6 +10,12 @@
 pub mod gotrue;
 pub mod verify;
 
+/// Talc instead of Rust's default wasm allocator (dlmalloc): each request
+/// copies many small strings across component boundaries.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(target_arch = "wasm32")]
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "auth-component" });
@@ -18,7 +24,7 @@ mod glue {
     use crate::verify::{self, Settings};
     use exports::supalite::api::auth::Guest;
     use supalite::api::sql;
-    use supalite::api::types::{Identity, Request, Response};
+    use supalite::api::types::{Headers, Identity, Request, Response};
 
     struct Auth;
 
@@ -35,9 +41,9 @@ mod glue {
     }
 
     impl Guest for Auth {
-        fn authenticate(req: Request) -> Result<Identity, Response> {
+        fn authenticate(headers: Headers) -> Result<Identity, Response> {
             let verified = SETTINGS.with(|s| {
-                TOKENS.with(|c| verify::authenticate_cached(s, &req.headers, &mut c.borrow_mut()))
+                TOKENS.with(|c| verify::authenticate_cached(s, &headers, &mut c.borrow_mut()))
             });
             match verified {
                 Ok(id) => Ok(Identity {

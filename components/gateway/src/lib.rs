@@ -1,11 +1,36 @@
-//! The gateway: owns the HTTP edge (`wasi:http/incoming-handler`) and wires
-//! the stages: rewriter → auth → backend (or auth's own API) → rewriter.finish.
+//! The gateway: owns the HTTP edge and wires the stages: rewriter → auth →
+//! backend (or auth's own API) → rewriter.finish. Two exports run the same
+//! stages: `wasi:http/incoming-handler` for any wasi:http host, and
+//! `supalite:api/handler` (whole request and response as records) for a host
+//! that buffers bodies anyway, which skips wasi:http's resources and streams.
 //!
 //! Configuration (wasi:cli environment):
 //! - `SUPALITE_MAX_BODY_BYTES`: largest accepted request body (default 10 MiB).
 
 /// Default request body limit.
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// The request body limit from `SUPALITE_MAX_BODY_BYTES`'s value.
+pub fn max_body(setting: Option<&str>) -> usize {
+    setting
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_BODY)
+}
+
+/// Response headers a stage may not set: the server frames the message
+/// (it writes `content-length` for the whole body) and owns the connection.
+pub fn is_framing_header(name: &str) -> bool {
+    matches!(
+        name,
+        "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "host"
+    )
+}
+
+/// Talc instead of Rust's default wasm allocator (dlmalloc): each request
+/// copies many small strings across component boundaries.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
@@ -24,23 +49,39 @@ mod glue {
 
     thread_local! {
         /// Read once per instance.
-        static MAX_BODY: usize = std::env::var("SUPALITE_MAX_BODY_BYTES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(super::DEFAULT_MAX_BODY);
+        static MAX_BODY: usize =
+            super::max_body(std::env::var("SUPALITE_MAX_BODY_BYTES").ok().as_deref());
     }
 
     impl Guest for Gateway {
         fn handle(request: IncomingRequest, out: ResponseOutparam) {
             let response = match read_request(&request) {
-                Ok(mut req) => {
-                    let resp = pipeline(&mut req);
-                    rewriter::finish(&req, &resp)
-                }
+                Ok(req) => serve(req),
                 Err(resp) => resp,
             };
             write_response(response, out);
         }
+    }
+
+    impl exports::supalite::api::handler::Guest for Gateway {
+        fn handle(req: Request) -> Response {
+            // The host stops reading one byte past the limit.
+            if req.body.len() > MAX_BODY.with(|l| *l) {
+                return too_large();
+            }
+            serve(req)
+        }
+    }
+
+    /// The stages, then the rewriter's finishing touches (CORS, request id).
+    fn serve(mut req: Request) -> Response {
+        let resp = pipeline(&mut req);
+        let headers = rewriter::finish(&req.headers, resp.status, &resp.headers);
+        Response { headers, ..resp }
+    }
+
+    fn too_large() -> Response {
+        error(413, "PGRST413", "Payload Too Large")
     }
 
     /// Runs the stages. The request id the rewriter assigned is copied onto
@@ -66,7 +107,7 @@ mod glue {
     fn stage(routed: &supalite::api::rewriter::Routed) -> Response {
         match routed.target {
             Target::Auth => auth::handle(&routed.request),
-            Target::Rest => match auth::authenticate(&routed.request) {
+            Target::Rest => match auth::authenticate(&routed.request.headers) {
                 Ok(who) => backend::handle(&routed.request, &who),
                 Err(denied) => denied,
             },
@@ -126,7 +167,7 @@ mod glue {
                         Ok(chunk) => {
                             body.extend_from_slice(&chunk);
                             if body.len() > limit {
-                                return Err(error(413, "PGRST413", "Payload Too Large"));
+                                return Err(too_large());
                             }
                         }
                         Err(StreamError::Closed) => break,
@@ -150,17 +191,7 @@ mod glue {
         let mut headers: Vec<(String, Vec<u8>)> = resp
             .headers
             .into_iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "content-length"
-                        | "transfer-encoding"
-                        | "connection"
-                        | "keep-alive"
-                        | "upgrade"
-                        | "host"
-                )
-            })
+            .filter(|(k, _)| !super::is_framing_header(k))
             .map(|(k, v)| (k, v.into_bytes()))
             .collect();
         headers.push((

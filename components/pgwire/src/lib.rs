@@ -120,6 +120,12 @@ pub fn target_from_env() -> Result<Target, DbError> {
     Target::parse(&uri).map_err(|e| DbError::internal("08001", e))
 }
 
+/// Talc instead of Rust's default wasm allocator (dlmalloc): each request
+/// copies many small strings across component boundaries.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(target_arch = "wasm32")]
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "pgwire-component" });

@@ -11,13 +11,19 @@
 
 pub mod routing;
 
+/// Talc instead of Rust's default wasm allocator (dlmalloc): each request
+/// copies many small strings across component boundaries.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(target_arch = "wasm32")]
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
 
     use crate::routing::{self, Route};
     use exports::supalite::api::rewriter::{Guest, Outcome, Routed, Target};
-    use supalite::api::types::{Request, Response};
+    use supalite::api::types::{Headers, Request, Response};
 
     struct Rewriter;
 
@@ -48,8 +54,8 @@ mod glue {
             }
         }
 
-        fn finish(req: Request, mut resp: Response) -> Response {
-            CONFIG.with(|(_, origins)| routing::decorate(&req.headers, &mut resp.headers, origins));
+        fn finish(req: Headers, _status: u16, mut resp: Headers) -> Headers {
+            CONFIG.with(|(_, origins)| routing::decorate(&req, &mut resp, origins));
             resp
         }
     }

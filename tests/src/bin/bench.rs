@@ -194,7 +194,9 @@ fn run<C: Send + 'static>(
             (lat, errors)
         }));
     }
-    std::thread::sleep(Duration::from_secs(secs));
+    if clients > 0 {
+        std::thread::sleep(Duration::from_secs(secs));
+    }
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     let mut errors = 0;
@@ -310,6 +312,9 @@ fn main() {
     );
     // BENCH_ONLY=POST (a substring of the name) measures one workload.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    // BENCH_SIDE=pipeline|direct runs one side only (for profiling).
+    let side = std::env::var("BENCH_SIDE").unwrap_or_default();
+    let side = side.as_str();
     for w in workloads().into_iter().filter(|w| w.name.contains(&only)) {
         // The statement the bridge runs for this request (keys vary per call).
         let plan_for = |i: u64| {
@@ -354,7 +359,7 @@ fn main() {
         for _ in 0..rounds {
             let anon2 = anon2.clone();
             let through = run(
-                clients,
+                if side == "direct" { 0 } else { clients },
                 round_secs,
                 || RawHttp::connect(&addr),
                 move |c: &mut RawHttp, i| {
@@ -366,7 +371,7 @@ fn main() {
             let (port, db2) = (cluster.port, dbname.clone());
             let statements = statements.clone();
             let direct = run(
-                clients,
+                if side == "pipeline" { 0 } else { clients },
                 round_secs,
                 || Direct::connect(port, &db2),
                 move |c: &mut Direct, i| {
