@@ -100,6 +100,7 @@ struct FileConfig {
     admin_listen: Option<String>,
     pglite_listen: Option<String>,
     instance_reuse: Option<u32>,
+    edge: Option<String>,
     /// PostgREST's own names, so a PostgREST config file is also a valid
     /// supalite config (`supalite postgrest <file>`).
     server_host: Option<String>,
@@ -155,6 +156,9 @@ pub struct Config {
     /// Requests one pipeline instance may serve before it is dropped
     /// (1 = a fresh instance per request, as `wasmtime serve`).
     pub instance_reuse: u32,
+    /// Call the gateway through `wasi:http/incoming-handler` even when it
+    /// exports `supalite:api/handler` (`edge = "wasi-http"`).
+    pub edge_wasi_http: bool,
     /// Route table of the rewriter: public path prefix -> `rest` | `auth`.
     pub routes: Vec<(String, String)>,
     pub postgrest: Option<PostgrestConfig>,
@@ -386,6 +390,13 @@ impl Config {
                     1
                 },
             )?,
+            edge_wasi_http: match env("SUPALITE_EDGE").or(file.edge).as_deref() {
+                None | Some("handler") => false,
+                Some("wasi-http") => true,
+                Some(other) => {
+                    anyhow::bail!("invalid edge `{other}` (expected `handler` or `wasi-http`)")
+                }
+            },
             routes,
             postgrest,
             data_dir: flags

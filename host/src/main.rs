@@ -283,7 +283,7 @@ async fn serve(cfg: Config) -> Result<()> {
         Backend::Bridge => "bridge (embedded PGlite)".to_string(),
         Backend::Adapter => format!("adapter -> {}", cfg.upstream_url.as_deref().unwrap_or("")),
     };
-    tracing::info!(backend = %backend, startup_ms = started.elapsed().as_millis() as u64, "supalite ready");
+    tracing::info!(backend = %backend, edge = pipeline.edge(), startup_ms = started.elapsed().as_millis() as u64, "supalite ready");
     println!("API URL: http://{addr}");
     for (prefix, target) in &cfg.routes {
         if target == "rest" {

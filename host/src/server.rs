@@ -361,7 +361,8 @@ impl Pipeline {
         )?;
         let handler = component
             .get_export_index(None, HANDLER_EXPORT)
-            .and_then(|i| component.get_export_index(Some(&i), "handle"));
+            .and_then(|i| component.get_export_index(Some(&i), "handle"))
+            .filter(|_| !cfg.edge_wasi_http);
         let pre = wt(linker.instantiate_pre(&component))
             .context("the composed pipeline imports something this host does not provide")?;
         let pre = wt(ProxyPre::new(pre))
@@ -403,6 +404,15 @@ impl Pipeline {
                 upstreams: self.upstreams.clone(),
             },
         )
+    }
+
+    /// How requests reach the gateway, for the start-up log.
+    pub fn edge(&self) -> &'static str {
+        if self.handler.is_some() {
+            "supalite:api/handler"
+        } else {
+            "wasi:http/incoming-handler"
+        }
     }
 
     /// An idle instance, or a new one.

@@ -157,58 +157,90 @@ fn get_and_post_through_the_pipeline() {
     });
 }
 
+/// Both ways the server can call the gateway: `supalite:api/handler`
+/// (records) and `wasi:http/incoming-handler` (as `wasmtime serve`).
+const EDGES: [&str; 2] = ["handler", "wasi-http"];
+
 #[test]
 fn request_bodies_over_the_limit_get_413() {
-    let p = Project::new();
-    p.migration("20240101000000_todos.sql", TODOS);
-    p.config("max-body-bytes = 200\n");
-    let s = p.serve();
-    let key = anon_key();
-    let h = [
-        ("apikey", key.as_str()),
-        ("prefer", "return=representation"),
-    ];
+    for edge in EDGES {
+        let p = Project::new();
+        p.migration("20240101000000_todos.sql", TODOS);
+        p.config(&format!("max-body-bytes = 200\nedge = \"{edge}\"\n"));
+        let s = p.serve();
+        let expected = match edge {
+            "handler" => "edge=\"supalite:api/handler\"",
+            _ => "edge=\"wasi:http/incoming-handler\"",
+        };
+        assert!(s.log().contains(expected), "{}", s.log());
+        let key = anon_key();
+        let h = [
+            ("apikey", key.as_str()),
+            ("prefer", "return=representation"),
+        ];
 
-    // 200 bytes exactly: accepted.
-    let title = "x".repeat(200 - r#"{"title":""}"#.len());
-    let fits = format!(r#"{{"title":"{title}"}}"#);
-    assert_eq!(fits.len(), 200);
-    let r = s.request("POST", "/rest/v1/todos?select=title", &h, Some(&fits));
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.json(), json!([{ "title": title }]));
+        // 200 bytes exactly: accepted.
+        let title = "x".repeat(200 - r#"{"title":""}"#.len());
+        let fits = format!(r#"{{"title":"{title}"}}"#);
+        assert_eq!(fits.len(), 200);
+        let r = s.request("POST", "/rest/v1/todos?select=title", &h, Some(&fits));
+        assert_eq!(r.status, 201, "{edge}: {}", r.body);
+        assert_eq!(r.json(), json!([{ "title": title }]));
 
-    // One byte more: 413 in PostgREST's format.
-    let big = format!(r#"{{"title":"{}"}}"#, "y".repeat(201 - 12));
-    assert_eq!(big.len(), 201);
-    let r = s.request("POST", "/rest/v1/todos", &h, Some(&big));
-    assert_eq!(r.status, 413, "{}", r.body);
-    assert_eq!(r.json()["code"], "PGRST413");
-    assert_eq!(r.json()["message"], "Payload Too Large");
+        // One byte more: 413 in PostgREST's format.
+        let big = format!(r#"{{"title":"{}"}}"#, "y".repeat(201 - 12));
+        assert_eq!(big.len(), 201);
+        let r = s.request("POST", "/rest/v1/todos", &h, Some(&big));
+        assert_eq!(r.status, 413, "{edge}: {}", r.body);
+        assert_eq!(r.json()["code"], "PGRST413");
+        assert_eq!(r.json()["message"], "Payload Too Large");
 
-    // A 64 MiB upload is answered after its first bytes (the server does not
-    // wait for, or hold, the rest).
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
-    write!(
-        c,
-        "POST /rest/v1/todos HTTP/1.1\r\nhost: x\r\napikey: {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{{\"title\":\"",
-        64 << 20
-    )
-    .unwrap();
-    c.write_all(&[b'y'; 4096]).unwrap();
-    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        // A 64 MiB upload is answered after its first bytes (the server does
+        // not wait for, or hold, the rest).
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+        write!(
+            c,
+            "POST /rest/v1/todos HTTP/1.1\r\nhost: x\r\napikey: {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{{\"title\":\"",
+            64 << 20
+        )
         .unwrap();
-    let mut answer = Vec::new();
-    let _ = c.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(answer.contains("PGRST413"), "{answer}");
+        c.write_all(&[b'y'; 4096]).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{edge}: {answer}");
+        assert!(answer.contains("PGRST413"), "{edge}: {answer}");
 
-    let r = s.get("/rest/v1/todos?select=id&title=like.y*", &h);
-    assert_eq!((r.status, r.json()), (200, json!([])));
-    // The server still serves.
-    let r = s.get("/rest/v1/todos?select=id&limit=1", &h);
-    assert_eq!(r.status, 200, "{}", r.body);
+        // Nothing was written; the server still serves, with the rewriter's
+        // request id and CORS headers on the answer.
+        let r = s.get(
+            "/rest/v1/todos?select=id&title=like.y*",
+            &[("apikey", key.as_str()), ("origin", "http://app.test")],
+        );
+        assert_eq!((r.status, r.json()), (200, json!([])), "{edge}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{edge}");
+        assert_eq!(r.header("x-request-id").map(str::len), Some(36), "{edge}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json; charset=utf-8"),
+            "{edge}"
+        );
+        // CORS preflight, answered by the rewriter.
+        let r = s.request(
+            "OPTIONS",
+            "/rest/v1/todos",
+            &[
+                ("origin", "http://app.test"),
+                ("access-control-request-method", "POST"),
+            ],
+            None,
+        );
+        assert!(matches!(r.status, 200 | 204), "{edge}: {}", r.status);
+        assert!(r.header("access-control-allow-methods").is_some(), "{edge}");
+    }
 }
 
 #[test]
