@@ -1,5 +1,6 @@
 //! The gateway: owns the HTTP edge and wires the stages: rewriter → auth →
-//! backend (or auth's own API) → rewriter.finish. Two exports run the same
+//! backend (or auth's own API), then adds the rewriter's decorations (request
+//! id, CORS) to the response. Two exports run the same
 //! stages: `wasi:http/incoming-handler` for any wasi:http host, and
 //! `supalite:api/handler` (whole request and response as records) for a host
 //! that buffers bodies anyway, which skips wasi:http's resources and streams.
@@ -15,6 +16,16 @@ pub fn max_body(setting: Option<&str>) -> usize {
     setting
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_MAX_BODY)
+}
+
+/// Adds each of `decorations` (the rewriter's response header fields) that
+/// `headers` does not already have.
+pub fn add_missing(headers: &mut Vec<(String, String)>, decorations: Vec<(String, String)>) {
+    for (k, v) in decorations {
+        if !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(&k)) {
+            headers.push((k, v));
+        }
+    }
 }
 
 /// Response headers a stage may not set: the server frames the message
@@ -73,35 +84,20 @@ mod glue {
         }
     }
 
-    /// The stages, then the rewriter's finishing touches (CORS, request id).
-    fn serve(mut req: Request) -> Response {
-        let resp = pipeline(&mut req);
-        let headers = rewriter::finish(&req.headers, resp.status, &resp.headers);
-        Response { headers, ..resp }
+    /// The stages; the rewriter's decorations (request id, CORS) go on
+    /// whichever response comes back.
+    fn serve(req: Request) -> Response {
+        let rewritten = rewriter::rewrite(&req);
+        let mut resp = match rewritten.outcome {
+            Outcome::Respond(r) => r,
+            Outcome::Forward(routed) => stage(&routed),
+        };
+        super::add_missing(&mut resp.headers, rewritten.decorations);
+        resp
     }
 
     fn too_large() -> Response {
         error(413, "PGRST413", "Payload Too Large")
-    }
-
-    /// Runs the stages. The request id the rewriter assigned is copied onto
-    /// `req` so that `finish` can echo it.
-    fn pipeline(req: &mut Request) -> Response {
-        match rewriter::rewrite(req) {
-            Outcome::Respond(r) => r,
-            Outcome::Forward(routed) => {
-                if let Some(id) = routed
-                    .request
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k == "x-request-id")
-                {
-                    req.headers.retain(|(k, _)| k != "x-request-id");
-                    req.headers.push(id.clone());
-                }
-                stage(&routed)
-            }
-        }
     }
 
     fn stage(routed: &supalite::api::rewriter::Routed) -> Response {
@@ -218,4 +214,49 @@ mod glue {
     }
 
     export!(Gateway);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn decorations_never_replace_what_a_stage_set() {
+        let mut headers = h(&[
+            ("content-type", "application/json"),
+            ("Access-Control-Allow-Origin", "https://upstream.test"),
+        ]);
+        add_missing(
+            &mut headers,
+            h(&[
+                ("x-request-id", "rid"),
+                ("access-control-allow-origin", "*"),
+                ("access-control-expose-headers", "Content-Range"),
+            ]),
+        );
+        assert_eq!(
+            headers,
+            h(&[
+                ("content-type", "application/json"),
+                ("Access-Control-Allow-Origin", "https://upstream.test"),
+                ("x-request-id", "rid"),
+                ("access-control-expose-headers", "Content-Range"),
+            ])
+        );
+    }
+
+    #[test]
+    fn body_limit_setting() {
+        assert_eq!(max_body(None), DEFAULT_MAX_BODY);
+        assert_eq!(max_body(Some(" 200 ")), 200);
+        assert_eq!(max_body(Some("lots")), DEFAULT_MAX_BODY);
+        assert!(is_framing_header("content-length") && !is_framing_header("content-type"));
+    }
 }

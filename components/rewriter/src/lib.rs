@@ -22,41 +22,42 @@ mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
 
     use crate::routing::{self, Route};
-    use exports::supalite::api::rewriter::{Guest, Outcome, Routed, Target};
-    use supalite::api::types::{Headers, Request, Response};
+    use exports::supalite::api::rewriter::{Guest, Outcome, Rewritten, Routed, Target};
+    use supalite::api::types::{Request, Response};
 
     struct Rewriter;
 
     impl Guest for Rewriter {
-        fn rewrite(req: Request) -> Outcome {
+        fn rewrite(req: Request) -> Rewritten {
             let id = || routing::new_request_id([random(), random()]);
-            let routed = CONFIG.with(|(routes, origins)| {
-                routing::route(&req.method, &req.path, &req.headers, origins, routes, id)
-            });
-            match routed {
-                Route::Forward {
-                    auth,
-                    path,
-                    headers,
-                } => Outcome::Forward(Routed {
-                    target: if auth { Target::Auth } else { Target::Rest },
-                    request: Request {
+            CONFIG.with(|(routes, origins)| {
+                match routing::route(&req.method, &req.path, &req.headers, origins, routes, id) {
+                    Route::Forward {
+                        auth,
                         path,
                         headers,
-                        ..req
+                    } => Rewritten {
+                        // From the forwarded headers: they carry the request id.
+                        decorations: routing::decorations(&headers, origins),
+                        outcome: Outcome::Forward(Routed {
+                            target: if auth { Target::Auth } else { Target::Rest },
+                            request: Request {
+                                path,
+                                headers,
+                                ..req
+                            },
+                        }),
                     },
-                }),
-                Route::Respond(r) => Outcome::Respond(Response {
-                    status: r.status,
-                    headers: r.headers,
-                    body: r.body,
-                }),
-            }
-        }
-
-        fn finish(req: Headers, _status: u16, mut resp: Headers) -> Headers {
-            CONFIG.with(|(_, origins)| routing::decorate(&req, &mut resp, origins));
-            resp
+                    Route::Respond(r) => Rewritten {
+                        decorations: routing::decorations(&req.headers, origins),
+                        outcome: Outcome::Respond(Response {
+                            status: r.status,
+                            headers: r.headers,
+                            body: r.body,
+                        }),
+                    },
+                }
+            })
         }
     }
 

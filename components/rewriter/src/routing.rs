@@ -215,27 +215,23 @@ pub fn preflight(headers: &[(String, String)], origins: &str) -> Response {
     }
 }
 
-/// Adds CORS headers to a response (preflight answers already have them).
-pub fn decorate(
-    request_headers: &[(String, String)],
-    response_headers: &mut Headers,
-    origins: &str,
-) {
-    if header(response_headers, "x-request-id").is_none() {
-        if let Some(id) = header(request_headers, "x-request-id") {
-            response_headers.push(("x-request-id".into(), id.to_string()));
-        }
-    }
-    if header(response_headers, "access-control-allow-origin").is_some() {
-        return;
+/// The header fields the response to a request with `request_headers` gets
+/// (the caller adds each one the response does not already have): the
+/// request id, and CORS headers when the origin is allowed (preflight
+/// answers already have theirs).
+pub fn decorations(request_headers: &[(String, String)], origins: &str) -> Headers {
+    let mut out = Headers::new();
+    if let Some(id) = header(request_headers, "x-request-id") {
+        out.push(("x-request-id".into(), id.to_string()));
     }
     if let Some(o) = allow_origin(request_headers, origins) {
-        response_headers.push(("access-control-allow-origin".into(), o));
-        response_headers.push((
+        out.push(("access-control-allow-origin".into(), o));
+        out.push((
             "access-control-expose-headers".into(),
             EXPOSED_HEADERS.into(),
         ));
     }
+    out
 }
 
 #[cfg(test)]
@@ -302,8 +298,7 @@ mod tests {
             panic!()
         };
         assert_eq!(header(&headers, "x-request-id"), Some("mine"));
-        let mut out = Vec::new();
-        decorate(&headers, &mut out, "*");
+        let out = decorations(&headers, "*");
         assert_eq!(header(&out, "x-request-id"), Some("mine"));
         let id = new_request_id([u64::MAX, 0]);
         assert_eq!(id.len(), 36);
@@ -381,10 +376,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let mut out = Vec::new();
-        decorate(
+        let out = decorations(
             &h(&[("origin", "http://a.test")]),
-            &mut out,
             "http://a.test, http://c.test",
         );
         assert_eq!(
