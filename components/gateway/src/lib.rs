@@ -48,7 +48,7 @@ mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "gateway-component", generate_all });
 
     use exports::wasi::http::incoming_handler::Guest;
-    use supalite::api::rewriter::{Outcome, Target};
+    use supalite::api::rewriter::{Outcome, RequestHead, Routed, Target};
     use supalite::api::types::{Request, Response};
     use supalite::api::{auth, backend, rewriter};
     use wasi::http::types::{
@@ -87,10 +87,36 @@ mod glue {
     /// The stages; the rewriter's decorations (request id, CORS) go on
     /// whichever response comes back.
     fn serve(req: Request) -> Response {
-        let rewritten = rewriter::rewrite(&req);
+        let Request {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        } = req;
+        let head = RequestHead {
+            method,
+            path,
+            query,
+            headers,
+        };
+        let rewritten = rewriter::rewrite(&head);
         let mut resp = match rewritten.outcome {
             Outcome::Respond(r) => r,
-            Outcome::Forward(routed) => stage(&routed),
+            Outcome::Forward(Routed {
+                target,
+                path,
+                headers,
+            }) => stage(
+                target,
+                &Request {
+                    method: head.method,
+                    path,
+                    query: head.query,
+                    headers,
+                    body,
+                },
+            ),
         };
         super::add_missing(&mut resp.headers, rewritten.decorations);
         resp
@@ -100,11 +126,11 @@ mod glue {
         error(413, "PGRST413", "Payload Too Large")
     }
 
-    fn stage(routed: &supalite::api::rewriter::Routed) -> Response {
-        match routed.target {
-            Target::Auth => auth::handle(&routed.request),
-            Target::Rest => match auth::authenticate(&routed.request.headers) {
-                Ok(who) => backend::handle(&routed.request, &who),
+    fn stage(target: Target, req: &Request) -> Response {
+        match target {
+            Target::Auth => auth::handle(req),
+            Target::Rest => match auth::authenticate(&req.headers) {
+                Ok(who) => backend::handle(req, &who),
                 Err(denied) => denied,
             },
         }

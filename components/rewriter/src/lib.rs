@@ -22,13 +22,15 @@ mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
 
     use crate::routing::{self, Route};
-    use exports::supalite::api::rewriter::{Guest, Outcome, Rewritten, Routed, Target};
-    use supalite::api::types::{Request, Response};
+    use exports::supalite::api::rewriter::{
+        Guest, Outcome, RequestHead, Rewritten, Routed, Target,
+    };
+    use supalite::api::types::Response;
 
     struct Rewriter;
 
     impl Guest for Rewriter {
-        fn rewrite(req: Request) -> Rewritten {
+        fn rewrite(req: RequestHead) -> Rewritten {
             let id = || routing::new_request_id([random(), random()]);
             CONFIG.with(|(routes, origins)| {
                 match routing::route(&req.method, &req.path, &req.headers, origins, routes, id) {
@@ -41,11 +43,8 @@ mod glue {
                         decorations: routing::decorations(&headers, origins),
                         outcome: Outcome::Forward(Routed {
                             target: if auth { Target::Auth } else { Target::Rest },
-                            request: Request {
-                                path,
-                                headers,
-                                ..req
-                            },
+                            path,
+                            headers,
                         }),
                     },
                     Route::Respond(r) => Rewritten {

@@ -275,7 +275,10 @@ fn main() {
     let cluster = pg::Cluster::get();
     let p = Project::on(Db::Postgres);
     p.migration("20240101000000_bench.sql", SCHEMA);
-    p.config(&format!("db-pool = {clients}\n"));
+    p.config(&format!(
+        "db-pool = {}\n",
+        std::env::var("BENCH_POOL").unwrap_or(clients.to_string())
+    ));
     let server = p.serve();
     let uri = p.db_uri.clone().unwrap();
     let dbname = uri.rsplit('/').next().unwrap().to_string();
