@@ -32,31 +32,29 @@ mod glue {
     impl Guest for Rewriter {
         fn rewrite(req: RequestHead) -> Rewritten {
             let id = || routing::new_request_id([random(), random()]);
-            CONFIG.with(|(routes, origins)| {
-                match routing::route(&req.method, &req.path, &req.headers, origins, routes, id) {
-                    Route::Forward {
-                        auth,
-                        path,
-                        headers,
-                    } => Rewritten {
-                        // From the forwarded headers: they carry the request id.
-                        decorations: routing::decorations(&headers, origins),
-                        outcome: Outcome::Forward(Routed {
-                            target: if auth { Target::Auth } else { Target::Rest },
-                            path,
-                            headers,
-                        }),
-                    },
-                    Route::Respond(r) => Rewritten {
-                        decorations: routing::decorations(&req.headers, origins),
-                        outcome: Outcome::Respond(Response {
-                            status: r.status,
-                            headers: r.headers,
-                            body: r.body,
-                        }),
-                    },
-                }
-            })
+            let (route, decorations) = CONFIG.with(|(routes, origins)| {
+                routing::route(&req.method, &req.path, req.headers, origins, routes, id)
+            });
+            let outcome = match route {
+                Route::Forward {
+                    auth,
+                    path,
+                    headers,
+                } => Outcome::Forward(Routed {
+                    target: if auth { Target::Auth } else { Target::Rest },
+                    path,
+                    headers,
+                }),
+                Route::Respond(r) => Outcome::Respond(Response {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                }),
+            };
+            Rewritten {
+                outcome,
+                decorations,
+            }
         }
     }
 

@@ -112,36 +112,32 @@ pub fn new_request_id(random: [u64; 2]) -> String {
 /// its headers for the next hop: `apikey` becomes `Authorization: Bearer`
 /// when none was sent, hop-by-hop headers are dropped, `X-Request-Id` is
 /// kept or set from `request_id`, and `X-Forwarded-Host/Proto/Prefix` are
-/// added when absent.
+/// added when absent. Also returns the response's [`decorations`].
 pub fn route(
     method: &str,
     path: &str,
-    headers: &[(String, String)],
+    mut headers: Headers,
     origins: &str,
     routes: &[RouteRule],
     request_id: impl FnOnce() -> String,
-) -> Route {
+) -> (Route, Headers) {
     if method.eq_ignore_ascii_case("OPTIONS")
-        && header(headers, "access-control-request-method").is_some()
+        && header(&headers, "access-control-request-method").is_some()
     {
-        return Route::Respond(preflight(headers, origins));
+        let answer = preflight(&headers, origins);
+        return (Route::Respond(answer), decorations(&headers, origins));
     }
     let Some((rule, rest)) = routes
         .iter()
         .filter_map(|r| strip_prefix(path, &r.prefix).map(|rest| (r, rest)))
         .max_by_key(|(r, _)| r.prefix.len())
     else {
-        return Route::Respond(
-            ApiError::new(404, "PGRST125", "Invalid path specified in request URL").into(),
-        );
+        let answer = ApiError::new(404, "PGRST125", "Invalid path specified in request URL").into();
+        return (Route::Respond(answer), decorations(&headers, origins));
     };
     let auth = rule.auth;
-    let connection = header(headers, "connection").map(str::to_ascii_lowercase);
-    let mut headers: Headers = headers
-        .iter()
-        .filter(|(k, _)| !hop_by_hop(k, connection.as_deref()))
-        .cloned()
-        .collect();
+    let connection = header(&headers, "connection").map(str::to_ascii_lowercase);
+    headers.retain(|(k, _)| !hop_by_hop(k, connection.as_deref()));
     if header(&headers, "authorization").is_none() {
         if let Some(key) = header(&headers, "apikey").map(str::to_string) {
             headers.push(("authorization".into(), format!("Bearer {key}")));
@@ -162,7 +158,9 @@ pub fn route(
     if !rule.prefix.is_empty() && header(&headers, "x-forwarded-prefix").is_none() {
         headers.push(("x-forwarded-prefix".into(), rule.prefix.clone()));
     }
-    Route::Forward {
+    // From the forwarded headers: they carry the request id.
+    let decorations = decorations(&headers, origins);
+    let route = Route::Forward {
         auth,
         path: if rest.is_empty() {
             "/".into()
@@ -170,7 +168,8 @@ pub fn route(
             rest.to_string()
         },
         headers,
-    }
+    };
+    (route, decorations)
 }
 
 /// `/rest/v1` and `/rest/v1/...` match; `/rest/v10` does not. The empty
@@ -246,22 +245,50 @@ mod tests {
     }
 
     fn r(method: &str, path: &str, headers: &[(String, String)], origins: &str) -> Route {
-        route(method, path, headers, origins, &default_routes(), || {
+        route(
+            method,
+            path,
+            headers.to_vec(),
+            origins,
+            &default_routes(),
+            || "rid".into(),
+        )
+        .0
+    }
+
+    #[test]
+    fn every_answer_gets_decorations() {
+        let origin = h(&[("origin", "http://a.test")]);
+        // Forwarded: the request id it forwards, and CORS.
+        let (_, d) = route(
+            "GET",
+            "/rest/v1/t",
+            origin.clone(),
+            "*",
+            &default_routes(),
+            || "rid".into(),
+        );
+        assert_eq!(header(&d, "x-request-id"), Some("rid"));
+        assert_eq!(header(&d, "access-control-allow-origin"), Some("*"));
+        // Answered early (unknown route): CORS too, so the browser can read the 404.
+        let (route, d) = route("GET", "/nope", origin, "*", &default_routes(), || {
             "rid".into()
-        })
+        });
+        assert!(matches!(route, Route::Respond(ref r) if r.status == 404));
+        assert_eq!(header(&d, "access-control-allow-origin"), Some("*"));
     }
 
     #[test]
     fn route_table_longest_prefix_and_postgrest_root() {
         let routes = parse_routes("/=rest,/auth/v1=auth,/bad=nope,nope=rest");
         assert_eq!(routes.len(), 2);
-        match route("GET", "/todos", &[], "*", &routes, || "x".into()) {
+        match route("GET", "/todos", vec![], "*", &routes, || "x".into()).0 {
             Route::Forward { auth, path, .. } => {
                 assert_eq!((auth, path.as_str()), (false, "/todos"))
             }
             other => panic!("{other:?}"),
         }
-        match route("GET", "/auth/v1/user", &[], "*", &routes, || "x".into()) {
+        match route("GET", "/auth/v1/user", vec![], "*", &routes, || "x".into()).0 {
             Route::Forward { auth, path, .. } => assert_eq!((auth, path.as_str()), (true, "/user")),
             other => panic!("{other:?}"),
         }
