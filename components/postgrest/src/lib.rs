@@ -157,11 +157,11 @@ pub struct Plan {
     returning: ReturnPref,
     media: MediaType,
     shape: Shape,
-    resolution_applied: Option<&'static str>,
     /// (table, primary key) for a `Location` header.
     location: Option<(String, Vec<String>)>,
     offset: u64,
-    count_requested: Option<&'static str>,
+    /// `Preference-Applied`: what PostgREST echoes for this request, in its order.
+    applied: Vec<String>,
 }
 
 /// The one result row of a plan's statement.
@@ -511,11 +511,6 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         ));
     }
     st.push(") SELECT ");
-    let count_requested = if action == Action::Read {
-        prefs.count
-    } else {
-        None
-    };
     match count_sql {
         Some(c) => {
             st.push(&c.sql);
@@ -590,6 +585,45 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         Some(r) if overridable => r,
         _ => cfg.tx_end.starts_with("rollback"),
     };
+    // What PostgREST's Preference-Applied lists (`responsePreferences`):
+    // only preferences the client sent, each where it applies.
+    let mutation = !matches!(action, Action::Read | Action::Call);
+    let mut applied: Vec<String> = Vec::new();
+    match (action, prefs.resolution) {
+        (Action::Insert, Some(true)) => applied.push("resolution=merge-duplicates".into()),
+        (Action::Insert, Some(false)) => applied.push("resolution=ignore-duplicates".into()),
+        _ => {}
+    }
+    if let Some(m) = prefs
+        .missing
+        .filter(|_| matches!(action, Action::Insert | Action::Update))
+    {
+        applied.push(m.into());
+    }
+    if let Some(r) = prefs.returning.filter(|_| mutation) {
+        applied.push(
+            match r {
+                ReturnPref::Minimal => "return=minimal",
+                ReturnPref::HeadersOnly => "return=headers-only",
+                ReturnPref::Representation => "return=representation",
+            }
+            .into(),
+        );
+    }
+    if let Some(c) = prefs.count.filter(|_| action == Action::Read) {
+        applied.push(c.into());
+    }
+    if let Some(r) = prefs.tx_rollback.filter(|_| overridable) {
+        applied.push(if r { "tx=rollback" } else { "tx=commit" }.into());
+    }
+    if let Some(h) = prefs.handling {
+        applied.push(h.into());
+    }
+    if let Some(n) = prefs.max_affected.filter(|_| {
+        prefs.strict && matches!(action, Action::Update | Action::Delete | Action::Call)
+    }) {
+        applied.push(format!("max-affected={n}"));
+    }
     Ok(Plan {
         ready: None,
         explain,
@@ -603,13 +637,8 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         media,
         shape,
         location,
-        resolution_applied: match (action, prefs.resolution) {
-            (Action::Insert, Some(true)) => Some("resolution=merge-duplicates"),
-            (Action::Insert, Some(false)) => Some("resolution=ignore-duplicates"),
-            _ => None,
-        },
         offset: q.offset.unwrap_or(0),
-        count_requested,
+        applied,
     })
 }
 
@@ -627,10 +656,9 @@ impl Plan {
             returning: ReturnPref::Representation,
             media: MediaType::Json,
             shape: Shape::Rows,
-            resolution_applied: None,
             location: None,
             offset: 0,
-            count_requested: None,
+            applied: Vec::new(),
         }
     }
 
@@ -675,25 +703,8 @@ impl Plan {
             format!("{range}/{total}")
         };
         let mut headers = vec![("content-range".to_string(), content_range)];
-        let mut applied = Vec::new();
-        if !matches!(self.action, Action::Read | Action::Call) {
-            applied.push(match self.returning {
-                ReturnPref::Minimal => "return=minimal",
-                ReturnPref::HeadersOnly => "return=headers-only",
-                ReturnPref::Representation => "return=representation",
-            });
-        }
-        if let Some(c) = self.count_requested {
-            applied.push(c);
-        }
-        if let Some(r) = self.resolution_applied {
-            applied.push(r);
-        }
-        if self.rollback {
-            applied.push("tx=rollback");
-        }
-        if !applied.is_empty() {
-            headers.push(("preference-applied".into(), applied.join(", ")));
+        if !self.applied.is_empty() {
+            headers.push(("preference-applied".into(), self.applied.join(", ")));
         }
 
         let representation = self.returning == ReturnPref::Representation;
@@ -918,8 +929,12 @@ struct Preferences {
     resolution: Option<bool>,
     /// `tx=rollback` (true) or `tx=commit` (false).
     tx_rollback: Option<bool>,
+    /// `handling=strict|lenient` as given.
+    handling: Option<&'static str>,
     /// `handling=strict`
     strict: bool,
+    /// `missing=default|null` as given.
+    missing: Option<&'static str>,
     /// `missing=default`: keys absent from a row take the column default.
     missing_default: bool,
     /// `params=single-object`: the whole body is the function's one json argument.
@@ -935,34 +950,59 @@ impl Preferences {
         let mut p = Preferences::default();
         for header in req.header_all("prefer") {
             for item in header.split(',').map(str::trim) {
+                // As PostgREST: when a preference is given twice, the first wins.
+                fn first<T>(slot: &mut Option<T>, v: T) {
+                    if slot.is_none() {
+                        *slot = Some(v);
+                    }
+                }
                 match item {
-                    "return=minimal" => p.returning = Some(ReturnPref::Minimal),
-                    "return=headers-only" => p.returning = Some(ReturnPref::HeadersOnly),
-                    "return=representation" => p.returning = Some(ReturnPref::Representation),
-                    "resolution=merge-duplicates" => p.resolution = Some(true),
-                    "resolution=ignore-duplicates" => p.resolution = Some(false),
-                    "count=exact" => p.count = Some("count=exact"),
-                    "count=planned" => p.count = Some("count=planned"),
-                    "count=estimated" => p.count = Some("count=estimated"),
-                    "tx=commit" => p.tx_rollback = Some(false),
-                    "tx=rollback" => p.tx_rollback = Some(true),
-                    "handling=strict" => p.strict = true,
-                    "handling=lenient" => p.strict = false,
-                    "missing=default" => p.missing_default = true,
+                    "return=minimal" => first(&mut p.returning, ReturnPref::Minimal),
+                    "return=headers-only" => first(&mut p.returning, ReturnPref::HeadersOnly),
+                    "return=representation" => first(&mut p.returning, ReturnPref::Representation),
+                    "resolution=merge-duplicates" => first(&mut p.resolution, true),
+                    "resolution=ignore-duplicates" => first(&mut p.resolution, false),
+                    "count=exact" | "count=planned" | "count=estimated" => {
+                        first(&mut p.count, item_static(item))
+                    }
+                    "tx=commit" => first(&mut p.tx_rollback, false),
+                    "tx=rollback" => first(&mut p.tx_rollback, true),
+                    "handling=strict" | "handling=lenient" => {
+                        first(&mut p.handling, item_static(item))
+                    }
+                    "missing=default" | "missing=null" => first(&mut p.missing, item_static(item)),
                     "params=single-object" => p.single_object = true,
-                    "missing=null" | "" => {}
+                    "" => {}
                     other => match other
                         .strip_prefix("max-affected=")
                         .map(|n| n.parse::<u64>())
                     {
-                        Some(Ok(n)) => p.max_affected = Some(n),
+                        Some(Ok(n)) => first(&mut p.max_affected, n),
                         _ => p.invalid.push(other.to_string()),
                     },
                 }
             }
         }
+        p.strict = p.handling == Some("handling=strict");
+        p.missing_default = p.missing == Some("missing=default");
         p
     }
+}
+
+/// The preference names PostgREST echoes, as static text.
+fn item_static(item: &str) -> &'static str {
+    [
+        "count=exact",
+        "count=planned",
+        "count=estimated",
+        "handling=strict",
+        "handling=lenient",
+        "missing=default",
+        "missing=null",
+    ]
+    .into_iter()
+    .find(|s| *s == item)
+    .unwrap_or("")
 }
 
 /// `Range: 0-9` (items) → (offset, limit).
@@ -1617,6 +1657,62 @@ mod tests {
             body: Some(""),
         });
         assert_eq!((r.status, r.body.len()), (201, 0));
+    }
+
+    #[test]
+    fn preference_applied_lists_only_what_was_asked() {
+        let applied = |method: &str, prefer: &str, cfg: &Config| {
+            let h = if prefer.is_empty() {
+                vec![]
+            } else {
+                vec![("prefer".to_string(), prefer.to_string())]
+            };
+            let p = plan_nc(cfg, &req(method, "/todos", "", &h, b"[{\"a\":1}]")).unwrap();
+            let r = p.respond(Outcome {
+                total: None,
+                page_total: Some("1"),
+                body: Some("[]"),
+            });
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "preference-applied")
+                .map(|(_, v)| v.clone())
+        };
+        let cfg = Config::default();
+        // Nothing asked, nothing echoed (return=minimal is only the default).
+        assert_eq!(applied("POST", "", &cfg), None);
+        assert_eq!(applied("GET", "", &cfg), None);
+        // The first of repeated preferences wins; PostgREST's order.
+        assert_eq!(
+            applied(
+                "POST",
+                "handling=lenient, return=representation, return=minimal, missing=null",
+                &cfg
+            )
+            .as_deref(),
+            Some("missing=null, return=representation, handling=lenient")
+        );
+        // return= only on writes; count= only on reads (here).
+        assert_eq!(applied("GET", "return=minimal", &cfg), None);
+        assert_eq!(
+            applied("GET", "count=exact, return=minimal", &cfg).as_deref(),
+            Some("count=exact")
+        );
+        // tx= only where db-tx-end allows the override.
+        assert_eq!(applied("POST", "tx=rollback", &cfg), None);
+        let cfg = Config {
+            tx_end: "commit-allow-override".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            applied("POST", "tx=rollback", &cfg).as_deref(),
+            Some("tx=rollback")
+        );
+        // max-affected with handling=strict, on updates and deletes.
+        assert_eq!(
+            applied("DELETE", "handling=strict, max-affected=5", &cfg).as_deref(),
+            Some("handling=strict, max-affected=5")
+        );
     }
 
     #[test]
