@@ -162,6 +162,8 @@ pub struct Plan {
     offset: u64,
     /// `Preference-Applied`: what PostgREST echoes for this request, in its order.
     applied: Vec<String>,
+    /// A write with `count=exact|estimated`: the affected rows are the total.
+    count_affected: bool,
 }
 
 /// The one result row of a plan's statement.
@@ -610,7 +612,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             .into(),
         );
     }
-    if let Some(c) = prefs.count.filter(|_| action == Action::Read) {
+    if let Some(c) = prefs.count.filter(|_| action != Action::Call) {
         applied.push(c.into());
     }
     if let Some(r) = prefs.tx_rollback.filter(|_| overridable) {
@@ -639,6 +641,8 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         location,
         offset: q.offset.unwrap_or(0),
         applied,
+        count_affected: mutation
+            && matches!(prefs.count, Some("count=exact") | Some("count=estimated")),
     })
 }
 
@@ -659,6 +663,7 @@ impl Plan {
             location: None,
             offset: 0,
             applied: Vec::new(),
+            count_affected: false,
         }
     }
 
@@ -691,10 +696,17 @@ impl Plan {
     /// Builds the HTTP response from the statement's result row.
     pub fn respond(&self, out: Outcome) -> Response {
         let page_total: u64 = out.page_total.and_then(|s| s.parse().ok()).unwrap_or(0);
-        let total: Option<u64> = out.total.and_then(|s| s.parse().ok());
+        let total: Option<u64> = if self.count_affected {
+            Some(page_total)
+        } else {
+            out.total.and_then(|s| s.parse().ok())
+        };
         let body = out.body.unwrap_or("[]");
         let content_range = {
-            let range = if page_total == 0 {
+            // As PostgREST: inserts and deletes report no range (`*/…`),
+            // reads, calls and updates the rows they returned or changed.
+            let range = if page_total == 0 || matches!(self.action, Action::Insert | Action::Delete)
+            {
                 "*".to_string()
             } else {
                 format!("{}-{}", self.offset, self.offset + page_total - 1)
@@ -702,7 +714,12 @@ impl Plan {
             let total = total.map_or("*".to_string(), |t| t.to_string());
             format!("{range}/{total}")
         };
-        let mut headers = vec![("content-range".to_string(), content_range)];
+        // A single-row PUT answers without Content-Range, as PostgREST.
+        let mut headers = if self.action == Action::Put {
+            Vec::new()
+        } else {
+            vec![("content-range".to_string(), content_range)]
+        };
         if !self.applied.is_empty() {
             headers.push(("preference-applied".into(), self.applied.join(", ")));
         }
@@ -1712,6 +1729,45 @@ mod tests {
         assert_eq!(
             applied("DELETE", "handling=strict, max-affected=5", &cfg).as_deref(),
             Some("handling=strict, max-affected=5")
+        );
+    }
+
+    #[test]
+    fn write_answers_carry_postgrest_content_range() {
+        let range = |method: &str, query: &str, prefer: &str| {
+            let h = vec![("prefer".to_string(), prefer.to_string())];
+            let p = plan_nc(
+                &Config::default(),
+                &req(
+                    method,
+                    "/todos",
+                    query,
+                    &h,
+                    if method == "POST" {
+                        b"[{\"a\":1},{\"a\":2}]"
+                    } else {
+                        b"{\"a\":3}"
+                    },
+                ),
+            )
+            .unwrap();
+            let r = p.respond(Outcome {
+                total: None,
+                page_total: Some("2"),
+                body: Some("[]"),
+            });
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "content-range")
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(range("POST", "", "").as_deref(), Some("*/*"));
+        assert_eq!(range("POST", "", "count=exact").as_deref(), Some("*/2"));
+        assert_eq!(range("DELETE", "a=eq.1", "").as_deref(), Some("*/*"));
+        assert_eq!(range("PATCH", "a=eq.1", "").as_deref(), Some("0-1/*"));
+        assert_eq!(
+            range("PATCH", "a=eq.1", "count=exact").as_deref(),
+            Some("0-1/2")
         );
     }
 
