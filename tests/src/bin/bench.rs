@@ -4,7 +4,8 @@
 //! requests/s and p50/p99 latency for three requests through the full
 //! pipeline (HTTP → gateway → rewriter → auth → bridge → PostgreSQL), and
 //! the very same SQL sent directly by a native pooled client (pgwire-codec
-//! over TCP, one connection per client), and prints the ratio.
+//! over TCP; the client threads share a pool of as many connections as the
+//! server's `db-pool`, 10 by default or `BENCH_POOL`), and prints the ratio.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -267,6 +268,39 @@ impl Direct {
     }
 }
 
+/// A pool of direct connections shared by all client threads, as a native
+/// pooled client (deadpool, sqlx, PostgREST's own pool) has: a caller takes
+/// an idle connection or waits for one.
+struct DirectPool {
+    idle: std::sync::Mutex<Vec<Direct>>,
+    returned: std::sync::Condvar,
+}
+
+impl DirectPool {
+    fn new(size: usize, port: u16, db: &str) -> Arc<DirectPool> {
+        Arc::new(DirectPool {
+            idle: std::sync::Mutex::new((0..size).map(|_| Direct::connect(port, db)).collect()),
+            returned: std::sync::Condvar::new(),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Direct) -> R) -> R {
+        let mut conn = {
+            let mut idle = self.idle.lock().unwrap();
+            loop {
+                match idle.pop() {
+                    Some(c) => break c,
+                    None => idle = self.returned.wait(idle).unwrap(),
+                }
+            }
+        };
+        let r = f(&mut conn);
+        self.idle.lock().unwrap().push(conn);
+        self.returned.notify_one();
+        r
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -275,10 +309,13 @@ fn main() {
     let cluster = pg::Cluster::get();
     let p = Project::on(Db::Postgres);
     p.migration("20240101000000_bench.sql", SCHEMA);
-    p.config(&format!(
-        "db-pool = {}\n",
-        std::env::var("BENCH_POOL").unwrap_or(clients.to_string())
-    ));
+    // Both sides get the same number of PostgreSQL connections: supalite's
+    // (and PostgREST's) default pool of 10 unless BENCH_POOL says otherwise.
+    let pool: usize = std::env::var("BENCH_POOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    p.config(&format!("db-pool = {pool}\n"));
     let server = p.serve();
     let uri = p.db_uri.clone().unwrap();
     let dbname = uri.rsplit('/').next().unwrap().to_string();
@@ -307,7 +344,7 @@ fn main() {
     );
 
     println!(
-        "supalite benchmark: PostgreSQL, {clients} concurrent clients, {secs} s per measurement"
+        "supalite benchmark: PostgreSQL, {clients} concurrent clients, {pool} connections on each side, {secs} s per measurement"
     );
     println!(
         "{:<32} {:>22} {:>10} {:>10} {:>8} | {:>10} {:>10} {:>10} | {:>6}",
@@ -371,13 +408,14 @@ fn main() {
                 },
             );
             let claims = claims.clone();
-            let (port, db2) = (cluster.port, dbname.clone());
             let statements = statements.clone();
+            let direct_pool =
+                (side != "pipeline").then(|| DirectPool::new(pool, cluster.port, &dbname));
             let direct = run(
                 if side == "pipeline" { 0 } else { clients },
                 round_secs,
-                || Direct::connect(port, &db2),
-                move |c: &mut Direct, i| {
+                || direct_pool.clone().unwrap(),
+                move |pool: &mut Arc<DirectPool>, i| {
                     let (st, ro) = &statements[(i % 1000) as usize];
                     let session = pgwire_codec::Session {
                         role: Some("anon".into()),
@@ -385,9 +423,10 @@ fn main() {
                         read_only: *ro,
                         rollback: false,
                     };
-                    c.transaction(&session, st).is_ok()
+                    pool.with(|c| c.transaction(&session, st).is_ok())
                 },
             );
+            drop(direct_pool);
             pairs.push((through, direct));
         }
         let through = combine(pairs.iter().map(|p| &p.0));
