@@ -1,6 +1,9 @@
-//! Serves the composed pipeline over HTTP exactly as `wasmtime serve` would:
-//! a fresh instance per request (pooling allocator, memories kept resident),
-//! wasi:http for the edge, plus the native `sql` import.
+//! Serves the composed pipeline over HTTP: instances from the pooling
+//! allocator, reused for `instance-reuse` requests (1 = a fresh one per
+//! request, as `wasmtime serve`); each request goes to the gateway's
+//! `supalite:api/handler` export when it has one (whole request and response
+//! as records), else through `wasi:http/incoming-handler`; plus the native
+//! `sql`, `schema`, `upstream` and `backend` imports.
 
 use crate::config::Config;
 use crate::db::Database;

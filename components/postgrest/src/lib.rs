@@ -252,7 +252,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     let read_like = action == Action::Read || (action == Action::Call && method != "POST");
     let schema = profile_schema(cfg, req, read_like)?;
     let prefs = Preferences::parse(req);
-    if prefs.strict && !prefs.invalid.is_empty() {
+    if prefs.strict() && !prefs.invalid.is_empty() {
         return Err(ApiError::new(
             400,
             "PGRST122",
@@ -408,7 +408,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     .push(&target)
                     .push(", ");
                 st.param(payload).push("::json) WHERE false");
-            } else if prefs.missing_default {
+            } else if prefs.missing_default() {
                 // One VALUES row per object; a key the object lacks is DEFAULT.
                 let rows: Vec<serde_json::Map<String, Value>> = match serde_json::from_str(&payload)
                 {
@@ -522,7 +522,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         }
     }
     match prefs.max_affected.filter(|_| {
-        prefs.strict && matches!(action, Action::Update | Action::Delete | Action::Call)
+        prefs.strict() && matches!(action, Action::Update | Action::Delete | Action::Call)
     }) {
         // Over the limit, the cast fails ('PGRST124:<n>' is no integer) and
         // the transaction rolls back; ApiError::from_db reports PGRST124.
@@ -622,7 +622,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         applied.push(h.into());
     }
     if let Some(n) = prefs.max_affected.filter(|_| {
-        prefs.strict && matches!(action, Action::Update | Action::Delete | Action::Call)
+        prefs.strict() && matches!(action, Action::Update | Action::Delete | Action::Call)
     }) {
         applied.push(format!("max-affected={n}"));
     }
@@ -948,12 +948,8 @@ struct Preferences {
     tx_rollback: Option<bool>,
     /// `handling=strict|lenient` as given.
     handling: Option<&'static str>,
-    /// `handling=strict`
-    strict: bool,
     /// `missing=default|null` as given.
     missing: Option<&'static str>,
-    /// `missing=default`: keys absent from a row take the column default.
-    missing_default: bool,
     /// `params=single-object`: the whole body is the function's one json argument.
     pub(crate) single_object: bool,
     /// `max-affected=N` (with `handling=strict`)
@@ -979,15 +975,15 @@ impl Preferences {
                     "return=representation" => first(&mut p.returning, ReturnPref::Representation),
                     "resolution=merge-duplicates" => first(&mut p.resolution, true),
                     "resolution=ignore-duplicates" => first(&mut p.resolution, false),
-                    "count=exact" | "count=planned" | "count=estimated" => {
-                        first(&mut p.count, item_static(item))
-                    }
+                    "count=exact" => first(&mut p.count, "count=exact"),
+                    "count=planned" => first(&mut p.count, "count=planned"),
+                    "count=estimated" => first(&mut p.count, "count=estimated"),
                     "tx=commit" => first(&mut p.tx_rollback, false),
                     "tx=rollback" => first(&mut p.tx_rollback, true),
-                    "handling=strict" | "handling=lenient" => {
-                        first(&mut p.handling, item_static(item))
-                    }
-                    "missing=default" | "missing=null" => first(&mut p.missing, item_static(item)),
+                    "handling=strict" => first(&mut p.handling, "handling=strict"),
+                    "handling=lenient" => first(&mut p.handling, "handling=lenient"),
+                    "missing=default" => first(&mut p.missing, "missing=default"),
+                    "missing=null" => first(&mut p.missing, "missing=null"),
                     "params=single-object" => p.single_object = true,
                     "" => {}
                     other => match other
@@ -1000,26 +996,18 @@ impl Preferences {
                 }
             }
         }
-        p.strict = p.handling == Some("handling=strict");
-        p.missing_default = p.missing == Some("missing=default");
         p
     }
-}
 
-/// The preference names PostgREST echoes, as static text.
-fn item_static(item: &str) -> &'static str {
-    [
-        "count=exact",
-        "count=planned",
-        "count=estimated",
-        "handling=strict",
-        "handling=lenient",
-        "missing=default",
-        "missing=null",
-    ]
-    .into_iter()
-    .find(|s| *s == item)
-    .unwrap_or("")
+    /// `handling=strict`
+    fn strict(&self) -> bool {
+        self.handling == Some("handling=strict")
+    }
+
+    /// `missing=default`: keys absent from a row take the column default.
+    fn missing_default(&self) -> bool {
+        self.missing == Some("missing=default")
+    }
 }
 
 /// `Range: 0-9` (items) → (offset, limit).
@@ -1676,24 +1664,42 @@ mod tests {
         assert_eq!((r.status, r.body.len()), (201, 0));
     }
 
+    /// One header of the answer to `method /todos?query` with `Prefer: prefer`,
+    /// when the statement reports `rows` rows.
+    fn answer_header(
+        cfg: &Config,
+        method: &str,
+        query: &str,
+        prefer: &str,
+        rows: &str,
+        name: &str,
+    ) -> Option<String> {
+        let h = if prefer.is_empty() {
+            vec![]
+        } else {
+            vec![("prefer".to_string(), prefer.to_string())]
+        };
+        let body: &[u8] = if method == "POST" {
+            b"[{\"a\":1},{\"a\":2}]"
+        } else {
+            b"{\"a\":3}"
+        };
+        let p = plan_nc(cfg, &req(method, "/todos", query, &h, body)).unwrap();
+        let r = p.respond(Outcome {
+            total: None,
+            page_total: Some(rows),
+            body: Some("[]"),
+        });
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
     #[test]
     fn preference_applied_lists_only_what_was_asked() {
         let applied = |method: &str, prefer: &str, cfg: &Config| {
-            let h = if prefer.is_empty() {
-                vec![]
-            } else {
-                vec![("prefer".to_string(), prefer.to_string())]
-            };
-            let p = plan_nc(cfg, &req(method, "/todos", "", &h, b"[{\"a\":1}]")).unwrap();
-            let r = p.respond(Outcome {
-                total: None,
-                page_total: Some("1"),
-                body: Some("[]"),
-            });
-            r.headers
-                .iter()
-                .find(|(k, _)| k == "preference-applied")
-                .map(|(_, v)| v.clone())
+            answer_header(cfg, method, "", prefer, "1", "preference-applied")
         };
         let cfg = Config::default();
         // Nothing asked, nothing echoed (return=minimal is only the default).
@@ -1735,31 +1741,14 @@ mod tests {
     #[test]
     fn write_answers_carry_postgrest_content_range() {
         let range = |method: &str, query: &str, prefer: &str| {
-            let h = vec![("prefer".to_string(), prefer.to_string())];
-            let p = plan_nc(
+            answer_header(
                 &Config::default(),
-                &req(
-                    method,
-                    "/todos",
-                    query,
-                    &h,
-                    if method == "POST" {
-                        b"[{\"a\":1},{\"a\":2}]"
-                    } else {
-                        b"{\"a\":3}"
-                    },
-                ),
+                method,
+                query,
+                prefer,
+                "2",
+                "content-range",
             )
-            .unwrap();
-            let r = p.respond(Outcome {
-                total: None,
-                page_total: Some("2"),
-                body: Some("[]"),
-            });
-            r.headers
-                .iter()
-                .find(|(k, _)| k == "content-range")
-                .map(|(_, v)| v.clone())
         };
         assert_eq!(range("POST", "", "").as_deref(), Some("*/*"));
         assert_eq!(range("POST", "", "count=exact").as_deref(), Some("*/2"));
