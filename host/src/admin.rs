@@ -34,10 +34,21 @@ impl Admin {
             "/live" => text(200, "text/plain", String::new()),
             "/ready" => match &self.db {
                 None => text(200, "text/plain", String::new()),
-                Some(db) => match db.query("select 1", vec![]).await {
-                    Ok(_) => text(200, "text/plain", String::new()),
-                    Err(e) => text(503, "text/plain", format!("database unavailable: {e}\n")),
-                },
+                Some(db) => {
+                    if let crate::db::Backend::Pglite(h) = &db.backend {
+                        if !h.health.up.load(std::sync::atomic::Ordering::SeqCst) {
+                            return text(503, "text/plain", "the embedded database is restarting\n".into());
+                        }
+                    }
+                    let probe = db.query("select 1", vec![]);
+                    match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+                        Ok(Ok(_)) => text(200, "text/plain", String::new()),
+                        Ok(Err(e)) => {
+                            text(503, "text/plain", format!("database unavailable: {e}\n"))
+                        }
+                        Err(_) => text(503, "text/plain", "the database did not answer within 2 s\n".into()),
+                    }
+                }
             },
             "/metrics" => {
                 let mut body = format!(
@@ -45,6 +56,18 @@ impl Admin {
                     self.started.elapsed().as_secs()
                 );
                 body.push_str(&self.upstreams.prometheus());
+                if let Some(crate::db::Database {
+                    backend: crate::db::Backend::Pglite(h),
+                    ..
+                }) = &self.db
+                {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    body.push_str(&format!(
+                        "# HELP supalite_pglite_restarts_total Times embedded PGlite failed and was reopened.\n# TYPE supalite_pglite_restarts_total counter\nsupalite_pglite_restarts_total {}\n# HELP supalite_pglite_statements_cancelled_total Statements cancelled at their statement timeout.\n# TYPE supalite_pglite_statements_cancelled_total counter\nsupalite_pglite_statements_cancelled_total {}\n",
+                        h.health.restarts.load(Relaxed),
+                        h.health.cancelled.load(Relaxed)
+                    ));
+                }
                 text(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }
             _ => text(404, "text/plain", "not found\n".into()),

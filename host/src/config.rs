@@ -126,6 +126,11 @@ struct FileConfig {
     auth_disable_signup: Option<bool>,
     auth_jwt_expiry: Option<u64>,
     auth_refresh_token_reuse_interval: Option<u64>,
+    db_statement_timeout: Option<u64>,
+    request_deadline_ms: Option<u64>,
+    server_header_timeout_ms: Option<u64>,
+    server_max_connections: Option<usize>,
+    shutdown_timeout_ms: Option<u64>,
     #[serde(default)]
     components: ComponentPaths,
 }
@@ -188,6 +193,19 @@ pub struct Config {
     pub auth_jwt_expiry: u64,
     /// Seconds a rotated refresh token may still be used (GoTrue's reuse interval).
     pub auth_refresh_token_reuse_interval: u64,
+    /// `db-statement-timeout` (ms; 0 = none): no request's statement runs
+    /// longer, whatever its role's own `statement_timeout` says.
+    pub db_statement_timeout: Option<std::time::Duration>,
+    /// The longest one request may take in the pipeline (wall clock, and
+    /// wasm execution through epoch interruption): 504 after it.
+    pub request_deadline: std::time::Duration,
+    /// HTTP: time to receive a request's headers, and the longest a
+    /// keep-alive connection may stay idle between requests.
+    pub server_header_timeout: std::time::Duration,
+    /// HTTP: open connections at most; more wait to be accepted.
+    pub server_max_connections: usize,
+    /// On SIGTERM/Ctrl-C: how long in-flight requests may take to finish.
+    pub shutdown_timeout: std::time::Duration,
     pub components: ComponentPaths,
 }
 
@@ -479,6 +497,44 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .or(file.auth_refresh_token_reuse_interval)
                 .unwrap_or(10),
+            db_statement_timeout: Some(std::time::Duration::from_millis(num(
+                &env,
+                "SUPALITE_DB_STATEMENT_TIMEOUT",
+                file.db_statement_timeout,
+                8_000,
+            )?))
+            .filter(|d| !d.is_zero()),
+            request_deadline: std::time::Duration::from_millis(
+                num(
+                    &env,
+                    "SUPALITE_REQUEST_DEADLINE_MS",
+                    file.request_deadline_ms,
+                    60_000,
+                )?
+                .max(1),
+            ),
+            server_header_timeout: std::time::Duration::from_millis(
+                num(
+                    &env,
+                    "SUPALITE_SERVER_HEADER_TIMEOUT_MS",
+                    file.server_header_timeout_ms,
+                    10_000,
+                )?
+                .max(1),
+            ),
+            server_max_connections: num(
+                &env,
+                "SUPALITE_SERVER_MAX_CONNECTIONS",
+                file.server_max_connections,
+                1_000,
+            )?
+            .max(1),
+            shutdown_timeout: std::time::Duration::from_millis(num(
+                &env,
+                "SUPALITE_SHUTDOWN_TIMEOUT_MS",
+                file.shutdown_timeout_ms,
+                10_000,
+            )?),
             components: file.components,
         })
     }

@@ -104,7 +104,7 @@ fn main() -> Result<()> {
                     postgrest_mode: false,
                 },
             )?;
-            runtime()?.block_on(serve(cfg))
+            run(serve(cfg))
         }
         Command::Compose { output, sql } => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
@@ -127,7 +127,7 @@ fn main() -> Result<()> {
                     ..Overrides::default()
                 },
             )?;
-            runtime()?.block_on(serve(cfg))
+            run(serve(cfg))
         }
         Command::Keys => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
@@ -136,6 +136,15 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs `main` on the runtime; threads still blocked after it returns (a
+/// database thread that would not close) do not hold the process.
+fn run(main: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    let rt = runtime()?;
+    let result = rt.block_on(main);
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// The tokio runtime (`SUPALITE_WORKER_THREADS`, default one per core).
@@ -182,7 +191,7 @@ async fn serve(cfg: Config) -> Result<()> {
             let where_ = format!("{}:{}/{}", target.host, target.port, target.database);
             let pool = Arc::new(db::postgres::PgPool::new(target, cfg.db_pool));
             pool.spawn_listener();
-            let db = db::Database::Postgres(pool);
+            let db = db::Database::new(db::Backend::Postgres(pool), cfg.db_statement_timeout);
             db::setup::bootstrap(&db)
                 .await
                 .with_context(|| format!("PostgreSQL at {where_}"))?;
@@ -193,13 +202,10 @@ async fn serve(cfg: Config) -> Result<()> {
         (true, None) => {
             let (handle, thread) = db::pglite::PgliteHandle::open(&cfg.data_dir)?;
             db_thread = Some(thread);
-            let db = db::Database::Pglite(handle);
-            db::setup::bootstrap(&db).await?;
             // The one PGlite session listens, so NOTIFY pgrst in any request's
             // transaction comes back in its answer (see db::pglite).
-            db.script("LISTEN pgrst", None)
-                .await
-                .map_err(|e| anyhow::anyhow!("LISTEN pgrst: {e}"))?;
+            let db = db::Database::new(db::Backend::Pglite(handle), cfg.db_statement_timeout);
+            db::setup::bootstrap(&db).await?;
             let applied = db::setup::migrate(&db, &cfg.migrations).await?;
             tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");
             Some(db)
@@ -222,7 +228,9 @@ async fn serve(cfg: Config) -> Result<()> {
         cooldown: std::time::Duration::from_millis(cfg.upstream_breaker_cooldown_ms),
     });
     let loopback_uri = match (&db, cfg.pglite_listen, pgrst_on_pglite) {
-        (Some(db::Database::Pglite(handle)), listen, needed) if listen.is_some() || needed => {
+        (Some(db::Database { backend: db::Backend::Pglite(handle), .. }), listen, needed)
+            if listen.is_some() || needed =>
+        {
             let addr = listen.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
             let listener = server::listen(addr)
                 .await
@@ -295,7 +303,12 @@ async fn serve(cfg: Config) -> Result<()> {
         println!("service_role key: {service}");
     }
 
-    server::serve(listener, pipeline, shutdown_signal()).await?;
+    let limits = server::Limits {
+        header_timeout: cfg.server_header_timeout,
+        max_connections: cfg.server_max_connections,
+        shutdown_timeout: cfg.shutdown_timeout,
+    };
+    server::serve(listener, pipeline, limits, shutdown_signal()).await?;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     if let Some(t) = admin_task {
@@ -304,11 +317,22 @@ async fn serve(cfg: Config) -> Result<()> {
     if let Some(s) = supervisor {
         s.stop().await;
     }
-    if let Some(db::Database::Pglite(handle)) = &db {
-        handle.close().await;
-    }
-    if let Some(t) = db_thread {
-        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    if let Some(db::Database {
+        backend: db::Backend::Pglite(handle),
+        ..
+    }) = &db
+    {
+        // A checkpoint; bounded, so that a database stuck in a statement
+        // it cannot cancel does not keep the process alive.
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), handle.close()).await;
+        match closed {
+            Ok(()) => {
+                if let Some(t) = db_thread {
+                    let _ = tokio::task::spawn_blocking(move || t.join()).await;
+                }
+            }
+            Err(_) => tracing::error!("PGlite did not close within 10 s; exiting without it"),
+        }
     }
     Ok(())
 }

@@ -40,9 +40,11 @@ impl SchemaCache {
         Ok(cache)
     }
 
-    /// Reads the catalog again.
+    /// Reads the catalog again (and the roles' settings, which PostgREST
+    /// also keeps in its schema cache).
     pub async fn reload(&self) -> Result<(), DbError> {
         let started = std::time::Instant::now();
+        self.db.reload_role_settings().await?;
         let list = postgrest::schema::catalog_param(self.schemas.iter().map(String::as_str));
         let set = self
             .db

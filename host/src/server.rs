@@ -102,8 +102,55 @@ impl wasmtime_wasi_http::WasiHttpHooks for UpstreamOnly {
     }
 }
 
+/// Memory an instance's linear memories may take together; growth past it
+/// fails inside the guest (an allocation error ends that request only).
+const STORE_MEMORY_LIMIT: usize = 1 << 30;
+
+/// An instance whose memories grew past this while serving a request is not
+/// reused: dropping it gives the memory back (the pooling allocator keeps
+/// only `*_KEEP_RESIDENT` bytes of a slot), so one large body does not stay
+/// resident in every reused instance.
+const REUSE_MEMORY_LIMIT: usize = 64 << 20;
+
+/// Counts what the store's memories take, and refuses growth past the limit.
+#[derive(Default)]
+struct MemoryBudget {
+    bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryBudget {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let after = self.bytes - current.min(self.bytes) + desired;
+        if after > STORE_MEMORY_LIMIT {
+            tracing::warn!(
+                bytes = after,
+                limit = STORE_MEMORY_LIMIT,
+                "a component tried to grow its memory past the limit"
+            );
+            return Ok(false);
+        }
+        self.bytes = after;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
 /// Per-request store data.
 pub struct State {
+    memory: MemoryBudget,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: UpstreamOnly,
@@ -211,6 +258,7 @@ impl wit_sql::Host for State {
             claims_json: session.claims_json,
             read_only: session.read_only,
             rollback: session.rollback,
+            settings: vec![],
         };
         let statements: Vec<_> = statements
             .into_iter()
@@ -219,7 +267,7 @@ impl wit_sql::Host for State {
                 params: s.params,
             })
             .collect();
-        match db.transaction(&session, &statements).await {
+        match db.transaction(session, &statements).await {
             Ok(sets) => Ok(sets
                 .into_iter()
                 .map(|s| wit_sql::ResultSet {
@@ -259,7 +307,12 @@ pub struct Pipeline {
     reuse: u32,
     /// Instances that served a request and may serve another.
     idle: std::sync::Mutex<Vec<Warm>>,
+    /// The longest one request may take in the pipeline.
+    deadline: std::time::Duration,
 }
+
+/// How often the engine's epoch advances (the deadline's resolution).
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// `supalite:api/handler.handle`: the whole request in, the whole response out.
 type HandlerFunc = TypedFunc<(wit_types::Request,), (wit_types::Response,)>;
@@ -300,7 +353,20 @@ fn engine() -> Result<Engine> {
         .async_stack_keep_resident(tune("SUPALITE_STACK_KEEP_RESIDENT", 128 << 10));
     let mut config = wasmtime::Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    wt(Engine::new(&config)).context("creating the wasmtime engine")
+    // A per-request deadline for guest code, as `wasmtime serve` and Spin set.
+    config.epoch_interruption(true);
+    let engine = wt(Engine::new(&config)).context("creating the wasmtime engine")?;
+    let ticker = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match ticker.upgrade() {
+                Some(e) => e.increment_epoch(),
+                None => return,
+            }
+        })?;
+    Ok(engine)
 }
 
 fn cache_dir() -> PathBuf {
@@ -386,6 +452,7 @@ impl Pipeline {
             upstreams,
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
+            deadline: cfg.request_deadline,
         })
     }
 
@@ -395,9 +462,10 @@ impl Pipeline {
         for (k, v) in &self.env {
             wasi.env(k, v);
         }
-        Store::new(
+        let mut store = Store::new(
             self.pre.engine(),
             State {
+                memory: MemoryBudget::default(),
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
@@ -406,7 +474,9 @@ impl Pipeline {
                 hooks: self.hooks.clone(),
                 upstreams: self.upstreams.clone(),
             },
-        )
+        );
+        store.limiter(|s| &mut s.memory);
+        store
     }
 
     /// How requests reach the gateway, for the start-up log.
@@ -421,10 +491,12 @@ impl Pipeline {
     /// An idle instance, or a new one.
     async fn instance(&self) -> Result<Warm> {
         let warm = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        if let Some(w) = warm {
+        if let Some(mut w) = warm {
+            w.store.set_epoch_deadline(self.deadline_ticks());
             return Ok(w);
         }
         let mut store = self.store();
+        store.set_epoch_deadline(self.deadline_ticks());
         let instance = self
             .pre
             .instance_pre()
@@ -445,11 +517,16 @@ impl Pipeline {
         })
     }
 
+    fn deadline_ticks(&self) -> u64 {
+        (self.deadline.as_millis() / EPOCH_TICK.as_millis()) as u64 + 1
+    }
+
     /// Keeps an instance that served a request without trapping (an
-    /// instance that trapped is never used again).
+    /// instance that trapped is never used again), unless its memories
+    /// grew large (dropping it returns that memory).
     fn release(&self, mut warm: Warm) {
         warm.served += 1;
-        if warm.served < self.reuse {
+        if warm.served < self.reuse && warm.store.data().memory.bytes <= REUSE_MEMORY_LIMIT {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < MAX_IDLE {
                 idle.push(warm);
@@ -465,13 +542,31 @@ impl Pipeline {
         req: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let (parts, mut body) = req.into_parts();
-        let mut bytes = Vec::new();
+        let announced = parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if announced.is_some_and(|n| n > self.max_body as u64) {
+            // Refused before a byte of it is read.
+            return Ok(http_error(&parts.headers, 413, "PGRST413", "Payload Too Large"));
+        }
+        let mut bytes = Vec::with_capacity(announced.unwrap_or(0) as usize);
         while bytes.len() <= self.max_body {
             match body.frame().await {
-                Some(frame) => {
-                    if let Ok(data) = frame?.into_data() {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
                         bytes.extend_from_slice(&data);
                     }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!("reading a request body failed: {e}");
+                    return Ok(http_error(
+                        &parts.headers,
+                        400,
+                        "PGRST102",
+                        "Could not read the request body",
+                    ));
                 }
                 None => break,
             }
@@ -486,7 +581,42 @@ impl Pipeline {
         Ok(response_from_record(resp))
     }
 
+    /// One request through the pipeline, within the request deadline: past
+    /// it the request ends with 504 and its instance is dropped.
     async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+        peer: std::net::SocketAddr,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let id = req.headers().get("x-request-id").cloned();
+        let deadline = self.deadline;
+        let late = || {
+            let mut h = http::HeaderMap::new();
+            if let Some(id) = &id {
+                h.insert("x-request-id", id.clone());
+            }
+            tracing::warn!(deadline_ms = deadline.as_millis() as u64, "request deadline reached");
+            http_error(
+                &h,
+                504,
+                "SUPALITE504",
+                &format!(
+                    "The request took longer than the request deadline ({} ms)",
+                    deadline.as_millis()
+                ),
+            )
+        };
+        match tokio::time::timeout(deadline, self.handle_inner(req, peer)).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) => {
+                late()
+            }
+            Ok(Err(e)) => internal_error(&e, id.as_ref()),
+            Err(_) => late(),
+        }
+    }
+
+    async fn handle_inner(
         self: Arc<Self>,
         mut req: hyper::Request<hyper::body::Incoming>,
         peer: std::net::SocketAddr,
@@ -622,24 +752,61 @@ fn response_from_record(resp: wit_types::Response) -> hyper::Response<HyperOutgo
 }
 
 /// A PostgREST-style 500 for failures outside the pipeline (a trap, say).
-fn internal_error(e: &anyhow::Error) -> hyper::Response<HyperOutgoingBody> {
+fn internal_error(
+    e: &anyhow::Error,
+    id: Option<&http::HeaderValue>,
+) -> hyper::Response<HyperOutgoingBody> {
     tracing::error!("request failed: {e:#}");
+    let mut h = http::HeaderMap::new();
+    if let Some(id) = id {
+        h.insert("x-request-id", id.clone());
+    }
+    http_error(&h, 500, "SUPALITE500", "The request pipeline failed")
+}
+
+/// An error the server itself answers (before or around the pipeline), in
+/// PostgREST's JSON shape, with the client's `X-Request-Id` or a new one.
+pub fn http_error(
+    request_headers: &http::HeaderMap,
+    status: u16,
+    code: &str,
+    message: &str,
+) -> hyper::Response<HyperOutgoingBody> {
     let body = serde_json::json!({
-        "code": "SUPALITE500",
+        "code": code,
         "details": null,
         "hint": null,
-        "message": "The request pipeline failed",
+        "message": message,
     })
     .to_string();
     let body = Full::new(Bytes::from(body))
         .map_err(|never| match never {})
         .boxed_unsync();
     let mut resp = hyper::Response::new(body);
-    *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-    resp.headers_mut().insert(
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    headers.insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
     );
+    let id = request_headers
+        .get("x-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .cloned()
+        .or_else(|| {
+            let random = || {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u64(0);
+                h.finish()
+            };
+            http::HeaderValue::from_str(&rewriter::routing::new_request_id([random(), random()]))
+                .ok()
+        });
+    if let Some(id) = id {
+        headers.insert("x-request-id", id);
+    }
     resp
 }
 
@@ -678,49 +845,127 @@ pub async fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> 
     socket.listen(1024)
 }
 
-/// Accepts connections until `shutdown` resolves.
+/// The HTTP server's own limits (see README, "Limits").
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Time to receive a request's headers; also the longest a keep-alive
+    /// connection may stay idle between requests (hyper starts the same
+    /// timer when it waits for the next request).
+    pub header_timeout: std::time::Duration,
+    /// Open connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub shutdown_timeout: std::time::Duration,
+}
+
+/// Out of file descriptors, or of kernel memory: waiting helps, spinning not.
+fn out_of_resources(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Accepts connections until `shutdown` resolves, then stops accepting,
+/// lets the requests in flight finish (at most `shutdown_timeout`) and
+/// returns.
 pub async fn serve(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    use std::time::Duration;
     tokio::pin!(shutdown);
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut backoff = Duration::ZERO;
+    let mut last_warning: Option<std::time::Instant> = None;
+    let mut suppressed = 0u64;
     loop {
+        while connections.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(s) => s,
+                Ok(s) => {
+                    backoff = Duration::ZERO;
+                    s
+                }
                 Err(e) => {
-                    tracing::warn!("accept failed: {e}");
+                    if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        tracing::warn!(suppressed, "accept failed: {e}");
+                        last_warning = Some(std::time::Instant::now());
+                        suppressed = 0;
+                    } else {
+                        suppressed += 1;
+                    }
+                    if out_of_resources(&e) {
+                        backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = &mut shutdown => break,
+                        }
+                    }
                     continue;
                 }
             },
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         let pipeline = pipeline.clone();
-        tokio::spawn(async move {
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
                 let pipeline = pipeline.clone();
                 async move {
                     let started = std::time::Instant::now();
                     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-                    let resp = match pipeline.handle(req, peer).await {
-                        Ok(r) => r,
-                        Err(e) => internal_error(&e),
-                    };
+                    let resp = pipeline.handle(req, peer).await;
                     log_request(&method, &path, &resp, started);
                     Ok::<_, std::convert::Infallible>(resp)
                 }
             });
-            if let Err(e) = http1::Builder::new()
+            let conn = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = async { drop(stop.wait_for(|s| *s).await) } => {
+                    // Finish the request in flight, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!("connection closed: {e}");
             }
         });
     }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let busy = connections.len();
+    let drained = tokio::time::timeout(limits.shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            "requests still running after the shutdown timeout; closing their connections"
+        );
+        connections.abort_all();
+    } else if busy > 0 {
+        tracing::info!(connections = busy, "in-flight requests finished");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ pub struct Session {
     pub read_only: bool,
     /// Roll back at the end instead of committing.
     pub rollback: bool,
+    /// More settings for this transaction only (`set_config(name, value,
+    /// true)` after the role switch): the impersonated role's own settings
+    /// such as `statement_timeout`, as PostgREST applies them.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Session {
@@ -95,6 +99,12 @@ fn session_statement(s: &Session) -> Statement {
     if let Some(role) = &s.role {
         sql.push_str(", set_config('role', $3, true)");
         params.push(Some(role.clone()));
+    }
+    for (name, value) in &s.settings {
+        let n = params.len();
+        sql.push_str(&format!(", set_config(${}, ${}, true)", n + 1, n + 2));
+        params.push(Some(name.clone()));
+        params.push(Some(value.clone()));
     }
     Statement { sql, params }
 }
@@ -530,6 +540,7 @@ mod tests {
             claims_json: "{}".into(),
             read_only: true,
             rollback: false,
+            settings: vec![],
         };
         let buf = encode_transaction(
             &s,
@@ -551,6 +562,7 @@ mod tests {
             claims_json: "{}".into(),
             read_only: false,
             rollback: false,
+            settings: vec![],
         };
         assert!(encode_transaction(
             &s,

@@ -179,6 +179,7 @@ mod glue {
                 claims_json: session.claims_json,
                 read_only: session.read_only,
                 rollback: session.rollback,
+                settings: vec![],
             };
             let statements: Vec<_> = statements
                 .into_iter()
@@ -214,6 +215,7 @@ mod glue {
                 claims_json: "{}".into(),
                 read_only: true,
                 rollback: false,
+                settings: vec![],
             };
             let statement = pgwire_codec::Statement {
                 sql: postgrest::schema::CATALOG_SQL.into(),

@@ -102,6 +102,11 @@ impl ApiError {
             err.headers
                 .push(("www-authenticate".into(), "Bearer".into()));
         }
+        if status == 503 {
+            // The database is unavailable for a moment (restarting, shutting
+            // down, out of connections): the request may be retried.
+            err.headers.push(("retry-after".into(), "1".into()));
+        }
         err
     }
 }

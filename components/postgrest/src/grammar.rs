@@ -189,6 +189,64 @@ struct Cursor<'a> {
 /// Deepest nesting of embedded resources or logic trees accepted.
 pub const MAX_DEPTH: usize = 32;
 
+/// Longest JSON path (`a->b->>c` has 2 keys) in `select`, filters and `order`.
+/// Deep paths cost the database stack per key; no real document needs more.
+pub const MAX_JSON_PATH: usize = 32;
+
+/// Deepest group nesting in a `match`/`imatch` pattern and most operators in
+/// an `fts` query: PostgreSQL's regex compiler and tsquery parser recurse on
+/// them, so a hostile value must be refused before it reaches the database.
+pub const MAX_PATTERN_NESTING: usize = 32;
+pub const MAX_FTS_OPERATORS: usize = 256;
+
+/// A `(…)`-group nesting deeper than allowed, or too many tsquery operators:
+/// the PGRST100 error for a hostile operand.
+fn check_operand(op: &str, value: &str) -> Result<(), ApiError> {
+    let too_complex = |details: String| {
+        Err(ApiError::parse(
+            format!("failed to parse filter ({op}.…)"),
+            details,
+        ))
+    };
+    match op {
+        "match" | "imatch" => {
+            let (mut depth, mut deepest, mut escaped) = (0usize, 0usize, false);
+            for ch in value.chars() {
+                match ch {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '(' => {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
+                    ')' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            if deepest > MAX_PATTERN_NESTING {
+                return too_complex(format!(
+                    "the pattern nests groups {deepest} deep; at most {MAX_PATTERN_NESTING} are allowed"
+                ));
+            }
+        }
+        "fts" | "plfts" | "phfts" | "wfts" => {
+            // Every word or operator is a node of the tsquery tree.
+            let nodes = value
+                .split(|c: char| c.is_whitespace() || "&|!<>()".contains(c))
+                .filter(|w| !w.is_empty())
+                .count()
+                + value.matches(|c: char| "&|!<(".contains(c)).count();
+            if nodes > MAX_FTS_OPERATORS {
+                return too_complex(format!(
+                    "the search query has {nodes} terms and operators; at most {MAX_FTS_OPERATORS} are allowed"
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl<'a> Cursor<'a> {
     fn new(src: &'a str, what: &'static str) -> Self {
         Cursor {
@@ -297,6 +355,12 @@ impl<'a> Cursor<'a> {
                 JsonKey::Key(self.name()?)
             };
             path.push((arrow, key));
+            if path.len() > MAX_JSON_PATH {
+                return Err(ApiError::parse(
+                    format!("failed to parse {} ({name}->…)", self.what),
+                    format!("a JSON path of more than {MAX_JSON_PATH} keys"),
+                ));
+            }
         }
         Ok(Field { name, path })
     }
@@ -473,10 +537,12 @@ fn filter_rhs(
             if !c.eat(".") {
                 return Err(c.error("\".\""));
             }
+            let value = value(c)?;
+            check_operand(&op, &value)?;
             Operation::Fts {
                 kind,
                 language,
-                value: value(c)?,
+                value,
             }
         }
         name => {
@@ -498,6 +564,7 @@ fn filter_rhs(
                 return Err(c.error("\".\""));
             }
             let mut v = value(c)?;
+            check_operand(name, &v)?;
             if matches!(name, "like" | "ilike") {
                 v = v.replace('*', "%");
             }
@@ -869,6 +936,36 @@ mod tests {
             ")".repeat(MAX_DEPTH - 1)
         );
         assert!(parse_logic(true, false, &ok).is_ok());
+    }
+
+    #[test]
+    fn hostile_operands_are_refused_before_sql() {
+        let path = |n: usize| format!("data{}", "->x".repeat(n));
+        assert!(parse_field(&path(MAX_JSON_PATH)).is_ok());
+        let e = parse_field(&path(3000)).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST100"));
+        assert!(parse_select(&path(MAX_JSON_PATH + 1)).is_err());
+        assert!(parse_order(&format!("{}.desc", path(5000))).is_err());
+        assert!(parse_logic(true, false, &format!("({}.eq.1)", path(2000))).is_err());
+
+        let nested = |n: usize| format!("match.{}a{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse_filter(col("a"), &nested(MAX_PATTERN_NESTING)).is_ok());
+        let e = parse_filter(col("a"), &nested(5000)).unwrap_err();
+        assert_eq!(e.code, "PGRST100");
+        assert!(e.details.unwrap().as_str().unwrap().contains("5000 deep"));
+        // Escaped parentheses are literals, not groups.
+        assert!(parse_filter(col("a"), &format!("imatch.{}", "\\(".repeat(100))).is_ok());
+
+        assert!(parse_filter(col("a"), "fts(english).cat & (dog | fish)").is_ok());
+        let terms = vec!["w"; 12_000].join("&");
+        assert_eq!(
+            parse_filter(col("a"), &format!("fts.{terms}")).unwrap_err().code,
+            "PGRST100"
+        );
+        let words = vec!["w"; 300].join(" ");
+        assert!(parse_filter(col("a"), &format!("plfts.{words}")).is_err());
+        // Inside a logic tree too.
+        assert!(parse_logic(false, false, &format!("(a.fts.{terms})")).is_err());
     }
 
     #[test]

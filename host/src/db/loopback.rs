@@ -264,7 +264,7 @@ impl Connection {
             Some(g) => g,
             None => self.db.session.clone().lock_owned().await,
         };
-        let answer = self.db.exchange(request).await?;
+        let answer = self.db.exchange(request, None).await?;
         if matches!(last_ready_status(&answer), Some(b'T') | Some(b'E')) {
             self.held = Some(guard);
         }

@@ -1,6 +1,11 @@
 //! The native `sql` provider. Every operation is one pipelined protocol
 //! exchange built by `pgwire-codec`; only the transport differs:
 //! embedded PGlite (in process, one session) or a PostgreSQL pool (TCP).
+//!
+//! Every request's transaction runs under the impersonated role's own
+//! settings (`ALTER ROLE anon SET statement_timeout = '3s'`, as PostgREST ≥ 12
+//! applies them on the role switch) and under the server-wide statement
+//! timeout cap (`db-statement-timeout`).
 
 pub mod loopback;
 pub mod pglite;
@@ -8,44 +13,144 @@ pub mod postgres;
 pub mod setup;
 
 pub use pgwire_codec::{DbError, ResultSet, Session, Statement};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 #[derive(Clone)]
-pub enum Database {
+pub enum Backend {
     Pglite(pglite::PgliteHandle),
     Postgres(Arc<postgres::PgPool>),
 }
 
+#[derive(Clone)]
+pub struct Database {
+    pub backend: Backend,
+    policy: Arc<SessionPolicy>,
+}
+
+/// What every request's transaction gets besides its role and claims.
+struct SessionPolicy {
+    /// `db-statement-timeout`: no request's statement runs longer.
+    cap: Option<Duration>,
+    /// Per role: its `ALTER ROLE … SET` settings that any user may set.
+    roles: RwLock<HashMap<String, Vec<(String, String)>>>,
+}
+
+/// The roles' own settings (`ALTER ROLE … SET …`, for all databases or this
+/// one; a database-specific value wins), limited to those any user may set
+/// (`pg_settings.context = 'user'`) — what PostgREST applies on role switch.
+const ROLE_SETTINGS_SQL: &str = "\
+select r.rolname, split_part(c, '=', 1), substr(c, strpos(c, '=') + 1) \
+from pg_catalog.pg_db_role_setting s \
+join pg_catalog.pg_roles r on r.oid = s.setrole \
+cross join lateral unnest(s.setconfig) as c \
+where s.setdatabase in (0, (select oid from pg_catalog.pg_database where datname = current_database())) \
+  and exists (select 1 from pg_catalog.pg_settings p where p.name = split_part(c, '=', 1) and p.context = 'user') \
+order by s.setdatabase";
+
 impl Database {
-    /// Notified when someone runs `NOTIFY pgrst, 'reload schema'`.
-    pub fn reload_signal(&self) -> Arc<tokio::sync::Notify> {
-        match self {
-            Database::Pglite(db) => db.reload.clone(),
-            Database::Postgres(pool) => pool.reload.clone(),
+    pub fn new(backend: Backend, statement_timeout_cap: Option<Duration>) -> Database {
+        Database {
+            backend,
+            policy: Arc::new(SessionPolicy {
+                cap: statement_timeout_cap,
+                roles: RwLock::new(HashMap::new()),
+            }),
         }
     }
 
-    /// Sends one pipeline and returns the raw answer (`answers` ReadyForQuery messages).
+    /// Notified when someone runs `NOTIFY pgrst, 'reload schema'`.
+    pub fn reload_signal(&self) -> Arc<tokio::sync::Notify> {
+        match &self.backend {
+            Backend::Pglite(db) => db.reload.clone(),
+            Backend::Postgres(pool) => pool.reload.clone(),
+        }
+    }
+
+    /// Reads the roles' settings again (with the schema cache).
+    pub async fn reload_role_settings(&self) -> Result<(), DbError> {
+        let set = self.query(ROLE_SETTINGS_SQL, vec![]).await?;
+        let mut roles: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for row in set.rows {
+            let [Some(role), Some(name), Some(value)] = <[Option<String>; 3]>::try_from(row)
+                .unwrap_or([None, None, None])
+            else {
+                continue;
+            };
+            let settings = roles.entry(role).or_default();
+            // Later rows (this database) replace earlier ones (all databases).
+            settings.retain(|(n, _)| *n != name);
+            settings.push((name, value));
+        }
+        *self.policy.roles.write().unwrap_or_else(|p| p.into_inner()) = roles;
+        Ok(())
+    }
+
+    /// The settings a transaction as `role` runs with, and its statement
+    /// timeout (the role's own, capped by `db-statement-timeout`).
+    fn session_settings(&self, role: Option<&str>) -> (Vec<(String, String)>, Option<Duration>) {
+        let mut settings = role
+            .and_then(|r| {
+                self.policy
+                    .roles
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(r)
+                    .cloned()
+            })
+            .unwrap_or_default();
+        let own = settings
+            .iter()
+            .find(|(n, _)| n == "statement_timeout")
+            .and_then(|(_, v)| parse_duration_setting(v));
+        let timeout = match (own, self.policy.cap) {
+            (Some(own), Some(cap)) => Some(own.min(cap)),
+            (own, cap) => own.or(cap),
+        };
+        settings.retain(|(n, _)| n != "statement_timeout");
+        if let Some(t) = timeout {
+            settings.push(("statement_timeout".into(), format!("{}ms", t.as_millis())));
+        }
+        (settings, timeout)
+    }
+
+    /// Sends one pipeline and returns the raw answer (`answers` ReadyForQuery
+    /// messages); `timeout` bounds the statements where the database itself
+    /// cannot (PGlite).
     async fn roundtrip(
         &self,
         request: bytes::BytesMut,
         answers: usize,
+        timeout: Option<Duration>,
     ) -> Result<Vec<u8>, DbError> {
-        match self {
-            Database::Pglite(db) => db.roundtrip(request).await,
-            Database::Postgres(pool) => pool.roundtrip(&request, answers).await,
+        match &self.backend {
+            Backend::Pglite(db) => db.roundtrip(request, timeout).await,
+            Backend::Postgres(pool) => pool.roundtrip(&request, answers).await,
         }
     }
 
-    /// One `sql.transaction`: role and claims, the statements, commit — or
-    /// roll back everything on the first error.
+    /// One `sql.transaction` of a request: role, claims and the role's
+    /// settings, the statements, commit — or roll back everything on the
+    /// first error.
     pub async fn transaction(
+        &self,
+        mut session: Session,
+        statements: &[Statement],
+    ) -> Result<Vec<ResultSet>, DbError> {
+        let (settings, timeout) = self.session_settings(session.role.as_deref());
+        session.settings = settings;
+        self.run(&session, statements, timeout).await
+    }
+
+    async fn run(
         &self,
         session: &Session,
         statements: &[Statement],
+        timeout: Option<Duration>,
     ) -> Result<Vec<ResultSet>, DbError> {
         let request = pgwire_codec::encode_transaction(session, statements)?;
-        let answer = self.roundtrip(request, session.answers()).await?;
+        let answer = self.roundtrip(request, session.answers(), timeout).await?;
         pgwire_codec::decode_transaction(session, &answer)
     }
 
@@ -60,14 +165,16 @@ impl Database {
             claims_json: "{}".into(),
             read_only: false,
             rollback: false,
+            settings: vec![],
         };
         let mut sets = self
-            .transaction(
+            .run(
                 &session,
                 &[Statement {
                     sql: sql.into(),
                     params,
                 }],
+                None,
             )
             .await?;
         Ok(sets.pop().unwrap_or_default())
@@ -77,8 +184,45 @@ impl Database {
     pub async fn script(&self, sql: &str, record: Option<&Statement>) -> Result<(), DbError> {
         let request = pgwire_codec::encode_script(sql, record)?;
         let answer = self
-            .roundtrip(request, pgwire_codec::SCRIPT_ANSWERS)
+            .roundtrip(request, pgwire_codec::SCRIPT_ANSWERS, None)
             .await?;
         pgwire_codec::first_error(&answer)
+    }
+}
+
+/// A time setting as PostgreSQL writes it (`3s`, `500ms`, `1min`, `2000` =
+/// ms); `0` (no timeout) and anything unreadable are `None`.
+pub fn parse_duration_setting(v: &str) -> Option<Duration> {
+    let v = v.trim().trim_matches('\'').trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let ms = num
+        * match unit.trim() {
+            "" | "ms" => 1.0,
+            "us" => 0.001,
+            "s" => 1000.0,
+            "min" => 60_000.0,
+            "h" => 3_600_000.0,
+            "d" => 86_400_000.0,
+            _ => return None,
+        };
+    (ms >= 1.0 && ms.is_finite()).then(|| Duration::from_millis(ms as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_timeouts_in_postgres_units() {
+        assert_eq!(parse_duration_setting("3s"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration_setting("2000"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration_setting("1min"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration_setting("150ms"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_duration_setting("0"), None);
+        assert_eq!(parse_duration_setting("soon"), None);
     }
 }

@@ -2,19 +2,51 @@
 //! backend (one session), so a dedicated thread owns it and runs one
 //! protocol exchange at a time. A transaction is always one exchange, so
 //! requests never interleave inside a transaction.
+//!
+//! The actor also supervises the database:
+//! - **statement timeouts**: PGlite has no timer signals, so PostgreSQL's
+//!   `statement_timeout` never fires inside it. A watchdog thread cancels a
+//!   statement that runs past its request's timeout the way PostgreSQL's
+//!   SIGINT handler would (pglite-oxide's `InterruptHandle`), and the request
+//!   answers `57014 canceling statement due to statement timeout`;
+//! - **restarts**: when PGlite itself fails (a trap, an internal error), the
+//!   request caught in it answers 503 and the actor closes the instance and
+//!   opens a new one on the same data directory before the next job;
+//!   committed transactions are on disk, so nothing acknowledged is lost.
 
 use super::DbError;
 use anyhow::{anyhow, Context, Result};
-use pglite_oxide::{ExecProtocolOptions, Pglite};
-use std::path::Path;
-use std::sync::mpsc;
+use pglite_oxide::{ExecProtocolOptions, InterruptHandle, Pglite};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// PostgreSQL's own recursion limit (54001 `stack depth limit exceeded`),
+/// which must fire before PGlite's stacks run out (PostgreSQL's default is
+/// 2MB; inside PGlite it measures the C shadow stack, which grows far more
+/// slowly than the native one).
+const MAX_STACK_DEPTH: &str = "1MB";
+
+type Reply = oneshot::Sender<Result<Vec<u8>, DbError>>;
+
 enum Job {
-    /// One protocol exchange.
-    Exchange(bytes::BytesMut, oneshot::Sender<Result<Vec<u8>, DbError>>),
+    /// One protocol exchange, with the longest its statements may run.
+    Exchange(bytes::BytesMut, Option<Duration>, Reply),
     /// Close the database (shutdown); later jobs fail.
     Close(oneshot::Sender<()>),
+}
+
+/// Health and counters, for `/ready` and the log.
+#[derive(Default)]
+pub struct Health {
+    /// False while the instance is being reopened after a failure.
+    pub up: AtomicBool,
+    /// Times PGlite failed and was reopened.
+    pub restarts: AtomicU64,
+    /// Statements cancelled by the watchdog.
+    pub cancelled: AtomicU64,
 }
 
 /// A cloneable handle to the PGlite thread. The database is closed by
@@ -24,10 +56,253 @@ pub struct PgliteHandle {
     jobs: mpsc::Sender<Job>,
     /// PGlite's one session LISTENs on `pgrst`, so a `NOTIFY pgrst` in any
     /// transaction comes back in that transaction's answer.
-    pub reload: std::sync::Arc<tokio::sync::Notify>,
+    pub reload: Arc<tokio::sync::Notify>,
     /// The one session: held for each exchange, and by a loopback client
     /// for as long as it keeps a transaction open (see `db::loopback`).
-    pub session: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub session: Arc<tokio::sync::Mutex<()>>,
+    pub health: Arc<Health>,
+}
+
+/// Cancels the running exchange's statement once its deadline passes.
+#[derive(Default)]
+struct Watchdog {
+    state: Mutex<Watch>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Watch {
+    handle: Option<InterruptHandle>,
+    deadline: Option<Instant>,
+    fired: bool,
+    stop: bool,
+}
+
+impl Watchdog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Watch> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run(&self) {
+        let mut w = self.lock();
+        while !w.stop {
+            w = match w.deadline {
+                None => self.wake.wait(w).unwrap_or_else(|p| p.into_inner()),
+                Some(d) if Instant::now() >= d => {
+                    if !w.fired {
+                        w.fired = true;
+                        if let Some(h) = w.handle {
+                            h.cancel();
+                        }
+                    }
+                    self.wake.wait(w).unwrap_or_else(|p| p.into_inner())
+                }
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    self.wake
+                        .wait_timeout(w, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    fn set_handle(&self, handle: Option<InterruptHandle>) {
+        self.lock().handle = handle;
+    }
+
+    fn arm(&self, timeout: Option<Duration>) {
+        let mut w = self.lock();
+        w.deadline = timeout.map(|t| Instant::now() + t);
+        w.fired = false;
+        self.wake.notify_one();
+    }
+
+    /// Ends the exchange; true if its statement was cancelled. A cancel the
+    /// backend did not consume is withdrawn, so it cannot hit the next job.
+    fn disarm(&self) -> bool {
+        let mut w = self.lock();
+        w.deadline = None;
+        let fired = std::mem::take(&mut w.fired);
+        if fired {
+            if let Some(h) = w.handle {
+                h.clear();
+            }
+        }
+        fired
+    }
+
+    fn stop(&self) {
+        let mut w = self.lock();
+        w.stop = true;
+        w.handle = None;
+        self.wake.notify_one();
+    }
+}
+
+/// The native stack wasmer runs PGlite's compiled code on (address space;
+/// pages are touched only as deep as a statement goes). wasmer's default,
+/// 1 MiB, overflows at ~150 levels of PL/pgSQL recursion — a trap PGlite
+/// cannot recover from. Measured with [`MAX_STACK_DEPTH`] = 1MB: 16 MiB
+/// overflows before PostgreSQL's check fires (between 3,000 and 10,000
+/// levels), 32 MiB does not (54001 from ~5,000 levels on); 64 MiB leaves
+/// room for recursion that uses more native stack per level.
+const NATIVE_STACK: usize = 64 << 20;
+
+/// Opens PGlite in `dir` and prepares its one session: it listens for
+/// schema reloads and refuses too-deep expressions before its stack ends.
+fn open_session(dir: &Path) -> Result<Pglite> {
+    wasmer_vm::set_stack_size(NATIVE_STACK);
+    let mut db = Pglite::builder()
+        .path(dir)
+        .open()
+        .map_err(|e| anyhow!("cannot open PGlite in {}: {e:#}", dir.display()))?;
+    let setup = pgwire_codec::encode_query(&format!(
+        "SET max_stack_depth = '{MAX_STACK_DEPTH}'; LISTEN pgrst"
+    ))
+    .map_err(|e| anyhow!("{e}"))?;
+    let answer = db
+        .exec_protocol_raw(&setup, options())
+        .context("preparing the PGlite session")?;
+    pgwire_codec::first_error(&answer).map_err(|e| anyhow!("preparing the PGlite session: {e}"))?;
+    Ok(db)
+}
+
+fn options() -> ExecProtocolOptions {
+    ExecProtocolOptions {
+        sync_to_fs: false,
+        throw_on_error: false,
+        on_notice: None,
+        data_transfer_container: None,
+    }
+}
+
+/// The actor: runs jobs until closed, reopening PGlite after a failure.
+fn run_actor(
+    dir: PathBuf,
+    mut db: Pglite,
+    jobs: mpsc::Receiver<Job>,
+    watchdog: Arc<Watchdog>,
+    health: Arc<Health>,
+) {
+    watchdog.set_handle(db.interrupt_handle());
+    let mut closed = None;
+    while let Ok(job) = jobs.recv() {
+        let (request, timeout, reply) = match job {
+            Job::Exchange(request, timeout, reply) => (request, timeout, reply),
+            Job::Close(reply) => {
+                closed = Some(reply);
+                break;
+            }
+        };
+        if reply.is_closed() {
+            // The request is gone (client disconnected, deadline): skip it.
+            continue;
+        }
+        watchdog.arm(timeout);
+        let answer = db.exec_protocol_raw(&request, options());
+        let timed_out = watchdog.disarm();
+        match answer {
+            Ok(answer) if !survived(&mut db, &answer) => {
+                tracing::error!(
+                    "embedded PGlite no longer answers after an error; reopening it on {}",
+                    dir.display()
+                );
+                let _ = reply.send(Ok(answer));
+                db = restart(&dir, db, &watchdog, &health);
+            }
+            Ok(answer) => {
+                let answer = match pgwire_codec::first_error(&answer) {
+                    Err(mut e) if timed_out && e.code == "57014" => {
+                        health.cancelled.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            timeout_ms = timeout.map_or(0, |t| t.as_millis() as u64),
+                            "PGlite: cancelled a statement that ran past its timeout"
+                        );
+                        e.message = "canceling statement due to statement timeout".into();
+                        Err(e)
+                    }
+                    _ => Ok(answer),
+                };
+                let _ = reply.send(answer);
+            }
+            Err(e) => {
+                tracing::error!(
+                    "embedded PGlite failed: {e:#}; reopening it on {}",
+                    dir.display()
+                );
+                let _ = reply.send(Err(DbError::internal(
+                    "08006",
+                    "the embedded database failed and is being restarted",
+                )));
+                db = restart(&dir, db, &watchdog, &health);
+            }
+        }
+    }
+    watchdog.stop();
+    if let Err(e) = db.close() {
+        tracing::warn!("closing PGlite: {e:#}");
+    }
+    if let Some(reply) = closed {
+        let _ = reply.send(());
+    }
+}
+
+/// Errors after which PGlite may be left unable to answer anything (its
+/// stack-depth bookkeeping after a 54001, say): a probe tells.
+const SUSPECT: [&str; 4] = ["54001", "XX000", "XX001", "53200"];
+
+/// True unless `answer` failed with a suspect error and a trivial query
+/// fails after it too.
+fn survived(db: &mut Pglite, answer: &[u8]) -> bool {
+    match pgwire_codec::first_error(answer) {
+        Err(e) if SUSPECT.contains(&e.code.as_str()) => {
+            let Ok(probe) = pgwire_codec::encode_query("SELECT 1") else {
+                return true;
+            };
+            match db.exec_protocol_raw(&probe, options()) {
+                Ok(a) => pgwire_codec::first_error(&a).is_ok(),
+                Err(_) => false,
+            }
+        }
+        _ => true,
+    }
+}
+
+/// Replaces a failed instance: `/ready` says 503 meanwhile.
+fn restart(dir: &Path, failed: Pglite, watchdog: &Watchdog, health: &Health) -> Pglite {
+    health.up.store(false, Ordering::SeqCst);
+    watchdog.set_handle(None);
+    let mut db = reopen(dir, failed);
+    watchdog.set_handle(db.interrupt_handle());
+    health.restarts.fetch_add(1, Ordering::SeqCst);
+    health.up.store(true, Ordering::SeqCst);
+    tracing::warn!(
+        restarts = health.restarts.load(Ordering::SeqCst),
+        "embedded PGlite reopened"
+    );
+    db
+}
+
+/// Closes a failed instance (as far as it still can) and opens a new one on
+/// the same directory, retrying with back-off until it opens.
+fn reopen(dir: &Path, mut failed: Pglite) -> Pglite {
+    if let Err(e) = failed.close() {
+        tracing::debug!("closing the failed PGlite: {e:#}");
+    }
+    drop(failed);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match open_session(dir) {
+            Ok(db) => return db,
+            Err(e) => {
+                tracing::error!("reopening PGlite failed: {e:#}; retrying in {backoff:?}");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 impl PgliteHandle {
@@ -43,50 +318,27 @@ impl PgliteHandle {
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let dir = dir.to_path_buf();
+        let watchdog = Arc::new(Watchdog::default());
+        let health = Arc::new(Health::default());
+        health.up.store(true, Ordering::SeqCst);
+        {
+            let watchdog = watchdog.clone();
+            std::thread::Builder::new()
+                .name("pglite-watchdog".into())
+                .spawn(move || watchdog.run())?;
+        }
+        let actor_health = health.clone();
+        let actor_watchdog = watchdog.clone();
         let thread = std::thread::Builder::new()
             .name("pglite".into())
-            .spawn(move || {
-                let mut db = match Pglite::builder().path(&dir).open() {
-                    Ok(db) => {
-                        let _ = ready_tx.send(Ok(()));
-                        db
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(anyhow!(
-                            "cannot open PGlite in {}: {e:#}",
-                            dir.display()
-                        )));
-                        return;
-                    }
-                };
-                let options = ExecProtocolOptions {
-                    sync_to_fs: false,
-                    throw_on_error: false,
-                    on_notice: None,
-                    data_transfer_container: None,
-                };
-                let mut closed = None;
-                while let Ok(job) = rx.recv() {
-                    match job {
-                        Job::Exchange(request, reply) => {
-                            let answer =
-                                db.exec_protocol_raw(&request, options.clone())
-                                    .map_err(|e| {
-                                        DbError::internal("XX000", format!("PGlite failed: {e:#}"))
-                                    });
-                            let _ = reply.send(answer);
-                        }
-                        Job::Close(reply) => {
-                            closed = Some(reply);
-                            break;
-                        }
-                    }
+            .spawn(move || match open_session(&dir) {
+                Ok(db) => {
+                    let _ = ready_tx.send(Ok(()));
+                    run_actor(dir, db, rx, actor_watchdog, actor_health);
                 }
-                if let Err(e) = db.close() {
-                    tracing::warn!("closing PGlite: {e:#}");
-                }
-                if let Some(reply) = closed {
-                    let _ = reply.send(());
+                Err(e) => {
+                    actor_watchdog.stop();
+                    let _ = ready_tx.send(Err(e));
                 }
             })?;
         ready_rx
@@ -97,22 +349,32 @@ impl PgliteHandle {
                 jobs: tx,
                 reload: Default::default(),
                 session: Default::default(),
+                health,
             },
             thread,
         ))
     }
 
-    /// Runs one protocol exchange on the PGlite thread.
-    pub async fn roundtrip(&self, request: bytes::BytesMut) -> Result<Vec<u8>, DbError> {
+    /// Runs one protocol exchange on the PGlite thread; its statements are
+    /// cancelled after `timeout`.
+    pub async fn roundtrip(
+        &self,
+        request: bytes::BytesMut,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, DbError> {
         let _session = self.session.lock().await;
-        self.exchange(request).await
+        self.exchange(request, timeout).await
     }
 
     /// One exchange; the caller holds `session`.
-    pub async fn exchange(&self, request: bytes::BytesMut) -> Result<Vec<u8>, DbError> {
+    pub async fn exchange(
+        &self,
+        request: bytes::BytesMut,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, DbError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send(Job::Exchange(request, tx))
+            .send(Job::Exchange(request, timeout, tx))
             .map_err(|_| DbError::internal("57P01", "the database has shut down"))?;
         let answer = rx
             .await

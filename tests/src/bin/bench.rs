@@ -329,6 +329,7 @@ fn main() {
         claims_json: "{}".into(),
         read_only: false,
         rollback: false,
+        settings: vec![],
     };
     let catalog = conn
         .transaction(
@@ -422,6 +423,9 @@ fn main() {
                         claims_json: claims.clone(),
                         read_only: *ro,
                         rollback: false,
+                        // What supalite adds to every request's transaction:
+                        // the server-wide statement timeout (default 8 s).
+                        settings: vec![("statement_timeout".into(), "8000ms".into())],
                     };
                     pool.with(|c| c.transaction(&session, st).is_ok())
                 },
