@@ -127,6 +127,8 @@ struct FileConfig {
     auth_jwt_expiry: Option<u64>,
     auth_refresh_token_reuse_interval: Option<u64>,
     db_statement_timeout: Option<u64>,
+    auth_rate_limit_token: Option<u32>,
+    auth_rate_limit_window: Option<u32>,
     request_deadline_ms: Option<u64>,
     server_header_timeout_ms: Option<u64>,
     server_max_connections: Option<usize>,
@@ -196,6 +198,10 @@ pub struct Config {
     /// `db-statement-timeout` (ms; 0 = none): no request's statement runs
     /// longer, whatever its role's own `statement_timeout` says.
     pub db_statement_timeout: Option<std::time::Duration>,
+    /// `/auth/v1/token` requests per client and window (0 = no limit).
+    pub auth_rate_limit_token: u32,
+    /// The rate limit's window (seconds).
+    pub auth_rate_limit_window: u32,
     /// The longest one request may take in the pipeline (wall clock, and
     /// wasm execution through epoch interruption): 504 after it.
     pub request_deadline: std::time::Duration,
@@ -504,6 +510,19 @@ impl Config {
                 8_000,
             )?))
             .filter(|d| !d.is_zero()),
+            auth_rate_limit_token: num(
+                &env,
+                "SUPALITE_AUTH_RATE_LIMIT_TOKEN",
+                file.auth_rate_limit_token,
+                150,
+            )?,
+            auth_rate_limit_window: num(
+                &env,
+                "SUPALITE_AUTH_RATE_LIMIT_WINDOW",
+                file.auth_rate_limit_window,
+                300,
+            )?
+            .max(1),
             request_deadline: std::time::Duration::from_millis(
                 num(
                     &env,
@@ -575,6 +594,14 @@ impl Config {
             (
                 "SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL".into(),
                 self.auth_refresh_token_reuse_interval.to_string(),
+            ),
+            (
+                "SUPALITE_AUTH_RATE_LIMIT_TOKEN".into(),
+                self.auth_rate_limit_token.to_string(),
+            ),
+            (
+                "SUPALITE_AUTH_RATE_LIMIT_WINDOW".into(),
+                self.auth_rate_limit_window.to_string(),
             ),
             (
                 "SUPALITE_UPSTREAM_TIMEOUT_MS".into(),

@@ -309,6 +309,11 @@ pub struct Pipeline {
     idle: std::sync::Mutex<Vec<Warm>>,
     /// The longest one request may take in the pipeline.
     deadline: std::time::Duration,
+    /// Public path prefixes routed to `/auth/v1`, and how many of those
+    /// requests run at once: password hashing is deliberately slow, and
+    /// must leave worker threads to the data API.
+    auth_prefixes: Vec<String>,
+    auth_permits: tokio::sync::Semaphore,
 }
 
 /// How often the engine's epoch advances (the deadline's resolution).
@@ -453,6 +458,15 @@ impl Pipeline {
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
             deadline: cfg.request_deadline,
+            auth_prefixes: cfg
+                .routes
+                .iter()
+                .filter(|(_, target)| target == "auth")
+                .map(|(prefix, _)| prefix.trim_end_matches('/').to_string())
+                .collect(),
+            auth_permits: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(2),
+            ),
         })
     }
 
@@ -606,7 +620,17 @@ impl Pipeline {
                 ),
             )
         };
-        match tokio::time::timeout(deadline, self.handle_inner(req, peer)).await {
+        let path = req.uri().path();
+        let _auth_turn = if self
+            .auth_prefixes
+            .iter()
+            .any(|p| path.starts_with(p.as_str()) && path[p.len()..].starts_with('/'))
+        {
+            self.auth_permits.acquire().await.ok()
+        } else {
+            None
+        };
+        match tokio::time::timeout(deadline, self.clone().handle_inner(req, peer)).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) => {
                 late()

@@ -43,6 +43,10 @@ pub struct AuthConfig {
     pub jwt_expiry: u64,
     /// Seconds a rotated refresh token may still be used.
     pub reuse_interval: f64,
+    /// `/token` requests (password and refresh grants) one client may make
+    /// per window (GoTrue's `rate_limit_token_refresh`: 150 per 5 minutes).
+    pub rate_limit_token: u32,
+    pub rate_limit_window_seconds: u32,
 }
 
 impl AuthConfig {
@@ -56,6 +60,12 @@ impl AuthConfig {
             reuse_interval: var("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_REUSE_INTERVAL_SECONDS),
+            rate_limit_token: var("SUPALITE_AUTH_RATE_LIMIT_TOKEN")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(150),
+            rate_limit_window_seconds: var("SUPALITE_AUTH_RATE_LIMIT_WINDOW")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(300),
         }
     }
 }
@@ -114,6 +124,15 @@ pub fn hash_password(password: &str) -> Result<String, Response> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|_| error(500, "unexpected_failure", "could not hash the password"))
+}
+
+/// Verifies a password for an e-mail that has no account (or no password)
+/// against a hash of the same cost, so that an unknown e-mail takes as long
+/// to refuse as a wrong password (no account enumeration by timing).
+fn verify_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = DUMMY.get_or_init(|| hash_password("no such account").unwrap_or_default());
+    let _ = verify_password(password, hash);
 }
 
 /// Verifies argon2 (PHC) and bcrypt (`$2a$`/`$2b$`/`$2y$`) hashes.
@@ -398,6 +417,46 @@ impl Ctx<'_> {
         }
     }
 
+    /// Counts a `/token` request of this client (the peer address the server
+    /// appended to `X-Forwarded-For`) in the current window: 429
+    /// `over_request_rate_limit` past the limit, as GoTrue answers.
+    fn rate_limit(&self, what: &str, headers: &[(String, String)]) -> Result<(), Response> {
+        if self.cfg.rate_limit_token == 0 {
+            return Ok(());
+        }
+        let client = headers
+            .iter()
+            .find(|(k, _)| k == "x-forwarded-for")
+            .and_then(|(_, v)| v.rsplit(',').next())
+            .map(str::trim)
+            .unwrap_or("");
+        let rows = self.one(
+            "INSERT INTO auth.rate_limits AS r (key, window_start, hits) VALUES ($1, now(), 1)
+             ON CONFLICT (key) DO UPDATE SET
+               hits = CASE WHEN r.window_start < now() - make_interval(secs => $2::int) THEN 1 ELSE r.hits + 1 END,
+               window_start = CASE WHEN r.window_start < now() - make_interval(secs => $2::int) THEN now() ELSE r.window_start END
+             RETURNING hits::text",
+            vec![
+                Some(format!("{what}:{client}")),
+                Some(self.cfg.rate_limit_window_seconds.to_string()),
+            ],
+        )?;
+        let hits: u64 = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(0);
+        if hits > u64::from(self.cfg.rate_limit_token) {
+            let mut r = error(429, "over_request_rate_limit", "Request rate limit reached");
+            r.headers.push((
+                "retry-after".into(),
+                self.cfg.rate_limit_window_seconds.to_string(),
+            ));
+            return Err(r);
+        }
+        Ok(())
+    }
+
     fn password_grant(&self, body: &[u8]) -> Result<Response, Response> {
         let b = body_json(body)?;
         let email = str_field(&b, "email").unwrap_or("").trim().to_lowercase();
@@ -408,9 +467,13 @@ impl Ctx<'_> {
             vec![Some(email)],
         )?;
         let invalid = || error(400, "invalid_credentials", "Invalid login credentials");
-        let row = rows.first().ok_or_else(invalid)?;
-        let hash = row[1].as_deref().unwrap_or("");
-        if hash.is_empty() || !verify_password(password, hash) {
+        let hash = rows.first().and_then(|r| r[1].as_deref()).unwrap_or("");
+        if hash.is_empty() {
+            verify_nothing(password);
+            return Err(invalid());
+        }
+        let row = &rows[0];
+        if !verify_password(password, hash) {
             return Err(invalid());
         }
         if row[2].as_deref() != Some("true") {
@@ -747,8 +810,12 @@ impl Ctx<'_> {
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("grant_type="))
             {
-                Some("password") => self.password_grant(body),
-                Some("refresh_token") => self.refresh_grant(body),
+                Some("password") => self
+                    .rate_limit("token", headers)
+                    .and_then(|()| self.password_grant(body)),
+                Some("refresh_token") => self
+                    .rate_limit("token", headers)
+                    .and_then(|()| self.refresh_grant(body)),
                 _ => Err(error(400, "validation_failed", "unsupported_grant_type")),
             },
             ("GET", "/user") => self.get_user(headers),

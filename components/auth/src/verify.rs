@@ -274,10 +274,8 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
     v.required_spec_claims.clear();
     v.validate_exp = true;
     v.validate_nbf = true;
-    match &s.audience {
-        Some(aud) => v.set_audience(&[aud]),
-        None => v.validate_aud = false,
-    }
+    // `aud` is checked below, by PostgREST's rules.
+    v.validate_aud = false;
     let mut last = None;
     let mut claims = None;
     for key in &keys {
@@ -295,6 +293,11 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
             return Err(match e.kind() {
                 ErrorKind::ExpiredSignature => invalid("PGRST303", "JWT expired"),
                 ErrorKind::ImmatureSignature => invalid("PGRST303", "JWT not yet valid"),
+                // Checked after the signature (jsonwebtoken verifies it first).
+                ErrorKind::InvalidClaimFormat(name) => invalid(
+                    "PGRST303",
+                    &format!("The JWT '{name}' claim must be a number"),
+                ),
                 ErrorKind::InvalidAudience => invalid("PGRST303", "JWT not in audience"),
                 ErrorKind::InvalidSignature => {
                     invalid("PGRST301", "JWT cryptographic operation failed")
@@ -312,12 +315,48 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
     if !claims.is_object() {
         return Err(invalid("PGRST301", "JWT claims must be a JSON object"));
     }
+    check_claim_types(s, &claims)?;
     if let Some(iat) = claims.get("iat").and_then(Value::as_f64) {
         if iat > (now() + CLOCK_SKEW_SECONDS) as f64 {
             return Err(invalid("PGRST303", "JWT issued at future"));
         }
     }
     Ok(claims)
+}
+
+/// PostgREST's claim rules: `exp`, `nbf` and `iat` are numbers when present;
+/// with `jwt-aud` set, an `aud` claim is a string or an array of strings and
+/// names it (a token without `aud` is accepted, as PostgREST does).
+fn check_claim_types(s: &Settings, claims: &Value) -> Result<(), ApiError> {
+    for name in ["exp", "nbf", "iat"] {
+        if claims.get(name).is_some_and(|v| !v.is_number()) {
+            return Err(invalid(
+                "PGRST303",
+                &format!("The JWT '{name}' claim must be a number"),
+            ));
+        }
+    }
+    let Some(audience) = &s.audience else {
+        return Ok(());
+    };
+    let names_it = match claims.get("aud") {
+        None => true,
+        Some(Value::String(a)) => a == audience,
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+            items.iter().any(|a| a.as_str() == Some(audience.as_str()))
+        }
+        Some(_) => {
+            return Err(invalid(
+                "PGRST303",
+                "The JWT 'aud' claim must be a string or an array of strings",
+            ))
+        }
+    };
+    if names_it {
+        Ok(())
+    } else {
+        Err(invalid("PGRST303", "JWT not in audience"))
+    }
 }
 
 pub(crate) fn now() -> u64 {
@@ -516,6 +555,33 @@ mod tests {
             authenticate(&s, &with_token(&fake)).unwrap_err().status,
             401
         );
+    }
+
+    #[test]
+    fn claim_types_follow_postgrest() {
+        let mut s = settings();
+        s.audience = Some("app".into());
+        let msg = |claims: serde_json::Value| {
+            let t = sign(claims);
+            authenticate(&s, &with_token(&t))
+                .map(|_| ())
+                .map_err(|e| (e.status, e.code, e.message))
+        };
+        let aud_type = Err((401, "PGRST303".to_string(), "The JWT 'aud' claim must be a string or an array of strings".to_string()));
+        assert_eq!(msg(json!({"role": "authenticated", "aud": 1})), aud_type);
+        assert_eq!(msg(json!({"role": "authenticated", "aud": {"a": "app"}})), aud_type);
+        assert_eq!(msg(json!({"role": "authenticated", "aud": ["app", 2]})), aud_type);
+        assert!(msg(json!({"role": "authenticated", "aud": ["x", "app"]})).is_ok());
+        assert!(msg(json!({"role": "authenticated", "aud": "app"})).is_ok());
+        assert!(msg(json!({"role": "authenticated"})).is_ok(), "no aud is accepted");
+        assert_eq!(
+            msg(json!({"role": "authenticated", "aud": ["x"]})).unwrap_err().2,
+            "JWT not in audience"
+        );
+        for claim in ["exp", "nbf", "iat"] {
+            let e = msg(json!({"role": "authenticated", claim: "soon"})).unwrap_err();
+            assert_eq!(e.2, format!("The JWT '{claim}' claim must be a number"));
+        }
     }
 
     #[test]

@@ -35,6 +35,10 @@ struct SessionPolicy {
     cap: Option<Duration>,
     /// Per role: its `ALTER ROLE … SET` settings that any user may set.
     roles: RwLock<HashMap<String, Vec<(String, String)>>>,
+    /// PostgreSQL ≥ 14: the backend checks its client while a statement
+    /// runs, so a query whose request is gone (client disconnected, deadline,
+    /// supalite stopped: the pooled connection is dropped) is cancelled.
+    check_client: std::sync::atomic::AtomicBool,
 }
 
 /// The roles' own settings (`ALTER ROLE … SET …`, for all databases or this
@@ -56,6 +60,7 @@ impl Database {
             policy: Arc::new(SessionPolicy {
                 cap: statement_timeout_cap,
                 roles: RwLock::new(HashMap::new()),
+                check_client: Default::default(),
             }),
         }
     }
@@ -84,6 +89,15 @@ impl Database {
             settings.push((name, value));
         }
         *self.policy.roles.write().unwrap_or_else(|p| p.into_inner()) = roles;
+        if let Backend::Postgres(_) = self.backend {
+            let v = self
+                .query("select current_setting('server_version_num')::int >= 140000", vec![])
+                .await?;
+            let yes = v.rows.first().and_then(|r| r.first().cloned().flatten());
+            self.policy
+                .check_client
+                .store(yes.as_deref() == Some("t"), std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -111,6 +125,9 @@ impl Database {
         settings.retain(|(n, _)| n != "statement_timeout");
         if let Some(t) = timeout {
             settings.push(("statement_timeout".into(), format!("{}ms", t.as_millis())));
+        }
+        if self.policy.check_client.load(std::sync::atomic::Ordering::Relaxed) {
+            settings.push(("client_connection_check_interval".into(), "1000".into()));
         }
         (settings, timeout)
     }

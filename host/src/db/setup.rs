@@ -128,6 +128,12 @@ CREATE TABLE IF NOT EXISTS auth.refresh_tokens (
   parent varchar(255),
   session_id uuid REFERENCES auth.sessions(id) ON DELETE CASCADE
 );
+-- Requests per client and endpoint in the current window (/auth/v1 rate limits).
+CREATE UNLOGGED TABLE IF NOT EXISTS auth.rate_limits (
+  key text PRIMARY KEY,
+  window_start timestamptz NOT NULL,
+  hits integer NOT NULL
+);
 "#;
 
 pub async fn bootstrap(db: &Database) -> Result<()> {
