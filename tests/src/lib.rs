@@ -324,6 +324,81 @@ impl Server {
         self.request("GET", path, headers, None)
     }
 
+    /// Waits (at most 10 s) until the server's log contains `needle`: the
+    /// log is read on its own thread, so a line written just before the
+    /// server said it was ready may not be in [`Server::log`] yet.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(needle) {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// The server process's resident memory (kB), from /proc.
+    pub fn rss_kb(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Sends `count` requests from `clients` keep-alive connections and
+    /// counts the answers by status.
+    pub fn flood(
+        &self,
+        clients: usize,
+        count: usize,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> std::collections::BTreeMap<u16, usize> {
+        let counts = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        std::thread::scope(|scope| {
+            for c in 0..clients {
+                let counts = counts.clone();
+                let n = count / clients + usize::from(c < count % clients);
+                scope.spawn(move || {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(60))
+                        .build();
+                    for _ in 0..n {
+                        let mut req = agent.request(method, &format!("{}{}", self.url, path));
+                        for (k, v) in headers {
+                            req = req.set(k, v);
+                        }
+                        let result = match body {
+                            Some(b) => req.set("content-type", "application/json").send_string(b),
+                            None => req.call(),
+                        };
+                        let status = match result {
+                            Ok(r) => {
+                                let s = r.status();
+                                let _ = r.into_string();
+                                s
+                            }
+                            Err(ureq::Error::Status(s, r)) => {
+                                let _ = r.into_string();
+                                s
+                            }
+                            Err(_) => 0,
+                        };
+                        *counts.lock().unwrap().entry(status).or_insert(0) += 1;
+                    }
+                });
+            }
+        });
+        Arc::try_unwrap(counts).unwrap().into_inner().unwrap()
+    }
+
     /// The admin listener's `/metrics` text.
     pub fn metrics(&self) -> String {
         let url = self.admin_url.as_deref().expect("admin-listen is set");

@@ -172,7 +172,7 @@ fn request_bodies_over_the_limit_get_413() {
             "handler" => "edge=\"supalite:api/handler\"",
             _ => "edge=\"wasi:http/incoming-handler\"",
         };
-        assert!(s.log().contains(expected), "{}", s.log());
+        assert!(s.wait_for_log(expected), "{}", s.log());
         let key = anon_key();
         let h = [
             ("apikey", key.as_str()),

@@ -1,0 +1,281 @@
+//! Hostile and unlucky traffic: error floods, deep nesting, runaway
+//! statements, slow or idle clients, oversized bodies, shutdown under load.
+//! The server must keep answering valid requests correctly, lose no
+//! acknowledged write, and say what went wrong in PostgREST's format.
+
+use serde_json::json;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use supalite_tests::*;
+
+const SCHEMA: &str = r#"
+create table notes (id int primary key, body text, data jsonb default '{"a": {"b": 1}}');
+insert into notes (id, body) values (1, 'one'), (2, 'two');
+create function spin(n bigint) returns bigint language plpgsql as $$
+  declare i bigint := 0; begin loop i := i + 1; exit when i >= n; end loop; return i; end $$;
+create function nap(s float8) returns int language sql as $$ select 1 from pg_sleep(s) $$;
+create function rec(n int) returns int language plpgsql as $$
+  begin if n <= 0 then return 0; end if; return rec(n - 1) + 1; end $$;
+"#;
+
+fn anon() -> String {
+    token(json!({"role": "anon", "exp": now() + 3600}))
+}
+
+fn service() -> String {
+    token(json!({"role": "service_role", "exp": now() + 3600}))
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+/// The server still reads and writes correctly.
+fn still_serves(s: &Server, id: i32) {
+    let key = anon();
+    let h = [("apikey", key.as_str())];
+    let r = s.get("/rest/v1/notes?select=id&id=eq.1", &h);
+    assert_eq!((r.status, r.json()), (200, json!([{"id": 1}])), "{}", r.body);
+    let body = format!(r#"{{"id": {id}, "body": "after"}}"#);
+    let r = s.request(
+        "POST",
+        "/rest/v1/notes?select=id,body",
+        &[("apikey", key.as_str()), ("prefer", "return=representation")],
+        Some(&body),
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (201, json!([{"id": id, "body": "after"}])),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn error_floods_leave_the_database_healthy() {
+    on_each_db(|p| {
+        p.migration("20240101000000_notes.sql", SCHEMA);
+        let s = p.serve();
+        let key = anon();
+        let h = [("apikey", key.as_str())];
+        let before = s.rss_kb();
+        // PGlite used to stop answering after ~5,000 failing statements.
+        let bad_column = s.flood(4, 6000, "GET", "/rest/v1/notes?select=nosuch", &h, None);
+        assert_eq!(bad_column.get(&400), Some(&6000), "{bad_column:?}");
+        let duplicates = s.flood(
+            4,
+            2000,
+            "POST",
+            "/rest/v1/notes",
+            &h,
+            Some(r#"{"id": 1, "body": "dup"}"#),
+        );
+        assert_eq!(duplicates.get(&409), Some(&2000), "{duplicates:?}");
+        still_serves(&s, 10);
+        let grown_mb = s.rss_kb().saturating_sub(before) / 1024;
+        assert!(grown_mb < 100, "RSS grew by {grown_mb} MB over 8,000 errors");
+    });
+}
+
+#[test]
+fn hostile_query_strings_are_refused_before_sql() {
+    on_each_db(|p| {
+        p.migration("20240101000000_notes.sql", SCHEMA);
+        let s = p.serve();
+        let key = anon();
+        let h = [("apikey", key.as_str())];
+        let deep = |n: usize| format!("data{}", "->a".repeat(n));
+        let parens = |n: usize| format!("{}x{}", "(".repeat(n), ")".repeat(n));
+        let terms = vec!["w"; 12_000].join("%26");
+        for path in [
+            format!("/rest/v1/notes?select={}", deep(3000)),
+            format!("/rest/v1/notes?{}=eq.1", deep(2000)),
+            format!("/rest/v1/notes?order={}", deep(5000)),
+            format!("/rest/v1/notes?body=match.{}", parens(5000)),
+            format!("/rest/v1/notes?body=fts.{terms}"),
+            format!("/rest/v1/notes?id=in.({})", vec!["1"; 20_000].join(",")),
+        ] {
+            let r = s.get(&path, &h);
+            assert_eq!(r.status, 400, "{}: {}", &path[..60], r.body);
+            assert_eq!(r.json()["code"], "PGRST100", "{}", r.body);
+        }
+        // A path within the limit still reaches the database.
+        let r = s.get("/rest/v1/notes?select=id,x:data->a->>b&id=eq.1", &h);
+        assert_eq!((r.status, r.json()), (200, json!([{"id": 1, "x": "1"}])), "{}", r.body);
+        still_serves(&s, 11);
+    });
+}
+
+#[test]
+fn runaway_recursion_is_refused_and_the_database_recovers() {
+    on_each_db(|p| {
+        let db = if p.db_uri.is_some() { "postgres" } else { "pglite" };
+        p.migration("20240101000000_notes.sql", SCHEMA);
+        let admin = format!("127.0.0.1:{}", free_port());
+        let s = p
+            .serve_with(&[], &[("SUPALITE_ADMIN_LISTEN", &admin)])
+            .unwrap();
+        let key = anon();
+        let h = [("apikey", key.as_str())];
+        // Legitimate recursion works (PGlite trapped at ~150 levels).
+        let r = s.get("/rest/v1/rpc/rec?n=500", &h);
+        assert_eq!((r.status, r.body.as_str()), (200, "500"), "{db}");
+        let r = s.get("/rest/v1/rpc/rec?n=200000", &h);
+        assert_eq!(r.status, 500, "{db}: {}", r.body);
+        assert_eq!(r.json()["code"], "54001", "{db}: {}", r.body);
+        still_serves(&s, 12);
+        if db == "pglite" {
+            // PGlite is left unable to run anything after a 54001: the
+            // supervisor noticed and reopened it on the same directory.
+            assert!(s.wait_for_log("embedded PGlite reopened"), "{}", s.log());
+            assert!(s.metrics().contains("supalite_pglite_restarts_total 1"));
+        }
+    });
+}
+
+#[test]
+fn statement_timeouts_follow_the_role_and_the_cap() {
+    on_each_db(|p| {
+        let db = if p.db_uri.is_some() { "postgres" } else { "pglite" };
+        p.migration("20240101000000_notes.sql", SCHEMA);
+        p.migration(
+            "20240101000001_timeouts.sql",
+            "alter role anon set statement_timeout = '700ms';",
+        );
+        p.config("db-statement-timeout = 2000\n");
+        let s = p.serve();
+        let (a, sr) = (anon(), service());
+        // anon: its own 700 ms; service_role (no setting): the 2 s cap.
+        for (who, key, bound) in [("anon", &a, 1.6), ("service_role", &sr, 3.5)] {
+            let started = Instant::now();
+            let auth = bearer(key);
+            let r = s.get(
+                "/rest/v1/rpc/spin?n=100000000000",
+                &[("apikey", key.as_str()), ("authorization", auth.as_str())],
+            );
+            let took = started.elapsed().as_secs_f64();
+            assert_eq!(r.status, 500, "{db} {who}: {}", r.body);
+            assert_eq!(r.json()["code"], "57014", "{db} {who}: {}", r.body);
+            assert_eq!(
+                r.json()["message"],
+                "canceling statement due to statement timeout"
+            );
+            assert!(took < bound, "{db} {who}: cancelled after {took:.1} s");
+        }
+        still_serves(&s, 13);
+    });
+}
+
+#[test]
+fn the_request_deadline_ends_a_request_with_504() {
+    on_each_db(|p| {
+        p.migration("20240101000000_notes.sql", SCHEMA);
+        p.config("request-deadline-ms = 800\ndb-statement-timeout = 0\n");
+        let s = p.serve();
+        let sr = service();
+        let auth = bearer(&sr);
+        let h = [
+            ("apikey", sr.as_str()),
+            ("authorization", auth.as_str()),
+            ("x-request-id", "slow-1"),
+        ];
+        let r = s.get("/rest/v1/rpc/nap?s=2", &h);
+        assert_eq!(r.status, 504, "{}", r.body);
+        assert_eq!(r.json()["code"], "SUPALITE504");
+        assert_eq!(r.header("x-request-id"), Some("slow-1"));
+        std::thread::sleep(Duration::from_millis(1500));
+        still_serves(&s, 14);
+    });
+}
+
+/// A raw connection to the server.
+fn connect(s: &Server) -> std::net::TcpStream {
+    let c = std::net::TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+/// Reads until the server closes the connection; the bytes and how long.
+fn read_until_closed(c: &mut std::net::TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+    (String::from_utf8_lossy(&all).into_owned(), started.elapsed())
+}
+
+#[test]
+fn slow_idle_and_malformed_clients_are_cut_off() {
+    let p = Project::new();
+    p.migration("20240101000000_notes.sql", SCHEMA);
+    p.config("server-header-timeout-ms = 500\nserver-max-connections = 8\nmax-body-bytes = 1000\n");
+    let s = p.serve();
+    let key = anon();
+
+    // Slowloris: headers that never end.
+    let mut slow = connect(&s);
+    write!(slow, "GET /rest/v1/notes HTTP/1.1\r\nhost: x\r\napikey: {key}\r\n").unwrap();
+    let (_, took) = read_until_closed(&mut slow);
+    assert!(took < Duration::from_secs(5), "open for {took:?}");
+
+    // An idle keep-alive connection is closed after the same timeout.
+    let mut idle = connect(&s);
+    write!(idle, "GET /rest/v1/notes?select=id&id=eq.2 HTTP/1.1\r\nhost: x\r\napikey: {key}\r\n\r\n").unwrap();
+    let (answer, took) = read_until_closed(&mut idle);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(took < Duration::from_secs(5), "idle for {took:?}");
+
+    // More clients than connections allowed: the extra ones wait their turn.
+    let hogs: Vec<_> = (0..8).map(|_| connect(&s)).collect();
+    let r = s.get("/rest/v1/notes?select=id&id=eq.1", &[("apikey", key.as_str())]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    drop(hogs);
+
+    // A body announced over the limit: 413 before a byte of it is read.
+    let mut big = connect(&s);
+    write!(big, "POST /rest/v1/notes HTTP/1.1\r\nhost: x\r\napikey: {key}\r\nx-request-id: big-1\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n").unwrap();
+    let mut head = [0u8; 1024];
+    let n = big.read(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(head.contains("PGRST413") && head.contains("x-request-id: big-1"), "{head}");
+
+    // A broken chunked body: 400 in PostgREST's shape, with a request id.
+    let mut chunked = connect(&s);
+    write!(chunked, "POST /rest/v1/notes HTTP/1.1\r\nhost: x\r\napikey: {key}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nffffffffffffffffff\r\nxx\r\n").unwrap();
+    let (answer, _) = read_until_closed(&mut chunked);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"code\":\"PGRST102\""), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("x-request-id: "), "{answer}");
+
+    still_serves(&s, 15);
+}
+
+#[test]
+fn shutdown_lets_requests_in_flight_finish() {
+    on_each_db(|p| {
+        p.migration("20240101000000_notes.sql", SCHEMA);
+        let s = p.serve();
+        let sr = service();
+        let url = s.url.clone();
+        let slow = std::thread::spawn(move || {
+            ureq::get(&format!("{url}/rest/v1/rpc/nap?s=1.5"))
+                .set("apikey", &sr)
+                .set("authorization", &format!("Bearer {sr}"))
+                .call()
+                .map(|r| (r.status(), r.into_string().unwrap()))
+                .map_err(|e| e.to_string())
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        let started = Instant::now();
+        let status = s.stop();
+        assert!(status.success(), "{status:?}");
+        assert_eq!(slow.join().unwrap(), Ok((200, "1".to_string())));
+        assert!(started.elapsed() < Duration::from_secs(15));
+    });
+}
