@@ -996,6 +996,34 @@ pub async fn serve(
 mod tests {
     use super::UpstreamOnly;
 
+    /// The engine's epoch ticker ends guest code that never returns (what
+    /// bounds a looping component) with an interrupt trap.
+    #[tokio::test]
+    async fn the_epoch_deadline_interrupts_a_loop() {
+        // (module (func (export "spin") (loop (br 0))))
+        let wasm = [
+            0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // header
+            0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type () -> ()
+            0x03, 0x02, 0x01, 0x00, // one function
+            0x07, 0x08, 0x01, 0x04, b's', b'p', b'i', b'n', 0x00, 0x00, // export
+            0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop br 0
+        ];
+        let engine = super::engine().unwrap();
+        let module = wasmtime::Module::new(&engine, wasm).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        store.set_epoch_deadline(20); // 20 ticks of 10 ms
+        let instance = wasmtime::Instance::new_async(&mut store, &module, &[])
+            .await
+            .unwrap();
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = spin.call_async(&mut store, ()).await.unwrap_err();
+        assert_eq!(err.downcast_ref::<wasmtime::Trap>(), Some(&wasmtime::Trap::Interrupt));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
     #[test]
     fn outgoing_requests_only_to_upstreams() {
         let hooks =

@@ -47,11 +47,21 @@ fn hmac_attack_matrix() {
         token(c)
     };
     assert_eq!(status_and_code(&s, &ok(json!({}))), (200, json!(null)));
+    // As PostgREST: an array naming the audience, or no `aud` at all, passes.
+    let listed = ok(json!({"aud": ["other", "supalite-tests"]}));
+    assert_eq!(status_and_code(&s, &listed), (200, json!(null)));
+    let mut no_aud = json!({"role": "authenticated", "exp": now() + 600});
+    no_aud.as_object_mut().unwrap().remove("aud");
+    assert_eq!(status_and_code(&s, &token(no_aud)), (200, json!(null)));
     let cases: Vec<(&str, String, &str)> = vec![
         ("expired", ok(json!({"exp": now() - 600})), "PGRST303"),
         ("not yet valid", ok(json!({"nbf": now() + 600})), "PGRST303"),
         ("issued in the future", ok(json!({"iat": now() + 600})), "PGRST303"),
         ("wrong audience", ok(json!({"aud": "someone-else"})), "PGRST303"),
+        ("numeric audience", ok(json!({"aud": 1})), "PGRST303"),
+        ("object audience", ok(json!({"aud": {"name": "supalite-tests"}})), "PGRST303"),
+        ("non-numeric iat", ok(json!({"iat": "yesterday"})), "PGRST303"),
+        ("non-numeric exp", ok(json!({"exp": "tomorrow"})), "PGRST303"),
         ("forged service_role, wrong secret", token_with("not-the-secret-not-the-secret-not-the-secret", json!({"role": "service_role", "aud": "supalite-tests"})), "PGRST301"),
         ("role not allowed (postgres)", ok(json!({"role": "postgres"})), "PGRST301"),
         ("alg none", "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoic2VydmljZV9yb2xlIiwiYXVkIjoic3VwYWxpdGUtdGVzdHMifQ.".into(), "PGRST301"),
@@ -231,5 +241,44 @@ fn email_confirmation_service_role_and_keys() {
             json!([{"body": "dana's"}])
         );
         assert_eq!(s.get("/rest/v1/notes?select=body", &h).json(), json!([]));
+    });
+}
+
+#[test]
+fn token_grants_are_rate_limited_per_client() {
+    on_each_db(|p| {
+        p.config("auth-rate-limit-token = 3\nauth-rate-limit-window = 60\n");
+        let s = p.serve();
+        let key = token(json!({"role": "anon", "exp": now() + 3600}));
+        let h = [("apikey", key.as_str())];
+        let r = post(&s, "/auth/v1/signup", &h, json!({"email": "rl@example.com", "password": "secret-123"}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let login = |password: &str| {
+            post(
+                &s,
+                "/auth/v1/token?grant_type=password",
+                &h,
+                json!({"email": "rl@example.com", "password": password}),
+            )
+        };
+        // Unknown e-mail and wrong password: the same answer.
+        let unknown = post(
+            &s,
+            "/auth/v1/token?grant_type=password",
+            &h,
+            json!({"email": "nobody@example.com", "password": "secret-123"}),
+        );
+        assert_eq!((unknown.status, unknown.json()["error_code"].clone()), (400, json!("invalid_credentials")));
+        let wrong = login("wrong-one");
+        assert_eq!((wrong.status, wrong.json()["error_code"].clone()), (400, json!("invalid_credentials")));
+        assert_eq!(login("secret-123").status, 200);
+        // The fourth /token request in the window is refused, even with the
+        // right password.
+        let r = login("secret-123");
+        assert_eq!(r.status, 429, "{}", r.body);
+        assert_eq!(r.json()["error_code"], "over_request_rate_limit");
+        assert_eq!(r.header("retry-after"), Some("60"));
+        // The data API is not affected.
+        assert_eq!(s.get("/rest/v1/", &h).status, 200);
     });
 }
