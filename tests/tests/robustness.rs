@@ -279,3 +279,56 @@ fn shutdown_lets_requests_in_flight_finish() {
         assert!(started.elapsed() < Duration::from_secs(15));
     });
 }
+
+#[test]
+fn no_postgresql_query_outlives_its_request_or_the_server() {
+    let p = Project::on(Db::Postgres);
+    p.migration("20240101000000_notes.sql", SCHEMA);
+    p.config("db-statement-timeout = 0\nrequest-deadline-ms = 500\n");
+    let db = p.db_uri.clone().unwrap();
+    let db = db.rsplit('/').next().unwrap().to_string();
+    let running = |marker: &str| {
+        pg::Cluster::get()
+            .psql(
+                &db,
+                &format!("select count(*) from pg_stat_activity where state = 'active' and query like '%{marker}%' and pid <> pg_backend_pid()"),
+            )
+            .unwrap()
+    };
+    let gone_within = |marker: &str, secs: u64| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while running(marker) != "0" {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    };
+    let sr = service();
+    let auth = bearer(&sr);
+    let h = [("apikey", sr.as_str()), ("authorization", auth.as_str())];
+
+    // The request's deadline passes: its statement is cancelled, not left running.
+    let s = p.serve();
+    let r = s.get("/rest/v1/rpc/nap?s=30", &h);
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert!(gone_within("nap", 5), "the statement kept running after its request ended");
+
+    // supalite is killed mid-request: PostgreSQL cancels what it was running.
+    let url = s.url.clone();
+    let (k, a) = (sr.clone(), auth.clone());
+    std::thread::spawn(move || {
+        let _ = ureq::get(&format!("{url}/rest/v1/rpc/spin?n=100000000000"))
+            .set("apikey", &k)
+            .set("authorization", &a)
+            .call();
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running("spin") == "0" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(running("spin"), "1");
+    unsafe { libc::kill(s.pid() as i32, libc::SIGKILL) };
+    assert!(gone_within("spin", 5), "the query outlived supalite");
+}
