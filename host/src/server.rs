@@ -110,7 +110,7 @@ const STORE_MEMORY_LIMIT: usize = 1 << 30;
 /// reused: dropping it gives the memory back (the pooling allocator keeps
 /// only `*_KEEP_RESIDENT` bytes of a slot), so one large body does not stay
 /// resident in every reused instance.
-const REUSE_MEMORY_LIMIT: usize = 64 << 20;
+const REUSE_MEMORY_LIMIT: usize = 16 << 20;
 
 /// Counts what the store's memories take, and refuses growth past the limit.
 #[derive(Default)]
@@ -540,7 +540,12 @@ impl Pipeline {
     /// grew large (dropping it returns that memory).
     fn release(&self, mut warm: Warm) {
         warm.served += 1;
-        if warm.served < self.reuse && warm.store.data().memory.bytes <= REUSE_MEMORY_LIMIT {
+        let bytes = warm.store.data().memory.bytes;
+        if bytes > REUSE_MEMORY_LIMIT {
+            tracing::debug!(bytes, "instance dropped: its memories grew past the reuse limit");
+            return;
+        }
+        if warm.served < self.reuse {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < MAX_IDLE {
                 idle.push(warm);
