@@ -142,11 +142,11 @@ fn statement_timeouts_follow_the_role_and_the_cap() {
             "20240101000001_timeouts.sql",
             "alter role anon set statement_timeout = '700ms';",
         );
-        p.config("db-statement-timeout = 2000\n");
+        p.config("db-statement-timeout = 4000\n");
         let s = p.serve();
         let (a, sr) = (anon(), service());
-        // anon: its own 700 ms; service_role (no setting): the 2 s cap.
-        for (who, key, bound) in [("anon", &a, 1.6), ("service_role", &sr, 3.5)] {
+        // anon: its own 700 ms; service_role (no setting): the 4 s cap.
+        for (who, key, range) in [("anon", &a, 0.6..3.0), ("service_role", &sr, 3.9..9.0)] {
             let started = Instant::now();
             let auth = bearer(key);
             let r = s.get(
@@ -160,7 +160,7 @@ fn statement_timeouts_follow_the_role_and_the_cap() {
                 r.json()["message"],
                 "canceling statement due to statement timeout"
             );
-            assert!(took < bound, "{db} {who}: cancelled after {took:.1} s");
+            assert!(range.contains(&took), "{db} {who}: cancelled after {took:.1} s");
         }
         still_serves(&s, 13);
     });
@@ -316,6 +316,9 @@ fn no_postgresql_query_outlives_its_request_or_the_server() {
     assert!(gone_within("nap", 5), "the statement kept running after its request ended");
 
     // supalite is killed mid-request: PostgreSQL cancels what it was running.
+    drop(s);
+    p.config("db-statement-timeout = 0\n");
+    let s = p.serve();
     let url = s.url.clone();
     let (k, a) = (sr.clone(), auth.clone());
     std::thread::spawn(move || {
@@ -324,7 +327,7 @@ fn no_postgresql_query_outlives_its_request_or_the_server() {
             .set("authorization", &a)
             .call();
     });
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while running("spin") == "0" && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
