@@ -1607,12 +1607,7 @@ impl PostgresMod {
         // A position-independent module's data exports are offsets from its
         // `__memory_base`, which WASIX sets to the module's memory alignment
         // (its `dylink.0` section); 0 for a module without one.
-        let memory_base = self
-            ._instance
-            .module()
-            .custom_sections("dylink.0")
-            .next()
-            .map_or(Some(0), |section| dylink_memory_base(&section))?;
+        let memory_base = module_memory_base(&self._instance)?;
         let cancel = memory_base + address("QueryCancelPending")?;
         let interrupt = memory_base + address("InterruptPending")?;
         let view = self.env.data(&self.store).try_memory_view(&self.store)?;
@@ -3091,6 +3086,16 @@ where
     typed_export(store, instance, name).map(Some)
 }
 
+/// Where a position-independent module's data starts (`__memory_base`): its
+/// exported data globals hold offsets from there (supalite patch).
+fn module_memory_base(instance: &Instance) -> Option<u64> {
+    instance
+        .module()
+        .custom_sections("dylink.0")
+        .next()
+        .map_or(Some(0), |section| dylink_memory_base(&section))
+}
+
 /// `2^memory_alignment` from a `dylink.0` section's `WASM_DYLINK_MEM_INFO`
 /// subsection (see the WebAssembly tool conventions, DynamicLinking.md).
 fn dylink_memory_base(section: &[u8]) -> Option<u64> {
@@ -3303,13 +3308,19 @@ fn seed_exported_c_string_value(
     if ptr <= 0 {
         return Ok(());
     }
+    // supalite patch: the export is an offset from `__memory_base`; written
+    // as an address it overwrote other data 4 KiB below the variable.
+    let Some(base) = module_memory_base(instance) else {
+        return Ok(());
+    };
+    let ptr = ptr as u64 + base;
     let mut bytes = value.as_bytes().to_vec();
     bytes.push(0);
     let view = env
         .data(&*store)
         .try_memory_view(&*store)
         .context("get WASIX memory view")?;
-    view.write(ptr as u64, &bytes)
+    view.write(ptr, &bytes)
         .with_context(|| format!("seed {name} at 0x{ptr:x}"))?;
     Ok(())
 }
