@@ -650,6 +650,9 @@ impl Pipeline {
         mut req: hyper::Request<hyper::body::Incoming>,
         peer: std::net::SocketAddr,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        if let Some(refused) = over_http_limits(&req) {
+            return Ok(refused);
+        }
         // The client's address, appended as a proxy does.
         let forwarded = match req
             .headers()
@@ -778,6 +781,37 @@ fn response_from_record(resp: wit_types::Response) -> hyper::Response<HyperOutgo
         }
     }
     out
+}
+
+/// Longest request target (path and query) and most header bytes and
+/// fields accepted. hyper's own limits sit above these (a 65,534-byte
+/// target, 400 header fields, its ~400 KB read buffer; it answers 414/431
+/// with an empty body), so that a client gets these answers in PostgREST's
+/// shape instead.
+const MAX_URI_BYTES: usize = 48 << 10;
+const MAX_HEADER_BYTES: usize = 64 << 10;
+const MAX_HEADERS: usize = 100;
+
+/// 414 or 431 for a request over the limits above.
+fn over_http_limits<B>(req: &hyper::Request<B>) -> Option<hyper::Response<HyperOutgoingBody>> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(http_error(req.headers(), 414, "SUPALITE414", "URI Too Long"));
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Some(http_error(
+            headers,
+            431,
+            "SUPALITE431",
+            "Request Header Fields Too Large",
+        ));
+    }
+    None
 }
 
 /// A PostgREST-style 500 for failures outside the pipeline (a trap, say).
@@ -962,6 +996,7 @@ pub async fn serve(
             let conn = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
+                .max_headers(4 * MAX_HEADERS)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);

@@ -253,6 +253,19 @@ fn slow_idle_and_malformed_clients_are_cut_off() {
     assert!(answer.contains("\"code\":\"PGRST102\""), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("x-request-id: "), "{answer}");
 
+    // A request target or header block over the limits: 414 / 431 as JSON.
+    let mut long = connect(&s);
+    write!(long, "GET /rest/v1/notes?id=eq.{} HTTP/1.1\r\nhost: x\r\nx-request-id: long-1\r\nconnection: close\r\n\r\n", "1".repeat(55_000)).unwrap();
+    let (answer, _) = read_until_closed(&mut long);
+    assert!(answer.starts_with("HTTP/1.1 414"), "{}", &answer[..answer.len().min(300)]);
+    assert!(answer.contains("SUPALITE414") && answer.contains("x-request-id: long-1"), "{answer}");
+    let mut many = connect(&s);
+    let fields: String = (0..150).map(|i| format!("x-f{i}: v\r\n")).collect();
+    write!(many, "GET /rest/v1/notes HTTP/1.1\r\nhost: x\r\n{fields}connection: close\r\n\r\n").unwrap();
+    let (answer, _) = read_until_closed(&mut many);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(answer.contains("SUPALITE431"), "{answer}");
+
     still_serves(&s, 15);
 }
 
