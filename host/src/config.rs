@@ -127,6 +127,7 @@ struct FileConfig {
     auth_jwt_expiry: Option<u64>,
     auth_refresh_token_reuse_interval: Option<u64>,
     db_statement_timeout: Option<u64>,
+    db_extra_search_path: Option<String>,
     auth_rate_limit_token: Option<u32>,
     auth_rate_limit_window: Option<u32>,
     request_deadline_ms: Option<u64>,
@@ -198,6 +199,9 @@ pub struct Config {
     /// `db-statement-timeout` (ms; 0 = none): no request's statement runs
     /// longer, whatever its role's own `statement_timeout` says.
     pub db_statement_timeout: Option<std::time::Duration>,
+    /// `db-extra-search-path`: schemas on the `search_path` after the
+    /// request's own (PostgREST's name and default, `public`).
+    pub db_extra_search_path: String,
     /// `/auth/v1/token` requests per client and window (0 = no limit).
     pub auth_rate_limit_token: u32,
     /// The rate limit's window (seconds).
@@ -510,6 +514,9 @@ impl Config {
                 8_000,
             )?))
             .filter(|d| !d.is_zero()),
+            db_extra_search_path: env("SUPALITE_DB_EXTRA_SEARCH_PATH")
+                .or(file.db_extra_search_path)
+                .unwrap_or_else(|| "public".into()),
             auth_rate_limit_token: num(
                 &env,
                 "SUPALITE_AUTH_RATE_LIMIT_TOKEN",
@@ -558,6 +565,15 @@ impl Config {
         })
     }
 
+    /// The `search_path` of a request on the default schema.
+    pub fn search_path(&self) -> String {
+        let schemas = postgrest::schema_list(&self.db_schemas);
+        postgrest::search_path(
+            schemas.first().map_or("public", String::as_str),
+            &postgrest::schema_list(&self.db_extra_search_path),
+        )
+    }
+
     /// The environment every component instance sees (wasi:cli/environment):
     /// the same variables work under `wasmtime serve --env`.
     pub fn component_env(&self) -> Vec<(String, String)> {
@@ -578,6 +594,10 @@ impl Config {
             ),
             ("SUPALITE_DB_SCHEMAS".into(), self.db_schemas.clone()),
             ("SUPALITE_DB_TX_END".into(), self.db_tx_end.clone()),
+            (
+                "SUPALITE_DB_EXTRA_SEARCH_PATH".into(),
+                self.db_extra_search_path.clone(),
+            ),
             ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
             (
                 "SUPALITE_AUTH_AUTOCONFIRM".into(),

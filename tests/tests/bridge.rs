@@ -607,3 +607,57 @@ fn views_take_part_in_relationships() {
         );
     });
 }
+
+#[test]
+fn requests_run_with_the_schema_on_the_search_path() {
+    on_each_db(|p| {
+        // Functions, triggers and views that name tables without a schema,
+        // as PostgREST lets them: the request's schema comes first on the
+        // search_path, then `db-extra-search-path` (here `util`).
+        p.migration(
+            "20240101000000_paths.sql",
+            r#"
+set check_function_bodies = off;
+create schema app;
+create schema v2;
+create schema util;
+create function util.shout(t text) returns text language sql immutable as $$ select upper(t) $$;
+create table app.counters (id int primary key, n int not null default 0);
+create sequence app.tickets;
+insert into app.counters values (1, 0);
+create function app.bump(which int) returns int language sql as $$
+  update counters set n = n + 1 where id = which returning n $$;
+create function app.next_ticket() returns bigint language sql as $$ select nextval('tickets') $$;
+create function app.loud(t text) returns text language sql as $$ select shout(t) $$;
+create table v2.counters (id int primary key, n int not null default 100);
+insert into v2.counters values (1, 100);
+create function v2.bump(which int) returns int language sql as $$
+  update counters set n = n + 10 where id = which returning n $$;
+grant usage on schema app, v2, util to anon;
+grant all on all tables in schema app, v2 to anon;
+grant all on all sequences in schema app to anon;
+grant execute on all functions in schema app, v2, util to anon;
+"#,
+        );
+        p.config("db-schemas = \"app, v2\"\ndb-extra-search-path = \"util, public\"\n");
+        let s = p.serve();
+        let key = token(json!({"role": "anon", "exp": now() + 3600}));
+        let h = [("apikey", key.as_str())];
+        let post = |path: &str, body: &str, extra: &[(&str, &str)]| {
+            let mut headers = h.to_vec();
+            headers.extend_from_slice(extra);
+            s.request("POST", path, &headers, Some(body))
+        };
+        let r = post("/rest/v1/rpc/bump", r#"{"which": 1}"#, &[]);
+        assert_eq!((r.status, r.body.as_str()), (200, "1"), "{}", r.body);
+        let r = post("/rest/v1/rpc/next_ticket", "{}", &[]);
+        assert_eq!((r.status, r.body.as_str()), (200, "1"), "{}", r.body);
+        let r = post("/rest/v1/rpc/loud", r#"{"t": "hi"}"#, &[]);
+        assert_eq!((r.status, r.body.as_str()), (200, "\"HI\""), "{}", r.body);
+        // Another profile: its own schema's tables, not the default one's.
+        let r = post("/rest/v1/rpc/bump", r#"{"which": 1}"#, &[("content-profile", "v2")]);
+        assert_eq!((r.status, r.body.as_str()), (200, "110"), "{}", r.body);
+        let r = s.get("/rest/v1/counters?select=n", &h);
+        assert_eq!(r.json(), json!([{"n": 1}]));
+    });
+}

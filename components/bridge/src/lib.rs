@@ -28,6 +28,9 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
     if let Some(t) = var("SUPALITE_DB_TX_END").filter(|t| !t.is_empty()) {
         cfg.tx_end = t;
     }
+    if let Some(s) = var("SUPALITE_DB_EXTRA_SEARCH_PATH") {
+        cfg.extra_search_path = postgrest::schema_list(&s);
+    }
     cfg
 }
 
@@ -132,6 +135,12 @@ mod glue {
             params: plan.statement.params.clone(),
         };
         let mut statements = Vec::new();
+        if let Some(s) = &plan.search_path {
+            statements.push(Statement {
+                sql: s.sql.clone(),
+                params: s.params.clone(),
+            });
+        }
         if let Some(e) = &plan.explain {
             statements.push(Statement {
                 sql: e.sql.clone(),
@@ -144,7 +153,7 @@ mod glue {
                 let row = sets.last().and_then(|s| s.rows.first());
                 let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
                 let explain = if plan.explain.is_some() {
-                    sets.first()
+                    sets.get(usize::from(plan.search_path.is_some()))
                         .and_then(|s| s.rows.first())
                         .and_then(|r| r.first())
                         .and_then(|v| v.as_deref())

@@ -169,6 +169,13 @@ mod glue {
 
     struct Pgwire;
 
+    fn default_search_path() -> String {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let schemas = postgrest::schema_list(&var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into()));
+        let extra = postgrest::schema_list(&var("SUPALITE_DB_EXTRA_SEARCH_PATH").unwrap_or_else(|| "public".into()));
+        postgrest::search_path(schemas.first().map_or("public", String::as_str), &extra)
+    }
+
     impl SqlGuest for Pgwire {
         fn transaction(
             session: Session,
@@ -179,7 +186,10 @@ mod glue {
                 claims_json: session.claims_json,
                 read_only: session.read_only,
                 rollback: session.rollback,
-                settings: vec![],
+                // As the supalite host: the default schema, then
+                // `db-extra-search-path` (a request on another profile sets
+                // its own in its first statement).
+                settings: vec![("search_path".into(), default_search_path())],
             };
             let statements: Vec<_> = statements
                 .into_iter()

@@ -34,6 +34,40 @@ pub struct Config {
     /// `db-tx-end`: `commit` (default), `commit-allow-override`, `rollback`,
     /// `rollback-allow-override`.
     pub tx_end: String,
+    /// `db-extra-search-path`: schemas after the request's own on the
+    /// `search_path` (PostgREST's default: `public`).
+    pub extra_search_path: Vec<String>,
+}
+
+impl Config {
+    /// The `search_path` a request on `schema` runs with, as PostgREST sets
+    /// it: the schema, then `db-extra-search-path`, each quoted.
+    pub fn search_path(&self, schema: &str) -> String {
+        search_path(schema, &self.extra_search_path)
+    }
+}
+
+/// A comma-separated list of schema names (`db-schemas`,
+/// `db-extra-search-path`), trimmed, empty items dropped.
+pub fn schema_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+/// `"schema", "extra", ...` (identifiers quoted, duplicates dropped).
+pub fn search_path(schema: &str, extra: &[String]) -> String {
+    let mut seen: Vec<&str> = vec![schema];
+    let mut out = sql::quote_ident(schema);
+    for s in extra {
+        if !seen.contains(&s.as_str()) {
+            seen.push(s);
+            out.push_str(", ");
+            out.push_str(&sql::quote_ident(s));
+        }
+    }
+    out
 }
 
 impl Default for Config {
@@ -43,6 +77,7 @@ impl Default for Config {
             anon_role: "anon".into(),
             max_rows: None,
             tx_end: "commit".into(),
+            extra_search_path: vec!["public".into()],
         }
     }
 }
@@ -148,6 +183,9 @@ pub struct Plan {
     pub explain: Option<Statement>,
     /// estimated counts: the exact count is capped here (planned: 0).
     count_cap: Option<u64>,
+    /// For a request on another schema than the first exposed one (the
+    /// host's default): `set_config('search_path', ...)`, to run first.
+    pub search_path: Option<Statement>,
     /// Run in a read-only transaction (GET/HEAD).
     pub read_only: bool,
     /// Roll the transaction back instead of committing (`db-tx-end`, `Prefer: tx=`).
@@ -177,12 +215,12 @@ pub struct Outcome<'a> {
 /// Loads the schema cache on first use (plain reads and writes never need it).
 pub type CacheLoader<'a> = dyn FnMut() -> Result<Rc<SchemaCache>, ApiError> + 'a;
 
-/// Parses `req` and builds its plan. `cache` is called only when the
-/// request needs the schema cache (embedding, RPC).
 /// Longest query string accepted (bytes, percent-encoded). Big `in.(…)`
 /// lists fit (~800 UUIDs); anything longer is refused before it is parsed.
 pub const MAX_QUERY_BYTES: usize = 32 * 1024;
 
+/// Parses `req` and builds its plan. `cache` is called only when the
+/// request needs the schema cache (embedding, RPC).
 pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan, ApiError> {
     if req.query.len() > MAX_QUERY_BYTES {
         return Err(ApiError::parse(
@@ -639,8 +677,13 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     }) {
         applied.push(format!("max-affected={n}"));
     }
+    let search_path = (Some(&schema) != cfg.schemas.first()).then(|| Statement {
+        sql: "select set_config('search_path', $1, true)".into(),
+        params: vec![Some(cfg.search_path(&schema))],
+    });
     Ok(Plan {
         ready: None,
+        search_path,
         explain,
         count_cap,
         statement: st,
@@ -663,6 +706,7 @@ impl Plan {
     fn ready(r: Response) -> Plan {
         Plan {
             ready: Some(r),
+            search_path: None,
             explain: None,
             count_cap: None,
             statement: Statement::default(),
@@ -1529,6 +1573,23 @@ mod tests {
             &req("GET", "/books", query, &[], b""),
             &mut || Ok(cache.clone()),
         )
+    }
+
+    #[test]
+    fn search_path_for_another_profile() {
+        let cfg = Config {
+            schemas: vec!["app".into(), "v\"2".into()],
+            extra_search_path: vec!["util".into(), "app".into()],
+            ..Config::default()
+        };
+        let default = plan_nc(&cfg, &req("GET", "/t", "", &[], b"")).unwrap();
+        assert!(default.search_path.is_none(), "the host sets the default schema's");
+        let h = vec![("accept-profile".to_string(), "v\"2".to_string())];
+        let other = plan_nc(&cfg, &req("GET", "/t", "", &h, b"")).unwrap();
+        let st = other.search_path.unwrap();
+        assert_eq!(st.sql, "select set_config('search_path', $1, true)");
+        assert_eq!(st.params, vec![Some("\"v\"\"2\", \"util\", \"app\"".to_string())]);
+        assert_eq!(search_path("app", &["util".into(), "app".into()]), "\"app\", \"util\"");
     }
 
     #[test]

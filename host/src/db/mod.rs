@@ -33,6 +33,9 @@ pub struct Database {
 struct SessionPolicy {
     /// `db-statement-timeout`: no request's statement runs longer.
     cap: Option<Duration>,
+    /// The default schema, then `db-extra-search-path` (PostgREST sets it
+    /// per request; the bridge overrides it for another profile).
+    search_path: String,
     /// Per role: its `ALTER ROLE … SET` settings that any user may set.
     roles: RwLock<HashMap<String, Vec<(String, String)>>>,
     /// PostgreSQL ≥ 14: the backend checks its client while a statement
@@ -54,11 +57,16 @@ where s.setdatabase in (0, (select oid from pg_catalog.pg_database where datname
 order by s.setdatabase";
 
 impl Database {
-    pub fn new(backend: Backend, statement_timeout_cap: Option<Duration>) -> Database {
+    pub fn new(
+        backend: Backend,
+        statement_timeout_cap: Option<Duration>,
+        search_path: String,
+    ) -> Database {
         Database {
             backend,
             policy: Arc::new(SessionPolicy {
                 cap: statement_timeout_cap,
+                search_path,
                 roles: RwLock::new(HashMap::new()),
                 check_client: Default::default(),
             }),
@@ -122,7 +130,8 @@ impl Database {
             (Some(own), Some(cap)) => Some(own.min(cap)),
             (own, cap) => own.or(cap),
         };
-        settings.retain(|(n, _)| n != "statement_timeout");
+        settings.retain(|(n, _)| n != "statement_timeout" && n != "search_path");
+        settings.insert(0, ("search_path".into(), self.policy.search_path.clone()));
         if let Some(t) = timeout {
             settings.push(("statement_timeout".into(), format!("{}ms", t.as_millis())));
         }

@@ -424,8 +424,12 @@ fn main() {
                         read_only: *ro,
                         rollback: false,
                         // What supalite adds to every request's transaction:
-                        // the server-wide statement timeout (default 8 s).
-                        settings: vec![("statement_timeout".into(), "8000ms".into())],
+                        // the search_path and the server-wide statement
+                        // timeout (default 8 s).
+                        settings: vec![
+                            ("search_path".into(), "\"public\"".into()),
+                            ("statement_timeout".into(), "8000ms".into()),
+                        ],
                     };
                     pool.with(|c| c.transaction(&session, st).is_ok())
                 },
