@@ -130,6 +130,10 @@ fn runaway_recursion_is_refused_and_the_database_recovers() {
             assert!(s.wait_for_log("embedded PGlite reopened"), "{}", s.log());
             assert!(s.metrics().contains("supalite_pglite_restarts_total 1"));
         }
+        // And it still shuts down cleanly.
+        let started = Instant::now();
+        assert!(s.stop().success(), "{db}");
+        assert!(started.elapsed() < Duration::from_secs(15), "{db}");
     });
 }
 
