@@ -186,6 +186,9 @@ fn operators_on_rich_types() {
         assert_eq!(ids("meta->pages=gt.250"), vec![2, 3]);
         assert_eq!(ids("body=fts(simple).wizard"), vec![1]);
         assert_eq!(ids("body=wfts(simple).colour magic"), vec![2]);
+        // Full-text search on a jsonb column searches its string values.
+        assert_eq!(ids("meta=fts(simple).fr"), vec![3]);
+        assert_eq!(ids("or=(meta.plfts(simple).fr,title.eq.Earthsea)"), vec![1, 3]);
         assert_eq!(ids("title=like.*world"), vec![2]);
         assert_eq!(ids("title=ilike(any).{*SEA,*possessed}"), vec![1, 3]);
         assert_eq!(ids("editor_id=is.null"), vec![3]);

@@ -108,7 +108,22 @@ pub enum Operation {
         kind: FtsKind,
         language: Option<String>,
         value: String,
+        /// The column is json/jsonb: searched as `to_tsvector(column)`, as
+        /// PostgREST does (set by the planner from the schema cache).
+        on_json: bool,
     },
+}
+
+impl Logic {
+    /// Every filter in this tree, mutably.
+    pub fn filters_mut(&mut self) -> Vec<&mut Filter> {
+        match self {
+            Logic::Filter(f) => vec![f],
+            Logic::Tree { children, .. } => {
+                children.iter_mut().flat_map(Logic::filters_mut).collect()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -543,6 +558,7 @@ fn filter_rhs(
                 kind,
                 language,
                 value,
+                on_json: false,
             }
         }
         name => {

@@ -316,6 +316,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     let mut q = QueryParams::parse(req.query)?;
     if !rpc {
         q.parse_filters()?;
+        mark_json_fts(&mut q.filters, &schema, &table, cache)?;
     }
     if let Some((offset, limit)) = range_header(req)? {
         q.offset = Some(q.offset.unwrap_or(0) + offset);
@@ -1349,6 +1350,39 @@ pub(crate) fn select_list(
     Ok(())
 }
 
+/// Full-text filters on json/jsonb columns search `to_tsvector(column)`
+/// (PostgreSQL has no `jsonb @@ tsquery`); only such requests read the
+/// schema cache for the column types.
+fn mark_json_fts(
+    filters: &mut [Logic],
+    schema: &str,
+    table: &str,
+    cache: &mut CacheLoader,
+) -> Result<(), ApiError> {
+    let mut fts: Vec<&mut grammar::Filter> = filters
+        .iter_mut()
+        .flat_map(Logic::filters_mut)
+        .filter(|f| f.field.path.is_empty() && matches!(f.operation, Operation::Fts { .. }))
+        .collect();
+    if fts.is_empty() {
+        return Ok(());
+    }
+    let cache = cache()?;
+    let Some(t) = cache.table(schema, table) else {
+        return Ok(());
+    };
+    for f in fts.iter_mut() {
+        let json = t
+            .columns
+            .iter()
+            .any(|c| c.name == f.field.name && (c.ty == "json" || c.ty == "jsonb"));
+        if let Operation::Fts { on_json, .. } = &mut f.operation {
+            *on_json = json;
+        }
+    }
+    Ok(())
+}
+
 fn where_clause(st: &mut Statement, table: &str, filters: &[Logic]) -> Result<(), ApiError> {
     if filters.is_empty() {
         return Ok(());
@@ -1370,7 +1404,25 @@ pub(crate) fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
                 st.push("NOT ");
             }
             st.push("(");
-            field_sql(st, table, &f.field);
+            let json_fts = match &f.operation {
+                Operation::Fts {
+                    on_json: true,
+                    language,
+                    ..
+                } => Some(language),
+                _ => None,
+            };
+            match json_fts {
+                Some(language) => {
+                    st.push("to_tsvector(");
+                    if let Some(lang) = language {
+                        st.param(lang.clone()).push("::regconfig, ");
+                    }
+                    field_sql(st, table, &f.field);
+                    st.push(")");
+                }
+                None => field_sql(st, table, &f.field),
+            }
             match &f.operation {
                 Operation::Compare {
                     op,
@@ -1409,6 +1461,7 @@ pub(crate) fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
                     kind,
                     language,
                     value,
+                    ..
                 } => {
                     st.push(" @@ ").push(kind.function()).push("(");
                     if let Some(lang) = language {
