@@ -269,6 +269,25 @@ fn writes_upserts_and_put() {
         p.migration("20240101000000_books.sql", SCHEMA);
         let s = p.serve();
         let rep = ("prefer", "return=representation");
+        // PATCH and PUT take a JSON array too (PATCH applies its first object).
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/topics?id=eq.2&select=id,name",
+            &[rep],
+            Some(r#"[{"name": "policy"}, {"name": "ignored"}]"#),
+        );
+        assert_eq!((r.status, r.json()), (200, json!([{"id": 2, "name": "policy"}])), "{}", r.body);
+        let r = s.request("PATCH", "/rest/v1/topics?id=eq.2", &[], Some("[]"));
+        assert_eq!(r.status, 204, "{}", r.body);
+        let r = s.request(
+            "PUT",
+            "/rest/v1/topics?id=eq.7&select=id,name",
+            &[rep],
+            Some(r#"[{"id": 7, "name": "seven"}]"#),
+        );
+        assert_eq!((r.status / 100, r.json()), (2, json!([{"id": 7, "name": "seven"}])), "{}", r.body);
+        let r = s.request("PUT", "/rest/v1/topics?id=eq.8", &[], Some(r#"[{"id": 9, "name": "x"}]"#));
+        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST115")));
         // merge-duplicates on the primary key
         let r = s.request(
             "POST",

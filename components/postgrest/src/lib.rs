@@ -419,13 +419,9 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             count_sql = None;
         }
         Action::Insert | Action::Put => {
-            let (columns, payload) =
-                payload_columns(req.body, q.columns.as_deref(), action == Action::Insert)?;
-            let payload = if action == Action::Put {
-                format!("[{payload}]")
-            } else {
-                payload
-            };
+            // PUT takes an object or an array of objects (PostgREST: each
+            // must match the URL's key).
+            let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), true)?;
             // Upsert: ON CONFLICT on `on_conflict` columns or the primary key.
             let resolution = if action == Action::Put {
                 Some(true)
@@ -529,7 +525,9 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             count_sql = None;
         }
         Action::Update => {
-            let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), false)?;
+            // An object, or an array of them of which the first applies
+            // (PostgREST's `json_populate_recordset(...) LIMIT 1`).
+            let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), true)?;
             if columns.is_empty() {
                 st.push("SELECT * FROM ").push(&target).push(" WHERE false");
             } else {
@@ -540,10 +538,10 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     }
                     st.ident(c).push(" = pgrst_body.").ident(c);
                 }
-                st.push(" FROM (SELECT * FROM json_populate_record(NULL::")
+                st.push(" FROM (SELECT * FROM json_populate_recordset(NULL::")
                     .push(&target)
                     .push(", ");
-                st.param(payload).push("::json)) pgrst_body");
+                st.param(payload).push("::json) LIMIT 1) pgrst_body");
                 where_clause(&mut st, &target, &q.filters)?;
                 st.push(" RETURNING ").push(&target).push(".*");
             }
@@ -1243,6 +1241,10 @@ fn put_filters_match(pk: &[String], filters: &[Logic], body: &[u8]) -> Result<()
     };
     let body: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| ApiError::body("Empty or invalid json"))?;
+    let rows: Vec<&serde_json::Value> = match &body {
+        serde_json::Value::Array(items) => items.iter().collect(),
+        one => vec![one],
+    };
     if filters.len() != pk.len() {
         return Err(err());
     }
@@ -1261,18 +1263,12 @@ fn put_filters_match(pk: &[String], filters: &[Logic], body: &[u8]) -> Result<()
         if f.negated || !f.field.path.is_empty() || !pk.contains(&f.field.name) {
             return Err(err());
         }
-        let in_body = match body.get(&f.field.name) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-            None => {
-                return Err(ApiError::new(
-                    400,
-                    "PGRST115",
-                    "Payload values do not match URL in primary key column(s)",
-                ))
-            }
+        let matches = |row: &&serde_json::Value| match row.get(&f.field.name) {
+            Some(serde_json::Value::String(s)) => s == value,
+            Some(v) => &v.to_string() == value,
+            None => false,
         };
-        if &in_body != value {
+        if rows.is_empty() || !rows.iter().all(matches) {
             return Err(ApiError::new(
                 400,
                 "PGRST115",
