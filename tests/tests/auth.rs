@@ -69,6 +69,9 @@ fn hmac_attack_matrix() {
         ("garbled signature", format!("{}x", ok(json!({})).trim_end_matches(|c: char| c != '.'))  , "PGRST301"),
         ("oversized", ok(json!({"pad": "x".repeat(20_000)})), "PGRST301"),
     ];
+    let r = s.get("/rest/v1/items", &[("authorization", "Bearer ")]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["message"], "Empty JWT is sent in Authorization header");
     for (what, t, code) in cases {
         let (status, got) = status_and_code(&s, &t);
         assert_eq!((status, got), (401, json!(code)), "{what}");

@@ -106,9 +106,34 @@ fn embedding() {
 fn rpc() {
     on_each_db(|p| {
         p.migration("20240101000000_books.sql", SCHEMA);
+        p.migration(
+            "20240101000001_calls.sql",
+            "create table calls (n int);
+             create function log_call() returns setof int language sql as $$ insert into calls values (1), (2) returning n $$;",
+        );
         let s = p.serve();
         let r = s.request("POST", "/rest/v1/rpc/add", &[], Some(r#"{"a": 2, "b": 3}"#));
         assert_eq!((r.status, r.body.as_str()), (200, "5"));
+        // Counts and ranges on RPC results, as PostgREST: the total of the
+        // function's (filtered) rows, 206 for a part of them; the function
+        // itself runs once.
+        let exact = [("prefer", "count=exact")];
+        let r = s.get("/rest/v1/rpc/books_by?author=Ursula&select=id&limit=1", &exact);
+        assert_eq!((r.status, r.header("content-range")), (206, Some("0-0/2")), "{}", r.body);
+        let r = s.get("/rest/v1/rpc/add?a=1&b=1", &exact);
+        assert_eq!((r.status, r.header("content-range")), (200, Some("0-0/1")), "{}", r.body);
+        let r = s.request("POST", "/rest/v1/rpc/log_call?limit=1", &exact, Some("{}"));
+        assert_eq!((r.status, r.header("content-range"), r.json()), (206, Some("0-0/2"), json!([1])), "{}", r.body);
+        assert_eq!(json_get(&s, "/rest/v1/calls?select=n&order=n"), json!([{"n": 1}, {"n": 2}]));
+        // A Range header applies to GET only.
+        let r = s.request("POST", "/rest/v1/rpc/books_by?select=id", &[("range", "0-0")], Some(r#"{"author": "Ursula"}"#));
+        assert_eq!(r.json().as_array().map(Vec::len), Some(2), "{}", r.body);
+        let r = s.get("/rest/v1/books?select=id", &[("accept", "application/vnd.pgrst.object+json")]);
+        assert_eq!(r.status, 406);
+        assert_eq!(r.json()["message"], "Cannot coerce the result to a single JSON object");
+        assert_eq!(r.json()["details"], "The result contains 3 rows");
+        let r = s.request("DELETE", "/rest/v1/rpc/add", &[], None);
+        assert_eq!((r.status, r.json()["message"].clone()), (405, json!("Cannot use the DELETE method on RPC")));
         assert_eq!(json_get(&s, "/rest/v1/rpc/add?a=40&b=2"), json!(42));
         // setof rows, with filters and select applied in SQL
         assert_eq!(

@@ -253,6 +253,9 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(invalid("PGRST301", "JWT is too large"));
     }
+    if token.trim().is_empty() {
+        return Err(invalid("PGRST301", "Empty JWT is sent in Authorization header"));
+    }
     let parts = token.split('.').count();
     if parts != 3 {
         return Err(invalid(

@@ -284,11 +284,11 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         ("GET", true) => (Action::Call, false),
         ("HEAD", true) => (Action::Call, true),
         ("POST", true) => (Action::Call, false),
-        (_, true) => {
+        (other, true) => {
             return Err(ApiError::new(
                 405,
                 "PGRST101",
-                "Only GET, HEAD and POST are allowed for RPC",
+                format!("Cannot use the {other} method on RPC"),
             ));
         }
         (other, false) => {
@@ -307,7 +307,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         return Err(ApiError::new(
             400,
             "PGRST122",
-            "Invalid preferences given with handling=strict in the request header.",
+            "Invalid preferences given with handling=strict",
         )
         .details(format!("Invalid preferences: {}", prefs.invalid.join(", "))));
     }
@@ -318,7 +318,12 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         q.parse_filters()?;
         mark_json_fts(&mut q.filters, &schema, &table, cache)?;
     }
-    if let Some((offset, limit)) = range_header(req)? {
+    // On RPC only a GET's `Range` header applies (as PostgREST).
+    let range = match range_header(req)? {
+        Some(_) if rpc && method != "GET" => None,
+        r => r,
+    };
+    if let Some((offset, limit)) = range {
         q.offset = Some(q.offset.unwrap_or(0) + offset);
         q.limit = Some(match (q.limit, limit) {
             (Some(a), Some(b)) => a.min(b),
@@ -396,6 +401,28 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                 cache,
             )?;
             shape = call.shape;
+            // `count=exact`: the function runs once, into a materialized
+            // CTE; the page and the count (rows after filters, before
+            // limit/offset) both read it, as PostgREST does.
+            let exact = prefs.count == Some("count=exact");
+            if exact {
+                debug_assert!(st.sql.starts_with("WITH "));
+                let mut cte = Statement {
+                    sql: "pgrst_fn AS MATERIALIZED (SELECT * FROM ".into(),
+                    params: std::mem::take(&mut st.params),
+                };
+                call.render_source(&mut cte);
+                cte.push(" AS pgrst_call), ");
+                st.params = std::mem::take(&mut cte.params);
+                st.sql.insert_str("WITH ".len(), &cte.sql);
+            }
+            let render_call = |st: &mut Statement| {
+                if exact {
+                    st.push("pgrst_fn");
+                } else {
+                    call.render_source(st);
+                }
+            };
             match call.shape {
                 Shape::Rows | Shape::Row => {
                     let (rschema, rtable) = call
@@ -404,19 +431,33 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                         .unwrap_or((schema.clone(), table.clone()));
                     let mut root = Node::build(&rschema, &rtable, &q.select, cache, &mut counter)?;
                     q.apply_to(&mut root)?;
-                    let render_call = |st: &mut Statement| call.render_source(st);
                     root.render(&mut st, &Source::Call(&render_call), None, true)?;
+                    count_sql = if exact {
+                        let mut c = Statement {
+                            sql: "(SELECT pg_catalog.count(*) FROM (".into(),
+                            params: std::mem::take(&mut st.params),
+                        };
+                        root.render(&mut c, &Source::Call(&render_call), None, false)?;
+                        c.push(") _pgrst_count)::text");
+                        st.params = std::mem::take(&mut c.params);
+                        Some(c)
+                    } else {
+                        None
+                    };
                 }
                 Shape::Scalar | Shape::Scalars | Shape::Void => {
                     st.push("SELECT pgrst_call.pgrst_call AS pgrst_scalar FROM ");
-                    call.render_source(&mut st);
+                    render_call(&mut st);
                     st.push(" AS pgrst_call");
                     if call.shape == Shape::Scalars {
                         limit_offset(&mut st, q.limit, q.offset);
                     }
+                    count_sql = exact.then(|| Statement {
+                        sql: "(SELECT pg_catalog.count(*) FROM pgrst_fn)::text".into(),
+                        params: vec![],
+                    });
                 }
             }
-            count_sql = None;
         }
         Action::Insert | Action::Put => {
             // PUT takes an object or an array of objects (PostgREST: each
@@ -790,7 +831,7 @@ impl Plan {
             return ApiError::new(
                 406,
                 "PGRST116",
-                "JSON object requested, multiple (or no) rows returned",
+                "Cannot coerce the result to a single JSON object",
             )
             .details(format!("The result contains {page_total} rows"))
             .into();
@@ -822,7 +863,7 @@ impl Plan {
                 }
             }
         };
-        if self.action == Action::Read {
+        if matches!(self.action, Action::Read | Action::Call) {
             if let Some(t) = total {
                 if self.offset > t || (self.offset > 0 && self.offset == t && t > 0) {
                     let mut e: Response =
@@ -1527,7 +1568,7 @@ fn payload_columns(
     many: bool,
 ) -> Result<(Vec<String>, String), ApiError> {
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::body("Empty or invalid json").details(e.to_string()))?;
+        .map_err(|_| ApiError::body("Empty or invalid json"))?;
     let rows: Vec<&serde_json::Map<String, Value>> = match &value {
         Value::Object(o) => vec![o],
         Value::Array(items) if many => items
@@ -1537,7 +1578,7 @@ fn payload_columns(
                     .ok_or_else(|| ApiError::body("All object keys must match"))
             })
             .collect::<Result<_, _>>()?,
-        _ => return Err(ApiError::body("Empty or invalid json").details("expected a JSON object")),
+        _ => return Err(ApiError::body("Empty or invalid json")),
     };
     let cols: Vec<String> = match columns {
         Some(c) => c.to_vec(),

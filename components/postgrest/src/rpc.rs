@@ -116,7 +116,7 @@ pub(crate) fn plan_call(
             Value::Object(Map::new())
         } else {
             serde_json::from_str(text)
-                .map_err(|e| ApiError::body("Empty or invalid json").details(e.to_string()))?
+                .map_err(|_| ApiError::body("Empty or invalid json"))?
         };
         let keys = v
             .as_object()
