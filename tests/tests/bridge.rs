@@ -109,7 +109,13 @@ fn rpc() {
         p.migration(
             "20240101000001_calls.sql",
             "create table calls (n int);
-             create function log_call() returns setof int language sql as $$ insert into calls values (1), (2) returning n $$;",
+             create function log_call() returns setof int language sql as $$ insert into calls values (1), (2) returning n $$;
+             create function teapot() returns int language plpgsql as $$ begin
+               perform set_config('response.status', '418', true);
+               perform set_config('response.headers', '[{\"X-Brew\": \"tea\"}, {\"Cache-Control\": \"no-store\"}]', true);
+               return 1; end $$;
+             create function bad_status() returns int language plpgsql as $$ begin
+               perform set_config('response.status', 'teapot', true); return 1; end $$;",
         );
         let s = p.serve();
         let r = s.request("POST", "/rest/v1/rpc/add", &[], Some(r#"{"a": 2, "b": 3}"#));
@@ -132,6 +138,13 @@ fn rpc() {
         assert_eq!(r.status, 406);
         assert_eq!(r.json()["message"], "Cannot coerce the result to a single JSON object");
         assert_eq!(r.json()["details"], "The result contains 3 rows");
+        // Status and headers set by SQL (`response.status`, `response.headers`).
+        let r = s.request("POST", "/rest/v1/rpc/teapot", &[], Some("{}"));
+        assert_eq!((r.status, r.body.as_str()), (418, "1"));
+        assert_eq!(r.header("x-brew"), Some("tea"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let r = s.request("POST", "/rest/v1/rpc/bad_status", &[], Some("{}"));
+        assert_eq!((r.status, r.json()["code"].clone()), (500, json!("PGRST112")));
         let r = s.request("DELETE", "/rest/v1/rpc/add", &[], None);
         assert_eq!((r.status, r.json()["message"].clone()), (405, json!("Cannot use the DELETE method on RPC")));
         assert_eq!(json_get(&s, "/rest/v1/rpc/add?a=40&b=2"), json!(42));

@@ -165,6 +165,8 @@ mod glue {
                     total: total.as_deref(),
                     page_total: col(1),
                     body: col(2),
+                    response_headers: col(3),
+                    response_status: col(4),
                 })
             }
             Err(e) => ApiError::from_db(

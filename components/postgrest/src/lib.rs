@@ -175,8 +175,9 @@ enum MediaType {
 pub struct Plan {
     /// A response that needs no SQL (the OpenAPI document).
     ready: Option<Response>,
-    /// The one statement; it returns one row of three text columns:
-    /// total count (or NULL), rows in this page, and the JSON body.
+    /// The one statement; it returns one row of five text columns: total
+    /// count (or NULL), rows in this page, the JSON body, and the
+    /// `response.headers` and `response.status` settings SQL left (or NULL).
     pub statement: Statement,
     /// For planned/estimated counts: an EXPLAIN to run first, in the same
     /// transaction; its result goes to [`Plan::planned_total`].
@@ -194,6 +195,8 @@ pub struct Plan {
     head: bool,
     returning: ReturnPref,
     media: MediaType,
+    /// `nulls=stripped` was asked for (and the body is stripped).
+    strip_nulls: bool,
     shape: Shape,
     /// (table, primary key) for a `Location` header.
     location: Option<(String, Vec<String>)>,
@@ -205,10 +208,15 @@ pub struct Plan {
 }
 
 /// The one result row of a plan's statement.
+#[derive(Default)]
 pub struct Outcome<'a> {
     pub total: Option<&'a str>,
     pub page_total: Option<&'a str>,
     pub body: Option<&'a str>,
+    /// `response.headers` as SQL left it: a JSON array of one-key objects.
+    pub response_headers: Option<&'a str>,
+    /// `response.status` as SQL left it.
+    pub response_status: Option<&'a str>,
 }
 
 /// Parses `req` and builds its plan.
@@ -659,6 +667,9 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             Shape::Rows | Shape::Row => st.push("coalesce(json_agg(_postgrest_t), '[]')::text"),
         };
     }
+    // What functions and triggers set for the response (read after the
+    // rows: the aggregate has consumed pgrst_source by then).
+    st.push(", nullif(current_setting('response.headers', true), ''), nullif(current_setting('response.status', true), '')");
     st.push(" FROM (");
     let outer_start = st.sql.len();
     if matches!(action, Action::Read | Action::Call) {
@@ -733,6 +744,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         head,
         returning,
         media,
+        strip_nulls,
         shape,
         location,
         offset: q.offset.unwrap_or(0),
@@ -756,6 +768,7 @@ impl Plan {
             head: false,
             returning: ReturnPref::Representation,
             media: MediaType::Json,
+            strip_nulls: false,
             shape: Shape::Rows,
             location: None,
             offset: 0,
@@ -943,13 +956,70 @@ impl Plan {
                     .to_vec(),
             ),
         };
+        let ctype = match (ctype, self.strip_nulls) {
+            ("application/json; charset=utf-8", true) if matches!(self.shape, Shape::Rows) => {
+                "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+            }
+            ("application/vnd.pgrst.object+json; charset=utf-8", true) => {
+                "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+            }
+            (c, _) => c,
+        };
         headers.insert(0, ("content-type".into(), ctype.into()));
+        if let Some(guc) = out.response_headers {
+            match guc_headers(guc) {
+                Some(set) => {
+                    for (name, value) in set {
+                        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+                        headers.push((name, value));
+                    }
+                }
+                None => {
+                    return ApiError::new(
+                        500,
+                        "PGRST111",
+                        "response.headers guc must be a JSON array composed of objects with a single key and a string value",
+                    )
+                    .into()
+                }
+            }
+        }
+        if let Some(guc) = out.response_status {
+            match guc.trim().parse::<u16>() {
+                Ok(s) if (100..600).contains(&s) => status = s,
+                _ => {
+                    return ApiError::new(
+                        500,
+                        "PGRST112",
+                        "response.status guc must be a valid status code",
+                    )
+                    .into()
+                }
+            }
+        }
         Response {
             status,
             headers,
             body: if self.head { Vec::new() } else { body },
         }
     }
+}
+
+/// `response.headers`: `[{"name": "value"}, ...]`, each object one key.
+fn guc_headers(text: &str) -> Option<Vec<(String, String)>> {
+    let Value::Array(items) = serde_json::from_str::<Value>(text).ok()? else {
+        return None;
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::Object(o) if o.len() == 1 => {
+                let (k, v) = o.into_iter().next()?;
+                Some((k.to_ascii_lowercase(), v.as_str()?.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -1813,6 +1883,7 @@ mod tests {
             total: None,
             page_total: Some("2"),
             body: Some("[{},{}]"),
+            ..Default::default()
         });
         assert_eq!(r.status, 200);
         assert!(r
@@ -1824,6 +1895,7 @@ mod tests {
             total: None,
             page_total: Some("1"),
             body: Some("[{\"id\":1}]"),
+            ..Default::default()
         });
         assert_eq!(r.status, 201);
         assert_eq!(r.body, b"[{\"id\":1}]");
@@ -1832,6 +1904,7 @@ mod tests {
             total: None,
             page_total: Some("1"),
             body: Some(""),
+            ..Default::default()
         });
         assert_eq!((r.status, r.body.len()), (201, 0));
     }
@@ -1861,6 +1934,7 @@ mod tests {
             total: None,
             page_total: Some(rows),
             body: Some("[]"),
+            ..Default::default()
         });
         r.headers
             .iter()
@@ -1947,6 +2021,7 @@ mod tests {
             total: Some("5"),
             page_total: Some("2"),
             body: Some("[1,2]"),
+            ..Default::default()
         });
         assert_eq!(r.status, 206);
         assert!(r
@@ -1961,12 +2036,14 @@ mod tests {
             total: None,
             page_total: Some("2"),
             body: Some("[1,2]"),
+            ..Default::default()
         });
         assert_eq!(r.status, 406);
         let r = p.respond(Outcome {
             total: None,
             page_total: Some("1"),
             body: Some("[{\"a\":1}]"),
+            ..Default::default()
         });
         assert_eq!(r.body, b"{\"a\":1}");
         let h = vec![("accept".to_string(), "text/html".to_string())];
