@@ -48,6 +48,19 @@ fn embedding() {
     on_each_db(|p| {
         p.migration("20240101000000_books.sql", SCHEMA);
         let s = p.serve();
+        // An empty embed filters without showing up; `rel=is.null` tests it.
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=name,books!books_author_id_fkey()&books=not.is.null&order=id"),
+            json!([{"name": "Ursula"}, {"name": "Terry"}])
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=name,books!books_author_id_fkey()&books=is.null"),
+            json!([{"name": "Nobody"}])
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=id,w:books!books_editor_id_fkey(id)&or=(w.is.null,id.eq.1)&order=id"),
+            json!([{"id": 1, "w": [{"id": 2}]}, {"id": 3, "w": []}])
+        );
         // many-to-one with a hint, renamed
         assert_eq!(
             json_get(

@@ -1505,10 +1505,34 @@ fn where_clause(st: &mut Statement, table: &str, filters: &[Logic]) -> Result<()
 }
 
 pub(crate) fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
+    logic_sql_in(st, table, l, &[])
+}
+
+/// [`logic_sql`] where `is.null`/`not.is.null` on an embed's name (one of
+/// `embeds`: name and the SQL of its JSON value) tests the embed.
+pub(crate) fn logic_sql_in(st: &mut Statement, table: &str, l: &Logic, embeds: &[(&str, String)]) {
     match l {
         Logic::Filter(f) => {
             if f.negated {
                 st.push("NOT ");
+            }
+            let embed = match &f.operation {
+                Operation::Is(grammar::IsValue::Null | grammar::IsValue::NotNull)
+                    if f.field.path.is_empty() =>
+                {
+                    embeds.iter().find(|(n, _)| *n == f.field.name)
+                }
+                _ => None,
+            };
+            if let (Some((_, value)), Operation::Is(is)) = (embed, &f.operation) {
+                st.push("(")
+                    .push(value)
+                    .push(if matches!(is, grammar::IsValue::Null) {
+                        " IS NULL)"
+                    } else {
+                        " IS NOT NULL)"
+                    });
+                return;
             }
             st.push("(");
             let json_fts = match &f.operation {
@@ -1592,7 +1616,7 @@ pub(crate) fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
                 if i > 0 {
                     st.push(if *or { " OR " } else { " AND " });
                 }
-                logic_sql(st, table, c);
+                logic_sql_in(st, table, c, embeds);
             }
             st.push(")");
         }

@@ -55,6 +55,8 @@ pub struct Child {
     pub rel: Rel,
     pub inner: bool,
     pub spread: bool,
+    /// `rel()`: embedded for filtering only, not in the output.
+    pub hidden: bool,
     pub node: Node,
 }
 
@@ -136,6 +138,7 @@ impl Node {
                         rel,
                         inner,
                         spread: *spread,
+                        hidden: items.is_empty() && !*spread,
                         node: child,
                     });
                     node.items.push(Item::Embed(node.children.len() - 1));
@@ -175,7 +178,11 @@ impl Node {
     ) -> Result<(), ApiError> {
         let q = self.qualifier();
         st.push("SELECT ");
-        for (i, item) in self.items.iter().enumerate() {
+        let shown = self.items.iter().filter(|item| match item {
+            Item::Embed(i) => !self.children[*i].hidden,
+            _ => true,
+        });
+        for (i, item) in shown.enumerate() {
             if i > 0 {
                 st.push(", ");
             }
@@ -278,10 +285,17 @@ impl Node {
             first = false;
             st.push(cond);
         }
+        // `rel=is.null` / `rel=not.is.null` test the embedded resource itself.
+        let embeds: Vec<(&str, String)> = self
+            .children
+            .iter()
+            .filter(|c| !c.spread)
+            .map(|c| (c.name.as_str(), format!("{}.\"v\"", quote_ident(&format!("{}_e", c.node.alias)))))
+            .collect();
         for f in &self.filters {
             st.push(if first { " WHERE " } else { " AND " });
             first = false;
-            crate::logic_sql(st, &q, f);
+            crate::logic_sql_in(st, &q, f, &embeds);
         }
         if !self.order.is_empty() {
             st.push(" ORDER BY ");
