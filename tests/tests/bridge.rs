@@ -48,6 +48,12 @@ fn embedding() {
     on_each_db(|p| {
         p.migration("20240101000000_books.sql", SCHEMA);
         let s = p.serve();
+        // An unknown table: PGRST205, with the closest one as a hint.
+        let r = s.get("/rest/v1/bookz?select=id", &[]);
+        assert_eq!(r.status, 404, "{}", r.body);
+        assert_eq!(r.json()["code"], "PGRST205");
+        assert_eq!(r.json()["message"], "Could not find the table 'public.bookz' in the schema cache");
+        assert_eq!(r.json()["hint"], "Perhaps you meant the table 'public.books'");
         // An empty embed filters without showing up; `rel=is.null` tests it.
         assert_eq!(
             json_get(&s, "/rest/v1/authors?select=name,books!books_author_id_fkey()&books=not.is.null&order=id"),

@@ -102,7 +102,8 @@ fn get_and_post_through_the_pipeline() {
         // Unknown table: PostgREST's 404 body.
         let r = s.get("/rest/v1/nope", &h);
         assert_eq!(r.status, 404);
-        assert_eq!(r.json()["code"], "42P01");
+        assert_eq!(r.json()["code"], "PGRST205");
+        assert_eq!(r.header("proxy-status"), Some("PostgREST; error=PGRST205"));
         assert!(r.json().get("hint").is_some() && r.json().get("details").is_some());
 
         // Malformed filter: 400 PGRST100, never a 500.

@@ -169,14 +169,21 @@ mod glue {
                     response_status: col(4),
                 })
             }
-            Err(e) => ApiError::from_db(
-                &e.code,
-                &e.message,
-                e.detail.as_deref(),
-                e.hint.as_deref(),
-                who.role == cfg.anon_role,
-            )
-            .into(),
+            Err(e) => {
+                if e.code == "42P01" {
+                    if let Some(unknown) = load().ok().and_then(|c| plan.unknown_table(&c)) {
+                        return unknown.into();
+                    }
+                }
+                ApiError::from_db(
+                    &e.code,
+                    &e.message,
+                    e.detail.as_deref(),
+                    e.hint.as_deref(),
+                    who.role == cfg.anon_role,
+                )
+                .into()
+            }
         }
     }
 

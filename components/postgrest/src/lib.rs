@@ -7,6 +7,7 @@
 //! [`Plan::respond`].
 
 pub mod error;
+pub mod fuzzy;
 pub mod grammar;
 pub mod openapi;
 mod read;
@@ -122,6 +123,8 @@ impl From<ApiError> for Response {
             "application/json; charset=utf-8".to_string(),
         )];
         headers.extend(e.headers.iter().cloned());
+        // As PostgREST (RFC 9209): which error, for proxies and logs.
+        headers.push(("proxy-status".into(), format!("PostgREST; error={}", e.code)));
         Response {
             status: e.status,
             headers,
@@ -197,6 +200,8 @@ pub struct Plan {
     media: MediaType,
     /// `nulls=stripped` was asked for (and the body is stripped).
     strip_nulls: bool,
+    /// The table a read or write is on (schema, name).
+    target: Option<(String, String)>,
     shape: Shape,
     /// (table, primary key) for a `Location` header.
     location: Option<(String, Vec<String>)>,
@@ -745,6 +750,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         returning,
         media,
         strip_nulls,
+        target: (!rpc).then(|| (schema.clone(), table.clone())),
         shape,
         location,
         offset: q.offset.unwrap_or(0),
@@ -769,6 +775,7 @@ impl Plan {
             returning: ReturnPref::Representation,
             media: MediaType::Json,
             strip_nulls: false,
+            target: None,
             shape: Shape::Rows,
             location: None,
             offset: 0,
@@ -804,6 +811,31 @@ impl Plan {
     }
 
     /// Builds the HTTP response from the statement's result row.
+    /// PGRST205 for a request on a table the schema cache does not have
+    /// (the database answered 42P01): PostgREST's message, and its
+    /// "Perhaps you meant" hint with the closest table of that schema.
+    pub fn unknown_table(&self, cache: &SchemaCache) -> Option<ApiError> {
+        let (schema, table) = self.target.as_ref()?;
+        if cache.table(schema, table).is_some() {
+            return None;
+        }
+        let names: Vec<&str> = cache
+            .tables
+            .iter()
+            .filter(|t| &t.schema == schema)
+            .map(|t| t.name.as_str())
+            .collect();
+        let mut e = ApiError::new(
+            404,
+            "PGRST205",
+            format!("Could not find the table '{schema}.{table}' in the schema cache"),
+        );
+        if let Some(m) = fuzzy::best_match(table, &names) {
+            e = e.hint(format!("Perhaps you meant the table '{schema}.{m}'"));
+        }
+        Some(e)
+    }
+
     pub fn respond(&self, out: Outcome) -> Response {
         let page_total: u64 = out.page_total.and_then(|s| s.parse().ok()).unwrap_or(0);
         let total: Option<u64> = if self.count_affected {
