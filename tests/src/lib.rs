@@ -292,7 +292,11 @@ impl Server {
         for (k, v) in headers {
             req = req.set(k, v);
         }
+        let typed = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
         let result = match body {
+            Some(b) if typed => req.send_string(b),
             Some(b) => req.set("content-type", "application/json").send_string(b),
             None => req.call(),
         };

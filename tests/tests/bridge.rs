@@ -326,6 +326,25 @@ fn writes_upserts_and_put() {
         p.migration("20240101000000_books.sql", SCHEMA);
         let s = p.serve();
         let rep = ("prefer", "return=representation");
+        // Form and CSV bodies, as PostgREST reads them.
+        let form = s.request(
+            "POST",
+            "/rest/v1/topics",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Some("id=5&name=form+post"),
+        );
+        assert_eq!(form.status, 201, "{}", form.body);
+        let csv = s.request(
+            "POST",
+            "/rest/v1/topics?select=id,name",
+            &[rep, ("content-type", "text/csv"), ("accept", "text/csv")],
+            Some("id,name\n6,\"csv, quoted\"\n"),
+        );
+        assert_eq!((csv.status, csv.body.as_str()), (201, "id,name\n6,\"csv, quoted\""), "{}", csv.body);
+        assert_eq!(
+            json_get(&s, "/rest/v1/topics?select=name&id=in.(5,6)&order=id"),
+            json!([{"name": "form post"}, {"name": "csv, quoted"}])
+        );
         // PATCH and PUT take a JSON array too (PATCH applies its first object).
         let r = s.request(
             "PATCH",

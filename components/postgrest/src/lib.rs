@@ -235,6 +235,12 @@ pub const MAX_QUERY_BYTES: usize = 32 * 1024;
 /// Parses `req` and builds its plan. `cache` is called only when the
 /// request needs the schema cache (embedding, RPC).
 pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan, ApiError> {
+    // Form and CSV bodies become the JSON PostgREST would make of them.
+    let converted = body_as_json(req)?;
+    let req = &Request {
+        body: converted.as_deref().unwrap_or(req.body),
+        ..*req
+    };
     if req.query.len() > MAX_QUERY_BYTES {
         return Err(ApiError::parse(
             "failed to parse the query string",
@@ -1683,6 +1689,59 @@ pub(crate) fn limit_offset(st: &mut Statement, limit: Option<u64>, offset: Optio
     }
     if let Some(o) = offset {
         st.push(" OFFSET ").param(o.to_string()).push("::bigint");
+    }
+}
+
+/// `application/x-www-form-urlencoded` (one object; a repeated key gives an
+/// array) and `text/csv` (a header line, then one object per line; an empty
+/// field is null) bodies as JSON text; `None` for any other body.
+fn body_as_json(req: &Request) -> Result<Option<Vec<u8>>, ApiError> {
+    let ctype = req
+        .header("content-type")
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match ctype.as_deref() {
+        Some("application/x-www-form-urlencoded") => {
+            let mut object = serde_json::Map::new();
+            for (k, v) in form_urlencoded::parse(req.body) {
+                let v = Value::String(v.into_owned());
+                match object.get_mut(k.as_ref()) {
+                    Some(Value::Array(items)) => items.push(v),
+                    Some(first) => *first = Value::Array(vec![first.take(), v]),
+                    None => {
+                        object.insert(k.into_owned(), v);
+                    }
+                }
+            }
+            Ok(Some(Value::Object(object).to_string().into_bytes()))
+        }
+        Some("text/csv") => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_reader(req.body);
+            let bad = |e: csv::Error| {
+                let message = match e.kind() {
+                    csv::ErrorKind::UnequalLengths { .. } => "All lines must have same number of fields",
+                    _ => "Empty or invalid CSV",
+                };
+                ApiError::body(message)
+            };
+            let names: Vec<String> = reader.headers().map_err(bad)?.iter().map(String::from).collect();
+            let mut rows = Vec::new();
+            for record in reader.records() {
+                let record = record.map_err(bad)?;
+                let row: serde_json::Map<String, Value> = names
+                    .iter()
+                    .zip(record.iter())
+                    .map(|(k, v)| {
+                        let v = if v.is_empty() { Value::Null } else { Value::String(v.into()) };
+                        (k.clone(), v)
+                    })
+                    .collect();
+                rows.push(Value::Object(row));
+            }
+            Ok(Some(Value::Array(rows).to_string().into_bytes()))
+        }
+        _ => Ok(None),
     }
 }
 
