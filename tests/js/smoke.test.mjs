@@ -61,7 +61,7 @@ test('bulk insert with different keys and or-filters', async () => {
 test('errors come back as PostgREST errors', async () => {
   const missing = await supabase.from('nope').select();
   assert.equal(missing.status, 404);
-  assert.equal(missing.error.code, '42P01');
+  assert.equal(missing.error.code, 'PGRST205'); // PostgREST 13: not in the schema cache
   const single = await supabase.from('todos').select().eq('id', -1).single();
   assert.equal(single.status, 406);
   assert.equal(single.error.code, 'PGRST116');

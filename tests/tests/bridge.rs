@@ -345,6 +345,16 @@ fn writes_upserts_and_put() {
             json_get(&s, "/rest/v1/topics?select=name&id=in.(5,6)&order=id"),
             json!([{"name": "form post"}, {"name": "csv, quoted"}])
         );
+        // An upsert that only updated answers 200; one that inserted, 201.
+        let merge = ("prefer", "return=representation,resolution=merge-duplicates");
+        let r = s.request("POST", "/rest/v1/topics?select=id", &[merge], Some(r#"[{"id": 1, "name": "magic!"}]"#));
+        assert_eq!((r.status, r.json()), (200, json!([{"id": 1}])), "{}", r.body);
+        let r = s.request("POST", "/rest/v1/topics?select=id", &[merge], Some(r#"[{"id": 1, "name": "magic"}, {"id": 40, "name": "new"}]"#));
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = s.request("PUT", "/rest/v1/topics?id=eq.41&select=id", &[rep], Some(r#"{"id": 41, "name": "put"}"#));
+        assert_eq!((r.status, r.json()), (201, json!([{"id": 41}])), "{}", r.body);
+        let r = s.request("PUT", "/rest/v1/topics?id=eq.41&select=name", &[rep], Some(r#"{"id": 41, "name": "put again"}"#));
+        assert_eq!((r.status, r.json()), (200, json!([{"name": "put again"}])), "{}", r.body);
         // PATCH and PUT take a JSON array too (PATCH applies its first object).
         let r = s.request(
             "PATCH",

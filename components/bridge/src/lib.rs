@@ -167,6 +167,7 @@ mod glue {
                     body: col(2),
                     response_headers: col(3),
                     response_status: col(4),
+                    inserted: col(5),
                 })
             }
             Err(e) => {

@@ -178,9 +178,10 @@ enum MediaType {
 pub struct Plan {
     /// A response that needs no SQL (the OpenAPI document).
     ready: Option<Response>,
-    /// The one statement; it returns one row of five text columns: total
-    /// count (or NULL), rows in this page, the JSON body, and the
-    /// `response.headers` and `response.status` settings SQL left (or NULL).
+    /// The one statement; it returns one row of six text columns: total
+    /// count (or NULL), rows in this page, the JSON body, the
+    /// `response.headers` and `response.status` settings SQL left (or NULL),
+    /// and for a merging upsert the rows it inserted.
     pub statement: Statement,
     /// For planned/estimated counts: an EXPLAIN to run first, in the same
     /// transaction; its result goes to [`Plan::planned_total`].
@@ -222,6 +223,8 @@ pub struct Outcome<'a> {
     pub response_headers: Option<&'a str>,
     /// `response.status` as SQL left it.
     pub response_status: Option<&'a str>,
+    /// A merging upsert: how many rows it inserted.
+    pub inserted: Option<&'a str>,
 }
 
 /// Parses `req` and builds its plan.
@@ -368,6 +371,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
 
     st.push("WITH pgrst_source AS (");
     let count_sql: Option<Statement>;
+    let mut upsert = false;
     let mut explain: Option<Statement> = None;
     let mut count_cap: Option<u64> = None;
     match action {
@@ -510,7 +514,18 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     Some((merge, keys))
                 }
             };
+            // A merging upsert also tells which rows it inserted (xmax = 0)
+            // for the status: 201 when any was, 200 when all were updated.
+            // (Only plain tables: views and partitioned tables have no xmax.)
+            upsert = matches!(conflict, Some((true, _)))
+                && cache()
+                    .ok()
+                    .and_then(|c| c.table(&schema, &table).map(|t| t.kind == "r"))
+                    .unwrap_or(false);
             st.push("INSERT INTO ").push(&target);
+            if upsert {
+                st.push(" AS pgrst_ins");
+            }
             if columns.is_empty() {
                 st.push(" SELECT * FROM json_populate_recordset(NULL::")
                     .push(&target)
@@ -581,7 +596,14 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     st.push(" DO NOTHING");
                 }
             }
-            st.push(" RETURNING ").push(&target).push(".*");
+            if upsert {
+                debug_assert!(st.sql.starts_with("WITH pgrst_source AS ("));
+                st.sql.replace_range(.."WITH pgrst_source".len(), "WITH pgrst_upsert");
+                st.push(" RETURNING pgrst_ins AS pgrst_row, (pgrst_ins.xmax::text = '0') AS pgrst_inserted");
+                st.push("), pgrst_source AS (SELECT (pgrst_row).* FROM pgrst_upsert");
+            } else {
+                st.push(" RETURNING ").push(&target).push(".*");
+            }
             count_sql = None;
         }
         Action::Update => {
@@ -681,6 +703,11 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     // What functions and triggers set for the response (read after the
     // rows: the aggregate has consumed pgrst_source by then).
     st.push(", nullif(current_setting('response.headers', true), ''), nullif(current_setting('response.status', true), '')");
+    st.push(if upsert {
+        ", (SELECT pg_catalog.count(*) FILTER (WHERE pgrst_inserted) FROM pgrst_upsert)::text"
+    } else {
+        ", NULL::text"
+    });
     st.push(" FROM (");
     let outer_start = st.sql.len();
     if matches!(action, Action::Read | Action::Call) {
@@ -898,7 +925,10 @@ impl Plan {
                 };
             }
             Action::Call => 200,
+            // An upsert that only updated answers 200, as PostgREST.
+            Action::Insert if out.inserted == Some("0") => 200,
             Action::Insert => 201,
+            Action::Put if out.inserted.is_some_and(|n| n != "0") => 201,
             Action::Put => {
                 if representation {
                     200
