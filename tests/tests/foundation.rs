@@ -145,8 +145,17 @@ fn get_and_post_through_the_pipeline() {
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
         assert_eq!(
             r.header("access-control-allow-headers"),
-            Some("apikey,content-type")
+            Some("Authorization, apikey, content-type, Accept, Accept-Language, Content-Language")
         );
+        assert_eq!(
+            r.header("access-control-allow-methods"),
+            Some("GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD")
+        );
+        // OPTIONS without a preflight: what the resource allows.
+        let r = s.request("OPTIONS", "/rest/v1/todos", &[], None);
+        assert_eq!((r.status, r.header("allow")), (200, Some("OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")));
+        let r = s.request("OPTIONS", "/rest/v1/nope", &[], None);
+        assert_eq!(r.status, 404);
         let r = s.get(
             "/rest/v1/todos?select=id&limit=1",
             &[("apikey", &key), ("origin", "http://localhost:3000")],

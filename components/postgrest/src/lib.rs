@@ -296,6 +296,9 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             ))
         }
     };
+    if method == "OPTIONS" {
+        return Plan::options(&profile_schema(cfg, req, true)?, &table, rpc, cache);
+    }
     let (action, head) = match (method.as_str(), rpc) {
         ("GET", false) => (Action::Read, false),
         ("HEAD", false) => (Action::Read, true),
@@ -844,7 +847,64 @@ impl Plan {
     }
 
     /// Builds the HTTP response from the statement's result row.
-    /// PGRST205 for a request on a table the schema cache does not have
+    /// `OPTIONS` on a table or function (no CORS preflight: the rewriter
+/// answers those): 200 with `Allow`, as PostgREST; 404 when unknown.
+fn options(
+    schema: &str,
+    name: &str,
+    rpc: bool,
+    cache: &mut CacheLoader,
+) -> Result<Plan, ApiError> {
+    let cache = cache()?;
+    let allow = if rpc {
+        let f = cache
+            .functions
+            .iter()
+            .find(|f| f.schema == schema && f.name == name)
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "PGRST202",
+                    format!("Could not find the function {schema}.{name} in the schema cache"),
+                )
+            })?;
+        if f.volatility == "v" {
+            "OPTIONS,POST"
+        } else {
+            "OPTIONS,GET,HEAD,POST"
+        }
+    } else {
+        let t = cache.table(schema, name).ok_or_else(|| {
+            let names: Vec<&str> = cache
+                .tables
+                .iter()
+                .filter(|t| t.schema == schema)
+                .map(|t| t.name.as_str())
+                .collect();
+            let e = ApiError::new(
+                404,
+                "PGRST205",
+                format!("Could not find the table '{schema}.{name}' in the schema cache"),
+            );
+            match fuzzy::best_match(name, &names) {
+                Some(m) => e.hint(format!("Perhaps you meant the table '{schema}.{m}'")),
+                None => e,
+            }
+        })?;
+        if t.kind == "r" || t.kind == "p" {
+            "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+        } else {
+            "OPTIONS,GET,HEAD"
+        }
+    };
+    Ok(Plan::ready(Response {
+        status: 200,
+        headers: vec![("allow".into(), allow.into())],
+        body: Vec::new(),
+    }))
+}
+
+/// PGRST205 for a request on a table the schema cache does not have
     /// (the database answered 42P01): PostgREST's message, and its
     /// "Perhaps you meant" hint with the closest table of that schema.
     pub fn unknown_table(&self, cache: &SchemaCache) -> Option<ApiError> {

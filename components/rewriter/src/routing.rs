@@ -23,7 +23,8 @@ pub enum Route {
 /// the ones Supabase clients use).
 pub const EXPOSED_HEADERS: &str = "Content-Encoding, Content-Location, Content-Range, Content-Type, Date, Location, Server, Transfer-Encoding, Range-Unit, Content-Profile, Preference-Applied, X-Request-Id";
 
-const ALLOWED_METHODS: &str = "GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS";
+/// PostgREST's preflight answer (its CORS middleware's lists).
+const ALLOWED_METHODS: &str = "GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD";
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
@@ -201,9 +202,14 @@ pub fn preflight(headers: &[(String, String)], origins: &str) -> Response {
             "access-control-allow-methods".into(),
             ALLOWED_METHODS.into(),
         ));
-        let allow_headers = header(headers, "access-control-request-headers")
-            .unwrap_or("authorization, x-client-info, apikey, content-type, prefer, range, accept-profile, content-profile");
-        out.push(("access-control-allow-headers".into(), allow_headers.into()));
+        // As PostgREST: Authorization, the headers asked for, then the
+        // simple ones.
+        let asked = header(headers, "access-control-request-headers")
+            .unwrap_or("x-client-info, apikey, content-type, prefer, range, accept-profile, content-profile");
+        let mut allow: Vec<&str> = vec!["Authorization"];
+        allow.extend(asked.split(',').map(str::trim).filter(|h| !h.is_empty()));
+        allow.extend(["Accept", "Accept-Language", "Content-Language"]);
+        out.push(("access-control-allow-headers".into(), allow.join(", ")));
         out.push(("access-control-max-age".into(), "86400".into()));
     }
     out.push(("vary".into(), "Origin".into()));
@@ -392,7 +398,7 @@ mod tests {
                 assert_eq!(header(&r.headers, "access-control-allow-origin"), Some("*"));
                 assert_eq!(
                     header(&r.headers, "access-control-allow-headers"),
-                    Some("apikey, content-type")
+                    Some("Authorization, apikey, content-type, Accept, Accept-Language, Content-Language")
                 );
             }
             other => panic!("{other:?}"),
