@@ -37,7 +37,11 @@ impl Admin {
                 Some(db) => {
                     if let crate::db::Backend::Pglite(h) = &db.backend {
                         if !h.health.up.load(std::sync::atomic::Ordering::SeqCst) {
-                            return text(503, "text/plain", "the embedded database is restarting\n".into());
+                            return text(
+                                503,
+                                "text/plain",
+                                "the embedded database is restarting\n".into(),
+                            );
                         }
                     }
                     let probe = db.query("select 1", vec![]);
@@ -46,7 +50,11 @@ impl Admin {
                         Ok(Err(e)) => {
                             text(503, "text/plain", format!("database unavailable: {e}\n"))
                         }
-                        Err(_) => text(503, "text/plain", "the database did not answer within 2 s\n".into()),
+                        Err(_) => text(
+                            503,
+                            "text/plain",
+                            "the database did not answer within 2 s\n".into(),
+                        ),
                     }
                 }
             },

@@ -191,7 +191,11 @@ async fn serve(cfg: Config) -> Result<()> {
             let where_ = format!("{}:{}/{}", target.host, target.port, target.database);
             let pool = Arc::new(db::postgres::PgPool::new(target, cfg.db_pool));
             pool.spawn_listener();
-            let db = db::Database::new(db::Backend::Postgres(pool), cfg.db_statement_timeout, cfg.search_path());
+            let db = db::Database::new(
+                db::Backend::Postgres(pool),
+                cfg.db_statement_timeout,
+                cfg.search_path(),
+            );
             db::setup::bootstrap(&db)
                 .await
                 .with_context(|| format!("PostgreSQL at {where_}"))?;
@@ -204,7 +208,11 @@ async fn serve(cfg: Config) -> Result<()> {
             db_thread = Some(thread);
             // The one PGlite session listens, so NOTIFY pgrst in any request's
             // transaction comes back in its answer (see db::pglite).
-            let db = db::Database::new(db::Backend::Pglite(handle), cfg.db_statement_timeout, cfg.search_path());
+            let db = db::Database::new(
+                db::Backend::Pglite(handle),
+                cfg.db_statement_timeout,
+                cfg.search_path(),
+            );
             db::setup::bootstrap(&db).await?;
             let applied = db::setup::migrate(&db, &cfg.migrations).await?;
             tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");
@@ -228,9 +236,14 @@ async fn serve(cfg: Config) -> Result<()> {
         cooldown: std::time::Duration::from_millis(cfg.upstream_breaker_cooldown_ms),
     });
     let loopback_uri = match (&db, cfg.pglite_listen, pgrst_on_pglite) {
-        (Some(db::Database { backend: db::Backend::Pglite(handle), .. }), listen, needed)
-            if listen.is_some() || needed =>
-        {
+        (
+            Some(db::Database {
+                backend: db::Backend::Pglite(handle),
+                ..
+            }),
+            listen,
+            needed,
+        ) if listen.is_some() || needed => {
             let addr = listen.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
             let listener = server::listen(addr)
                 .await

@@ -465,7 +465,9 @@ impl Pipeline {
                 .map(|(prefix, _)| prefix.trim_end_matches('/').to_string())
                 .collect(),
             auth_permits: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(2),
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .div_ceil(2),
             ),
         })
     }
@@ -542,7 +544,10 @@ impl Pipeline {
         warm.served += 1;
         let bytes = warm.store.data().memory.bytes;
         if bytes > REUSE_MEMORY_LIMIT {
-            tracing::debug!(bytes, "instance dropped: its memories grew past the reuse limit");
+            tracing::debug!(
+                bytes,
+                "instance dropped: its memories grew past the reuse limit"
+            );
             return;
         }
         if warm.served < self.reuse {
@@ -568,7 +573,12 @@ impl Pipeline {
             .and_then(|v| v.trim().parse::<u64>().ok());
         if announced.is_some_and(|n| n > self.max_body as u64) {
             // Refused before a byte of it is read.
-            return Ok(http_error(&parts.headers, 413, "PGRST413", "Payload Too Large"));
+            return Ok(http_error(
+                &parts.headers,
+                413,
+                "PGRST413",
+                "Payload Too Large",
+            ));
         }
         let mut bytes = Vec::with_capacity(announced.unwrap_or(0) as usize);
         while bytes.len() <= self.max_body {
@@ -614,7 +624,10 @@ impl Pipeline {
             if let Some(id) = &id {
                 h.insert("x-request-id", id.clone());
             }
-            tracing::warn!(deadline_ms = deadline.as_millis() as u64, "request deadline reached");
+            tracing::warn!(
+                deadline_ms = deadline.as_millis() as u64,
+                "request deadline reached"
+            );
             http_error(
                 &h,
                 504,
@@ -637,7 +650,9 @@ impl Pipeline {
         };
         match tokio::time::timeout(deadline, self.clone().handle_inner(req, peer)).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) => {
+            Ok(Err(e))
+                if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) =>
+            {
                 late()
             }
             Ok(Err(e)) => internal_error(&e, id.as_ref()),
@@ -796,7 +811,12 @@ const MAX_HEADERS: usize = 100;
 fn over_http_limits<B>(req: &hyper::Request<B>) -> Option<hyper::Response<HyperOutgoingBody>> {
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
-        return Some(http_error(req.headers(), 414, "SUPALITE414", "URI Too Long"));
+        return Some(http_error(
+            req.headers(),
+            414,
+            "SUPALITE414",
+            "URI Too Long",
+        ));
     }
     let headers = req.headers();
     let bytes: usize = headers
@@ -1060,7 +1080,10 @@ mod tests {
             .unwrap();
         let started = std::time::Instant::now();
         let err = spin.call_async(&mut store, ()).await.unwrap_err();
-        assert_eq!(err.downcast_ref::<wasmtime::Trap>(), Some(&wasmtime::Trap::Interrupt));
+        assert_eq!(
+            err.downcast_ref::<wasmtime::Trap>(),
+            Some(&wasmtime::Trap::Interrupt)
+        );
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 

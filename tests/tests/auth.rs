@@ -71,7 +71,10 @@ fn hmac_attack_matrix() {
     ];
     let r = s.get("/rest/v1/items", &[("authorization", "Bearer ")]);
     assert_eq!(r.status, 401);
-    assert_eq!(r.json()["message"], "Empty JWT is sent in Authorization header");
+    assert_eq!(
+        r.json()["message"],
+        "Empty JWT is sent in Authorization header"
+    );
     for (what, t, code) in cases {
         let (status, got) = status_and_code(&s, &t);
         assert_eq!((status, got), (401, json!(code)), "{what}");
@@ -254,7 +257,12 @@ fn token_grants_are_rate_limited_per_client() {
         let s = p.serve();
         let key = token(json!({"role": "anon", "exp": now() + 3600}));
         let h = [("apikey", key.as_str())];
-        let r = post(&s, "/auth/v1/signup", &h, json!({"email": "rl@example.com", "password": "secret-123"}));
+        let r = post(
+            &s,
+            "/auth/v1/signup",
+            &h,
+            json!({"email": "rl@example.com", "password": "secret-123"}),
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         let login = |password: &str| {
             post(
@@ -271,9 +279,15 @@ fn token_grants_are_rate_limited_per_client() {
             &h,
             json!({"email": "nobody@example.com", "password": "secret-123"}),
         );
-        assert_eq!((unknown.status, unknown.json()["error_code"].clone()), (400, json!("invalid_credentials")));
+        assert_eq!(
+            (unknown.status, unknown.json()["error_code"].clone()),
+            (400, json!("invalid_credentials"))
+        );
         let wrong = login("wrong-one");
-        assert_eq!((wrong.status, wrong.json()["error_code"].clone()), (400, json!("invalid_credentials")));
+        assert_eq!(
+            (wrong.status, wrong.json()["error_code"].clone()),
+            (400, json!("invalid_credentials"))
+        );
         assert_eq!(login("secret-123").status, 200);
         // The fourth /token request in the window is refused, even with the
         // right password.

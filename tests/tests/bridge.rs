@@ -52,15 +52,24 @@ fn embedding() {
         let r = s.get("/rest/v1/bookz?select=id", &[]);
         assert_eq!(r.status, 404, "{}", r.body);
         assert_eq!(r.json()["code"], "PGRST205");
-        assert_eq!(r.json()["message"], "Could not find the table 'public.bookz' in the schema cache");
-        assert_eq!(r.json()["hint"], "Perhaps you meant the table 'public.books'");
+        assert_eq!(
+            r.json()["message"],
+            "Could not find the table 'public.bookz' in the schema cache"
+        );
+        assert_eq!(
+            r.json()["hint"],
+            "Perhaps you meant the table 'public.books'"
+        );
         // An empty embed filters without showing up; `rel=is.null` tests it.
         assert_eq!(
             json_get(&s, "/rest/v1/authors?select=name,books!books_author_id_fkey()&books=not.is.null&order=id"),
             json!([{"name": "Ursula"}, {"name": "Terry"}])
         );
         assert_eq!(
-            json_get(&s, "/rest/v1/authors?select=name,books!books_author_id_fkey()&books=is.null"),
+            json_get(
+                &s,
+                "/rest/v1/authors?select=name,books!books_author_id_fkey()&books=is.null"
+            ),
             json!([{"name": "Nobody"}])
         );
         assert_eq!(
@@ -143,19 +152,51 @@ fn rpc() {
         // function's (filtered) rows, 206 for a part of them; the function
         // itself runs once.
         let exact = [("prefer", "count=exact")];
-        let r = s.get("/rest/v1/rpc/books_by?author=Ursula&select=id&limit=1", &exact);
-        assert_eq!((r.status, r.header("content-range")), (206, Some("0-0/2")), "{}", r.body);
+        let r = s.get(
+            "/rest/v1/rpc/books_by?author=Ursula&select=id&limit=1",
+            &exact,
+        );
+        assert_eq!(
+            (r.status, r.header("content-range")),
+            (206, Some("0-0/2")),
+            "{}",
+            r.body
+        );
         let r = s.get("/rest/v1/rpc/add?a=1&b=1", &exact);
-        assert_eq!((r.status, r.header("content-range")), (200, Some("0-0/1")), "{}", r.body);
+        assert_eq!(
+            (r.status, r.header("content-range")),
+            (200, Some("0-0/1")),
+            "{}",
+            r.body
+        );
         let r = s.request("POST", "/rest/v1/rpc/log_call?limit=1", &exact, Some("{}"));
-        assert_eq!((r.status, r.header("content-range"), r.json()), (206, Some("0-0/2"), json!([1])), "{}", r.body);
-        assert_eq!(json_get(&s, "/rest/v1/calls?select=n&order=n"), json!([{"n": 1}, {"n": 2}]));
+        assert_eq!(
+            (r.status, r.header("content-range"), r.json()),
+            (206, Some("0-0/2"), json!([1])),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/calls?select=n&order=n"),
+            json!([{"n": 1}, {"n": 2}])
+        );
         // A Range header applies to GET only.
-        let r = s.request("POST", "/rest/v1/rpc/books_by?select=id", &[("range", "0-0")], Some(r#"{"author": "Ursula"}"#));
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/books_by?select=id",
+            &[("range", "0-0")],
+            Some(r#"{"author": "Ursula"}"#),
+        );
         assert_eq!(r.json().as_array().map(Vec::len), Some(2), "{}", r.body);
-        let r = s.get("/rest/v1/books?select=id", &[("accept", "application/vnd.pgrst.object+json")]);
+        let r = s.get(
+            "/rest/v1/books?select=id",
+            &[("accept", "application/vnd.pgrst.object+json")],
+        );
         assert_eq!(r.status, 406);
-        assert_eq!(r.json()["message"], "Cannot coerce the result to a single JSON object");
+        assert_eq!(
+            r.json()["message"],
+            "Cannot coerce the result to a single JSON object"
+        );
         assert_eq!(r.json()["details"], "The result contains 3 rows");
         // Status and headers set by SQL (`response.status`, `response.headers`).
         let r = s.request("POST", "/rest/v1/rpc/teapot", &[], Some("{}"));
@@ -163,9 +204,15 @@ fn rpc() {
         assert_eq!(r.header("x-brew"), Some("tea"));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         let r = s.request("POST", "/rest/v1/rpc/bad_status", &[], Some("{}"));
-        assert_eq!((r.status, r.json()["code"].clone()), (500, json!("PGRST112")));
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (500, json!("PGRST112"))
+        );
         let r = s.request("DELETE", "/rest/v1/rpc/add", &[], None);
-        assert_eq!((r.status, r.json()["message"].clone()), (405, json!("Cannot use the DELETE method on RPC")));
+        assert_eq!(
+            (r.status, r.json()["message"].clone()),
+            (405, json!("Cannot use the DELETE method on RPC"))
+        );
         assert_eq!(json_get(&s, "/rest/v1/rpc/add?a=40&b=2"), json!(42));
         // setof rows, with filters and select applied in SQL
         assert_eq!(
@@ -245,7 +292,10 @@ fn operators_on_rich_types() {
         assert_eq!(ids("body=wfts(simple).colour magic"), vec![2]);
         // Full-text search on a jsonb column searches its string values.
         assert_eq!(ids("meta=fts(simple).fr"), vec![3]);
-        assert_eq!(ids("or=(meta.plfts(simple).fr,title.eq.Earthsea)"), vec![1, 3]);
+        assert_eq!(
+            ids("or=(meta.plfts(simple).fr,title.eq.Earthsea)"),
+            vec![1, 3]
+        );
         assert_eq!(ids("title=like.*world"), vec![2]);
         assert_eq!(ids("title=ilike(any).{*SEA,*possessed}"), vec![1, 3]);
         assert_eq!(ids("editor_id=is.null"), vec![3]);
@@ -326,6 +376,13 @@ fn writes_upserts_and_put() {
         p.migration("20240101000000_books.sql", SCHEMA);
         let s = p.serve();
         let rep = ("prefer", "return=representation");
+        // A column the table does not have: PGRST204, as PostgREST words it.
+        let r = s.request("POST", "/rest/v1/topics", &[], Some(r#"{"id": 50, "colour": "red"}"#));
+        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST204")), "{}", r.body);
+        assert_eq!(
+            r.json()["message"],
+            "Could not find the 'colour' column of 'topics' in the schema cache"
+        );
         // Form and CSV bodies, as PostgREST reads them.
         let form = s.request(
             "POST",
@@ -340,21 +397,64 @@ fn writes_upserts_and_put() {
             &[rep, ("content-type", "text/csv"), ("accept", "text/csv")],
             Some("id,name\n6,\"csv, quoted\"\n"),
         );
-        assert_eq!((csv.status, csv.body.as_str()), (201, "id,name\n6,\"csv, quoted\""), "{}", csv.body);
+        assert_eq!(
+            (csv.status, csv.body.as_str()),
+            (201, "id,name\n6,\"csv, quoted\""),
+            "{}",
+            csv.body
+        );
         assert_eq!(
             json_get(&s, "/rest/v1/topics?select=name&id=in.(5,6)&order=id"),
             json!([{"name": "form post"}, {"name": "csv, quoted"}])
         );
         // An upsert that only updated answers 200; one that inserted, 201.
-        let merge = ("prefer", "return=representation,resolution=merge-duplicates");
-        let r = s.request("POST", "/rest/v1/topics?select=id", &[merge], Some(r#"[{"id": 1, "name": "magic!"}]"#));
-        assert_eq!((r.status, r.json()), (200, json!([{"id": 1}])), "{}", r.body);
-        let r = s.request("POST", "/rest/v1/topics?select=id", &[merge], Some(r#"[{"id": 1, "name": "magic"}, {"id": 40, "name": "new"}]"#));
+        let merge = (
+            "prefer",
+            "return=representation,resolution=merge-duplicates",
+        );
+        let r = s.request(
+            "POST",
+            "/rest/v1/topics?select=id",
+            &[merge],
+            Some(r#"[{"id": 1, "name": "magic!"}]"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1}])),
+            "{}",
+            r.body
+        );
+        let r = s.request(
+            "POST",
+            "/rest/v1/topics?select=id",
+            &[merge],
+            Some(r#"[{"id": 1, "name": "magic"}, {"id": 40, "name": "new"}]"#),
+        );
         assert_eq!(r.status, 201, "{}", r.body);
-        let r = s.request("PUT", "/rest/v1/topics?id=eq.41&select=id", &[rep], Some(r#"{"id": 41, "name": "put"}"#));
-        assert_eq!((r.status, r.json()), (201, json!([{"id": 41}])), "{}", r.body);
-        let r = s.request("PUT", "/rest/v1/topics?id=eq.41&select=name", &[rep], Some(r#"{"id": 41, "name": "put again"}"#));
-        assert_eq!((r.status, r.json()), (200, json!([{"name": "put again"}])), "{}", r.body);
+        let r = s.request(
+            "PUT",
+            "/rest/v1/topics?id=eq.41&select=id",
+            &[rep],
+            Some(r#"{"id": 41, "name": "put"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (201, json!([{"id": 41}])),
+            "{}",
+            r.body
+        );
+        let r = s.request(
+            "PUT",
+            "/rest/v1/topics?id=eq.41&select=name",
+            &[rep],
+            Some(r#"{"id": 41, "name": "put again"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"name": "put again"}])),
+            "{}",
+            r.body
+        );
         // PATCH and PUT take a JSON array too (PATCH applies its first object).
         let r = s.request(
             "PATCH",
@@ -362,7 +462,12 @@ fn writes_upserts_and_put() {
             &[rep],
             Some(r#"[{"name": "policy"}, {"name": "ignored"}]"#),
         );
-        assert_eq!((r.status, r.json()), (200, json!([{"id": 2, "name": "policy"}])), "{}", r.body);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 2, "name": "policy"}])),
+            "{}",
+            r.body
+        );
         let r = s.request("PATCH", "/rest/v1/topics?id=eq.2", &[], Some("[]"));
         assert_eq!(r.status, 204, "{}", r.body);
         let r = s.request(
@@ -371,9 +476,22 @@ fn writes_upserts_and_put() {
             &[rep],
             Some(r#"[{"id": 7, "name": "seven"}]"#),
         );
-        assert_eq!((r.status / 100, r.json()), (2, json!([{"id": 7, "name": "seven"}])), "{}", r.body);
-        let r = s.request("PUT", "/rest/v1/topics?id=eq.8", &[], Some(r#"[{"id": 9, "name": "x"}]"#));
-        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST115")));
+        assert_eq!(
+            (r.status / 100, r.json()),
+            (2, json!([{"id": 7, "name": "seven"}])),
+            "{}",
+            r.body
+        );
+        let r = s.request(
+            "PUT",
+            "/rest/v1/topics?id=eq.8",
+            &[],
+            Some(r#"[{"id": 9, "name": "x"}]"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST115"))
+        );
         // merge-duplicates on the primary key
         let r = s.request(
             "POST",
@@ -763,7 +881,11 @@ grant execute on all functions in schema app, v2, util to anon;
         let r = post("/rest/v1/rpc/loud", r#"{"t": "hi"}"#, &[]);
         assert_eq!((r.status, r.body.as_str()), (200, "\"HI\""), "{}", r.body);
         // Another profile: its own schema's tables, not the default one's.
-        let r = post("/rest/v1/rpc/bump", r#"{"which": 1}"#, &[("content-profile", "v2")]);
+        let r = post(
+            "/rest/v1/rpc/bump",
+            r#"{"which": 1}"#,
+            &[("content-profile", "v2")],
+        );
         assert_eq!((r.status, r.body.as_str()), (200, "110"), "{}", r.body);
         let r = s.get("/rest/v1/counters?select=n", &h);
         assert_eq!(r.json(), json!([{"n": 1}]));

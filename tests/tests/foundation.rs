@@ -153,7 +153,10 @@ fn get_and_post_through_the_pipeline() {
         );
         // OPTIONS without a preflight: what the resource allows.
         let r = s.request("OPTIONS", "/rest/v1/todos", &[], None);
-        assert_eq!((r.status, r.header("allow")), (200, Some("OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")));
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (200, Some("OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"))
+        );
         let r = s.request("OPTIONS", "/rest/v1/nope", &[], None);
         assert_eq!(r.status, 404);
         let r = s.get(

@@ -35,12 +35,20 @@ fn still_serves(s: &Server, id: i32) {
     let key = anon();
     let h = [("apikey", key.as_str())];
     let r = s.get("/rest/v1/notes?select=id&id=eq.1", &h);
-    assert_eq!((r.status, r.json()), (200, json!([{"id": 1}])), "{}", r.body);
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!([{"id": 1}])),
+        "{}",
+        r.body
+    );
     let body = format!(r#"{{"id": {id}, "body": "after"}}"#);
     let r = s.request(
         "POST",
         "/rest/v1/notes?select=id,body",
-        &[("apikey", key.as_str()), ("prefer", "return=representation")],
+        &[
+            ("apikey", key.as_str()),
+            ("prefer", "return=representation"),
+        ],
         Some(&body),
     );
     assert_eq!(
@@ -73,7 +81,10 @@ fn error_floods_leave_the_database_healthy() {
         assert_eq!(duplicates.get(&409), Some(&2000), "{duplicates:?}");
         still_serves(&s, 10);
         let grown_mb = s.rss_kb().saturating_sub(before) / 1024;
-        assert!(grown_mb < 100, "RSS grew by {grown_mb} MB over 8,000 errors");
+        assert!(
+            grown_mb < 100,
+            "RSS grew by {grown_mb} MB over 8,000 errors"
+        );
     });
 }
 
@@ -101,7 +112,12 @@ fn hostile_query_strings_are_refused_before_sql() {
         }
         // A path within the limit still reaches the database.
         let r = s.get("/rest/v1/notes?select=id,x:data->a->>b&id=eq.1", &h);
-        assert_eq!((r.status, r.json()), (200, json!([{"id": 1, "x": "1"}])), "{}", r.body);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1, "x": "1"}])),
+            "{}",
+            r.body
+        );
         still_serves(&s, 11);
     });
 }
@@ -109,7 +125,11 @@ fn hostile_query_strings_are_refused_before_sql() {
 #[test]
 fn runaway_recursion_is_refused_and_the_database_recovers() {
     on_each_db(|p| {
-        let db = if p.db_uri.is_some() { "postgres" } else { "pglite" };
+        let db = if p.db_uri.is_some() {
+            "postgres"
+        } else {
+            "pglite"
+        };
         p.migration("20240101000000_notes.sql", SCHEMA);
         let admin = format!("127.0.0.1:{}", free_port());
         let s = p
@@ -140,7 +160,11 @@ fn runaway_recursion_is_refused_and_the_database_recovers() {
 #[test]
 fn statement_timeouts_follow_the_role_and_the_cap() {
     on_each_db(|p| {
-        let db = if p.db_uri.is_some() { "postgres" } else { "pglite" };
+        let db = if p.db_uri.is_some() {
+            "postgres"
+        } else {
+            "pglite"
+        };
         p.migration("20240101000000_notes.sql", SCHEMA);
         p.migration(
             "20240101000001_timeouts.sql",
@@ -164,7 +188,10 @@ fn statement_timeouts_follow_the_role_and_the_cap() {
                 r.json()["message"],
                 "canceling statement due to statement timeout"
             );
-            assert!(range.contains(&took), "{db} {who}: cancelled after {took:.1} s");
+            assert!(
+                range.contains(&took),
+                "{db} {who}: cancelled after {took:.1} s"
+            );
         }
         still_serves(&s, 13);
     });
@@ -210,7 +237,10 @@ fn read_until_closed(c: &mut std::net::TcpStream) -> (String, Duration) {
             Ok(n) => all.extend_from_slice(&buf[..n]),
         }
     }
-    (String::from_utf8_lossy(&all).into_owned(), started.elapsed())
+    (
+        String::from_utf8_lossy(&all).into_owned(),
+        started.elapsed(),
+    )
 }
 
 #[test]
@@ -223,20 +253,31 @@ fn slow_idle_and_malformed_clients_are_cut_off() {
 
     // Slowloris: headers that never end.
     let mut slow = connect(&s);
-    write!(slow, "GET /rest/v1/notes HTTP/1.1\r\nhost: x\r\napikey: {key}\r\n").unwrap();
+    write!(
+        slow,
+        "GET /rest/v1/notes HTTP/1.1\r\nhost: x\r\napikey: {key}\r\n"
+    )
+    .unwrap();
     let (_, took) = read_until_closed(&mut slow);
     assert!(took < Duration::from_secs(5), "open for {took:?}");
 
     // An idle keep-alive connection is closed after the same timeout.
     let mut idle = connect(&s);
-    write!(idle, "GET /rest/v1/notes?select=id&id=eq.2 HTTP/1.1\r\nhost: x\r\napikey: {key}\r\n\r\n").unwrap();
+    write!(
+        idle,
+        "GET /rest/v1/notes?select=id&id=eq.2 HTTP/1.1\r\nhost: x\r\napikey: {key}\r\n\r\n"
+    )
+    .unwrap();
     let (answer, took) = read_until_closed(&mut idle);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(took < Duration::from_secs(5), "idle for {took:?}");
 
     // More clients than connections allowed: the extra ones wait their turn.
     let hogs: Vec<_> = (0..8).map(|_| connect(&s)).collect();
-    let r = s.get("/rest/v1/notes?select=id&id=eq.1", &[("apikey", key.as_str())]);
+    let r = s.get(
+        "/rest/v1/notes?select=id&id=eq.1",
+        &[("apikey", key.as_str())],
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     drop(hogs);
 
@@ -247,7 +288,10 @@ fn slow_idle_and_malformed_clients_are_cut_off() {
     let n = big.read(&mut head).unwrap();
     let head = String::from_utf8_lossy(&head[..n]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
-    assert!(head.contains("PGRST413") && head.contains("x-request-id: big-1"), "{head}");
+    assert!(
+        head.contains("PGRST413") && head.contains("x-request-id: big-1"),
+        "{head}"
+    );
 
     // A broken chunked body: 400 in PostgREST's shape, with a request id.
     let mut chunked = connect(&s);
@@ -255,17 +299,31 @@ fn slow_idle_and_malformed_clients_are_cut_off() {
     let (answer, _) = read_until_closed(&mut chunked);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("\"code\":\"PGRST102\""), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("x-request-id: "), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("x-request-id: "),
+        "{answer}"
+    );
 
     // A request target or header block over the limits: 414 / 431 as JSON.
     let mut long = connect(&s);
     write!(long, "GET /rest/v1/notes?id=eq.{} HTTP/1.1\r\nhost: x\r\nx-request-id: long-1\r\nconnection: close\r\n\r\n", "1".repeat(55_000)).unwrap();
     let (answer, _) = read_until_closed(&mut long);
-    assert!(answer.starts_with("HTTP/1.1 414"), "{}", &answer[..answer.len().min(300)]);
-    assert!(answer.contains("SUPALITE414") && answer.contains("x-request-id: long-1"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 414"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(
+        answer.contains("SUPALITE414") && answer.contains("x-request-id: long-1"),
+        "{answer}"
+    );
     let mut many = connect(&s);
     let fields: String = (0..150).map(|i| format!("x-f{i}: v\r\n")).collect();
-    write!(many, "GET /rest/v1/notes HTTP/1.1\r\nhost: x\r\n{fields}connection: close\r\n\r\n").unwrap();
+    write!(
+        many,
+        "GET /rest/v1/notes HTTP/1.1\r\nhost: x\r\n{fields}connection: close\r\n\r\n"
+    )
+    .unwrap();
     let (answer, _) = read_until_closed(&mut many);
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert!(answer.contains("SUPALITE431"), "{answer}");
@@ -330,7 +388,10 @@ fn no_postgresql_query_outlives_its_request_or_the_server() {
     let s = p.serve();
     let r = s.get("/rest/v1/rpc/nap?s=30", &h);
     assert_eq!(r.status, 504, "{}", r.body);
-    assert!(gone_within("nap", 5), "the statement kept running after its request ended");
+    assert!(
+        gone_within("nap", 5),
+        "the statement kept running after its request ended"
+    );
 
     // supalite is killed mid-request: PostgreSQL cancels what it was running.
     drop(s);

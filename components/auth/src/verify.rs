@@ -254,7 +254,10 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
         return Err(invalid("PGRST301", "JWT is too large"));
     }
     if token.trim().is_empty() {
-        return Err(invalid("PGRST301", "Empty JWT is sent in Authorization header"));
+        return Err(invalid(
+            "PGRST301",
+            "Empty JWT is sent in Authorization header",
+        ));
     }
     let parts = token.split('.').count();
     if parts != 3 {
@@ -311,7 +314,7 @@ fn verify(s: &Settings, token: &str) -> Result<Value, ApiError> {
                     invalid("PGRST301", "Wrong or unsupported encoding algorithm")
                 }
                 _ => invalid("PGRST301", "JWT could not be decoded"),
-            })
+            });
         }
         (None, None) => return Err(invalid("PGRST301", "No suitable key or wrong key type")),
     };
@@ -570,15 +573,30 @@ mod tests {
                 .map(|_| ())
                 .map_err(|e| (e.status, e.code, e.message))
         };
-        let aud_type = Err((401, "PGRST303".to_string(), "The JWT 'aud' claim must be a string or an array of strings".to_string()));
+        let aud_type = Err((
+            401,
+            "PGRST303".to_string(),
+            "The JWT 'aud' claim must be a string or an array of strings".to_string(),
+        ));
         assert_eq!(msg(json!({"role": "authenticated", "aud": 1})), aud_type);
-        assert_eq!(msg(json!({"role": "authenticated", "aud": {"a": "app"}})), aud_type);
-        assert_eq!(msg(json!({"role": "authenticated", "aud": ["app", 2]})), aud_type);
+        assert_eq!(
+            msg(json!({"role": "authenticated", "aud": {"a": "app"}})),
+            aud_type
+        );
+        assert_eq!(
+            msg(json!({"role": "authenticated", "aud": ["app", 2]})),
+            aud_type
+        );
         assert!(msg(json!({"role": "authenticated", "aud": ["x", "app"]})).is_ok());
         assert!(msg(json!({"role": "authenticated", "aud": "app"})).is_ok());
-        assert!(msg(json!({"role": "authenticated"})).is_ok(), "no aud is accepted");
+        assert!(
+            msg(json!({"role": "authenticated"})).is_ok(),
+            "no aud is accepted"
+        );
         assert_eq!(
-            msg(json!({"role": "authenticated", "aud": ["x"]})).unwrap_err().2,
+            msg(json!({"role": "authenticated", "aud": ["x"]}))
+                .unwrap_err()
+                .2,
             "JWT not in audience"
         );
         for claim in ["exp", "nbf", "iat"] {

@@ -171,10 +171,14 @@ mod glue {
                 })
             }
             Err(e) => {
-                if e.code == "42P01" {
-                    if let Some(unknown) = load().ok().and_then(|c| plan.unknown_table(&c)) {
-                        return unknown.into();
-                    }
+                // Names the schema cache does not know: PostgREST's errors.
+                let unknown = match e.code.as_str() {
+                    "42P01" => load().ok().and_then(|c| plan.unknown_table(&c)),
+                    "42703" => load().ok().and_then(|c| plan.unknown_column(&c)),
+                    _ => None,
+                };
+                if let Some(unknown) = unknown {
+                    return unknown.into();
                 }
                 ApiError::from_db(
                     &e.code,

@@ -171,8 +171,11 @@ mod glue {
 
     fn default_search_path() -> String {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let schemas = postgrest::schema_list(&var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into()));
-        let extra = postgrest::schema_list(&var("SUPALITE_DB_EXTRA_SEARCH_PATH").unwrap_or_else(|| "public".into()));
+        let schemas =
+            postgrest::schema_list(&var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into()));
+        let extra = postgrest::schema_list(
+            &var("SUPALITE_DB_EXTRA_SEARCH_PATH").unwrap_or_else(|| "public".into()),
+        );
         postgrest::search_path(schemas.first().map_or("public", String::as_str), &extra)
     }
 

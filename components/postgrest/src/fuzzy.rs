@@ -48,8 +48,15 @@ fn levenshtein(a: &str, b: &str) -> usize {
 /// The candidate closest to `value`, if any is close enough.
 pub fn best_match<'a>(value: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = value.to_lowercase();
-    let same: Vec<&&str> = candidates.iter().filter(|c| c.to_lowercase() == lower).collect();
-    if let Some(exact) = same.iter().find(|c| c.to_lowercase() == ***c).or(same.first()) {
+    let same: Vec<&&str> = candidates
+        .iter()
+        .filter(|c| c.to_lowercase() == lower)
+        .collect();
+    if let Some(exact) = same
+        .iter()
+        .find(|c| c.to_lowercase() == ***c)
+        .or(same.first())
+    {
         return Some(exact);
     }
     for size in [3, 2] {
@@ -76,7 +83,10 @@ pub fn best_match<'a>(value: &str, candidates: &[&'a str]) -> Option<&'a str> {
             .map(|(_, c)| {
                 let c_lower = c.to_lowercase();
                 let longest = c_lower.chars().count().max(lower.chars().count()).max(1);
-                (1.0 - levenshtein(&c_lower, &lower) as f64 / longest as f64, c)
+                (
+                    1.0 - levenshtein(&c_lower, &lower) as f64 / longest as f64,
+                    c,
+                )
             })
             .collect();
         // Names equal but for case count once (as fuzzyset's exact set):

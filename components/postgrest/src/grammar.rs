@@ -975,7 +975,9 @@ mod tests {
         assert!(parse_filter(col("a"), "fts(english).cat & (dog | fish)").is_ok());
         let terms = vec!["w"; 12_000].join("&");
         assert_eq!(
-            parse_filter(col("a"), &format!("fts.{terms}")).unwrap_err().code,
+            parse_filter(col("a"), &format!("fts.{terms}"))
+                .unwrap_err()
+                .code,
             "PGRST100"
         );
         let words = vec!["w"; 300].join(" ");

@@ -124,7 +124,10 @@ impl From<ApiError> for Response {
         )];
         headers.extend(e.headers.iter().cloned());
         // As PostgREST (RFC 9209): which error, for proxies and logs.
-        headers.push(("proxy-status".into(), format!("PostgREST; error={}", e.code)));
+        headers.push((
+            "proxy-status".into(),
+            format!("PostgREST; error={}", e.code),
+        ));
         Response {
             status: e.status,
             headers,
@@ -203,6 +206,8 @@ pub struct Plan {
     strip_nulls: bool,
     /// The table a read or write is on (schema, name).
     target: Option<(String, String)>,
+    /// The columns a write sets.
+    written: Vec<String>,
     shape: Shape,
     /// (table, primary key) for a `Location` header.
     location: Option<(String, Vec<String>)>,
@@ -375,6 +380,8 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     st.push("WITH pgrst_source AS (");
     let count_sql: Option<Statement>;
     let mut upsert = false;
+    // The columns a write names (for PGRST204 when one does not exist).
+    let mut written: Vec<String> = Vec::new();
     let mut explain: Option<Statement> = None;
     let mut count_cap: Option<u64> = None;
     match action {
@@ -489,6 +496,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             // PUT takes an object or an array of objects (PostgREST: each
             // must match the URL's key).
             let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), true)?;
+            written = columns.clone();
             // Upsert: ON CONFLICT on `on_conflict` columns or the primary key.
             let resolution = if action == Action::Put {
                 Some(true)
@@ -601,7 +609,8 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             }
             if upsert {
                 debug_assert!(st.sql.starts_with("WITH pgrst_source AS ("));
-                st.sql.replace_range(.."WITH pgrst_source".len(), "WITH pgrst_upsert");
+                st.sql
+                    .replace_range(.."WITH pgrst_source".len(), "WITH pgrst_upsert");
                 st.push(" RETURNING pgrst_ins AS pgrst_row, (pgrst_ins.xmax::text = '0') AS pgrst_inserted");
                 st.push("), pgrst_source AS (SELECT (pgrst_row).* FROM pgrst_upsert");
             } else {
@@ -613,6 +622,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             // An object, or an array of them of which the first applies
             // (PostgREST's `json_populate_recordset(...) LIMIT 1`).
             let (columns, payload) = payload_columns(req.body, q.columns.as_deref(), true)?;
+            written = columns.clone();
             if columns.is_empty() {
                 st.push("SELECT * FROM ").push(&target).push(" WHERE false");
             } else {
@@ -787,6 +797,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         media,
         strip_nulls,
         target: (!rpc).then(|| (schema.clone(), table.clone())),
+        written,
         shape,
         location,
         offset: q.offset.unwrap_or(0),
@@ -812,6 +823,7 @@ impl Plan {
             media: MediaType::Json,
             strip_nulls: false,
             target: None,
+            written: Vec::new(),
             shape: Shape::Rows,
             location: None,
             offset: 0,
@@ -848,63 +860,79 @@ impl Plan {
 
     /// Builds the HTTP response from the statement's result row.
     /// `OPTIONS` on a table or function (no CORS preflight: the rewriter
-/// answers those): 200 with `Allow`, as PostgREST; 404 when unknown.
-fn options(
-    schema: &str,
-    name: &str,
-    rpc: bool,
-    cache: &mut CacheLoader,
-) -> Result<Plan, ApiError> {
-    let cache = cache()?;
-    let allow = if rpc {
-        let f = cache
-            .functions
-            .iter()
-            .find(|f| f.schema == schema && f.name == name)
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "PGRST202",
-                    format!("Could not find the function {schema}.{name} in the schema cache"),
-                )
-            })?;
-        if f.volatility == "v" {
-            "OPTIONS,POST"
-        } else {
-            "OPTIONS,GET,HEAD,POST"
-        }
-    } else {
-        let t = cache.table(schema, name).ok_or_else(|| {
-            let names: Vec<&str> = cache
-                .tables
+    /// answers those): 200 with `Allow`, as PostgREST; 404 when unknown.
+    fn options(
+        schema: &str,
+        name: &str,
+        rpc: bool,
+        cache: &mut CacheLoader,
+    ) -> Result<Plan, ApiError> {
+        let cache = cache()?;
+        let allow = if rpc {
+            let f = cache
+                .functions
                 .iter()
-                .filter(|t| t.schema == schema)
-                .map(|t| t.name.as_str())
-                .collect();
-            let e = ApiError::new(
-                404,
-                "PGRST205",
-                format!("Could not find the table '{schema}.{name}' in the schema cache"),
-            );
-            match fuzzy::best_match(name, &names) {
-                Some(m) => e.hint(format!("Perhaps you meant the table '{schema}.{m}'")),
-                None => e,
+                .find(|f| f.schema == schema && f.name == name)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        404,
+                        "PGRST202",
+                        format!("Could not find the function {schema}.{name} in the schema cache"),
+                    )
+                })?;
+            if f.volatility == "v" {
+                "OPTIONS,POST"
+            } else {
+                "OPTIONS,GET,HEAD,POST"
             }
-        })?;
-        if t.kind == "r" || t.kind == "p" {
-            "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
         } else {
-            "OPTIONS,GET,HEAD"
-        }
-    };
-    Ok(Plan::ready(Response {
-        status: 200,
-        headers: vec![("allow".into(), allow.into())],
-        body: Vec::new(),
-    }))
-}
+            let t = cache.table(schema, name).ok_or_else(|| {
+                let names: Vec<&str> = cache
+                    .tables
+                    .iter()
+                    .filter(|t| t.schema == schema)
+                    .map(|t| t.name.as_str())
+                    .collect();
+                let e = ApiError::new(
+                    404,
+                    "PGRST205",
+                    format!("Could not find the table '{schema}.{name}' in the schema cache"),
+                );
+                match fuzzy::best_match(name, &names) {
+                    Some(m) => e.hint(format!("Perhaps you meant the table '{schema}.{m}'")),
+                    None => e,
+                }
+            })?;
+            if t.kind == "r" || t.kind == "p" {
+                "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+            } else {
+                "OPTIONS,GET,HEAD"
+            }
+        };
+        Ok(Plan::ready(Response {
+            status: 200,
+            headers: vec![("allow".into(), allow.into())],
+            body: Vec::new(),
+        }))
+    }
 
-/// PGRST205 for a request on a table the schema cache does not have
+    /// PGRST204 for a write naming a column its table does not have (the
+    /// database answered 42703), in PostgREST's words.
+    pub fn unknown_column(&self, cache: &SchemaCache) -> Option<ApiError> {
+        let (schema, table) = self.target.as_ref()?;
+        let t = cache.table(schema, table)?;
+        let missing = self
+            .written
+            .iter()
+            .find(|c| !t.columns.iter().any(|tc| &tc.name == *c))?;
+        Some(ApiError::new(
+            400,
+            "PGRST204",
+            format!("Could not find the '{missing}' column of '{table}' in the schema cache"),
+        ))
+    }
+
+    /// PGRST205 for a request on a table the schema cache does not have
     /// (the database answered 42P01): PostgREST's message, and its
     /// "Perhaps you meant" hint with the closest table of that schema.
     pub fn unknown_table(&self, cache: &SchemaCache) -> Option<ApiError> {
@@ -1786,9 +1814,13 @@ pub(crate) fn limit_offset(st: &mut Statement, limit: Option<u64>, offset: Optio
 /// array) and `text/csv` (a header line, then one object per line; an empty
 /// field is null) bodies as JSON text; `None` for any other body.
 fn body_as_json(req: &Request) -> Result<Option<Vec<u8>>, ApiError> {
-    let ctype = req
-        .header("content-type")
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let ctype = req.header("content-type").map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
     match ctype.as_deref() {
         Some("application/x-www-form-urlencoded") => {
             let mut object = serde_json::Map::new();
@@ -1810,12 +1842,19 @@ fn body_as_json(req: &Request) -> Result<Option<Vec<u8>>, ApiError> {
                 .from_reader(req.body);
             let bad = |e: csv::Error| {
                 let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths { .. } => "All lines must have same number of fields",
+                    csv::ErrorKind::UnequalLengths { .. } => {
+                        "All lines must have same number of fields"
+                    }
                     _ => "Empty or invalid CSV",
                 };
                 ApiError::body(message)
             };
-            let names: Vec<String> = reader.headers().map_err(bad)?.iter().map(String::from).collect();
+            let names: Vec<String> = reader
+                .headers()
+                .map_err(bad)?
+                .iter()
+                .map(String::from)
+                .collect();
             let mut rows = Vec::new();
             for record in reader.records() {
                 let record = record.map_err(bad)?;
@@ -1823,7 +1862,11 @@ fn body_as_json(req: &Request) -> Result<Option<Vec<u8>>, ApiError> {
                     .iter()
                     .zip(record.iter())
                     .map(|(k, v)| {
-                        let v = if v.is_empty() { Value::Null } else { Value::String(v.into()) };
+                        let v = if v.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::String(v.into())
+                        };
                         (k.clone(), v)
                     })
                     .collect();
@@ -1842,8 +1885,8 @@ fn payload_columns(
     columns: Option<&[String]>,
     many: bool,
 ) -> Result<(Vec<String>, String), ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| ApiError::body("Empty or invalid json"))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| ApiError::body("Empty or invalid json"))?;
     let rows: Vec<&serde_json::Map<String, Value>> = match &value {
         Value::Object(o) => vec![o],
         Value::Array(items) if many => items
@@ -1948,13 +1991,22 @@ mod tests {
             ..Config::default()
         };
         let default = plan_nc(&cfg, &req("GET", "/t", "", &[], b"")).unwrap();
-        assert!(default.search_path.is_none(), "the host sets the default schema's");
+        assert!(
+            default.search_path.is_none(),
+            "the host sets the default schema's"
+        );
         let h = vec![("accept-profile".to_string(), "v\"2".to_string())];
         let other = plan_nc(&cfg, &req("GET", "/t", "", &h, b"")).unwrap();
         let st = other.search_path.unwrap();
         assert_eq!(st.sql, "select set_config('search_path', $1, true)");
-        assert_eq!(st.params, vec![Some("\"v\"\"2\", \"util\", \"app\"".to_string())]);
-        assert_eq!(search_path("app", &["util".into(), "app".into()]), "\"app\", \"util\"");
+        assert_eq!(
+            st.params,
+            vec![Some("\"v\"\"2\", \"util\", \"app\"".to_string())]
+        );
+        assert_eq!(
+            search_path("app", &["util".into(), "app".into()]),
+            "\"app\", \"util\""
+        );
     }
 
     #[test]

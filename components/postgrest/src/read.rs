@@ -290,7 +290,12 @@ impl Node {
             .children
             .iter()
             .filter(|c| !c.spread)
-            .map(|c| (c.name.as_str(), format!("{}.\"v\"", quote_ident(&format!("{}_e", c.node.alias)))))
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    format!("{}.\"v\"", quote_ident(&format!("{}_e", c.node.alias))),
+                )
+            })
             .collect();
         for f in &self.filters {
             st.push(if first { " WHERE " } else { " AND " });

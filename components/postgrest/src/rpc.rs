@@ -115,8 +115,7 @@ pub(crate) fn plan_call(
         let v: Value = if text.is_empty() {
             Value::Object(Map::new())
         } else {
-            serde_json::from_str(text)
-                .map_err(|_| ApiError::body("Empty or invalid json"))?
+            serde_json::from_str(text).map_err(|_| ApiError::body("Empty or invalid json"))?
         };
         let keys = v
             .as_object()

@@ -204,8 +204,9 @@ pub fn preflight(headers: &[(String, String)], origins: &str) -> Response {
         ));
         // As PostgREST: Authorization, the headers asked for, then the
         // simple ones.
-        let asked = header(headers, "access-control-request-headers")
-            .unwrap_or("x-client-info, apikey, content-type, prefer, range, accept-profile, content-profile");
+        let asked = header(headers, "access-control-request-headers").unwrap_or(
+            "x-client-info, apikey, content-type, prefer, range, accept-profile, content-profile",
+        );
         let mut allow: Vec<&str> = vec!["Authorization"];
         allow.extend(asked.split(',').map(str::trim).filter(|h| !h.is_empty()));
         allow.extend(["Accept", "Accept-Language", "Content-Language"]);

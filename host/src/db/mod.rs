@@ -86,8 +86,8 @@ impl Database {
         let set = self.query(ROLE_SETTINGS_SQL, vec![]).await?;
         let mut roles: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for row in set.rows {
-            let [Some(role), Some(name), Some(value)] = <[Option<String>; 3]>::try_from(row)
-                .unwrap_or([None, None, None])
+            let [Some(role), Some(name), Some(value)] =
+                <[Option<String>; 3]>::try_from(row).unwrap_or([None, None, None])
             else {
                 continue;
             };
@@ -99,12 +99,16 @@ impl Database {
         *self.policy.roles.write().unwrap_or_else(|p| p.into_inner()) = roles;
         if let Backend::Postgres(_) = self.backend {
             let v = self
-                .query("select current_setting('server_version_num')::int >= 140000", vec![])
+                .query(
+                    "select current_setting('server_version_num')::int >= 140000",
+                    vec![],
+                )
                 .await?;
             let yes = v.rows.first().and_then(|r| r.first().cloned().flatten());
-            self.policy
-                .check_client
-                .store(yes.as_deref() == Some("t"), std::sync::atomic::Ordering::Relaxed);
+            self.policy.check_client.store(
+                yes.as_deref() == Some("t"),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
         Ok(())
     }
@@ -135,7 +139,11 @@ impl Database {
         if let Some(t) = timeout {
             settings.push(("statement_timeout".into(), format!("{}ms", t.as_millis())));
         }
-        if self.policy.check_client.load(std::sync::atomic::Ordering::Relaxed) {
+        if self
+            .policy
+            .check_client
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             settings.push(("client_connection_check_interval".into(), "1000".into()));
         }
         (settings, timeout)
@@ -246,8 +254,14 @@ mod tests {
     fn role_timeouts_in_postgres_units() {
         assert_eq!(parse_duration_setting("3s"), Some(Duration::from_secs(3)));
         assert_eq!(parse_duration_setting("2000"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration_setting("1min"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_duration_setting("150ms"), Some(Duration::from_millis(150)));
+        assert_eq!(
+            parse_duration_setting("1min"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_duration_setting("150ms"),
+            Some(Duration::from_millis(150))
+        );
         assert_eq!(parse_duration_setting("0"), None);
         assert_eq!(parse_duration_setting("soon"), None);
     }

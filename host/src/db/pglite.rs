@@ -233,7 +233,10 @@ fn run_actor(
                     // PGlite's error path keeps ~0.5–1.5 KB per failed
                     // statement (measured: RSS +15 MB per 10,000 duplicate
                     // keys); a fresh instance gives it back.
-                    tracing::info!(errors, "reopening PGlite to return the memory its error path kept");
+                    tracing::info!(
+                        errors,
+                        "reopening PGlite to return the memory its error path kept"
+                    );
                     errors = 0;
                     db = restart(&dir, db, &watchdog, &health);
                 }
