@@ -437,6 +437,22 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
         None
     };
     let field = c.field()?;
+    // Aggregates (`col.sum()`, `count()`): off, as PostgREST's default
+    // `db-aggregates-enabled = false` has them.
+    let aggregate = |rest: &str| {
+        ["count", "sum", "avg", "max", "min"]
+            .iter()
+            .any(|a| rest.strip_prefix(a).is_some_and(|r| r.starts_with("()")))
+    };
+    if c.rest().strip_prefix('.').is_some_and(aggregate)
+        || (field.path.is_empty() && field.name == "count" && c.rest().starts_with("()"))
+    {
+        return Err(ApiError::new(
+            400,
+            "PGRST123",
+            "Use of aggregate functions is not allowed",
+        ));
+    }
     // Embedding: relation(...) possibly with !hints.
     if field.path.is_empty() && (c.peek() == Some('(') || c.peek() == Some('!')) {
         let mut hints = Vec::new();
@@ -952,6 +968,14 @@ mod tests {
             ")".repeat(MAX_DEPTH - 1)
         );
         assert!(parse_logic(true, false, &ok).is_ok());
+    }
+
+    #[test]
+    fn aggregates_are_refused_as_postgrest_does_by_default() {
+        for s in ["invoice_total.sum()", "count()", "a,b(id.count())", "x:amount.avg()"] {
+            assert_eq!(parse_select(s).unwrap_err().code, "PGRST123", "{s}");
+        }
+        assert!(parse_select("sum,b(count)").is_ok());
     }
 
     #[test]
