@@ -290,6 +290,16 @@ fn operators_on_rich_types() {
         assert_eq!(ids("meta->pages=gt.250"), vec![2, 3]);
         assert_eq!(ids("body=fts(simple).wizard"), vec![1]);
         assert_eq!(ids("body=wfts(simple).colour magic"), vec![2]);
+        // JSON paths on an array column (through to_jsonb, as PostgREST).
+        assert_eq!(ids("tags->>0=eq.fantasy"), vec![1, 2]);
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/books?select=first:tags->0,second:tags->>1&id=eq.2"
+            ),
+            json!([{"first": "fantasy", "second": "humor"}])
+        );
+        assert_eq!(ids("order=tags->>1.desc.nullslast&id=in.(1,2)"), vec![2, 1]);
         // Full-text search on a jsonb column searches its string values.
         assert_eq!(ids("meta=fts(simple).fr"), vec![3]);
         assert_eq!(
@@ -377,8 +387,18 @@ fn writes_upserts_and_put() {
         let s = p.serve();
         let rep = ("prefer", "return=representation");
         // A column the table does not have: PGRST204, as PostgREST words it.
-        let r = s.request("POST", "/rest/v1/topics", &[], Some(r#"{"id": 50, "colour": "red"}"#));
-        assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST204")), "{}", r.body);
+        let r = s.request(
+            "POST",
+            "/rest/v1/topics",
+            &[],
+            Some(r#"{"id": 50, "colour": "red"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST204")),
+            "{}",
+            r.body
+        );
         assert_eq!(
             r.json()["message"],
             "Could not find the 'colour' column of 'topics' in the schema cache"

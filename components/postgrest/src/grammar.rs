@@ -22,6 +22,10 @@ pub enum JsonKey {
 pub struct Field {
     pub name: String,
     pub path: Vec<(Arrow, JsonKey)>,
+    /// The column is not json/jsonb (an array, a composite): its path is
+    /// taken on `to_jsonb(column)`, as PostgREST does (set by the planner
+    /// from the schema cache).
+    pub to_jsonb: bool,
 }
 
 impl Field {
@@ -377,7 +381,11 @@ impl<'a> Cursor<'a> {
                 ));
             }
         }
-        Ok(Field { name, path })
+        Ok(Field {
+            name,
+            path,
+            to_jsonb: false,
+        })
     }
 
     fn cast(&mut self) -> Result<Option<String>, ApiError> {
@@ -766,6 +774,7 @@ mod tests {
         Field {
             name: name.into(),
             path: vec![],
+            to_jsonb: false,
         }
     }
 
@@ -972,7 +981,12 @@ mod tests {
 
     #[test]
     fn aggregates_are_refused_as_postgrest_does_by_default() {
-        for s in ["invoice_total.sum()", "count()", "a,b(id.count())", "x:amount.avg()"] {
+        for s in [
+            "invoice_total.sum()",
+            "count()",
+            "a,b(id.count())",
+            "x:amount.avg()",
+        ] {
             assert_eq!(parse_select(s).unwrap_err().code, "PGRST123", "{s}");
         }
         assert!(parse_select("sum,b(count)").is_ok());

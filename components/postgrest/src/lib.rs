@@ -343,10 +343,21 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     }
     let (media, strip_nulls) = accept_media(req.header("accept"))?;
 
+    // JSON paths (`->`, `->>`) on array or composite columns need the column
+    // types: only such requests read the schema cache for them.
+    let json_paths = req.query.contains("->") || req.query.to_ascii_lowercase().contains("-%3e");
     let mut q = QueryParams::parse(req.query)?;
     if !rpc {
         q.parse_filters()?;
         mark_json_fts(&mut q.filters, &schema, &table, cache)?;
+        if json_paths {
+            // A write's filters (a read's go to its root node, marked there).
+            if let Some(t) = cache()?.table(&schema, &table) {
+                for f in q.filters.iter_mut().flat_map(Logic::filters_mut) {
+                    read::mark_json_field(t, &mut f.field);
+                }
+            }
+        }
     }
     // On RPC only a GET's `Range` header applies (as PostgREST).
     let range = match range_header(req)? {
@@ -388,6 +399,9 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         Action::Read => {
             let mut root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
             q.apply_to(&mut root)?;
+            if json_paths {
+                root.mark_json_paths(&*cache()?);
+            }
             root.render(&mut st, &Source::Table, None, true)?;
             // planned: the planner's row estimate (EXPLAIN, run first in
             // the same transaction); estimated: exact up to db-max-rows,
@@ -464,6 +478,9 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                         .unwrap_or((schema.clone(), table.clone()));
                     let mut root = Node::build(&rschema, &rtable, &q.select, cache, &mut counter)?;
                     q.apply_to(&mut root)?;
+                    if json_paths {
+                        root.mark_json_paths(&*cache()?);
+                    }
                     root.render(&mut st, &Source::Call(&render_call), None, true)?;
                     count_sql = if exact {
                         let mut c = Statement {
@@ -726,7 +743,10 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     if matches!(action, Action::Read | Action::Call) {
         st.push("SELECT * FROM pgrst_source");
     } else {
-        let root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
+        let mut root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
+        if json_paths {
+            root.mark_json_paths(&*cache()?);
+        }
         root.render(&mut st, &Source::Cte("pgrst_source"), None, false)?;
     }
     if let Some(pos) = csv_header_source {
@@ -1557,7 +1577,15 @@ fn parse_number(name: &str, v: &str) -> Result<u64, ApiError> {
 
 /// `"s"."t"."col"->$n::text...`
 pub(crate) fn field_sql(st: &mut Statement, table: &str, f: &Field) {
-    st.push(table).push(".").ident(&f.name);
+    if f.to_jsonb && !f.path.is_empty() {
+        st.push("to_jsonb(")
+            .push(table)
+            .push(".")
+            .ident(&f.name)
+            .push(")");
+    } else {
+        st.push(table).push(".").ident(&f.name);
+    }
     for (arrow, key) in &f.path {
         st.push(match arrow {
             grammar::Arrow::Json => "->",

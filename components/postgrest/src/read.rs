@@ -70,6 +70,17 @@ pub enum Source<'a> {
     Call(&'a dyn Fn(&mut Statement)),
 }
 
+/// A JSON path on a column of `t` that is not json/jsonb goes through
+/// `to_jsonb()` (PostgreSQL has no `->` on arrays and composites).
+pub(crate) fn mark_json_field(t: &crate::schema::Table, f: &mut crate::grammar::Field) {
+    if !f.path.is_empty() {
+        f.to_jsonb = t
+            .columns
+            .iter()
+            .any(|c| c.name == f.name && c.ty != "json" && c.ty != "jsonb");
+    }
+}
+
 impl Node {
     /// Builds the tree for `items` on `schema.table`; embeds are resolved
     /// against the schema cache (loaded only when there are embeds).
@@ -149,6 +160,28 @@ impl Node {
             node.items.push(Item::Star);
         }
         Ok(node)
+    }
+
+    /// Marks JSON paths on columns that are not json/jsonb (arrays,
+    /// composites) to go through `to_jsonb()`, in this node and below.
+    pub fn mark_json_paths(&mut self, cache: &SchemaCache) {
+        if let Some(t) = cache.table(&self.schema, &self.table) {
+            let mark = |f: &mut crate::grammar::Field| mark_json_field(t, f);
+            for item in &mut self.items {
+                if let Item::Column(SelectItem::Column { field, .. }) = item {
+                    mark(field);
+                }
+            }
+            for f in self.filters.iter_mut().flat_map(Logic::filters_mut) {
+                mark(&mut f.field);
+            }
+            for o in self.order.iter_mut().filter(|o| o.relation.is_none()) {
+                mark(&mut o.field);
+            }
+        }
+        for c in &mut self.children {
+            c.node.mark_json_paths(cache);
+        }
     }
 
     /// The node at an embed path (`["author", "country"]`), by output name.
