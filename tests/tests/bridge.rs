@@ -386,6 +386,31 @@ fn writes_upserts_and_put() {
         p.migration("20240101000000_books.sql", SCHEMA);
         let s = p.serve();
         let rep = ("prefer", "return=representation");
+        // A write asked for one object that changes several rows: 406, undone.
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/topics?id=in.(1,2)",
+            &[rep, ("accept", "application/vnd.pgrst.object+json")],
+            Some(r#"{"name": "both"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (406, json!("PGRST116")),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.json()["details"], "The result contains 2 rows");
+        assert_eq!(
+            json_get(&s, "/rest/v1/topics?select=id&name=eq.both"),
+            json!([])
+        );
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/topics?id=eq.1&select=id",
+            &[rep, ("accept", "application/vnd.pgrst.object+json")],
+            Some(r#"{"name": "one"}"#),
+        );
+        assert_eq!((r.status, r.json()), (200, json!({"id": 1})), "{}", r.body);
         // A column the table does not have: PGRST204, as PostgREST words it.
         let r = s.request(
             "POST",

@@ -89,6 +89,20 @@ impl ApiError {
                 .details(format!("The query affects {n} rows"));
             }
         }
+        if code == "22P02" {
+            if let Some(n) = message
+                .split("\"PGRST116:")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+            {
+                return ApiError::new(
+                    406,
+                    "PGRST116",
+                    "Cannot coerce the result to a single JSON object",
+                )
+                .details(format!("The result contains {n} rows"));
+            }
+        }
         let status = sqlstate_status(code, message, anonymous);
         let mut err = ApiError {
             status,

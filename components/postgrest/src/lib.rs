@@ -693,6 +693,16 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                 .param(n.to_string())
                 .push("::bigint THEN ('PGRST124:' || pg_catalog.count(_postgrest_t))::bigint ELSE pg_catalog.count(_postgrest_t) END)::text, ");
         }
+        // A write asked to return one object changes exactly one row, or
+        // nothing: the same failing cast rolls it back (PGRST116, 406).
+        None if media == MediaType::SingleObject
+            && matches!(
+                action,
+                Action::Insert | Action::Update | Action::Delete | Action::Put
+            ) =>
+        {
+            st.push(", (CASE WHEN pg_catalog.count(_postgrest_t) <> 1 THEN ('PGRST116:' || pg_catalog.count(_postgrest_t))::bigint ELSE pg_catalog.count(_postgrest_t) END)::text, ");
+        }
         None => {
             st.push(", pg_catalog.count(_postgrest_t)::text, ");
         }
