@@ -411,6 +411,22 @@ fn writes_upserts_and_put() {
             Some(r#"{"name": "one"}"#),
         );
         assert_eq!((r.status, r.json()), (200, json!({"id": 1})), "{}", r.body);
+        // A write's representation with an ordered, filtered embed.
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/authors?id=in.(1,2)&select=id,books!books_author_id_fkey(id)&books.id=gt.1&order=id.desc",
+            &[rep],
+            Some(r#"{"mood": "happy"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                200,
+                json!([{"id": 2, "books": [{"id": 2}]}, {"id": 1, "books": [{"id": 3}]}])
+            ),
+            "{}",
+            r.body
+        );
         // A column the table does not have: PGRST204, as PostgREST words it.
         let r = s.request(
             "POST",

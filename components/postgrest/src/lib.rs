@@ -666,14 +666,6 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             count_sql = None;
         }
     }
-    if !q.embedded.is_empty() && matches!(action, Action::Insert | Action::Update | Action::Delete)
-    {
-        return Err(ApiError::new(
-            400,
-            "PGRST108",
-            "Filters on embedded resources are not allowed on writes",
-        ));
-    }
     st.push(") SELECT ");
     match count_sql {
         Some(c) => {
@@ -753,7 +745,11 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     if matches!(action, Action::Read | Action::Call) {
         st.push("SELECT * FROM pgrst_source");
     } else {
+        // A write's representation: its rows in `order`, embeds with their
+        // own filters, order and limits (the root filters chose the rows).
         let mut root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
+        root.order = std::mem::take(&mut q.order);
+        q.apply_embedded(&mut root)?;
         if json_paths {
             root.mark_json_paths(&*cache()?);
         }
@@ -1476,6 +1472,11 @@ impl QueryParams {
         root.order = std::mem::take(&mut self.order);
         root.limit = self.limit;
         root.offset = self.offset;
+        self.apply_embedded(root)
+    }
+
+    /// `rel.col=…`, `rel.order=…`, `rel.limit=…` onto the embedded nodes.
+    fn apply_embedded(&mut self, root: &mut Node) -> Result<(), ApiError> {
         for (path, param) in std::mem::take(&mut self.embedded) {
             let node = root.find_mut(&path).ok_or_else(|| {
                 let rel = path.join(".");
