@@ -89,6 +89,9 @@ impl ApiError {
                 .details(format!("The query affects {n} rows"));
             }
         }
+        if code == "PGRST" {
+            return raised(message, detail);
+        }
         if code == "22P02" {
             if let Some(n) = message
                 .split("\"PGRST116:")
@@ -122,6 +125,74 @@ impl ApiError {
             err.headers.push(("retry-after".into(), "1".into()));
         }
         err
+    }
+}
+
+/// `RAISE SQLSTATE 'PGRST' USING MESSAGE = '{"code", "message", "details",
+/// "hint"}', DETAIL = '{"status", "headers", "status_text"}'`: the response
+/// the function asked for, or PGRST121 when either is not that shape.
+fn raised(message: &str, detail: Option<&str>) -> ApiError {
+    use serde_json::Value;
+    let parse_error = |details: String, hint: &str| {
+        ApiError::new(
+            500,
+            "PGRST121",
+            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+        )
+        .details(details)
+        .hint(hint)
+    };
+    const MESSAGE_HINT: &str = "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'.";
+    const DETAIL_HINT: &str = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
+    let text = |v: Option<&Value>| -> Result<Option<String>, ()> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(()),
+        }
+    };
+    let body = serde_json::from_str::<Value>(message).ok().and_then(|m| {
+        let code = m.get("code")?.as_str()?.to_string();
+        let msg = m.get("message")?.as_str()?.to_string();
+        let details = text(m.get("details")).ok()?;
+        let hint = text(m.get("hint")).ok()?;
+        Some((code, msg, details, hint))
+    });
+    let Some((code, msg, details, hint)) = body else {
+        return parse_error(
+            format!("Invalid JSON value for MESSAGE: '{message}'"),
+            MESSAGE_HINT,
+        );
+    };
+    let Some(detail) = detail else {
+        return parse_error(
+            "DETAIL is missing in the RAISE statement".into(),
+            DETAIL_HINT,
+        );
+    };
+    let response = serde_json::from_str::<Value>(detail).ok().and_then(|d| {
+        let status = u16::try_from(d.get("status")?.as_u64()?).ok()?;
+        let headers: Vec<(String, String)> = d
+            .get("headers")?
+            .as_object()?
+            .iter()
+            .map(|(k, v)| Some((k.to_ascii_lowercase(), v.as_str()?.to_string())))
+            .collect::<Option<_>>()?;
+        (100..600).contains(&status).then_some((status, headers))
+    });
+    let Some((status, headers)) = response else {
+        return parse_error(
+            format!("Invalid JSON value for DETAIL: '{detail}'"),
+            DETAIL_HINT,
+        );
+    };
+    ApiError {
+        status,
+        code,
+        message: msg,
+        details: details.map(Value::String),
+        hint,
+        headers,
     }
 }
 
@@ -186,6 +257,49 @@ mod tests {
         assert_eq!(sqlstate_status("XX000", "", false), 500);
         assert_eq!(sqlstate_status("22P02", "", false), 400);
         assert_eq!(sqlstate_status("08006", "", false), 503);
+    }
+
+    #[test]
+    fn raise_sqlstate_pgrst() {
+        let e = ApiError::from_db(
+            "PGRST",
+            r#"{"code":"123","message":"ABC","details":"DEF"}"#,
+            Some(r#"{"status":418,"headers":{"X-Tea":"green"}}"#),
+            None,
+            false,
+        );
+        assert_eq!(
+            (e.status, e.code.as_str(), e.message.as_str()),
+            (418, "123", "ABC")
+        );
+        assert_eq!(e.headers, vec![("x-tea".to_string(), "green".to_string())]);
+        let bad = ApiError::from_db(
+            "PGRST",
+            "INVALID",
+            Some(r#"{"status":418,"headers":{}}"#),
+            None,
+            false,
+        );
+        assert_eq!((bad.status, bad.code.as_str()), (500, "PGRST121"));
+        assert_eq!(
+            bad.details.unwrap(),
+            "Invalid JSON value for MESSAGE: 'INVALID'"
+        );
+        // DETAIL needs both status and headers, as PostgREST.
+        let no_headers = ApiError::from_db(
+            "PGRST",
+            r#"{"code":"1","message":"m"}"#,
+            Some(r#"{"status":418}"#),
+            None,
+            false,
+        );
+        assert_eq!(no_headers.code, "PGRST121");
+        let missing =
+            ApiError::from_db("PGRST", r#"{"code":"1","message":"m"}"#, None, None, false);
+        assert_eq!(
+            missing.details.unwrap(),
+            "DETAIL is missing in the RAISE statement"
+        );
     }
 
     #[test]
