@@ -342,14 +342,13 @@ fn check_claim_types(s: &Settings, claims: &Value) -> Result<(), ApiError> {
             ));
         }
     }
-    let Some(audience) = &s.audience else {
-        return Ok(());
-    };
+    // The type is checked whether or not `jwt-aud` is set (as PostgREST).
+    let audience = s.audience.as_deref();
     let names_it = match claims.get("aud") {
-        None => true,
-        Some(Value::String(a)) => a == audience,
+        None | Some(Value::Null) => true,
+        Some(Value::String(a)) => audience.is_none_or(|x| a == x),
         Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-            items.iter().any(|a| a.as_str() == Some(audience.as_str()))
+            audience.is_none_or(|x| items.iter().any(|a| a.as_str() == Some(x)))
         }
         Some(_) => {
             return Err(invalid(
@@ -599,6 +598,15 @@ mod tests {
                 .2,
             "JWT not in audience"
         );
+        let no_aud_setting = sign(json!({"role": "authenticated", "aud": {"a": 1}}));
+        assert_eq!(
+            authenticate(&settings(), &with_token(&no_aud_setting))
+                .unwrap_err()
+                .message,
+            "The JWT 'aud' claim must be a string or an array of strings"
+        );
+        let any = sign(json!({"role": "authenticated", "aud": ["x"]}));
+        assert!(authenticate(&settings(), &with_token(&any)).is_ok());
         for claim in ["exp", "nbf", "iat"] {
             let e = msg(json!({"role": "authenticated", claim: "soon"})).unwrap_err();
             assert_eq!(e.2, format!("The JWT '{claim}' claim must be a number"));

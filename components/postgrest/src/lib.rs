@@ -1115,8 +1115,12 @@ impl Plan {
                 .to_vec()
         };
         let (ctype, body) = match (self.media, self.shape) {
-            (_, Shape::Row) => (
-                "application/json; charset=utf-8",
+            (media, Shape::Row) => (
+                if media == MediaType::SingleObject {
+                    "application/vnd.pgrst.object+json; charset=utf-8"
+                } else {
+                    "application/json; charset=utf-8"
+                },
                 if page_total == 0 {
                     b"null".to_vec()
                 } else {
