@@ -771,6 +771,14 @@ fn openapi_csv_location_tx_and_strict_handling() {
             (r.status, r.header("location")),
             (201, Some("/authors?id=eq.42"))
         );
+        // ... whatever `select` names.
+        let r = s.request(
+            "POST",
+            "/rest/v1/authors?select=name",
+            &[("prefer", "return=headers-only")],
+            Some(r#"{"id": 49, "name": "Bea"}"#),
+        );
+        assert_eq!(r.header("location"), Some("/authors?id=eq.49"));
 
         // Prefer: tx=rollback answers as if committed, then rolls back.
         let r = s.request(

@@ -742,7 +742,8 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     });
     st.push(" FROM (");
     let outer_start = st.sql.len();
-    if matches!(action, Action::Read | Action::Call) {
+    // `Location` needs the new row's key whatever `select` names.
+    if matches!(action, Action::Read | Action::Call) || location.is_some() {
         st.push("SELECT * FROM pgrst_source");
     } else {
         // A write's representation: its rows in `order`, embeds with their
