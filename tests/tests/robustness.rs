@@ -18,6 +18,14 @@ create function rec(n int) returns int language plpgsql as $$
   begin if n <= 0 then return 0; end if; return rec(n - 1) + 1; end $$;
 "#;
 
+fn db_name(p: &Project) -> &'static str {
+    if p.db_uri.is_some() {
+        "postgres"
+    } else {
+        "pglite"
+    }
+}
+
 fn anon() -> String {
     token(json!({"role": "anon", "exp": now() + 3600}))
 }
@@ -125,11 +133,7 @@ fn hostile_query_strings_are_refused_before_sql() {
 #[test]
 fn runaway_recursion_is_refused_and_the_database_recovers() {
     on_each_db(|p| {
-        let db = if p.db_uri.is_some() {
-            "postgres"
-        } else {
-            "pglite"
-        };
+        let db = db_name(&p);
         p.migration("20240101000000_notes.sql", SCHEMA);
         let admin = format!("127.0.0.1:{}", free_port());
         let s = p
@@ -160,11 +164,7 @@ fn runaway_recursion_is_refused_and_the_database_recovers() {
 #[test]
 fn statement_timeouts_follow_the_role_and_the_cap() {
     on_each_db(|p| {
-        let db = if p.db_uri.is_some() {
-            "postgres"
-        } else {
-            "pglite"
-        };
+        let db = db_name(&p);
         p.migration("20240101000000_notes.sql", SCHEMA);
         p.migration(
             "20240101000001_timeouts.sql",

@@ -169,7 +169,13 @@ mod glue {
 
     struct Pgwire;
 
+    /// Read once per instance (the environment does not change).
     fn default_search_path() -> String {
+        static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        PATH.get_or_init(read_search_path).clone()
+    }
+
+    fn read_search_path() -> String {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let schemas =
             postgrest::schema_list(&var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into()));

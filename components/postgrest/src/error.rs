@@ -74,13 +74,20 @@ impl ApiError {
         hint: Option<&str>,
         anonymous: bool,
     ) -> Self {
-        // handling=strict, max-affected: see `plan` (a failed cast carries the count).
+        if code == "PGRST" {
+            return raised(message, detail);
+        }
+        // Checks the statement itself makes (see `plan`) fail a cast of
+        // 'PGRST1xx:<n>' to bigint, which carries the row count.
         if code == "22P02" {
-            if let Some(n) = message
-                .split("\"PGRST124:")
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-            {
+            let marked = |marker: &str| {
+                message
+                    .split(&format!("\"{marker}:"))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+            };
+            // handling=strict, max-affected.
+            if let Some(n) = marked("PGRST124") {
                 return ApiError::new(
                     400,
                     "PGRST124",
@@ -88,16 +95,8 @@ impl ApiError {
                 )
                 .details(format!("The query affects {n} rows"));
             }
-        }
-        if code == "PGRST" {
-            return raised(message, detail);
-        }
-        if code == "22P02" {
-            if let Some(n) = message
-                .split("\"PGRST116:")
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-            {
+            // A write asked for one object.
+            if let Some(n) = marked("PGRST116") {
                 return ApiError::new(
                     406,
                     "PGRST116",

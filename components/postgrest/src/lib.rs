@@ -345,7 +345,12 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
 
     // JSON paths (`->`, `->>`) on array or composite columns need the column
     // types: only such requests read the schema cache for them.
-    let json_paths = req.query.contains("->") || req.query.to_ascii_lowercase().contains("-%3e");
+    let json_paths = req.query.contains("->")
+        || req
+            .query
+            .as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"-%3e"));
     let mut q = QueryParams::parse(req.query)?;
     if !rpc {
         q.parse_filters()?;
