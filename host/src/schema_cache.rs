@@ -60,7 +60,7 @@ impl SchemaCache {
                 format!(
                     "{} relations, {} relationships, {} functions",
                     c.tables.len(),
-                    c.fks.len(),
+                    c.rels.len(),
                     c.functions.len()
                 )
             })

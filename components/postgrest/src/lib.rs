@@ -11,6 +11,7 @@ pub mod fuzzy;
 pub mod grammar;
 pub mod openapi;
 mod read;
+pub mod rels;
 mod rpc;
 pub mod schema;
 pub mod sql;
@@ -1996,30 +1997,41 @@ mod tests {
             pk: pk.iter().map(|c| c.to_string()).collect(),
             uniques: vec![],
         };
-        let fk = |name: &str, table: &str, col: &str, ftable: &str| schema::ForeignKey {
-            name: name.into(),
-            schema: "public".into(),
-            table: table.into(),
-            columns: vec![col.into()],
-            fschema: "public".into(),
-            ftable: ftable.into(),
-            fcolumns: vec!["id".into()],
+        let fk = |name: &str, table: &str, col: &str, ftable: &str| {
+            let oid = |t: &str| t.len() as i64 * 1000 + t.bytes().map(i64::from).sum::<i64>();
+            schema::Key {
+                name: name.into(),
+                kind: "f".into(),
+                rel: oid(table),
+                schema: "public".into(),
+                table: table.into(),
+                columns: vec![(1, col.into())],
+                frel: Some(oid(ftable)),
+                fschema: Some("public".into()),
+                ftable: Some(ftable.into()),
+                fcolumns: Some(vec![(1, "id".into())]),
+                one_to_one: false,
+            }
         };
+        let tables = vec![
+            t("authors", &["id", "name"], &["id"]),
+            t("books", &["id", "title", "author_id", "editor_id"], &["id"]),
+            t("tags", &["id", "name"], &["id"]),
+            t("book_tags", &["book_id", "tag_id"], &["book_id", "tag_id"]),
+        ];
+        let keys = vec![
+            fk("books_author_id_fkey", "books", "author_id", "authors"),
+            fk("books_editor_id_fkey", "books", "editor_id", "authors"),
+            fk("book_tags_book_id_fkey", "book_tags", "book_id", "books"),
+            fk("book_tags_tag_id_fkey", "book_tags", "tag_id", "tags"),
+        ];
+        let rels = rels::build(&tables, &keys, &[], &[]);
         Rc::new(SchemaCache {
-            tables: vec![
-                t("authors", &["id", "name"], &["id"]),
-                t("books", &["id", "title", "author_id", "editor_id"], &["id"]),
-                t("tags", &["id", "name"], &["id"]),
-                t("book_tags", &["book_id", "tag_id"], &["book_id", "tag_id"]),
-            ],
-            fks: vec![
-                fk("books_author_id_fkey", "books", "author_id", "authors"),
-                fk("books_editor_id_fkey", "books", "editor_id", "authors"),
-                fk("book_tags_book_id_fkey", "book_tags", "book_id", "books"),
-                fk("book_tags_tag_id_fkey", "book_tags", "tag_id", "tags"),
-            ],
+            tables,
+            keys,
             functions: vec![],
-            view_columns: vec![],
+            views: vec![],
+            rels,
         })
     }
 

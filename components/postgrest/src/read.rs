@@ -6,7 +6,6 @@ use crate::error::ApiError;
 use crate::grammar::{Logic, OrderTerm, SelectItem};
 use crate::schema::SchemaCache;
 use crate::sql::{quote_ident, Statement};
-use serde_json::json;
 
 /// Column pairs joining a child to its parent: (child column, parent column).
 type Pairs = Vec<(String, String)>;
@@ -25,6 +24,21 @@ pub enum Rel {
         to_parent: Pairs,
         to_child: Pairs,
     },
+    /// Rows returned by `schema.function(parent row)`.
+    Computed {
+        schema: String,
+        function: String,
+        arg_schema: String,
+        arg_table: String,
+        to_one: bool,
+    },
+}
+
+impl Rel {
+    /// Embedded as an object (or null) rather than an array.
+    pub fn to_one(&self) -> bool {
+        matches!(self, Rel::ToOne(_) | Rel::Computed { to_one: true, .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +148,7 @@ impl Node {
                         relation,
                         hints.first().map(|h| h.as_str()),
                     )?;
-                    if *spread && !matches!(rel, Rel::ToOne(_)) {
+                    if *spread && !rel.to_one() {
                         return Err(ApiError::new(
                             400,
                             "PGRST119",
@@ -230,9 +244,9 @@ impl Node {
                     if c.spread {
                         st.push(&e).push(".*");
                     } else {
-                        match c.rel {
-                            Rel::ToOne(_) => st.push(&e).push(".\"v\" AS ").ident(&c.name),
-                            _ => st
+                        match c.rel.to_one() {
+                            true => st.push(&e).push(".\"v\" AS ").ident(&c.name),
+                            false => st
                                 .push("COALESCE(")
                                 .push(&e)
                                 .push(".\"v\", '[]'::jsonb) AS ")
@@ -244,9 +258,32 @@ impl Node {
         }
         st.push(" FROM ");
         match source {
-            Source::Table => {
-                st.ident(&self.schema).push(".").ident(&self.table);
-            }
+            Source::Table => match parent {
+                Some((
+                    parent_alias,
+                    Rel::Computed {
+                        schema,
+                        function,
+                        arg_schema,
+                        arg_table,
+                        ..
+                    },
+                )) => {
+                    st.ident(schema)
+                        .push(".")
+                        .ident(function)
+                        .push("(")
+                        .ident(parent_alias)
+                        .push("::")
+                        .ident(arg_schema)
+                        .push(".")
+                        .ident(arg_table)
+                        .push(")");
+                }
+                _ => {
+                    st.ident(&self.schema).push(".").ident(&self.table);
+                }
+            },
             Source::Cte(name) => {
                 st.ident(name);
             }
@@ -264,6 +301,8 @@ impl Node {
                 Rel::ToOne(pairs) | Rel::ToMany(pairs) => {
                     conditions.extend(pairs.iter().map(|(c, p)| eq(&q, c, &pq, p)));
                 }
+                // The function call itself relates the rows.
+                Rel::Computed { .. } => {}
                 Rel::ManyToMany {
                     schema,
                     table,
@@ -287,7 +326,7 @@ impl Node {
         for c in &self.children {
             let e = quote_ident(&format!("{}_e", c.node.alias));
             let r = quote_ident(&format!("{}_r", c.node.alias));
-            let to_many = !matches!(c.rel, Rel::ToOne(_));
+            let to_many = !c.rel.to_one();
             st.push(if c.inner && !to_many {
                 " INNER JOIN LATERAL ("
             } else {
@@ -347,7 +386,7 @@ impl Node {
                             .children
                             .iter()
                             .find(|c| &c.name == rel || &c.node.table == rel)
-                            .filter(|c| matches!(c.rel, Rel::ToOne(_)) && !c.spread)
+                            .filter(|c| c.rel.to_one() && !c.spread)
                             .ok_or_else(|| {
                                 ApiError::new(
                                     400,
@@ -373,19 +412,8 @@ impl Node {
     }
 }
 
-#[derive(Debug)]
-struct Candidate {
-    rel: Rel,
-    schema: String,
-    table: String,
-    /// Names a hint may use: constraint names, FK columns, junction table.
-    hint_names: Vec<String>,
-    cardinality: &'static str,
-    relationship: String,
-}
-
-/// Finds the relationship `parent` → `name` (a table, an FK constraint
-/// name, or an FK column of `parent`), disambiguated by `hint`.
+/// Finds the relationship `parent` → `name` (PostgREST's rules, see
+/// [`crate::rels::find`]) and how to join it.
 pub fn resolve(
     cache: &SchemaCache,
     schema: &str,
@@ -393,116 +421,35 @@ pub fn resolve(
     name: &str,
     hint: Option<&str>,
 ) -> Result<(Rel, String, String), ApiError> {
-    let mut found: Vec<Candidate> = Vec::new();
-    for fk in &cache.fks {
-        // Many-to-one: parent holds the foreign key.
-        if fk.schema == schema
-            && fk.table == parent
-            && (fk.ftable == name || fk.name == name || fk.columns == [name.to_string()])
-        {
-            found.push(Candidate {
-                rel: Rel::ToOne(
-                    fk.fcolumns
-                        .iter()
-                        .cloned()
-                        .zip(fk.columns.iter().cloned())
-                        .collect(),
-                ),
-                schema: fk.fschema.clone(),
-                table: fk.ftable.clone(),
-                hint_names: fk.hint_names(),
-                cardinality: "many-to-one",
-                relationship: fk.describe(),
-            });
-        }
-        // One-to-many (or one-to-one): the child holds the foreign key.
-        if fk.fschema == schema && fk.ftable == parent && (fk.table == name || fk.name == name) {
-            let one = cache
-                .table(&fk.schema, &fk.table)
-                .is_some_and(|t| t.is_unique(&fk.columns));
-            let pairs: Pairs = fk
-                .columns
-                .iter()
-                .cloned()
-                .zip(fk.fcolumns.iter().cloned())
-                .collect();
-            found.push(Candidate {
-                rel: if one {
-                    Rel::ToOne(pairs)
-                } else {
-                    Rel::ToMany(pairs)
-                },
-                schema: fk.schema.clone(),
-                table: fk.table.clone(),
-                hint_names: fk.hint_names(),
-                cardinality: if one { "one-to-one" } else { "one-to-many" },
-                relationship: fk.describe(),
-            });
-        }
-    }
-    // Many-to-many through a junction table with keys to both sides.
-    for a in cache
-        .fks
-        .iter()
-        .filter(|f| f.fschema == schema && f.ftable == parent)
-    {
-        for b in cache.fks.iter().filter(|f| {
-            f.schema == a.schema && f.table == a.table && f.name != a.name && f.ftable == name
-        }) {
-            found.push(Candidate {
-                rel: Rel::ManyToMany {
-                    schema: a.schema.clone(),
-                    table: a.table.clone(),
-                    to_parent: a
-                        .columns
-                        .iter()
-                        .cloned()
-                        .zip(a.fcolumns.iter().cloned())
-                        .collect(),
-                    to_child: b
-                        .columns
-                        .iter()
-                        .cloned()
-                        .zip(b.fcolumns.iter().cloned())
-                        .collect(),
-                },
-                schema: b.fschema.clone(),
-                table: b.ftable.clone(),
-                hint_names: vec![a.table.clone(), a.name.clone(), b.name.clone()],
-                cardinality: "many-to-many",
-                relationship: format!("{}.{} using {}, {}", a.schema, a.table, a.name, b.name),
-            });
-        }
-    }
-    if let Some(h) = hint {
-        found.retain(|c| c.hint_names.iter().any(|n| n == h) || c.table == h);
-    }
-    match found.len() {
-        0 => Err(ApiError::new(
-            400,
-            "PGRST200",
-            format!("Could not find a relationship between '{parent}' and '{name}' in the schema cache"),
-        )
-        .details(format!(
-            "Searched for a foreign key relationship between '{parent}' and '{name}'{} in the schema '{schema}', but no matches were found.",
-            hint.map(|h| format!(" using the hint '{h}'")).unwrap_or_default()
-        ))),
-        1 => {
-            let c = found.pop().unwrap();
-            Ok((c.rel, c.schema, c.table))
-        }
-        _ => Err(ApiError::new(
-            300,
-            "PGRST201",
-            format!("Could not embed because more than one relationship was found for '{parent}' and '{name}'"),
-        )
-        .hint(format!(
-            "Try changing '{name}' to one of the following: {}. Find the desired relationship in the 'details' key.",
-            found.iter().map(|c| format!("'{name}!{}'", c.hint_names[0])).collect::<Vec<_>>().join(", ")
-        ))
-        .details_json(json!(found
-            .iter()
-            .map(|c| json!({"cardinality": c.cardinality, "embedding": format!("{parent} with {}", c.table), "relationship": c.relationship}))
-            .collect::<Vec<_>>()))),
-    }
+    use crate::rels::{Cardinality, Relationship};
+    let r = crate::rels::find(&cache.rels, schema, parent, name, hint)?;
+    let swap = |c: &crate::rels::Cols| -> Pairs {
+        c.iter().map(|(a, b)| (b.clone(), a.clone())).collect()
+    };
+    let rel = match r {
+        Relationship::Computed {
+            function,
+            table,
+            to_one,
+            ..
+        } => Rel::Computed {
+            schema: function.schema.clone(),
+            function: function.name.clone(),
+            arg_schema: table.schema.clone(),
+            arg_table: table.name.clone(),
+            to_one: *to_one,
+        },
+        Relationship::Fk { card, .. } => match card {
+            Cardinality::M2O { cols, .. } | Cardinality::O2O { cols, .. } => Rel::ToOne(swap(cols)),
+            Cardinality::O2M { cols, .. } => Rel::ToMany(swap(cols)),
+            Cardinality::M2M(j) => Rel::ManyToMany {
+                schema: j.table.schema.clone(),
+                table: j.table.name.clone(),
+                to_parent: swap(&j.cols_source),
+                to_child: swap(&j.cols_target),
+            },
+        },
+    };
+    let f = r.ftable();
+    Ok((rel, f.schema.clone(), f.name.clone()))
 }

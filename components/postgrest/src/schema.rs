@@ -43,17 +43,34 @@ tbls as (
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where c.relkind in ('r', 'v', 'm', 'f', 'p') and n.nspname = any($1::text[])
 ),
-fks as (
-  select con.conname as name, n1.nspname as schema, c1.relname as "table",
-    (select json_agg(a.attname order by k.ord) from unnest(con.conkey) with ordinality k(attnum, ord)
+keys as (
+  -- primary and foreign keys in every non-system schema: views in an
+  -- exposed schema may select from tables anywhere
+  select con.conname as name, con.contype::text as kind, con.conrelid::int8 as rel,
+    n1.nspname as schema, c1.relname as "table",
+    (select json_agg(json_build_array(a.attnum, a.attname) order by k.ord) from unnest(con.conkey) with ordinality k(attnum, ord)
       join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum) as columns,
-    n2.nspname as fschema, c2.relname as ftable,
-    (select json_agg(a.attname order by k.ord) from unnest(con.confkey) with ordinality k(attnum, ord)
-      join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.attnum) as fcolumns
+    nullif(con.confrelid, 0)::int8 as frel, n2.nspname as fschema, c2.relname as ftable,
+    (select json_agg(json_build_array(a.attnum, a.attname) order by k.ord) from unnest(con.confkey) with ordinality k(attnum, ord)
+      join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.attnum) as fcolumns,
+    con.contype = 'f' and exists (
+      select 1 from pg_constraint u where u.conrelid = con.conrelid and u.contype in ('p', 'u')
+        and (select array_agg(x order by x) from unnest(u.conkey) x) = (select array_agg(x order by x) from unnest(con.conkey) x)
+    ) as one_to_one
   from pg_constraint con
   join pg_class c1 on c1.oid = con.conrelid join pg_namespace n1 on n1.oid = c1.relnamespace
-  join pg_class c2 on c2.oid = con.confrelid join pg_namespace n2 on n2.oid = c2.relnamespace
-  where con.contype = 'f' and n1.nspname = any($1::text[]) and n2.nspname = any($1::text[])
+  left join pg_class c2 on c2.oid = con.confrelid left join pg_namespace n2 on n2.oid = c2.relnamespace
+  where con.contype in ('p', 'f') and con.conparentid = 0
+    and n1.nspname not in ('pg_catalog', 'information_schema')
+),
+views as (
+  -- each view's query tree, read in Rust for its columns' lineage
+  select c.oid::int8 as oid, n.nspname as schema, c.relname as name, r.ev_action::text as definition,
+    coalesce((select json_agg(json_build_array(a.attnum, a.attname)) from pg_attribute a
+      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]') as columns
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  join pg_rewrite r on r.ev_class = c.oid and r.ev_type = '1'
+  where c.relkind in ('v', 'm') and n.nspname not in ('pg_catalog', 'information_schema')
 ),
 fns as (
   select n.nspname as schema, p.proname as name,
@@ -69,46 +86,82 @@ fns as (
     t.typtype::text as return_kind,
     case when t.typrelid <> 0 then (select json_build_object('schema', rn.nspname, 'name', rc.relname)
       from pg_class rc join pg_namespace rn on rn.oid = rc.relnamespace where rc.oid = t.typrelid) end as return_table,
-    p.provolatile::text as volatility
+    p.provolatile::text as volatility,
+    -- a function of one table row returning rows of a table: a computed relationship
+    case when p.pronargs = 1 then (
+      select json_build_object('schema', an.nspname, 'name', ac.relname,
+        'fschema', rn.nspname, 'fname', rc.relname, 'single', not p.proretset or p.prorows = 1)
+      from pg_type at join pg_class ac on ac.oid = at.typrelid join pg_namespace an on an.oid = ac.relnamespace,
+        pg_class rc join pg_namespace rn on rn.oid = rc.relnamespace
+      where at.oid = p.proargtypes[0] and ac.relkind in ('v', 'r', 'm', 'f', 'p')
+        and rc.oid = t.typrelid and rc.relkind in ('v', 'r', 'm', 'f', 'p')
+    ) end as computed
   from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
   where n.nspname = any($1::text[]) and p.prokind = 'f'
     and p.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype, 'internal'::regtype)
-),
-vcols as (
-  -- view columns that pass a base table column through under the same name
-  select u.view_schema as schema, u.view_name as view, u.table_schema, u.table_name as "table", u.column_name as "column"
-  from information_schema.view_column_usage u
-  join information_schema.columns c
-    on c.table_schema = u.view_schema and c.table_name = u.view_name and c.column_name = u.column_name
-  where u.view_schema = any($1::text[])
 )
 select json_build_object(
   'tables', coalesce((select json_agg(tbls) from tbls), '[]'),
-  'fks', coalesce((select json_agg(fks) from fks), '[]'),
+  'keys', coalesce((select json_agg(keys) from keys), '[]'),
   'functions', coalesce((select json_agg(fns) from fns), '[]'),
-  'view_columns', coalesce((select json_agg(vcols) from vcols), '[]')
+  'views', coalesce((select json_agg(views) from views), '[]')
 )::text
 "#;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SchemaCache {
+    /// Tables, views and the like in the exposed schemas. A view's `pk` is
+    /// filled in by [`SchemaCache::parse`] from the keys its columns trace to.
     pub tables: Vec<Table>,
-    /// Foreign keys, plus (after [`SchemaCache::parse`]) the ones views
-    /// inherit from the tables they select from.
-    pub fks: Vec<ForeignKey>,
-    pub functions: Vec<Function>,
+    /// Primary and foreign keys of tables in every non-system schema.
     #[serde(default)]
-    pub view_columns: Vec<ViewColumn>,
+    pub keys: Vec<Key>,
+    pub functions: Vec<Function>,
+    /// Views and their query trees, for column lineage.
+    #[serde(default)]
+    pub views: Vec<ViewDef>,
+    /// Relationships as PostgREST finds them, built by [`SchemaCache::parse`].
+    #[serde(skip)]
+    pub rels: Vec<crate::rels::Relationship>,
 }
 
-/// A view column that is a base table column passed through by name.
+/// A primary (`p`) or foreign (`f`) key; columns as (attnum, name) in key order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ViewColumn {
+pub struct Key {
+    pub name: String,
+    pub kind: String,
+    pub rel: i64,
     pub schema: String,
-    pub view: String,
-    pub table_schema: String,
     pub table: String,
-    pub column: String,
+    pub columns: Vec<(i32, String)>,
+    pub frel: Option<i64>,
+    pub fschema: Option<String>,
+    pub ftable: Option<String>,
+    pub fcolumns: Option<Vec<(i32, String)>>,
+    /// A foreign key whose columns are also a primary or unique key.
+    #[serde(default)]
+    pub one_to_one: bool,
+}
+
+/// A view (or materialized view) with its rule's query tree (`pg_node_tree` text).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ViewDef {
+    pub oid: i64,
+    pub schema: String,
+    pub name: String,
+    pub definition: String,
+    pub columns: Vec<(i32, String)>,
+}
+
+/// The tables of a computed relationship: the function's argument row
+/// type and its result's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ComputedRel {
+    pub schema: String,
+    pub name: String,
+    pub fschema: String,
+    pub fname: String,
+    pub single: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -171,6 +224,8 @@ pub struct Function {
     pub return_table: Option<TableRef>,
     /// `i` immutable, `s` stable, `v` volatile.
     pub volatility: String,
+    #[serde(default)]
+    pub computed: Option<ComputedRel>,
 }
 
 /// An input argument of a function and whether it may be omitted.
@@ -214,62 +269,10 @@ impl Function {
 impl SchemaCache {
     pub fn parse(json: &str) -> Result<SchemaCache, serde_json::Error> {
         let mut cache: SchemaCache = serde_json::from_str(json)?;
-        cache.add_view_relationships();
+        let deps = crate::rels::view_key_deps(&cache.views, &cache.keys);
+        crate::rels::add_view_primary_keys(&mut cache.tables, &deps);
+        cache.rels = crate::rels::build(&cache.tables, &cache.keys, &deps, &cache.functions);
         Ok(cache)
-    }
-
-    /// Views that expose all columns of a foreign key (or of the key it
-    /// references) take part in that relationship, as in PostgREST.
-    fn add_view_relationships(&mut self) {
-        // (schema, view) that expose all of `cols` of `schema.table`.
-        let views_exposing =
-            |schema: &str, table: &str, cols: &[String]| -> Vec<(String, String)> {
-                let mut views: Vec<(String, String)> = self
-                    .view_columns
-                    .iter()
-                    .filter(|v| v.table_schema == schema && v.table == table)
-                    .map(|v| (v.schema.clone(), v.view.clone()))
-                    .collect();
-                views.sort();
-                views.dedup();
-                views.retain(|(vs, vn)| {
-                    cols.iter().all(|c| {
-                        self.view_columns.iter().any(|v| {
-                            &v.schema == vs
-                                && &v.view == vn
-                                && v.table_schema == schema
-                                && v.table == table
-                                && &v.column == c
-                        })
-                    })
-                });
-                views
-            };
-        let mut extra = Vec::new();
-        for fk in &self.fks {
-            let mut sources = vec![(fk.schema.clone(), fk.table.clone())];
-            sources.extend(views_exposing(&fk.schema, &fk.table, &fk.columns));
-            let mut targets = vec![(fk.fschema.clone(), fk.ftable.clone())];
-            targets.extend(views_exposing(&fk.fschema, &fk.ftable, &fk.fcolumns));
-            for (ss, st) in &sources {
-                for (ts, tt) in &targets {
-                    if (ss, st) == (&fk.schema, &fk.table) && (ts, tt) == (&fk.fschema, &fk.ftable)
-                    {
-                        continue;
-                    }
-                    extra.push(ForeignKey {
-                        name: fk.name.clone(),
-                        schema: ss.clone(),
-                        table: st.clone(),
-                        columns: fk.columns.clone(),
-                        fschema: ts.clone(),
-                        ftable: tt.clone(),
-                        fcolumns: fk.fcolumns.clone(),
-                    });
-                }
-            }
-        }
-        self.fks.extend(extra);
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
@@ -286,27 +289,6 @@ impl SchemaCache {
         self.functions
             .iter()
             .filter(move |f| f.schema == schema && f.name == name)
-    }
-}
-
-impl ForeignKey {
-    /// Names an embed hint may use for this key: its name and its columns.
-    pub fn hint_names(&self) -> Vec<String> {
-        std::iter::once(self.name.clone())
-            .chain(self.columns.iter().cloned())
-            .collect()
-    }
-
-    /// As PostgREST lists it in PGRST201 details.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} using {}({}) and {}({})",
-            self.name,
-            self.table,
-            self.columns.join(", "),
-            self.ftable,
-            self.fcolumns.join(", ")
-        )
     }
 }
 
