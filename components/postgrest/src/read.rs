@@ -71,6 +71,8 @@ pub struct Child {
     pub spread: bool,
     /// `rel()`: embedded for filtering only, not in the output.
     pub hidden: bool,
+    /// The columns a to-many spread adds to its parent (each an array).
+    pub spread_names: Vec<String>,
     pub node: Node,
 }
 
@@ -148,22 +150,21 @@ impl Node {
                         relation,
                         hints.first().map(|h| h.as_str()),
                     )?;
-                    if *spread && !rel.to_one() {
-                        return Err(ApiError::new(
-                            400,
-                            "PGRST119",
-                            format!("A spread operation on '{relation}' is not possible"),
-                        )
-                        .details("'...' can only be used on to-one relationships"));
-                    }
                     let child =
                         Node::build(&cschema, &ctable, items, &mut || Ok(cache.clone()), counter)?;
+                    // A to-many spread shows each of its columns as an array.
+                    let spread_names = if *spread && !rel.to_one() {
+                        child.output_names(&cache)
+                    } else {
+                        Vec::new()
+                    };
                     node.children.push(Child {
                         name: alias.clone().unwrap_or_else(|| relation.clone()),
                         rel,
                         inner,
                         spread: *spread,
-                        hidden: items.is_empty() && !*spread,
+                        hidden: items.is_empty(),
+                        spread_names,
                         node: child,
                     });
                     node.items.push(Item::Embed(node.children.len() - 1));
@@ -174,6 +175,36 @@ impl Node {
             node.items.push(Item::Star);
         }
         Ok(node)
+    }
+
+    /// The keys this node's rows have in the output.
+    pub fn output_names(&self, cache: &SchemaCache) -> Vec<String> {
+        let mut out = Vec::new();
+        for item in &self.items {
+            match item {
+                Item::Star => {
+                    if let Some(t) = cache.table(&self.schema, &self.table) {
+                        out.extend(t.columns.iter().map(|c| c.name.clone()));
+                    }
+                }
+                Item::Column(SelectItem::Column { field, alias, .. }) => {
+                    out.push(alias.clone().unwrap_or_else(|| field.default_alias()))
+                }
+                Item::Column(_) => {}
+                Item::Embed(i) => {
+                    let c = &self.children[*i];
+                    if c.hidden {
+                    } else if !c.spread {
+                        out.push(c.name.clone());
+                    } else if c.rel.to_one() {
+                        out.extend(c.node.output_names(cache));
+                    } else {
+                        out.extend(c.spread_names.iter().cloned());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Marks JSON paths on columns that are not json/jsonb (arrays,
@@ -226,7 +257,10 @@ impl Node {
         let q = self.qualifier();
         st.push("SELECT ");
         let shown = self.items.iter().filter(|item| match item {
-            Item::Embed(i) => !self.children[*i].hidden,
+            Item::Embed(i) => {
+                let c = &self.children[*i];
+                !c.hidden && !(c.spread && !c.rel.to_one() && c.spread_names.is_empty())
+            }
             _ => true,
         });
         for (i, item) in shown.enumerate() {
@@ -241,8 +275,15 @@ impl Node {
                 Item::Embed(i) => {
                     let c = &self.children[*i];
                     let e = quote_ident(&format!("{}_e", c.node.alias));
-                    if c.spread {
+                    if c.spread && c.rel.to_one() {
                         st.push(&e).push(".*");
+                    } else if c.spread {
+                        let cols: Vec<String> = c
+                            .spread_names
+                            .iter()
+                            .map(|n| format!("{e}.{}", quote_ident(n)))
+                            .collect();
+                        st.push(&cols.join(", "));
                     } else {
                         match c.rel.to_one() {
                             true => st.push(&e).push(".\"v\" AS ").ident(&c.name),
@@ -332,9 +373,23 @@ impl Node {
             } else {
                 " LEFT JOIN LATERAL ("
             });
-            if c.spread {
+            if c.spread && !to_many {
                 c.node
                     .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+            } else if c.spread {
+                // Each column aggregated into an array; `pgrst_n` counts rows
+                // for `!inner` and `rel=is.null`.
+                st.push("SELECT ");
+                for n in &c.spread_names {
+                    let n = quote_ident(n);
+                    st.push(&format!(
+                        "COALESCE(jsonb_agg({r}.{n}), '[]'::jsonb) AS {n}, "
+                    ));
+                }
+                st.push("count(*) AS \"pgrst_n\" FROM (");
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+                st.push(") AS ").push(&r);
             } else {
                 st.push(if to_many {
                     "SELECT json_agg("
@@ -347,7 +402,9 @@ impl Node {
                 st.push(") AS ").push(&r);
             }
             st.push(") AS ").push(&e).push(" ON TRUE");
-            if c.inner && to_many {
+            if c.inner && to_many && c.spread {
+                conditions.push(format!("{e}.\"pgrst_n\" > 0"));
+            } else if c.inner && to_many {
                 conditions.push(format!("{e}.\"v\" IS NOT NULL"));
             }
         }
@@ -361,12 +418,15 @@ impl Node {
         let embeds: Vec<(&str, String)> = self
             .children
             .iter()
-            .filter(|c| !c.spread)
+            .filter(|c| !c.spread || !c.rel.to_one())
             .map(|c| {
-                (
-                    c.name.as_str(),
-                    format!("{}.\"v\"", quote_ident(&format!("{}_e", c.node.alias))),
-                )
+                let e = quote_ident(&format!("{}_e", c.node.alias));
+                let value = if c.spread {
+                    format!("NULLIF({e}.\"pgrst_n\", 0)")
+                } else {
+                    format!("{e}.\"v\"")
+                };
+                (c.name.as_str(), value)
             })
             .collect();
         for f in &self.filters {
@@ -386,15 +446,27 @@ impl Node {
                             .children
                             .iter()
                             .find(|c| &c.name == rel || &c.node.table == rel)
-                            .filter(|c| c.rel.to_one() && !c.spread)
                             .ok_or_else(|| {
                                 ApiError::new(
                                     400,
-                                    "PGRST118",
-                                    format!("A related order on '{rel}' is not possible"),
+                                    "PGRST108",
+                                    format!("'{rel}' is not an embedded resource in this request"),
                                 )
-                                .details("Only to-one embedded resources can be used for ordering")
+                                .hint(format!(
+                                    "Verify that '{rel}' is included in the 'select' query parameter."
+                                ))
                             })?;
+                        if !c.rel.to_one() || c.spread {
+                            return Err(ApiError::new(
+                                400,
+                                "PGRST118",
+                                format!("A related order on '{rel}' is not possible"),
+                            )
+                            .details(format!(
+                                "'{}' and '{rel}' do not form a many-to-one or one-to-one relationship",
+                                self.table
+                            )));
+                        }
                         st.push(&quote_ident(&format!("{}_e", c.node.alias)))
                             .push(".\"v\"->")
                             .param(t.field.name.clone())
@@ -422,7 +494,7 @@ pub fn resolve(
     hint: Option<&str>,
 ) -> Result<(Rel, String, String), ApiError> {
     use crate::rels::{Cardinality, Relationship};
-    let r = crate::rels::find(&cache.rels, schema, parent, name, hint)?;
+    let r = crate::rels::find(&cache.rels, &cache.rel_origins, schema, parent, name, hint)?;
     let swap = |c: &crate::rels::Cols| -> Pairs {
         c.iter().map(|(a, b)| (b.clone(), a.clone())).collect()
     };

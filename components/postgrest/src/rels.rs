@@ -6,7 +6,7 @@
 use crate::error::ApiError;
 use crate::schema::{Function, Key, Table, ViewDef};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A schema-qualified name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -402,13 +402,17 @@ fn combinations(cols: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
     out
 }
 
-/// All relationships between the exposed tables and views, sorted.
+/// Origins of relationships: (table, schema of the other side).
+pub type Origins = BTreeSet<(QName, String)>;
+
+/// All relationships between the exposed tables and views, sorted, and the
+/// origins that had any before those leaving the exposed schemas were dropped.
 pub fn build(
     tables: &[Table],
     keys: &[Key],
     deps: &[KeyDep],
     functions: &[Function],
-) -> Vec<Relationship> {
+) -> (Vec<Relationship>, Origins) {
     let exposed: HashSet<QName> = tables
         .iter()
         .map(|t| QName::new(&t.schema, &t.name))
@@ -627,6 +631,11 @@ pub fn build(
         })
         .collect();
     rels.extend(inverse);
+    let mut origins: Origins = rels
+        .iter()
+        .filter(|r| exposed.contains(r.table()))
+        .map(|r| (r.table().clone(), r.key_schema().to_string()))
+        .collect();
     // Only what the API exposes.
     rels.retain(|r| {
         exposed.contains(r.table())
@@ -661,16 +670,22 @@ pub fn build(
             _ => false,
         })
     });
+    origins.extend(
+        computed
+            .iter()
+            .map(|r| (r.table().clone(), r.key_schema().to_string())),
+    );
     rels.extend(computed);
     rels.sort();
     rels.dedup();
-    rels
+    (rels, origins)
 }
 
 /// The relationship `origin?select=target!hint(...)` means, by PostgREST's
 /// rules, or PGRST200 (none) / PGRST201 (ambiguous).
 pub fn find<'a>(
     rels: &'a [Relationship],
+    origins: &Origins,
     schema: &str,
     origin: &str,
     target: &str,
@@ -713,15 +728,18 @@ pub fn find<'a>(
     match found.as_slice() {
         [one] => Ok(one),
         [] => {
-            let suggestion = if from_origin().next().is_some() {
+            let known = origins.contains(&(QName::new(schema, origin), schema.to_string()));
+            let suggestion = if known {
                 let children: Vec<&str> = from_origin().map(|r| r.ftable().name.as_str()).collect();
+                // No hint when the name is one of them (just not related this way).
                 crate::fuzzy::best_match(target, &children)
+                    .filter(|c| *c != target)
                     .map(|c| format!("Perhaps you meant '{c}' instead of '{target}'."))
             } else {
-                let mut parents: Vec<&str> = rels
+                let mut parents: Vec<&str> = origins
                     .iter()
-                    .filter(|r| r.key_schema() == schema)
-                    .map(|r| r.table().name.as_str())
+                    .filter(|(_, s)| s == schema)
+                    .map(|(t, _)| t.name.as_str())
                     .collect();
                 parents.dedup();
                 crate::fuzzy::best_match(origin, &parents)
@@ -852,16 +870,16 @@ mod tests {
         ];
         add_view_primary_keys(&mut tables, &deps);
         assert_eq!(tables[2].pk, vec!["id"]);
-        let rels = build(&tables, &keys, &deps, &[]);
+        let (rels, origins) = build(&tables, &keys, &deps, &[]);
         // The renamed FK column of the view embeds authors, by name or column.
-        let r = find(&rels, "s", "v", "authors", None).unwrap();
+        let r = find(&rels, &origins, "s", "v", "authors", None).unwrap();
         assert!(
             matches!(r, Relationship::Fk { card: Cardinality::M2O { cols, .. }, table_is_view: true, .. }
             if cols == &vec![("writer".to_string(), "id".to_string())])
         );
-        assert!(find(&rels, "s", "v", "writer", None).is_ok());
+        assert!(find(&rels, &origins, "s", "v", "writer", None).is_ok());
         // And authors embeds the view as a one-to-many.
-        let r = find(&rels, "s", "authors", "v", None).unwrap();
+        let r = find(&rels, &origins, "s", "authors", "v", None).unwrap();
         assert!(matches!(
             r,
             Relationship::Fk {
@@ -869,7 +887,7 @@ mod tests {
                 ..
             }
         ));
-        let e = find(&rels, "s", "v", "nope", None).unwrap_err();
+        let e = find(&rels, &origins, "s", "v", "nope", None).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "PGRST200"));
     }
 }

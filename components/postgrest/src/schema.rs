@@ -41,7 +41,7 @@ tbls as (
       where i.indrelid = c.oid and i.indisunique and i.indpred is null
       group by i.indexrelid) u), '[]') as uniques
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
-  where c.relkind in ('r', 'v', 'm', 'f', 'p') and n.nspname = any($1::text[])
+  where c.relkind in ('r', 'v', 'm', 'f', 'p') and n.nspname = any($1::text[]) and not c.relispartition
 ),
 keys as (
   -- primary and foreign keys in every non-system schema: views in an
@@ -123,6 +123,10 @@ pub struct SchemaCache {
     /// Relationships as PostgREST finds them, built by [`SchemaCache::parse`].
     #[serde(skip)]
     pub rels: Vec<crate::rels::Relationship>,
+    /// (table, schema) pairs that had relationships before those leaving
+    /// the exposed schemas were dropped (PostgREST's PGRST200 hint uses them).
+    #[serde(skip)]
+    pub rel_origins: std::collections::BTreeSet<(crate::rels::QName, String)>,
 }
 
 /// A primary (`p`) or foreign (`f`) key; columns as (attnum, name) in key order.
@@ -271,7 +275,8 @@ impl SchemaCache {
         let mut cache: SchemaCache = serde_json::from_str(json)?;
         let deps = crate::rels::view_key_deps(&cache.views, &cache.keys);
         crate::rels::add_view_primary_keys(&mut cache.tables, &deps);
-        cache.rels = crate::rels::build(&cache.tables, &cache.keys, &deps, &cache.functions);
+        (cache.rels, cache.rel_origins) =
+            crate::rels::build(&cache.tables, &cache.keys, &deps, &cache.functions);
         Ok(cache)
     }
 
