@@ -887,7 +887,21 @@ fn views_take_part_in_relationships() {
     on_each_db(|p| {
         p.migration(
             "20240101000000_books.sql",
-            &format!("{SCHEMA}\ncreate view book_list as select id, title, author_id from books;\ncreate view writers as select id, name from authors;"),
+            &format!(
+                "{SCHEMA}
+create view book_list as select id, title, author_id from books;
+create view writers as select id, name from authors;
+-- renamed key columns, a view of a view, and a view over a private table
+create view shelf as select id as book, title as label, author_id as writer from books;
+create view top_shelf as select book, label, writer as by_whom from shelf where book < 3;
+create schema private;
+create table private.reviews (id int primary key, book_id int references books(id), stars int);
+insert into private.reviews values (1, 1, 5), (2, 1, 4), (3, 2, 3);
+create view reviews as select id, book_id as reviewed, stars from private.reviews;
+grant select on reviews to anon, authenticated, service_role;
+grant usage on schema private to anon, authenticated, service_role;
+grant select on private.reviews to anon, authenticated, service_role;"
+            ),
         );
         let s = p.serve();
         // view → table (the view exposes the FK column)
@@ -899,6 +913,110 @@ fn views_take_part_in_relationships() {
         assert_eq!(
             json_get(&s, "/rest/v1/writers?select=name,book_list(title)&id=eq.2"),
             json!([{"name": "Terry", "book_list": [{"title": "Discworld"}]}])
+        );
+        // A renamed FK column, two views deep, still leads to its table,
+        // and can name the embed.
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/top_shelf?select=label,by_whom(name)&order=book"
+            ),
+            json!([{"label": "Earthsea", "by_whom": {"name": "Ursula"}}, {"label": "Discworld", "by_whom": {"name": "Terry"}}])
+        );
+        // A view over a table in a schema the API does not expose relates
+        // to the exposed views of the tables its key references.
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/shelf?select=label,reviews(stars)&book=eq.1&reviews.order=stars"
+            ),
+            json!([{"label": "Earthsea", "reviews": [{"stars": 4}, {"stars": 5}]}])
+        );
+        // The view's primary key comes from its table's: Location on insert.
+        let r = s.request(
+            "POST",
+            "/rest/v1/shelf",
+            &[("prefer", "return=headers-only")],
+            Some(r#"{"book": 9, "label": "New"}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.header("location"), Some("/shelf?book=eq.9"));
+        // No relationship: PGRST200, with the closest name as a hint.
+        let r = s.get("/rest/v1/shelf?select=label,reveiws(stars)", &[]);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST200"))
+        );
+        assert_eq!(
+            r.json()["hint"],
+            "Perhaps you meant 'reviews' instead of 'reveiws'."
+        );
+    });
+}
+
+#[test]
+fn computed_relationships_and_to_many_spreads() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_books.sql",
+            &format!(
+                "{SCHEMA}
+create function first_book(authors) returns setof books rows 1 language sql stable as $$
+  select * from books where author_id = $1.id order by id limit 1 $$;
+create function edited(authors) returns setof books language sql stable as $$
+  select * from books where editor_id = $1.id order by id $$;"
+            ),
+        );
+        let s = p.serve();
+        // A function of a row returning rows embeds like a relationship:
+        // `rows 1` makes it to-one.
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/authors?select=name,first:first_book(title),edited(id)&order=id"
+            ),
+            json!([
+                {"name": "Ursula", "first": {"title": "Earthsea"}, "edited": [{"id": 2}]},
+                {"name": "Terry", "first": {"title": "Discworld"}, "edited": [{"id": 1}]},
+                {"name": "Nobody", "first": null, "edited": []}
+            ])
+        );
+        // … also from an RPC's rows, and filtered with !inner.
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/authors?select=name,edited!inner(title)&edited.title=eq.Earthsea"
+            ),
+            json!([{"name": "Terry", "edited": [{"title": "Earthsea"}]}])
+        );
+        // A to-many spread: each column becomes an array on the parent.
+        assert_eq!(
+            json_get(&s, "/rest/v1/authors?select=name,...books!books_author_id_fkey(titles:title,id)&books.order=id.desc&order=id"),
+            json!([
+                {"name": "Ursula", "titles": ["Dispossessed", "Earthsea"], "id": [3, 1]},
+                {"name": "Terry", "titles": ["Discworld"], "id": [2]},
+                {"name": "Nobody", "titles": [], "id": []}
+            ])
+        );
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/authors?select=name,...books!books_author_id_fkey(title)&books=is.null"
+            ),
+            json!([{"name": "Nobody", "title": []}])
+        );
+        // Ordering by a to-many embed is refused as PostgREST does.
+        let r = s.get(
+            "/rest/v1/authors?select=name,bs:books!books_author_id_fkey(id)&order=bs(id)",
+            &[],
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST118"))
+        );
+        assert_eq!(
+            r.json()["details"],
+            "'authors' and 'bs' do not form a many-to-one or one-to-one relationship"
         );
     });
 }
