@@ -26,6 +26,11 @@ pub struct Field {
     /// taken on `to_jsonb(column)`, as PostgREST does (set by the planner
     /// from the schema cache).
     pub to_jsonb: bool,
+    /// A data representation (PostgREST's implicit casts to and from a
+    /// domain), as the SQL name of its cast function: in a select list the
+    /// column's domain → json cast, in a filter the text → domain cast its
+    /// values go through (set by the planner from the schema cache).
+    pub rep: Option<String>,
 }
 
 impl Field {
@@ -385,6 +390,7 @@ impl<'a> Cursor<'a> {
             name,
             path,
             to_jsonb: false,
+            rep: None,
         })
     }
 
@@ -775,6 +781,7 @@ mod tests {
             name: name.into(),
             path: vec![],
             to_jsonb: false,
+            rep: None,
         }
     }
 

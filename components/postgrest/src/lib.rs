@@ -364,6 +364,20 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                 }
             }
         }
+        // A write's filter values on a domain with a text cast go through it.
+        if !matches!(action, Action::Read) {
+            if let Ok(c) = cache() {
+                if let Some(t) = c.table(&schema, &table).filter(|_| !c.reps.is_empty()) {
+                    for f in q.filters.iter_mut().flat_map(Logic::filters_mut) {
+                        if f.field.path.is_empty() {
+                            f.field.rep = t
+                                .column(&f.field.name)
+                                .and_then(|col| c.rep("text", &col.ty));
+                        }
+                    }
+                }
+            }
+        }
     }
     // On RPC only a GET's `Range` header applies (as PostgREST).
     let range = match range_header(req)? {
@@ -405,9 +419,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         Action::Read => {
             let mut root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
             q.apply_to(&mut root)?;
-            if json_paths {
-                root.mark_json_paths(&*cache()?);
-            }
+            mark_from_cache(&mut root, json_paths, cache)?;
             root.render(&mut st, &Source::Table, None, true)?;
             // planned: the planner's row estimate (EXPLAIN, run first in
             // the same transaction); estimated: exact up to db-max-rows,
@@ -484,9 +496,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                         .unwrap_or((schema.clone(), table.clone()));
                     let mut root = Node::build(&rschema, &rtable, &q.select, cache, &mut counter)?;
                     q.apply_to(&mut root)?;
-                    if json_paths {
-                        root.mark_json_paths(&*cache()?);
-                    }
+                    mark_from_cache(&mut root, json_paths, cache)?;
                     root.render(&mut st, &Source::Call(&render_call), None, true)?;
                     count_sql = if exact {
                         let mut c = Statement {
@@ -608,12 +618,14 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     st.push(")");
                 }
             } else {
-                st.push("(").push(&ident_list(&columns)).push(") SELECT ");
-                st.push(&ident_list(&columns));
-                st.push(" FROM json_populate_recordset(NULL::")
-                    .push(&target)
-                    .push(", ");
-                st.param(payload).push("::json) pgrst_body");
+                st.push("(").push(&ident_list(&columns)).push(") ");
+                body_select(
+                    &mut st,
+                    &target,
+                    &columns,
+                    payload,
+                    &typed_columns(cache, &schema, &table, &columns),
+                );
             }
             if let Some((merge, keys)) = &conflict {
                 st.push(" ON CONFLICT (").push(&ident_list(keys)).push(")");
@@ -656,10 +668,15 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     }
                     st.ident(c).push(" = pgrst_body.").ident(c);
                 }
-                st.push(" FROM (SELECT * FROM json_populate_recordset(NULL::")
-                    .push(&target)
-                    .push(", ");
-                st.param(payload).push("::json) LIMIT 1) pgrst_body");
+                st.push(" FROM (");
+                body_select(
+                    &mut st,
+                    &target,
+                    &columns,
+                    payload,
+                    &typed_columns(cache, &schema, &table, &columns),
+                );
+                st.push(" LIMIT 1) pgrst_body");
                 where_clause(&mut st, &target, &q.filters)?;
                 st.push(" RETURNING ").push(&target).push(".*");
             }
@@ -757,9 +774,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         let mut root = Node::build(&schema, &table, &q.select, cache, &mut counter)?;
         root.order = std::mem::take(&mut q.order);
         q.apply_embedded(&mut root)?;
-        if json_paths {
-            root.mark_json_paths(&*cache()?);
-        }
+        mark_from_cache(&mut root, json_paths, cache)?;
         root.render(&mut st, &Source::Cte("pgrst_source"), None, false)?;
     }
     if let Some(pos) = csv_header_source {
@@ -1642,12 +1657,18 @@ pub(crate) fn select_list(
                 if wrap {
                     st.push("CAST(");
                 }
+                if let Some(rep) = &field.rep {
+                    st.push(rep).push("(");
+                }
                 field_sql(st, table, field);
+                if field.rep.is_some() {
+                    st.push(")");
+                }
                 if let Some(c) = cast {
                     st.push(" AS ").push(c).push(")");
                 }
                 let name = alias.clone().unwrap_or_else(|| field.default_alias());
-                if alias.is_some() || !field.path.is_empty() || wrap {
+                if alias.is_some() || !field.path.is_empty() || wrap || field.rep.is_some() {
                     st.push(" AS ").ident(&name);
                 }
             }
@@ -1658,6 +1679,99 @@ pub(crate) fn select_list(
                     "Resource embedding is not supported by supalite yet",
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The written columns with their types and json → domain casts, when
+/// any written column has one (PostgREST's data representations).
+fn typed_columns(
+    cache: &mut CacheLoader,
+    schema: &str,
+    table: &str,
+    columns: &[String],
+) -> Option<Vec<(String, Option<String>)>> {
+    let c = cache().ok()?;
+    if c.reps.is_empty() {
+        return None;
+    }
+    let t = c.table(schema, table)?;
+    let typed: Vec<(String, Option<String>)> = columns
+        .iter()
+        .map(|name| {
+            let col = t.column(name)?;
+            Some((col.ty.clone(), c.rep("json", &col.ty)))
+        })
+        .collect::<Option<_>>()?;
+    typed.iter().any(|(_, r)| r.is_some()).then_some(typed)
+}
+
+/// `SELECT <columns> FROM <the JSON payload's rows> AS pgrst_body`: by the
+/// table's row type, or with a domain's json cast applied to its columns.
+fn body_select(
+    st: &mut Statement,
+    target: &str,
+    columns: &[String],
+    payload: String,
+    typed: &Option<Vec<(String, Option<String>)>>,
+) {
+    match typed {
+        None => {
+            st.push("SELECT ").push(&ident_list(columns));
+            st.push(" FROM json_populate_recordset(NULL::")
+                .push(target)
+                .push(", ");
+            st.param(payload).push("::json) AS pgrst_body");
+        }
+        Some(typed) => {
+            st.push("SELECT ");
+            for (i, (c, (_, rep))) in columns.iter().zip(typed).enumerate() {
+                if i > 0 {
+                    st.push(", ");
+                }
+                match rep {
+                    Some(f) => st
+                        .push(f)
+                        .push("(pgrst_body.")
+                        .ident(c)
+                        .push(") AS ")
+                        .ident(c),
+                    None => st.push("pgrst_body.").ident(c),
+                };
+            }
+            st.push(" FROM json_to_recordset(")
+                .param(payload)
+                .push("::json) AS pgrst_body(");
+            for (i, (c, (ty, rep))) in columns.iter().zip(typed).enumerate() {
+                if i > 0 {
+                    st.push(", ");
+                }
+                // Types come from the catalog (format_type), never the request.
+                st.ident(c)
+                    .push(" ")
+                    .push(if rep.is_some() { "json" } else { ty });
+            }
+            st.push(")");
+        }
+    }
+}
+
+/// What a read tree takes from the schema cache: JSON paths on non-JSON
+/// columns, and data representations (when the database declares any).
+fn mark_from_cache(
+    root: &mut Node,
+    json_paths: bool,
+    cache: &mut CacheLoader,
+) -> Result<(), ApiError> {
+    if json_paths {
+        root.mark_json_paths(&*cache()?);
+    }
+    // Without a schema cache (the database is unreachable) the statement
+    // fails on its own; representations are not a reason to fail earlier.
+    if let Ok(c) = cache() {
+        if !c.reps.is_empty() {
+            root.apply_reps(&c);
         }
     }
     Ok(())
@@ -1767,23 +1881,37 @@ pub(crate) fn logic_sql_in(st: &mut Statement, table: &str, l: &Logic, embeds: &
                     value,
                 } => {
                     st.push(" ").push(op).push(" ");
-                    match quantifier {
-                        Some(q) => {
+                    match (quantifier, &f.field.rep) {
+                        (Some(q), _) => {
                             st.push(match q {
                                 grammar::Quantifier::Any => "ANY(",
                                 grammar::Quantifier::All => "ALL(",
                             });
                             st.param(value.clone()).push(")");
                         }
-                        None => {
+                        // A data representation: the value goes through
+                        // the domain's text cast.
+                        (None, Some(rep)) => {
+                            st.push(rep).push("(").param(value.clone()).push("::text)");
+                        }
+                        (None, None) => {
                             st.param(value.clone());
                         }
                     }
                 }
                 Operation::In(items) => {
-                    st.push(" = ANY(")
-                        .param(sql::array_literal(items))
-                        .push(")");
+                    match &f.field.rep {
+                        Some(rep) => st
+                            .push(" = ANY(SELECT ")
+                            .push(rep)
+                            .push("(pgrst_v) FROM unnest(")
+                            .param(sql::array_literal(items))
+                            .push("::text[]) AS pgrst_v)"),
+                        None => st
+                            .push(" = ANY(")
+                            .param(sql::array_literal(items))
+                            .push(")"),
+                    };
                 }
                 Operation::Is(v) => {
                     st.push(match v {
@@ -2031,6 +2159,7 @@ mod tests {
             keys,
             functions: vec![],
             views: vec![],
+            reps: vec![],
             rels,
             rel_origins,
         })

@@ -177,6 +177,55 @@ impl Node {
         Ok(node)
     }
 
+    /// Data representations: columns of a domain with an implicit cast to
+    /// json are shown through it (`*` is spelled out for that), and filter
+    /// values on a domain with a cast from text go through that cast.
+    pub fn apply_reps(&mut self, cache: &SchemaCache) {
+        if let Some(t) = cache.table(&self.schema, &self.table) {
+            let shown = |name: &str| t.column(name).and_then(|c| cache.rep(&c.ty, "json"));
+            if self.items.iter().any(|i| matches!(i, Item::Star))
+                && t.columns.iter().any(|c| shown(&c.name).is_some())
+            {
+                let columns = t.columns.iter().map(|c| {
+                    Item::Column(SelectItem::Column {
+                        field: crate::grammar::Field {
+                            name: c.name.clone(),
+                            path: Vec::new(),
+                            to_jsonb: false,
+                            rep: None,
+                        },
+                        alias: None,
+                        cast: None,
+                    })
+                });
+                self.items = std::mem::take(&mut self.items)
+                    .into_iter()
+                    .flat_map(|i| match i {
+                        Item::Star => columns.clone().collect::<Vec<_>>(),
+                        other => vec![other],
+                    })
+                    .collect();
+            }
+            for item in &mut self.items {
+                if let Item::Column(SelectItem::Column { field, .. }) = item {
+                    if field.path.is_empty() {
+                        field.rep = shown(&field.name);
+                    }
+                }
+            }
+            for f in self.filters.iter_mut().flat_map(Logic::filters_mut) {
+                if f.field.path.is_empty() {
+                    f.field.rep = t
+                        .column(&f.field.name)
+                        .and_then(|c| cache.rep("text", &c.ty));
+                }
+            }
+        }
+        for c in &mut self.children {
+            c.node.apply_reps(cache);
+        }
+    }
+
     /// The keys this node's rows have in the output.
     pub fn output_names(&self, cache: &SchemaCache) -> Vec<String> {
         let mut out = Vec::new();

@@ -99,9 +99,21 @@ fns as (
   from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
   where n.nspname = any($1::text[]) and p.prokind = 'f'
     and p.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype, 'internal'::regtype)
+),
+reps as (
+  -- data representations: implicit casts between a domain and json or text
+  select format_type(c.castsource, null) as source, format_type(c.casttarget, null) as target,
+    fn.nspname as schema, f.proname as function
+  from pg_cast c
+  join pg_type src on src.oid = c.castsource join pg_type dst on dst.oid = c.casttarget
+  join pg_proc f on f.oid = c.castfunc join pg_namespace fn on fn.oid = f.pronamespace
+  where c.castcontext = 'i' and c.castmethod = 'f'
+    and ((src.typtype = 'd' and c.casttarget in ('json'::regtype, 'text'::regtype))
+      or (dst.typtype = 'd' and c.castsource in ('json'::regtype, 'text'::regtype)))
 )
 select json_build_object(
   'tables', coalesce((select json_agg(tbls) from tbls), '[]'),
+  'reps', coalesce((select json_agg(reps) from reps), '[]'),
   'keys', coalesce((select json_agg(keys) from keys), '[]'),
   'functions', coalesce((select json_agg(fns) from fns), '[]'),
   'views', coalesce((select json_agg(views) from views), '[]')
@@ -120,6 +132,9 @@ pub struct SchemaCache {
     /// Views and their query trees, for column lineage.
     #[serde(default)]
     pub views: Vec<ViewDef>,
+    /// Data representations: implicit casts between domains and json/text.
+    #[serde(default)]
+    pub reps: Vec<Rep>,
     /// Relationships as PostgREST finds them, built by [`SchemaCache::parse`].
     #[serde(skip)]
     pub rels: Vec<crate::rels::Relationship>,
@@ -145,6 +160,15 @@ pub struct Key {
     /// A foreign key whose columns are also a primary or unique key.
     #[serde(default)]
     pub one_to_one: bool,
+}
+
+/// An implicit cast function between a domain and `json` or `text`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rep {
+    pub source: String,
+    pub target: String,
+    pub schema: String,
+    pub function: String,
 }
 
 /// A view (or materialized view) with its rule's query tree (`pg_node_tree` text).
@@ -278,6 +302,20 @@ impl SchemaCache {
         (cache.rels, cache.rel_origins) =
             crate::rels::build(&cache.tables, &cache.keys, &deps, &cache.functions);
         Ok(cache)
+    }
+
+    /// The cast function (quoted, qualified) from type `source` to `target`.
+    pub fn rep(&self, source: &str, target: &str) -> Option<String> {
+        self.reps
+            .iter()
+            .find(|r| r.source == source && r.target == target)
+            .map(|r| {
+                format!(
+                    "{}.{}",
+                    crate::sql::quote_ident(&r.schema),
+                    crate::sql::quote_ident(&r.function)
+                )
+            })
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
