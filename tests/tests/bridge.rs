@@ -1078,3 +1078,81 @@ grant execute on all functions in schema app, v2, util to anon;
         assert_eq!(r.json(), json!([{"n": 1}]));
     });
 }
+
+#[test]
+fn data_representations_shape_input_output_and_filters() {
+    on_each_db(|p| {
+        // Cents stored as an integer domain, shown and accepted as "12.34".
+        p.migration(
+            "20240101000000_prices.sql",
+            r#"
+create domain cents as int;
+create function cents_json(cents) returns json language sql immutable as
+  $$ select to_json(to_char($1 / 100.0, 'FM999999990.00')) $$;
+create function json_cents(json) returns cents language sql immutable as
+  $$ select (round(($1 #>> '{}')::numeric * 100))::int::cents $$;
+create function text_cents(text) returns cents language sql immutable as
+  $$ select (round($1::numeric * 100))::int::cents $$;
+create cast (cents as json) with function cents_json(cents) as implicit;
+create cast (json as cents) with function json_cents(json) as implicit;
+create cast (text as cents) with function text_cents(text) as implicit;
+create table items (id int primary key, name text, price cents);
+create table orders (id int primary key, item_id int references items(id));
+insert into items values (1, 'pen', 150), (2, 'ink', 1299);
+insert into orders values (1, 2);
+"#,
+        );
+        let s = p.serve();
+        // Output, with `*` and in an embed.
+        assert_eq!(
+            json_get(&s, "/rest/v1/items?order=id"),
+            json!([{"id": 1, "name": "pen", "price": "1.50"}, {"id": 2, "name": "ink", "price": "12.99"}])
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/orders?select=id,items(price)"),
+            json!([{"id": 1, "items": {"price": "12.99"}}])
+        );
+        // Filters take the shown form.
+        assert_eq!(
+            json_get(&s, "/rest/v1/items?select=id&price=eq.12.99"),
+            json!([{"id": 2}])
+        );
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/items?select=id&price=in.(1.50,12.99)&order=id"
+            ),
+            json!([{"id": 1}, {"id": 2}])
+        );
+        // Writes take it too, and answer with it.
+        let r = s.request(
+            "POST",
+            "/rest/v1/items?select=id,price",
+            &[("prefer", "return=representation")],
+            Some(r#"{"id": 3, "name": "pad", "price": "3.05"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (201, json!([{"id": 3, "price": "3.05"}])),
+            "{}",
+            r.body
+        );
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/items?id=eq.1&select=price",
+            &[("prefer", "return=representation")],
+            Some(r#"{"price": "2"}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"price": "2.00"}])),
+            "{}",
+            r.body
+        );
+        // Stored as cents: a cast applies to the shown (json) form, as in PostgREST.
+        assert_eq!(
+            json_get(&s, "/rest/v1/items?select=id,price::text&price=eq.3.05"),
+            json!([{"id": 3, "price": "\"3.05\""}])
+        );
+    });
+}
