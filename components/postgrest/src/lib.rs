@@ -177,6 +177,65 @@ enum MediaType {
     Csv,
 }
 
+#[derive(Debug, Clone)]
+struct CustomMedia {
+    content_type: String,
+    binary: bool,
+}
+
+/// The media type handler that answers a request, by PostgREST's rules:
+/// the first accepted type any handler produces; the target's own handlers
+/// (its `*/*` first) only with the default select; built-in types (JSON,
+/// CSV, the vendored ones) when no handler overrides them.
+fn negotiate_handler(
+    accept: Option<&str>,
+    cache: &mut CacheLoader,
+    target: &(String, String),
+    default_select: bool,
+) -> Option<schema::Handler> {
+    let c = cache().ok()?;
+    if c.handlers.is_empty() {
+        return None;
+    }
+    let mut accepts: Vec<(f32, String)> = accept
+        .unwrap_or("*/*")
+        .split(',')
+        .filter_map(|part| {
+            let mut bits = part.split(';');
+            let mt = bits.next()?.trim().to_ascii_lowercase();
+            let q = bits
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (!mt.is_empty()).then_some((q, mt))
+        })
+        .collect();
+    accepts.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    let find = |schema: &str, name: &str, mt: &str| {
+        c.handlers
+            .iter()
+            .find(|h| h.target_schema == schema && h.target_name == name && h.media_type == mt)
+    };
+    for (_, mt) in &accepts {
+        if mt.starts_with("application/vnd.pgrst.") {
+            return None;
+        }
+        let own = default_select
+            .then(|| find(&target.0, &target.1, "*/*").or_else(|| find(&target.0, &target.1, mt)))
+            .flatten();
+        if let Some(h) = own.or_else(|| find("", "anyelement", mt)) {
+            return Some(h.clone());
+        }
+        if matches!(
+            mt.as_str(),
+            "application/json" | "*/*" | "application/*" | "text/csv"
+        ) {
+            return None;
+        }
+    }
+    None
+}
+
 /// What to run and how to answer with its result.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -205,6 +264,9 @@ pub struct Plan {
     media: MediaType,
     /// `nulls=stripped` was asked for (and the body is stripped).
     strip_nulls: bool,
+    /// A media type handler's answer: its content type, and whether the
+    /// body column is hex (a bytea domain).
+    custom: Option<CustomMedia>,
     /// The table a read or write is on (schema, name).
     target: Option<(String, String)>,
     /// The columns a write sets.
@@ -342,7 +404,9 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         )
         .details(format!("Invalid preferences: {}", prefs.invalid.join(", "))));
     }
-    let (media, strip_nulls) = accept_media(req.header("accept"))?;
+    // Built-in media types now; a database's media type handlers (which
+    // need the target and the select) are negotiated once the plan knows them.
+    let builtin_media = accept_media(req.header("accept"));
 
     // JSON paths (`->`, `->>`) on array or composite columns need the column
     // types: only such requests read the schema cache for them.
@@ -407,6 +471,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         });
     let mut counter = 0usize;
     let mut shape = Shape::Rows;
+    let mut rpc_table: Option<(String, String)> = None;
 
     st.push("WITH pgrst_source AS (");
     let count_sql: Option<Statement>;
@@ -466,6 +531,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                 cache,
             )?;
             shape = call.shape;
+            rpc_table = call.table.clone();
             // `count=exact`: the function runs once, into a materialized
             // CTE; the page and the count (rows after filters, before
             // limit/offset) both read it, as PostgREST does.
@@ -698,6 +764,16 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             st.push("NULL::text");
         }
     }
+    let default_select = q.select.is_empty() || q.select == [grammar::SelectItem::Star];
+    let target_id = match &rpc_table {
+        Some(t) if rpc => t.clone(),
+        _ => (schema.clone(), table.clone()),
+    };
+    let custom = negotiate_handler(req.header("accept"), cache, &target_id, default_select);
+    let (media, strip_nulls) = match (&custom, builtin_media) {
+        (Some(_), _) => (MediaType::Json, false),
+        (None, b) => b?,
+    };
     match prefs.max_affected.filter(|_| {
         prefs.strict() && matches!(action, Action::Update | Action::Delete | Action::Call)
     }) {
@@ -737,6 +813,31 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         st.push("coalesce(json_agg(_postgrest_t), '[]')::text");
     } else if returning != ReturnPref::Representation || head {
         st.push("''::text");
+    } else if let Some(h) = &custom {
+        // A media type handler: the database's aggregate over the rows, or
+        // a function's media-typed value as it is.
+        let value = if h.raw {
+            "(array_agg(_postgrest_t.pgrst_scalar))[1]".to_string()
+        } else if h.target_name == "anyelement" {
+            format!(
+                "{}.{}(_postgrest_t)",
+                quote_ident(&h.schema),
+                quote_ident(&h.name)
+            )
+        } else {
+            format!(
+                "{}.{}(_postgrest_t::{}.{})",
+                quote_ident(&h.schema),
+                quote_ident(&h.name),
+                quote_ident(&h.target_schema),
+                quote_ident(&h.target_name)
+            )
+        };
+        if h.base == "bytea" {
+            st.push(&format!("coalesce(encode({value}, 'hex'), '')"));
+        } else {
+            st.push(&format!("coalesce(({value})::text, '')"));
+        }
     } else if media == MediaType::Csv && matches!(shape, Shape::Rows) {
         // PostgREST's CSV: a header of the column names, then each row's
         // composite text form without its parentheses.
@@ -844,6 +945,18 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         returning,
         media,
         strip_nulls,
+        custom: custom.map(|h| CustomMedia {
+            content_type: match h.media_type.as_str() {
+                "*/*" => "application/octet-stream".into(),
+                m @ ("text/plain"
+                | "text/xml"
+                | "text/csv"
+                | "application/json"
+                | "application/geo+json") => format!("{m}; charset=utf-8"),
+                m => m.to_string(),
+            },
+            binary: h.base == "bytea",
+        }),
         target: (!rpc).then(|| (schema.clone(), table.clone())),
         written,
         shape,
@@ -870,6 +983,7 @@ impl Plan {
             returning: ReturnPref::Representation,
             media: MediaType::Json,
             strip_nulls: false,
+            custom: None,
             target: None,
             written: Vec::new(),
             shape: Shape::Rows,
@@ -1136,33 +1250,47 @@ impl Plan {
                 .as_bytes()
                 .to_vec()
         };
-        let (ctype, body) = match (self.media, self.shape) {
-            (media, Shape::Row) => (
-                if media == MediaType::SingleObject {
-                    "application/vnd.pgrst.object+json; charset=utf-8"
-                } else {
-                    "application/json; charset=utf-8"
-                },
-                if page_total == 0 {
-                    b"null".to_vec()
-                } else {
-                    strip(body)
-                },
-            ),
-            (MediaType::Csv, Shape::Rows) => ("text/csv; charset=utf-8", body.as_bytes().to_vec()),
-            (MediaType::Json | MediaType::Csv, _)
-            | (_, Shape::Scalar | Shape::Scalars | Shape::Void) => {
-                ("application/json; charset=utf-8", body.as_bytes().to_vec())
+        let custom = self.custom.as_ref().map(|c| {
+            let bytes = if c.binary {
+                hex_decode(body)
+            } else {
+                body.as_bytes().to_vec()
+            };
+            (c.content_type.as_str(), bytes)
+        });
+        let (ctype, body) = if let Some(answer) = custom {
+            answer
+        } else {
+            match (self.media, self.shape) {
+                (media, Shape::Row) => (
+                    if media == MediaType::SingleObject {
+                        "application/vnd.pgrst.object+json; charset=utf-8"
+                    } else {
+                        "application/json; charset=utf-8"
+                    },
+                    if page_total == 0 {
+                        b"null".to_vec()
+                    } else {
+                        strip(body)
+                    },
+                ),
+                (MediaType::Csv, Shape::Rows) => {
+                    ("text/csv; charset=utf-8", body.as_bytes().to_vec())
+                }
+                (MediaType::Json | MediaType::Csv, _)
+                | (_, Shape::Scalar | Shape::Scalars | Shape::Void) => {
+                    ("application/json; charset=utf-8", body.as_bytes().to_vec())
+                }
+                (MediaType::SingleObject, Shape::Rows) => (
+                    "application/vnd.pgrst.object+json; charset=utf-8",
+                    body.trim()
+                        .strip_prefix('[')
+                        .and_then(|b| b.strip_suffix(']'))
+                        .unwrap_or(body)
+                        .as_bytes()
+                        .to_vec(),
+                ),
             }
-            (MediaType::SingleObject, Shape::Rows) => (
-                "application/vnd.pgrst.object+json; charset=utf-8",
-                body.trim()
-                    .strip_prefix('[')
-                    .and_then(|b| b.strip_suffix(']'))
-                    .unwrap_or(body)
-                    .as_bytes()
-                    .to_vec(),
-            ),
         };
         let ctype = match (ctype, self.strip_nulls) {
             ("application/json; charset=utf-8", true) if matches!(self.shape, Shape::Rows) => {
@@ -1227,6 +1355,15 @@ fn guc_headers(text: &str) -> Option<Vec<(String, String)>> {
             }
             _ => None,
         })
+        .collect()
+}
+
+/// Bytes from the hex PostgreSQL's `encode(…, 'hex')` writes.
+fn hex_decode(hex: &str) -> Vec<u8> {
+    let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+    hex.as_bytes()
+        .chunks_exact(2)
+        .map(|p| digit(p[0]) << 4 | digit(p[1]))
         .collect()
 }
 
@@ -2160,6 +2297,7 @@ mod tests {
             functions: vec![],
             views: vec![],
             reps: vec![],
+            handlers: vec![],
             rels,
             rel_origins,
         })

@@ -110,9 +110,35 @@ reps as (
   where c.castcontext = 'i' and c.castmethod = 'f'
     and ((src.typtype = 'd' and c.casttarget in ('json'::regtype, 'text'::regtype))
       or (dst.typtype = 'd' and c.castsource in ('json'::regtype, 'text'::regtype)))
+),
+media_types as (
+  select t.oid, lower(t.typname) as name, format_type(t.typbasetype, null) as base
+  from pg_type t
+  where t.typbasetype <> 0 and (t.typname ~* '^[A-Za-z0-9.-]+/[A-Za-z0-9.+-]+$' or t.typname = '*/*')
+),
+handlers as (
+  -- aggregates of a table's rows (or anyelement) into a media type domain
+  select fn.nspname as schema, f.proname as name,
+    coalesce(tn.nspname, '') as target_schema, coalesce(tc.relname, 'anyelement') as target_name,
+    m.name as media_type, m.base, false as raw
+  from media_types m
+  join pg_proc f on f.prorettype = m.oid and f.prokind = 'a' and f.pronargs = 1
+  join pg_namespace fn on fn.oid = f.pronamespace
+  left join pg_class tc on tc.reltype = f.proargtypes[0] and tc.relkind in ('v', 'r', 'm', 'f', 'p')
+  left join pg_namespace tn on tn.oid = tc.relnamespace
+  where fn.nspname = any($1::text[])
+    and (f.proargtypes[0] = 'anyelement'::regtype or tc.oid is not null)
+  union all
+  -- functions returning a media type domain answer with their value as is
+  select '', '', fn.nspname, f.proname, m.name, m.base, true
+  from media_types m
+  join pg_proc f on f.prorettype = m.oid and f.prokind = 'f' and not f.proretset
+  join pg_namespace fn on fn.oid = f.pronamespace
+  where fn.nspname = any($1::text[])
 )
 select json_build_object(
   'tables', coalesce((select json_agg(tbls) from tbls), '[]'),
+  'handlers', coalesce((select json_agg(handlers) from handlers), '[]'),
   'reps', coalesce((select json_agg(reps) from reps), '[]'),
   'keys', coalesce((select json_agg(keys) from keys), '[]'),
   'functions', coalesce((select json_agg(fns) from fns), '[]'),
@@ -135,6 +161,9 @@ pub struct SchemaCache {
     /// Data representations: implicit casts between domains and json/text.
     #[serde(default)]
     pub reps: Vec<Rep>,
+    /// Media type handlers (PostgREST's custom media types).
+    #[serde(default)]
+    pub handlers: Vec<Handler>,
     /// Relationships as PostgREST finds them, built by [`SchemaCache::parse`].
     #[serde(skip)]
     pub rels: Vec<crate::rels::Relationship>,
@@ -160,6 +189,21 @@ pub struct Key {
     /// A foreign key whose columns are also a primary or unique key.
     #[serde(default)]
     pub one_to_one: bool,
+}
+
+/// A media type handler: an aggregate (`schema.name`) of the rows of
+/// `target_schema.target_name` (or of `anyelement`) into the domain named
+/// `media_type`, or (`raw`) a function `target` returning such a domain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Handler {
+    pub schema: String,
+    pub name: String,
+    pub target_schema: String,
+    pub target_name: String,
+    pub media_type: String,
+    /// The domain's base type (`bytea` answers are binary).
+    pub base: String,
+    pub raw: bool,
 }
 
 /// An implicit cast function between a domain and `json` or `text`.
