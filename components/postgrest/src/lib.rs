@@ -835,6 +835,10 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         };
         if h.base == "bytea" {
             st.push(&format!("coalesce(encode({value}, 'hex'), '')"));
+        } else if h.base == "jsonb" {
+            // PostgREST reads jsonb results in binary: its answers start with
+            // jsonb's format version byte (1), which clients see.
+            st.push(&format!("coalesce(E'\\x01' || ({value})::text, '')"));
         } else {
             st.push(&format!("coalesce(({value})::text, '')"));
         }

@@ -88,6 +88,86 @@ fn shape_of(f: &Function) -> (Shape, Option<(String, String)>) {
     )
 }
 
+/// Callable through the API: all parameters named, or exactly one unnamed
+/// of a type a whole request body can be (json, jsonb, text, xml, bytea).
+fn callable(f: &Function) -> bool {
+    let params = f.params();
+    match params.iter().filter(|p| p.name.is_empty()).count() {
+        0 => true,
+        1 => {
+            params.len() == 1 && matches!(params[0].ty, "json" | "jsonb" | "text" | "xml" | "bytea")
+        }
+        _ => false,
+    }
+}
+
+/// PGRST202 as PostgREST words it, with its "Perhaps you meant" hint: the
+/// closest function name, or the closest parameter list of this one.
+fn no_function(
+    cache: &SchemaCache,
+    schema: &str,
+    name: &str,
+    keys: &[String],
+    post: bool,
+    overloads: &[&Function],
+) -> ApiError {
+    let func = format!("{schema}.{name}");
+    let listed = keys.join(", ");
+    let message_params = if keys.is_empty() {
+        " without parameters".to_string()
+    } else {
+        format!("({listed})")
+    };
+    let detail_params = if keys.is_empty() {
+        " without parameters".to_string()
+    } else {
+        format!(
+            " with parameter{} {listed}",
+            if keys.len() > 1 { "s" } else { "" }
+        )
+    };
+    let json_alternative = if post {
+        " or with a single unnamed json/jsonb parameter"
+    } else {
+        ""
+    };
+    let sorted_list = |names: &mut Vec<&str>| {
+        names.sort();
+        format!("({})", names.join(", "))
+    };
+    let hint = if overloads.is_empty() {
+        let names: Vec<&str> = cache
+            .functions
+            .iter()
+            .filter(|f| f.schema == schema && callable(f))
+            .map(|f| f.name.as_str())
+            .collect();
+        crate::fuzzy::best_match(name, &names)
+            .map(|n| format!("Perhaps you meant to call the function {schema}.{n}"))
+    } else {
+        let lists: Vec<String> = overloads
+            .iter()
+            .map(|f| sorted_list(&mut f.params().iter().map(|p| p.name).collect()))
+            .collect();
+        let refs: Vec<&str> = lists.iter().map(String::as_str).collect();
+        let asked = sorted_list(&mut keys.iter().map(String::as_str).collect());
+        crate::fuzzy::best_match(&asked, &refs)
+            .map(|l| format!("Perhaps you meant to call the function {schema}.{name}{l}"))
+    };
+    let e = ApiError::new(
+        404,
+        "PGRST202",
+        format!("Could not find the function {func}{message_params} in the schema cache"),
+    )
+    .details(format!(
+        "Searched for the function {func}{detail_params}{json_alternative}, but no matches were found in the schema cache."
+    ));
+    match hint {
+        Some(h) => e.hint(h),
+        None => e,
+    }
+}
+
 fn single_json_param(f: &Function) -> Option<String> {
     match f.params().as_slice() {
         [p] if p.name.is_empty() && (p.ty == "json" || p.ty == "jsonb") => Some(p.ty.to_string()),
@@ -107,8 +187,61 @@ pub(crate) fn plan_call(
     cache: &mut CacheLoader,
 ) -> Result<Call, ApiError> {
     let cache: std::rc::Rc<SchemaCache> = cache()?;
-    let candidates: Vec<&Function> = cache.functions(schema, name).collect();
+    // As PostgREST, a function with unnamed parameters can only be called
+    // when it has one, of a type a whole body can be passed as.
+    let candidates: Vec<&Function> = cache
+        .functions(schema, name)
+        .filter(|f| callable(f))
+        .collect();
     let post = method == "POST";
+
+    // A text, XML or binary body goes whole to the single unnamed parameter
+    // of that type.
+    let content_type = req.header("content-type").map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let raw_type = match content_type.as_deref() {
+        Some("text/plain") if post => Some("text"),
+        Some("text/xml") if post => Some("xml"),
+        Some("application/octet-stream") if post => Some("bytea"),
+        _ => None,
+    };
+    if let Some(ty) = raw_type {
+        let f = candidates
+            .iter()
+            .find(|f| matches!(f.params().as_slice(), [p] if p.name.is_empty() && p.ty == ty))
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "PGRST202",
+                    format!("Could not find the function {schema}.{name} in the schema cache"),
+                )
+                .details(format!(
+                    "Searched for the function {schema}.{name} with a single unnamed {ty} parameter, but no matches were found in the schema cache."
+                ))
+            })?;
+        let payload = if ty == "bytea" {
+            let hex: String = req.body.iter().map(|b| format!("{b:02x}")).collect();
+            format!("\\x{hex}")
+        } else {
+            String::from_utf8_lossy(req.body).into_owned()
+        };
+        let (shape, table) = shape_of(f);
+        q.parse_filters()?;
+        return Ok(Call {
+            shape,
+            table,
+            schema: schema.into(),
+            name: name.into(),
+            args: Vec::new(),
+            whole_body: Some(ty.to_string()),
+            payload,
+        });
+    }
 
     let (body, keys): (Option<Value>, Vec<String>) = if post {
         let text = std::str::from_utf8(req.body).unwrap_or("").trim();
@@ -164,8 +297,11 @@ pub(crate) fn plan_call(
                 ApiError::new(
                     404,
                     "PGRST202",
-                    format!("Could not find the function {schema}.{name} with a single json or jsonb parameter in the schema cache"),
+                    format!("Could not find the function {schema}.{name} in the schema cache"),
                 )
+                .details(format!(
+                    "Searched for the function {schema}.{name} with a single json/jsonb parameter, but no matches were found in the schema cache."
+                ))
             })?;
         let ty = f.params()[0].ty.to_string();
         let (shape, table) = shape_of(f);
@@ -190,17 +326,7 @@ pub(crate) fn plan_call(
             let f = whole_body_fn().unwrap();
             (f, single_json_param(f))
         }
-        ([], _) => {
-            let list = keys.join(", ");
-            return Err(ApiError::new(
-                404,
-                "PGRST202",
-                format!("Could not find the function {schema}.{name}({list}) in the schema cache"),
-            )
-            .details(format!(
-                "Searched for the function {schema}.{name} with parameters {list} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache."
-            )));
-        }
+        ([], _) => return Err(no_function(&cache, schema, name, &keys, post, &candidates)),
         (many, _) => {
             let sigs: Vec<String> = many
                 .iter()
