@@ -1156,3 +1156,82 @@ insert into orders values (1, 2);
         );
     });
 }
+
+#[test]
+fn media_type_handlers_and_raw_bodies() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_media.sql",
+            r#"
+create domain "text/tab-separated-values" as text;
+create domain "text/plain" as text;
+create domain "application/octet-stream" as bytea;
+create table notes (id int primary key, body text);
+insert into notes values (1, 'one'), (2, 'two');
+create function notes_tsv_step(state "text/tab-separated-values", next notes)
+  returns "text/tab-separated-values" language sql as
+  $$ select (state || next.id || E'\t' || next.body || E'\n')::"text/tab-separated-values" $$;
+create aggregate notes_tsv(notes) (stype = "text/tab-separated-values", sfunc = notes_tsv_step, initcond = '');
+create function shout(text) returns "text/plain" language sql as $$ select upper($1)::"text/plain" $$;
+create function bytes(bytea) returns "application/octet-stream" language sql as
+  $$ select ($1 || '\x21'::bytea)::"application/octet-stream" $$;
+"#,
+        );
+        let s = p.serve();
+        // A table's aggregate answers its media type.
+        let r = s.get(
+            "/rest/v1/notes?order=id",
+            &[("accept", "text/tab-separated-values")],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("content-type"), Some("text/tab-separated-values"));
+        assert_eq!(r.body, "1\tone\n2\ttwo\n");
+        // JSON stays the default; an unknown type is still 406.
+        assert_eq!(
+            json_get(&s, "/rest/v1/notes?select=id&order=id"),
+            json!([{"id": 1}, {"id": 2}])
+        );
+        let r = s.get("/rest/v1/notes", &[("accept", "image/png")]);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (406, json!("PGRST107"))
+        );
+        // A text body to a single unnamed text parameter; the function's
+        // media type domain is answered as it is.
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/shout",
+            &[("content-type", "text/plain"), ("accept", "text/plain")],
+            Some("hello"),
+        );
+        assert_eq!((r.status, r.body.as_str()), (200, "HELLO"), "{}", r.body);
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        // Binary in, binary out.
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/bytes",
+            &[
+                ("content-type", "application/octet-stream"),
+                ("accept", "application/octet-stream"),
+            ],
+            Some("ab"),
+        );
+        assert_eq!((r.status, r.body.as_str()), (200, "ab!"), "{}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+        // No function takes an XML body: PostgREST's PGRST202.
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/shout",
+            &[("content-type", "text/xml")],
+            Some("<a/>"),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (404, json!("PGRST202"))
+        );
+        assert_eq!(
+            r.json()["details"],
+            "Searched for the function public.shout with a single unnamed xml parameter, but no matches were found in the schema cache."
+        );
+    });
+}
