@@ -258,7 +258,7 @@ impl wit_sql::Host for State {
             claims_json: session.claims_json,
             read_only: session.read_only,
             rollback: session.rollback,
-            settings: vec![],
+            settings: session.request_settings,
         };
         let statements: Vec<_> = statements
             .into_iter()

@@ -104,6 +104,7 @@ mod glue {
                 claims_json: "{}".into(),
                 read_only: false,
                 rollback: false,
+                request_settings: Vec::new(),
             };
             let stmts: Vec<sql::Statement> = statements
                 .into_iter()

@@ -129,6 +129,7 @@ mod glue {
             claims_json: who.claims_json.clone(),
             read_only: plan.read_only,
             rollback: plan.rollback,
+            request_settings: postgrest::request_settings(&api),
         };
         let stmt = Statement {
             sql: plan.statement.sql.clone(),

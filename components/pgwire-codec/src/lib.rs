@@ -89,6 +89,14 @@ impl std::fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
+/// Whether a caller may set `name` for its transaction: the request context
+/// (`request.method`, `request.headers`, …), which SQL reads and nothing
+/// enforces; never `role`, timeouts or anything else.
+pub fn is_request_setting(name: &str) -> bool {
+    name.strip_prefix("request.")
+        .is_some_and(|rest| !rest.is_empty() && rest != "jwt.claims")
+}
+
 /// The statement that opens every transaction: role, claims, read-only.
 fn session_statement(s: &Session) -> Statement {
     let mut sql = String::from("select set_config('request.jwt.claims', $1, true), set_config('transaction_read_only', $2, true)");

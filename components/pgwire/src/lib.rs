@@ -198,7 +198,14 @@ mod glue {
                 // As the supalite host: the default schema, then
                 // `db-extra-search-path` (a request on another profile sets
                 // its own in its first statement).
-                settings: vec![("search_path".into(), default_search_path())],
+                settings: std::iter::once(("search_path".into(), default_search_path()))
+                    .chain(
+                        session
+                            .request_settings
+                            .into_iter()
+                            .filter(|(n, _)| pgwire_codec::is_request_setting(n)),
+                    )
+                    .collect(),
             };
             let statements: Vec<_> = statements
                 .into_iter()

@@ -1362,6 +1362,31 @@ fn guc_headers(text: &str) -> Option<Vec<(String, String)>> {
         .collect()
 }
 
+/// The request as PostgREST exposes it to SQL: `request.method`,
+/// `request.path`, `request.headers` and `request.cookies` (JSON objects,
+/// header names lower case).
+pub fn request_settings(req: &Request) -> Vec<(String, String)> {
+    let mut headers = serde_json::Map::new();
+    let mut cookies = serde_json::Map::new();
+    for (name, value) in req.headers {
+        let name = name.to_ascii_lowercase();
+        if name == "cookie" {
+            for pair in value.split(';') {
+                if let Some((k, v)) = pair.split_once('=') {
+                    cookies.insert(k.trim().to_string(), Value::String(v.trim().to_string()));
+                }
+            }
+        }
+        headers.insert(name, Value::String(value.clone()));
+    }
+    vec![
+        ("request.method".into(), req.method.to_string()),
+        ("request.path".into(), req.path.to_string()),
+        ("request.headers".into(), Value::Object(headers).to_string()),
+        ("request.cookies".into(), Value::Object(cookies).to_string()),
+    ]
+}
+
 /// Bytes from the hex PostgreSQL's `encode(…, 'hex')` writes.
 fn hex_decode(hex: &str) -> Vec<u8> {
     let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;

@@ -172,7 +172,14 @@ impl Database {
         mut session: Session,
         statements: &[Statement],
     ) -> Result<Vec<ResultSet>, DbError> {
-        let (settings, timeout) = self.session_settings(session.role.as_deref());
+        let (mut settings, timeout) = self.session_settings(session.role.as_deref());
+        // What the caller asked for: request context only (never the role,
+        // timeouts or the search path).
+        settings.extend(
+            std::mem::take(&mut session.settings)
+                .into_iter()
+                .filter(|(name, _)| pgwire_codec::is_request_setting(name)),
+        );
         session.settings = settings;
         self.run(&session, statements, timeout).await
     }
