@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::schema::{Function, SchemaCache};
-use crate::sql::{quote_ident, Statement};
+use crate::sql::Statement;
 use crate::{CacheLoader, QueryParams, Request, Shape};
 use serde_json::{Map, Value};
 
@@ -19,34 +19,48 @@ pub(crate) struct Call {
     /// The single unnamed json/jsonb parameter's type, when the body is passed whole.
     whole_body: Option<String>,
     payload: String,
+    /// `returns record` without OUT parameters: called in a select list
+    /// (in FROM it would need a column definition list).
+    in_select_list: bool,
 }
 
 impl Call {
     pub fn render_source(&self, st: &mut Statement) {
-        let f = format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name));
-        if let Some(ty) = &self.whole_body {
-            st.push(&f)
-                .push("(")
-                .param(self.payload.clone())
-                .push("::")
-                .push(ty)
-                .push(")");
+        if self.in_select_list {
+            st.push("(SELECT ");
+            self.render_call(st);
+            st.push(" AS pgrst_call");
+            if !self.args.is_empty() && self.whole_body.is_none() {
+                st.push(" FROM json_to_record(")
+                    .param(self.payload.clone())
+                    .push("::json) AS pgrst_args(");
+                self.render_arg_defs(st);
+                st.push(")");
+            }
+            st.push(")");
             return;
         }
-        if self.args.is_empty() {
-            st.push(&f).push("()");
+        if self.whole_body.is_some() || self.args.is_empty() {
+            self.render_call(st);
             return;
         }
         st.push("(SELECT pgrst_call.* FROM json_to_record(")
             .param(self.payload.clone())
             .push("::json) AS pgrst_args(");
-        for (i, (name, ty, _)) in self.args.iter().enumerate() {
-            if i > 0 {
-                st.push(", ");
-            }
-            st.ident(name).push(" ").push(ty);
+        self.render_arg_defs(st);
+        st.push("), LATERAL ");
+        self.render_call(st);
+        st.push(" AS pgrst_call)");
+    }
+}
+
+impl Call {
+    /// `schema.f(arg := pgrst_args.arg, …)` (or the whole body as the one argument).
+    fn render_call(&self, st: &mut Statement) {
+        st.ident(&self.schema).push(".").ident(&self.name).push("(");
+        if let Some(ty) = &self.whole_body {
+            st.param(self.payload.clone()).push("::").push(ty);
         }
-        st.push("), LATERAL ").push(&f).push("(");
         for (i, (name, _, variadic)) in self.args.iter().enumerate() {
             if i > 0 {
                 st.push(", ");
@@ -56,7 +70,16 @@ impl Call {
             }
             st.ident(name).push(" := pgrst_args.").ident(name);
         }
-        st.push(") AS pgrst_call)");
+        st.push(")");
+    }
+
+    fn render_arg_defs(&self, st: &mut Statement) {
+        for (i, (name, ty, _)) in self.args.iter().enumerate() {
+            if i > 0 {
+                st.push(", ");
+            }
+            st.ident(name).push(" ").push(ty);
+        }
     }
 }
 
@@ -240,6 +263,7 @@ pub(crate) fn plan_call(
             args: Vec::new(),
             whole_body: Some(ty.to_string()),
             payload,
+            in_select_list: record_scalar(f),
         });
     }
 
@@ -250,13 +274,25 @@ pub(crate) fn plan_call(
         } else {
             serde_json::from_str(text).map_err(|_| ApiError::body("Empty or invalid json"))?
         };
-        let keys = v
-            .as_object()
+        let keys: Vec<String> = first_object(&v)
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
+        // `?columns=` names the body keys that are arguments.
+        let keys = match &q.columns {
+            Some(cols) => keys.into_iter().filter(|k| cols.contains(k)).collect(),
+            None => keys,
+        };
         (Some(v), keys)
     } else {
-        (None, q.raw_filters.iter().map(|(k, _)| k.clone()).collect())
+        // A query parameter is an argument unless its value is a filter
+        // (`?id=5&id=gt.2`: the argument 5, rows with id > 2), as PostgREST.
+        let mut keys: Vec<String> = Vec::new();
+        for (k, v) in &q.raw_filters {
+            if !is_filter(k, v) && !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        (None, keys)
     };
 
     let fits = |f: &Function| -> Option<usize> {
@@ -273,7 +309,7 @@ pub(crate) fn plan_call(
             .filter(|k| params.iter().any(|p| p.name == k.as_str()))
             .count();
         let all_keys_are_params = used == keys.len();
-        (required_ok && (!post || all_keys_are_params)).then_some(used)
+        (required_ok && all_keys_are_params).then_some(used)
     };
     let mut matching: Vec<(&Function, usize)> = candidates
         .iter()
@@ -314,11 +350,14 @@ pub(crate) fn plan_call(
             args: Vec::new(),
             whole_body: Some(ty),
             payload: body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into()),
+            in_select_list: record_scalar(f),
         });
     }
 
     let (f, whole_body) = match (matching.as_slice(), post) {
-        ([(f, _)], _) if !(post && body.as_ref().is_some_and(|b| !b.is_object())) => (*f, None),
+        ([(f, _)], _) if !(post && body.as_ref().is_some_and(|b| first_object(b).is_none())) => {
+            (*f, None)
+        }
         (_, true)
             if whole_body_fn().is_some()
                 && (matching.is_empty() || !body.as_ref().is_some_and(Value::is_object)) =>
@@ -355,10 +394,16 @@ pub(crate) fn plan_call(
             Vec::new(),
         )
     } else if post {
-        let obj = body.unwrap_or(Value::Object(Map::new()));
+        // An array body: its first object holds the arguments.
+        let obj = body
+            .as_ref()
+            .and_then(first_object)
+            .cloned()
+            .map(Value::Object)
+            .unwrap_or(Value::Object(Map::new()));
         let args = params
             .iter()
-            .filter(|p| obj.get(p.name).is_some())
+            .filter(|p| obj.get(p.name).is_some() && keys.iter().any(|k| k == p.name))
             .map(|p| (p.name.to_string(), p.ty.to_string(), p.variadic))
             .collect();
         (obj.to_string(), args)
@@ -369,7 +414,7 @@ pub(crate) fn plan_call(
             let values: Vec<&String> = q
                 .raw_filters
                 .iter()
-                .filter(|(k, _)| k == p.name)
+                .filter(|(k, v)| k == p.name && !is_filter(k, v))
                 .map(|(_, v)| v)
                 .collect();
             if values.is_empty() {
@@ -384,8 +429,7 @@ pub(crate) fn plan_call(
             obj.insert(p.name.to_string(), value);
             args.push((p.name.to_string(), p.ty.to_string(), p.variadic));
         }
-        q.raw_filters
-            .retain(|(k, _)| !params.iter().any(|p| p.name == k.as_str()));
+        q.raw_filters.retain(|(k, v)| is_filter(k, v));
         (Value::Object(obj).to_string(), args)
     };
     q.parse_filters()?;
@@ -398,5 +442,27 @@ pub(crate) fn plan_call(
         args,
         whole_body,
         payload,
+        in_select_list: record_scalar(f),
     })
+}
+
+/// Whether `key=value` in a GET RPC's query is a filter on its result.
+fn is_filter(key: &str, value: &str) -> bool {
+    crate::grammar::parse_field(key)
+        .and_then(|f| crate::grammar::parse_filter(f, value))
+        .is_ok()
+}
+
+/// The object of a body, or the first object of an array body.
+fn first_object(v: &Value) -> Option<&Map<String, Value>> {
+    match v {
+        Value::Object(o) => Some(o),
+        Value::Array(items) => items.first().and_then(Value::as_object),
+        _ => None,
+    }
+}
+
+/// `returns record` (or `setof record`) with no OUT parameters.
+fn record_scalar(f: &Function) -> bool {
+    f.returns == "record" && !f.returns_rows()
 }

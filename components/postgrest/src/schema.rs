@@ -83,6 +83,7 @@ fns as (
     p.pronargdefaults as defaults,
     format_type(p.prorettype, null) as returns,
     p.proretset as returns_set,
+    -- a domain over a composite type returns rows like the composite
     t.typtype::text as return_kind,
     case when t.typrelid <> 0 then (select json_build_object('schema', rn.nspname, 'name', rc.relname)
       from pg_class rc join pg_namespace rn on rn.oid = rc.relnamespace where rc.oid = t.typrelid) end as return_table,
@@ -96,7 +97,10 @@ fns as (
       where at.oid = p.proargtypes[0] and ac.relkind in ('v', 'r', 'm', 'f', 'p')
         and rc.oid = t.typrelid and rc.relkind in ('v', 'r', 'm', 'f', 'p')
     ) end as computed
-  from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
+  from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+  join pg_type rt on rt.oid = p.prorettype
+  join pg_type t on t.oid = case when rt.typtype = 'd' and exists (
+      select 1 from pg_type b where b.oid = rt.typbasetype and b.typtype = 'c') then rt.typbasetype else rt.oid end
   where n.nspname = any($1::text[]) and p.prokind = 'f'
     and p.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype, 'internal'::regtype)
 ),
@@ -331,10 +335,14 @@ impl Function {
     }
 
     /// Whether the result is a set of rows with columns (setof table,
-    /// composite, `returns table(...)`), rather than scalars.
+    /// composite, `returns table(...)`, OUT/INOUT parameters), rather than
+    /// scalars.
     pub fn returns_rows(&self) -> bool {
         self.return_kind == "c"
-            || self.args.iter().any(|a| a.mode == "t" || a.mode == "o") && self.returns == "record"
+            || self
+                .args
+                .iter()
+                .any(|a| matches!(a.mode.as_str(), "t" | "o" | "b"))
     }
 }
 
