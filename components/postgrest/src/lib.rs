@@ -1172,8 +1172,12 @@ impl Plan {
         let mut status = match self.action {
             Action::Read => 200,
             Action::Call if self.shape == Shape::Void => {
+                let mut status = 204;
+                if let Some(e) = apply_response_gucs(&out, &mut headers, &mut status) {
+                    return e;
+                }
                 return Response {
-                    status: 204,
+                    status,
                     headers,
                     body: Vec::new(),
                 };
@@ -1240,6 +1244,9 @@ impl Plan {
             }
         }
         if !representation {
+            if let Some(e) = apply_response_gucs(&out, &mut headers, &mut status) {
+                return e;
+            }
             return Response {
                 status,
                 headers,
@@ -1306,36 +1313,8 @@ impl Plan {
             (c, _) => c,
         };
         headers.insert(0, ("content-type".into(), ctype.into()));
-        if let Some(guc) = out.response_headers {
-            match guc_headers(guc) {
-                Some(set) => {
-                    for (name, value) in set {
-                        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-                        headers.push((name, value));
-                    }
-                }
-                None => {
-                    return ApiError::new(
-                        500,
-                        "PGRST111",
-                        "response.headers guc must be a JSON array composed of objects with a single key and a string value",
-                    )
-                    .into()
-                }
-            }
-        }
-        if let Some(guc) = out.response_status {
-            match guc.trim().parse::<u16>() {
-                Ok(s) if (100..600).contains(&s) => status = s,
-                _ => {
-                    return ApiError::new(
-                        500,
-                        "PGRST112",
-                        "response.status guc must be a valid status code",
-                    )
-                    .into()
-                }
-            }
+        if let Some(e) = apply_response_gucs(&out, &mut headers, &mut status) {
+            return e;
         }
         Response {
             status,
@@ -1360,6 +1339,53 @@ fn guc_headers(text: &str) -> Option<Vec<(String, String)>> {
             _ => None,
         })
         .collect()
+}
+
+/// `response.headers` and `response.status` as SQL left them: a header
+/// set there replaces the answer's own (several of one name, such as
+/// `Set-Cookie`, are all kept); invalid values are PGRST111/PGRST112.
+fn apply_response_gucs(
+    out: &Outcome,
+    headers: &mut Vec<(String, String)>,
+    status: &mut u16,
+) -> Option<Response> {
+    if let Some(guc) = out.response_headers {
+        let Some(set) = guc_headers(guc) else {
+            return Some(
+                ApiError::new(
+                    500,
+                    "PGRST111",
+                    "response.headers guc must be a JSON array composed of objects with a single key and a string value",
+                )
+                .into(),
+            );
+        };
+        let mut replaced: Vec<String> = Vec::new();
+        for (name, value) in set {
+            let lower = name.to_ascii_lowercase();
+            if !replaced.contains(&lower) {
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+                replaced.push(lower);
+            }
+            headers.push((name, value));
+        }
+    }
+    if let Some(guc) = out.response_status {
+        match guc.trim().parse::<u16>() {
+            Ok(s) if (100..600).contains(&s) => *status = s,
+            _ => {
+                return Some(
+                    ApiError::new(
+                        500,
+                        "PGRST112",
+                        "response.status guc must be a valid status code",
+                    )
+                    .into(),
+                )
+            }
+        }
+    }
+    None
 }
 
 /// The request as PostgREST exposes it to SQL: `request.method`,
