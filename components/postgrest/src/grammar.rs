@@ -642,7 +642,8 @@ fn in_list(c: &mut Cursor) -> Result<Vec<String>, ApiError> {
             while c.peek().is_some_and(|ch| ch != ',' && ch != ')') {
                 c.bump();
             }
-            c.src[s..c.pos].to_string()
+            // Spaces around an unquoted element are not part of it.
+            c.src[s..c.pos].trim().to_string()
         };
         items.push(item);
         if c.eat(",") {

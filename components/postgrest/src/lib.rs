@@ -636,7 +636,10 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             if upsert {
                 st.push(" AS pgrst_ins");
             }
-            if columns.is_empty() {
+            if columns.is_empty() && payload == "[{}]" {
+                // One empty object: a row of defaults, as PostgREST.
+                st.push(" DEFAULT VALUES");
+            } else if columns.is_empty() {
                 st.push(" SELECT * FROM json_populate_recordset(NULL::")
                     .push(&target)
                     .push(", ");
@@ -696,6 +699,12 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             if let Some((merge, keys)) = &conflict {
                 st.push(" ON CONFLICT (").push(&ident_list(keys)).push(")");
                 let updates: Vec<&String> = columns.iter().filter(|c| !keys.contains(c)).collect();
+                // Only key columns: a no-op update still returns the rows.
+                let updates: Vec<&String> = if updates.is_empty() {
+                    keys.iter().take(1).collect()
+                } else {
+                    updates
+                };
                 if *merge && !updates.is_empty() {
                     st.push(" DO UPDATE SET ");
                     for (i, c) in updates.iter().enumerate() {
@@ -1696,8 +1705,11 @@ impl QueryParams {
     /// `rel.col=…`, `rel.order=…`, `rel.limit=…` onto the embedded nodes.
     fn apply_embedded(&mut self, root: &mut Node) -> Result<(), ApiError> {
         for (path, param) in std::mem::take(&mut self.embedded) {
+            let missing = (1..=path.len())
+                .find(|n| root.find_mut(&path[..*n]).is_none())
+                .map(|n| path[n - 1].clone());
             let node = root.find_mut(&path).ok_or_else(|| {
-                let rel = path.join(".");
+                let rel = missing.unwrap_or_else(|| path.join("."));
                 ApiError::new(
                     400,
                     "PGRST108",
@@ -2232,7 +2244,8 @@ fn body_as_json(req: &Request) -> Result<Option<Vec<u8>>, ApiError> {
                     .iter()
                     .zip(record.iter())
                     .map(|(k, v)| {
-                        let v = if v.is_empty() {
+                        // Empty and `NULL` fields are null, as PostgREST reads CSV.
+                        let v = if v.is_empty() || v == "NULL" {
                             Value::Null
                         } else {
                             Value::String(v.into())
@@ -2464,7 +2477,7 @@ mod tests {
         )
         .unwrap();
         let sql = &p.statement.sql;
-        assert!(sql.contains(r#"SELECT "pgrst_0"."id", "pgrst_0"."title" FROM "public"."todos" AS "pgrst_0" WHERE ("pgrst_0"."done" = $1)"#), "{sql}");
+        assert!(sql.contains(r#"SELECT "todos"."id", "todos"."title" FROM "public"."todos" AS "todos" WHERE ("todos"."done" = $1)"#), "{sql}");
         assert_eq!(p.statement.params, vec![Some("false".to_string())]);
         assert!(p.read_only);
     }

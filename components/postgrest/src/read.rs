@@ -107,7 +107,13 @@ impl Node {
         cache: &mut dyn FnMut() -> Result<std::rc::Rc<SchemaCache>, ApiError>,
         counter: &mut usize,
     ) -> Result<Node, ApiError> {
-        let alias = format!("pgrst_{}", *counter);
+        // The root goes by its table's name (errors then name the table,
+        // as PostgREST's do); embedded resources by generated aliases.
+        let alias = if *counter == 0 {
+            table.to_string()
+        } else {
+            format!("pgrst_{}", *counter)
+        };
         *counter += 1;
         let mut node = Node {
             schema: schema.into(),

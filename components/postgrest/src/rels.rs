@@ -531,11 +531,18 @@ pub fn build(
     rels.extend(through_views);
     // Many-to-many: a table (or view) with keys to two others, the key
     // columns all part of its primary key.
-    let pk = |q: &QName| -> Option<&Vec<String>> {
+    // Primary keys: exposed tables and views (views' from their lineage),
+    // and tables in other schemas from their constraints.
+    let pk = |q: &QName| -> Option<Vec<String>> {
         tables
             .iter()
             .find(|t| t.schema == q.schema && t.name == q.name)
-            .map(|t| &t.pk)
+            .map(|t| t.pk.clone())
+            .or_else(|| {
+                keys.iter()
+                    .find(|k| k.kind == "p" && k.schema == q.schema && k.table == q.name)
+                    .map(|k| k.columns.iter().map(|c| c.1.clone()).collect())
+            })
     };
     let mut m2m = Vec::new();
     for r1 in &rels {

@@ -78,6 +78,15 @@ impl Call {
             if i > 0 {
                 st.push(", ");
             }
+            // `character` and `bit` mean length 1 here; the function's own
+            // parameter takes any length (PostgREST reads them as varying).
+            let ty = match ty.as_str() {
+                "character" => "character varying",
+                "character[]" => "character varying[]",
+                "bit" => "bit varying",
+                "bit[]" => "bit varying[]",
+                t => t,
+            };
             st.ident(name).push(" ").push(ty);
         }
     }
