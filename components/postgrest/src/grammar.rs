@@ -31,17 +31,24 @@ pub struct Field {
     /// column's domain → json cast, in a filter the text → domain cast its
     /// values go through (set by the planner from the schema cache).
     pub rep: Option<String>,
+    /// A computed column: `function(row)` (the function's and the row
+    /// type's SQL names) instead of a column (set by the planner).
+    pub computed: Option<(String, String)>,
 }
 
 impl Field {
     /// The name PostgREST gives the output column: the last JSON key, or
     /// the column name.
     pub fn default_alias(&self) -> String {
-        match self.path.last() {
-            Some((_, JsonKey::Key(k))) => k.clone(),
-            Some((_, JsonKey::Index(_))) | None if !self.path.is_empty() => self.name.clone(),
-            _ => self.name.clone(),
-        }
+        // `data->0->a->>2` is `a`: the last key that is not an index.
+        self.path
+            .iter()
+            .rev()
+            .find_map(|(_, k)| match k {
+                JsonKey::Key(k) => Some(k.clone()),
+                JsonKey::Index(_) => None,
+            })
+            .unwrap_or_else(|| self.name.clone())
     }
 }
 
@@ -376,7 +383,7 @@ impl<'a> Cursor<'a> {
                 JsonKey::Index(digits.parse().map_err(|_| self.error("json index"))?)
             } else {
                 self.pos = start;
-                JsonKey::Key(self.name()?)
+                JsonKey::Key(self.json_key()?)
             };
             path.push((arrow, key));
             if path.len() > MAX_JSON_PATH {
@@ -391,7 +398,32 @@ impl<'a> Cursor<'a> {
             path,
             to_jsonb: false,
             rep: None,
+            computed: None,
         })
+    }
+
+    /// A JSON key: any characters but `.,>()` (a `-` not starting it and
+    /// not starting `->`), up to `->`, `::` or the end, as PostgREST.
+    fn json_key(&mut self) -> Result<String, ApiError> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            let rest = &self.src[self.pos..];
+            if matches!(c, '.' | ',' | '>' | '(' | ')')
+                || rest.starts_with("->")
+                || rest.starts_with("::")
+                || (c == '-' && self.pos == start)
+                || c.is_whitespace()
+            {
+                break;
+            }
+            self.bump();
+        }
+        if self.pos == start {
+            return Err(
+                self.error("\"-\", digit or any non reserved character different from: .,>()")
+            );
+        }
+        Ok(self.src[start..self.pos].to_string())
     }
 
     fn cast(&mut self) -> Result<Option<String>, ApiError> {
@@ -676,7 +708,10 @@ pub fn parse_logic(or: bool, negated: bool, src: &str) -> Result<Logic, ApiError
 fn logic_children(c: &mut Cursor) -> Result<Vec<Logic>, ApiError> {
     let mut children = Vec::new();
     loop {
+        // Spaces around the elements are allowed, as PostgREST.
+        skip_spaces(c);
         children.push(logic_item(c)?);
+        skip_spaces(c);
         if c.eat(",") {
             continue;
         }
@@ -690,8 +725,12 @@ fn logic_children(c: &mut Cursor) -> Result<Vec<Logic>, ApiError> {
 fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
     let save = c.pos;
     let negated = c.eat("not.");
-    for (kw, or) in [("and(", false), ("or(", true)] {
-        if c.eat(kw) {
+    for (kw, or) in [("and", false), ("or", true)] {
+        let before = c.pos;
+        if c.eat(kw) && {
+            skip_spaces(c);
+            c.eat("(")
+        } {
             c.depth += 1;
             if c.depth > MAX_DEPTH {
                 return Err(c.error("less deeply nested logic"));
@@ -704,6 +743,7 @@ fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
                 children,
             });
         }
+        c.pos = before;
     }
     c.pos = save;
     let field = c.field()?;
@@ -725,9 +765,15 @@ fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
             }
             c.bump();
         }
-        Ok(c.src[s..c.pos].to_string())
+        Ok(c.src[s..c.pos].trim_end().to_string())
     })?;
     Ok(Logic::Filter(filter))
+}
+
+fn skip_spaces(c: &mut Cursor) {
+    while c.peek().is_some_and(char::is_whitespace) {
+        c.bump();
+    }
 }
 
 /// Parses the `order` parameter.
@@ -783,6 +829,7 @@ mod tests {
             path: vec![],
             to_jsonb: false,
             rep: None,
+            computed: None,
         }
     }
 

@@ -472,6 +472,26 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     let mut counter = 0usize;
     let mut shape = Shape::Rows;
     let mut rpc_table: Option<(String, String)> = None;
+    // What a write returns: nothing for an answer without rows, only the
+    // columns its select and order name when those are plain columns, the
+    // whole row otherwise. A role may write columns it cannot read, as in
+    // PostgREST.
+    let returned = if matches!(action, Action::Read | Action::Call) {
+        String::new()
+    } else if returning != ReturnPref::Representation
+        && !(action == Action::Insert && returning == ReturnPref::HeadersOnly)
+    {
+        "1".to_string()
+    } else {
+        returned_columns(&q, cache, &schema, &table)
+            .map(|cols| {
+                cols.iter()
+                    .map(|c| format!("{target}.{}", quote_ident(c)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_else(|| format!("{target}.*"))
+    };
 
     st.push("WITH pgrst_source AS (");
     let count_sql: Option<Statement>;
@@ -724,7 +744,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                 st.push(" RETURNING pgrst_ins AS pgrst_row, (pgrst_ins.xmax::text = '0') AS pgrst_inserted");
                 st.push("), pgrst_source AS (SELECT (pgrst_row).* FROM pgrst_upsert");
             } else {
-                st.push(" RETURNING ").push(&target).push(".*");
+                st.push(" RETURNING ").push(&returned);
             }
             count_sql = None;
         }
@@ -753,14 +773,14 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                 );
                 st.push(" LIMIT 1) pgrst_body");
                 where_clause(&mut st, &target, &q.filters)?;
-                st.push(" RETURNING ").push(&target).push(".*");
+                st.push(" RETURNING ").push(&returned);
             }
             count_sql = None;
         }
         Action::Delete => {
             st.push("DELETE FROM ").push(&target);
             where_clause(&mut st, &target, &q.filters)?;
-            st.push(" RETURNING ").push(&target).push(".*");
+            st.push(" RETURNING ").push(&returned);
             count_sql = None;
         }
     }
@@ -880,7 +900,10 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     st.push(" FROM (");
     let outer_start = st.sql.len();
     // `Location` needs the new row's key whatever `select` names.
-    if matches!(action, Action::Read | Action::Call) || location.is_some() {
+    if matches!(action, Action::Read | Action::Call)
+        || location.is_some()
+        || returning != ReturnPref::Representation
+    {
         st.push("SELECT * FROM pgrst_source");
     } else {
         // A write's representation: its rows in `order`, embeds with their
@@ -1818,7 +1841,14 @@ fn parse_number(name: &str, v: &str) -> Result<u64, ApiError> {
 
 /// `"s"."t"."col"->$n::text...`
 pub(crate) fn field_sql(st: &mut Statement, table: &str, f: &Field) {
-    if f.to_jsonb && !f.path.is_empty() {
+    if let Some((function, row_type)) = &f.computed {
+        st.push(function)
+            .push("(")
+            .push(table)
+            .push("::")
+            .push(row_type)
+            .push(")");
+    } else if f.to_jsonb && !f.path.is_empty() {
         st.push("to_jsonb(")
             .push(table)
             .push(".")
@@ -1872,7 +1902,12 @@ pub(crate) fn select_list(
                     st.push(" AS ").push(c).push(")");
                 }
                 let name = alias.clone().unwrap_or_else(|| field.default_alias());
-                if alias.is_some() || !field.path.is_empty() || wrap || field.rep.is_some() {
+                if alias.is_some()
+                    || !field.path.is_empty()
+                    || wrap
+                    || field.rep.is_some()
+                    || field.computed.is_some()
+                {
                     st.push(" AS ").ident(&name);
                 }
             }
@@ -1886,6 +1921,43 @@ pub(crate) fn select_list(
         }
     }
     Ok(())
+}
+
+/// The columns a write's representation needs, when its select and order
+/// name only plain columns of the table (and its primary key, for
+/// `Location`); `None` when the whole row is needed.
+fn returned_columns(
+    q: &QueryParams,
+    cache: &mut CacheLoader,
+    schema: &str,
+    table: &str,
+) -> Option<Vec<String>> {
+    let c = cache().ok()?;
+    let t = c.table(schema, table)?;
+    let mut cols: Vec<String> = Vec::new();
+    let mut add = |name: &str| -> Option<()> {
+        t.column(name)?;
+        if !cols.iter().any(|c| c == name) {
+            cols.push(name.to_string());
+        }
+        Some(())
+    };
+    for item in &q.select {
+        match item {
+            SelectItem::Column { field, .. } => add(&field.name)?,
+            _ => return None,
+        }
+    }
+    for o in &q.order {
+        if o.relation.is_some() {
+            return None;
+        }
+        add(&o.field.name)?;
+    }
+    for k in &t.pk {
+        add(k)?;
+    }
+    Some(cols)
 }
 
 /// The written columns with their types and json → domain casts, when
@@ -1977,6 +2049,7 @@ fn mark_from_cache(
         if !c.reps.is_empty() {
             root.apply_reps(&c);
         }
+        root.mark_computed(&c);
     }
     Ok(())
 }

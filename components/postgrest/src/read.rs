@@ -169,7 +169,9 @@ impl Node {
                         rel,
                         inner,
                         spread: *spread,
-                        hidden: items.is_empty(),
+                        // `rel()`, or only such embeds inside: no output.
+                        hidden: items.iter().all(|i| matches!(i, SelectItem::Embed { .. }))
+                            && child.children.iter().all(|c| c.hidden),
                         spread_names,
                         node: child,
                     });
@@ -199,6 +201,7 @@ impl Node {
                             path: Vec::new(),
                             to_jsonb: false,
                             rep: None,
+                            computed: None,
                         },
                         alias: None,
                         cast: None,
@@ -229,6 +232,45 @@ impl Node {
         }
         for c in &mut self.children {
             c.node.apply_reps(cache);
+        }
+    }
+
+    /// Computed columns: a name that is no column of the table but a
+    /// function of its row (`schema.name(table)`), as PostgREST.
+    pub fn mark_computed(&mut self, cache: &SchemaCache) {
+        if let Some(t) = cache.table(&self.schema, &self.table) {
+            let computed = |name: &str| -> Option<(String, String)> {
+                if t.column(name).is_some() {
+                    return None;
+                }
+                let qualified = format!("{}.{}", self.schema, self.table);
+                cache
+                    .functions(&self.schema, name)
+                    .find(|f| {
+                        matches!(f.params().as_slice(), [p] if p.ty == self.table || p.ty == qualified
+                            || p.ty == format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table)))
+                    })
+                    .map(|f| {
+                        (
+                            format!("{}.{}", quote_ident(&f.schema), quote_ident(&f.name)),
+                            format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table)),
+                        )
+                    })
+            };
+            for item in &mut self.items {
+                if let Item::Column(SelectItem::Column { field, .. }) = item {
+                    field.computed = computed(&field.name);
+                }
+            }
+            for f in self.filters.iter_mut().flat_map(Logic::filters_mut) {
+                f.field.computed = computed(&f.field.name);
+            }
+            for o in self.order.iter_mut().filter(|o| o.relation.is_none()) {
+                o.field.computed = computed(&o.field.name);
+            }
+        }
+        for c in &mut self.children {
+            c.node.mark_computed(cache);
         }
     }
 
