@@ -1,0 +1,219 @@
+//! PostgREST behaviours measured by its own suite, checked here in the
+//! project's words: request context for SQL, RPC result shapes and
+//! arguments, computed columns, writes that return only what is asked,
+//! logic trees with spaces, JSON keys. On PGlite and PostgreSQL.
+
+use serde_json::json;
+use supalite_tests::*;
+
+const SCHEMA: &str = r#"
+create table people (id int primary key, name text not null, secret text);
+insert into people values (1, 'Ada', 's1'), (2, 'Grace', 's2'), (3, 'Linus', 's3');
+create table docs (id int primary key, data jsonb);
+insert into docs values (1, '{"a-b": {"x!y": 1}, "list": [{"k": 10}, {"k": 20}]}');
+
+-- request context
+create function whoami() returns json language sql stable as $$
+  select json_build_object(
+    'method', current_setting('request.method', true),
+    'path', current_setting('request.path', true),
+    'agent', current_setting('request.headers', true)::json->>'x-agent',
+    'cookie', current_setting('request.cookies', true)::json->>'flavour') $$;
+
+-- RPC result shapes
+create function plus_one(n int, out next int) language sql as $$ select n + 1 $$;
+create function swap(inout a text, inout b text) language sql as $$ select b, a $$;
+create function first_person() returns record language sql stable as $$ select * from people order by id limit 1 $$;
+create function people_named(prefix text) returns setof people language sql stable as $$
+  select * from people where name like prefix || '%' order by id $$;
+
+-- a computed column
+create function shout(people) returns text language sql immutable as $$ select upper($1.name) $$;
+
+-- a role that may update names but not read secrets
+do $r$ begin create role clerk nologin; exception when duplicate_object then null; end $r$;
+grant usage on schema public to clerk;
+grant select (id, name), update (name), delete on people to clerk;
+"#;
+
+#[test]
+fn request_context_reaches_sql() {
+    on_each_db(|p| {
+        p.migration("20240101000000_f.sql", SCHEMA);
+        let s = p.serve();
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/whoami",
+            &[("x-agent", "probe/1"), ("cookie", "a=1; flavour=mint")],
+            Some("{}"),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.json(),
+            json!({"method": "POST", "path": "/rpc/whoami", "agent": "probe/1", "cookie": "mint"})
+        );
+        // A request header cannot reach any other setting.
+        let r = s.get(
+            "/rest/v1/rpc/whoami",
+            &[("x-agent", "'); set role postgres; --")],
+        );
+        assert_eq!(r.json()["agent"], "'); set role postgres; --");
+    });
+}
+
+#[test]
+fn rpc_results_and_arguments_as_postgrest() {
+    on_each_db(|p| {
+        p.migration("20240101000000_f.sql", SCHEMA);
+        let s = p.serve();
+        // OUT and INOUT parameters answer an object with their names.
+        let r = s.get("/rest/v1/rpc/plus_one?n=41", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!({"next": 42})),
+            "{}",
+            r.body
+        );
+        let r = s.get("/rest/v1/rpc/swap?a=x&b=y", &[]);
+        assert_eq!(r.json(), json!({"a": "y", "b": "x"}));
+        // `returns record` answers the record's columns.
+        let r = s.request("POST", "/rest/v1/rpc/first_person", &[], Some("{}"));
+        assert_eq!(
+            r.json(),
+            json!({"id": 1, "name": "Ada", "secret": "s1"}),
+            "{}",
+            r.body
+        );
+        // GET: a parameter whose value is a filter filters the result.
+        let r = s.get("/rest/v1/rpc/people_named?prefix=&id=gt.1&select=id", &[]);
+        assert_eq!(r.json(), json!([{"id": 2}, {"id": 3}]), "{}", r.body);
+        // An unknown argument is no filter: PGRST202 names it, with a hint.
+        let r = s.get("/rest/v1/rpc/people_named?prefx=A", &[]);
+        assert_eq!(r.status, 404, "{}", r.body);
+        assert_eq!(
+            r.json()["message"],
+            "Could not find the function public.people_named(prefx) in the schema cache"
+        );
+        assert_eq!(
+            r.json()["hint"],
+            "Perhaps you meant to call the function public.people_named(prefix)"
+        );
+        // POST: `?columns=` picks the arguments from a bigger body.
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/plus_one?columns=n",
+            &[],
+            Some(r#"{"n": 1, "noise": true}"#),
+        );
+        assert_eq!(r.json(), json!({"next": 2}), "{}", r.body);
+    });
+}
+
+#[test]
+fn computed_columns_select_filter_and_order() {
+    on_each_db(|p| {
+        p.migration("20240101000000_f.sql", SCHEMA);
+        let s = p.serve();
+        let r = s.get(
+            "/rest/v1/people?select=id,loud:shout&shout=like.*A*&order=shout.desc",
+            &[],
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                200,
+                json!([{"id": 2, "loud": "GRACE"}, {"id": 1, "loud": "ADA"}])
+            ),
+            "{}",
+            r.body
+        );
+    });
+}
+
+#[test]
+fn writes_return_only_what_is_asked() {
+    on_each_db(|p| {
+        p.migration("20240101000000_f.sql", SCHEMA);
+        let s = p
+            .serve_with(
+                &[],
+                &[("SUPALITE_JWT_ALLOWED_ROLES", "anon,authenticated,service_role,clerk")],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let clerk = token(json!({"role": "clerk", "exp": now() + 3600}));
+        let auth = format!("Bearer {clerk}");
+        // The clerk cannot read `secret`, yet may update and delete rows
+        // when the answer does not include it.
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/people?id=eq.1",
+            &[("authorization", &auth)],
+            Some(r#"{"name": "Ada L."}"#),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/people?id=eq.2&select=id,name",
+            &[
+                ("authorization", &auth),
+                ("prefer", "return=representation"),
+            ],
+            Some(r#"{"name": "Grace H."}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 2, "name": "Grace H."}])),
+            "{}",
+            r.body
+        );
+        // Asking for everything is asking for `secret`: PostgreSQL says no.
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/people?id=eq.2",
+            &[
+                ("authorization", &auth),
+                ("prefer", "return=representation"),
+            ],
+            Some(r#"{"name": "G."}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (403, json!("42501")),
+            "{}",
+            r.body
+        );
+        let r = s.request(
+            "DELETE",
+            "/rest/v1/people?id=eq.3",
+            &[("authorization", &auth)],
+            None,
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+    });
+}
+
+#[test]
+fn logic_trees_with_spaces_and_json_keys() {
+    on_each_db(|p| {
+        p.migration("20240101000000_f.sql", SCHEMA);
+        let s = p.serve();
+        let r = s.get(
+            "/rest/v1/people?select=id&or=( id.eq.1 , and ( id.gt.1, name.eq.Linus ) )&order=id",
+            &[],
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1}, {"id": 3}])),
+            "{}",
+            r.body
+        );
+        // Keys with dashes and symbols; the output is named by the last key.
+        let r = s.get("/rest/v1/docs?select=data->a-b->>x!y,data->list->1->k", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"x!y": "1", "k": 20}])),
+            "{}",
+            r.body
+        );
+    });
+}
