@@ -137,7 +137,10 @@ fn writes_return_only_what_is_asked() {
         let s = p
             .serve_with(
                 &[],
-                &[("SUPALITE_JWT_ALLOWED_ROLES", "anon,authenticated,service_role,clerk")],
+                &[(
+                    "SUPALITE_JWT_ALLOWED_ROLES",
+                    "anon,authenticated,service_role,clerk",
+                )],
             )
             .unwrap_or_else(|e| panic!("{e}"));
         let clerk = token(json!({"role": "clerk", "exp": now() + 3600}));
@@ -212,6 +215,77 @@ fn logic_trees_with_spaces_and_json_keys() {
         assert_eq!(
             (r.status, r.json()),
             (200, json!([{"x!y": "1", "k": 20}])),
+            "{}",
+            r.body
+        );
+    });
+}
+
+#[test]
+fn errors_postgrest_raises_before_or_after_running() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_e.sql",
+            r#"
+create table uniq (v int unique deferrable initially immediate);
+create function dup() returns void language plpgsql as $$
+begin
+  set constraints all deferred;
+  insert into uniq values (1), (1);
+end $$;
+create function twin(json) returns json language sql as $$ select $1 $$;
+create function twin(jsonb) returns jsonb language sql as $$ select $1 $$;
+create function nothing() returns void language sql as $$ select $$;
+create table langs (name text primary key, rank int);
+"#,
+        );
+        let s = p.serve();
+        // A deferred constraint fails the request even when it rolls back.
+        for prefer in ["tx=commit", "tx=rollback"] {
+            let r = s.request(
+                "POST",
+                "/rest/v1/rpc/dup",
+                &[("prefer", prefer)],
+                Some("{}"),
+            );
+            assert_eq!(
+                (r.status, r.json()["code"].clone()),
+                (409, json!("23505")),
+                "{prefer}: {}",
+                r.body
+            );
+        }
+        // Two functions could take the whole body: PGRST203.
+        let r = s.request("POST", "/rest/v1/rpc/twin", &[], Some(r#"{"a": 1}"#));
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (300, json!("PGRST203")),
+            "{}",
+            r.body
+        );
+        // max-affected with handling=strict needs a set-returning function.
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/nothing",
+            &[("prefer", "handling=strict, max-affected=1")],
+            Some("{}"),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST128")),
+            "{}",
+            r.body
+        );
+        // PUT names one row: no limit or offset.
+        let r = s.request(
+            "PUT",
+            "/rest/v1/langs?name=eq.Rust&limit=1",
+            &[],
+            Some(r#"{"name": "Rust", "rank": 1}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST114")),
             "{}",
             r.body
         );

@@ -162,6 +162,9 @@ pub fn encode_transaction(
         encode_statement(st, &mut buf)?;
     }
     if session.rollback {
+        // Deferred constraints are checked before rolling back, so a
+        // request that would fail on commit fails the same way (as PostgREST).
+        encode_statement(&plain("SET CONSTRAINTS ALL IMMEDIATE"), &mut buf)?;
         encode_statement(&plain("ROLLBACK"), &mut buf)?;
     }
     frontend::sync(&mut buf);
@@ -247,9 +250,10 @@ fn error_fields(fields: postgres_protocol::message::backend::ErrorFields<'_>) ->
 /// set per caller statement, or the first error.
 pub fn decode_transaction(session: &Session, answer: &[u8]) -> Result<Vec<ResultSet>, DbError> {
     let mut sets = decode_answer(answer)?;
-    if session.rollback && sets.len() >= 2 {
+    if session.rollback && sets.len() >= 3 {
         sets.remove(0); // BEGIN (the session statement is dropped below)
         sets.pop(); // ROLLBACK
+        sets.pop(); // SET CONSTRAINTS ALL IMMEDIATE
     }
     Ok(sets)
 }

@@ -552,6 +552,16 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             )?;
             shape = call.shape;
             rpc_table = call.table.clone();
+            if prefs.strict()
+                && prefs.max_affected.is_some()
+                && !matches!(call.shape, Shape::Rows | Shape::Scalars)
+            {
+                return Err(ApiError::new(
+                    400,
+                    "PGRST128",
+                    "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
+                ));
+            }
             // `count=exact`: the function runs once, into a materialized
             // CTE; the page and the count (rows after filters, before
             // limit/offset) both read it, as PostgREST does.
@@ -639,6 +649,13 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                         }
                     };
                     if action == Action::Put {
+                        if q.paged_in_query {
+                            return Err(ApiError::new(
+                                400,
+                                "PGRST114",
+                                "limit/offset querystring parameters are not allowed for PUT",
+                            ));
+                        }
                         put_filters_match(&keys, &q.filters, req.body)?;
                     }
                     Some((merge, keys))
@@ -1651,6 +1668,9 @@ pub(crate) struct QueryParams {
     /// Horizontal filters not parsed yet: in GET `/rpc` calls some of these
     /// keys are the function's arguments.
     raw_filters: Vec<(String, String)>,
+    /// `limit` or `offset` came in the query string (not a Range header
+    /// or `db-max-rows`).
+    paged_in_query: bool,
 }
 
 enum EmbedParam {
@@ -1672,8 +1692,14 @@ impl QueryParams {
             match key {
                 "select" => q.select = grammar::parse_select(value)?,
                 "order" => q.order = grammar::parse_order(value)?,
-                "limit" => q.limit = Some(parse_number("limit", value)?),
-                "offset" => q.offset = Some(parse_number("offset", value)?),
+                "limit" => {
+                    q.limit = Some(parse_number("limit", value)?);
+                    q.paged_in_query = true;
+                }
+                "offset" => {
+                    q.offset = Some(parse_number("offset", value)?);
+                    q.paged_in_query = true;
+                }
                 "columns" => {
                     q.columns = Some(
                         value

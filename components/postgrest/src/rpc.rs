@@ -327,12 +327,18 @@ pub(crate) fn plan_call(
     if let Some(best) = matching.iter().map(|(_, n)| *n).max() {
         matching.retain(|(_, n)| *n == best);
     }
-    let whole_body_fn = || {
-        candidates
-            .iter()
-            .find(|f| single_json_param(f).is_some())
-            .copied()
-    };
+    // Only a JSON body goes whole to a single unnamed json/jsonb parameter
+    // (a CSV or form body's fields are arguments).
+    let json_body = matches!(content_type.as_deref(), None | Some("application/json"));
+    let whole_body_fns: Vec<&Function> = candidates
+        .iter()
+        .filter(|f| json_body && single_json_param(f).is_some())
+        .copied()
+        .collect();
+    if post && whole_body_fns.len() > 1 && matching.is_empty() {
+        return Err(ambiguous(schema, name, &whole_body_fns));
+    }
+    let whole_body_fn = || whole_body_fns.first().copied();
     // Prefer: params=single-object: the one json/jsonb parameter, named or not.
     if post && single_object {
         let f = candidates
@@ -376,23 +382,8 @@ pub(crate) fn plan_call(
         }
         ([], _) => return Err(no_function(&cache, schema, name, &keys, post, &candidates)),
         (many, _) => {
-            let sigs: Vec<String> = many
-                .iter()
-                .map(|(f, _)| {
-                    let ps: Vec<String> = f
-                        .params()
-                        .iter()
-                        .map(|p| format!("{} => {}", p.name, p.ty))
-                        .collect();
-                    format!("{schema}.{name}({})", ps.join(", "))
-                })
-                .collect();
-            return Err(ApiError::new(
-                300,
-                "PGRST203",
-                format!("Could not choose the best candidate function between: {}", sigs.join(", ")),
-            )
-            .hint("Try renaming the parameters or the function itself in the database so function overloading can be resolved"));
+            let many: Vec<&Function> = many.iter().map(|(f, _)| *f).collect();
+            return Err(ambiguous(schema, name, &many));
         }
     };
 
@@ -453,6 +444,27 @@ pub(crate) fn plan_call(
         payload,
         in_select_list: record_scalar(f),
     })
+}
+
+/// PGRST203: more than one function fits, listed as PostgREST does.
+fn ambiguous(schema: &str, name: &str, fns: &[&Function]) -> ApiError {
+    let sigs: Vec<String> = fns
+        .iter()
+        .map(|f| {
+            let ps: Vec<String> = f
+                .params()
+                .iter()
+                .map(|p| format!("{} => {}", p.name, p.ty))
+                .collect();
+            format!("{schema}.{name}({})", ps.join(", "))
+        })
+        .collect();
+    ApiError::new(
+        300,
+        "PGRST203",
+        format!("Could not choose the best candidate function between: {}", sigs.join(", ")),
+    )
+    .hint("Try renaming the parameters or the function itself in the database so function overloading can be resolved")
 }
 
 /// Whether `key=value` in a GET RPC's query is a filter on its result.
