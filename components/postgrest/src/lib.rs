@@ -2080,7 +2080,7 @@ fn mark_from_cache(
     Ok(())
 }
 
-/// Full-text filters on json/jsonb columns search `to_tsvector(column)`
+/// Full-text filters on text and json/jsonb columns search `to_tsvector(column)`
 /// (PostgreSQL has no `jsonb @@ tsquery`); only such requests read the
 /// schema cache for the column types.
 fn mark_json_fts(
@@ -2102,10 +2102,12 @@ fn mark_json_fts(
         return Ok(());
     };
     for f in fts.iter_mut() {
+        // Text and json columns are searched through `to_tsvector(…)`
+        // (with the filter's language), as PostgREST does.
         let json = t
             .columns
             .iter()
-            .any(|c| c.name == f.field.name && (c.ty == "json" || c.ty == "jsonb"));
+            .any(|c| c.name == f.field.name && c.ty != "tsvector");
         if let Operation::Fts { on_json, .. } = &mut f.operation {
             *on_json = json;
         }
