@@ -773,12 +773,26 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
             if columns.is_empty() {
                 st.push("SELECT * FROM ").push(&target).push(" WHERE false");
             } else {
+                // `missing=default`: a named column the body lacks takes its default.
+                let present: Option<Vec<String>> = (prefs.missing_default() && q.columns.is_some())
+                    .then(|| match serde_json::from_str::<Value>(&payload) {
+                        Ok(Value::Array(items)) => items
+                            .first()
+                            .and_then(Value::as_object)
+                            .map(|o| o.keys().cloned().collect())
+                            .unwrap_or_default(),
+                        _ => Vec::new(),
+                    });
                 st.push("UPDATE ").push(&target).push(" SET ");
                 for (i, c) in columns.iter().enumerate() {
                     if i > 0 {
                         st.push(", ");
                     }
-                    st.ident(c).push(" = pgrst_body.").ident(c);
+                    if present.as_ref().is_some_and(|p| !p.contains(c)) {
+                        st.ident(c).push(" = DEFAULT");
+                    } else {
+                        st.ident(c).push(" = pgrst_body.").ident(c);
+                    }
                 }
                 st.push(" FROM (");
                 body_select(
@@ -1277,13 +1291,16 @@ impl Plan {
                 .filter(|r| r.len() == 1)
                 .and_then(|r| r[0].as_object())
             {
+                // Key columns by name; a null key is `is.null`, as PostgREST.
+                let mut pk: Vec<&String> = pk.iter().collect();
+                pk.sort();
                 let query: Vec<String> = pk
                     .iter()
                     .map(|k| {
-                        let v = match row.get(k) {
+                        let v = match row.get(k.as_str()) {
+                            Some(serde_json::Value::Null) | None => return format!("{k}=is.null"),
                             Some(serde_json::Value::String(s)) => s.clone(),
                             Some(v) => v.to_string(),
-                            None => String::new(),
                         };
                         let enc: String = form_urlencoded::byte_serialize(v.as_bytes()).collect();
                         format!("{k}=eq.{enc}")

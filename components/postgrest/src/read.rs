@@ -553,7 +553,7 @@ impl Node {
                                     "Verify that '{rel}' is included in the 'select' query parameter."
                                 ))
                             })?;
-                        if !c.rel.to_one() || c.spread {
+                        if !c.rel.to_one() {
                             return Err(ApiError::new(
                                 400,
                                 "PGRST118",
@@ -564,10 +564,17 @@ impl Node {
                                 self.table
                             )));
                         }
-                        st.push(&quote_ident(&format!("{}_e", c.node.alias)))
-                            .push(".\"v\"->")
-                            .param(t.field.name.clone())
-                            .push("::text");
+                        if c.spread {
+                            // A to-one spread's columns are the parent's own.
+                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
+                                .push(".")
+                                .ident(&t.field.name);
+                        } else {
+                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
+                                .push(".\"v\"->")
+                                .param(t.field.name.clone())
+                                .push("::text");
+                        }
                     }
                     None => crate::field_sql(st, &q, &t.field),
                 }
