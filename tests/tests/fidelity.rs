@@ -291,3 +291,58 @@ create table langs (name text primary key, rank int);
         );
     });
 }
+
+#[test]
+fn text_search_spread_order_and_missing_defaults() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_t.sql",
+            r#"
+create table quotes (id int primary key, body text);
+insert into quotes values (1, 'The quick brown foxes'), (2, 'Lazy dogs sleep');
+create table authors2 (id int primary key, name text);
+create table books2 (id int primary key, title text, author_id int references authors2(id));
+insert into authors2 values (1, 'Zed'), (2, 'Amy');
+insert into books2 values (1, 'One', 1), (2, 'Two', 2);
+create table settings (id int primary key, theme text not null default 'light', size int);
+insert into settings values (1, 'dark', 3);
+"#,
+        );
+        let s = p.serve();
+        // A text column is searched through to_tsvector with the language.
+        let r = s.get("/rest/v1/quotes?select=id&body=fts(simple).foxes", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1}])),
+            "{}",
+            r.body
+        );
+        // Order by a column of a to-one spread.
+        let r = s.get(
+            "/rest/v1/books2?select=title,...authors2(name)&order=authors2(name)",
+            &[],
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                200,
+                json!([{"title": "Two", "name": "Amy"}, {"title": "One", "name": "Zed"}])
+            ),
+            "{}",
+            r.body
+        );
+        // missing=default: a column named in ?columns but absent takes its default.
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/settings?id=eq.1&columns=theme,size",
+            &[("prefer", "return=representation, missing=default")],
+            Some(r#"{"size": 4}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1, "theme": "light", "size": 4}])),
+            "{}",
+            r.body
+        );
+    });
+}
