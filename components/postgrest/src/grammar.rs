@@ -440,7 +440,8 @@ impl<'a> Cursor<'a> {
         if self.pos == start {
             return Err(self.error("cast type"));
         }
-        if self.eat("[]") {}
+        // An array type: `::int[]`.
+        let _ = self.eat("[]");
         Ok(Some(self.src[start..self.pos].to_string()))
     }
 }

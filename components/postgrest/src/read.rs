@@ -356,7 +356,7 @@ impl Node {
         let shown = self.items.iter().filter(|item| match item {
             Item::Embed(i) => {
                 let c = &self.children[*i];
-                !c.hidden && !(c.spread && !c.rel.to_one() && c.spread_names.is_empty())
+                !c.hidden && (!c.spread || c.rel.to_one() || !c.spread_names.is_empty())
             }
             _ => true,
         });

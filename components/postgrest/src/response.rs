@@ -1,0 +1,481 @@
+//! Stage 4, PostgREST's `Response`: status, headers (`Content-Range`,
+//! `Location`, `Preference-Applied`, what SQL set in `response.headers`) and
+//! body from a plan and its statement's one result row.
+
+use super::*;
+
+/// An HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl From<ApiError> for Response {
+    fn from(e: ApiError) -> Self {
+        let mut headers = vec![(
+            "content-type".to_string(),
+            "application/json; charset=utf-8".to_string(),
+        )];
+        headers.extend(e.headers.iter().cloned());
+        // As PostgREST (RFC 9209): which error, for proxies and logs.
+        headers.push((
+            "proxy-status".into(),
+            format!("PostgREST; error={}", e.code),
+        ));
+        Response {
+            status: e.status,
+            headers,
+            body: e.to_json(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CustomMedia {
+    pub(crate) content_type: String,
+    pub(crate) binary: bool,
+}
+
+/// The one result row of a plan's statement.
+#[derive(Default)]
+pub struct Outcome<'a> {
+    pub total: Option<&'a str>,
+    pub page_total: Option<&'a str>,
+    pub body: Option<&'a str>,
+    /// `response.headers` as SQL left it: a JSON array of one-key objects.
+    pub response_headers: Option<&'a str>,
+    /// `response.status` as SQL left it.
+    pub response_status: Option<&'a str>,
+    /// A merging upsert: how many rows it inserted.
+    pub inserted: Option<&'a str>,
+}
+
+impl Plan {
+    pub(crate) fn ready(r: Response) -> Plan {
+        Plan {
+            ready: Some(r),
+            search_path: None,
+            explain: None,
+            count_cap: None,
+            statement: Statement::default(),
+            read_only: true,
+            rollback: false,
+            action: Action::Read,
+            head: false,
+            returning: ReturnPref::Representation,
+            media: MediaType::Json,
+            strip_nulls: false,
+            custom: None,
+            target: None,
+            written: Vec::new(),
+            shape: Shape::Rows,
+            location: None,
+            offset: 0,
+            applied: Vec::new(),
+            count_affected: false,
+        }
+    }
+
+    /// The total to report, given the EXPLAIN output (`explain_json`) and the
+    /// (possibly capped) exact count from the main statement.
+    pub fn total(&self, exact: Option<&str>, explain_json: Option<&str>) -> Option<String> {
+        let planned = || -> Option<String> {
+            let v: serde_json::Value = serde_json::from_str(explain_json?).ok()?;
+            v.get(0)?
+                .get("Plan")?
+                .get("Plan Rows")?
+                .as_f64()
+                .map(|r| (r as u64).to_string())
+        };
+        match self.count_cap {
+            Some(0) => planned(),
+            Some(cap) => match exact.and_then(|e| e.parse::<u64>().ok()) {
+                Some(n) if n < cap => Some(n.to_string()),
+                _ => planned(),
+            },
+            None => exact.map(str::to_string),
+        }
+    }
+
+    /// The response, when this plan needs no SQL at all.
+    pub fn ready_response(&self) -> Option<Response> {
+        self.ready.clone()
+    }
+
+    /// Builds the HTTP response from the statement's result row.
+    /// `OPTIONS` on a table or function (no CORS preflight: the rewriter
+    /// answers those): 200 with `Allow`, as PostgREST; 404 when unknown.
+    pub(crate) fn options(
+        schema: &str,
+        name: &str,
+        rpc: bool,
+        cache: &mut CacheLoader,
+    ) -> Result<Plan, ApiError> {
+        let cache = cache()?;
+        let allow = if rpc {
+            let f = cache
+                .functions
+                .iter()
+                .find(|f| f.schema == schema && f.name == name)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        404,
+                        "PGRST202",
+                        format!("Could not find the function {schema}.{name} in the schema cache"),
+                    )
+                })?;
+            if f.volatility == "v" {
+                "OPTIONS,POST"
+            } else {
+                "OPTIONS,GET,HEAD,POST"
+            }
+        } else {
+            let t = cache.table(schema, name).ok_or_else(|| {
+                let names: Vec<&str> = cache
+                    .tables
+                    .iter()
+                    .filter(|t| t.schema == schema)
+                    .map(|t| t.name.as_str())
+                    .collect();
+                let e = ApiError::new(
+                    404,
+                    "PGRST205",
+                    format!("Could not find the table '{schema}.{name}' in the schema cache"),
+                );
+                match fuzzy::best_match(name, &names) {
+                    Some(m) => e.hint(format!("Perhaps you meant the table '{schema}.{m}'")),
+                    None => e,
+                }
+            })?;
+            if t.kind == "r" || t.kind == "p" {
+                "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+            } else {
+                "OPTIONS,GET,HEAD"
+            }
+        };
+        Ok(Plan::ready(Response {
+            status: 200,
+            headers: vec![("allow".into(), allow.into())],
+            body: Vec::new(),
+        }))
+    }
+
+    /// PGRST204 for a write naming a column its table does not have (the
+    /// database answered 42703), in PostgREST's words.
+    pub fn unknown_column(&self, cache: &SchemaCache) -> Option<ApiError> {
+        let (schema, table) = self.target.as_ref()?;
+        let t = cache.table(schema, table)?;
+        let missing = self
+            .written
+            .iter()
+            .find(|c| !t.columns.iter().any(|tc| &tc.name == *c))?;
+        Some(ApiError::new(
+            400,
+            "PGRST204",
+            format!("Could not find the '{missing}' column of '{table}' in the schema cache"),
+        ))
+    }
+
+    /// PGRST205 for a request on a table the schema cache does not have
+    /// (the database answered 42P01): PostgREST's message, and its
+    /// "Perhaps you meant" hint with the closest table of that schema.
+    pub fn unknown_table(&self, cache: &SchemaCache) -> Option<ApiError> {
+        let (schema, table) = self.target.as_ref()?;
+        if cache.table(schema, table).is_some() {
+            return None;
+        }
+        let names: Vec<&str> = cache
+            .tables
+            .iter()
+            .filter(|t| &t.schema == schema)
+            .map(|t| t.name.as_str())
+            .collect();
+        let mut e = ApiError::new(
+            404,
+            "PGRST205",
+            format!("Could not find the table '{schema}.{table}' in the schema cache"),
+        );
+        if let Some(m) = fuzzy::best_match(table, &names) {
+            e = e.hint(format!("Perhaps you meant the table '{schema}.{m}'"));
+        }
+        Some(e)
+    }
+
+    pub fn respond(&self, out: Outcome) -> Response {
+        let page_total: u64 = out.page_total.and_then(|s| s.parse().ok()).unwrap_or(0);
+        let total: Option<u64> = if self.count_affected {
+            Some(page_total)
+        } else {
+            out.total.and_then(|s| s.parse().ok())
+        };
+        let body = out.body.unwrap_or("[]");
+        let content_range = {
+            // As PostgREST: inserts and deletes report no range (`*/…`),
+            // reads, calls and updates the rows they returned or changed.
+            let range = if page_total == 0 || matches!(self.action, Action::Insert | Action::Delete)
+            {
+                "*".to_string()
+            } else {
+                format!("{}-{}", self.offset, self.offset + page_total - 1)
+            };
+            let total = total.map_or("*".to_string(), |t| t.to_string());
+            format!("{range}/{total}")
+        };
+        // A single-row PUT answers without Content-Range, as PostgREST.
+        let mut headers = if self.action == Action::Put {
+            Vec::new()
+        } else {
+            vec![("content-range".to_string(), content_range)]
+        };
+        if !self.applied.is_empty() {
+            headers.push(("preference-applied".into(), self.applied.join(", ")));
+        }
+
+        let representation = self.returning == ReturnPref::Representation;
+        let single_object_applies = matches!(self.shape, Shape::Rows);
+        if self.media == MediaType::SingleObject
+            && representation
+            && single_object_applies
+            && page_total != 1
+        {
+            return ApiError::new(
+                406,
+                "PGRST116",
+                "Cannot coerce the result to a single JSON object",
+            )
+            .details(format!("The result contains {page_total} rows"))
+            .into();
+        }
+
+        let mut status = match self.action {
+            Action::Read => 200,
+            Action::Call if self.shape == Shape::Void => {
+                let mut status = 204;
+                if let Some(e) = apply_response_gucs(&out, &mut headers, &mut status) {
+                    return e;
+                }
+                return Response {
+                    status,
+                    headers,
+                    body: Vec::new(),
+                };
+            }
+            Action::Call => 200,
+            // An upsert that only updated answers 200, as PostgREST.
+            Action::Insert if out.inserted == Some("0") => 200,
+            Action::Insert => 201,
+            Action::Put if out.inserted.is_some_and(|n| n != "0") => 201,
+            Action::Put => {
+                if representation {
+                    200
+                } else {
+                    204
+                }
+            }
+            Action::Update | Action::Delete => {
+                if representation {
+                    200
+                } else {
+                    204
+                }
+            }
+        };
+        if matches!(self.action, Action::Read | Action::Call) {
+            if let Some(t) = total {
+                if self.offset > t || (self.offset > 0 && self.offset == t && t > 0) {
+                    let mut e: Response =
+                        ApiError::new(416, "PGRST103", "Requested range not satisfiable")
+                            .details(format!(
+                                "An offset of {} was requested, but there are only {} rows.",
+                                self.offset, t
+                            ))
+                            .into();
+                    e.headers.push(("content-range".into(), format!("*/{t}")));
+                    return e;
+                }
+                if page_total < t {
+                    status = 206;
+                }
+            }
+        }
+
+        if let Some((table, pk)) = &self.location {
+            let rows: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            if let Some(row) = rows
+                .as_array()
+                .filter(|r| r.len() == 1)
+                .and_then(|r| r[0].as_object())
+            {
+                // Key columns by name; a null key is `is.null`, as PostgREST.
+                let mut pk: Vec<&String> = pk.iter().collect();
+                pk.sort();
+                let query: Vec<String> = pk
+                    .iter()
+                    .map(|k| {
+                        let v = match row.get(k.as_str()) {
+                            Some(serde_json::Value::Null) | None => return format!("{k}=is.null"),
+                            Some(serde_json::Value::String(s)) => s.clone(),
+                            Some(v) => v.to_string(),
+                        };
+                        let enc: String = form_urlencoded::byte_serialize(v.as_bytes()).collect();
+                        format!("{k}=eq.{enc}")
+                    })
+                    .collect();
+                headers.push(("location".into(), format!("/{table}?{}", query.join("&"))));
+            }
+        }
+        if !representation {
+            if let Some(e) = apply_response_gucs(&out, &mut headers, &mut status) {
+                return e;
+            }
+            return Response {
+                status,
+                headers,
+                body: Vec::new(),
+            };
+        }
+        let strip = |b: &str| {
+            b.trim()
+                .strip_prefix('[')
+                .and_then(|b| b.strip_suffix(']'))
+                .unwrap_or(b)
+                .as_bytes()
+                .to_vec()
+        };
+        let custom = self.custom.as_ref().map(|c| {
+            let bytes = if c.binary {
+                hex_decode(body)
+            } else {
+                body.as_bytes().to_vec()
+            };
+            (c.content_type.as_str(), bytes)
+        });
+        let (ctype, body) = if let Some(answer) = custom {
+            answer
+        } else {
+            match (self.media, self.shape) {
+                (media, Shape::Row) => (
+                    if media == MediaType::SingleObject {
+                        "application/vnd.pgrst.object+json; charset=utf-8"
+                    } else {
+                        "application/json; charset=utf-8"
+                    },
+                    if page_total == 0 {
+                        b"null".to_vec()
+                    } else {
+                        strip(body)
+                    },
+                ),
+                (MediaType::Csv, Shape::Rows) => {
+                    ("text/csv; charset=utf-8", body.as_bytes().to_vec())
+                }
+                (MediaType::Json | MediaType::Csv, _)
+                | (_, Shape::Scalar | Shape::Scalars | Shape::Void) => {
+                    ("application/json; charset=utf-8", body.as_bytes().to_vec())
+                }
+                (MediaType::SingleObject, Shape::Rows) => (
+                    "application/vnd.pgrst.object+json; charset=utf-8",
+                    body.trim()
+                        .strip_prefix('[')
+                        .and_then(|b| b.strip_suffix(']'))
+                        .unwrap_or(body)
+                        .as_bytes()
+                        .to_vec(),
+                ),
+            }
+        };
+        let ctype = match (ctype, self.strip_nulls) {
+            ("application/json; charset=utf-8", true) if matches!(self.shape, Shape::Rows) => {
+                "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+            }
+            ("application/vnd.pgrst.object+json; charset=utf-8", true) => {
+                "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+            }
+            (c, _) => c,
+        };
+        headers.insert(0, ("content-type".into(), ctype.into()));
+        if let Some(e) = apply_response_gucs(&out, &mut headers, &mut status) {
+            return e;
+        }
+        Response {
+            status,
+            headers,
+            body: if self.head { Vec::new() } else { body },
+        }
+    }
+}
+
+/// `response.headers`: `[{"name": "value"}, ...]`, each object one key.
+pub(crate) fn guc_headers(text: &str) -> Option<Vec<(String, String)>> {
+    let Value::Array(items) = serde_json::from_str::<Value>(text).ok()? else {
+        return None;
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::Object(o) if o.len() == 1 => {
+                let (k, v) = o.into_iter().next()?;
+                Some((k.to_ascii_lowercase(), v.as_str()?.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `response.headers` and `response.status` as SQL left them: a header
+/// set there replaces the answer's own (several of one name, such as
+/// `Set-Cookie`, are all kept); invalid values are PGRST111/PGRST112.
+pub(crate) fn apply_response_gucs(
+    out: &Outcome,
+    headers: &mut Vec<(String, String)>,
+    status: &mut u16,
+) -> Option<Response> {
+    if let Some(guc) = out.response_headers {
+        let Some(set) = guc_headers(guc) else {
+            return Some(
+                ApiError::new(
+                    500,
+                    "PGRST111",
+                    "response.headers guc must be a JSON array composed of objects with a single key and a string value",
+                )
+                .into(),
+            );
+        };
+        let mut replaced: Vec<String> = Vec::new();
+        for (name, value) in set {
+            let lower = name.to_ascii_lowercase();
+            if !replaced.contains(&lower) {
+                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+                replaced.push(lower);
+            }
+            headers.push((name, value));
+        }
+    }
+    if let Some(guc) = out.response_status {
+        match guc.trim().parse::<u16>() {
+            Ok(s) if (100..600).contains(&s) => *status = s,
+            _ => {
+                return Some(
+                    ApiError::new(
+                        500,
+                        "PGRST112",
+                        "response.status guc must be a valid status code",
+                    )
+                    .into(),
+                )
+            }
+        }
+    }
+    None
+}
+
+/// Bytes from the hex PostgreSQL's `encode(…, 'hex')` writes.
+pub(crate) fn hex_decode(hex: &str) -> Vec<u8> {
+    let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+    hex.as_bytes()
+        .chunks_exact(2)
+        .map(|p| digit(p[0]) << 4 | digit(p[1]))
+        .collect()
+}
