@@ -264,19 +264,25 @@ pub fn target_list(tree: &str) -> Vec<(i32, i64, i32)> {
                         _ => i += 1,
                     }
                 }
-                let token = &tree[start..i.min(bytes.len())];
+                // Bytes, not `str` slices: an escape may precede any byte.
+                let token = &bytes[start..i.min(bytes.len())];
                 match std::mem::replace(&mut expect, Expect::Nothing) {
-                    Expect::Field(f) => entry[f] = token.parse().unwrap_or(0),
+                    Expect::Field(f) => {
+                        entry[f] = std::str::from_utf8(token)
+                            .ok()
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(0)
+                    }
                     Expect::TargetList => return out, // `<>`: no columns
                     Expect::Nothing => {}
                 }
-                if depth == 2 && token == ":targetList" {
+                if depth == 2 && token == b":targetList" {
                     expect = Expect::TargetList;
                 } else if in_list && depth == 4 {
                     expect = match token {
-                        ":resno" => Expect::Field(0),
-                        ":resorigtbl" => Expect::Field(1),
-                        ":resorigcol" => Expect::Field(2),
+                        b":resno" => Expect::Field(0),
+                        b":resorigtbl" => Expect::Field(1),
+                        b":resorigcol" => Expect::Field(2),
                         _ => Expect::Nothing,
                     };
                 }
@@ -384,6 +390,10 @@ pub fn add_view_primary_keys(tables: &mut [Table], deps: &[KeyDep]) {
     }
 }
 
+/// Most ways one key may be shown by one view (columns shown many times
+/// multiply): a bound on the schema cache's size, far above real schemas.
+const MAX_COMBINATIONS: usize = 64;
+
 /// Each way to pick one view column for every key column.
 fn combinations(cols: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
     let mut out = vec![Vec::new()];
@@ -397,6 +407,7 @@ fn combinations(cols: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
                     p
                 })
             })
+            .take(MAX_COMBINATIONS)
             .collect();
     }
     out
