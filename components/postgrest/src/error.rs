@@ -17,6 +17,19 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// PGRST108: a filter, order or limit names a resource the select
+    /// does not embed.
+    pub fn not_embedded(rel: &str) -> Self {
+        ApiError::new(
+            400,
+            "PGRST108",
+            format!("'{rel}' is not an embedded resource in this request"),
+        )
+        .hint(format!(
+            "Verify that '{rel}' is included in the 'select' query parameter."
+        ))
+    }
+
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,

@@ -666,13 +666,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                 }
             } else {
                 st.push("(").push(&ident_list(&columns)).push(") ");
-                body_select(
-                    &mut st,
-                    &target,
-                    &columns,
-                    payload,
-                    &typed_columns(cache, &schema, &table, &columns),
-                );
+                body_select(&mut st, cache, (&schema, &table), &columns, payload);
             }
             if let Some((merge, keys)) = &conflict {
                 st.push(" ON CONFLICT (").push(&ident_list(keys)).push(")");
@@ -736,13 +730,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                     }
                 }
                 st.push(" FROM (");
-                body_select(
-                    &mut st,
-                    &target,
-                    &columns,
-                    payload,
-                    &typed_columns(cache, &schema, &table, &columns),
-                );
+                body_select(&mut st, cache, (&schema, &table), &columns, payload);
                 st.push(" LIMIT 1) pgrst_body");
                 where_clause(&mut st, &target, &q.filters)?;
                 st.push(" RETURNING ").push(&returned);

@@ -159,16 +159,17 @@ pub(crate) fn typed_columns(
 /// table's row type, or with a domain's json cast applied to its columns.
 pub(crate) fn body_select(
     st: &mut Statement,
-    target: &str,
+    cache: &mut CacheLoader,
+    (schema, table): (&str, &str),
     columns: &[String],
     payload: String,
-    typed: &Option<Vec<(String, Option<String>)>>,
 ) {
-    match typed {
+    let target = format!("{}.{}", quote_ident(schema), quote_ident(table));
+    match &typed_columns(cache, schema, table, columns) {
         None => {
             st.push("SELECT ").push(&ident_list(columns));
             st.push(" FROM json_populate_recordset(NULL::")
-                .push(target)
+                .push(&target)
                 .push(", ");
             st.param(payload).push("::json) AS pgrst_body");
         }

@@ -543,16 +543,7 @@ impl Node {
                             .children
                             .iter()
                             .find(|c| &c.name == rel || &c.node.table == rel)
-                            .ok_or_else(|| {
-                                ApiError::new(
-                                    400,
-                                    "PGRST108",
-                                    format!("'{rel}' is not an embedded resource in this request"),
-                                )
-                                .hint(format!(
-                                    "Verify that '{rel}' is included in the 'select' query parameter."
-                                ))
-                            })?;
+                            .ok_or_else(|| ApiError::not_embedded(rel))?;
                         if !c.rel.to_one() {
                             return Err(ApiError::new(
                                 400,

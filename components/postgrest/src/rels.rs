@@ -47,6 +47,22 @@ pub enum Cardinality {
     M2M(Junction),
 }
 
+impl Cardinality {
+    /// The side holding the key: many-to-one, or one-to-one when the key
+    /// is also unique.
+    fn to_one(cons: String, cols: Cols, one_to_one: bool) -> Self {
+        if one_to_one {
+            Cardinality::O2O {
+                cons,
+                cols,
+                is_parent: false,
+            }
+        } else {
+            Cardinality::M2O { cons, cols }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Junction {
     pub table: QName,
@@ -450,15 +466,7 @@ pub fn build(
                 table: QName::new(&k.schema, &k.table),
                 ftable: QName::new(fs, ft),
                 is_self: k.rel == frel,
-                card: if k.one_to_one {
-                    Cardinality::O2O {
-                        cons,
-                        cols,
-                        is_parent: false,
-                    }
-                } else {
-                    Cardinality::M2O { cons, cols }
-                },
+                card: Cardinality::to_one(cons, cols, k.one_to_one),
                 table_is_view: false,
                 ftable_is_view: false,
             })
@@ -485,18 +493,7 @@ pub fn build(
             } => (cons, cols, true),
             _ => continue,
         };
-        let card = |cols: Cols| {
-            let cons = cons.clone();
-            if one {
-                Cardinality::O2O {
-                    cons,
-                    cols,
-                    is_parent: false,
-                }
-            } else {
-                Cardinality::M2O { cons, cols }
-            }
-        };
+        let card = |cols: Cols| Cardinality::to_one(cons.clone(), cols, one);
         let of = |t: &QName, kind: DepKind| -> Vec<&KeyDep> {
             deps.iter()
                 .filter(|d| &d.table == t && &d.cons == cons && d.kind == kind)

@@ -335,15 +335,7 @@ impl QueryParams {
                 .find(|n| root.find_mut(&path[..*n]).is_none())
                 .map(|n| path[n - 1].clone());
             let node = root.find_mut(&path).ok_or_else(|| {
-                let rel = missing.unwrap_or_else(|| path.join("."));
-                ApiError::new(
-                    400,
-                    "PGRST108",
-                    format!("'{rel}' is not an embedded resource in this request"),
-                )
-                .hint(format!(
-                    "Verify that '{rel}' is included in the 'select' query parameter."
-                ))
+                ApiError::not_embedded(&missing.unwrap_or_else(|| path.join(".")))
             })?;
             match param {
                 EmbedParam::Filter(f) => node.filters.push(f),

@@ -251,17 +251,7 @@ impl Plan {
 
         let mut status = match self.action {
             Action::Read => 200,
-            Action::Call if self.shape == Shape::Void => {
-                let mut status = 204;
-                if let Some(e) = apply_response_gucs(&out, &mut headers, &mut status) {
-                    return e;
-                }
-                return Response {
-                    status,
-                    headers,
-                    body: Vec::new(),
-                };
-            }
+            Action::Call if self.shape == Shape::Void => 204,
             Action::Call => 200,
             // An upsert that only updated answers 200, as PostgREST.
             Action::Insert if out.inserted == Some("0") => 200,
@@ -326,7 +316,7 @@ impl Plan {
                 headers.push(("location".into(), format!("/{table}?{}", query.join("&"))));
             }
         }
-        if !representation {
+        if !representation || (self.action == Action::Call && self.shape == Shape::Void) {
             if let Some(e) = apply_response_gucs(&out, &mut headers, &mut status) {
                 return e;
             }

@@ -55,6 +55,21 @@ impl Call {
 }
 
 impl Call {
+    /// A call passing the whole body as the one argument, of type `ty`.
+    fn whole_body(f: &Function, ty: String, payload: String) -> Self {
+        let (shape, table) = shape_of(f);
+        Call {
+            shape,
+            table,
+            schema: f.schema.clone(),
+            name: f.name.clone(),
+            args: Vec::new(),
+            whole_body: Some(ty),
+            payload,
+            in_select_list: record_scalar(f),
+        }
+    }
+
     /// `schema.f(arg := pgrst_args.arg, …)` (or the whole body as the one argument).
     fn render_call(&self, st: &mut Statement) {
         st.ident(&self.schema).push(".").ident(&self.name).push("(");
@@ -262,18 +277,8 @@ pub(crate) fn plan_call(
         } else {
             String::from_utf8_lossy(req.body).into_owned()
         };
-        let (shape, table) = shape_of(f);
         q.parse_filters()?;
-        return Ok(Call {
-            shape,
-            table,
-            schema: schema.into(),
-            name: name.into(),
-            args: Vec::new(),
-            whole_body: Some(ty.to_string()),
-            payload,
-            in_select_list: record_scalar(f),
-        });
+        return Ok(Call::whole_body(f, ty.to_string(), payload));
     }
 
     let (body, keys): (Option<Value>, Vec<String>) = if post {
@@ -355,18 +360,9 @@ pub(crate) fn plan_call(
                 ))
             })?;
         let ty = f.params()[0].ty.to_string();
-        let (shape, table) = shape_of(f);
         q.parse_filters()?;
-        return Ok(Call {
-            shape,
-            table,
-            schema: schema.into(),
-            name: name.into(),
-            args: Vec::new(),
-            whole_body: Some(ty),
-            payload: body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into()),
-            in_select_list: record_scalar(f),
-        });
+        let payload = body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into());
+        return Ok(Call::whole_body(f, ty, payload));
     }
 
     let (f, whole_body) = match (matching.as_slice(), post) {
