@@ -261,16 +261,7 @@ pub(crate) fn plan_call(
         let f = candidates
             .iter()
             .find(|f| matches!(f.params().as_slice(), [p] if p.name.is_empty() && p.ty == ty))
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "PGRST202",
-                    format!("Could not find the function {schema}.{name} in the schema cache"),
-                )
-                .details(format!(
-                    "Searched for the function {schema}.{name} with a single unnamed {ty} parameter, but no matches were found in the schema cache."
-                ))
-            })?;
+            .ok_or_else(|| no_single_param(schema, name, &format!("unnamed {ty}")))?;
         let payload = if ty == "bytea" {
             let hex: String = req.body.iter().map(|b| format!("{b:02x}")).collect();
             format!("\\x{hex}")
@@ -349,16 +340,7 @@ pub(crate) fn plan_call(
         let f = candidates
             .iter()
             .find(|f| matches!(f.params().as_slice(), [p] if p.ty == "json" || p.ty == "jsonb"))
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "PGRST202",
-                    format!("Could not find the function {schema}.{name} in the schema cache"),
-                )
-                .details(format!(
-                    "Searched for the function {schema}.{name} with a single json/jsonb parameter, but no matches were found in the schema cache."
-                ))
-            })?;
+            .ok_or_else(|| no_single_param(schema, name, "json/jsonb"))?;
         let ty = f.params()[0].ty.to_string();
         q.parse_filters()?;
         let payload = body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into());
@@ -440,6 +422,18 @@ pub(crate) fn plan_call(
         payload,
         in_select_list: record_scalar(f),
     })
+}
+
+/// PGRST202 for a body that goes whole to a single parameter of `kind`.
+fn no_single_param(schema: &str, name: &str, kind: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "PGRST202",
+        format!("Could not find the function {schema}.{name} in the schema cache"),
+    )
+    .details(format!(
+        "Searched for the function {schema}.{name} with a single {kind} parameter, but no matches were found in the schema cache."
+    ))
 }
 
 /// PGRST203: more than one function fits, listed as PostgREST does.
