@@ -109,10 +109,13 @@ fn session_statement(s: &Session) -> Statement {
         params.push(Some(role.clone()));
     }
     for (name, value) in &s.settings {
-        let n = params.len();
-        sql.push_str(&format!(", set_config(${}, ${}, true)", n + 1, n + 2));
-        params.push(Some(name.clone()));
+        // The name as a literal (quotes doubled), the value as a parameter.
         params.push(Some(value.clone()));
+        sql.push_str(&format!(
+            ", set_config('{}', ${}, true)",
+            name.replace('\'', "''"),
+            params.len()
+        ));
     }
     Statement { sql, params }
 }

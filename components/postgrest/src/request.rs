@@ -47,12 +47,16 @@ pub fn request_settings(req: &Request) -> Vec<(String, String)> {
         }
         headers.insert(name, Value::String(value.clone()));
     }
-    vec![
+    let mut settings = vec![
         ("request.method".into(), req.method.to_string()),
         ("request.path".into(), req.path.to_string()),
         ("request.headers".into(), Value::Object(headers).to_string()),
-        ("request.cookies".into(), Value::Object(cookies).to_string()),
-    ]
+    ];
+    // Without cookies the setting stays unset (reads as NULL, as `{}->>k`).
+    if !cookies.is_empty() {
+        settings.push(("request.cookies".into(), Value::Object(cookies).to_string()));
+    }
+    settings
 }
 
 pub(crate) fn percent_decode(s: &str) -> String {
