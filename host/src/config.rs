@@ -20,6 +20,14 @@ pub enum Backend {
     Adapter,
 }
 
+/// `[app.settings]` (or `app.settings.<name> = …` keys).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppSection {
+    #[serde(default)]
+    settings: BTreeMap<String, String>,
+}
+
 /// Paths to component files; unset roles use the components built into the binary.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -128,6 +136,9 @@ struct FileConfig {
     auth_refresh_token_reuse_interval: Option<u64>,
     db_statement_timeout: Option<u64>,
     db_extra_search_path: Option<String>,
+    db_pre_request: Option<String>,
+    /// `app.settings.<name> = "value"`: PostgREST's settings for SQL.
+    app: Option<AppSection>,
     auth_rate_limit_token: Option<u32>,
     auth_rate_limit_window: Option<u32>,
     request_deadline_ms: Option<u64>,
@@ -202,6 +213,11 @@ pub struct Config {
     /// `db-extra-search-path`: schemas on the `search_path` after the
     /// request's own (PostgREST's name and default, `public`).
     pub db_extra_search_path: String,
+    /// `db-pre-request`: a function called before each request's statement.
+    pub db_pre_request: Option<String>,
+    /// `app.settings.*`: set (as `app.settings.<name>`) in every request's
+    /// transaction, for SQL to read with `current_setting`.
+    pub app_settings: Vec<(String, String)>,
     /// `/auth/v1/token` requests per client and window (0 = no limit).
     pub auth_rate_limit_token: u32,
     /// The rate limit's window (seconds).
@@ -517,6 +533,18 @@ impl Config {
             db_extra_search_path: env("SUPALITE_DB_EXTRA_SEARCH_PATH")
                 .or(file.db_extra_search_path)
                 .unwrap_or_else(|| "public".into()),
+            db_pre_request: env("SUPALITE_DB_PRE_REQUEST")
+                .or(file.db_pre_request)
+                .filter(|f| !f.trim().is_empty()),
+            app_settings: file
+                .app
+                .map(|a| {
+                    a.settings
+                        .into_iter()
+                        .map(|(k, v)| (format!("app.settings.{k}"), v))
+                        .collect()
+                })
+                .unwrap_or_default(),
             auth_rate_limit_token: num(
                 &env,
                 "SUPALITE_AUTH_RATE_LIMIT_TOKEN",
@@ -597,6 +625,10 @@ impl Config {
             (
                 "SUPALITE_DB_EXTRA_SEARCH_PATH".into(),
                 self.db_extra_search_path.clone(),
+            ),
+            (
+                "SUPALITE_DB_PRE_REQUEST".into(),
+                self.db_pre_request.clone().unwrap_or_default(),
             ),
             ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
             (

@@ -195,7 +195,8 @@ async fn serve(cfg: Config) -> Result<()> {
                 db::Backend::Postgres(pool),
                 cfg.db_statement_timeout,
                 cfg.search_path(),
-            );
+            )
+            .with_app_settings(cfg.app_settings.clone());
             db::setup::bootstrap(&db)
                 .await
                 .with_context(|| format!("PostgreSQL at {where_}"))?;
@@ -212,7 +213,8 @@ async fn serve(cfg: Config) -> Result<()> {
                 db::Backend::Pglite(handle),
                 cfg.db_statement_timeout,
                 cfg.search_path(),
-            );
+            )
+            .with_app_settings(cfg.app_settings.clone());
             db::setup::bootstrap(&db).await?;
             let applied = db::setup::migrate(&db, &cfg.migrations).await?;
             tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");

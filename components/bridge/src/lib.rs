@@ -31,6 +31,9 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
     if let Some(s) = var("SUPALITE_DB_EXTRA_SEARCH_PATH") {
         cfg.extra_search_path = postgrest::schema_list(&s);
     }
+    cfg.pre_request = var("SUPALITE_DB_PRE_REQUEST")
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty());
     cfg
 }
 
@@ -136,12 +139,13 @@ mod glue {
             params: plan.statement.params.clone(),
         };
         let mut statements = Vec::new();
-        if let Some(s) = &plan.search_path {
+        for s in [&plan.search_path, &plan.pre_request].into_iter().flatten() {
             statements.push(Statement {
                 sql: s.sql.clone(),
                 params: s.params.clone(),
             });
         }
+        let explain_at = statements.len();
         if let Some(e) = &plan.explain {
             statements.push(Statement {
                 sql: e.sql.clone(),
@@ -154,7 +158,7 @@ mod glue {
                 let row = sets.last().and_then(|s| s.rows.first());
                 let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
                 let explain = if plan.explain.is_some() {
-                    sets.get(usize::from(plan.search_path.is_some()))
+                    sets.get(explain_at)
                         .and_then(|s| s.rows.first())
                         .and_then(|r| r.first())
                         .and_then(|v| v.as_deref())

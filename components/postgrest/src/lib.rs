@@ -53,6 +53,9 @@ pub struct Config {
     /// `db-extra-search-path`: schemas after the request's own on the
     /// `search_path` (PostgREST's default: `public`).
     pub extra_search_path: Vec<String>,
+    /// `db-pre-request`: a function (`schema.name` or `name`) called in each
+    /// request's transaction before its statement.
+    pub pre_request: Option<String>,
 }
 
 impl Config {
@@ -94,6 +97,7 @@ impl Default for Config {
             max_rows: None,
             tx_end: "commit".into(),
             extra_search_path: vec!["public".into()],
+            pre_request: None,
         }
     }
 }
@@ -209,6 +213,8 @@ pub struct Plan {
     /// For a request on another schema than the first exposed one (the
     /// host's default): `set_config('search_path', ...)`, to run first.
     pub search_path: Option<Statement>,
+    /// `db-pre-request`: `select schema.fn()`, run after the search path.
+    pub pre_request: Option<Statement>,
     /// Run in a read-only transaction (GET/HEAD).
     pub read_only: bool,
     /// Roll the transaction back instead of committing (`db-tx-end`, `Prefer: tx=`).
@@ -928,9 +934,20 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         sql: "select set_config('search_path', $1, true)".into(),
         params: vec![Some(cfg.search_path(&schema))],
     });
+    let pre_request = cfg.pre_request.as_deref().map(|f| {
+        let name = match f.split_once('.') {
+            Some((schema, name)) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+            None => quote_ident(f),
+        };
+        Statement {
+            sql: format!("select {name}()"),
+            params: Vec::new(),
+        }
+    });
     Ok(Plan {
         ready: None,
         search_path,
+        pre_request,
         explain,
         count_cap,
         statement: st,

@@ -57,6 +57,7 @@ impl Plan {
         Plan {
             ready: Some(r),
             search_path: None,
+            pre_request: None,
             explain: None,
             count_cap: None,
             statement: Statement::default(),

@@ -38,6 +38,8 @@ struct SessionPolicy {
     search_path: String,
     /// Per role: its `ALTER ROLE … SET` settings that any user may set.
     roles: RwLock<HashMap<String, Vec<(String, String)>>>,
+    /// `app.settings.*` from the configuration, for every transaction.
+    app: Vec<(String, String)>,
     /// PostgreSQL ≥ 14: the backend checks its client while a statement
     /// runs, so a query whose request is gone (client disconnected, deadline,
     /// supalite stopped: the pooled connection is dropped) is cancelled.
@@ -68,9 +70,18 @@ impl Database {
                 cap: statement_timeout_cap,
                 search_path,
                 roles: RwLock::new(HashMap::new()),
+                app: Vec::new(),
                 check_client: Default::default(),
             }),
         }
+    }
+
+    /// `app.settings.*` set in every request's transaction.
+    pub fn with_app_settings(mut self, settings: Vec<(String, String)>) -> Database {
+        if let Some(p) = Arc::get_mut(&mut self.policy) {
+            p.app = settings;
+        }
+        self
     }
 
     /// Notified when someone runs `NOTIFY pgrst, 'reload schema'`.
@@ -173,6 +184,7 @@ impl Database {
         statements: &[Statement],
     ) -> Result<Vec<ResultSet>, DbError> {
         let (mut settings, timeout) = self.session_settings(session.role.as_deref());
+        settings.extend(self.policy.app.iter().cloned());
         // What the caller asked for: request context only (never the role,
         // timeouts or the search path).
         settings.extend(
