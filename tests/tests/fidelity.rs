@@ -346,3 +346,36 @@ insert into settings values (1, 'dark', 3);
         );
     });
 }
+
+#[test]
+fn pre_request_function_and_app_settings() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_p.sql",
+            r#"
+create function gate() returns void language plpgsql as $$
+begin
+  if current_setting('request.headers', true)::json->>'x-blocked' = 'yes' then
+    raise exception 'blocked by the gate' using hint = 'try without x-blocked';
+  end if;
+end $$;
+create function greeting() returns text language sql stable as
+  $$ select current_setting('app.settings.greeting', true) $$;
+"#,
+        );
+        p.config("db-pre-request = \"public.gate\"\n\n[app.settings]\ngreeting = \"hello from config\"\n");
+        let s = p.serve();
+        let r = s.get("/rest/v1/rpc/greeting", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!("hello from config")),
+            "{}",
+            r.body
+        );
+        // The pre-request function runs before every request's statement.
+        let r = s.get("/rest/v1/rpc/greeting", &[("x-blocked", "yes")]);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.json()["message"], "blocked by the gate");
+        assert_eq!(r.json()["hint"], "try without x-blocked");
+    });
+}
