@@ -306,8 +306,12 @@ impl Server {
             Err(e) => panic!("{method} {path}: {e}\nserver log:\n{}", self.log()),
         };
         let status = resp.status();
-        let headers = resp
-            .headers_names()
+        // Each name once: a repeated header (Set-Cookie) is listed by name
+        // per occurrence, and `all` already returns every value.
+        let mut names = resp.headers_names();
+        names.sort();
+        names.dedup();
+        let headers = names
             .into_iter()
             .flat_map(|n| {
                 resp.all(&n)
