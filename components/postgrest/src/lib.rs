@@ -589,12 +589,18 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                             let t = cache.table(&schema, &table).ok_or_else(|| {
                                 ApiError::new(404, "PGRST205", format!("Could not find the table '{schema}.{table}' in the schema cache"))
                             })?;
-                            if t.pk.is_empty() {
-                                return Err(ApiError::new(400, "PGRST105", format!("'{table}' has no primary key: name the conflict columns with on_conflict")));
-                            }
                             t.pk.clone()
                         }
                     };
+                    // Without a key: PUT cannot name its row (405, as
+                    // PostgREST); a POST upsert is a plain insert.
+                    if keys.is_empty() && action == Action::Put {
+                        return Err(ApiError::new(
+                            405,
+                            "PGRST105",
+                            "Filters must include all and only primary key columns with 'eq' operators",
+                        ));
+                    }
                     if action == Action::Put {
                         if q.paged_in_query {
                             return Err(ApiError::new(
@@ -605,7 +611,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
                         }
                         put_filters_match(&keys, &q.filters, req.body)?;
                     }
-                    Some((merge, keys))
+                    (!keys.is_empty()).then_some((merge, keys))
                 }
             };
             // A merging upsert also tells which rows it inserted (xmax = 0)
