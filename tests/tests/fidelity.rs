@@ -483,3 +483,26 @@ create function set_cookies() returns void language sql as $$
         assert_eq!(cookies, vec!["a=1; Path=/", "b=2; Path=/"]);
     });
 }
+
+#[test]
+fn prefer_timezone() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_tz.sql",
+            "create table stamps (t timestamptz); insert into stamps values ('2024-01-01 12:00:00+00');",
+        );
+        let s = p.serve();
+        let r = s.get("/rest/v1/stamps", &[("prefer", "timezone=Asia/Tokyo")]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"t": "2024-01-01T21:00:00+09:00"}])),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.header("preference-applied"), Some("timezone=Asia/Tokyo"));
+        // An unknown zone is ignored, and not reported as applied.
+        let r = s.get("/rest/v1/stamps", &[("prefer", "timezone=Mars/Olympus")]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("preference-applied"), None);
+    });
+}

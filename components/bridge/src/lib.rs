@@ -139,7 +139,11 @@ mod glue {
             params: plan.statement.params.clone(),
         };
         let mut statements = Vec::new();
-        for s in [&plan.search_path, &plan.pre_request].into_iter().flatten() {
+        let timezone_at = usize::from(plan.search_path.is_some());
+        for s in [&plan.search_path, &plan.timezone, &plan.pre_request]
+            .into_iter()
+            .flatten()
+        {
             statements.push(Statement {
                 sql: s.sql.clone(),
                 params: s.params.clone(),
@@ -173,6 +177,8 @@ mod glue {
                     response_headers: col(3),
                     response_status: col(4),
                     inserted: col(5),
+                    timezone_unknown: plan.timezone.is_some()
+                        && sets.get(timezone_at).is_some_and(|s| s.rows.is_empty()),
                 })
             }
             Err(e) => {

@@ -213,6 +213,8 @@ pub struct Plan {
     /// For a request on another schema than the first exposed one (the
     /// host's default): `set_config('search_path', ...)`, to run first.
     pub search_path: Option<Statement>,
+    /// `Prefer: timezone=…`: sets `timezone` when the zone exists (one row).
+    pub timezone: Option<Statement>,
     /// `db-pre-request`: `select schema.fn()`, run after the search path.
     pub pre_request: Option<Statement>,
     /// Run in a read-only transaction (GET/HEAD).
@@ -931,6 +933,15 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     if let Some(h) = prefs.handling {
         applied.push(h.into());
     }
+    // Applied only when the database knows the zone (respond() drops it
+    // when the `timezone` statement set nothing).
+    let timezone = prefs.timezone.as_ref().map(|tz| {
+        applied.push(format!("timezone={tz}"));
+        Statement {
+            sql: "select set_config('timezone', name, true) from pg_catalog.pg_timezone_names where name = $1".into(),
+            params: vec![Some(tz.clone())],
+        }
+    });
     if let Some(n) = prefs.max_affected.filter(|_| {
         prefs.strict() && matches!(action, Action::Update | Action::Delete | Action::Call)
     }) {
@@ -953,6 +964,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
     Ok(Plan {
         ready: None,
         search_path,
+        timezone,
         pre_request,
         explain,
         count_cap,

@@ -151,6 +151,8 @@ pub(crate) struct Preferences {
     pub(crate) single_object: bool,
     /// `max-affected=N` (with `handling=strict`)
     pub(crate) max_affected: Option<u64>,
+    /// `timezone=Area/City`: the transaction's `timezone` when it is a known one.
+    pub(crate) timezone: Option<String>,
     /// Preferences not understood.
     pub(crate) invalid: Vec<String>,
 }
@@ -183,6 +185,9 @@ impl Preferences {
                     "missing=null" => first(&mut p.missing, "missing=null"),
                     "params=single-object" => p.single_object = true,
                     "" => {}
+                    other if other.starts_with("timezone=") && other.len() > 9 => {
+                        first(&mut p.timezone, other[9..].to_string())
+                    }
                     other => match other
                         .strip_prefix("max-affected=")
                         .map(|n| n.parse::<u64>())

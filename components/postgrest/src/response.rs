@@ -50,6 +50,8 @@ pub struct Outcome<'a> {
     pub response_status: Option<&'a str>,
     /// A merging upsert: how many rows it inserted.
     pub inserted: Option<&'a str>,
+    /// `Prefer: timezone=` named a zone the database does not know.
+    pub timezone_unknown: bool,
 }
 
 impl Plan {
@@ -57,6 +59,7 @@ impl Plan {
         Plan {
             ready: Some(r),
             search_path: None,
+            timezone: None,
             pre_request: None,
             explain: None,
             count_cap: None,
@@ -230,8 +233,14 @@ impl Plan {
         } else {
             vec![("content-range".to_string(), content_range)]
         };
-        if !self.applied.is_empty() {
-            headers.push(("preference-applied".into(), self.applied.join(", ")));
+        let applied: Vec<&str> = self
+            .applied
+            .iter()
+            .map(String::as_str)
+            .filter(|a| !(out.timezone_unknown && a.starts_with("timezone=")))
+            .collect();
+        if !applied.is_empty() {
+            headers.push(("preference-applied".into(), applied.join(", ")));
         }
 
         let representation = self.returning == ReturnPref::Representation;
