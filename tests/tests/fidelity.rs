@@ -57,7 +57,7 @@ fn request_context_reaches_sql() {
             "/rest/v1/rpc/whoami",
             &[("x-agent", "'); set role postgres; --")],
         );
-        assert_eq!(r.json()["agent"], "'); set role postgres; --");
+        assert_eq!(r.json()["agent"], "'); set role postgres; --", "{}", r.body);
     });
 }
 

@@ -47,16 +47,14 @@ pub fn request_settings(req: &Request) -> Vec<(String, String)> {
         }
         headers.insert(name, Value::String(value.clone()));
     }
-    let mut settings = vec![
+    // Always all four, `{}` without cookies: once a session has seen a
+    // setting, an unset one reads as '' (not NULL), and `''::json` fails.
+    vec![
         ("request.method".into(), req.method.to_string()),
         ("request.path".into(), req.path.to_string()),
         ("request.headers".into(), Value::Object(headers).to_string()),
-    ];
-    // Without cookies the setting stays unset (reads as NULL, as `{}->>k`).
-    if !cookies.is_empty() {
-        settings.push(("request.cookies".into(), Value::Object(cookies).to_string()));
-    }
-    settings
+        ("request.cookies".into(), Value::Object(cookies).to_string()),
+    ]
 }
 
 pub(crate) fn percent_decode(s: &str) -> String {
