@@ -60,7 +60,7 @@ impl SchemaCache {
                 format!(
                     "{} relations, {} relationships, {} functions",
                     c.tables.len(),
-                    c.rels.len(),
+                    c.rels.values().map(Vec::len).sum::<usize>(),
                     c.functions.len()
                 )
             })

@@ -156,26 +156,16 @@ fn negotiate_handler(
     if c.handlers.is_empty() {
         return None;
     }
-    let mut accepts: Vec<(f32, String)> = accept
-        .unwrap_or("*/*")
-        .split(',')
-        .filter_map(|part| {
-            let mut bits = part.split(';');
-            let mt = bits.next()?.trim().to_ascii_lowercase();
-            let q = bits
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            (!mt.is_empty()).then_some((q, mt))
-        })
-        .collect();
-    accepts.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    let mut accepts = accepted(accept);
+    if accepts.is_empty() {
+        accepts.push(("*/*".into(), false));
+    }
     let find = |schema: &str, name: &str, mt: &str| {
         c.handlers
             .iter()
             .find(|h| h.target_schema == schema && h.target_name == name && h.media_type == mt)
     };
-    for (_, mt) in &accepts {
+    for (mt, _) in &accepts {
         if mt.starts_with("application/vnd.pgrst.") {
             return None;
         }
@@ -381,13 +371,7 @@ pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan
         if !matches!(action, Action::Read) {
             if let Ok(c) = cache() {
                 if let Some(t) = c.table(&schema, &table).filter(|_| !c.reps.is_empty()) {
-                    for f in q.filters.iter_mut().flat_map(Logic::filters_mut) {
-                        if f.field.path.is_empty() {
-                            f.field.rep = t
-                                .column(&f.field.name)
-                                .and_then(|col| c.rep("text", &col.ty));
-                        }
-                    }
+                    read::mark_filter_reps(t, &c, &mut q.filters);
                 }
             }
         }
@@ -1118,7 +1102,7 @@ mod tests {
             views: vec![],
             reps: vec![],
             handlers: vec![],
-            rels,
+            rels: rels::by_origin(rels),
             rel_origins,
         })
     }

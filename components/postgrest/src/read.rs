@@ -97,6 +97,22 @@ pub(crate) fn mark_json_field(t: &crate::schema::Table, f: &mut crate::grammar::
     }
 }
 
+/// Filter values on a domain column with an implicit cast from text go
+/// through that cast (PostgREST's data representations).
+pub(crate) fn mark_filter_reps(
+    t: &crate::schema::Table,
+    cache: &SchemaCache,
+    filters: &mut [Logic],
+) {
+    for f in filters.iter_mut().flat_map(Logic::filters_mut) {
+        if f.field.path.is_empty() {
+            f.field.rep = t
+                .column(&f.field.name)
+                .and_then(|c| cache.rep("text", &c.ty));
+        }
+    }
+}
+
 impl Node {
     /// Builds the tree for `items` on `schema.table`; embeds are resolved
     /// against the schema cache (loaded only when there are embeds).
@@ -222,13 +238,7 @@ impl Node {
                     }
                 }
             }
-            for f in self.filters.iter_mut().flat_map(Logic::filters_mut) {
-                if f.field.path.is_empty() {
-                    f.field.rep = t
-                        .column(&f.field.name)
-                        .and_then(|c| cache.rep("text", &c.ty));
-                }
-            }
+            mark_filter_reps(t, cache, &mut self.filters);
         }
         for c in &mut self.children {
             c.node.apply_reps(cache);
@@ -589,7 +599,11 @@ pub fn resolve(
     hint: Option<&str>,
 ) -> Result<(Rel, String, String), ApiError> {
     use crate::rels::{Cardinality, Relationship};
-    let r = crate::rels::find(&cache.rels, &cache.rel_origins, schema, parent, name, hint)?;
+    let from_parent = cache
+        .rels
+        .get(&crate::rels::QName::new(schema, parent))
+        .map_or(&[][..], Vec::as_slice);
+    let r = crate::rels::find(from_parent, &cache.rel_origins, schema, parent, name, hint)?;
     let swap = |c: &crate::rels::Cols| -> Pairs {
         c.iter().map(|(a, b)| (b.clone(), a.clone())).collect()
     };

@@ -429,6 +429,19 @@ fn combinations(cols: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
     out
 }
 
+/// Relationships by the table or view they start from, in PostgREST's order
+/// (grouped once when the schema cache is read, not on every embed).
+pub type ByOrigin = HashMap<QName, Vec<Relationship>>;
+
+/// Groups sorted relationships by their origin.
+pub fn by_origin(rels: Vec<Relationship>) -> ByOrigin {
+    let mut map = ByOrigin::new();
+    for r in rels {
+        map.entry(r.table().clone()).or_default().push(r);
+    }
+    map
+}
+
 /// Origins of relationships: (table, schema of the other side).
 pub type Origins = BTreeSet<(QName, String)>;
 
@@ -697,7 +710,8 @@ pub fn build(
 }
 
 /// The relationship `origin?select=target!hint(...)` means, by PostgREST's
-/// rules, or PGRST200 (none) / PGRST201 (ambiguous).
+/// rules, or PGRST200 (none) / PGRST201 (ambiguous). `rels`: those starting
+/// at `origin` (see [`ByOrigin`]).
 pub fn find<'a>(
     rels: &'a [Relationship],
     origins: &Origins,

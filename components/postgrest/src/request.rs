@@ -90,31 +90,38 @@ pub(crate) fn profile_schema(cfg: &Config, req: &Request, read: bool) -> Result<
 
 /// The response media type, and whether nulls are stripped
 /// (`application/vnd.pgrst.object+json;nulls=stripped`, `...array+json;nulls=stripped`).
-pub(crate) fn accept_media(accept: Option<&str>) -> Result<(MediaType, bool), ApiError> {
-    let Some(accept) = accept else {
-        return Ok((MediaType::Json, false));
-    };
-    let mut ranges: Vec<(f32, &str, bool)> = accept
+/// The `Accept` header's media types, lower case, most wanted first (by
+/// `q`, then order), each with whether it asks for `nulls=stripped`.
+pub(crate) fn accepted(accept: Option<&str>) -> Vec<(String, bool)> {
+    let mut ranges: Vec<(f32, String, bool)> = accept
+        .unwrap_or("")
         .split(',')
-        .map(|part| {
+        .filter_map(|part| {
             let mut bits = part.split(';');
-            let mt = bits.next().unwrap_or("").trim();
+            let mt = bits.next()?.trim().to_ascii_lowercase();
             let params: Vec<&str> = bits.map(str::trim).collect();
             let q = params
                 .iter()
                 .filter_map(|p| p.strip_prefix("q="))
                 .find_map(|q| q.parse::<f32>().ok())
                 .unwrap_or(1.0);
-            (q, mt, params.contains(&"nulls=stripped"))
+            (!mt.is_empty()).then(|| (q, mt, params.contains(&"nulls=stripped")))
         })
-        .filter(|(_, mt, _)| !mt.is_empty())
         .collect();
+    ranges.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    ranges
+        .into_iter()
+        .map(|(_, mt, strip)| (mt, strip))
+        .collect()
+}
+
+pub(crate) fn accept_media(accept: Option<&str>) -> Result<(MediaType, bool), ApiError> {
+    let ranges = accepted(accept);
     if ranges.is_empty() {
         return Ok((MediaType::Json, false));
     }
-    ranges.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-    for (_, mt, strip) in &ranges {
-        match mt.to_ascii_lowercase().as_str() {
+    for (mt, strip) in &ranges {
+        match mt.as_str() {
             "application/json" | "*/*" | "application/*" => return Ok((MediaType::Json, false)),
             "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => {
                 return Ok((MediaType::Json, *strip))
@@ -129,7 +136,10 @@ pub(crate) fn accept_media(accept: Option<&str>) -> Result<(MediaType, bool), Ap
     Err(ApiError::new(
         406,
         "PGRST107",
-        format!("None of these media types are available: {accept}"),
+        format!(
+            "None of these media types are available: {}",
+            accept.unwrap_or_default()
+        ),
     ))
 }
 

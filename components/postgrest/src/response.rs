@@ -346,7 +346,7 @@ impl Plan {
         };
         let custom = self.custom.as_ref().map(|c| {
             let bytes = if c.binary {
-                hex_decode(body)
+                hex::decode(body.trim()).unwrap_or_default()
             } else {
                 body.as_bytes().to_vec()
             };
@@ -469,13 +469,4 @@ pub(crate) fn apply_response_gucs(
         }
     }
     None
-}
-
-/// Bytes from the hex PostgreSQL's `encode(…, 'hex')` writes.
-pub(crate) fn hex_decode(hex: &str) -> Vec<u8> {
-    let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-    hex.as_bytes()
-        .chunks_exact(2)
-        .map(|p| digit(p[0]) << 4 | digit(p[1]))
-        .collect()
 }

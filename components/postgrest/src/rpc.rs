@@ -263,8 +263,7 @@ pub(crate) fn plan_call(
             .find(|f| matches!(f.params().as_slice(), [p] if p.name.is_empty() && p.ty == ty))
             .ok_or_else(|| no_single_param(schema, name, &format!("unnamed {ty}")))?;
         let payload = if ty == "bytea" {
-            let hex: String = req.body.iter().map(|b| format!("{b:02x}")).collect();
-            format!("\\x{hex}")
+            format!("\\x{}", hex::encode(req.body))
         } else {
             String::from_utf8_lossy(req.body).into_owned()
         };

@@ -170,7 +170,7 @@ pub struct SchemaCache {
     pub handlers: Vec<Handler>,
     /// Relationships as PostgREST finds them, built by [`SchemaCache::parse`].
     #[serde(skip)]
-    pub rels: Vec<crate::rels::Relationship>,
+    pub rels: crate::rels::ByOrigin,
     /// (table, schema) pairs that had relationships before those leaving
     /// the exposed schemas were dropped (PostgREST's PGRST200 hint uses them).
     #[serde(skip)]
@@ -217,6 +217,9 @@ pub struct Rep {
     pub target: String,
     pub schema: String,
     pub function: String,
+    /// `"schema"."function"`, quoted once when the cache is read.
+    #[serde(skip)]
+    pub sql: String,
 }
 
 /// A view (or materialized view) with its rule's query tree (`pg_node_tree` text).
@@ -349,10 +352,19 @@ impl Function {
 impl SchemaCache {
     pub fn parse(json: &str) -> Result<SchemaCache, serde_json::Error> {
         let mut cache: SchemaCache = serde_json::from_str(json)?;
+        for r in &mut cache.reps {
+            r.sql = format!(
+                "{}.{}",
+                crate::sql::quote_ident(&r.schema),
+                crate::sql::quote_ident(&r.function)
+            );
+        }
         let deps = crate::rels::view_key_deps(&cache.views, &cache.keys);
         crate::rels::add_view_primary_keys(&mut cache.tables, &deps);
-        (cache.rels, cache.rel_origins) =
+        let (rels, origins) =
             crate::rels::build(&cache.tables, &cache.keys, &deps, &cache.functions);
+        cache.rels = crate::rels::by_origin(rels);
+        cache.rel_origins = origins;
         Ok(cache)
     }
 
@@ -361,13 +373,7 @@ impl SchemaCache {
         self.reps
             .iter()
             .find(|r| r.source == source && r.target == target)
-            .map(|r| {
-                format!(
-                    "{}.{}",
-                    crate::sql::quote_ident(&r.schema),
-                    crate::sql::quote_ident(&r.function)
-                )
-            })
+            .map(|r| r.sql.clone())
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
