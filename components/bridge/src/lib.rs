@@ -134,34 +134,24 @@ mod glue {
             rollback: plan.rollback,
             request_settings: postgrest::request_settings(&api),
         };
-        let stmt = Statement {
-            sql: plan.statement.sql.clone(),
-            params: plan.statement.params.clone(),
-        };
-        let mut statements = Vec::new();
-        let timezone_at = usize::from(plan.search_path.is_some());
-        for s in [&plan.search_path, &plan.timezone, &plan.pre_request]
+        let q = &plan.query;
+        let timezone_at = usize::from(q.search_path.is_some());
+        let explain_at =
+            timezone_at + usize::from(q.timezone.is_some()) + usize::from(q.pre_request.is_some());
+        let statements: Vec<Statement> = [&q.search_path, &q.timezone, &q.pre_request, &q.explain]
             .into_iter()
             .flatten()
-        {
-            statements.push(Statement {
+            .chain([&q.statement])
+            .map(|s| Statement {
                 sql: s.sql.clone(),
                 params: s.params.clone(),
-            });
-        }
-        let explain_at = statements.len();
-        if let Some(e) = &plan.explain {
-            statements.push(Statement {
-                sql: e.sql.clone(),
-                params: e.params.clone(),
-            });
-        }
-        statements.push(stmt);
+            })
+            .collect();
         match sql::transaction(&session, &statements) {
             Ok(sets) => {
                 let row = sets.last().and_then(|s| s.rows.first());
                 let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
-                let explain = if plan.explain.is_some() {
+                let explain = if q.explain.is_some() {
                     sets.get(explain_at)
                         .and_then(|s| s.rows.first())
                         .and_then(|r| r.first())
@@ -177,7 +167,7 @@ mod glue {
                     response_headers: col(3),
                     response_status: col(4),
                     inserted: col(5),
-                    timezone_unknown: plan.timezone.is_some()
+                    timezone_unknown: q.timezone.is_some()
                         && sets.get(timezone_at).is_some_and(|s| s.rows.is_empty()),
                 })
             }

@@ -2,7 +2,13 @@
 //! `Location`, `Preference-Applied`, what SQL set in `response.headers`) and
 //! body from a plan and its statement's one result row.
 
-use super::*;
+use crate::error::ApiError;
+use crate::fuzzy;
+use crate::plan::Shape;
+use crate::request::prefs::Return;
+use crate::request::{Action, MediaType};
+use crate::schema::{Handler, SchemaCache};
+use serde_json::Value;
 
 /// An HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,21 +60,39 @@ pub struct Outcome<'a> {
     pub timezone_unknown: bool,
 }
 
-impl Plan {
-    pub(crate) fn ready(r: Response) -> Plan {
-        Plan {
-            ready: Some(r),
-            search_path: None,
-            timezone: None,
-            pre_request: None,
-            explain: None,
-            count_cap: None,
-            statement: Statement::default(),
-            read_only: true,
-            rollback: false,
+/// What the response stage needs to know about the plan.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub(crate) action: Action,
+    pub(crate) head: bool,
+    pub(crate) returning: Return,
+    pub(crate) media: MediaType,
+    /// `nulls=stripped` was asked for (and the body is stripped).
+    pub(crate) strip_nulls: bool,
+    /// A media type handler's answer.
+    pub(crate) custom: Option<CustomMedia>,
+    /// The table a read or write is on (schema, name).
+    pub(crate) target: Option<(String, String)>,
+    /// The columns a write sets.
+    pub(crate) written: Vec<String>,
+    pub(crate) shape: Shape,
+    /// (table, primary key) for a `Location` header.
+    pub(crate) location: Option<(String, Vec<String>)>,
+    pub(crate) offset: u64,
+    /// `Preference-Applied`: what PostgREST echoes for this request, in its order.
+    pub(crate) applied: Vec<String>,
+    /// A write with `count=exact|estimated`: the affected rows are the total.
+    pub(crate) count_affected: bool,
+    /// estimated counts: the exact count is capped here (planned: 0).
+    pub(crate) count_cap: Option<u64>,
+}
+
+impl Default for Answer {
+    fn default() -> Self {
+        Answer {
             action: Action::Read,
             head: false,
-            returning: ReturnPref::Representation,
+            returning: Return::Representation,
             media: MediaType::Json,
             strip_nulls: false,
             custom: None,
@@ -79,9 +103,30 @@ impl Plan {
             offset: 0,
             applied: Vec::new(),
             count_affected: false,
+            count_cap: None,
         }
     }
+}
 
+impl CustomMedia {
+    /// The content type and encoding of a media type handler's answer.
+    pub(crate) fn of(h: &Handler) -> Self {
+        CustomMedia {
+            content_type: match h.media_type.as_str() {
+                "*/*" => "application/octet-stream".into(),
+                m @ ("text/plain"
+                | "text/xml"
+                | "text/csv"
+                | "application/json"
+                | "application/geo+json") => format!("{m}; charset=utf-8"),
+                m => m.to_string(),
+            },
+            binary: h.base == "bytea",
+        }
+    }
+}
+
+impl Answer {
     /// The total to report, given the EXPLAIN output (`explain_json`) and the
     /// (possibly capped) exact count from the main statement.
     pub fn total(&self, exact: Option<&str>, explain_json: Option<&str>) -> Option<String> {
@@ -101,69 +146,6 @@ impl Plan {
             },
             None => exact.map(str::to_string),
         }
-    }
-
-    /// The response, when this plan needs no SQL at all.
-    pub fn ready_response(&self) -> Option<Response> {
-        self.ready.clone()
-    }
-
-    /// Builds the HTTP response from the statement's result row.
-    /// `OPTIONS` on a table or function (no CORS preflight: the rewriter
-    /// answers those): 200 with `Allow`, as PostgREST; 404 when unknown.
-    pub(crate) fn options(
-        schema: &str,
-        name: &str,
-        rpc: bool,
-        cache: &mut CacheLoader,
-    ) -> Result<Plan, ApiError> {
-        let cache = cache()?;
-        let allow = if rpc {
-            let f = cache
-                .functions
-                .iter()
-                .find(|f| f.schema == schema && f.name == name)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        404,
-                        "PGRST202",
-                        format!("Could not find the function {schema}.{name} in the schema cache"),
-                    )
-                })?;
-            if f.volatility == "v" {
-                "OPTIONS,POST"
-            } else {
-                "OPTIONS,GET,HEAD,POST"
-            }
-        } else {
-            let t = cache.table(schema, name).ok_or_else(|| {
-                let names: Vec<&str> = cache
-                    .tables
-                    .iter()
-                    .filter(|t| t.schema == schema)
-                    .map(|t| t.name.as_str())
-                    .collect();
-                let e = ApiError::new(
-                    404,
-                    "PGRST205",
-                    format!("Could not find the table '{schema}.{name}' in the schema cache"),
-                );
-                match fuzzy::best_match(name, &names) {
-                    Some(m) => e.hint(format!("Perhaps you meant the table '{schema}.{m}'")),
-                    None => e,
-                }
-            })?;
-            if t.kind == "r" || t.kind == "p" {
-                "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
-            } else {
-                "OPTIONS,GET,HEAD"
-            }
-        };
-        Ok(Plan::ready(Response {
-            status: 200,
-            headers: vec![("allow".into(), allow.into())],
-            body: Vec::new(),
-        }))
     }
 
     /// PGRST204 for a write naming a column its table does not have (the
@@ -243,7 +225,7 @@ impl Plan {
             headers.push(("preference-applied".into(), applied.join(", ")));
         }
 
-        let representation = self.returning == ReturnPref::Representation;
+        let representation = self.returning == Return::Representation;
         let single_object_applies = matches!(self.shape, Shape::Rows);
         if self.media == MediaType::SingleObject
             && representation
@@ -260,7 +242,7 @@ impl Plan {
         }
 
         let mut status = match self.action {
-            Action::Read => 200,
+            Action::Read | Action::OpenApi | Action::Options => 200,
             Action::Call if self.shape == Shape::Void => 204,
             Action::Call => 200,
             // An upsert that only updated answers 200, as PostgREST.

@@ -378,8 +378,8 @@ fn main() {
                     let p = plan_for(i);
                     (
                         pgwire_codec::Statement {
-                            sql: p.statement.sql,
-                            params: p.statement.params,
+                            sql: p.query.statement.sql,
+                            params: p.query.statement.params,
                         },
                         p.read_only,
                     )

@@ -1,18 +1,12 @@
-//! Stage 3, PostgREST's `Query`: SQL text for filters, select lists,
-//! order and paging, and the rows of a write's payload. Identifiers are
-//! quoted, values are always parameters.
+//! SQL for the pieces a read is made of: columns and JSON paths, select
+//! lists, filters and logic trees, order and paging.
 
-use super::*;
-
-pub(crate) fn ident_list(cols: &[String]) -> String {
-    cols.iter()
-        .map(|c| quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use super::sql::{array_literal, Sql};
+use crate::error::ApiError;
+use crate::request::grammar::{self, Field, JsonKey, Logic, Operation, OrderTerm, SelectItem};
 
 /// `"s"."t"."col"->$n::text...`
-pub(crate) fn field_sql(st: &mut Statement, table: &str, f: &Field) {
+pub(crate) fn field_sql(st: &mut Sql, table: &str, f: &Field) {
     if let Some((function, row_type)) = &f.computed {
         st.push(function)
             .push("(")
@@ -45,11 +39,7 @@ pub(crate) fn field_sql(st: &mut Statement, table: &str, f: &Field) {
     }
 }
 
-pub(crate) fn select_list(
-    st: &mut Statement,
-    table: &str,
-    items: &[SelectItem],
-) -> Result<(), ApiError> {
+pub(crate) fn select_list(st: &mut Sql, table: &str, items: &[SelectItem]) -> Result<(), ApiError> {
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             st.push(", ");
@@ -95,142 +85,20 @@ pub(crate) fn select_list(
     Ok(())
 }
 
-/// The columns a write's representation needs, when its select and order
-/// name only plain columns of the table (and its primary key, for
-/// `Location`); `None` when the whole row is needed.
-pub(crate) fn returned_columns(
-    q: &QueryParams,
-    cache: &mut CacheLoader,
-    schema: &str,
-    table: &str,
-) -> Option<Vec<String>> {
-    let c = cache().ok()?;
-    let t = c.table(schema, table)?;
-    let mut cols: Vec<String> = Vec::new();
-    let mut add = |name: &str| -> Option<()> {
-        t.column(name)?;
-        if !cols.iter().any(|c| c == name) {
-            cols.push(name.to_string());
-        }
-        Some(())
-    };
-    for item in &q.select {
-        match item {
-            SelectItem::Column { field, .. } => add(&field.name)?,
-            _ => return None,
-        }
-    }
-    for o in &q.order {
-        if o.relation.is_some() {
-            return None;
-        }
-        add(&o.field.name)?;
-    }
-    for k in &t.pk {
-        add(k)?;
-    }
-    Some(cols)
-}
-
-/// The written columns with their types and json → domain casts, when
-/// any written column has one (PostgREST's data representations).
-pub(crate) fn typed_columns(
-    cache: &mut CacheLoader,
-    schema: &str,
-    table: &str,
-    columns: &[String],
-) -> Option<Vec<(String, Option<String>)>> {
-    let c = cache().ok()?;
-    if c.reps.is_empty() {
-        return None;
-    }
-    let t = c.table(schema, table)?;
-    let typed: Vec<(String, Option<String>)> = columns
-        .iter()
-        .map(|name| {
-            let col = t.column(name)?;
-            Some((col.ty.clone(), c.rep("json", &col.ty)))
-        })
-        .collect::<Option<_>>()?;
-    typed.iter().any(|(_, r)| r.is_some()).then_some(typed)
-}
-
-/// `SELECT <columns> FROM <the JSON payload's rows> AS pgrst_body`: by the
-/// table's row type, or with a domain's json cast applied to its columns.
-pub(crate) fn body_select(
-    st: &mut Statement,
-    cache: &mut CacheLoader,
-    (schema, table): (&str, &str),
-    columns: &[String],
-    payload: String,
-) {
-    let target = format!("{}.{}", quote_ident(schema), quote_ident(table));
-    match &typed_columns(cache, schema, table, columns) {
-        None => {
-            st.push("SELECT ").push(&ident_list(columns));
-            st.push(" FROM json_populate_recordset(NULL::")
-                .push(&target)
-                .push(", ");
-            st.param(payload).push("::json) AS pgrst_body");
-        }
-        Some(typed) => {
-            st.push("SELECT ");
-            for (i, (c, (_, rep))) in columns.iter().zip(typed).enumerate() {
-                if i > 0 {
-                    st.push(", ");
-                }
-                match rep {
-                    Some(f) => st
-                        .push(f)
-                        .push("(pgrst_body.")
-                        .ident(c)
-                        .push(") AS ")
-                        .ident(c),
-                    None => st.push("pgrst_body.").ident(c),
-                };
-            }
-            st.push(" FROM json_to_recordset(")
-                .param(payload)
-                .push("::json) AS pgrst_body(");
-            for (i, (c, (ty, rep))) in columns.iter().zip(typed).enumerate() {
-                if i > 0 {
-                    st.push(", ");
-                }
-                // Types come from the catalog (format_type), never the request.
-                st.ident(c)
-                    .push(" ")
-                    .push(if rep.is_some() { "json" } else { ty });
-            }
-            st.push(")");
-        }
-    }
-}
-
-pub(crate) fn where_clause(
-    st: &mut Statement,
-    table: &str,
-    filters: &[Logic],
-) -> Result<(), ApiError> {
-    if filters.is_empty() {
-        return Ok(());
-    }
-    st.push(" WHERE ");
+pub(crate) fn where_clause(st: &mut Sql, table: &str, filters: &[Logic]) {
     for (i, f) in filters.iter().enumerate() {
-        if i > 0 {
-            st.push(" AND ");
-        }
+        st.push(if i == 0 { " WHERE " } else { " AND " });
         logic_sql(st, table, f);
     }
-    Ok(())
 }
 
-pub(crate) fn logic_sql(st: &mut Statement, table: &str, l: &Logic) {
+pub(crate) fn logic_sql(st: &mut Sql, table: &str, l: &Logic) {
     logic_sql_in(st, table, l, &[])
 }
 
 /// [`logic_sql`] where `is.null`/`not.is.null` on an embed's name (one of
 /// `embeds`: name and the SQL of its JSON value) tests the embed.
-pub(crate) fn logic_sql_in(st: &mut Statement, table: &str, l: &Logic, embeds: &[(&str, String)]) {
+pub(crate) fn logic_sql_in(st: &mut Sql, table: &str, l: &Logic, embeds: &[(&str, String)]) {
     match l {
         Logic::Filter(f) => {
             if f.negated {
@@ -305,12 +173,9 @@ pub(crate) fn logic_sql_in(st: &mut Statement, table: &str, l: &Logic, embeds: &
                             .push(" = ANY(SELECT ")
                             .push(rep)
                             .push("(pgrst_v) FROM unnest(")
-                            .param(sql::array_literal(items))
+                            .param(array_literal(items))
                             .push("::text[]) AS pgrst_v)"),
-                        None => st
-                            .push(" = ANY(")
-                            .param(sql::array_literal(items))
-                            .push(")"),
+                        None => st.push(" = ANY(").param(array_literal(items)).push(")"),
                     };
                 }
                 Operation::Is(v) => {
@@ -358,7 +223,7 @@ pub(crate) fn logic_sql_in(st: &mut Statement, table: &str, l: &Logic, embeds: &
 }
 
 /// ` DESC NULLS FIRST` etc.
-pub(crate) fn order_suffix(st: &mut Statement, t: &OrderTerm) {
+pub(crate) fn order_suffix(st: &mut Sql, t: &OrderTerm) {
     match t.descending {
         Some(true) => {
             st.push(" DESC");
@@ -379,7 +244,7 @@ pub(crate) fn order_suffix(st: &mut Statement, t: &OrderTerm) {
     }
 }
 
-pub(crate) fn limit_offset(st: &mut Statement, limit: Option<u64>, offset: Option<u64>) {
+pub(crate) fn limit_offset(st: &mut Sql, limit: Option<u64>, offset: Option<u64>) {
     if let Some(l) = limit {
         st.push(" LIMIT ").param(l.to_string()).push("::bigint");
     }

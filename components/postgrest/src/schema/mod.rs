@@ -3,6 +3,8 @@
 //! kept by the host. The planner uses it for embedding, RPC, `Location`
 //! headers and upserts.
 
+pub mod rels;
+
 use serde::{Deserialize, Serialize};
 
 /// Returns one row, one column: the whole schema cache as JSON, for the
@@ -170,11 +172,11 @@ pub struct SchemaCache {
     pub handlers: Vec<Handler>,
     /// Relationships as PostgREST finds them, built by [`SchemaCache::parse`].
     #[serde(skip)]
-    pub rels: crate::rels::ByOrigin,
+    pub rels: crate::schema::rels::ByOrigin,
     /// (table, schema) pairs that had relationships before those leaving
     /// the exposed schemas were dropped (PostgREST's PGRST200 hint uses them).
     #[serde(skip)]
-    pub rel_origins: std::collections::BTreeSet<(crate::rels::QName, String)>,
+    pub rel_origins: std::collections::BTreeSet<(crate::schema::rels::QName, String)>,
 }
 
 /// A primary (`p`) or foreign (`f`) key; columns as (attnum, name) in key order.
@@ -359,11 +361,11 @@ impl SchemaCache {
                 crate::sql::quote_ident(&r.function)
             );
         }
-        let deps = crate::rels::view_key_deps(&cache.views, &cache.keys);
-        crate::rels::add_view_primary_keys(&mut cache.tables, &deps);
+        let deps = crate::schema::rels::view_key_deps(&cache.views, &cache.keys);
+        crate::schema::rels::add_view_primary_keys(&mut cache.tables, &deps);
         let (rels, origins) =
-            crate::rels::build(&cache.tables, &cache.keys, &deps, &cache.functions);
-        cache.rels = crate::rels::by_origin(rels);
+            crate::schema::rels::build(&cache.tables, &cache.keys, &deps, &cache.functions);
+        cache.rels = crate::schema::rels::by_origin(rels);
         cache.rel_origins = origins;
         Ok(cache)
     }

@@ -1,57 +1,27 @@
-//! `/rpc/<function>`: overload resolution against the schema cache and the
-//! call rendered as a row source, arguments passed as one JSON object
-//! through `json_to_record` (PostgreSQL converts each to the parameter's type).
+//! `/rpc/<function>`: overload resolution against the schema cache (which
+//! function, which arguments from the body or the query string, what its
+//! rows look like). [`crate::query`] renders the call.
 
+use super::{CacheLoader, Shape};
 use crate::error::ApiError;
+use crate::request::QueryParams;
 use crate::schema::{Function, SchemaCache};
-use crate::sql::Statement;
-use crate::{CacheLoader, QueryParams, Request, Shape};
 use serde_json::{Map, Value};
 
-pub(crate) struct Call {
+pub struct Call {
     pub shape: Shape,
     /// The table type the function returns, for embedding from its rows.
     pub table: Option<(String, String)>,
-    schema: String,
-    name: String,
+    pub(crate) schema: String,
+    pub(crate) name: String,
     /// (name, type, variadic) of the arguments passed by name.
-    args: Vec<(String, String, bool)>,
+    pub(crate) args: Vec<(String, String, bool)>,
     /// The single unnamed json/jsonb parameter's type, when the body is passed whole.
-    whole_body: Option<String>,
-    payload: String,
+    pub(crate) whole_body: Option<String>,
+    pub(crate) payload: String,
     /// `returns record` without OUT parameters: called in a select list
     /// (in FROM it would need a column definition list).
-    in_select_list: bool,
-}
-
-impl Call {
-    pub fn render_source(&self, st: &mut Statement) {
-        if self.in_select_list {
-            st.push("(SELECT ");
-            self.render_call(st);
-            st.push(" AS pgrst_call");
-            if !self.args.is_empty() && self.whole_body.is_none() {
-                st.push(" FROM json_to_record(")
-                    .param(self.payload.clone())
-                    .push("::json) AS pgrst_args(");
-                self.render_arg_defs(st);
-                st.push(")");
-            }
-            st.push(")");
-            return;
-        }
-        if self.whole_body.is_some() || self.args.is_empty() {
-            self.render_call(st);
-            return;
-        }
-        st.push("(SELECT pgrst_call.* FROM json_to_record(")
-            .param(self.payload.clone())
-            .push("::json) AS pgrst_args(");
-        self.render_arg_defs(st);
-        st.push("), LATERAL ");
-        self.render_call(st);
-        st.push(" AS pgrst_call)");
-    }
+    pub(crate) in_select_list: bool,
 }
 
 impl Call {
@@ -67,42 +37,6 @@ impl Call {
             whole_body: Some(ty),
             payload,
             in_select_list: record_scalar(f),
-        }
-    }
-
-    /// `schema.f(arg := pgrst_args.arg, …)` (or the whole body as the one argument).
-    fn render_call(&self, st: &mut Statement) {
-        st.ident(&self.schema).push(".").ident(&self.name).push("(");
-        if let Some(ty) = &self.whole_body {
-            st.param(self.payload.clone()).push("::").push(ty);
-        }
-        for (i, (name, _, variadic)) in self.args.iter().enumerate() {
-            if i > 0 {
-                st.push(", ");
-            }
-            if *variadic {
-                st.push("VARIADIC ");
-            }
-            st.ident(name).push(" := pgrst_args.").ident(name);
-        }
-        st.push(")");
-    }
-
-    fn render_arg_defs(&self, st: &mut Statement) {
-        for (i, (name, ty, _)) in self.args.iter().enumerate() {
-            if i > 0 {
-                st.push(", ");
-            }
-            // `character` and `bit` mean length 1 here; the function's own
-            // parameter takes any length (PostgREST reads them as varying).
-            let ty = match ty.as_str() {
-                "character" => "character varying",
-                "character[]" => "character varying[]",
-                "bit" => "bit varying",
-                "bit[]" => "bit varying[]",
-                t => t,
-            };
-            st.ident(name).push(" ").push(ty);
         }
     }
 }
@@ -224,11 +158,13 @@ fn single_json_param(f: &Function) -> Option<String> {
 
 /// Chooses the function for `/rpc/<name>` and its arguments. For GET the
 /// query parameters that are not arguments become filters on the result.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn plan_call(
     schema: &str,
     name: &str,
-    method: &str,
-    req: &Request,
+    post: bool,
+    content_type: Option<&str>,
+    body: &[u8],
     q: &mut QueryParams,
     single_object: bool,
     cache: &mut CacheLoader,
@@ -240,18 +176,9 @@ pub(crate) fn plan_call(
         .functions(schema, name)
         .filter(|f| callable(f))
         .collect();
-    let post = method == "POST";
-
     // A text, XML or binary body goes whole to the single unnamed parameter
     // of that type.
-    let content_type = req.header("content-type").map(|c| {
-        c.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-    });
-    let raw_type = match content_type.as_deref() {
+    let raw_type = match content_type {
         Some("text/plain") if post => Some("text"),
         Some("text/xml") if post => Some("xml"),
         Some("application/octet-stream") if post => Some("bytea"),
@@ -263,16 +190,16 @@ pub(crate) fn plan_call(
             .find(|f| matches!(f.params().as_slice(), [p] if p.name.is_empty() && p.ty == ty))
             .ok_or_else(|| no_single_param(schema, name, &format!("unnamed {ty}")))?;
         let payload = if ty == "bytea" {
-            format!("\\x{}", hex::encode(req.body))
+            format!("\\x{}", hex::encode(body))
         } else {
-            String::from_utf8_lossy(req.body).into_owned()
+            String::from_utf8_lossy(body).into_owned()
         };
         q.parse_filters()?;
         return Ok(Call::whole_body(f, ty.to_string(), payload));
     }
 
     let (body, keys): (Option<Value>, Vec<String>) = if post {
-        let text = std::str::from_utf8(req.body).unwrap_or("").trim();
+        let text = std::str::from_utf8(body).unwrap_or("").trim();
         let v: Value = if text.is_empty() {
             Value::Object(Map::new())
         } else {
@@ -324,7 +251,7 @@ pub(crate) fn plan_call(
     }
     // Only a JSON body goes whole to a single unnamed json/jsonb parameter
     // (a CSV or form body's fields are arguments).
-    let json_body = matches!(content_type.as_deref(), None | Some("application/json"));
+    let json_body = matches!(content_type, None | Some("application/json"));
     let whole_body_fns: Vec<&Function> = candidates
         .iter()
         .filter(|f| json_body && single_json_param(f).is_some())

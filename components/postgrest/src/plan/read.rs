@@ -4,8 +4,9 @@
 
 use crate::error::ApiError;
 use crate::grammar::{Logic, OrderTerm, SelectItem};
+use crate::query::sql::quote_ident;
+use crate::request::params::{EmbedParam, QueryParams};
 use crate::schema::SchemaCache;
-use crate::sql::{quote_ident, Statement};
 
 /// Column pairs joining a child to its parent: (child column, parent column).
 type Pairs = Vec<(String, String)>;
@@ -74,16 +75,6 @@ pub struct Child {
     /// The columns a to-many spread adds to its parent (each an array).
     pub spread_names: Vec<String>,
     pub node: Node,
-}
-
-/// Where a node's rows come from.
-pub enum Source<'a> {
-    /// Its table.
-    Table,
-    /// A CTE (mutations: `pgrst_source`).
-    Cte(&'a str),
-    /// A function call (RPC), rendered by the closure.
-    Call(&'a dyn Fn(&mut Statement)),
 }
 
 /// A JSON path on a column of `t` that is not json/jsonb goes through
@@ -336,6 +327,35 @@ impl Node {
         }
     }
 
+    /// Takes the query's filters, order and paging onto this (root) node.
+    pub(crate) fn take_query(&mut self, q: &mut QueryParams) -> Result<(), ApiError> {
+        self.filters = std::mem::take(&mut q.filters);
+        self.order = std::mem::take(&mut q.order);
+        self.limit = q.limit;
+        self.offset = q.offset;
+        self.take_embedded(q)
+    }
+
+    /// `rel.col=…`, `rel.order=…`, `rel.limit=…` onto the embedded nodes.
+    pub(crate) fn take_embedded(&mut self, q: &mut QueryParams) -> Result<(), ApiError> {
+        let root = self;
+        for (path, param) in std::mem::take(&mut q.embedded) {
+            let missing = (1..=path.len())
+                .find(|n| root.find_mut(&path[..*n]).is_none())
+                .map(|n| path[n - 1].clone());
+            let node = root.find_mut(&path).ok_or_else(|| {
+                ApiError::not_embedded(&missing.unwrap_or_else(|| path.join(".")))
+            })?;
+            match param {
+                EmbedParam::Filter(f) => node.filters.push(f),
+                EmbedParam::Order(o) => node.order = o,
+                EmbedParam::Limit(l) => node.limit = Some(l),
+                EmbedParam::Offset(o) => node.offset = Some(o),
+            }
+        }
+        Ok(())
+    }
+
     /// The node at an embed path (`["author", "country"]`), by output name.
     pub fn find_mut(&mut self, path: &[String]) -> Option<&mut Node> {
         match path.split_first() {
@@ -347,250 +367,10 @@ impl Node {
                 .and_then(|c| c.node.find_mut(rest)),
         }
     }
-
-    fn qualifier(&self) -> String {
-        quote_ident(&self.alias)
-    }
-
-    /// Renders `SELECT ... FROM ... WHERE ...` for this node. `parent` is the
-    /// parent's alias and the relationship, for embedded nodes.
-    pub fn render(
-        &self,
-        st: &mut Statement,
-        source: &Source,
-        parent: Option<(&str, &Rel)>,
-        paging: bool,
-    ) -> Result<(), ApiError> {
-        let q = self.qualifier();
-        st.push("SELECT ");
-        let shown = self.items.iter().filter(|item| match item {
-            Item::Embed(i) => {
-                let c = &self.children[*i];
-                !c.hidden && (!c.spread || c.rel.to_one() || !c.spread_names.is_empty())
-            }
-            _ => true,
-        });
-        for (i, item) in shown.enumerate() {
-            if i > 0 {
-                st.push(", ");
-            }
-            match item {
-                Item::Star => {
-                    st.push(&q).push(".*");
-                }
-                Item::Column(c) => crate::select_list(st, &q, std::slice::from_ref(c))?,
-                Item::Embed(i) => {
-                    let c = &self.children[*i];
-                    let e = quote_ident(&format!("{}_e", c.node.alias));
-                    if c.spread && c.rel.to_one() {
-                        st.push(&e).push(".*");
-                    } else if c.spread {
-                        let cols: Vec<String> = c
-                            .spread_names
-                            .iter()
-                            .map(|n| format!("{e}.{}", quote_ident(n)))
-                            .collect();
-                        st.push(&cols.join(", "));
-                    } else {
-                        match c.rel.to_one() {
-                            true => st.push(&e).push(".\"v\" AS ").ident(&c.name),
-                            false => st
-                                .push("COALESCE(")
-                                .push(&e)
-                                .push(".\"v\", '[]'::jsonb) AS ")
-                                .ident(&c.name),
-                        };
-                    }
-                }
-            }
-        }
-        st.push(" FROM ");
-        match source {
-            Source::Table => match parent {
-                Some((
-                    parent_alias,
-                    Rel::Computed {
-                        schema,
-                        function,
-                        arg_schema,
-                        arg_table,
-                        ..
-                    },
-                )) => {
-                    st.ident(schema)
-                        .push(".")
-                        .ident(function)
-                        .push("(")
-                        .ident(parent_alias)
-                        .push("::")
-                        .ident(arg_schema)
-                        .push(".")
-                        .ident(arg_table)
-                        .push(")");
-                }
-                _ => {
-                    st.ident(&self.schema).push(".").ident(&self.table);
-                }
-            },
-            Source::Cte(name) => {
-                st.ident(name);
-            }
-            Source::Call(call) => call(st),
-        }
-        st.push(" AS ").push(&q);
-        // Join conditions are identifiers only (no parameters): plain text.
-        let eq = |l: &str, lc: &str, r: &str, rc: &str| {
-            format!("{l}.{} = {r}.{}", quote_ident(lc), quote_ident(rc))
-        };
-        let mut conditions: Vec<String> = Vec::new();
-        if let Some((parent_alias, rel)) = parent {
-            let pq = quote_ident(parent_alias);
-            match rel {
-                Rel::ToOne(pairs) | Rel::ToMany(pairs) => {
-                    conditions.extend(pairs.iter().map(|(c, p)| eq(&q, c, &pq, p)));
-                }
-                // The function call itself relates the rows.
-                Rel::Computed { .. } => {}
-                Rel::ManyToMany {
-                    schema,
-                    table,
-                    to_parent,
-                    to_child,
-                } => {
-                    let j = quote_ident(&format!("{}_j", self.alias));
-                    let on: Vec<String> =
-                        to_child.iter().map(|(jc, cc)| eq(&j, jc, &q, cc)).collect();
-                    st.push(" INNER JOIN ")
-                        .ident(schema)
-                        .push(".")
-                        .ident(table)
-                        .push(" AS ")
-                        .push(&j);
-                    st.push(" ON ").push(&on.join(" AND "));
-                    conditions.extend(to_parent.iter().map(|(jc, pc)| eq(&j, jc, &pq, pc)));
-                }
-            }
-        }
-        for c in &self.children {
-            let e = quote_ident(&format!("{}_e", c.node.alias));
-            let r = quote_ident(&format!("{}_r", c.node.alias));
-            let to_many = !c.rel.to_one();
-            st.push(if c.inner && !to_many {
-                " INNER JOIN LATERAL ("
-            } else {
-                " LEFT JOIN LATERAL ("
-            });
-            if c.spread && !to_many {
-                c.node
-                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
-            } else if c.spread {
-                // Each column aggregated into an array; `pgrst_n` counts rows
-                // for `!inner` and `rel=is.null`.
-                st.push("SELECT ");
-                for n in &c.spread_names {
-                    let n = quote_ident(n);
-                    st.push(&format!(
-                        "COALESCE(jsonb_agg({r}.{n}), '[]'::jsonb) AS {n}, "
-                    ));
-                }
-                st.push("count(*) AS \"pgrst_n\" FROM (");
-                c.node
-                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
-                st.push(") AS ").push(&r);
-            } else {
-                st.push(if to_many {
-                    "SELECT json_agg("
-                } else {
-                    "SELECT row_to_json("
-                });
-                st.push(&r).push(")::jsonb AS \"v\" FROM (");
-                c.node
-                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
-                st.push(") AS ").push(&r);
-            }
-            st.push(") AS ").push(&e).push(" ON TRUE");
-            if c.inner && to_many && c.spread {
-                conditions.push(format!("{e}.\"pgrst_n\" > 0"));
-            } else if c.inner && to_many {
-                conditions.push(format!("{e}.\"v\" IS NOT NULL"));
-            }
-        }
-        let mut first = true;
-        for cond in &conditions {
-            st.push(if first { " WHERE " } else { " AND " });
-            first = false;
-            st.push(cond);
-        }
-        // `rel=is.null` / `rel=not.is.null` test the embedded resource itself.
-        let embeds: Vec<(&str, String)> = self
-            .children
-            .iter()
-            .filter(|c| !c.spread || !c.rel.to_one())
-            .map(|c| {
-                let e = quote_ident(&format!("{}_e", c.node.alias));
-                let value = if c.spread {
-                    format!("NULLIF({e}.\"pgrst_n\", 0)")
-                } else {
-                    format!("{e}.\"v\"")
-                };
-                (c.name.as_str(), value)
-            })
-            .collect();
-        for f in &self.filters {
-            st.push(if first { " WHERE " } else { " AND " });
-            first = false;
-            crate::logic_sql_in(st, &q, f, &embeds);
-        }
-        if !self.order.is_empty() {
-            st.push(" ORDER BY ");
-            for (i, t) in self.order.iter().enumerate() {
-                if i > 0 {
-                    st.push(", ");
-                }
-                match &t.relation {
-                    Some(rel) => {
-                        let c = self
-                            .children
-                            .iter()
-                            .find(|c| &c.name == rel || &c.node.table == rel)
-                            .ok_or_else(|| ApiError::not_embedded(rel))?;
-                        if !c.rel.to_one() {
-                            return Err(ApiError::new(
-                                400,
-                                "PGRST118",
-                                format!("A related order on '{rel}' is not possible"),
-                            )
-                            .details(format!(
-                                "'{}' and '{rel}' do not form a many-to-one or one-to-one relationship",
-                                self.table
-                            )));
-                        }
-                        if c.spread {
-                            // A to-one spread's columns are the parent's own.
-                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
-                                .push(".")
-                                .ident(&t.field.name);
-                        } else {
-                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
-                                .push(".\"v\"->")
-                                .param(t.field.name.clone())
-                                .push("::text");
-                        }
-                    }
-                    None => crate::field_sql(st, &q, &t.field),
-                }
-                crate::order_suffix(st, t);
-            }
-        }
-        if paging {
-            crate::limit_offset(st, self.limit, self.offset);
-        }
-        Ok(())
-    }
 }
 
 /// Finds the relationship `parent` → `name` (PostgREST's rules, see
-/// [`crate::rels::find`]) and how to join it.
+/// [`crate::schema::rels::find`]) and how to join it.
 pub fn resolve(
     cache: &SchemaCache,
     schema: &str,
@@ -598,13 +378,13 @@ pub fn resolve(
     name: &str,
     hint: Option<&str>,
 ) -> Result<(Rel, String, String), ApiError> {
-    use crate::rels::{Cardinality, Relationship};
+    use crate::schema::rels::{Cardinality, Relationship};
     let from_parent = cache
         .rels
-        .get(&crate::rels::QName::new(schema, parent))
+        .get(&crate::schema::rels::QName::new(schema, parent))
         .map_or(&[][..], Vec::as_slice);
-    let r = crate::rels::find(from_parent, &cache.rel_origins, schema, parent, name, hint)?;
-    let swap = |c: &crate::rels::Cols| -> Pairs {
+    let r = crate::schema::rels::find(from_parent, &cache.rel_origins, schema, parent, name, hint)?;
+    let swap = |c: &crate::schema::rels::Cols| -> Pairs {
         c.iter().map(|(a, b)| (b.clone(), a.clone())).collect()
     };
     let rel = match r {

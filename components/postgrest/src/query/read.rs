@@ -1,0 +1,259 @@
+//! A read tree as SQL: each node a `SELECT`, each embedded resource a
+//! lateral subquery aggregated to JSON, so the whole answer is one statement.
+
+use super::filters::{field_sql, limit_offset, logic_sql_in, order_suffix, select_list};
+use super::sql::{quote_ident, Sql};
+use crate::error::ApiError;
+use crate::plan::read::{Item, Node, Rel};
+
+/// Where a node's rows come from.
+pub enum Source<'a> {
+    /// Its table.
+    Table,
+    /// A CTE (mutations: `pgrst_source`).
+    Cte(&'a str),
+    /// A function call (RPC), rendered by the closure.
+    Call(&'a dyn Fn(&mut Sql)),
+}
+
+impl Node {
+    fn qualifier(&self) -> String {
+        quote_ident(&self.alias)
+    }
+
+    /// Renders `SELECT ... FROM ... WHERE ...` for this node. `parent` is the
+    /// parent's alias and the relationship, for embedded nodes.
+    pub fn render(
+        &self,
+        st: &mut Sql,
+        source: &Source,
+        parent: Option<(&str, &Rel)>,
+        paging: bool,
+    ) -> Result<(), ApiError> {
+        let q = self.qualifier();
+        st.push("SELECT ");
+        let shown = self.items.iter().filter(|item| match item {
+            Item::Embed(i) => {
+                let c = &self.children[*i];
+                !c.hidden && (!c.spread || c.rel.to_one() || !c.spread_names.is_empty())
+            }
+            _ => true,
+        });
+        for (i, item) in shown.enumerate() {
+            if i > 0 {
+                st.push(", ");
+            }
+            match item {
+                Item::Star => {
+                    st.push(&q).push(".*");
+                }
+                Item::Column(c) => select_list(st, &q, std::slice::from_ref(c))?,
+                Item::Embed(i) => {
+                    let c = &self.children[*i];
+                    let e = quote_ident(&format!("{}_e", c.node.alias));
+                    if c.spread && c.rel.to_one() {
+                        st.push(&e).push(".*");
+                    } else if c.spread {
+                        let cols: Vec<String> = c
+                            .spread_names
+                            .iter()
+                            .map(|n| format!("{e}.{}", quote_ident(n)))
+                            .collect();
+                        st.push(&cols.join(", "));
+                    } else {
+                        match c.rel.to_one() {
+                            true => st.push(&e).push(".\"v\" AS ").ident(&c.name),
+                            false => st
+                                .push("COALESCE(")
+                                .push(&e)
+                                .push(".\"v\", '[]'::jsonb) AS ")
+                                .ident(&c.name),
+                        };
+                    }
+                }
+            }
+        }
+        st.push(" FROM ");
+        match source {
+            Source::Table => match parent {
+                Some((
+                    parent_alias,
+                    Rel::Computed {
+                        schema,
+                        function,
+                        arg_schema,
+                        arg_table,
+                        ..
+                    },
+                )) => {
+                    st.ident(schema)
+                        .push(".")
+                        .ident(function)
+                        .push("(")
+                        .ident(parent_alias)
+                        .push("::")
+                        .ident(arg_schema)
+                        .push(".")
+                        .ident(arg_table)
+                        .push(")");
+                }
+                _ => {
+                    st.ident(&self.schema).push(".").ident(&self.table);
+                }
+            },
+            Source::Cte(name) => {
+                st.ident(name);
+            }
+            Source::Call(call) => call(st),
+        }
+        st.push(" AS ").push(&q);
+        // Join conditions are identifiers only (no parameters): plain text.
+        let eq = |l: &str, lc: &str, r: &str, rc: &str| {
+            format!("{l}.{} = {r}.{}", quote_ident(lc), quote_ident(rc))
+        };
+        let mut conditions: Vec<String> = Vec::new();
+        if let Some((parent_alias, rel)) = parent {
+            let pq = quote_ident(parent_alias);
+            match rel {
+                Rel::ToOne(pairs) | Rel::ToMany(pairs) => {
+                    conditions.extend(pairs.iter().map(|(c, p)| eq(&q, c, &pq, p)));
+                }
+                // The function call itself relates the rows.
+                Rel::Computed { .. } => {}
+                Rel::ManyToMany {
+                    schema,
+                    table,
+                    to_parent,
+                    to_child,
+                } => {
+                    let j = quote_ident(&format!("{}_j", self.alias));
+                    let on: Vec<String> =
+                        to_child.iter().map(|(jc, cc)| eq(&j, jc, &q, cc)).collect();
+                    st.push(" INNER JOIN ")
+                        .ident(schema)
+                        .push(".")
+                        .ident(table)
+                        .push(" AS ")
+                        .push(&j);
+                    st.push(" ON ").push(&on.join(" AND "));
+                    conditions.extend(to_parent.iter().map(|(jc, pc)| eq(&j, jc, &pq, pc)));
+                }
+            }
+        }
+        for c in &self.children {
+            let e = quote_ident(&format!("{}_e", c.node.alias));
+            let r = quote_ident(&format!("{}_r", c.node.alias));
+            let to_many = !c.rel.to_one();
+            st.push(if c.inner && !to_many {
+                " INNER JOIN LATERAL ("
+            } else {
+                " LEFT JOIN LATERAL ("
+            });
+            if c.spread && !to_many {
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+            } else if c.spread {
+                // Each column aggregated into an array; `pgrst_n` counts rows
+                // for `!inner` and `rel=is.null`.
+                st.push("SELECT ");
+                for n in &c.spread_names {
+                    let n = quote_ident(n);
+                    st.push(&format!(
+                        "COALESCE(jsonb_agg({r}.{n}), '[]'::jsonb) AS {n}, "
+                    ));
+                }
+                st.push("count(*) AS \"pgrst_n\" FROM (");
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+                st.push(") AS ").push(&r);
+            } else {
+                st.push(if to_many {
+                    "SELECT json_agg("
+                } else {
+                    "SELECT row_to_json("
+                });
+                st.push(&r).push(")::jsonb AS \"v\" FROM (");
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+                st.push(") AS ").push(&r);
+            }
+            st.push(") AS ").push(&e).push(" ON TRUE");
+            if c.inner && to_many && c.spread {
+                conditions.push(format!("{e}.\"pgrst_n\" > 0"));
+            } else if c.inner && to_many {
+                conditions.push(format!("{e}.\"v\" IS NOT NULL"));
+            }
+        }
+        let mut first = true;
+        for cond in &conditions {
+            st.push(if first { " WHERE " } else { " AND " });
+            first = false;
+            st.push(cond);
+        }
+        // `rel=is.null` / `rel=not.is.null` test the embedded resource itself.
+        let embeds: Vec<(&str, String)> = self
+            .children
+            .iter()
+            .filter(|c| !c.spread || !c.rel.to_one())
+            .map(|c| {
+                let e = quote_ident(&format!("{}_e", c.node.alias));
+                let value = if c.spread {
+                    format!("NULLIF({e}.\"pgrst_n\", 0)")
+                } else {
+                    format!("{e}.\"v\"")
+                };
+                (c.name.as_str(), value)
+            })
+            .collect();
+        for f in &self.filters {
+            st.push(if first { " WHERE " } else { " AND " });
+            first = false;
+            logic_sql_in(st, &q, f, &embeds);
+        }
+        if !self.order.is_empty() {
+            st.push(" ORDER BY ");
+            for (i, t) in self.order.iter().enumerate() {
+                if i > 0 {
+                    st.push(", ");
+                }
+                match &t.relation {
+                    Some(rel) => {
+                        let c = self
+                            .children
+                            .iter()
+                            .find(|c| &c.name == rel || &c.node.table == rel)
+                            .ok_or_else(|| ApiError::not_embedded(rel))?;
+                        if !c.rel.to_one() {
+                            return Err(ApiError::new(
+                                400,
+                                "PGRST118",
+                                format!("A related order on '{rel}' is not possible"),
+                            )
+                            .details(format!(
+                                "'{}' and '{rel}' do not form a many-to-one or one-to-one relationship",
+                                self.table
+                            )));
+                        }
+                        if c.spread {
+                            // A to-one spread's columns are the parent's own.
+                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
+                                .push(".")
+                                .ident(&t.field.name);
+                        } else {
+                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
+                                .push(".\"v\"->")
+                                .param(t.field.name.clone())
+                                .push("::text");
+                        }
+                    }
+                    None => field_sql(st, &q, &t.field),
+                }
+                order_suffix(st, t);
+            }
+        }
+        if paging {
+            limit_offset(st, self.limit, self.offset);
+        }
+        Ok(())
+    }
+}

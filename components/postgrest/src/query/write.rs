@@ -1,0 +1,200 @@
+//! SQL for writes: INSERT (with ON CONFLICT), UPDATE, DELETE, the rows of
+//! their JSON payload, and what they return.
+
+use super::filters::where_clause;
+use super::sql::{quote_ident, Sql, Value};
+use crate::error::ApiError;
+use crate::plan::{MutatePlan, Returned};
+use crate::request::Action;
+
+fn ident_list(cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `SELECT <columns> FROM <the JSON payload's rows> AS pgrst_body`: by the
+/// table's row type, or with a domain's json cast applied to its columns.
+fn body_select(
+    st: &mut Sql,
+    target: &str,
+    typed: Option<&[(String, Option<String>)]>,
+    columns: &[String],
+    payload: &Value,
+) {
+    match typed {
+        None => {
+            st.push("SELECT ").push(&ident_list(columns));
+            st.push(" FROM json_populate_recordset(NULL::")
+                .push(target)
+                .push(", ");
+            st.bind(payload).push("::json) AS pgrst_body");
+        }
+        Some(typed) => {
+            st.push("SELECT ");
+            for (i, (c, (_, rep))) in columns.iter().zip(typed).enumerate() {
+                if i > 0 {
+                    st.push(", ");
+                }
+                match rep {
+                    Some(f) => st
+                        .push(f)
+                        .push("(pgrst_body.")
+                        .ident(c)
+                        .push(") AS ")
+                        .ident(c),
+                    None => st.push("pgrst_body.").ident(c),
+                };
+            }
+            st.push(" FROM json_to_recordset(")
+                .bind(payload)
+                .push("::json) AS pgrst_body(");
+            for (i, (c, (ty, rep))) in columns.iter().zip(typed).enumerate() {
+                if i > 0 {
+                    st.push(", ");
+                }
+                // Types come from the catalog (format_type), never the request.
+                st.ident(c)
+                    .push(" ")
+                    .push(if rep.is_some() { "json" } else { ty });
+            }
+            st.push(")");
+        }
+    }
+}
+
+/// The write as the source of the answer's rows; for a merging upsert on a
+/// plain table, the INSERT goes in its own CTE (`pgrst_upsert`, telling
+/// which rows it inserted) and the source reads it.
+pub(crate) fn source(m: &MutatePlan) -> Result<(Sql, Option<Sql>), ApiError> {
+    let target = format!("{}.{}", quote_ident(&m.schema), quote_ident(&m.table));
+    let mut st = Sql::default();
+    let empty = Vec::new();
+    let columns = m.payload.as_ref().map_or(&empty, |p| &p.columns);
+    let payload = Value::new(m.payload.as_ref().map_or("[]", |p| p.json.as_str()));
+    match m.action {
+        Action::Insert | Action::Put => {
+            st.push("INSERT INTO ").push(&target);
+            if m.upsert {
+                st.push(" AS pgrst_ins");
+            }
+            match &m.rows_with_defaults {
+                _ if columns.is_empty() && m.payload.as_ref().is_some_and(|p| p.json == "[{}]") => {
+                    // One empty object: a row of defaults, as PostgREST.
+                    st.push(" DEFAULT VALUES");
+                }
+                _ if columns.is_empty() => {
+                    st.push(" SELECT * FROM json_populate_recordset(NULL::")
+                        .push(&target)
+                        .push(", ")
+                        .bind(&payload)
+                        .push("::json) WHERE false");
+                }
+                // `missing=default`: one VALUES row per object; a key the
+                // object lacks is DEFAULT.
+                Some(rows) => {
+                    st.push("(").push(&ident_list(columns)).push(") VALUES ");
+                    for (i, row) in rows.iter().enumerate() {
+                        st.push(if i > 0 { ", (" } else { "(" });
+                        let row_json =
+                            Value::new(serde_json::Value::Object(row.clone()).to_string());
+                        for (j, c) in columns.iter().enumerate() {
+                            if j > 0 {
+                                st.push(", ");
+                            }
+                            if row.contains_key(c) {
+                                st.push("(json_populate_record(NULL::")
+                                    .push(&target)
+                                    .push(", ")
+                                    .bind(&row_json)
+                                    .push("::json)).")
+                                    .ident(c);
+                            } else {
+                                st.push("DEFAULT");
+                            }
+                        }
+                        st.push(")");
+                    }
+                }
+                None => {
+                    st.push("(").push(&ident_list(columns)).push(") ");
+                    body_select(&mut st, &target, m.typed.as_deref(), columns, &payload);
+                }
+            }
+            if let Some((merge, keys)) = &m.conflict {
+                st.push(" ON CONFLICT (").push(&ident_list(keys)).push(")");
+                let updates: Vec<&String> = columns.iter().filter(|c| !keys.contains(c)).collect();
+                // Only key columns: a no-op update still returns the rows.
+                let updates: Vec<&String> = if updates.is_empty() {
+                    keys.iter().take(1).collect()
+                } else {
+                    updates
+                };
+                if *merge && !updates.is_empty() {
+                    st.push(" DO UPDATE SET ");
+                    for (i, c) in updates.iter().enumerate() {
+                        if i > 0 {
+                            st.push(", ");
+                        }
+                        st.ident(c).push(" = EXCLUDED.").ident(c);
+                    }
+                } else {
+                    st.push(" DO NOTHING");
+                }
+            }
+            if m.upsert {
+                let mut cte = Sql::new("pgrst_upsert AS (");
+                cte.append(st).push(
+                    " RETURNING pgrst_ins AS pgrst_row, (pgrst_ins.xmax::text = '0') AS pgrst_inserted)",
+                );
+                return Ok((
+                    Sql::new("SELECT (pgrst_row).* FROM pgrst_upsert"),
+                    Some(cte),
+                ));
+            }
+        }
+        Action::Update => {
+            // An object, or an array of them of which the first applies
+            // (PostgREST's `json_populate_recordset(...) LIMIT 1`).
+            if columns.is_empty() {
+                st.push("SELECT * FROM ").push(&target).push(" WHERE false");
+                return Ok((st, None));
+            }
+            st.push("UPDATE ").push(&target).push(" SET ");
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    st.push(", ");
+                }
+                // `missing=default`: a named column the body lacks takes its default.
+                if m.present.as_ref().is_some_and(|p| !p.contains(c)) {
+                    st.ident(c).push(" = DEFAULT");
+                } else {
+                    st.ident(c).push(" = pgrst_body.").ident(c);
+                }
+            }
+            st.push(" FROM (");
+            body_select(&mut st, &target, m.typed.as_deref(), columns, &payload);
+            st.push(" LIMIT 1) pgrst_body");
+            where_clause(&mut st, &target, &m.filters);
+        }
+        Action::Delete => {
+            st.push("DELETE FROM ").push(&target);
+            where_clause(&mut st, &target, &m.filters);
+        }
+        _ => unreachable!("not a write"),
+    }
+    st.push(" RETURNING ");
+    match &m.returned {
+        Returned::Nothing => st.push("1"),
+        Returned::All => st.push(&target).push(".*"),
+        Returned::Columns(cols) => {
+            let cols: Vec<String> = cols
+                .iter()
+                .map(|c| format!("{target}.{}", quote_ident(c)))
+                .collect();
+            st.push(&cols.join(", "))
+        }
+    };
+    Ok((st, None))
+}
