@@ -128,6 +128,7 @@ struct FileConfig {
     db_schemas: Option<String>,
     db_anon_role: Option<String>,
     db_max_rows: Option<u64>,
+    db_aggregates_enabled: Option<bool>,
     db_tx_end: Option<String>,
     cors_origins: Option<String>,
     auth_autoconfirm: Option<bool>,
@@ -197,6 +198,8 @@ pub struct Config {
     pub db_schemas: String,
     pub db_anon_role: String,
     pub db_max_rows: Option<u64>,
+    /// `db-aggregates-enabled`: aggregate functions in `select`.
+    pub db_aggregates_enabled: bool,
     /// `db-tx-end`: commit | commit-allow-override | rollback | rollback-allow-override.
     pub db_tx_end: String,
     pub cors_origins: String,
@@ -495,18 +498,15 @@ impl Config {
                 let t = env("SUPALITE_DB_TX_END")
                     .or(file.db_tx_end)
                     .unwrap_or_else(|| "commit".into());
-                if ![
-                    "commit",
-                    "commit-allow-override",
-                    "rollback",
-                    "rollback-allow-override",
-                ]
-                .contains(&t.as_str())
-                {
+                if postgrest::TxEnd::parse(&t).is_none() {
                     bail!("invalid db-tx-end `{t}` (commit, commit-allow-override, rollback or rollback-allow-override)");
                 }
                 t
             },
+            db_aggregates_enabled: env("SUPALITE_DB_AGGREGATES_ENABLED")
+                .map(|v| v == "true")
+                .or(file.db_aggregates_enabled)
+                .unwrap_or(false),
             cors_origins: env("SUPALITE_CORS_ORIGINS")
                 .or(file.cors_origins)
                 .unwrap_or_else(|| "*".into()),
@@ -629,6 +629,10 @@ impl Config {
             (
                 "SUPALITE_DB_PRE_REQUEST".into(),
                 self.db_pre_request.clone().unwrap_or_default(),
+            ),
+            (
+                "SUPALITE_DB_AGGREGATES_ENABLED".into(),
+                self.db_aggregates_enabled.to_string(),
             ),
             ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
             (

@@ -29,6 +29,10 @@ pub fn config_text(pg: &PostgrestConfig, cfg: &Config, db_uri: &str) -> String {
         line("db-max-rows", m.to_string());
     }
     line("db-tx-end", q(&cfg.db_tx_end));
+    line(
+        "db-aggregates-enabled",
+        cfg.db_aggregates_enabled.to_string(),
+    );
     line("server-host", q("127.0.0.1"));
     line("server-port", pg.server_port.to_string());
     line("admin-server-port", pg.admin_server_port.to_string());

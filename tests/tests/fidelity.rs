@@ -506,3 +506,117 @@ fn prefer_timezone() {
         assert_eq!(r.header("preference-applied"), None);
     });
 }
+
+const SALES: &str = r#"
+create table clients (id int primary key, name text not null);
+create table projects (id int primary key, name text not null, client_id int references clients);
+create table invoices (id int primary key, project_id int references projects, total int not null, meta jsonb);
+create table teams (id int primary key, lead text not null, budget numeric not null);
+create table costs (id int primary key, team_id int references teams, amount numeric not null);
+insert into clients values (1, 'Acme'), (2, 'Globex');
+insert into projects values (1, 'Rocket', 1), (2, 'Anvil', 1), (3, 'Lamp', 2), (4, 'Idle', null);
+insert into invoices values
+  (1, 1, 100, '{"n": "1"}'), (2, 1, 250, '{"n": "2"}'), (3, 2, 40, '{"n": "3"}'),
+  (4, 3, 500, '{"n": "4"}'), (5, 3, 5, '{"n": "5"}');
+insert into teams values (1, 'Ada', 1000), (2, 'Bo', 300);
+insert into costs values (1, 1, 10.5), (2, 1, 20), (3, 2, 7.25);
+create function all_invoices() returns setof invoices language sql stable as $$ select * from invoices $$;
+"#;
+
+#[test]
+fn aggregates_behind_db_aggregates_enabled() {
+    on_each_db(|p| {
+        p.migration("20240101000000_s.sql", SALES);
+        // Off by default, as in PostgREST (also inside embeds and spreads).
+        let s = p.serve();
+        for path in [
+            "/rest/v1/invoices?select=total.sum()",
+            "/rest/v1/projects?select=name,invoices(count())",
+            "/rest/v1/invoices?select=...projects(id.count())",
+        ] {
+            let r = s.get(path, &[]);
+            assert_eq!(
+                (r.status, r.json()["code"].clone()),
+                (400, json!("PGRST123")),
+                "{path}: {}",
+                r.body
+            );
+        }
+        drop(s);
+
+        let s = p
+            .serve_with(&[], &[("SUPALITE_DB_AGGREGATES_ENABLED", "true")])
+            .unwrap();
+        let get = |path: &str| {
+            let r = s.get(&format!("/rest/v1/{path}"), &[]);
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            r.json()
+        };
+        assert_eq!(get("invoices?select=count()"), json!([{"count": 5}]));
+        assert_eq!(get("invoices?select=n:count()::text"), json!([{"n": "5"}]));
+        assert_eq!(
+            get("invoices?select=total.sum(),total.max(),top:total.min(),project_id&order=project_id"),
+            json!([
+                {"sum": 350, "max": 250, "top": 100, "project_id": 1},
+                {"sum": 40, "max": 40, "top": 40, "project_id": 2},
+                {"sum": 505, "max": 500, "top": 5, "project_id": 3}
+            ])
+        );
+        // Filters apply before grouping; a cast on the input and on the result.
+        assert_eq!(
+            get("invoices?select=s:meta->>n::int.sum()::text&total=gt.50"),
+            json!([{"s": "7"}])
+        );
+        // In an embed: one row per parent (null sums where nothing matched).
+        assert_eq!(
+            get("projects?select=name,invoices(total.sum(),total.count())&order=id"),
+            json!([
+                {"name": "Rocket", "invoices": [{"sum": 350, "count": 2}]},
+                {"name": "Anvil", "invoices": [{"sum": 40, "count": 1}]},
+                {"name": "Lamp", "invoices": [{"sum": 505, "count": 2}]},
+                {"name": "Idle", "invoices": [{"sum": null, "count": 0}]}
+            ])
+        );
+        // `count` as a column of a table without one (PostgREST's old form).
+        assert_eq!(
+            get("clients?select=name,projects(count)&order=id"),
+            json!([
+                {"name": "Acme", "projects": [{"count": 2}]},
+                {"name": "Globex", "projects": [{"count": 1}]}
+            ])
+        );
+        // Grouped by an embedded object.
+        assert_eq!(
+            get("invoices?select=project_id,total.sum(),projects(name)&project_id=lt.3&order=project_id"),
+            json!([
+                {"project_id": 1, "sum": 350, "projects": {"name": "Rocket"}},
+                {"project_id": 2, "sum": 40, "projects": {"name": "Anvil"}}
+            ])
+        );
+        // A to-one spread's aggregates are applied by its parent, grouped
+        // by the spread's other columns.
+        assert_eq!(
+            get("costs?select=spent:amount.sum(),...teams(lead,n:count())&order=teams(lead)"),
+            json!([
+                {"spent": 30.5, "lead": "Ada", "n": 2},
+                {"spent": 7.25, "lead": "Bo", "n": 1}
+            ])
+        );
+        // On a function's rows.
+        assert_eq!(
+            get("rpc/all_invoices?select=total.max()"),
+            json!([{"max": 500}])
+        );
+        // Not on to-many spreads (PostgREST's PGRST127).
+        let r = s.get(
+            "/rest/v1/projects?select=name,...invoices(total.sum())",
+            &[],
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST127")),
+            "{}",
+            r.body
+        );
+    });
+}

@@ -7,6 +7,8 @@
 //! - `SUPALITE_DB_SCHEMAS` [db-schemas]: comma-separated, default `public`.
 //! - `SUPALITE_ANON_ROLE` [db-anon-role]: default `anon`.
 //! - `SUPALITE_DB_MAX_ROWS` [db-max-rows]: optional cap on rows per read.
+//! - `SUPALITE_DB_AGGREGATES_ENABLED` [db-aggregates-enabled]: `true` allows
+//!   aggregate functions in `select`.
 
 /// Reads the bridge's settings from environment-style lookups.
 pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
@@ -25,7 +27,9 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
         cfg.anon_role = r;
     }
     cfg.max_rows = var("SUPALITE_DB_MAX_ROWS").and_then(|m| m.trim().parse().ok());
-    if let Some(t) = var("SUPALITE_DB_TX_END").filter(|t| !t.is_empty()) {
+    cfg.aggregates_enabled =
+        var("SUPALITE_DB_AGGREGATES_ENABLED").is_some_and(|v| v.trim() == "true");
+    if let Some(t) = var("SUPALITE_DB_TX_END").and_then(|t| postgrest::TxEnd::parse(t.trim())) {
         cfg.tx_end = t;
     }
     if let Some(s) = var("SUPALITE_DB_EXTRA_SEARCH_PATH") {

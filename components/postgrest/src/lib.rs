@@ -44,9 +44,11 @@ pub struct Config {
     pub anon_role: String,
     /// `db-max-rows`
     pub max_rows: Option<u64>,
-    /// `db-tx-end`: `commit` (default), `commit-allow-override`, `rollback`,
-    /// `rollback-allow-override`.
-    pub tx_end: String,
+    /// `db-tx-end`
+    pub tx_end: TxEnd,
+    /// `db-aggregates-enabled`: `count()`, `sum()`, `avg()`, `max()`,
+    /// `min()` in `select` (off by default, as in PostgREST).
+    pub aggregates_enabled: bool,
     /// `db-extra-search-path`: schemas after the request's own on the
     /// `search_path` (PostgREST's default: `public`).
     pub extra_search_path: Vec<String>,
@@ -92,10 +94,39 @@ impl Default for Config {
             schemas: vec!["public".into()],
             anon_role: "anon".into(),
             max_rows: None,
-            tx_end: "commit".into(),
+            tx_end: TxEnd::default(),
+            aggregates_enabled: false,
             extra_search_path: vec!["public".into()],
             pre_request: None,
         }
+    }
+}
+
+/// `db-tx-end`: `commit` (default), `commit-allow-override`, `rollback`,
+/// `rollback-allow-override`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxEnd {
+    /// Roll back (`rollback…`) instead of committing.
+    pub rollback: bool,
+    /// `Prefer: tx=commit|rollback` may override it (`…-allow-override`).
+    pub allow_override: bool,
+}
+
+impl TxEnd {
+    pub fn parse(text: &str) -> Option<TxEnd> {
+        let (end, allow_override) = match text.strip_suffix("-allow-override") {
+            Some(end) => (end, true),
+            None => (text, false),
+        };
+        let rollback = match end {
+            "commit" => false,
+            "rollback" => true,
+            _ => return None,
+        };
+        Some(TxEnd {
+            rollback,
+            allow_override,
+        })
     }
 }
 

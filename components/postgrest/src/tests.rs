@@ -338,7 +338,7 @@ fn preference_applied_lists_only_what_was_asked() {
     // tx= only where db-tx-end allows the override.
     assert_eq!(applied("POST", "tx=rollback", &cfg), None);
     let cfg = Config {
-        tx_end: "commit-allow-override".into(),
+        tx_end: TxEnd::parse("commit-allow-override").unwrap(),
         ..Config::default()
     };
     assert_eq!(

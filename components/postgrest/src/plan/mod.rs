@@ -217,7 +217,7 @@ pub fn resolve(
         Action::Read => {
             let mut root = Node::build(&schema, &name, &q.select, cache, &mut counter)?;
             root.take_query(q)?;
-            mark_from_cache(&mut root, api.json_paths, cache)?;
+            mark_from_cache(&mut root, api.json_paths, cfg.aggregates_enabled, cache)?;
             // planned: the planner's row estimate (EXPLAIN, run first in
             // the same transaction); estimated: exact up to db-max-rows,
             // the planner's estimate beyond.
@@ -263,7 +263,7 @@ pub fn resolve(
                         call.table.clone().unwrap_or((schema.clone(), name.clone()));
                     let mut root = Node::build(&rschema, &rtable, &q.select, cache, &mut counter)?;
                     root.take_query(q)?;
-                    mark_from_cache(&mut root, api.json_paths, cache)?;
+                    mark_from_cache(&mut root, api.json_paths, cfg.aggregates_enabled, cache)?;
                     Some(root)
                 }
                 _ => None,
@@ -352,7 +352,7 @@ pub fn resolve(
                 let mut root = Node::build(&schema, &name, &q.select, cache, &mut counter)?;
                 root.order = std::mem::take(&mut q.order);
                 root.take_embedded(q)?;
-                mark_from_cache(&mut root, api.json_paths, cache)?;
+                mark_from_cache(&mut root, api.json_paths, cfg.aggregates_enabled, cache)?;
                 Some(root)
             } else {
                 None
@@ -440,10 +440,10 @@ pub fn resolve(
         Body::Json(shape, strip_nulls)
     };
 
-    let overridable = cfg.tx_end.ends_with("-allow-override");
+    let overridable = cfg.tx_end.allow_override;
     let rollback = match prefs.tx {
         Some(t) if overridable => t == Tx::Rollback,
-        _ => cfg.tx_end.starts_with("rollback"),
+        _ => cfg.tx_end.rollback,
     };
     // What PostgREST's Preference-Applied lists (`responsePreferences`):
     // only preferences the client sent, each where it applies.
@@ -683,6 +683,7 @@ fn options(
 fn mark_from_cache(
     root: &mut Node,
     json_paths: bool,
+    aggregates: bool,
     cache: &mut CacheLoader,
 ) -> Result<(), ApiError> {
     if json_paths {
@@ -695,6 +696,9 @@ fn mark_from_cache(
             root.apply_reps(&c);
         }
         root.mark_computed(&c);
+        root.plan_aggregates(&c, aggregates)?;
+    } else if !aggregates {
+        root.plan_aggregates(&SchemaCache::default(), false)?;
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! the whole response is still one statement.
 
 use crate::error::ApiError;
-use crate::grammar::{Logic, OrderTerm, SelectItem};
 use crate::query::sql::quote_ident;
+use crate::request::grammar::{Aggregate, AggregateFn, Field, Logic, OrderTerm, SelectItem};
 use crate::request::params::{EmbedParam, QueryParams};
 use crate::schema::SchemaCache;
 
@@ -61,6 +61,11 @@ pub struct Node {
     pub limit: Option<u64>,
     pub offset: Option<u64>,
     pub children: Vec<Child>,
+    /// A to-one spread: its aggregates are applied by the parent (only
+    /// their inputs are selected here).
+    pub passthrough: bool,
+    /// Applies aggregates and groups by its other output columns.
+    pub aggregating: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +79,9 @@ pub struct Child {
     pub hidden: bool,
     /// The columns a to-many spread adds to its parent (each an array).
     pub spread_names: Vec<String>,
+    /// The columns a to-one spread adds to an aggregating parent, with the
+    /// aggregate the parent applies to each.
+    pub hoisted: Vec<(String, Option<Aggregate>)>,
     pub node: Node,
 }
 
@@ -132,6 +140,8 @@ impl Node {
             limit: None,
             offset: None,
             children: Vec::new(),
+            passthrough: false,
+            aggregating: false,
         };
         for item in items {
             match item {
@@ -163,8 +173,9 @@ impl Node {
                         relation,
                         hints.first().map(|h| h.as_str()),
                     )?;
-                    let child =
+                    let mut child =
                         Node::build(&cschema, &ctable, items, &mut || Ok(cache.clone()), counter)?;
+                    child.passthrough = *spread && rel.to_one();
                     // A to-many spread shows each of its columns as an array.
                     let spread_names = if *spread && !rel.to_one() {
                         child.output_names(&cache)
@@ -180,6 +191,7 @@ impl Node {
                         hidden: items.iter().all(|i| matches!(i, SelectItem::Embed { .. }))
                             && child.children.iter().all(|c| c.hidden),
                         spread_names,
+                        hoisted: Vec::new(),
                         node: child,
                     });
                     node.items.push(Item::Embed(node.children.len() - 1));
@@ -203,15 +215,10 @@ impl Node {
             {
                 let columns = t.columns.iter().map(|c| {
                     Item::Column(SelectItem::Column {
-                        field: crate::grammar::Field {
-                            name: c.name.clone(),
-                            path: Vec::new(),
-                            to_jsonb: false,
-                            rep: None,
-                            computed: None,
-                        },
+                        field: Field::plain(&c.name),
                         alias: None,
                         cast: None,
+                        aggregate: None,
                     })
                 });
                 self.items = std::mem::take(&mut self.items)
@@ -285,9 +292,16 @@ impl Node {
                         out.extend(t.columns.iter().map(|c| c.name.clone()));
                     }
                 }
-                Item::Column(SelectItem::Column { field, alias, .. }) => {
-                    out.push(alias.clone().unwrap_or_else(|| field.default_alias()))
-                }
+                Item::Column(SelectItem::Column {
+                    field,
+                    alias,
+                    aggregate,
+                    ..
+                }) => out.push(match (alias, aggregate) {
+                    (Some(a), _) => a.clone(),
+                    (None, Some(a)) => a.function.name().to_string(),
+                    (None, None) => field.default_alias(),
+                }),
                 Item::Column(_) => {}
                 Item::Embed(i) => {
                     let c = &self.children[*i];
@@ -354,6 +368,150 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Aggregates, as PostgREST plans them: refused unless enabled
+    /// (PGRST123) and on to-many spreads (PGRST127); `count` selected as a
+    /// column of a table without one is `count()` (its backwards
+    /// compatibility); a node with aggregates — its own, or those of its
+    /// to-one spreads, which it applies itself — groups by its other
+    /// output columns, `*` spelled out.
+    pub fn plan_aggregates(&mut self, cache: &SchemaCache, enabled: bool) -> Result<(), ApiError> {
+        let table = cache.table(&self.schema, &self.table);
+        for item in &mut self.items {
+            if let Item::Column(SelectItem::Column {
+                field,
+                cast: None,
+                aggregate: aggregate @ None,
+                ..
+            }) = item
+            {
+                if field.name == "count"
+                    && field.path.is_empty()
+                    && table.is_some_and(|t| t.column("count").is_none())
+                {
+                    *field = Field::plain("*");
+                    *aggregate = Some(Aggregate {
+                        function: AggregateFn::Count,
+                        cast: None,
+                    });
+                }
+            }
+        }
+        let own = self.items.iter().any(|i| {
+            matches!(
+                i,
+                Item::Column(SelectItem::Column {
+                    aggregate: Some(_),
+                    ..
+                })
+            )
+        });
+        if own && !enabled {
+            return Err(ApiError::new(
+                400,
+                "PGRST123",
+                "Use of aggregate functions is not allowed",
+            ));
+        }
+        for c in &mut self.children {
+            c.node.plan_aggregates(cache, enabled)?;
+            if c.spread && !c.rel.to_one() && c.node.has_aggregates() {
+                return Err(
+                    ApiError::new(400, "PGRST127", "Feature not implemented").details(
+                        "Aggregates are not implemented for one-to-many or many-to-many spreads.",
+                    ),
+                );
+            }
+        }
+        let hoisting = self.children.iter().any(|c| {
+            c.spread && c.rel.to_one() && c.node.exposed(cache).iter().any(|(_, a)| a.is_some())
+        });
+        self.aggregating = !self.passthrough && (own || hoisting);
+        if self.aggregating {
+            for c in self
+                .children
+                .iter_mut()
+                .filter(|c| c.spread && c.rel.to_one())
+            {
+                c.hoisted = c.node.exposed(cache);
+            }
+            if let Some(t) = table {
+                let columns: Vec<Item> = t
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        Item::Column(SelectItem::Column {
+                            field: Field::plain(&c.name),
+                            alias: None,
+                            cast: None,
+                            aggregate: None,
+                        })
+                    })
+                    .collect();
+                self.items = std::mem::take(&mut self.items)
+                    .into_iter()
+                    .flat_map(|i| match i {
+                        Item::Star => columns.clone(),
+                        other => vec![other],
+                    })
+                    .collect();
+            }
+        }
+        Ok(())
+    }
+
+    fn has_aggregates(&self) -> bool {
+        self.items.iter().any(|i| {
+            matches!(
+                i,
+                Item::Column(SelectItem::Column {
+                    aggregate: Some(_),
+                    ..
+                })
+            )
+        }) || self.children.iter().any(|c| c.node.has_aggregates())
+    }
+
+    /// The columns this node's rows show its parent, with their aggregates
+    /// (through nested to-one spreads).
+    fn exposed(&self, cache: &SchemaCache) -> Vec<(String, Option<Aggregate>)> {
+        let mut out = Vec::new();
+        for item in &self.items {
+            match item {
+                Item::Star => {
+                    if let Some(t) = cache.table(&self.schema, &self.table) {
+                        out.extend(t.columns.iter().map(|c| (c.name.clone(), None)));
+                    }
+                }
+                Item::Column(SelectItem::Column {
+                    field,
+                    alias,
+                    aggregate,
+                    ..
+                }) => {
+                    let name = match (alias, aggregate) {
+                        (Some(a), _) => a.clone(),
+                        (None, Some(a)) => a.function.name().to_string(),
+                        (None, None) => field.default_alias(),
+                    };
+                    out.push((name, aggregate.clone()));
+                }
+                Item::Column(_) => {}
+                Item::Embed(i) => {
+                    let c = &self.children[*i];
+                    if c.hidden {
+                    } else if !c.spread {
+                        out.push((c.name.clone(), None));
+                    } else if c.rel.to_one() {
+                        out.extend(c.node.exposed(cache));
+                    } else {
+                        out.extend(c.spread_names.iter().map(|n| (n.clone(), None)));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The node at an embed path (`["author", "country"]`), by output name.

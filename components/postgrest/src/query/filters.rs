@@ -2,7 +2,6 @@
 //! lists, filters and logic trees, order and paging.
 
 use super::sql::{array_literal, Sql};
-use crate::error::ApiError;
 use crate::request::grammar::{self, Field, JsonKey, Logic, Operation, OrderTerm, SelectItem};
 
 /// `"s"."t"."col"->$n::text...`
@@ -39,50 +38,75 @@ pub(crate) fn field_sql(st: &mut Sql, table: &str, f: &Field) {
     }
 }
 
-pub(crate) fn select_list(st: &mut Sql, table: &str, items: &[SelectItem]) -> Result<(), ApiError> {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            st.push(", ");
+/// One selected column. An aggregate is applied here (`sum(col)`), or —
+/// in a to-one spread whose aggregates its parent applies (`hoisted`) —
+/// only its input is selected, under the name the parent aggregates.
+pub(crate) fn select_item(st: &mut Sql, table: &str, item: &SelectItem, hoisted: bool) {
+    let SelectItem::Column {
+        field,
+        alias,
+        cast,
+        aggregate,
+    } = item
+    else {
+        st.push(table).push(".*");
+        return;
+    };
+    let input = |st: &mut Sql| {
+        if cast.is_some() {
+            st.push("CAST(");
         }
-        match item {
-            SelectItem::Star => {
-                st.push(table).push(".*");
+        if let Some(rep) = &field.rep {
+            st.push(rep).push("(");
+        }
+        field_sql(st, table, field);
+        if field.rep.is_some() {
+            st.push(")");
+        }
+        if let Some(c) = cast {
+            st.push(" AS ").push(c).push(")");
+        }
+    };
+    if let Some(a) = aggregate {
+        let key = alias.as_deref().unwrap_or(a.function.name());
+        match (hoisted, field.name.as_str()) {
+            // A spread's row counts where it exists.
+            (true, "*") => st.push("1"),
+            (true, _) => {
+                input(st);
+                st
             }
-            SelectItem::Column { field, alias, cast } => {
-                let wrap = cast.is_some();
-                if wrap {
+            (false, name) => {
+                if a.cast.is_some() {
                     st.push("CAST(");
                 }
-                if let Some(rep) = &field.rep {
-                    st.push(rep).push("(");
+                st.push(a.function.name()).push("(");
+                if name == "*" {
+                    st.push("*");
+                } else {
+                    input(st);
                 }
-                field_sql(st, table, field);
-                if field.rep.is_some() {
-                    st.push(")");
-                }
-                if let Some(c) = cast {
+                st.push(")");
+                if let Some(c) = &a.cast {
                     st.push(" AS ").push(c).push(")");
                 }
-                let name = alias.clone().unwrap_or_else(|| field.default_alias());
-                if alias.is_some()
-                    || !field.path.is_empty()
-                    || wrap
-                    || field.rep.is_some()
-                    || field.computed.is_some()
-                {
-                    st.push(" AS ").ident(&name);
-                }
-            }
-            SelectItem::Embed { .. } => {
-                return Err(ApiError::new(
-                    400,
-                    "PGRST200",
-                    "Resource embedding is not supported by supalite yet",
-                ));
+                st
             }
         }
+        .push(" AS ")
+        .ident(key);
+        return;
     }
-    Ok(())
+    input(st);
+    if alias.is_some()
+        || !field.path.is_empty()
+        || cast.is_some()
+        || field.rep.is_some()
+        || field.computed.is_some()
+    {
+        st.push(" AS ")
+            .ident(&alias.clone().unwrap_or_else(|| field.default_alias()));
+    }
 }
 
 pub(crate) fn where_clause(st: &mut Sql, table: &str, filters: &[Logic]) {

@@ -1,10 +1,11 @@
 //! A read tree as SQL: each node a `SELECT`, each embedded resource a
 //! lateral subquery aggregated to JSON, so the whole answer is one statement.
 
-use super::filters::{field_sql, limit_offset, logic_sql_in, order_suffix, select_list};
+use super::filters::{field_sql, limit_offset, logic_sql_in, order_suffix, select_item};
 use super::sql::{quote_ident, Sql};
 use crate::error::ApiError;
 use crate::plan::read::{Item, Node, Rel};
+use crate::request::grammar::SelectItem;
 
 /// Where a node's rows come from.
 pub enum Source<'a> {
@@ -31,7 +32,8 @@ impl Node {
         paging: bool,
     ) -> Result<(), ApiError> {
         let q = self.qualifier();
-        st.push("SELECT ");
+        // Each output column, and whether an aggregating node groups by it.
+        let mut columns: Vec<(Sql, bool)> = Vec::new();
         let shown = self.items.iter().filter(|item| match item {
             Item::Embed(i) => {
                 let c = &self.children[*i];
@@ -39,39 +41,75 @@ impl Node {
             }
             _ => true,
         });
-        for (i, item) in shown.enumerate() {
-            if i > 0 {
-                st.push(", ");
-            }
+        for item in shown {
             match item {
-                Item::Star => {
-                    st.push(&q).push(".*");
+                Item::Star => columns.push((Sql::new(&format!("{q}.*")), true)),
+                Item::Column(c) => {
+                    let mut col = Sql::default();
+                    select_item(&mut col, &q, c, self.passthrough);
+                    let aggregate = matches!(
+                        c,
+                        SelectItem::Column {
+                            aggregate: Some(_),
+                            ..
+                        }
+                    );
+                    columns.push((col, !aggregate));
                 }
-                Item::Column(c) => select_list(st, &q, std::slice::from_ref(c))?,
                 Item::Embed(i) => {
                     let c = &self.children[*i];
                     let e = quote_ident(&format!("{}_e", c.node.alias));
-                    if c.spread && c.rel.to_one() {
-                        st.push(&e).push(".*");
+                    if c.spread && c.rel.to_one() && self.aggregating {
+                        // The spread's columns one by one: its aggregates
+                        // applied here, the others grouped by.
+                        for (name, aggregate) in &c.hoisted {
+                            let n = quote_ident(name);
+                            let col = match aggregate {
+                                Some(a) => {
+                                    let call = format!("{}({e}.{n})", a.function.name());
+                                    match &a.cast {
+                                        Some(t) => format!("CAST({call} AS {t}) AS {n}"),
+                                        None => format!("{call} AS {n}"),
+                                    }
+                                }
+                                None => format!("{e}.{n}"),
+                            };
+                            columns.push((Sql::new(&col), aggregate.is_none()));
+                        }
+                    } else if c.spread && c.rel.to_one() {
+                        columns.push((Sql::new(&format!("{e}.*")), true));
                     } else if c.spread {
-                        let cols: Vec<String> = c
-                            .spread_names
-                            .iter()
-                            .map(|n| format!("{e}.{}", quote_ident(n)))
-                            .collect();
-                        st.push(&cols.join(", "));
+                        for n in &c.spread_names {
+                            columns.push((Sql::new(&format!("{e}.{}", quote_ident(n))), true));
+                        }
                     } else {
+                        let mut col = Sql::default();
                         match c.rel.to_one() {
-                            true => st.push(&e).push(".\"v\" AS ").ident(&c.name),
-                            false => st
+                            true => col.push(&e).push(".\"v\" AS ").ident(&c.name),
+                            false => col
                                 .push("COALESCE(")
                                 .push(&e)
                                 .push(".\"v\", '[]'::jsonb) AS ")
                                 .ident(&c.name),
                         };
+                        columns.push((col, true));
                     }
                 }
             }
+        }
+        // By position: `GROUP BY 1, 3` (the expressions may hold parameters).
+        let group_by: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, grouped))| *grouped)
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        st.push("SELECT ");
+        for (i, (col, _)) in columns.into_iter().enumerate() {
+            if i > 0 {
+                st.push(", ");
+            }
+            st.append(col);
         }
         st.push(" FROM ");
         match source {
@@ -209,6 +247,9 @@ impl Node {
             st.push(if first { " WHERE " } else { " AND " });
             first = false;
             logic_sql_in(st, &q, f, &embeds);
+        }
+        if self.aggregating && !group_by.is_empty() {
+            st.push(" GROUP BY ").push(&group_by.join(", "));
         }
         if !self.order.is_empty() {
             st.push(" ORDER BY ");

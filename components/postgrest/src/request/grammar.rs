@@ -37,6 +37,17 @@ pub struct Field {
 }
 
 impl Field {
+    /// A column with no path or planner marks.
+    pub fn plain(name: &str) -> Field {
+        Field {
+            name: name.to_string(),
+            path: Vec::new(),
+            to_jsonb: false,
+            rep: None,
+            computed: None,
+        }
+    }
+
     /// The name PostgREST gives the output column: the last JSON key, or
     /// the column name.
     pub fn default_alias(&self) -> String {
@@ -56,11 +67,13 @@ impl Field {
 pub enum SelectItem {
     /// `*`
     Star,
-    /// `alias:field::cast`
+    /// `alias:field::cast`, or with an aggregate
+    /// `alias:field::cast.sum()::cast` (`count()` has the field `*`).
     Column {
         field: Field,
         alias: Option<String>,
         cast: Option<String>,
+        aggregate: Option<Aggregate>,
     },
     /// `alias:relation!hint!inner(...)` or `...relation(...)`.
     Embed {
@@ -70,6 +83,36 @@ pub enum SelectItem {
         spread: bool,
         items: Vec<SelectItem>,
     },
+}
+
+/// An aggregate function applied to a selected column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregate {
+    pub function: AggregateFn,
+    /// `::type` after the call: the result's cast.
+    pub cast: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFn {
+    Count,
+    Sum,
+    Avg,
+    Max,
+    Min,
+}
+
+impl AggregateFn {
+    /// The function's name (also the key it answers under without an alias).
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFn::Count => "count",
+            AggregateFn::Sum => "sum",
+            AggregateFn::Avg => "avg",
+            AggregateFn::Max => "max",
+            AggregateFn::Min => "min",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -483,23 +526,21 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
         c.pos = start;
         None
     };
-    let field = c.field()?;
-    // Aggregates (`col.sum()`, `count()`): off, as PostgREST's default
-    // `db-aggregates-enabled = false` has them.
-    let aggregate = |rest: &str| {
-        ["count", "sum", "avg", "max", "min"]
-            .iter()
-            .any(|a| rest.strip_prefix(a).is_some_and(|r| r.starts_with("()")))
-    };
-    if c.rest().strip_prefix('.').is_some_and(aggregate)
-        || (field.path.is_empty() && field.name == "count" && c.rest().starts_with("()"))
-    {
-        return Err(ApiError::new(
-            400,
-            "PGRST123",
-            "Use of aggregate functions is not allowed",
-        ));
+    // `count()`: the rows counted (PostgREST's `COUNT(*)`).
+    if c.rest().starts_with("count()") {
+        c.eat("count()");
+        let cast = c.cast()?;
+        return Ok(SelectItem::Column {
+            field: Field::plain("*"),
+            alias,
+            cast: None,
+            aggregate: Some(Aggregate {
+                function: AggregateFn::Count,
+                cast,
+            }),
+        });
     }
+    let field = c.field()?;
     // Embedding: relation(...) possibly with !hints.
     if field.path.is_empty() && (c.peek() == Some('(') || c.peek() == Some('!')) {
         let mut hints = Vec::new();
@@ -535,7 +576,40 @@ fn select_item(c: &mut Cursor) -> Result<SelectItem, ApiError> {
         return Err(c.error("\"(\" after a spread relation"));
     }
     let cast = c.cast()?;
-    Ok(SelectItem::Column { field, alias, cast })
+    // `.sum()` etc. after the column (and its input cast), then the
+    // result's cast.
+    let function = [
+        AggregateFn::Count,
+        AggregateFn::Sum,
+        AggregateFn::Avg,
+        AggregateFn::Max,
+        AggregateFn::Min,
+    ]
+    .into_iter()
+    .find(|f| {
+        c.rest()
+            .strip_prefix('.')
+            .and_then(|r| r.strip_prefix(f.name()))
+            .is_some_and(|r| r.starts_with("()"))
+    });
+    let aggregate = match function {
+        Some(function) => {
+            c.eat(".");
+            c.eat(function.name());
+            c.eat("()");
+            Some(Aggregate {
+                function,
+                cast: c.cast()?,
+            })
+        }
+        None => None,
+    };
+    Ok(SelectItem::Column {
+        field,
+        alias,
+        cast,
+        aggregate,
+    })
 }
 
 /// Parses a filter's value side (`eq.5`, `not.in.(1,2)`, `fts(english).cat`)
@@ -843,7 +917,8 @@ mod tests {
             SelectItem::Column {
                 field: col("id"),
                 alias: None,
-                cast: None
+                cast: None,
+                aggregate: None
             }
         );
         assert_eq!(
@@ -851,7 +926,8 @@ mod tests {
             SelectItem::Column {
                 field: col("title"),
                 alias: Some("t".into()),
-                cast: None
+                cast: None,
+                aggregate: None
             }
         );
         assert_eq!(
@@ -859,7 +935,8 @@ mod tests {
             SelectItem::Column {
                 field: col("amount"),
                 alias: None,
-                cast: Some("text".into())
+                cast: Some("text".into()),
+                aggregate: None
             }
         );
         match &items[3] {
@@ -1036,16 +1113,64 @@ mod tests {
     }
 
     #[test]
-    fn aggregates_are_refused_as_postgrest_does_by_default() {
-        for s in [
-            "invoice_total.sum()",
-            "count()",
-            "a,b(id.count())",
-            "x:amount.avg()",
-        ] {
-            assert_eq!(parse_select(s).unwrap_err().code, "PGRST123", "{s}");
+    fn aggregates_with_aliases_and_casts() {
+        let agg = |item: &SelectItem| match item {
+            SelectItem::Column {
+                field,
+                alias,
+                cast,
+                aggregate: Some(a),
+            } => (
+                field.name.clone(),
+                alias.clone(),
+                cast.clone(),
+                a.function,
+                a.cast.clone(),
+            ),
+            other => panic!("no aggregate: {other:?}"),
+        };
+        let items = parse_select(
+            "count(),n:count()::text,s:data->>k::int.sum()::text,total.avg(),b(id.max())",
+        )
+        .unwrap();
+        assert_eq!(
+            agg(&items[0]),
+            ("*".into(), None, None, AggregateFn::Count, None)
+        );
+        assert_eq!(
+            agg(&items[1]),
+            (
+                "*".into(),
+                Some("n".into()),
+                None,
+                AggregateFn::Count,
+                Some("text".into())
+            )
+        );
+        assert_eq!(
+            agg(&items[2]),
+            (
+                "data".into(),
+                Some("s".into()),
+                Some("int".into()),
+                AggregateFn::Sum,
+                Some("text".into())
+            )
+        );
+        assert_eq!(agg(&items[3]).3, AggregateFn::Avg);
+        match &items[4] {
+            SelectItem::Embed { items, .. } => assert_eq!(agg(&items[0]).3, AggregateFn::Max),
+            other => panic!("{other:?}"),
         }
-        assert!(parse_select("sum,b(count)").is_ok());
+        // Columns named like aggregates stay columns; unknown functions are errors.
+        assert!(matches!(
+            parse_select("sum,count").unwrap()[1],
+            SelectItem::Column {
+                aggregate: None,
+                ..
+            }
+        ));
+        assert!(parse_select("id.median()").is_err());
     }
 
     #[test]
