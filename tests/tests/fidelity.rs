@@ -620,3 +620,36 @@ fn aggregates_behind_db_aggregates_enabled() {
         );
     });
 }
+
+#[test]
+fn text_search_in_snowball_languages() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_t.sql",
+            r#"
+create table notes (id int primary key, body text not null, lang text not null);
+insert into notes values
+  (1, 'The cats were running in the gardens', 'en'),
+  (2, 'Les chiens aboyaient dans les jardins', 'fr'),
+  (3, 'Die Katzen schliefen im Garten', 'de');
+"#,
+        );
+        let s = p.serve();
+        let ids = |q: &str| -> Vec<i64> {
+            let r = s.get(&format!("/rest/v1/notes?select=id&{q}"), &[]);
+            assert_eq!(r.status, 200, "{q}: {}", r.body);
+            r.json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["id"].as_i64().unwrap())
+                .collect()
+        };
+        // Stemmed and stop words dropped (needs the dictionaries' stop-word files).
+        assert_eq!(ids("body=fts(english).run"), vec![1]);
+        assert_eq!(ids("body=plfts(english).the garden"), vec![1]);
+        assert_eq!(ids("body=wfts(french).jardin"), vec![2]);
+        assert_eq!(ids("body=fts(german).katze"), vec![3]);
+        assert_eq!(ids("body=fts(english).the"), Vec::<i64>::new());
+    });
+}

@@ -150,10 +150,98 @@ impl Watchdog {
 /// room for recursion that uses more native stack per level.
 const NATIVE_STACK: usize = 64 << 20;
 
+/// The stop-word files of PostgreSQL's Snowball dictionaries (`english`,
+/// `french`, …): PGlite's bundled runtime has the dictionaries but not these
+/// files, without which `to_tsvector('english', …)` fails (see
+/// `host/tsearch_data/README.md`).
+const STOP_WORDS: &[(&str, &[u8])] = &[
+    (
+        "danish.stop",
+        include_bytes!("../../tsearch_data/danish.stop"),
+    ),
+    (
+        "dutch.stop",
+        include_bytes!("../../tsearch_data/dutch.stop"),
+    ),
+    (
+        "english.stop",
+        include_bytes!("../../tsearch_data/english.stop"),
+    ),
+    (
+        "finnish.stop",
+        include_bytes!("../../tsearch_data/finnish.stop"),
+    ),
+    (
+        "french.stop",
+        include_bytes!("../../tsearch_data/french.stop"),
+    ),
+    (
+        "german.stop",
+        include_bytes!("../../tsearch_data/german.stop"),
+    ),
+    (
+        "hungarian.stop",
+        include_bytes!("../../tsearch_data/hungarian.stop"),
+    ),
+    (
+        "italian.stop",
+        include_bytes!("../../tsearch_data/italian.stop"),
+    ),
+    (
+        "nepali.stop",
+        include_bytes!("../../tsearch_data/nepali.stop"),
+    ),
+    (
+        "norwegian.stop",
+        include_bytes!("../../tsearch_data/norwegian.stop"),
+    ),
+    (
+        "portuguese.stop",
+        include_bytes!("../../tsearch_data/portuguese.stop"),
+    ),
+    (
+        "russian.stop",
+        include_bytes!("../../tsearch_data/russian.stop"),
+    ),
+    (
+        "spanish.stop",
+        include_bytes!("../../tsearch_data/spanish.stop"),
+    ),
+    (
+        "swedish.stop",
+        include_bytes!("../../tsearch_data/swedish.stop"),
+    ),
+    (
+        "turkish.stop",
+        include_bytes!("../../tsearch_data/turkish.stop"),
+    ),
+];
+
+/// Writes the stop-word files PGlite's runtime lacks into this database's
+/// own runtime layer (pglite-oxide overlays it on its shared runtime, at
+/// `<dir>/tmp/pglite`, the parent of its PGDATA), leaving existing ones.
+fn install_stop_words(dir: &Path) -> Result<()> {
+    let paths = pglite_oxide::PglitePaths::with_root(dir);
+    let runtime = paths
+        .pgdata
+        .parent()
+        .ok_or_else(|| anyhow!("PGlite's data directory has no parent"))?;
+    let target = runtime.join("share/postgresql/tsearch_data");
+    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+    for (name, bytes) in STOP_WORDS {
+        let path = target.join(name);
+        if !path.is_file() {
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens PGlite in `dir` and prepares its one session: it listens for
 /// schema reloads and refuses too-deep expressions before its stack ends.
 fn open_session(dir: &Path) -> Result<Pglite> {
     wasmer_vm::set_stack_size(NATIVE_STACK);
+    install_stop_words(dir)?;
     let mut db = Pglite::builder()
         .path(dir)
         .open()
