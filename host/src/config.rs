@@ -129,6 +129,7 @@ struct FileConfig {
     db_anon_role: Option<String>,
     db_max_rows: Option<u64>,
     db_aggregates_enabled: Option<bool>,
+    db_plan_enabled: Option<bool>,
     db_tx_end: Option<String>,
     cors_origins: Option<String>,
     auth_autoconfirm: Option<bool>,
@@ -200,6 +201,8 @@ pub struct Config {
     pub db_max_rows: Option<u64>,
     /// `db-aggregates-enabled`: aggregate functions in `select`.
     pub db_aggregates_enabled: bool,
+    /// `db-plan-enabled`: `Accept: application/vnd.pgrst.plan` answers EXPLAIN.
+    pub db_plan_enabled: bool,
     /// `db-tx-end`: commit | commit-allow-override | rollback | rollback-allow-override.
     pub db_tx_end: String,
     pub cors_origins: String,
@@ -507,6 +510,10 @@ impl Config {
                 .map(|v| v == "true")
                 .or(file.db_aggregates_enabled)
                 .unwrap_or(false),
+            db_plan_enabled: env("SUPALITE_DB_PLAN_ENABLED")
+                .map(|v| v == "true")
+                .or(file.db_plan_enabled)
+                .unwrap_or(false),
             cors_origins: env("SUPALITE_CORS_ORIGINS")
                 .or(file.cors_origins)
                 .unwrap_or_else(|| "*".into()),
@@ -633,6 +640,10 @@ impl Config {
             (
                 "SUPALITE_DB_AGGREGATES_ENABLED".into(),
                 self.db_aggregates_enabled.to_string(),
+            ),
+            (
+                "SUPALITE_DB_PLAN_ENABLED".into(),
+                self.db_plan_enabled.to_string(),
             ),
             ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
             (

@@ -33,6 +33,7 @@ pub fn config_text(pg: &PostgrestConfig, cfg: &Config, db_uri: &str) -> String {
         "db-aggregates-enabled",
         cfg.db_aggregates_enabled.to_string(),
     );
+    line("db-plan-enabled", cfg.db_plan_enabled.to_string());
     line("server-host", q("127.0.0.1"));
     line("server-port", pg.server_port.to_string());
     line("admin-server-port", pg.admin_server_port.to_string());

@@ -653,3 +653,65 @@ insert into notes values
         assert_eq!(ids("body=fts(english).the"), Vec::<i64>::new());
     });
 }
+
+#[test]
+fn query_plans_behind_db_plan_enabled() {
+    on_each_db(|p| {
+        p.migration("20240101000000_s.sql", SALES);
+        let plan = [("accept", "application/vnd.pgrst.plan+json")];
+        // Off by default: the media type is not available.
+        let s = p.serve();
+        let r = s.get("/rest/v1/invoices?id=eq.1", &plan);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (406, json!("PGRST107")),
+            "{}",
+            r.body
+        );
+        drop(s);
+
+        let s = p
+            .serve_with(&[], &[("SUPALITE_DB_PLAN_ENABLED", "true")])
+            .unwrap();
+        let r = s.get("/rest/v1/invoices?id=eq.1", &plan);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/vnd.pgrst.plan+json; for=\"application/json\"; charset=utf-8")
+        );
+        let total = &r.json()[0]["Plan"]["Total Cost"];
+        assert!(total.as_f64().is_some_and(|c| c > 0.0), "{}", r.body);
+        // Text by default; options and the media type the plan is for.
+        let r = s.get(
+            "/rest/v1/invoices?select=project_id,projects(name)",
+            &[(
+                "accept",
+                "application/vnd.pgrst.plan; for=\"application/vnd.pgrst.object\"; options=verbose",
+            )],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/vnd.pgrst.plan+text; for=\"application/vnd.pgrst.object+json\"; options=verbose; charset=utf-8")
+        );
+        assert!(r.body.starts_with("Aggregate"), "{}", r.body);
+        assert!(r.body.contains("Output:"), "verbose: {}", r.body);
+        // A write is planned, not run (without analyze).
+        let r = s.request(
+            "POST",
+            "/rest/v1/invoices",
+            &plan,
+            Some(r#"{"id": 9, "project_id": 1, "total": 1}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("Insert"), "{}", r.body);
+        let r = s.get("/rest/v1/invoices?id=eq.9", &[]);
+        assert_eq!(r.json(), json!([]));
+        // An unknown option is not a plan media type PostgREST offers.
+        let r = s.get(
+            "/rest/v1/invoices",
+            &[("accept", "application/vnd.pgrst.plan+json; options=drop")],
+        );
+        assert_eq!(r.status, 406, "{}", r.body);
+    });
+}

@@ -9,6 +9,8 @@
 //! - `SUPALITE_DB_MAX_ROWS` [db-max-rows]: optional cap on rows per read.
 //! - `SUPALITE_DB_AGGREGATES_ENABLED` [db-aggregates-enabled]: `true` allows
 //!   aggregate functions in `select`.
+//! - `SUPALITE_DB_PLAN_ENABLED` [db-plan-enabled]: `true` answers
+//!   `Accept: application/vnd.pgrst.plan` with the request's EXPLAIN.
 
 /// Reads the bridge's settings from environment-style lookups.
 pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
@@ -29,6 +31,7 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
     cfg.max_rows = var("SUPALITE_DB_MAX_ROWS").and_then(|m| m.trim().parse().ok());
     cfg.aggregates_enabled =
         var("SUPALITE_DB_AGGREGATES_ENABLED").is_some_and(|v| v.trim() == "true");
+    cfg.plan_enabled = var("SUPALITE_DB_PLAN_ENABLED").is_some_and(|v| v.trim() == "true");
     if let Some(t) = var("SUPALITE_DB_TX_END").and_then(|t| postgrest::TxEnd::parse(t.trim())) {
         cfg.tx_end = t;
     }
@@ -152,6 +155,18 @@ mod glue {
             })
             .collect();
         match sql::transaction(&session, &statements) {
+            Ok(sets) if plan.explains() => {
+                let lines: Vec<&str> = sets
+                    .last()
+                    .map(|s| {
+                        s.rows
+                            .iter()
+                            .filter_map(|r| r.first()?.as_deref())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                plan.respond_explain(&lines.join("\n"))
+            }
             Ok(sets) => {
                 let row = sets.last().and_then(|s| s.rows.first());
                 let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());

@@ -49,6 +49,9 @@ pub struct Config {
     /// `db-aggregates-enabled`: `count()`, `sum()`, `avg()`, `max()`,
     /// `min()` in `select` (off by default, as in PostgREST).
     pub aggregates_enabled: bool,
+    /// `db-plan-enabled`: `Accept: application/vnd.pgrst.plan` answers the
+    /// request's EXPLAIN (off by default, as in PostgREST).
+    pub plan_enabled: bool,
     /// `db-extra-search-path`: schemas after the request's own on the
     /// `search_path` (PostgREST's default: `public`).
     pub extra_search_path: Vec<String>,
@@ -96,6 +99,7 @@ impl Default for Config {
             max_rows: None,
             tx_end: TxEnd::default(),
             aggregates_enabled: false,
+            plan_enabled: false,
             extra_search_path: vec!["public".into()],
             pre_request: None,
         }
@@ -170,6 +174,16 @@ impl Plan {
     /// The total to report (see [`Answer::total`]).
     pub fn total(&self, exact: Option<&str>, explain_json: Option<&str>) -> Option<String> {
         self.answer.total(exact, explain_json)
+    }
+
+    /// The statement is an EXPLAIN: answer with [`Plan::respond_explain`].
+    pub fn explains(&self) -> bool {
+        self.query.explains
+    }
+
+    /// The response for an EXPLAIN's output (its rows' text, joined by newlines).
+    pub fn respond_explain(&self, plan: &str) -> Response {
+        self.answer.respond_explain(plan)
     }
 
     /// Builds the HTTP response from the statement's result row.

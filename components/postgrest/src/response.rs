@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::fuzzy;
 use crate::plan::Shape;
 use crate::request::prefs::Return;
-use crate::request::{Action, MediaType};
+use crate::request::{Action, ExplainRequest, MediaType};
 use crate::schema::{Handler, SchemaCache};
 use serde_json::Value;
 
@@ -85,6 +85,8 @@ pub struct Answer {
     pub(crate) count_affected: bool,
     /// estimated counts: the exact count is capped here (planned: 0).
     pub(crate) count_cap: Option<u64>,
+    /// The query plan is the answer (`application/vnd.pgrst.plan`).
+    pub(crate) explain: Option<ExplainRequest>,
 }
 
 impl Default for Answer {
@@ -104,6 +106,7 @@ impl Default for Answer {
             applied: Vec::new(),
             count_affected: false,
             count_cap: None,
+            explain: None,
         }
     }
 }
@@ -127,6 +130,20 @@ impl CustomMedia {
 }
 
 impl Answer {
+    /// The EXPLAIN output (its rows joined by newlines) as the answer.
+    pub fn respond_explain(&self, plan: &str) -> Response {
+        let ct = self
+            .explain
+            .as_ref()
+            .map(ExplainRequest::content_type)
+            .unwrap_or_else(|| "text/plain; charset=utf-8".into());
+        Response {
+            status: 200,
+            headers: vec![("content-type".into(), ct)],
+            body: plan.as_bytes().to_vec(),
+        }
+    }
+
     /// The total to report, given the EXPLAIN output (`explain_json`) and the
     /// (possibly capped) exact count from the main statement.
     pub fn total(&self, exact: Option<&str>, explain_json: Option<&str>) -> Option<String> {

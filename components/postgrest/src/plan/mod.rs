@@ -139,6 +139,8 @@ pub struct Planned {
     pub timezone: Option<String>,
     pub guard: Option<Guard>,
     pub body: Body,
+    /// Answer the statement's EXPLAIN (`application/vnd.pgrst.plan`).
+    pub explain: Option<crate::request::ExplainRequest>,
     pub answer: Answer,
 }
 
@@ -158,6 +160,7 @@ pub fn resolve(
         timezone: None,
         guard: None,
         body: Body::Empty,
+        explain: None,
         answer: Answer::default(),
     };
     match action {
@@ -503,6 +506,7 @@ pub fn resolve(
             count_affected: action.is_mutation()
                 && matches!(prefs.count, Some(Count::Exact | Count::Estimated)),
             count_cap,
+            explain: api.explain.clone(),
         },
         action: plan,
         schema,
@@ -511,6 +515,7 @@ pub fn resolve(
         timezone: prefs.timezone.clone(),
         guard,
         body,
+        explain: api.explain,
     })
 }
 

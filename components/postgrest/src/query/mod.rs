@@ -28,6 +28,9 @@ pub struct Query {
     pub pre_request: Option<Statement>,
     /// For planned/estimated counts: an EXPLAIN of the read.
     pub explain: Option<Statement>,
+    /// The statement's EXPLAIN is the answer (one row per line of text, or
+    /// one JSON document).
+    pub explains: bool,
     /// The one statement; it returns one row of six text columns: total
     /// count (or NULL), rows in this page, the body, the `response.headers`
     /// and `response.status` settings SQL left (or NULL), and for a merging
@@ -52,7 +55,16 @@ pub fn build(cfg: &Config, p: &Planned) -> Result<Query, ApiError> {
             source
         }
     };
-    let mut st = Sql::new("WITH ");
+    let mut st = match &p.explain {
+        // The plan of the very statement the request would run.
+        Some(e) => {
+            let mut options = vec![if e.json { "FORMAT JSON" } else { "FORMAT TEXT" }.to_string()];
+            options.extend(e.options.iter().map(|o| o.to_ascii_uppercase()));
+            explain = None;
+            Sql::new(&format!("EXPLAIN ({}) WITH ", options.join(", ")))
+        }
+        None => Sql::new("WITH "),
+    };
     for cte in ctes {
         st.append(cte).push(", ");
     }
@@ -123,6 +135,7 @@ pub fn build(cfg: &Config, p: &Planned) -> Result<Query, ApiError> {
             Statement::text(format!("select {name}()"))
         }),
         explain: explain.map(Sql::finish),
+        explains: p.explain.is_some(),
         statement: st.finish(),
     })
 }

@@ -55,6 +55,100 @@ pub enum MediaType {
     Csv,
 }
 
+/// `Accept: application/vnd.pgrst.plan[+json|+text]; for="…"; options=…`
+/// (with `db-plan-enabled`): the request's query plan instead of its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainRequest {
+    /// `+json` (else text, the default).
+    pub json: bool,
+    /// The media type the plan is for (`for=`, default `application/json`).
+    pub media: MediaType,
+    /// EXPLAIN options: `analyze`, `verbose`, `settings`, `buffers`, `wal`.
+    pub options: Vec<String>,
+}
+
+impl ExplainRequest {
+    /// Parses a plan media type from `Accept`, if it names one.
+    pub fn parse(accept: &str) -> Result<Option<Self>, ApiError> {
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let json = match parts.next().map(str::to_ascii_lowercase).as_deref() {
+                Some("application/vnd.pgrst.plan" | "application/vnd.pgrst.plan+text") => false,
+                Some("application/vnd.pgrst.plan+json") => true,
+                _ => continue,
+            };
+            let mut plan = ExplainRequest {
+                json,
+                media: MediaType::Json,
+                options: Vec::new(),
+            };
+            for param in parts {
+                let Some((k, v)) = param.split_once('=') else {
+                    continue;
+                };
+                match k.trim() {
+                    "for" => {
+                        plan.media = match v.trim().trim_matches('"') {
+                            "application/json" | "application/vnd.pgrst.array+json" => {
+                                MediaType::Json
+                            }
+                            "application/vnd.pgrst.object"
+                            | "application/vnd.pgrst.object+json" => MediaType::SingleObject,
+                            "text/csv" => MediaType::Csv,
+                            other => {
+                                return Err(ApiError::new(
+                                    406,
+                                    "PGRST107",
+                                    format!("None of these media types are available: {other}"),
+                                ))
+                            }
+                        }
+                    }
+                    "options" => {
+                        for o in v.trim().trim_matches('"').split('|').map(str::trim) {
+                            if !["analyze", "verbose", "settings", "buffers", "wal"].contains(&o) {
+                                return Err(ApiError::new(
+                                    406,
+                                    "PGRST107",
+                                    format!(
+                                        "None of these media types are available: {}",
+                                        range.trim()
+                                    ),
+                                ));
+                            }
+                            if !plan.options.iter().any(|x| x == o) {
+                                plan.options.push(o.to_string());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            return Ok(Some(plan));
+        }
+        Ok(None)
+    }
+
+    /// The response's content type, as PostgREST writes it.
+    pub fn content_type(&self) -> String {
+        let mut ct = format!(
+            "application/vnd.pgrst.plan+{}; for=\"{}\"",
+            if self.json { "json" } else { "text" },
+            match self.media {
+                MediaType::Json => "application/json",
+                MediaType::SingleObject => "application/vnd.pgrst.object+json",
+                MediaType::Csv => "text/csv",
+            }
+        );
+        if !self.options.is_empty() {
+            ct.push_str("; options=");
+            ct.push_str(&self.options.join("|"));
+        }
+        ct.push_str("; charset=utf-8");
+        ct
+    }
+}
+
 /// A write's body: the columns it sets and its rows as a JSON array (an
 /// object for PATCH is a one-element array).
 #[derive(Debug, Clone)]
@@ -84,6 +178,8 @@ pub struct ApiRequest<'a> {
     /// The built-in media type answering, with `nulls=stripped`; `Err` when
     /// none is acceptable (unless a handler answers).
     pub media: Result<(MediaType, bool), ApiError>,
+    /// The query plan is asked for instead of the result (`db-plan-enabled`).
+    pub explain: Option<ExplainRequest>,
     /// The query string (for RPC, its horizontal filters are not parsed
     /// yet: some keys are the function's arguments).
     pub query: QueryParams,
@@ -182,6 +278,7 @@ impl<'a> ApiRequest<'a> {
             accepts: Vec::new(),
             accept: req.header("accept"),
             media: Ok((MediaType::Json, false)),
+            explain: None,
             query: QueryParams::default(),
             json_paths: false,
             payload: None,
@@ -213,6 +310,12 @@ impl<'a> ApiRequest<'a> {
         }
         api.accepts = accepted(api.accept);
         api.media = accept_media(api.accept);
+        if cfg.plan_enabled {
+            api.explain = ExplainRequest::parse(api.accept.unwrap_or(""))?;
+            if let Some(e) = &api.explain {
+                api.media = Ok((e.media, false));
+            }
+        }
         api.json_paths = req.query.contains("->")
             || req
                 .query
