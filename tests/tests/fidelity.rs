@@ -715,3 +715,112 @@ fn query_plans_behind_db_plan_enabled() {
         assert_eq!(r.status, 406, "{}", r.body);
     });
 }
+
+#[test]
+fn paging_lists_locations_and_put_as_postgrest() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_q.sql",
+            r#"
+create table words (id int primary key, w text);
+insert into words values (1, 'a'), (2, '"'), (3, 'c');
+create table pairs (a int, b int);
+"#,
+        );
+        let s = p.serve();
+        // A negative limit is an unsatisfiable range; a negative offset starts at the top.
+        let r = s.get("/rest/v1/words?limit=-1", &[]);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (416, json!("PGRST103")),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            r.json()["details"],
+            "Limit should be greater than or equal to zero."
+        );
+        let r = s.get("/rest/v1/words?select=id&offset=-4&order=id", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1}, {"id": 2}, {"id": 3}])),
+            "{}",
+            r.body
+        );
+        // `in.()` lists: blank is empty; a quote that never closes is itself.
+        let r = s.get("/rest/v1/words?id=in.(   )", &[]);
+        assert_eq!((r.status, r.json()), (200, json!([])), "{}", r.body);
+        let r = s.get("/rest/v1/words?select=id&w=in.(\")", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 2}])),
+            "{}",
+            r.body
+        );
+        // A read names its canonical location: parameters sorted.
+        let r = s.get("/rest/v1/words?w=eq.a&id=eq.1", &[]);
+        assert_eq!(
+            r.header("content-location").as_deref(),
+            Some("/words?id=eq.1&w=eq.a")
+        );
+        let r = s.get("/rest/v1/words", &[]);
+        assert_eq!(r.header("content-location").as_deref(), Some("/words"));
+        // `?columns=` must name something.
+        let r = s.request("POST", "/rest/v1/words?columns=", &[], Some(r#"{"id": 9}"#));
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST100")),
+            "{}",
+            r.body
+        );
+        // Upserting into a table without a key is an insert: the preference does not apply.
+        let r = s.request(
+            "POST",
+            "/rest/v1/pairs",
+            &[(
+                "prefer",
+                "return=representation, resolution=merge-duplicates",
+            )],
+            Some(r#"[{"a": 1, "b": 2}]"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(
+            r.header("preference-applied").as_deref(),
+            Some("return=representation")
+        );
+        // PUT puts the first row of an array.
+        let r = s.request(
+            "PUT",
+            "/rest/v1/words?id=eq.3",
+            &[("prefer", "return=representation")],
+            Some(r#"[{"id": 3, "w": "see"}, {"id": 4, "w": "ignored"}]"#),
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 3, "w": "see"}])),
+            "{}",
+            r.body
+        );
+        assert_eq!(s.get("/rest/v1/words?id=eq.4", &[]).json(), json!([]));
+        // handling=strict refuses a time zone the database does not know.
+        let r = s.get(
+            "/rest/v1/words",
+            &[("prefer", "handling=strict, timezone=Nowhere/Atlantis")],
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (400, json!("PGRST122")),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            r.json()["details"],
+            "Invalid preferences: timezone=Nowhere/Atlantis"
+        );
+        let r = s.get(
+            "/rest/v1/words",
+            &[("prefer", "handling=strict, timezone=Europe/Paris")],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    });
+}

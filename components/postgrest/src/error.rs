@@ -108,6 +108,15 @@ impl ApiError {
                 )
                 .details(format!("The query affects {n} rows"));
             }
+            // handling=strict, a time zone the database does not know.
+            if let Some(tz) = marked("PGRST122") {
+                return ApiError::new(
+                    400,
+                    "PGRST122",
+                    "Invalid preferences given with handling=strict",
+                )
+                .details(format!("Invalid preferences: timezone={tz}"));
+            }
             // A write asked for one object.
             if let Some(n) = marked("PGRST116") {
                 return ApiError::new(

@@ -87,6 +87,8 @@ pub struct Answer {
     pub(crate) count_cap: Option<u64>,
     /// The query plan is the answer (`application/vnd.pgrst.plan`).
     pub(crate) explain: Option<ExplainRequest>,
+    /// A read's canonical location (`/table?sorted=params`).
+    pub(crate) content_location: Option<String>,
 }
 
 impl Default for Answer {
@@ -107,6 +109,7 @@ impl Default for Answer {
             count_affected: false,
             count_cap: None,
             explain: None,
+            content_location: None,
         }
     }
 }
@@ -232,6 +235,9 @@ impl Answer {
         } else {
             vec![("content-range".to_string(), content_range)]
         };
+        if let Some(l) = &self.content_location {
+            headers.push(("content-location".into(), l.clone()));
+        }
         let applied: Vec<&str> = self
             .applied
             .iter()

@@ -135,8 +135,9 @@ pub struct Planned {
     pub schema: String,
     pub read_only: bool,
     pub rollback: bool,
-    /// `Prefer: timezone=`: the zone to set when the database knows it.
-    pub timezone: Option<String>,
+    /// `Prefer: timezone=`: the zone to set when the database knows it
+    /// (with `handling=strict`, an unknown one is an error).
+    pub timezone: Option<(String, bool)>,
     pub guard: Option<Guard>,
     pub body: Body,
     /// Answer the statement's EXPLAIN (`application/vnd.pgrst.plan`).
@@ -313,7 +314,8 @@ pub fn resolve(
                                 "limit/offset querystring parameters are not allowed for PUT",
                             ));
                         }
-                        put_filters_match(&keys, &q.filters, &api.body)?;
+                        let body = payload.as_ref().map_or("", |p| p.json.as_str());
+                        put_filters_match(&keys, &q.filters, body.as_bytes())?;
                     }
                     (!keys.is_empty()).then_some((r == Resolution::MergeDuplicates, keys))
                 }
@@ -451,7 +453,12 @@ pub fn resolve(
     // What PostgREST's Preference-Applied lists (`responsePreferences`):
     // only preferences the client sent, each where it applies.
     let mut applied: Vec<String> = Vec::new();
-    if let Some(r) = prefs.resolution.filter(|_| action == Action::Insert) {
+    // Only where it resolves conflicts on a key (not on a table without one).
+    let resolves = matches!(&plan, ActionPlan::Mutate(m) if m.conflict.is_some());
+    if let Some(r) = prefs
+        .resolution
+        .filter(|_| action == Action::Insert && resolves)
+    {
         applied.push(r.as_str().into());
     }
     if let Some(m) = prefs
@@ -507,12 +514,19 @@ pub fn resolve(
                 && matches!(prefs.count, Some(Count::Exact | Count::Estimated)),
             count_cap,
             explain: api.explain.clone(),
+            content_location: (action == Action::Read).then(|| {
+                if api.canonical_query.is_empty() {
+                    format!("/{name}")
+                } else {
+                    format!("/{name}?{}", api.canonical_query)
+                }
+            }),
         },
         action: plan,
         schema,
         read_only: api.read_only,
         rollback,
-        timezone: prefs.timezone.clone(),
+        timezone: prefs.timezone.clone().map(|tz| (tz, prefs.strict())),
         guard,
         body,
         explain: api.explain,

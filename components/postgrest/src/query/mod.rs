@@ -123,8 +123,16 @@ pub fn build(cfg: &Config, p: &Planned) -> Result<Query, ApiError> {
             sql: "select set_config('search_path', $1, true)".into(),
             params: vec![Some(cfg.search_path(&p.schema))],
         }),
-        timezone: p.timezone.as_ref().map(|tz| Statement {
-            sql: "select set_config('timezone', name, true) from pg_catalog.pg_timezone_names where name = $1".into(),
+        timezone: p.timezone.as_ref().map(|(tz, strict)| Statement {
+            sql: if *strict {
+                // Unknown: the cast fails, ApiError::from_db says PGRST122.
+                // (The stable current_setting() keeps the planner from
+                // folding — and so failing — the cast for a known zone.)
+                "select coalesce((select set_config('timezone', name, true) from pg_catalog.pg_timezone_names where name = $1), ('PGRST122:' || $1 || pg_catalog.left(pg_catalog.current_setting('timezone'), 0))::bigint::text)"
+            } else {
+                "select set_config('timezone', name, true) from pg_catalog.pg_timezone_names where name = $1"
+            }
+            .into(),
             params: vec![Some(tz.clone())],
         }),
         pre_request: cfg.pre_request.as_deref().map(|f| {

@@ -738,19 +738,31 @@ fn filter_rhs(
 /// The items of `in.(a,"b,c",d)` after the opening parenthesis.
 fn in_list(c: &mut Cursor) -> Result<Vec<String>, ApiError> {
     let mut items = Vec::new();
+    while c.eat(" ") {}
     if c.eat(")") {
         return Ok(items);
     }
     loop {
-        let item = if c.eat("\"") {
-            c.quoted()?
+        // A quoted element — unless its quotes do not close before `,` or
+        // `)`: then the characters as they are (as PostgREST reads `(")`).
+        let start = c.pos;
+        let quoted = if c.eat("\"") {
+            c.quoted()
+                .ok()
+                .filter(|_| matches!(c.peek(), Some(',' | ')')))
         } else {
-            let s = c.pos;
-            while c.peek().is_some_and(|ch| ch != ',' && ch != ')') {
-                c.bump();
+            None
+        };
+        let item = match quoted {
+            Some(q) => q,
+            None => {
+                c.pos = start;
+                while c.peek().is_some_and(|ch| ch != ',' && ch != ')') {
+                    c.bump();
+                }
+                // Spaces around an unquoted element are not part of it.
+                c.src[start..c.pos].trim().to_string()
             }
-            // Spaces around an unquoted element are not part of it.
-            c.src[s..c.pos].trim().to_string()
         };
         items.push(item);
         if c.eat(",") {

@@ -192,6 +192,9 @@ pub struct ApiRequest<'a> {
     pub content_type: Option<String>,
     /// The `Host` header (for the OpenAPI document).
     pub host: Option<&'a str>,
+    /// The query string with its parameters sorted by name (PostgREST's
+    /// canonical form, for `Content-Location`).
+    pub canonical_query: String,
 }
 
 impl<'a> ApiRequest<'a> {
@@ -291,6 +294,7 @@ impl<'a> ApiRequest<'a> {
                     .to_ascii_lowercase()
             }),
             host: req.header("host"),
+            canonical_query: canonical_query(req.query),
         };
         if matches!(action, Action::OpenApi | Action::Options) {
             return Ok(api);
@@ -343,7 +347,14 @@ impl<'a> ApiRequest<'a> {
             q.limit = Some(q.limit.map_or(max, |l| l.min(max)));
         }
         if matches!(action, Action::Insert | Action::Put | Action::Update) {
-            let (columns, json) = body::payload_columns(&api.body, q.columns.as_deref(), true)?;
+            let (columns, mut json) = body::payload_columns(&api.body, q.columns.as_deref(), true)?;
+            // PUT puts the first row of an array (PostgREST).
+            if action == Action::Put {
+                if let Ok(Value::Array(mut rows)) = serde_json::from_str::<Value>(&json) {
+                    rows.truncate(1);
+                    json = Value::Array(rows).to_string();
+                }
+            }
             api.payload = Some(Payload { columns, json });
         }
         api.query = q;
@@ -401,6 +412,25 @@ pub fn request_settings(req: &Request) -> Vec<(String, String)> {
         ("request.headers".into(), Value::Object(headers).to_string()),
         ("request.cookies".into(), Value::Object(cookies).to_string()),
     ]
+}
+
+/// `b=2&a=1` → `a=1&b=2`: parameters sorted by name (stable), each
+/// percent-encoded again (spaces as `%20`).
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let enc = |s: &str| {
+        form_urlencoded::byte_serialize(s.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub(crate) fn percent_decode(s: &str) -> String {

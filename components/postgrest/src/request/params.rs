@@ -45,21 +45,26 @@ impl QueryParams {
                 "select" => q.select = grammar::parse_select(value)?,
                 "order" => q.order = grammar::parse_order(value)?,
                 "limit" => {
-                    q.limit = Some(parse_number("limit", value)?);
+                    q.limit = Some(parse_limit(value)?);
                     q.paged_in_query = true;
                 }
                 "offset" => {
-                    q.offset = Some(parse_number("offset", value)?);
+                    q.offset = Some(parse_offset(value)?);
                     q.paged_in_query = true;
                 }
                 "columns" => {
-                    q.columns = Some(
-                        value
-                            .split(',')
-                            .map(|c| c.trim().trim_matches('"').to_string())
-                            .filter(|c| !c.is_empty())
-                            .collect(),
-                    )
+                    let columns: Vec<String> = value
+                        .split(',')
+                        .map(|c| c.trim().trim_matches('"').to_string())
+                        .filter(|c| !c.is_empty())
+                        .collect();
+                    if columns.is_empty() {
+                        return Err(ApiError::parse(
+                            format!("\"failed to parse columns parameter ({value})\" (line 1, column {})", value.len() + 1),
+                            "unexpected end of input expecting field name (* or [a..z0..9_$])",
+                        ));
+                    }
+                    q.columns = Some(columns);
                 }
                 "on_conflict" => {
                     q.on_conflict = Some(
@@ -115,8 +120,8 @@ pub(crate) fn embedded_param(
     }
     let param = match last {
         "order" => EmbedParam::Order(grammar::parse_order(value)?),
-        "limit" => EmbedParam::Limit(parse_number("limit", value)?),
-        "offset" => EmbedParam::Offset(parse_number("offset", value)?),
+        "limit" => EmbedParam::Limit(parse_limit(value)?),
+        "offset" => EmbedParam::Offset(parse_offset(value)?),
         "or" | "and" => EmbedParam::Filter(grammar::parse_logic(last == "or", negated, value)?),
         field => EmbedParam::Filter(Logic::Filter(grammar::parse_filter(
             grammar::parse_field(field)?,
@@ -126,11 +131,24 @@ pub(crate) fn embedded_param(
     Ok((path, param))
 }
 
-pub(crate) fn parse_number(name: &str, v: &str) -> Result<u64, ApiError> {
-    v.trim().parse::<u64>().map_err(|_| {
+fn parse_integer(name: &str, v: &str) -> Result<i64, ApiError> {
+    v.trim().parse::<i64>().map_err(|_| {
         ApiError::parse(
             format!("failed to parse {name} parameter ({v})"),
-            "expecting a non-negative integer",
+            "expecting an integer",
         )
     })
+}
+
+/// `limit=N`: a negative limit is an unsatisfiable range (PGRST103, 416).
+pub(crate) fn parse_limit(v: &str) -> Result<u64, ApiError> {
+    u64::try_from(parse_integer("limit", v)?).map_err(|_| {
+        ApiError::new(416, "PGRST103", "Requested range not satisfiable")
+            .details("Limit should be greater than or equal to zero.")
+    })
+}
+
+/// `offset=N`: a negative offset starts at the first row, as in PostgREST.
+pub(crate) fn parse_offset(v: &str) -> Result<u64, ApiError> {
+    Ok(parse_integer("offset", v)?.max(0) as u64)
 }
