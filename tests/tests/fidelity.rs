@@ -824,3 +824,81 @@ create table pairs (a int, b int);
         assert_eq!(r.status, 200, "{}", r.body);
     });
 }
+
+#[test]
+fn parser_and_catalog_edges_as_postgrest() {
+    on_each_db(|p| {
+        p.migration(
+            "20240101000000_e.sql",
+            r#"
+create table shelves (id int primary key, label text);
+create table sales (id int, shelf_id int references shelves, sold date not null, primary key (id, sold))
+  partition by range (sold);
+create table sales_2024 partition of sales for values from ('2024-01-01') to ('2025-01-01');
+insert into shelves values (1, 'top');
+insert into sales values (1, 1, '2024-05-01');
+create table blobs (id int primary key, data jsonb);
+insert into blobs values (1, '{"23-xy-45": {"0xy1": "deep"}}');
+create function echo_all(variadic v text[]) returns text[] language sql immutable as $$ select v $$;
+"#,
+        );
+        let s = p.serve();
+        // JSON keys may start with digits (`23-xy-45` is no index).
+        let r = s.get("/rest/v1/blobs?select=data->23-xy-45->>0xy1", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"0xy1": "deep"}])),
+            "{}",
+            r.body
+        );
+        // A stray parenthesis after an embed or a logic tree is ignored, as
+        // PostgREST's parser does; after a column it is an error.
+        let r = s.get("/rest/v1/sales?select=id,shelves(label))", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1, "shelves": {"label": "top"}}])),
+            "{}",
+            r.body
+        );
+        let r = s.get(
+            "/rest/v1/shelves?select=id&and=(id.eq.1,label.eq.top))",
+            &[],
+        );
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1}])),
+            "{}",
+            r.body
+        );
+        let r = s.get("/rest/v1/shelves?select=id)", &[]);
+        assert_eq!(r.status, 400, "{}", r.body);
+        // Partitions are not in the schema cache: embedding from one names the parent.
+        let r = s.get("/rest/v1/sales_2024?select=id,shelves(label)", &[]);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (404, json!("PGRST205")),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            r.json()["hint"],
+            "Perhaps you meant the table 'public.sales'"
+        );
+        // A variadic argument sent once in a form is a one-element array.
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/echo_all",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Some("v=hi"),
+        );
+        assert_eq!((r.status, r.json()), (200, json!(["hi"])), "{}", r.body);
+        // The OpenAPI document is JSON only.
+        let r = s.get("/rest/v1/", &[("accept", "text/csv")]);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (406, json!("PGRST107")),
+            "{}",
+            r.body
+        );
+    });
+}

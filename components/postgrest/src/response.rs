@@ -3,7 +3,6 @@
 //! body from a plan and its statement's one result row.
 
 use crate::error::ApiError;
-use crate::fuzzy;
 use crate::plan::Shape;
 use crate::request::prefs::Return;
 use crate::request::{Action, ExplainRequest, MediaType};
@@ -189,24 +188,7 @@ impl Answer {
     /// "Perhaps you meant" hint with the closest table of that schema.
     pub fn unknown_table(&self, cache: &SchemaCache) -> Option<ApiError> {
         let (schema, table) = self.target.as_ref()?;
-        if cache.table(schema, table).is_some() {
-            return None;
-        }
-        let names: Vec<&str> = cache
-            .tables
-            .iter()
-            .filter(|t| &t.schema == schema)
-            .map(|t| t.name.as_str())
-            .collect();
-        let mut e = ApiError::new(
-            404,
-            "PGRST205",
-            format!("Could not find the table '{schema}.{table}' in the schema cache"),
-        );
-        if let Some(m) = fuzzy::best_match(table, &names) {
-            e = e.hint(format!("Perhaps you meant the table '{schema}.{m}'"));
-        }
-        Some(e)
+        cache.table_or_error(schema, table).err()
     }
 
     pub fn respond(&self, out: Outcome) -> Response {

@@ -9,7 +9,6 @@ pub mod read;
 pub mod rpc;
 
 use crate::error::ApiError;
-use crate::fuzzy;
 use crate::request::grammar::{self, Logic, Operation, SelectItem};
 use crate::request::prefs::{Count, Resolution, Return, Tx};
 use crate::request::{Action, ApiRequest, MediaType, Payload};
@@ -166,6 +165,23 @@ pub fn resolve(
     };
     match action {
         Action::OpenApi => {
+            let accepts = crate::request::accepted(api.accept);
+            let offered = [
+                "application/openapi+json",
+                "application/json",
+                "*/*",
+                "application/*",
+            ];
+            if !accepts.is_empty() && !accepts.iter().any(|(m, _)| offered.contains(&m.as_str())) {
+                return Err(ApiError::new(
+                    406,
+                    "PGRST107",
+                    format!(
+                        "None of these media types are available: {}",
+                        api.accept.unwrap_or_default()
+                    ),
+                ));
+            }
             let cache = cache()?;
             let doc = crate::openapi::document(&cache, &schema, api.host);
             let body = if api.head {
@@ -295,10 +311,7 @@ pub fn resolve(
                         (Some(cols), Action::Insert) => cols.clone(),
                         _ => {
                             let cache = cache()?;
-                            let t = cache.table(&schema, &name).ok_or_else(|| {
-                                ApiError::new(404, "PGRST205", format!("Could not find the table '{schema}.{name}' in the schema cache"))
-                            })?;
-                            t.pk.clone()
+                            cache.table_or_error(&schema, &name)?.pk.clone()
                         }
                     };
                     // Without a key: PUT cannot name its row (405, as
@@ -667,23 +680,7 @@ fn options(
             "OPTIONS,GET,HEAD,POST"
         }
     } else {
-        let t = cache.table(schema, name).ok_or_else(|| {
-            let names: Vec<&str> = cache
-                .tables
-                .iter()
-                .filter(|t| t.schema == schema)
-                .map(|t| t.name.as_str())
-                .collect();
-            let e = ApiError::new(
-                404,
-                "PGRST205",
-                format!("Could not find the table '{schema}.{name}' in the schema cache"),
-            );
-            match fuzzy::best_match(name, &names) {
-                Some(m) => e.hint(format!("Perhaps you meant the table '{schema}.{m}'")),
-                None => e,
-            }
-        })?;
+        let t = cache.table_or_error(schema, name)?;
         if t.kind == "r" || t.kind == "p" {
             "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
         } else {

@@ -537,6 +537,9 @@ pub fn resolve(
     hint: Option<&str>,
 ) -> Result<(Rel, String, String), ApiError> {
     use crate::schema::rels::{Cardinality, Relationship};
+    // Embedding starts from a table the schema cache has (partitions are
+    // not in it): PGRST205 otherwise, as PostgREST.
+    cache.table_or_error(schema, parent)?;
     let from_parent = cache
         .rels
         .get(&crate::schema::rels::QName::new(schema, parent))

@@ -305,11 +305,20 @@ pub(crate) fn plan_call(
             .cloned()
             .map(Value::Object)
             .unwrap_or(Value::Object(Map::new()));
-        let args = params
+        let args: Vec<(String, String, bool)> = params
             .iter()
             .filter(|p| obj.get(p.name).is_some() && keys.iter().any(|k| k == p.name))
             .map(|p| (p.name.to_string(), p.ty.to_string(), p.variadic))
             .collect();
+        // A variadic argument given once (`v=hi` in a form) is a one-element array.
+        let mut obj = obj;
+        if let Value::Object(o) = &mut obj {
+            for (name, _, variadic) in &args {
+                if let Some(v) = o.get_mut(name).filter(|v| *variadic && !v.is_array()) {
+                    *v = Value::Array(vec![v.take()]);
+                }
+            }
+        }
         (obj.to_string(), args)
     } else {
         let mut obj = Map::new();

@@ -420,8 +420,14 @@ impl<'a> Cursor<'a> {
                 self.bump();
             }
             let digits = &self.src[start..self.pos];
+            // Digits are an index only where the step ends (`->`, `::`,
+            // `.`, `,`, `)` or the end): `23-xy-45` is a key, as in PostgREST.
+            let rest = self.rest();
             let is_index = self.pos > start + neg as usize
-                && !self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_');
+                && (rest.is_empty()
+                    || ["->", "::", ".", ",", ")"]
+                        .iter()
+                        .any(|e| rest.starts_with(e)));
             let key = if is_index {
                 JsonKey::Index(digits.parse().map_err(|_| self.error("json index"))?)
             } else {
@@ -496,7 +502,9 @@ pub fn parse_select(src: &str) -> Result<Vec<SelectItem>, ApiError> {
         return Ok(vec![SelectItem::Star]);
     }
     let items = select_list(&mut c)?;
-    if !c.done() {
+    // After an embed's closing parenthesis PostgREST's parser stops where
+    // the list stops (`rel(a))` reads as `rel(a)`); after a column, no.
+    if !c.done() && !matches!(items.last(), Some(SelectItem::Embed { .. })) {
         return Err(c.error("\",\" or end of input"));
     }
     Ok(items)
@@ -781,10 +789,9 @@ pub fn parse_logic(or: bool, negated: bool, src: &str) -> Result<Logic, ApiError
     if !c.eat("(") {
         return Err(c.error("\"(\""));
     }
+    // What follows the tree's closing parenthesis is ignored, as by
+    // PostgREST's parser (`and=(a.eq.1))`).
     let children = logic_children(&mut c)?;
-    if !c.done() {
-        return Err(c.error("end of input"));
-    }
     Ok(Logic::Tree {
         or,
         negated,

@@ -5,6 +5,7 @@
 
 pub mod rels;
 
+use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 
 /// Returns one row, one column: the whole schema cache as JSON, for the
@@ -382,6 +383,28 @@ impl SchemaCache {
         self.tables
             .iter()
             .find(|t| t.schema == schema && t.name == name)
+    }
+
+    /// The table, or PostgREST's PGRST205 with its "Perhaps you meant"
+    /// hint (the closest table of that schema).
+    pub fn table_or_error(&self, schema: &str, name: &str) -> Result<&Table, ApiError> {
+        self.table(schema, name).ok_or_else(|| {
+            let names: Vec<&str> = self
+                .tables
+                .iter()
+                .filter(|t| t.schema == schema)
+                .map(|t| t.name.as_str())
+                .collect();
+            let e = ApiError::new(
+                404,
+                "PGRST205",
+                format!("Could not find the table '{schema}.{name}' in the schema cache"),
+            );
+            match crate::fuzzy::best_match(name, &names) {
+                Some(m) => e.hint(format!("Perhaps you meant the table '{schema}.{m}'")),
+                None => e,
+            }
+        })
     }
 
     pub fn functions<'a>(
