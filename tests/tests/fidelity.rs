@@ -725,6 +725,7 @@ fn paging_lists_locations_and_put_as_postgrest() {
 create table words (id int primary key, w text);
 insert into words values (1, 'a'), (2, '"'), (3, 'c');
 create table pairs (a int, b int);
+create view words_v as select * from words;
 "#,
         );
         let s = p.serve();
@@ -788,6 +789,17 @@ create table pairs (a int, b int);
             r.header("preference-applied").as_deref(),
             Some("return=representation")
         );
+        // A merging upsert of no rows inserted nothing: 200 (also on a view).
+        let r = s.request(
+            "POST",
+            "/rest/v1/words_v",
+            &[(
+                "prefer",
+                "return=representation, resolution=merge-duplicates",
+            )],
+            Some("[]"),
+        );
+        assert_eq!((r.status, r.json()), (200, json!([])), "{}", r.body);
         // PUT puts the first row of an array.
         let r = s.request(
             "PUT",

@@ -88,6 +88,8 @@ pub struct Answer {
     pub(crate) explain: Option<ExplainRequest>,
     /// A read's canonical location (`/table?sorted=params`).
     pub(crate) content_location: Option<String>,
+    /// A merging upsert with no rows: nothing was inserted (200).
+    pub(crate) nothing_to_upsert: bool,
 }
 
 impl Default for Answer {
@@ -109,6 +111,7 @@ impl Default for Answer {
             count_cap: None,
             explain: None,
             content_location: None,
+            nothing_to_upsert: false,
         }
     }
 }
@@ -251,7 +254,7 @@ impl Answer {
             Action::Call if self.shape == Shape::Void => 204,
             Action::Call => 200,
             // An upsert that only updated answers 200, as PostgREST.
-            Action::Insert if out.inserted == Some("0") => 200,
+            Action::Insert if out.inserted == Some("0") || self.nothing_to_upsert => 200,
             Action::Insert => 201,
             Action::Put if out.inserted.is_some_and(|n| n != "0") => 201,
             Action::Put => {

@@ -335,7 +335,8 @@ pub fn resolve(
             };
             // A merging upsert also tells which rows it inserted (xmax = 0)
             // for the status: 201 when any was, 200 when all were updated.
-            // (Only plain tables: views and partitioned tables have no xmax.)
+            // (Only plain tables: a view has no xmax, and PostgreSQL 15
+            // cannot return it from a partitioned table.)
             let upsert = matches!(conflict, Some((true, _)))
                 && cache()
                     .ok()
@@ -527,6 +528,9 @@ pub fn resolve(
                 && matches!(prefs.count, Some(Count::Exact | Count::Estimated)),
             count_cap,
             explain: api.explain.clone(),
+            nothing_to_upsert: matches!(&plan, ActionPlan::Mutate(m)
+                if matches!(m.conflict, Some((true, _)))
+                    && m.payload.as_ref().is_some_and(|p| p.json == "[]")),
             content_location: (action == Action::Read).then(|| {
                 if api.canonical_query.is_empty() {
                     format!("/{name}")
