@@ -632,6 +632,10 @@ insert into notes values
   (1, 'The cats were running in the gardens', 'en'),
   (2, 'Les chiens aboyaient dans les jardins', 'fr'),
   (3, 'Die Katzen schliefen im Garten', 'de');
+create domain doc_vector as tsvector;
+create domain checked_vector as doc_vector check (value is not null);
+create table indexed (id int primary key, v checked_vector not null);
+insert into indexed values (1, to_tsvector('simple', 'kind of fun')), (2, to_tsvector('simple', 'dull'));
 "#,
         );
         let s = p.serve();
@@ -651,6 +655,14 @@ insert into notes values
         assert_eq!(ids("body=wfts(french).jardin"), vec![2]);
         assert_eq!(ids("body=fts(german).katze"), vec![3]);
         assert_eq!(ids("body=fts(english).the"), Vec::<i64>::new());
+        // A domain over tsvector (also through another domain) is searched as a tsvector.
+        let r = s.get("/rest/v1/indexed?select=id&v=fts(simple).fun", &[]);
+        assert_eq!(
+            (r.status, r.json()),
+            (200, json!([{"id": 1}])),
+            "{}",
+            r.body
+        );
     });
 }
 

@@ -20,6 +20,7 @@ fn fixture() -> Rc<SchemaCache> {
             .map(|c| schema::Column {
                 name: c.to_string(),
                 ty: "text".into(),
+                base: None,
                 nullable: true,
                 has_default: false,
             })

@@ -750,7 +750,7 @@ fn mark_json_fts(
         let json = t
             .columns
             .iter()
-            .any(|c| c.name == f.field.name && c.ty != "tsvector");
+            .any(|c| c.name == f.field.name && c.base.as_deref().unwrap_or(&c.ty) != "tsvector");
         if let Operation::Fts { on_json, .. } = &mut f.operation {
             *on_json = json;
         }

@@ -29,6 +29,13 @@ tbls as (
     coalesce((select json_agg(json_build_object(
         'name', a.attname,
         'type', format_type(a.atttypid, a.atttypmod),
+        -- a domain's base type (through domains over domains)
+        'base', (with recursive d(oid, base) as (
+            select a.atttypid, ty.typbasetype from pg_type ty where ty.oid = a.atttypid and ty.typtype = 'd'
+            union all
+            select d.base, ty.typbasetype from d join pg_type ty on ty.oid = d.base and ty.typtype = 'd')
+          select format_type(d.base, null) from d
+          where not exists (select 1 from pg_type ty where ty.oid = d.base and ty.typtype = 'd')),
         'nullable', not a.attnotnull,
         'has_default', a.atthasdef or a.attidentity <> '' or a.attgenerated <> '')
       order by a.attnum)
@@ -263,6 +270,9 @@ pub struct Column {
     pub name: String,
     #[serde(rename = "type")]
     pub ty: String,
+    /// For a domain, the type it is built on (through domains over domains).
+    #[serde(default)]
+    pub base: Option<String>,
     pub nullable: bool,
     pub has_default: bool,
 }
