@@ -213,21 +213,7 @@ impl Node {
             if self.items.iter().any(|i| matches!(i, Item::Star))
                 && t.columns.iter().any(|c| shown(&c.name).is_some())
             {
-                let columns = t.columns.iter().map(|c| {
-                    Item::Column(SelectItem::Column {
-                        field: Field::plain(&c.name),
-                        alias: None,
-                        cast: None,
-                        aggregate: None,
-                    })
-                });
-                self.items = std::mem::take(&mut self.items)
-                    .into_iter()
-                    .flat_map(|i| match i {
-                        Item::Star => columns.clone().collect::<Vec<_>>(),
-                        other => vec![other],
-                    })
-                    .collect();
+                self.spell_out_star(t);
             }
             for item in &mut self.items {
                 if let Item::Column(SelectItem::Column { field, .. }) = item {
@@ -292,16 +278,7 @@ impl Node {
                         out.extend(t.columns.iter().map(|c| c.name.clone()));
                     }
                 }
-                Item::Column(SelectItem::Column {
-                    field,
-                    alias,
-                    aggregate,
-                    ..
-                }) => out.push(match (alias, aggregate) {
-                    (Some(a), _) => a.clone(),
-                    (None, Some(a)) => a.function.name().to_string(),
-                    (None, None) => field.default_alias(),
-                }),
+                Item::Column(c @ SelectItem::Column { .. }) => out.extend(c.output_name()),
                 Item::Column(_) => {}
                 Item::Embed(i) => {
                     let c = &self.children[*i];
@@ -437,28 +414,33 @@ impl Node {
                 c.hoisted = c.node.exposed(cache);
             }
             if let Some(t) = table {
-                let columns: Vec<Item> = t
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        Item::Column(SelectItem::Column {
-                            field: Field::plain(&c.name),
-                            alias: None,
-                            cast: None,
-                            aggregate: None,
-                        })
-                    })
-                    .collect();
-                self.items = std::mem::take(&mut self.items)
-                    .into_iter()
-                    .flat_map(|i| match i {
-                        Item::Star => columns.clone(),
-                        other => vec![other],
-                    })
-                    .collect();
+                self.spell_out_star(t);
             }
         }
         Ok(())
+    }
+
+    /// `*` as the table's columns, one by one.
+    fn spell_out_star(&mut self, t: &crate::schema::Table) {
+        let columns: Vec<Item> = t
+            .columns
+            .iter()
+            .map(|c| {
+                Item::Column(SelectItem::Column {
+                    field: Field::plain(&c.name),
+                    alias: None,
+                    cast: None,
+                    aggregate: None,
+                })
+            })
+            .collect();
+        self.items = std::mem::take(&mut self.items)
+            .into_iter()
+            .flat_map(|i| match i {
+                Item::Star => columns.clone(),
+                other => vec![other],
+            })
+            .collect();
     }
 
     fn has_aggregates(&self) -> bool {
@@ -484,18 +466,8 @@ impl Node {
                         out.extend(t.columns.iter().map(|c| (c.name.clone(), None)));
                     }
                 }
-                Item::Column(SelectItem::Column {
-                    field,
-                    alias,
-                    aggregate,
-                    ..
-                }) => {
-                    let name = match (alias, aggregate) {
-                        (Some(a), _) => a.clone(),
-                        (None, Some(a)) => a.function.name().to_string(),
-                        (None, None) => field.default_alias(),
-                    };
-                    out.push((name, aggregate.clone()));
+                Item::Column(c @ SelectItem::Column { aggregate, .. }) => {
+                    out.extend(c.output_name().map(|name| (name, aggregate.clone())));
                 }
                 Item::Column(_) => {}
                 Item::Embed(i) => {

@@ -68,7 +68,7 @@ pub(crate) fn select_item(st: &mut Sql, table: &str, item: &SelectItem, hoisted:
         }
     };
     if let Some(a) = aggregate {
-        let key = alias.as_deref().unwrap_or(a.function.name());
+        let key = item.output_name().unwrap_or_default();
         match (hoisted, field.name.as_str()) {
             // A spread's row counts where it exists.
             (true, "*") => st.push("1"),
@@ -94,7 +94,7 @@ pub(crate) fn select_item(st: &mut Sql, table: &str, item: &SelectItem, hoisted:
             }
         }
         .push(" AS ")
-        .ident(key);
+        .ident(&key);
         return;
     }
     input(st);
@@ -105,7 +105,7 @@ pub(crate) fn select_item(st: &mut Sql, table: &str, item: &SelectItem, hoisted:
         || field.computed.is_some()
     {
         st.push(" AS ")
-            .ident(&alias.clone().unwrap_or_else(|| field.default_alias()));
+            .ident(&item.output_name().unwrap_or_default());
     }
 }
 

@@ -115,6 +115,21 @@ impl AggregateFn {
     }
 }
 
+impl SelectItem {
+    /// The key a selected column answers under: its alias, an aggregate's
+    /// function name, or the column's (last JSON key's) name.
+    pub fn output_name(&self) -> Option<String> {
+        match self {
+            SelectItem::Column { alias: Some(a), .. } => Some(a.clone()),
+            SelectItem::Column {
+                aggregate: Some(a), ..
+            } => Some(a.function.name().to_string()),
+            SelectItem::Column { field, .. } => Some(field.default_alias()),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quantifier {
     Any,
