@@ -119,6 +119,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     db_uri: Option<String>,
     db_pool: Option<usize>,
+    db_prepared_statements: Option<bool>,
     migrations: Option<PathBuf>,
     jwt_secret: Option<String>,
     jwt_secret_is_base64: Option<bool>,
@@ -188,6 +189,8 @@ pub struct Config {
     pub db_uri: Option<String>,
     /// `db-pool`: PostgreSQL connections (PostgREST's default, 10).
     pub db_pool: usize,
+    /// `db-prepared-statements`: prepare each statement once per session.
+    pub db_prepared_statements: bool,
     pub migrations: PathBuf,
     pub jwt_secret: String,
     /// `jwt-secret-is-base64`
@@ -506,6 +509,10 @@ impl Config {
                 }
                 t
             },
+            db_prepared_statements: env("SUPALITE_DB_PREPARED_STATEMENTS")
+                .map(|v| v != "false")
+                .or(file.db_prepared_statements)
+                .unwrap_or(true),
             db_aggregates_enabled: env("SUPALITE_DB_AGGREGATES_ENABLED")
                 .map(|v| v == "true")
                 .or(file.db_aggregates_enabled)

@@ -196,7 +196,8 @@ async fn serve(cfg: Config) -> Result<()> {
                 cfg.db_statement_timeout,
                 cfg.search_path(),
             )
-            .with_app_settings(cfg.app_settings.clone());
+            .with_app_settings(cfg.app_settings.clone())
+            .with_prepared_statements(cfg.db_prepared_statements);
             db::setup::bootstrap(&db)
                 .await
                 .with_context(|| format!("PostgreSQL at {where_}"))?;
@@ -214,7 +215,8 @@ async fn serve(cfg: Config) -> Result<()> {
                 cfg.db_statement_timeout,
                 cfg.search_path(),
             )
-            .with_app_settings(cfg.app_settings.clone());
+            .with_app_settings(cfg.app_settings.clone())
+            .with_prepared_statements(cfg.db_prepared_statements);
             db::setup::bootstrap(&db).await?;
             let applied = db::setup::migrate(&db, &cfg.migrations).await?;
             tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");

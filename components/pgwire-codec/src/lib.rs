@@ -121,11 +121,24 @@ fn session_statement(s: &Session) -> Statement {
 }
 
 fn encode_statement(st: &Statement, buf: &mut BytesMut) -> Result<(), DbError> {
+    encode_named(st, "", true, buf)
+}
+
+/// Parse (when `parse`) as `name` ("" = unnamed), then Bind the unnamed
+/// portal to it, Describe and Execute.
+fn encode_named(
+    st: &Statement,
+    name: &str,
+    parse: bool,
+    buf: &mut BytesMut,
+) -> Result<(), DbError> {
     let bad = |e: std::io::Error| DbError::internal("22021", format!("invalid statement: {e}"));
-    frontend::parse("", &st.sql, std::iter::empty(), buf).map_err(bad)?;
+    if parse {
+        frontend::parse(name, &st.sql, std::iter::empty(), buf).map_err(bad)?;
+    }
     frontend::bind(
         "",
-        "",
+        name,
         std::iter::empty(),
         st.params.iter(),
         |p, buf| match p {
@@ -149,6 +162,16 @@ pub fn encode_transaction(
     session: &Session,
     statements: &[Statement],
 ) -> Result<BytesMut, DbError> {
+    encode_with(session, statements, &mut |st, buf| {
+        encode_statement(st, buf)
+    })
+}
+
+fn encode_with(
+    session: &Session,
+    statements: &[Statement],
+    encode: &mut dyn FnMut(&Statement, &mut BytesMut) -> Result<(), DbError>,
+) -> Result<BytesMut, DbError> {
     let mut buf =
         BytesMut::with_capacity(256 + statements.iter().map(|s| s.sql.len() + 64).sum::<usize>());
     let plain = |sql: &str| Statement {
@@ -160,9 +183,9 @@ pub fn encode_transaction(
         // ROLLBACK after Sync also ends a block that an error aborted.
         encode_statement(&plain("BEGIN"), &mut buf)?;
     }
-    encode_statement(&session_statement(session), &mut buf)?;
+    encode(&session_statement(session), &mut buf)?;
     for st in statements {
-        encode_statement(st, &mut buf)?;
+        encode(st, &mut buf)?;
     }
     if session.rollback {
         // Deferred constraints are checked before rolling back, so a
@@ -176,6 +199,130 @@ pub fn encode_transaction(
             .map_err(|e| DbError::internal("22021", e.to_string()))?;
     }
     Ok(buf)
+}
+
+/// The named prepared statements one session (a pooled connection, PGlite's
+/// one backend) holds, by SQL text: a statement seen before is bound to its
+/// name instead of being parsed and planned again (PostgreSQL replans it by
+/// itself when a table, the role's row security or the search path
+/// changes). Bounded: the least recently used is closed when more are
+/// needed. Names are never reused, so a statement of a failed exchange —
+/// which may or may not exist — is simply closed in the next one.
+#[derive(Debug)]
+pub struct Prepared {
+    /// SQL text → (name number, last use).
+    names: std::collections::HashMap<String, (u64, u64)>,
+    next: u64,
+    clock: u64,
+    capacity: usize,
+    /// Names to close at the start of the next exchange.
+    closing: Vec<u64>,
+    /// Parsed by the exchange under way (unknown until it is settled).
+    pending: Vec<String>,
+}
+
+/// SQLSTATEs meaning the session's prepared statements are not what the
+/// cache believes (someone else deallocated or created them): reset the
+/// cache and run the transaction again (nothing of it took effect).
+pub const PREPARED_GONE: [&str; 2] = ["26000", "42P05"];
+
+impl Prepared {
+    pub fn new(capacity: usize) -> Self {
+        Prepared {
+            names: Default::default(),
+            next: 0,
+            clock: 0,
+            capacity: capacity.max(1),
+            closing: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn name(n: u64) -> String {
+        format!("supalite_{n}")
+    }
+
+    /// Statements held now.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Like [`encode_transaction`], with each statement bound to its
+    /// prepared name (parsed first if it is new). Call [`Prepared::settle`]
+    /// with the outcome.
+    pub fn encode_transaction(
+        &mut self,
+        session: &Session,
+        statements: &[Statement],
+    ) -> Result<BytesMut, DbError> {
+        self.pending.clear();
+        let closing = std::mem::take(&mut self.closing);
+        let (names, next, clock, pending) = (
+            &mut self.names,
+            &mut self.next,
+            &mut self.clock,
+            &mut self.pending,
+        );
+        let body = encode_with(session, statements, &mut |st, buf| {
+            *clock += 1;
+            let (n, parse) = match names.get_mut(&st.sql) {
+                Some((n, used)) => {
+                    *used = *clock;
+                    (*n, false)
+                }
+                None => {
+                    *next += 1;
+                    names.insert(st.sql.clone(), (*next, *clock));
+                    pending.push(st.sql.clone());
+                    (*next, true)
+                }
+            };
+            encode_named(st, &Self::name(n), parse, buf)
+        })?;
+        // Closes go first (they take effect even if the transaction fails).
+        let mut buf = BytesMut::new();
+        for n in closing {
+            frontend::close(b'S', &Self::name(n), &mut buf)
+                .map_err(|e| DbError::internal("22021", e.to_string()))?;
+        }
+        buf.unsplit(body);
+        // Over capacity: the least recently used, not of this exchange, go.
+        while self.names.len() > self.capacity {
+            let oldest = self
+                .names
+                .iter()
+                .filter(|(sql, _)| !self.pending.contains(sql))
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(sql, (n, _))| (sql.clone(), *n));
+            let Some((sql, n)) = oldest else { break };
+            self.names.remove(&sql);
+            self.closing.push(n);
+        }
+        Ok(buf)
+    }
+
+    /// After the exchange: on failure the statements it parsed may or may
+    /// not exist; they are forgotten and closed next time.
+    pub fn settle(&mut self, ok: bool) {
+        for sql in std::mem::take(&mut self.pending) {
+            if !ok {
+                if let Some((n, _)) = self.names.remove(&sql) {
+                    self.closing.push(n);
+                }
+            }
+        }
+    }
+
+    /// Forgets everything: a new session, or its statements are gone.
+    pub fn reset(&mut self) {
+        self.names.clear();
+        self.closing.clear();
+        self.pending.clear();
+    }
 }
 
 /// How many complete `ReadyForQuery` messages `buf` holds, or `None` if it
@@ -547,6 +694,90 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The frontend message tags of an encoded exchange, with Parse/Close names.
+    fn messages(buf: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < buf.len() {
+            let tag = buf[i] as char;
+            let len = u32::from_be_bytes([buf[i + 1], buf[i + 2], buf[i + 3], buf[i + 4]]) as usize;
+            let body = &buf[i + 5..i + 1 + len];
+            let name = |from: usize| {
+                let end = body[from..].iter().position(|b| *b == 0).unwrap_or(0);
+                String::from_utf8_lossy(&body[from..from + end]).into_owned()
+            };
+            out.push(match tag {
+                'P' => format!("P:{}", name(0)),
+                'C' => format!("C:{}", name(1)),
+                t => t.to_string(),
+            });
+            i += 1 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn prepared_statements_are_parsed_once_and_closed_when_evicted() {
+        let session = Session {
+            role: Some("anon".into()),
+            claims_json: "{}".into(),
+            read_only: true,
+            rollback: false,
+            settings: vec![],
+        };
+        let st = |sql: &str| Statement {
+            sql: sql.into(),
+            params: vec![Some("1".into())],
+        };
+        let mut p = Prepared::new(3);
+        let first = messages(&p.encode_transaction(&session, &[st("select $1")]).unwrap());
+        p.settle(true);
+        assert_eq!(
+            first,
+            [
+                "P:supalite_1",
+                "B",
+                "D",
+                "E",
+                "P:supalite_2",
+                "B",
+                "D",
+                "E",
+                "S"
+            ]
+        );
+        // Seen before: bound by name, not parsed again.
+        let again = messages(&p.encode_transaction(&session, &[st("select $1")]).unwrap());
+        p.settle(true);
+        assert_eq!(again, ["B", "D", "E", "B", "D", "E", "S"]);
+        // Two new statements over a capacity of 3: the least recently used
+        // (`select $1`, supalite_2; the session statement was just used) is
+        // closed at the start of the next exchange.
+        p.encode_transaction(&session, &[st("select $1 + 1"), st("select $1 + 2")])
+            .unwrap();
+        p.settle(true);
+        assert_eq!(p.len(), 3);
+        let next = messages(
+            &p.encode_transaction(&session, &[st("select $1 + 2")])
+                .unwrap(),
+        );
+        assert_eq!(next[0], "C:supalite_2");
+        // A failed exchange's new statements are forgotten and closed later.
+        p.settle(true);
+        p.encode_transaction(&session, &[st("select $1 + 3")])
+            .unwrap();
+        p.settle(false);
+        let after = messages(
+            &p.encode_transaction(&session, &[st("select $1 + 3")])
+                .unwrap(),
+        );
+        assert!(after[0].starts_with("C:supalite_"), "{after:?}");
+        assert!(
+            after.iter().any(|m| m.starts_with("P:")),
+            "parsed again: {after:?}"
+        );
+    }
 
     #[test]
     fn encodes_a_pipeline_ending_in_sync() {

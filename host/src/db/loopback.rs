@@ -48,7 +48,7 @@ struct Connection {
     /// Renamed prepared statements this client created.
     statements: HashSet<Vec<u8>>,
     /// The session while this client has a transaction open.
-    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    held: Option<tokio::sync::OwnedMutexGuard<super::pglite::SessionState>>,
 }
 
 fn put_cstr(buf: &mut BytesMut, s: &[u8]) {

@@ -17,6 +17,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// Prepared statements kept per session (pooled connection, PGlite's one
+/// session), least recently used closed beyond.
+pub const PREPARED_PER_SESSION: usize = 100;
+
 #[derive(Clone)]
 pub enum Backend {
     Pglite(pglite::PgliteHandle),
@@ -40,6 +44,8 @@ struct SessionPolicy {
     roles: RwLock<HashMap<String, Vec<(String, String)>>>,
     /// `app.settings.*` from the configuration, for every transaction.
     app: Vec<(String, String)>,
+    /// `db-prepared-statements`: statements are prepared once per session.
+    prepared: bool,
     /// PostgreSQL ≥ 14: the backend checks its client while a statement
     /// runs, so a query whose request is gone (client disconnected, deadline,
     /// supalite stopped: the pooled connection is dropped) is cancelled.
@@ -71,9 +77,18 @@ impl Database {
                 search_path,
                 roles: RwLock::new(HashMap::new()),
                 app: Vec::new(),
+                prepared: true,
                 check_client: Default::default(),
             }),
         }
+    }
+
+    /// `db-prepared-statements` (on by default, as in PostgREST).
+    pub fn with_prepared_statements(mut self, on: bool) -> Database {
+        if let Some(p) = Arc::get_mut(&mut self.policy) {
+            p.prepared = on;
+        }
+        self
     }
 
     /// `app.settings.*` set in every request's transaction.
@@ -202,9 +217,11 @@ impl Database {
         statements: &[Statement],
         timeout: Option<Duration>,
     ) -> Result<Vec<ResultSet>, DbError> {
-        let request = pgwire_codec::encode_transaction(session, statements)?;
-        let answer = self.roundtrip(request, session.answers(), timeout).await?;
-        pgwire_codec::decode_transaction(session, &answer)
+        let prepare = self.policy.prepared;
+        match &self.backend {
+            Backend::Pglite(db) => db.transaction(session, statements, timeout, prepare).await,
+            Backend::Postgres(pool) => pool.transaction(session, statements, prepare).await,
+        }
     }
 
     /// One statement as the connection's own role (start-up work only).

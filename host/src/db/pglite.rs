@@ -59,8 +59,25 @@ pub struct PgliteHandle {
     pub reload: Arc<tokio::sync::Notify>,
     /// The one session: held for each exchange, and by a loopback client
     /// for as long as it keeps a transaction open (see `db::loopback`).
-    pub session: Arc<tokio::sync::Mutex<()>>,
+    pub session: Arc<tokio::sync::Mutex<SessionState>>,
     pub health: Arc<Health>,
+}
+
+/// What the server keeps of PGlite's one session: the statements prepared
+/// in it, valid while the instance that prepared them lives.
+pub struct SessionState {
+    prepared: pgwire_codec::Prepared,
+    /// `Health::restarts` when the statements were prepared.
+    restarts: u64,
+}
+
+impl Default for SessionState {
+    fn default() -> Self {
+        SessionState {
+            prepared: pgwire_codec::Prepared::new(super::PREPARED_PER_SESSION),
+            restarts: 0,
+        }
+    }
 }
 
 /// Cancels the running exchange's statement once its deadline passes.
@@ -469,6 +486,46 @@ impl PgliteHandle {
     ) -> Result<Vec<u8>, DbError> {
         let _session = self.session.lock().await;
         self.exchange(request, timeout).await
+    }
+
+    /// One transaction, its statements prepared in the session (once per
+    /// PGlite instance) when `prepare` is on.
+    pub async fn transaction(
+        &self,
+        session: &pgwire_codec::Session,
+        statements: &[pgwire_codec::Statement],
+        timeout: Option<Duration>,
+        prepare: bool,
+    ) -> Result<Vec<pgwire_codec::ResultSet>, DbError> {
+        let mut state = self.session.lock().await;
+        if !prepare {
+            let request = pgwire_codec::encode_transaction(session, statements)?;
+            let answer = self.exchange(request, timeout).await?;
+            return pgwire_codec::decode_transaction(session, &answer);
+        }
+        // A reopened instance has none of the old statements.
+        let restarts = self.health.restarts.load(Ordering::SeqCst);
+        if state.restarts != restarts {
+            state.prepared.reset();
+            state.restarts = restarts;
+        }
+        let mut retried = false;
+        loop {
+            let request = state.prepared.encode_transaction(session, statements)?;
+            let result = match self.exchange(request, timeout).await {
+                Ok(answer) => pgwire_codec::decode_transaction(session, &answer),
+                Err(e) => Err(e),
+            };
+            state.prepared.settle(result.is_ok());
+            match result {
+                // A loopback client deallocated (or took) our names.
+                Err(e) if !retried && pgwire_codec::PREPARED_GONE.contains(&e.code.as_str()) => {
+                    state.prepared.reset();
+                    retried = true;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// One exchange; the caller holds `session`.

@@ -16,6 +16,8 @@ pub use pgwire_codec::Target;
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
+    /// The statements prepared on this connection.
+    prepared: pgwire_codec::Prepared,
 }
 
 impl Conn {
@@ -45,6 +47,7 @@ impl Conn {
         let mut conn = Conn {
             stream,
             buf: BytesMut::with_capacity(8192),
+            prepared: pgwire_codec::Prepared::new(super::PREPARED_PER_SESSION),
         };
         let (mut startup, hello) = Startup::begin(&t.user, t.password.as_deref(), &t.database)?;
         conn.stream.write_all(&hello).await.map_err(io)?;
@@ -144,6 +147,49 @@ impl PgPool {
                     .any(|(c, p)| pgwire_codec::is_schema_reload(c, p))
                 {
                     self.reload.notify_one();
+                }
+            }
+        }
+    }
+
+    /// One transaction on a pooled connection, its statements prepared
+    /// there (once per connection) when `prepare` is on.
+    pub async fn transaction(
+        &self,
+        session: &pgwire_codec::Session,
+        statements: &[pgwire_codec::Statement],
+        prepare: bool,
+    ) -> Result<Vec<pgwire_codec::ResultSet>, DbError> {
+        if !prepare {
+            let request = pgwire_codec::encode_transaction(session, statements)?;
+            let answer = self.roundtrip(&request, session.answers()).await?;
+            return pgwire_codec::decode_transaction(session, &answer);
+        }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| DbError::internal("57P01", "the pool is closed"))?;
+        let idle = self.idle.lock().unwrap().pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => Conn::connect(&self.target).await?,
+        };
+        let mut retried = false;
+        loop {
+            let request = conn.prepared.encode_transaction(session, statements)?;
+            // A lost connection is dropped (not returned to the pool).
+            let answer = conn.roundtrip(&request, session.answers()).await?;
+            let result = pgwire_codec::decode_transaction(session, &answer);
+            conn.prepared.settle(result.is_ok());
+            match result {
+                Err(e) if !retried && pgwire_codec::PREPARED_GONE.contains(&e.code.as_str()) => {
+                    conn.prepared.reset();
+                    retried = true;
+                }
+                result => {
+                    self.idle.lock().unwrap().push(conn);
+                    return result;
                 }
             }
         }

@@ -225,6 +225,7 @@ fn run<C: Send + 'static>(
 struct Direct {
     stream: TcpStream,
     buf: Vec<u8>,
+    prepared: Option<pgwire_codec::Prepared>,
 }
 
 impl Direct {
@@ -246,6 +247,7 @@ impl Direct {
         Direct {
             stream,
             buf: Vec::new(),
+            prepared: direct_prepared().then(|| pgwire_codec::Prepared::new(100)),
         }
     }
 
@@ -254,7 +256,11 @@ impl Direct {
         session: &pgwire_codec::Session,
         st: &pgwire_codec::Statement,
     ) -> Result<Vec<pgwire_codec::ResultSet>, pgwire_codec::DbError> {
-        let req = pgwire_codec::encode_transaction(session, std::slice::from_ref(st))?;
+        let sts = std::slice::from_ref(st);
+        let req = match &mut self.prepared {
+            Some(p) => p.encode_transaction(session, sts)?,
+            None => pgwire_codec::encode_transaction(session, sts)?,
+        };
         self.stream.write_all(&req).unwrap();
         self.buf.clear();
         let mut chunk = [0u8; 65536];
@@ -262,7 +268,11 @@ impl Direct {
             let n = self.stream.read(&mut chunk).unwrap();
             self.buf.extend_from_slice(&chunk[..n]);
             if pgwire_codec::ready_count(&self.buf).is_some_and(|c| c >= 1) {
-                return pgwire_codec::decode_answer(&self.buf);
+                let r = pgwire_codec::decode_answer(&self.buf);
+                if let Some(p) = &mut self.prepared {
+                    p.settle(r.is_ok());
+                }
+                return r;
             }
         }
     }
@@ -301,29 +311,172 @@ impl DirectPool {
     }
 }
 
+/// `BENCH_DIRECT_PREPARED=false`: the direct side sends statements unnamed.
+fn direct_prepared() -> bool {
+    std::env::var("BENCH_DIRECT_PREPARED").map_or(true, |v| v != "false")
+}
+
+/// The same SQL straight into PGlite in this process: one thread owns the
+/// instance (one session, as in the server), callers queue for it.
+struct PgliteDirect {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+/// A transaction for the PGlite thread, and where its result goes.
+type Job = (
+    pgwire_codec::Session,
+    pgwire_codec::Statement,
+    std::sync::mpsc::Sender<Result<Vec<pgwire_codec::ResultSet>, pgwire_codec::DbError>>,
+);
+
+impl PgliteDirect {
+    fn open(dir: std::path::PathBuf) -> Arc<PgliteDirect> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut db = pglite_oxide::Pglite::builder().path(&dir).open().unwrap();
+            let mut prepared = direct_prepared().then(|| pgwire_codec::Prepared::new(100));
+            let options = || pglite_oxide::ExecProtocolOptions {
+                sync_to_fs: false,
+                throw_on_error: false,
+                on_notice: None,
+                data_transfer_container: None,
+            };
+            ready_tx.send(()).unwrap();
+            while let Ok((session, st, reply)) = rx.recv() {
+                let sts = std::slice::from_ref(&st);
+                let req = match &mut prepared {
+                    Some(p) => p.encode_transaction(&session, sts).unwrap(),
+                    None => pgwire_codec::encode_transaction(&session, sts).unwrap(),
+                };
+                let result = match db.exec_protocol_raw(&req, options()) {
+                    Ok(a) => pgwire_codec::decode_transaction(&session, &a),
+                    Err(e) => Err(pgwire_codec::DbError::internal("XX000", e.to_string())),
+                };
+                if let Some(p) = &mut prepared {
+                    p.settle(result.is_ok());
+                }
+                let _ = reply.send(result);
+            }
+            let _ = db.close();
+        });
+        ready_rx.recv().unwrap();
+        Arc::new(PgliteDirect {
+            jobs: std::sync::Mutex::new(tx),
+        })
+    }
+
+    fn query(
+        &self,
+        session: pgwire_codec::Session,
+        st: pgwire_codec::Statement,
+    ) -> Result<Vec<pgwire_codec::ResultSet>, pgwire_codec::DbError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let gone = || pgwire_codec::DbError::internal("57P01", "the PGlite thread stopped");
+        self.jobs
+            .lock()
+            .unwrap()
+            .send((session, st, tx))
+            .map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())?
+    }
+}
+
+/// Copies a directory tree (a stopped server's PGlite data).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        let ty = e.file_type().unwrap();
+        if ty.is_dir() {
+            copy_tree(&e.path(), &target);
+        } else if ty.is_file() {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The process's resident set and its peak (MiB), from /proc.
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let clients: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
+    let only_db = std::env::var("BENCH_DB").unwrap_or_default();
+    for db in [Db::Postgres, Db::Pglite] {
+        let name = match db {
+            Db::Postgres => "postgres",
+            Db::Pglite => "pglite",
+        };
+        if only_db.is_empty() || only_db == name {
+            bench(db, secs, clients);
+        }
+    }
+}
 
-    let cluster = pg::Cluster::get();
-    let p = Project::on(Db::Postgres);
+/// Where the direct side runs its statements.
+#[derive(Clone)]
+enum DirectSide {
+    Postgres {
+        port: u16,
+        dbname: String,
+        pool: usize,
+    },
+    Pglite(Arc<PgliteDirect>),
+}
+
+fn bench(db: Db, secs: u64, clients: usize) {
+    let p = Project::on(db);
     p.migration("20240101000000_bench.sql", SCHEMA);
-    // Both sides get the same number of PostgreSQL connections: supalite's
+    // Both PostgreSQL sides get the same number of connections: supalite's
     // (and PostgREST's) default pool of 10 unless BENCH_POOL says otherwise.
     let pool: usize = std::env::var("BENCH_POOL")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     p.config(&format!("db-pool = {pool}\n"));
-    let server = p.serve();
-    let uri = p.db_uri.clone().unwrap();
-    let dbname = uri.rsplit('/').next().unwrap().to_string();
+    let (server, direct_side, _copy) = match db {
+        Db::Postgres => {
+            let cluster = pg::Cluster::get();
+            let uri = p.db_uri.clone().unwrap();
+            let dbname = uri.rsplit('/').next().unwrap().to_string();
+            let server = p.serve();
+            (
+                server,
+                DirectSide::Postgres {
+                    port: cluster.port,
+                    dbname,
+                    pool,
+                },
+                None,
+            )
+        }
+        Db::Pglite => {
+            // Migrate once, then give the direct side its own copy.
+            drop(p.serve());
+            let copy = tempfile::tempdir().unwrap();
+            copy_tree(&p.path().join(".supalite/data"), copy.path());
+            let direct = PgliteDirect::open(copy.path().to_path_buf());
+            (p.serve(), DirectSide::Pglite(direct), Some(copy))
+        }
+    };
+    let (idle_rss, _) = rss_mib(server.pid());
     let anon = token(serde_json::json!({"role": "anon", "exp": now() + 3600}));
     let url = server.url.clone();
 
     // The schema cache, for planning the embed the same way the bridge does.
-    let mut conn = Direct::connect(cluster.port, &dbname);
     let admin = pgwire_codec::Session {
         role: None,
         claims_json: "{}".into(),
@@ -331,21 +484,35 @@ fn main() {
         rollback: false,
         settings: vec![],
     };
-    let catalog = conn
-        .transaction(
-            &admin,
-            &pgwire_codec::Statement {
-                sql: postgrest::schema::CATALOG_SQL.into(),
-                params: vec![Some("{public}".into())],
-            },
-        )
-        .unwrap();
+    let catalog_sql = pgwire_codec::Statement {
+        sql: postgrest::schema::CATALOG_SQL.into(),
+        params: vec![Some("{public}".into())],
+    };
+    let catalog = match &direct_side {
+        DirectSide::Postgres { port, dbname, .. } => Direct::connect(*port, dbname)
+            .transaction(&admin, &catalog_sql)
+            .unwrap(),
+        DirectSide::Pglite(db) => db.query(admin.clone(), catalog_sql).unwrap(),
+    };
     let cache = Rc::new(
         postgrest::schema::SchemaCache::parse(catalog[0].rows[0][0].as_deref().unwrap()).unwrap(),
     );
 
+    let what = match &direct_side {
+        DirectSide::Postgres { pool, .. } => format!(
+            "PostgreSQL, {clients} concurrent clients, {pool} connections on each side"
+        ),
+        DirectSide::Pglite(_) => format!(
+            "embedded PGlite, {clients} concurrent clients, direct = the same SQL through the PGlite API in process"
+        ),
+    };
     println!(
-        "supalite benchmark: PostgreSQL, {clients} concurrent clients, {pool} connections on each side, {secs} s per measurement"
+        "supalite benchmark: {what}, {secs} s per measurement, direct statements {}",
+        if direct_prepared() {
+            "prepared"
+        } else {
+            "unnamed"
+        }
     );
     println!(
         "{:<32} {:>22} {:>10} {:>10} {:>8} | {:>10} {:>10} {:>10} | {:>6}",
@@ -410,31 +577,49 @@ fn main() {
             );
             let claims = claims.clone();
             let statements = statements.clone();
-            let direct_pool =
-                (side != "pipeline").then(|| DirectPool::new(pool, cluster.port, &dbname));
-            let direct = run(
-                if side == "pipeline" { 0 } else { clients },
-                round_secs,
-                || direct_pool.clone().unwrap(),
-                move |pool: &mut Arc<DirectPool>, i| {
-                    let (st, ro) = &statements[(i % 1000) as usize];
-                    let session = pgwire_codec::Session {
-                        role: Some("anon".into()),
-                        claims_json: claims.clone(),
-                        read_only: *ro,
-                        rollback: false,
-                        // What supalite adds to every request's transaction:
-                        // the search_path and the server-wide statement
-                        // timeout (default 8 s).
-                        settings: vec![
-                            ("search_path".into(), "\"public\"".into()),
-                            ("statement_timeout".into(), "8000ms".into()),
-                        ],
-                    };
-                    pool.with(|c| c.transaction(&session, st).is_ok())
-                },
-            );
-            drop(direct_pool);
+            let session = move |ro: bool| pgwire_codec::Session {
+                role: Some("anon".into()),
+                claims_json: claims.clone(),
+                read_only: ro,
+                rollback: false,
+                // What supalite adds to every request's transaction: the
+                // search_path and the server-wide statement timeout (8 s).
+                settings: vec![
+                    ("search_path".into(), "\"public\"".into()),
+                    ("statement_timeout".into(), "8000ms".into()),
+                ],
+            };
+            let direct_clients = if side == "pipeline" { 0 } else { clients };
+            let direct = match &direct_side {
+                DirectSide::Postgres { port, dbname, pool } => {
+                    let direct_pool =
+                        (direct_clients > 0).then(|| DirectPool::new(*pool, *port, dbname));
+                    let stats = run(
+                        direct_clients,
+                        round_secs,
+                        || direct_pool.clone().unwrap(),
+                        move |pool: &mut Arc<DirectPool>, i| {
+                            let (st, ro) = &statements[(i % 1000) as usize];
+                            let session = session(*ro);
+                            pool.with(|c| c.transaction(&session, st).is_ok())
+                        },
+                    );
+                    drop(direct_pool);
+                    stats
+                }
+                DirectSide::Pglite(db) => {
+                    let db = db.clone();
+                    run(
+                        direct_clients,
+                        round_secs,
+                        || db.clone(),
+                        move |db: &mut Arc<PgliteDirect>, i| {
+                            let (st, ro) = &statements[(i % 1000) as usize];
+                            db.query(session(*ro), st.clone()).is_ok()
+                        },
+                    )
+                }
+            };
             pairs.push((through, direct));
         }
         let through = combine(pairs.iter().map(|p| &p.0));
@@ -461,5 +646,9 @@ fn main() {
             }
         );
     }
+    let (now_rss, peak_rss) = rss_mib(server.pid());
+    println!(
+        "supalite RSS: {idle_rss:.0} MiB idle after start-up, {now_rss:.0} MiB after the load, {peak_rss:.0} MiB peak"
+    );
     drop(server);
 }
