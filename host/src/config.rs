@@ -107,6 +107,7 @@ struct FileConfig {
     upstream_breaker_cooldown_ms: Option<u64>,
     admin_listen: Option<String>,
     pglite_listen: Option<String>,
+    pglite_shared_buffers: Option<String>,
     instance_reuse: Option<u32>,
     edge: Option<String>,
     /// PostgREST's own names, so a PostgREST config file is also a valid
@@ -175,6 +176,9 @@ pub struct Config {
     /// Expose embedded PGlite on this loopback address (PostgreSQL wire
     /// protocol, trust authentication), e.g. 127.0.0.1:54322.
     pub pglite_listen: Option<SocketAddr>,
+    /// Embedded PGlite's `shared_buffers` (PostgreSQL's memory for cached
+    /// pages, all of it resident in PGlite's heap).
+    pub pglite_shared_buffers: String,
     /// Requests one pipeline instance may serve before it is dropped
     /// (1 = a fresh instance per request, as `wasmtime serve`).
     pub instance_reuse: u32,
@@ -340,6 +344,18 @@ impl Config {
             }
             None => None,
         };
+        let pglite_shared_buffers = env("SUPALITE_PGLITE_SHARED_BUFFERS")
+            .or(file.pglite_shared_buffers)
+            .unwrap_or_else(|| "16MB".into());
+        if pglite_shared_buffers.trim().is_empty()
+            || !pglite_shared_buffers
+                .trim()
+                .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        {
+            bail!("invalid pglite-shared-buffers `{pglite_shared_buffers}` (a size such as 16MB)");
+        }
         let routes: Vec<(String, String)> = if flags.postgrest_mode {
             vec![("/".into(), "rest".into())]
         } else if let Some(r) = env("SUPALITE_ROUTES") {
@@ -430,6 +446,7 @@ impl Config {
             )?,
             admin_listen,
             pglite_listen,
+            pglite_shared_buffers,
             // The built-in components keep no state between requests, so an
             // instance may serve many; a pipeline with a component of your
             // own gets a fresh instance per request unless you say otherwise.

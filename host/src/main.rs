@@ -206,7 +206,13 @@ async fn serve(cfg: Config) -> Result<()> {
             Some(db)
         }
         (true, None) => {
-            let (handle, thread) = db::pglite::PgliteHandle::open(&cfg.data_dir)?;
+            let (handle, thread) = db::pglite::PgliteHandle::open(db::pglite::Spec {
+                dir: cfg.data_dir.clone(),
+                settings: vec![(
+                    "shared_buffers".into(),
+                    cfg.pglite_shared_buffers.trim().to_string(),
+                )],
+            })?;
             db_thread = Some(thread);
             // The one PGlite session listens, so NOTIFY pgrst in any request's
             // transaction comes back in its answer (see db::pglite).

@@ -254,13 +254,23 @@ fn install_stop_words(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where and how PGlite runs: its data directory and the PostgreSQL
+/// settings it starts with (`pglite-shared-buffers`…).
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub dir: PathBuf,
+    pub settings: Vec<(String, String)>,
+}
+
 /// Opens PGlite in `dir` and prepares its one session: it listens for
 /// schema reloads and refuses too-deep expressions before its stack ends.
-fn open_session(dir: &Path) -> Result<Pglite> {
+fn open_session(spec: &Spec) -> Result<Pglite> {
+    let dir = spec.dir.as_path();
     wasmer_vm::set_stack_size(NATIVE_STACK);
     install_stop_words(dir)?;
     let mut db = Pglite::builder()
         .path(dir)
+        .postgres_configs(spec.settings.iter().cloned())
         .open()
         .map_err(|e| anyhow!("cannot open PGlite in {}: {e:#}", dir.display()))?;
     let setup = pgwire_codec::encode_query(&format!(
@@ -285,7 +295,7 @@ fn options() -> ExecProtocolOptions {
 
 /// The actor: runs jobs until closed, reopening PGlite after a failure.
 fn run_actor(
-    dir: PathBuf,
+    spec: Spec,
     mut db: Pglite,
     jobs: mpsc::Receiver<Job>,
     watchdog: Arc<Watchdog>,
@@ -313,10 +323,10 @@ fn run_actor(
             Ok(answer) if !survived(&mut db, &answer) => {
                 tracing::error!(
                     "embedded PGlite no longer answers after an error; reopening it on {}",
-                    dir.display()
+                    spec.dir.display()
                 );
                 let _ = reply.send(Ok(answer));
-                db = restart(&dir, db, &watchdog, &health);
+                db = restart(&spec, db, &watchdog, &health);
             }
             Ok(answer) => {
                 let first_error = pgwire_codec::first_error(&answer);
@@ -343,19 +353,19 @@ fn run_actor(
                         "reopening PGlite to return the memory its error path kept"
                     );
                     errors = 0;
-                    db = restart(&dir, db, &watchdog, &health);
+                    db = restart(&spec, db, &watchdog, &health);
                 }
             }
             Err(e) => {
                 tracing::error!(
                     "embedded PGlite failed: {e:#}; reopening it on {}",
-                    dir.display()
+                    spec.dir.display()
                 );
                 let _ = reply.send(Err(DbError::internal(
                     "08006",
                     "the embedded database failed and is being restarted",
                 )));
-                db = restart(&dir, db, &watchdog, &health);
+                db = restart(&spec, db, &watchdog, &health);
             }
         }
     }
@@ -393,10 +403,10 @@ fn survived(db: &mut Pglite, answer: &[u8]) -> bool {
 }
 
 /// Replaces a failed instance: `/ready` says 503 meanwhile.
-fn restart(dir: &Path, failed: Pglite, watchdog: &Watchdog, health: &Health) -> Pglite {
+fn restart(spec: &Spec, failed: Pglite, watchdog: &Watchdog, health: &Health) -> Pglite {
     health.up.store(false, Ordering::SeqCst);
     watchdog.set_handle(None);
-    let mut db = reopen(dir, failed);
+    let mut db = reopen(spec, failed);
     watchdog.set_handle(db.interrupt_handle());
     health.restarts.fetch_add(1, Ordering::SeqCst);
     health.up.store(true, Ordering::SeqCst);
@@ -409,14 +419,14 @@ fn restart(dir: &Path, failed: Pglite, watchdog: &Watchdog, health: &Health) -> 
 
 /// Closes a failed instance (as far as it still can) and opens a new one on
 /// the same directory, retrying with back-off until it opens.
-fn reopen(dir: &Path, mut failed: Pglite) -> Pglite {
+fn reopen(spec: &Spec, mut failed: Pglite) -> Pglite {
     if let Err(e) = failed.close() {
         tracing::debug!("closing the failed PGlite: {e:#}");
     }
     drop(failed);
     let mut backoff = Duration::from_millis(100);
     loop {
-        match open_session(dir) {
+        match open_session(spec) {
             Ok(db) => return db,
             Err(e) => {
                 tracing::error!("reopening PGlite failed: {e:#}; retrying in {backoff:?}");
@@ -429,7 +439,8 @@ fn reopen(dir: &Path, mut failed: Pglite) -> Pglite {
 
 impl PgliteHandle {
     /// Opens (creating if needed) the database in `dir` on a new thread.
-    pub fn open(dir: &Path) -> Result<(PgliteHandle, std::thread::JoinHandle<()>)> {
+    pub fn open(spec: Spec) -> Result<(PgliteHandle, std::thread::JoinHandle<()>)> {
+        let dir = spec.dir.as_path();
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let probe = dir.join(".supalite-write-test");
@@ -439,7 +450,6 @@ impl PgliteHandle {
 
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
-        let dir = dir.to_path_buf();
         let watchdog = Arc::new(Watchdog::default());
         let health = Arc::new(Health::default());
         health.up.store(true, Ordering::SeqCst);
@@ -453,10 +463,10 @@ impl PgliteHandle {
         let actor_watchdog = watchdog.clone();
         let thread = std::thread::Builder::new()
             .name("pglite".into())
-            .spawn(move || match open_session(&dir) {
+            .spawn(move || match open_session(&spec) {
                 Ok(db) => {
                     let _ = ready_tx.send(Ok(()));
-                    run_actor(dir, db, rx, actor_watchdog, actor_health);
+                    run_actor(spec, db, rx, actor_watchdog, actor_health);
                 }
                 Err(e) => {
                     actor_watchdog.stop();
