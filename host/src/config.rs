@@ -428,10 +428,12 @@ impl Config {
                 file.upstream_backoff_ms,
                 50,
             )?,
-            upstream_fallback: env("SUPALITE_UPSTREAM_FALLBACK")
-                .map(|v| v == "true")
-                .or(file.upstream_fallback)
-                .unwrap_or(false),
+            upstream_fallback: flag(
+                &env,
+                "SUPALITE_UPSTREAM_FALLBACK",
+                file.upstream_fallback,
+                false,
+            )?,
             upstream_breaker_failures: num(
                 &env,
                 "SUPALITE_UPSTREAM_BREAKER_FAILURES",
@@ -489,10 +491,12 @@ impl Config {
                 .or(file.migrations)
                 .unwrap_or_else(|| PathBuf::from("supabase/migrations")),
             jwt_secret,
-            jwt_secret_is_base64: match env("SUPALITE_JWT_SECRET_IS_BASE64") {
-                Some(v) => v == "true",
-                None => file.jwt_secret_is_base64.unwrap_or(false),
-            },
+            jwt_secret_is_base64: flag(
+                &env,
+                "SUPALITE_JWT_SECRET_IS_BASE64",
+                file.jwt_secret_is_base64,
+                false,
+            )?,
             jwt_allowed_roles: env("SUPALITE_JWT_ALLOWED_ROLES")
                 .or(file.jwt_allowed_roles)
                 .map(|r| {
@@ -526,30 +530,40 @@ impl Config {
                 }
                 t
             },
-            db_prepared_statements: env("SUPALITE_DB_PREPARED_STATEMENTS")
-                .map(|v| v != "false")
-                .or(file.db_prepared_statements)
-                .unwrap_or(true),
-            db_aggregates_enabled: env("SUPALITE_DB_AGGREGATES_ENABLED")
-                .map(|v| v == "true")
-                .or(file.db_aggregates_enabled)
-                .unwrap_or(false),
-            db_plan_enabled: env("SUPALITE_DB_PLAN_ENABLED")
-                .map(|v| v == "true")
-                .or(file.db_plan_enabled)
-                .unwrap_or(false),
+            db_prepared_statements: flag(
+                &env,
+                "SUPALITE_DB_PREPARED_STATEMENTS",
+                file.db_prepared_statements,
+                true,
+            )?,
+            db_aggregates_enabled: flag(
+                &env,
+                "SUPALITE_DB_AGGREGATES_ENABLED",
+                file.db_aggregates_enabled,
+                false,
+            )?,
+            db_plan_enabled: flag(
+                &env,
+                "SUPALITE_DB_PLAN_ENABLED",
+                file.db_plan_enabled,
+                false,
+            )?,
             cors_origins: env("SUPALITE_CORS_ORIGINS")
                 .or(file.cors_origins)
                 .unwrap_or_else(|| "*".into()),
-            auth_autoconfirm: env("SUPALITE_AUTH_AUTOCONFIRM")
-                .map(|v| v == "true")
-                .or(file.auth_autoconfirm)
-                .unwrap_or(true),
-            auth_disable_signup: env("SUPALITE_AUTH_DISABLE_SIGNUP")
-                .map(|v| v == "true")
-                .or(file.auth_disable_signup)
-                .unwrap_or(false),
-            auth_jwt_expiry: file.auth_jwt_expiry.unwrap_or(3600),
+            auth_autoconfirm: flag(
+                &env,
+                "SUPALITE_AUTH_AUTOCONFIRM",
+                file.auth_autoconfirm,
+                true,
+            )?,
+            auth_disable_signup: flag(
+                &env,
+                "SUPALITE_AUTH_DISABLE_SIGNUP",
+                file.auth_disable_signup,
+                false,
+            )?,
+            auth_jwt_expiry: num(&env, "SUPALITE_AUTH_JWT_EXPIRY", file.auth_jwt_expiry, 3600)?,
             auth_refresh_token_reuse_interval: env("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
                 .and_then(|v| v.parse().ok())
                 .or(file.auth_refresh_token_reuse_interval)
@@ -638,7 +652,7 @@ impl Config {
     pub fn component_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("SUPALITE_JWT_SECRET".to_string(), self.jwt_secret.clone()),
-            ("SUPALITE_ANON_ROLE".into(), self.db_anon_role.clone()),
+            ("SUPALITE_DB_ANON_ROLE".into(), self.db_anon_role.clone()),
             (
                 "SUPALITE_JWT_SECRET_IS_BASE64".into(),
                 self.jwt_secret_is_base64.to_string(),
@@ -752,6 +766,21 @@ fn num<T: std::str::FromStr>(
             .trim()
             .parse()
             .map_err(|_| anyhow::anyhow!("invalid {var} `{v}` (expected a number)")),
+        None => Ok(file.unwrap_or(default)),
+    }
+}
+
+/// A boolean setting: the environment, else the file, else `default`; an
+/// unreadable value is an error, as for numbers.
+fn flag(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    file: Option<bool>,
+    default: bool,
+) -> Result<bool> {
+    match env(var) {
+        Some(v) => postgrest::parse_bool(&v)
+            .ok_or_else(|| anyhow::anyhow!("invalid {var} `{v}` (expected true or false)")),
         None => Ok(file.unwrap_or(default)),
     }
 }
@@ -883,5 +912,38 @@ mod tests {
             &Overrides::default()
         )
         .is_err());
+        // A boolean the environment spells unreadably is refused, not read as false.
+        let e = load("", &[("SUPALITE_DB_AGGREGATES_ENABLED", "sure")]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("SUPALITE_DB_AGGREGATES_ENABLED"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn every_setting_under_one_name_and_spelling() {
+        // Booleans as people write them.
+        let c = load(
+            "",
+            &[
+                ("SUPALITE_DB_AGGREGATES_ENABLED", "YES"),
+                ("SUPALITE_AUTH_AUTOCONFIRM", "0"),
+                ("SUPALITE_DB_PREPARED_STATEMENTS", "off"),
+            ],
+        )
+        .unwrap();
+        assert!(c.db_aggregates_enabled && !c.auth_autoconfirm && !c.db_prepared_statements);
+        // auth-jwt-expiry has an environment name too.
+        let c = load(
+            "auth-jwt-expiry = 60",
+            &[("SUPALITE_AUTH_JWT_EXPIRY", "120")],
+        )
+        .unwrap();
+        assert_eq!(c.auth_jwt_expiry, 120);
+        // The components get the anonymous role under the host's own name.
+        let c = load("db-anon-role = \"visitor\"", &[]).unwrap();
+        assert!(c
+            .component_env()
+            .contains(&("SUPALITE_DB_ANON_ROLE".to_string(), "visitor".to_string())));
     }
 }

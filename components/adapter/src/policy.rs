@@ -32,7 +32,9 @@ impl Policy {
             total_timeout_ms: num("SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS", 30_000).max(1),
             retries: num("SUPALITE_UPSTREAM_RETRIES", 2).min(10) as u32,
             backoff_ms: num("SUPALITE_UPSTREAM_BACKOFF_MS", 50),
-            fallback: get("SUPALITE_UPSTREAM_FALLBACK").is_some_and(|v| v == "true" || v == "1"),
+            fallback: get("SUPALITE_UPSTREAM_FALLBACK")
+                .and_then(|v| postgrest::parse_bool(&v))
+                .unwrap_or(false),
         }
     }
 

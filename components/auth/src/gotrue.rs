@@ -52,8 +52,12 @@ pub struct AuthConfig {
 impl AuthConfig {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> AuthConfig {
         AuthConfig {
-            autoconfirm: var("SUPALITE_AUTH_AUTOCONFIRM").is_none_or(|v| v != "false"),
-            disable_signup: var("SUPALITE_AUTH_DISABLE_SIGNUP").is_some_and(|v| v == "true"),
+            autoconfirm: var("SUPALITE_AUTH_AUTOCONFIRM")
+                .and_then(|v| postgrest::parse_bool(&v))
+                .unwrap_or(true),
+            disable_signup: var("SUPALITE_AUTH_DISABLE_SIGNUP")
+                .and_then(|v| postgrest::parse_bool(&v))
+                .unwrap_or(false),
             jwt_expiry: var("SUPALITE_AUTH_JWT_EXPIRY")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(3600),

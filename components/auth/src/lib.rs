@@ -3,7 +3,8 @@
 //!
 //! Configuration (wasi:cli environment, PostgREST's names in brackets):
 //! - `SUPALITE_JWT_SECRET` [jwt-secret]: HS256/384/512 secret.
-//! - `SUPALITE_ANON_ROLE` [db-anon-role]: role for requests without a token (default `anon`).
+//! - `SUPALITE_DB_ANON_ROLE` [db-anon-role] (or the older `SUPALITE_ANON_ROLE`): role for
+//!   requests without a token (default `anon`).
 //! - `SUPALITE_JWT_AUD` [jwt-aud]: required audience, if set.
 //! - `SUPALITE_JWT_ROLE_CLAIM_KEY` [jwt-role-claim-key]: where the role is (default `.role`).
 

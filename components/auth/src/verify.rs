@@ -26,7 +26,7 @@ impl Settings {
     /// Reads the settings from environment-style lookups (`SUPALITE_*`).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Settings {
         let var = |k: &str| var(k).filter(|v| !v.is_empty());
-        let anon_role = var("SUPALITE_ANON_ROLE").unwrap_or_else(|| "anon".into());
+        let anon_role = postgrest::anon_role_from_env(&var).unwrap_or_else(|| "anon".into());
         let allowed_roles = var("SUPALITE_JWT_ALLOWED_ROLES")
             .map(|r| {
                 r.split(',')
@@ -43,7 +43,9 @@ impl Settings {
             });
         Settings {
             secret: var("SUPALITE_JWT_SECRET"),
-            secret_is_base64: var("SUPALITE_JWT_SECRET_IS_BASE64").is_some_and(|v| v == "true"),
+            secret_is_base64: var("SUPALITE_JWT_SECRET_IS_BASE64")
+                .and_then(|v| postgrest::parse_bool(&v))
+                .unwrap_or(false),
             anon_role,
             audience: var("SUPALITE_JWT_AUD"),
             role_claim_key: var("SUPALITE_JWT_ROLE_CLAIM_KEY").unwrap_or_else(|| ".role".into()),

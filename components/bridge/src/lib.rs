@@ -5,7 +5,8 @@
 //!
 //! Configuration (wasi:cli environment, PostgREST's names in brackets):
 //! - `SUPALITE_DB_SCHEMAS` [db-schemas]: comma-separated, default `public`.
-//! - `SUPALITE_ANON_ROLE` [db-anon-role]: default `anon`.
+//! - `SUPALITE_DB_ANON_ROLE` [db-anon-role] (or the older
+//!   `SUPALITE_ANON_ROLE`): default `anon`.
 //! - `SUPALITE_DB_MAX_ROWS` [db-max-rows]: optional cap on rows per read.
 //! - `SUPALITE_DB_AGGREGATES_ENABLED` [db-aggregates-enabled]: `true` allows
 //!   aggregate functions in `select`.
@@ -25,13 +26,17 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
             cfg.schemas = schemas;
         }
     }
-    if let Some(r) = var("SUPALITE_ANON_ROLE").filter(|r| !r.is_empty()) {
+    if let Some(r) = postgrest::anon_role_from_env(&var) {
         cfg.anon_role = r;
     }
     cfg.max_rows = var("SUPALITE_DB_MAX_ROWS").and_then(|m| m.trim().parse().ok());
-    cfg.aggregates_enabled =
-        var("SUPALITE_DB_AGGREGATES_ENABLED").is_some_and(|v| v.trim() == "true");
-    cfg.plan_enabled = var("SUPALITE_DB_PLAN_ENABLED").is_some_and(|v| v.trim() == "true");
+    let flag = |k: &str| {
+        var(k)
+            .and_then(|v| postgrest::parse_bool(&v))
+            .unwrap_or(false)
+    };
+    cfg.aggregates_enabled = flag("SUPALITE_DB_AGGREGATES_ENABLED");
+    cfg.plan_enabled = flag("SUPALITE_DB_PLAN_ENABLED");
     if let Some(t) = var("SUPALITE_DB_TX_END").and_then(|t| postgrest::TxEnd::parse(t.trim())) {
         cfg.tx_end = t;
     }

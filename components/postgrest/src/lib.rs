@@ -68,6 +68,29 @@ impl Config {
     }
 }
 
+/// A boolean setting as written in configuration or the environment:
+/// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case); `None` for
+/// anything else (the host refuses it, a component keeps the default).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The anonymous role from the environment: `SUPALITE_DB_ANON_ROLE` (the
+/// host's name for `db-anon-role`), or the older `SUPALITE_ANON_ROLE`.
+pub fn anon_role_from_env(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    ["SUPALITE_DB_ANON_ROLE", "SUPALITE_ANON_ROLE"]
+        .into_iter()
+        .find_map(|k| {
+            var(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        })
+}
+
 /// A comma-separated list of schema names (`db-schemas`,
 /// `db-extra-search-path`), trimmed, empty items dropped.
 pub fn schema_list(text: &str) -> Vec<String> {

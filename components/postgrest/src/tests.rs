@@ -449,3 +449,43 @@ fn bad_query_strings_are_pgrst_errors() {
         assert_eq!(e.status / 100, 4, "{q}");
     }
 }
+
+#[test]
+fn settings_read_the_same_everywhere() {
+    for (text, want) in [
+        ("true", Some(true)),
+        (" YES ", Some(true)),
+        ("1", Some(true)),
+        ("on", Some(true)),
+        ("False", Some(false)),
+        ("0", Some(false)),
+        ("off", Some(false)),
+        ("sure", None),
+        ("", None),
+    ] {
+        assert_eq!(parse_bool(text), want, "{text:?}");
+    }
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    assert_eq!(
+        anon_role_from_env(env(&[
+            ("SUPALITE_DB_ANON_ROLE", "web"),
+            ("SUPALITE_ANON_ROLE", "old")
+        ])),
+        Some("web".into())
+    );
+    assert_eq!(
+        anon_role_from_env(env(&[("SUPALITE_ANON_ROLE", "old")])),
+        Some("old".into())
+    );
+    assert_eq!(
+        anon_role_from_env(env(&[("SUPALITE_DB_ANON_ROLE", " ")])),
+        None
+    );
+}
