@@ -66,6 +66,7 @@ impl SchemaCache {
             })
             .unwrap_or_else(|e| format!("unreadable: {e}"));
         *self.json.write().unwrap() = Arc::new(json);
+        self.db.forget_prepared();
         let v = self.version.fetch_add(1, Ordering::SeqCst) + 1;
         tracing::info!(
             version = v,

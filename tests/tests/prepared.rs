@@ -55,6 +55,24 @@ fn prepared_statements_follow_the_schema_and_survive_deallocation() {
             get("items?id=eq.1"),
             json!([{"id": 1, "name": "one", "note": "n"}])
         );
+        // A schema reload closes what sessions prepared; they prepare anew.
+        admin_sql(
+            &p,
+            &s,
+            "create table tags (id int primary key, item_id bigint references items); insert into tags values (7, 1); notify pgrst, 'reload schema'",
+        );
+        let mut seen = None;
+        for _ in 0..50 {
+            let r = s.get("/rest/v1/items?select=id,tags(id)&id=eq.1", &[]);
+            if r.status == 200 {
+                seen = Some(r);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let r = seen.expect("the schema reload never came");
+        assert_eq!(r.json(), json!([{"id": 1, "tags": [{"id": 7}]}]));
+        assert_eq!(get("items?select=id&id=eq.1"), json!([{"id": 1}]));
         // Someone deallocates every prepared statement of the session (on
         // PGlite the loopback shares the server's one session).
         if p.db_uri.is_none() {

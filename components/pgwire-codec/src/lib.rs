@@ -317,6 +317,14 @@ impl Prepared {
         }
     }
 
+    /// Closes every statement (in the next exchange) and starts over: after
+    /// a schema reload, nothing planned before it is kept.
+    pub fn close_all(&mut self) {
+        let names = std::mem::take(&mut self.names);
+        self.closing.extend(names.into_values().map(|(n, _)| n));
+        self.pending.clear();
+    }
+
     /// Forgets everything: a new session, or its statements are gone.
     pub fn reset(&mut self) {
         self.names.clear();

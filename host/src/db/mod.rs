@@ -46,6 +46,8 @@ struct SessionPolicy {
     app: Vec<(String, String)>,
     /// `db-prepared-statements`: statements are prepared once per session.
     prepared: bool,
+    /// Bumped on every schema reload: sessions then close what they prepared.
+    generation: std::sync::atomic::AtomicU64,
     /// PostgreSQL ≥ 14: the backend checks its client while a statement
     /// runs, so a query whose request is gone (client disconnected, deadline,
     /// supalite stopped: the pooled connection is dropped) is cancelled.
@@ -78,9 +80,19 @@ impl Database {
                 roles: RwLock::new(HashMap::new()),
                 app: Vec::new(),
                 prepared: true,
+                generation: Default::default(),
                 check_client: Default::default(),
             }),
         }
+    }
+
+    /// After a schema reload: every session closes the statements it
+    /// prepared before (PostgreSQL replans them by itself; this keeps
+    /// nothing planned against the old schema, and the caches small).
+    pub fn forget_prepared(&self) {
+        self.policy
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// `db-prepared-statements` (on by default, as in PostgREST).
@@ -217,7 +229,11 @@ impl Database {
         statements: &[Statement],
         timeout: Option<Duration>,
     ) -> Result<Vec<ResultSet>, DbError> {
-        let prepare = self.policy.prepared;
+        let prepare = self.policy.prepared.then(|| {
+            self.policy
+                .generation
+                .load(std::sync::atomic::Ordering::SeqCst)
+        });
         match &self.backend {
             Backend::Pglite(db) => db.transaction(session, statements, timeout, prepare).await,
             Backend::Postgres(pool) => pool.transaction(session, statements, prepare).await,

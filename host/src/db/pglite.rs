@@ -69,6 +69,8 @@ pub struct SessionState {
     prepared: pgwire_codec::Prepared,
     /// `Health::restarts` when the statements were prepared.
     restarts: u64,
+    /// The schema generation they were prepared in.
+    generation: u64,
 }
 
 impl Default for SessionState {
@@ -76,6 +78,7 @@ impl Default for SessionState {
         SessionState {
             prepared: pgwire_codec::Prepared::new(super::PREPARED_PER_SESSION),
             restarts: 0,
+            generation: 0,
         }
     }
 }
@@ -511,19 +514,23 @@ impl PgliteHandle {
     }
 
     /// One transaction, its statements prepared in the session (once per
-    /// PGlite instance) when `prepare` is on.
+    /// PGlite instance and schema `generation`) when `prepare` is on.
     pub async fn transaction(
         &self,
         session: &pgwire_codec::Session,
         statements: &[pgwire_codec::Statement],
         timeout: Option<Duration>,
-        prepare: bool,
+        prepare: Option<u64>,
     ) -> Result<Vec<pgwire_codec::ResultSet>, DbError> {
         let mut state = self.session.lock().await;
-        if !prepare {
+        let Some(generation) = prepare else {
             let request = pgwire_codec::encode_transaction(session, statements)?;
             let answer = self.exchange(request, timeout).await?;
             return pgwire_codec::decode_transaction(session, &answer);
+        };
+        if state.generation != generation {
+            state.prepared.close_all();
+            state.generation = generation;
         }
         // A reopened instance has none of the old statements.
         let restarts = self.health.restarts.load(Ordering::SeqCst);

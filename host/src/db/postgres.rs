@@ -16,8 +16,10 @@ pub use pgwire_codec::Target;
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
-    /// The statements prepared on this connection.
+    /// The statements prepared on this connection, and the schema
+    /// generation they were prepared in.
     prepared: pgwire_codec::Prepared,
+    generation: u64,
 }
 
 impl Conn {
@@ -48,6 +50,7 @@ impl Conn {
             stream,
             buf: BytesMut::with_capacity(8192),
             prepared: pgwire_codec::Prepared::new(super::PREPARED_PER_SESSION),
+            generation: 0,
         };
         let (mut startup, hello) = Startup::begin(&t.user, t.password.as_deref(), &t.database)?;
         conn.stream.write_all(&hello).await.map_err(io)?;
@@ -153,18 +156,19 @@ impl PgPool {
     }
 
     /// One transaction on a pooled connection, its statements prepared
-    /// there (once per connection) when `prepare` is on.
+    /// there (once per connection and schema `generation`) when `prepare`
+    /// is on.
     pub async fn transaction(
         &self,
         session: &pgwire_codec::Session,
         statements: &[pgwire_codec::Statement],
-        prepare: bool,
+        prepare: Option<u64>,
     ) -> Result<Vec<pgwire_codec::ResultSet>, DbError> {
-        if !prepare {
+        let Some(generation) = prepare else {
             let request = pgwire_codec::encode_transaction(session, statements)?;
             let answer = self.roundtrip(&request, session.answers()).await?;
             return pgwire_codec::decode_transaction(session, &answer);
-        }
+        };
         let _permit = self
             .permits
             .acquire()
@@ -175,6 +179,10 @@ impl PgPool {
             Some(c) => c,
             None => Conn::connect(&self.target).await?,
         };
+        if conn.generation != generation {
+            conn.prepared.close_all();
+            conn.generation = generation;
+        }
         let mut retried = false;
         loop {
             let request = conn.prepared.encode_transaction(session, statements)?;
