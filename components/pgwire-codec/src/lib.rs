@@ -219,6 +219,8 @@ pub struct Prepared {
     closing: Vec<u64>,
     /// Parsed by the exchange under way (unknown until it is settled).
     pending: Vec<String>,
+    /// The schema generation the statements were prepared in.
+    generation: u64,
 }
 
 /// SQLSTATEs meaning the session's prepared statements are not what the
@@ -235,6 +237,16 @@ impl Prepared {
             capacity: capacity.max(1),
             closing: Vec::new(),
             pending: Vec::new(),
+            generation: 0,
+        }
+    }
+
+    /// Closes everything prepared in an earlier schema `generation` (see
+    /// [`Prepared::close_all`]).
+    pub fn at_generation(&mut self, generation: u64) {
+        if self.generation != generation {
+            self.close_all();
+            self.generation = generation;
         }
     }
 

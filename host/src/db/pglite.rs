@@ -69,8 +69,6 @@ pub struct SessionState {
     prepared: pgwire_codec::Prepared,
     /// `Health::restarts` when the statements were prepared.
     restarts: u64,
-    /// The schema generation they were prepared in.
-    generation: u64,
 }
 
 impl Default for SessionState {
@@ -78,7 +76,6 @@ impl Default for SessionState {
         SessionState {
             prepared: pgwire_codec::Prepared::new(super::PREPARED_PER_SESSION),
             restarts: 0,
-            generation: 0,
         }
     }
 }
@@ -528,10 +525,7 @@ impl PgliteHandle {
             let answer = self.exchange(request, timeout).await?;
             return pgwire_codec::decode_transaction(session, &answer);
         };
-        if state.generation != generation {
-            state.prepared.close_all();
-            state.generation = generation;
-        }
+        state.prepared.at_generation(generation);
         // A reopened instance has none of the old statements.
         let restarts = self.health.restarts.load(Ordering::SeqCst);
         if state.restarts != restarts {

@@ -16,10 +16,8 @@ pub use pgwire_codec::Target;
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
-    /// The statements prepared on this connection, and the schema
-    /// generation they were prepared in.
+    /// The statements prepared on this connection.
     prepared: pgwire_codec::Prepared,
-    generation: u64,
 }
 
 impl Conn {
@@ -50,7 +48,6 @@ impl Conn {
             stream,
             buf: BytesMut::with_capacity(8192),
             prepared: pgwire_codec::Prepared::new(super::PREPARED_PER_SESSION),
-            generation: 0,
         };
         let (mut startup, hello) = Startup::begin(&t.user, t.password.as_deref(), &t.database)?;
         conn.stream.write_all(&hello).await.map_err(io)?;
@@ -169,20 +166,8 @@ impl PgPool {
             let answer = self.roundtrip(&request, session.answers()).await?;
             return pgwire_codec::decode_transaction(session, &answer);
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| DbError::internal("57P01", "the pool is closed"))?;
-        let idle = self.idle.lock().unwrap().pop();
-        let mut conn = match idle {
-            Some(c) => c,
-            None => Conn::connect(&self.target).await?,
-        };
-        if conn.generation != generation {
-            conn.prepared.close_all();
-            conn.generation = generation;
-        }
+        let (_permit, mut conn) = self.checkout().await?;
+        conn.prepared.at_generation(generation);
         let mut retried = false;
         loop {
             let request = conn.prepared.encode_transaction(session, statements)?;
@@ -203,17 +188,23 @@ impl PgPool {
         }
     }
 
-    pub async fn roundtrip(&self, request: &[u8], answers: usize) -> Result<Vec<u8>, DbError> {
-        let _permit = self
+    /// A permit and a connection: an idle one, or a new one.
+    async fn checkout(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, Conn), DbError> {
+        let permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| DbError::internal("57P01", "the pool is closed"))?;
         let idle = self.idle.lock().unwrap().pop();
-        let mut conn = match idle {
+        let conn = match idle {
             Some(c) => c,
             None => Conn::connect(&self.target).await?,
         };
+        Ok((permit, conn))
+    }
+
+    pub async fn roundtrip(&self, request: &[u8], answers: usize) -> Result<Vec<u8>, DbError> {
+        let (_permit, mut conn) = self.checkout().await?;
         let answer = conn.roundtrip(request, answers).await?;
         self.idle.lock().unwrap().push(conn);
         Ok(answer)
