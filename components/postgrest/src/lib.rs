@@ -7,7 +7,7 @@
 //!    media types, range, payload; PGRST1xx errors;
 //! 2. [`plan`] — resolved against the [`schema`] cache into an
 //!    [`ActionPlan`](plan::ActionPlan): Read (the embed tree, relationships
-//!    from [`plan::rels`]), Mutate, Call ([`plan::rpc`]) or Inspect (answers
+//!    from [`schema::rels`]), Mutate, Call ([`plan::rpc`]) or Inspect (answers
 //!    that need no SQL), and how to answer;
 //! 3. [`query`] — the plan as one SQL statement returning count and body
 //!    together (built from [`query::sql::Sql`] snippets, values bound);

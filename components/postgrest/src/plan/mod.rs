@@ -501,15 +501,12 @@ pub fn resolve(
     if let Some(n) = strict_max {
         applied.push(format!("max-affected={n}"));
     }
-    let written = api
-        .payload
-        .as_ref()
-        .or(match &plan {
-            ActionPlan::Mutate(m) => m.payload.as_ref(),
-            _ => None,
-        })
-        .map(|p| p.columns.clone())
-        .unwrap_or_default();
+    // The columns a write names (PGRST204 when the table lacks one).
+    let written = match &plan {
+        ActionPlan::Mutate(m) => m.payload.as_ref().map(|p| p.columns.clone()),
+        _ => None,
+    }
+    .unwrap_or_default();
     Ok(Planned {
         answer: Answer {
             action,
