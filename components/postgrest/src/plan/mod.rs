@@ -426,7 +426,14 @@ pub fn resolve(
                 representation,
             })
         }
-        Action::OpenApi | Action::Options => unreachable!("answered above"),
+        // Answered above; kept an error rather than a panic.
+        Action::OpenApi | Action::Options => {
+            return Err(ApiError::new(
+                500,
+                "XX000",
+                "internal error: nothing to plan",
+            ))
+        }
     };
 
     let default_select = q.select.is_empty() || q.select == [SelectItem::Star];

@@ -182,7 +182,7 @@ pub(crate) fn source(m: &MutatePlan) -> Result<(Sql, Option<Sql>), ApiError> {
             st.push("DELETE FROM ").push(&target);
             where_clause(&mut st, &target, &m.filters);
         }
-        _ => unreachable!("not a write"),
+        _ => return Err(ApiError::new(500, "XX000", "internal error: not a write")),
     }
     st.push(" RETURNING ");
     match &m.returned {
