@@ -58,18 +58,62 @@ fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -
     }
 }
 
+/// SQL as the connection's own role: only the auth role may import it.
+const ADMIN_SQL: &str = "supalite:api/admin-sql";
+
+/// Refuses a component that imports what its role may not have.
+fn check_imports(r: &Role) -> Result<()> {
+    if r.name == "auth" {
+        return Ok(());
+    }
+    let mut types = wac_types::Types::default();
+    let pkg = Package::from_bytes(
+        &format!("supalite:{}", r.name),
+        None,
+        r.bytes.clone(),
+        &mut types,
+    )
+    .with_context(|| {
+        format!(
+            "the {} component ({}) is not a valid WebAssembly component",
+            r.name, r.origin
+        )
+    })?;
+    if let Some(name) = types[pkg.ty()]
+        .imports
+        .keys()
+        .find(|k| k.starts_with(ADMIN_SQL))
+    {
+        anyhow::bail!(
+            "the {} component ({}) imports {name}: only the auth role may run SQL as the database connection's own role",
+            r.name,
+            r.origin
+        );
+    }
+    Ok(())
+}
+
 /// Composes the pipeline selected by `cfg` (bridge or adapter backend).
 pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
     let c: &ComponentPaths = &cfg.components;
     let gateway = role("gateway", &c.gateway, builtin::GATEWAY)?;
     let rewriter = role("rewriter", &c.rewriter, builtin::REWRITER)?;
     let auth = role("auth", &c.auth, builtin::AUTH)?;
+    for r in [&gateway, &rewriter] {
+        check_imports(r)?;
+    }
     let backend = match cfg.backend {
-        Backend::Bridge => role("bridge", &c.bridge, builtin::BRIDGE)?,
+        Backend::Bridge => {
+            let bridge = role("bridge", &c.bridge, builtin::BRIDGE)?;
+            check_imports(&bridge)?;
+            bridge
+        }
         Backend::Adapter if cfg.upstream_fallback => {
             // The adapter's own `backend` import is its fallback: the bridge.
             let adapter = role("adapter", &c.adapter, builtin::ADAPTER)?;
             let bridge = role("bridge", &c.bridge, builtin::BRIDGE)?;
+            check_imports(&adapter)?;
+            check_imports(&bridge)?;
             let origin = format!("{} + fallback {}", adapter.origin, bridge.origin);
             Role {
                 name: "adapter",
@@ -79,7 +123,11 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
         }
         // Without a fallback the adapter's `backend` import stays open; the
         // host answers it with 503 (see server.rs).
-        Backend::Adapter => role("adapter", &c.adapter, builtin::ADAPTER)?,
+        Backend::Adapter => {
+            let adapter = role("adapter", &c.adapter, builtin::ADAPTER)?;
+            check_imports(&adapter)?;
+            adapter
+        }
     };
     plug(gateway, vec![rewriter, auth, backend])
 }

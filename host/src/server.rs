@@ -34,6 +34,7 @@ mod bindings {
 
 use crate::schema_cache::SchemaCache;
 use crate::upstream::Upstreams;
+use bindings::supalite::api::admin_sql as wit_admin_sql;
 use bindings::supalite::api::backend as wit_backend;
 use bindings::supalite::api::schema as wit_schema;
 use bindings::supalite::api::sql as wit_sql;
@@ -158,6 +159,9 @@ pub struct State {
     db: Option<Database>,
     schema: Option<Arc<SchemaCache>>,
     upstreams: Upstreams,
+    /// The roles `sql` may switch to: the anonymous role and the roles a
+    /// token may carry (`None`: `jwt-allowed-roles` is empty, any role).
+    sql_roles: Option<Arc<Vec<String>>>,
 }
 
 impl wit_upstream::Host for State {
@@ -250,43 +254,84 @@ impl wit_sql::Host for State {
         session: wit_sql::Session,
         statements: Vec<wit_sql::Statement>,
     ) -> Result<Vec<wit_sql::ResultSet>, wit_sql::DbError> {
-        let Some(db) = &self.db else {
-            return Err(no_database());
-        };
+        // A component may act only as a role a request can have.
+        let allowed = self
+            .sql_roles
+            .as_ref()
+            .is_none_or(|roles| roles.iter().any(|r| r == &session.role));
+        if !allowed || session.role.is_empty() {
+            tracing::warn!(role = %session.role, "sql: refused a role no request may have");
+            return Err(wit_sql::DbError {
+                code: "42501".into(),
+                message: format!("role \"{}\" is not one a request may use", session.role),
+                detail: None,
+                hint: None,
+            });
+        }
         let session = pgwire_codec::Session {
-            role: session.role,
+            role: Some(session.role),
             claims_json: session.claims_json,
             read_only: session.read_only,
             rollback: session.rollback,
             settings: session.request_settings,
         };
-        let statements: Vec<_> = statements
+        run_sql(&self.db, session, statements).await
+    }
+}
+
+impl wit_admin_sql::Host for State {
+    /// The connection's own role: only the auth role imports this (the
+    /// composition refuses any other component that does).
+    async fn transaction(
+        &mut self,
+        statements: Vec<wit_sql::Statement>,
+    ) -> Result<Vec<wit_sql::ResultSet>, wit_sql::DbError> {
+        let session = pgwire_codec::Session {
+            role: None,
+            claims_json: "{}".into(),
+            read_only: false,
+            rollback: false,
+            settings: vec![],
+        };
+        run_sql(&self.db, session, statements).await
+    }
+}
+
+/// One transaction through the native provider, in WIT's shapes.
+async fn run_sql(
+    db: &Option<Database>,
+    session: pgwire_codec::Session,
+    statements: Vec<wit_sql::Statement>,
+) -> Result<Vec<wit_sql::ResultSet>, wit_sql::DbError> {
+    let Some(db) = db else {
+        return Err(no_database());
+    };
+    let statements: Vec<_> = statements
+        .into_iter()
+        .map(|s| pgwire_codec::Statement {
+            sql: s.sql,
+            params: s.params,
+        })
+        .collect();
+    match db.transaction(session, &statements).await {
+        Ok(sets) => Ok(sets
             .into_iter()
-            .map(|s| pgwire_codec::Statement {
-                sql: s.sql,
-                params: s.params,
+            .map(|s| wit_sql::ResultSet {
+                columns: s
+                    .columns
+                    .into_iter()
+                    .map(|(name, type_oid)| wit_sql::Column { name, type_oid })
+                    .collect(),
+                rows: s.rows,
+                affected: s.affected,
             })
-            .collect();
-        match db.transaction(session, &statements).await {
-            Ok(sets) => Ok(sets
-                .into_iter()
-                .map(|s| wit_sql::ResultSet {
-                    columns: s
-                        .columns
-                        .into_iter()
-                        .map(|(name, type_oid)| wit_sql::Column { name, type_oid })
-                        .collect(),
-                    rows: s.rows,
-                    affected: s.affected,
-                })
-                .collect()),
-            Err(e) => Err(wit_sql::DbError {
-                code: e.code,
-                message: e.message,
-                detail: e.detail,
-                hint: e.hint,
-            }),
-        }
+            .collect()),
+        Err(e) => Err(wit_sql::DbError {
+            code: e.code,
+            message: e.message,
+            detail: e.detail,
+            hint: e.hint,
+        }),
     }
 }
 
@@ -302,6 +347,7 @@ pub struct Pipeline {
     schema: Option<Arc<SchemaCache>>,
     hooks: UpstreamOnly,
     upstreams: Upstreams,
+    sql_roles: Option<Arc<Vec<String>>>,
     /// Requests one instance may serve (1: a fresh instance per request,
     /// exactly as `wasmtime serve`).
     reuse: u32,
@@ -421,6 +467,10 @@ impl Pipeline {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wit_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
+        wit_admin_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )?;
         wit_schema::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
             &mut linker,
             |s| s,
@@ -455,6 +505,11 @@ impl Pipeline {
                     .collect::<Vec<_>>(),
             ),
             upstreams,
+            sql_roles: (!cfg.jwt_allowed_roles.is_empty()).then(|| {
+                let mut roles = cfg.jwt_allowed_roles.clone();
+                roles.push(cfg.db_anon_role.clone());
+                Arc::new(roles)
+            }),
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
             deadline: cfg.request_deadline,
@@ -489,6 +544,7 @@ impl Pipeline {
                 schema: self.schema.clone(),
                 hooks: self.hooks.clone(),
                 upstreams: self.upstreams.clone(),
+                sql_roles: self.sql_roles.clone(),
             },
         );
         store.limiter(|s| &mut s.memory);

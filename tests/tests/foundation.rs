@@ -552,6 +552,11 @@ fn compose_writes_a_standard_component() {
         imports.iter().any(|i| i == "supalite:api/sql@0.1.0"),
         "{imports:?}"
     );
+    // The auth role's SQL as the connection's own role is its own import.
+    assert!(
+        imports.iter().any(|i| i == "supalite:api/admin-sql@0.1.0"),
+        "{imports:?}"
+    );
     assert!(
         !imports
             .iter()
@@ -567,9 +572,10 @@ fn compose_writes_a_standard_component() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (imports, _) = world_names(&std::fs::read(p.path().join("adapter.wasm")).unwrap());
-    // `sql` is imported only because the auth stage serves /auth/v1 from the
-    // database; `upstream` is the host's breaker state; without a fallback
-    // the adapter's fallback `backend` stays open (the host answers 503).
+    // No `sql` without the bridge: only `admin-sql` (and its types), because
+    // the auth stage serves /auth/v1 from the database; `upstream` is the
+    // host's breaker state; without a fallback the adapter's fallback
+    // `backend` stays open (the host answers 503).
     let supalite: Vec<&String> = imports
         .iter()
         .filter(|i| i.starts_with("supalite:"))
@@ -578,7 +584,8 @@ fn compose_writes_a_standard_component() {
         supalite,
         [
             "supalite:api/types@0.1.0",
-            "supalite:api/sql@0.1.0",
+            "supalite:api/sql-types@0.1.0",
+            "supalite:api/admin-sql@0.1.0",
             "supalite:api/upstream@0.1.0",
             "supalite:api/backend@0.1.0"
         ]
@@ -631,6 +638,23 @@ fn startup_errors_are_clear() {
     p.config("[components]\nrewriter = \"garbage.wasm\"\n");
     assert!(start_error(&p, &[])
         .contains("rewriter component (garbage.wasm) is not a valid WebAssembly component"));
+
+    // Only the auth role may run SQL as the connection's own role: a
+    // replacement bridge that imports `admin-sql` (here: a whole composed
+    // pipeline, which has auth inside) is refused before anything runs.
+    p.config("");
+    let out = p.run(&["compose", "-o", "pipeline.wasm"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    p.config("[components]\nbridge = \"pipeline.wasm\"\n");
+    let e = start_error(&p, &[]);
+    assert!(
+        e.contains("bridge component (pipeline.wasm) imports supalite:api/admin-sql"),
+        "{e}"
+    );
 
     p.config("backend = \"sideways\"\n");
     assert!(start_error(&p, &[]).contains("invalid config file"));

@@ -24,8 +24,8 @@ mod glue {
     use crate::gotrue::{AuthConfig, Ctx, Sql, SqlError};
     use crate::verify::{self, Settings};
     use exports::supalite::api::auth::Guest;
-    use supalite::api::sql;
     use supalite::api::types::{Headers, Identity, Request, Response};
+    use supalite::api::{admin_sql, sql_types as sql};
 
     struct Auth;
 
@@ -100,18 +100,11 @@ mod glue {
             &self,
             statements: Vec<(String, Vec<Option<String>>)>,
         ) -> Result<Vec<Vec<Vec<Option<String>>>>, SqlError> {
-            let session = sql::Session {
-                role: None,
-                claims_json: "{}".into(),
-                read_only: false,
-                rollback: false,
-                request_settings: Vec::new(),
-            };
             let stmts: Vec<sql::Statement> = statements
                 .into_iter()
                 .map(|(sql, params)| sql::Statement { sql, params })
                 .collect();
-            sql::transaction(&session, &stmts)
+            admin_sql::transaction(&stmts)
                 .map(|sets| sets.into_iter().map(|s| s.rows).collect())
                 .map_err(|e| SqlError {
                     code: e.code,

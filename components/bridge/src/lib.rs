@@ -140,7 +140,7 @@ mod glue {
             return r;
         }
         let session = Session {
-            role: Some(who.role.clone()),
+            role: who.role.clone(),
             claims_json: who.claims_json.clone(),
             read_only: plan.read_only,
             rollback: plan.rollback,

@@ -130,6 +130,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "pgwire-component" });
 
+    use exports::supalite::api::admin_sql::Guest as AdminSqlGuest;
     use exports::supalite::api::schema::Guest as SchemaGuest;
     use exports::supalite::api::sql::{
         Column, DbError, Guest as SqlGuest, ResultSet, Session, Statement,
@@ -185,13 +186,40 @@ mod glue {
         postgrest::search_path(schemas.first().map_or("public", String::as_str), &extra)
     }
 
+    /// One transaction on the instance's connection, in WIT's shapes.
+    fn run(
+        session: pgwire_codec::Session,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<ResultSet>, DbError> {
+        let statements: Vec<_> = statements
+            .into_iter()
+            .map(|s| pgwire_codec::Statement {
+                sql: s.sql,
+                params: s.params,
+            })
+            .collect();
+        let sets = with_conn(|c| c.transaction(&session, &statements)).map_err(to_wit)?;
+        Ok(sets
+            .into_iter()
+            .map(|s| ResultSet {
+                columns: s
+                    .columns
+                    .into_iter()
+                    .map(|(name, type_oid)| Column { name, type_oid })
+                    .collect(),
+                rows: s.rows,
+                affected: s.affected,
+            })
+            .collect())
+    }
+
     impl SqlGuest for Pgwire {
         fn transaction(
             session: Session,
             statements: Vec<Statement>,
         ) -> Result<Vec<ResultSet>, DbError> {
             let session = pgwire_codec::Session {
-                role: session.role,
+                role: Some(session.role),
                 claims_json: session.claims_json,
                 read_only: session.read_only,
                 rollback: session.rollback,
@@ -207,26 +235,21 @@ mod glue {
                     )
                     .collect(),
             };
-            let statements: Vec<_> = statements
-                .into_iter()
-                .map(|s| pgwire_codec::Statement {
-                    sql: s.sql,
-                    params: s.params,
-                })
-                .collect();
-            let sets = with_conn(|c| c.transaction(&session, &statements)).map_err(to_wit)?;
-            Ok(sets
-                .into_iter()
-                .map(|s| ResultSet {
-                    columns: s
-                        .columns
-                        .into_iter()
-                        .map(|(name, type_oid)| Column { name, type_oid })
-                        .collect(),
-                    rows: s.rows,
-                    affected: s.affected,
-                })
-                .collect())
+            run(session, statements)
+        }
+    }
+
+    impl AdminSqlGuest for Pgwire {
+        /// As the connection's own role (the auth service's `auth.*`).
+        fn transaction(statements: Vec<Statement>) -> Result<Vec<ResultSet>, DbError> {
+            let session = pgwire_codec::Session {
+                role: None,
+                claims_json: "{}".into(),
+                read_only: false,
+                rollback: false,
+                settings: vec![],
+            };
+            run(session, statements)
         }
     }
 
