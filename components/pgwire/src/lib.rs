@@ -213,11 +213,31 @@ mod glue {
             .collect())
     }
 
+    /// The roles `sql` may switch to, as the supalite host allows them:
+    /// the anonymous role and `SUPALITE_JWT_ALLOWED_ROLES` (default
+    /// `anon,authenticated,service_role`).
+    fn role_allowed(role: &str) -> bool {
+        let var = |k: &str| std::env::var(k).ok();
+        let anon = postgrest::anon_role_from_env(var).unwrap_or_else(|| "anon".into());
+        let allowed = var("SUPALITE_JWT_ALLOWED_ROLES")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| format!("{anon},authenticated,service_role"));
+        !role.is_empty() && (role == anon || allowed.split(',').any(|r| r.trim() == role))
+    }
+
     impl SqlGuest for Pgwire {
         fn transaction(
             session: Session,
             statements: Vec<Statement>,
         ) -> Result<Vec<ResultSet>, DbError> {
+            if !role_allowed(&session.role) {
+                return Err(DbError {
+                    code: "42501".into(),
+                    message: format!("role \"{}\" is not one a request may use", session.role),
+                    detail: None,
+                    hint: None,
+                });
+            }
             let session = pgwire_codec::Session {
                 role: Some(session.role),
                 claims_json: session.claims_json,
