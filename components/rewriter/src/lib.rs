@@ -13,11 +13,11 @@ pub mod routing;
 
 /// Talc instead of Rust's default wasm allocator (dlmalloc): each request
 /// copies many small strings across component boundaries.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 #[global_allocator]
 static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
 

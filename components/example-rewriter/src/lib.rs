@@ -1,0 +1,73 @@
+//! An example of writing your own role: a rewriter that routes exactly as
+//! supalite's built-in one (it reuses its `routing` library) and adds one
+//! header to every response, `x-served-by` (from `EXAMPLE_SERVED_BY`,
+//! default `example-rewriter`).
+//!
+//! Build it for the component model and point supalite at it:
+//!
+//! ```sh
+//! cargo build --profile wasm --target wasm32-wasip2 -p example-rewriter
+//! # supalite.toml
+//! # [components]
+//! # rewriter = "target/wasm32-wasip2/wasm/example_rewriter.wasm"
+//! ```
+
+#[cfg(target_arch = "wasm32")]
+mod glue {
+    wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
+
+    use exports::supalite::api::rewriter::{
+        Guest, Outcome, RequestHead, Rewritten, Routed, Target,
+    };
+    use rewriter::routing::{self, Route};
+    use supalite::api::types::Response;
+
+    struct ExampleRewriter;
+
+    impl Guest for ExampleRewriter {
+        fn rewrite(req: RequestHead) -> Rewritten {
+            let routes = match std::env::var("SUPALITE_ROUTES") {
+                Ok(r) if !r.is_empty() => routing::parse_routes(&r),
+                _ => routing::default_routes(),
+            };
+            let origins = std::env::var("SUPALITE_CORS_ORIGINS").unwrap_or_else(|_| "*".into());
+            let id = || routing::new_request_id([random(), random()]);
+            let (route, mut decorations) =
+                routing::route(&req.method, &req.path, req.headers, &origins, &routes, id);
+            // The one thing this rewriter adds.
+            decorations.push((
+                "x-served-by".into(),
+                std::env::var("EXAMPLE_SERVED_BY").unwrap_or_else(|_| "example-rewriter".into()),
+            ));
+            let outcome = match route {
+                Route::Forward {
+                    auth,
+                    path,
+                    headers,
+                } => Outcome::Forward(Routed {
+                    target: if auth { Target::Auth } else { Target::Rest },
+                    path,
+                    headers,
+                }),
+                Route::Respond(r) => Outcome::Respond(Response {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                }),
+            };
+            Rewritten {
+                outcome,
+                decorations,
+            }
+        }
+    }
+
+    fn random() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    }
+
+    export!(ExampleRewriter);
+}
