@@ -8,14 +8,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use supalite_tests::*;
 
-/// Builds the example the way its README section says (into the
-/// components' own target directory, where its dependencies already are).
+/// Builds the example the way its README section says, into a target
+/// directory of its own: building it beside the built-in components would
+/// replace their `rewriter.wasm` with the library build it depends on.
 fn build_example() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf();
-    let target = root.join("target").join("components");
+    let target = root.join("target").join("example-components");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)

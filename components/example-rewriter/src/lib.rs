@@ -3,13 +3,16 @@
 //! header to every response, `x-served-by` (from `EXAMPLE_SERVED_BY`,
 //! default `example-rewriter`).
 //!
-//! Build it for the component model and point supalite at it:
+//! Build it for the component model (in a target directory of its own: the
+//! library build of `rewriter` it depends on must not replace the built-in
+//! `rewriter.wasm`) and point supalite at it:
 //!
 //! ```sh
-//! cargo build --profile wasm --target wasm32-wasip2 -p example-rewriter
+//! cargo build --profile wasm --target wasm32-wasip2 -p example-rewriter \
+//!     --target-dir target/example-components
 //! # supalite.toml
 //! # [components]
-//! # rewriter = "target/wasm32-wasip2/wasm/example_rewriter.wasm"
+//! # rewriter = "target/example-components/wasm32-wasip2/wasm/example_rewriter.wasm"
 //! ```
 
 #[cfg(target_arch = "wasm32")]
