@@ -26,7 +26,7 @@ impl Settings {
     /// Reads the settings from environment-style lookups (`SUPALITE_*`).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Settings {
         let var = |k: &str| var(k).filter(|v| !v.is_empty());
-        let anon_role = postgrest::anon_role_from_env(&var).unwrap_or_else(|| "anon".into());
+        let anon_role = postgrest::anon_role_from_env(var).unwrap_or_else(|| "anon".into());
         let allowed_roles = var("SUPALITE_JWT_ALLOWED_ROLES")
             .map(|r| {
                 r.split(',')
