@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use supalite_tests::*;
 
-/// Builds the example the way its README section says, into a target
-/// directory of its own: building it beside the built-in components would
-/// replace their `rewriter.wasm` with the library build it depends on.
-fn build_example() -> PathBuf {
+/// Builds a component crate of this workspace the way the README's "Write
+/// your own role" says, into a target directory of its own: building the
+/// example beside the built-in components would replace their
+/// `rewriter.wasm` with the library build it depends on.
+fn build_component(package: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -28,7 +29,7 @@ fn build_example() -> PathBuf {
             "--target",
             "wasm32-wasip2",
             "-p",
-            "example-rewriter",
+            package,
         ])
         .arg("--target-dir")
         .arg(&target);
@@ -43,18 +44,18 @@ fn build_example() -> PathBuf {
     let out = cmd.output().expect("cargo runs");
     assert!(
         out.status.success(),
-        "building the example failed: {}",
+        "building {package} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     target
         .join("wasm32-wasip2")
         .join("wasm")
-        .join("example_rewriter.wasm")
+        .join(format!("{}.wasm", package.replace('-', "_")))
 }
 
 #[test]
 fn a_rewriter_from_its_own_crate_replaces_the_built_in_one() {
-    let wasm = build_example();
+    let wasm = build_component("example-rewriter");
     let p = Project::new();
     p.migration(
         "20240101000000_notes.sql",
@@ -103,4 +104,26 @@ fn a_rewriter_from_its_own_crate_replaces_the_built_in_one() {
         Some(r#"{"email": "a@example.com", "password": "a-long-password"}"#),
     );
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
+    let wasm = build_component("probe-bridge");
+    let p = Project::new();
+    p.config(&format!("[components]\nbridge = \"{}\"\n", wasm.display()));
+    let s = p.serve();
+    // The probe reports what `sql` gave it for three roles.
+    let r = s.get("/rest/v1/anything", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({
+            "request_role": "anon",
+            "connection_role": "error 42501",
+            "no_role": "error 42501"
+        }),
+        "{}",
+        r.body
+    );
+    assert!(s.wait_for_log("sql: refused a role"), "{}", s.log());
 }
