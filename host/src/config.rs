@@ -346,7 +346,7 @@ impl Config {
         };
         let pglite_shared_buffers = env("SUPALITE_PGLITE_SHARED_BUFFERS")
             .or(file.pglite_shared_buffers)
-            .unwrap_or_else(|| "16MB".into());
+            .unwrap_or_else(|| "8MB".into());
         if pglite_shared_buffers.trim().is_empty()
             || !pglite_shared_buffers
                 .trim()
