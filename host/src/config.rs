@@ -856,10 +856,12 @@ mod tests {
     use super::*;
 
     fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config> {
+        // One directory per call: tests run in parallel and must not share a file.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "supalite-cfg-{}-{}",
             std::process::id(),
-            toml_text.len()
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("supalite.toml");
@@ -868,11 +870,13 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::load(
+        let loaded = Config::load(
             Some(&p),
             |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
             &Overrides::default(),
-        )
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded
     }
 
     #[test]
