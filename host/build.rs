@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const COMPONENTS: [&str; 7] = [
+const COMPONENTS: [&str; 8] = [
     "gateway",
     "rewriter",
     "auth",
@@ -13,6 +13,7 @@ const COMPONENTS: [&str; 7] = [
     "bridge",
     "pgwire",
     "standalone",
+    "role-env",
 ];
 
 fn main() {
@@ -70,8 +71,8 @@ fn main() {
         let built = target_dir
             .join("wasm32-wasip2")
             .join("wasm")
-            .join(format!("{c}.wasm"));
-        std::fs::copy(&built, out.join(format!("{c}.wasm")))
+            .join(format!("{}.wasm", c.replace('-', "_")));
+        std::fs::copy(&built, out.join(format!("{}.wasm", c.replace('-', "_"))))
             .unwrap_or_else(|e| panic!("missing {}: {e}", built.display()));
     }
 }

@@ -7,8 +7,12 @@
 
 use crate::config::{Backend, ComponentPaths, Config};
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
 use std::path::Path;
-use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
+use wac_graph::{
+    types::{are_semver_compatible, Package, SubtypeChecker},
+    CompositionGraph, EncodeOptions,
+};
 
 /// The components built into the binary (see build.rs).
 pub mod builtin {
@@ -19,6 +23,7 @@ pub mod builtin {
     pub const ADAPTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/adapter.wasm"));
     pub const PGWIRE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pgwire.wasm"));
     pub const STANDALONE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/standalone.wasm"));
+    pub const ROLE_ENV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/role_env.wasm"));
 }
 
 /// Who provides `sql` (and the other non-WASI imports) to the pipeline.
@@ -37,7 +42,13 @@ struct Role {
     name: &'static str,
     origin: String,
     bytes: Vec<u8>,
+    /// Whose environment it gets; `None` for a composition of roles (each
+    /// of its parts already has its own).
+    env: Option<contract::Role>,
 }
+
+/// The import through which a component reads its environment.
+const ENVIRONMENT: &str = "wasi:cli/environment@";
 
 fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -> Result<Role> {
     match path {
@@ -48,12 +59,14 @@ fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -
                 name,
                 origin: p.display().to_string(),
                 bytes,
+                env: contract::Role::from_name(name),
             })
         }
         None => Ok(Role {
             name,
             origin: "built-in".into(),
             bytes: builtin.to_vec(),
+            env: contract::Role::from_name(name),
         }),
     }
 }
@@ -61,11 +74,52 @@ fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -
 /// SQL as the connection's own role: only the auth role may import it.
 const ADMIN_SQL: &str = "supalite:api/admin-sql";
 
-/// Refuses a component that imports what its role may not have.
-fn check_imports(r: &Role) -> Result<()> {
-    if r.name == "auth" {
-        return Ok(());
+/// What every role may import: the WASI interfaces any program uses (its
+/// environment is its own, see `role-env`), the shared types, and
+/// `wasi:http/types` (types only; sending needs `outgoing-handler`).
+const EVERY_ROLE: [&str; 6] = [
+    "wasi:cli",
+    "wasi:io",
+    "wasi:clocks",
+    "wasi:random",
+    "wasi:http/types",
+    "supalite:api/types",
+];
+
+/// What a role's world imports besides [`EVERY_ROLE`].
+fn world_imports(role: &str) -> &'static [&'static str] {
+    match role {
+        "gateway" => &[
+            "supalite:api/rewriter",
+            "supalite:api/auth",
+            "supalite:api/backend",
+        ],
+        "auth" => &[ADMIN_SQL, "supalite:api/sql-types"],
+        "bridge" => &[
+            "supalite:api/sql",
+            "supalite:api/sql-types",
+            "supalite:api/schema",
+        ],
+        "adapter" => &[
+            "wasi:http/outgoing-handler",
+            "supalite:api/upstream",
+            "supalite:api/backend",
+        ],
+        // The wire protocol needs TCP (and std's file API links in).
+        "pgwire" => &["wasi:sockets", "wasi:filesystem"],
+        _ => &[],
     }
+}
+
+/// `import` (`ns:pkg/iface@version`) is `pattern` (`ns:pkg` or
+/// `ns:pkg/iface`) or inside it.
+fn covers(pattern: &str, import: &str) -> bool {
+    let name = import.split('@').next().unwrap_or(import);
+    name == pattern || name.starts_with(&format!("{pattern}/"))
+}
+
+/// The imports of a component, by name.
+fn imports_of(r: &Role) -> Result<Vec<String>> {
     let mut types = wac_types::Types::default();
     let pkg = Package::from_bytes(
         &format!("supalite:{}", r.name),
@@ -79,18 +133,50 @@ fn check_imports(r: &Role) -> Result<()> {
             r.name, r.origin
         )
     })?;
-    if let Some(name) = types[pkg.ty()]
-        .imports
-        .keys()
-        .find(|k| k.starts_with(ADMIN_SQL))
-    {
-        anyhow::bail!(
-            "the {} component ({}) imports {name}: only the auth role may run SQL as the database connection's own role",
-            r.name,
-            r.origin
-        );
+    Ok(types[pkg.ty()].imports.keys().cloned().collect())
+}
+
+/// The imports of `r` its role's world does not grant and `grants` does
+/// not either: deny by default.
+fn refused_imports(r: &Role, grants: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>> {
+    let granted = grants.get(r.name).map(Vec::as_slice).unwrap_or_default();
+    Ok(imports_of(r)?
+        .into_iter()
+        .filter(|i| {
+            let allowed = EVERY_ROLE
+                .iter()
+                .chain(world_imports(r.name))
+                .any(|p| covers(p, i))
+                || (!covers(ADMIN_SQL, i) && granted.iter().any(|g| covers(g, i)));
+            !allowed
+        })
+        .collect())
+}
+
+/// Refuses a component that imports what its role may not have.
+fn check_imports(r: &Role, grants: &BTreeMap<String, Vec<String>>) -> Result<()> {
+    let refused = refused_imports(r, grants)?;
+    if refused.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let admin = refused.iter().any(|i| covers(ADMIN_SQL, i));
+    tracing::error!(role = r.name, component = %r.origin, imports = ?refused, "component refused");
+    anyhow::bail!(
+        "the {} component ({}) imports {}, which the {} role is not granted{}",
+        r.name,
+        r.origin,
+        refused.join(", "),
+        r.name,
+        if admin {
+            ": only the auth role may run SQL as the database connection's own role".to_string()
+        } else {
+            format!(
+                " (grant it in supalite.toml: [grants] {} = [\"{}\"])",
+                r.name,
+                refused[0].split('@').next().unwrap_or_default()
+            )
+        }
+    )
 }
 
 /// Composes the pipeline selected by `cfg` (bridge or adapter backend).
@@ -99,24 +185,25 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
     let gateway = role("gateway", &c.gateway, builtin::GATEWAY)?;
     let rewriter = role("rewriter", &c.rewriter, builtin::REWRITER)?;
     let auth = role("auth", &c.auth, builtin::AUTH)?;
-    for r in [&gateway, &rewriter] {
-        check_imports(r)?;
+    for r in [&gateway, &rewriter, &auth] {
+        check_imports(r, &cfg.grants)?;
     }
     let backend = match cfg.backend {
         Backend::Bridge => {
             let bridge = role("bridge", &c.bridge, builtin::BRIDGE)?;
-            check_imports(&bridge)?;
+            check_imports(&bridge, &cfg.grants)?;
             bridge
         }
         Backend::Adapter if cfg.upstream_fallback => {
             // The adapter's own `backend` import is its fallback: the bridge.
             let adapter = role("adapter", &c.adapter, builtin::ADAPTER)?;
             let bridge = role("bridge", &c.bridge, builtin::BRIDGE)?;
-            check_imports(&adapter)?;
-            check_imports(&bridge)?;
+            check_imports(&adapter, &cfg.grants)?;
+            check_imports(&bridge, &cfg.grants)?;
             let origin = format!("{} + fallback {}", adapter.origin, bridge.origin);
             Role {
                 name: "adapter",
+                env: None,
                 origin,
                 bytes: plug(adapter, vec![bridge])?,
             }
@@ -125,36 +212,121 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
         // host answers it with 503 (see server.rs).
         Backend::Adapter => {
             let adapter = role("adapter", &c.adapter, builtin::ADAPTER)?;
-            check_imports(&adapter)?;
+            check_imports(&adapter, &cfg.grants)?;
             adapter
         }
     };
     plug(gateway, vec![rewriter, auth, backend])
 }
 
+/// Plugs the exports of `plugs` into the imports of `socket` (as `wac
+/// plug` does, semver-compatible names included) and gives every role its
+/// own environment: each role component's `wasi:cli/environment` import is
+/// satisfied by the matching export of one `role-env` instance, which alone
+/// imports the host's environment.
 fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
-    let mut register = |r: Role| -> Result<_> {
-        let what = format!("the {} component ({})", r.name, r.origin);
-        let pkg = Package::from_bytes(
-            &format!("supalite:{}", r.name),
-            None,
-            r.bytes,
-            graph.types_mut(),
-        )
-        .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
+    let register = |graph: &mut CompositionGraph, name: &str, origin: &str, bytes: Vec<u8>| {
+        let what = format!("the {name} component ({origin})");
+        let pkg = Package::from_bytes(&format!("supalite:{name}"), None, bytes, graph.types_mut())
+            .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
         graph
             .register_package(pkg)
             .with_context(|| format!("cannot register {what}"))
     };
-    let socket_id = register(socket)?;
-    let plug_ids = plugs
-        .into_iter()
-        .map(&mut register)
-        .collect::<Result<Vec<_>>>()?;
-    wac_graph::plug(&mut graph, plug_ids, socket_id).context(
-        "composing the pipeline failed: a component does not export what its socket imports",
+    let env_pkg = register(
+        &mut graph,
+        "role-env",
+        "built-in",
+        builtin::ROLE_ENV.to_vec(),
     )?;
+    let mut env_instance = None;
+    let mut instantiate = |graph: &mut CompositionGraph, r: &Role| -> Result<_> {
+        let pkg = register(graph, r.name, &r.origin, r.bytes.clone())?;
+        let instance = graph.instantiate(pkg);
+        let Some(role) = r.env else {
+            return Ok((pkg, instance));
+        };
+        let env_imports: Vec<String> = graph.types()[graph[pkg].ty()]
+            .imports
+            .keys()
+            .filter(|k| k.starts_with(ENVIRONMENT))
+            .cloned()
+            .collect();
+        for import in env_imports {
+            let env = *env_instance.get_or_insert_with(|| graph.instantiate(env_pkg));
+            let export = graph.alias_instance_export(env, &format!("{}-env", role.name()))?;
+            graph
+                .set_instantiation_argument(instance, &import, export)
+                .with_context(|| {
+                    format!(
+                        "the {} component ({}): its {import} import",
+                        r.name, r.origin
+                    )
+                })?;
+        }
+        Ok((pkg, instance))
+    };
+    let (socket_pkg, socket_instance) = instantiate(&mut graph, &socket)?;
+    for p in &plugs {
+        let plug_pkg = {
+            let what = format!("the {} component ({})", p.name, p.origin);
+            Package::from_bytes(
+                &format!("supalite:{}-type", p.name),
+                None,
+                p.bytes.clone(),
+                graph.types_mut(),
+            )
+            .with_context(|| format!("{what} is not a valid WebAssembly component"))?
+        };
+        // Which of its exports fill which of the socket's imports.
+        let mut pairs = Vec::new();
+        let mut cache = Default::default();
+        let mut checker = SubtypeChecker::new(&mut cache);
+        let socket_imports = &graph.types()[graph[socket_pkg].ty()].imports;
+        for (name, ty) in &graph.types()[plug_pkg.ty()].exports {
+            let matching = socket_imports.get_key_value(name).or_else(|| {
+                socket_imports
+                    .iter()
+                    .find(|(i, _)| are_semver_compatible(name, i))
+            });
+            if let Some((import, import_ty)) = matching {
+                if checker
+                    .is_subtype(*ty, graph.types(), *import_ty, graph.types())
+                    .is_ok()
+                {
+                    pairs.push((name.clone(), import.clone()));
+                }
+            }
+        }
+        if pairs.is_empty() {
+            continue;
+        }
+        let (_, instance) = instantiate(&mut graph, p)?;
+        for (export, import) in pairs {
+            let node = graph.alias_instance_export(instance, &export)?;
+            graph.set_instantiation_argument(socket_instance, &import, node)?;
+        }
+    }
+    if graph
+        .get_instantiation_arguments(socket_instance)
+        .all(|(name, _)| name.starts_with(ENVIRONMENT))
+    {
+        anyhow::bail!(
+            "composing the pipeline failed: the {} component ({}) imports nothing its plugs export",
+            socket.name,
+            socket.origin
+        );
+    }
+    let exports: Vec<String> = graph.types()[graph[socket_pkg].ty()]
+        .exports
+        .keys()
+        .cloned()
+        .collect();
+    for name in exports {
+        let node = graph.alias_instance_export(socket_instance, &name)?;
+        graph.export(node, &name)?;
+    }
     let bytes = graph
         .encode(EncodeOptions::default())
         .context("encoding the composed pipeline")?;
@@ -170,16 +342,15 @@ pub fn compose_with(cfg: &Config, provider: SqlProvider) -> Result<Vec<u8>> {
             let c = &cfg.components;
             let pipeline = Role {
                 name: "pipeline",
+                env: None,
                 origin: "composed".into(),
                 bytes: pipeline,
             };
-            plug(
-                pipeline,
-                vec![
-                    role("pgwire", &c.pgwire, builtin::PGWIRE)?,
-                    role("standalone", &c.standalone, builtin::STANDALONE)?,
-                ],
-            )
+            let pgwire = role("pgwire", &c.pgwire, builtin::PGWIRE)?;
+            let standalone = role("standalone", &c.standalone, builtin::STANDALONE)?;
+            check_imports(&pgwire, &cfg.grants)?;
+            check_imports(&standalone, &cfg.grants)?;
+            plug(pipeline, vec![pgwire, standalone])
         }
     }
 }
@@ -189,4 +360,100 @@ pub fn write(cfg: &Config, out: &Path, provider: SqlProvider) -> Result<()> {
     let bytes = compose_with(cfg, provider)?;
     std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin_role(name: &'static str, bytes: &[u8]) -> Role {
+        Role {
+            name,
+            origin: "test".into(),
+            bytes: bytes.to_vec(),
+            env: contract::Role::from_name(name),
+        }
+    }
+
+    fn grant(role: &str, what: &[&str]) -> BTreeMap<String, Vec<String>> {
+        BTreeMap::from([(
+            role.to_string(),
+            what.iter().map(|s| s.to_string()).collect(),
+        )])
+    }
+
+    #[test]
+    fn built_in_roles_need_no_grant() {
+        for (name, bytes) in [
+            ("gateway", builtin::GATEWAY),
+            ("rewriter", builtin::REWRITER),
+            ("auth", builtin::AUTH),
+            ("bridge", builtin::BRIDGE),
+            ("adapter", builtin::ADAPTER),
+            ("pgwire", builtin::PGWIRE),
+            ("standalone", builtin::STANDALONE),
+        ] {
+            let r = builtin_role(name, bytes);
+            assert_eq!(
+                refused_imports(&r, &BTreeMap::new()).unwrap(),
+                Vec::<String>::new(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn imports_beyond_the_world_are_refused_unless_granted() {
+        // The adapter's bytes offered as a rewriter: outgoing HTTP, upstream
+        // and backend are not a rewriter's.
+        let r = builtin_role("rewriter", builtin::ADAPTER);
+        let refused = refused_imports(&r, &BTreeMap::new()).unwrap();
+        assert!(
+            refused
+                .iter()
+                .any(|i| i.starts_with("wasi:http/outgoing-handler@")),
+            "{refused:?}"
+        );
+        let e = check_imports(&r, &BTreeMap::new()).unwrap_err().to_string();
+        assert!(e.contains("[grants] rewriter"), "{e}");
+        let granted = grant(
+            "rewriter",
+            &[
+                "wasi:http/outgoing-handler",
+                "supalite:api/upstream",
+                "supalite:api/backend",
+            ],
+        );
+        assert!(check_imports(&r, &granted).is_ok());
+        // A grant for another role does not count.
+        let other = grant("bridge", &["wasi:http/outgoing-handler"]);
+        assert!(check_imports(&r, &other).is_err());
+        // Sockets: pgwire's, not a bridge's.
+        let r = builtin_role("bridge", builtin::PGWIRE);
+        let refused = refused_imports(&r, &BTreeMap::new()).unwrap();
+        assert!(
+            refused.iter().any(|i| i.starts_with("wasi:sockets/")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn admin_sql_is_the_auth_role_s_alone_even_when_granted() {
+        let r = builtin_role("bridge", builtin::AUTH);
+        let e = check_imports(&r, &grant("bridge", &[ADMIN_SQL]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only the auth role"), "{e}");
+    }
+
+    #[test]
+    fn covers_names_not_prefixes_of_names() {
+        assert!(covers("wasi:sockets", "wasi:sockets/tcp@0.2.6"));
+        assert!(covers("supalite:api/sql", "supalite:api/sql@0.1.0"));
+        assert!(!covers("supalite:api/sql", "supalite:api/sql-types@0.1.0"));
+        assert!(!covers(
+            "wasi:http/types",
+            "wasi:http/outgoing-handler@0.2.12"
+        ));
+    }
 }

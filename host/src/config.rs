@@ -151,6 +151,10 @@ struct FileConfig {
     shutdown_timeout_ms: Option<u64>,
     #[serde(default)]
     components: ComponentPaths,
+    /// `[grants]`: role -> interfaces its component may import beyond its
+    /// world (e.g. `rewriter = ["wasi:sockets"]`).
+    #[serde(default)]
+    grants: BTreeMap<String, Vec<String>>,
 }
 
 /// The resolved configuration.
@@ -246,6 +250,8 @@ pub struct Config {
     /// On SIGTERM/Ctrl-C: how long in-flight requests may take to finish.
     pub shutdown_timeout: std::time::Duration,
     pub components: ComponentPaths,
+    /// Interfaces a role's component may import beyond its world.
+    pub grants: BTreeMap<String, Vec<String>>,
 }
 
 /// Command-line overrides.
@@ -635,6 +641,7 @@ impl Config {
                 10_000,
             )?),
             components: file.components,
+            grants: check_grants(file.grants)?,
         })
     }
 
@@ -750,8 +757,38 @@ impl Config {
         if let Some(u) = &self.upstream_url {
             env.push(("SUPALITE_UPSTREAM_URL".into(), u.clone()));
         }
+        // A replaced role's own settings (`SUPALITE_REWRITER_…` for the
+        // rewriter), from the host's environment; each reaches its role only.
+        env.extend(std::env::vars().filter(|(k, _)| {
+            contract::setting_named(k).is_none()
+                && contract::Role::ALL
+                    .iter()
+                    .any(|r| k.starts_with(&r.own_prefix()))
+        }));
         env
     }
+}
+
+/// `[grants]`: known roles, interface names (`ns:pkg` or `ns:pkg/iface`);
+/// SQL as the connection's own role is the auth role's alone.
+fn check_grants(grants: BTreeMap<String, Vec<String>>) -> Result<BTreeMap<String, Vec<String>>> {
+    for (role, list) in &grants {
+        if contract::Role::from_name(role).is_none() {
+            anyhow::bail!(
+                "[grants]: unknown role `{role}` (expected one of {})",
+                contract::Role::ALL.map(|r| r.name()).join(", ")
+            );
+        }
+        for g in list {
+            if !g.contains(':') || g.contains(char::is_whitespace) {
+                anyhow::bail!("[grants] {role}: `{g}` is not an interface name (e.g. `wasi:sockets` or `wasi:http/outgoing-handler`)");
+            }
+            if g.starts_with("supalite:api/admin-sql") || g == "supalite:api" {
+                anyhow::bail!("[grants] {role}: `{g}` cannot be granted: only the auth role may run SQL as the database connection's own role");
+            }
+        }
+    }
+    Ok(grants)
 }
 
 /// A number from the environment (`var`), else the file, else `default`.

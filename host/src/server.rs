@@ -530,6 +530,13 @@ impl Pipeline {
     fn store(&self) -> Store<State> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
+        // No component gets the network or files from this host: nothing is
+        // preopened, UDP and name lookup stay off, and TCP reaches the
+        // address check only so that an attempt is logged and refused.
+        wasi.allow_tcp(true).socket_addr_check(|addr, reason| {
+            tracing::warn!(%addr, ?reason, "a component asked for network access: refused");
+            Box::pin(async { false })
+        });
         for (k, v) in &self.env {
             wasi.env(k, v);
         }

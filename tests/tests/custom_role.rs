@@ -66,7 +66,10 @@ fn a_rewriter_from_its_own_crate_replaces_the_built_in_one() {
         "[components]\nrewriter = \"{}\"\n",
         wasm.display()
     ));
-    let s = p.serve();
+    // Its own setting, under its role's prefix, reaches it (and only it).
+    let s = p
+        .serve_with(&[], &[("SUPALITE_REWRITER_SERVED_BY", "my-rewriter")])
+        .unwrap();
     // Its one change is on every answer…
     let r = s.get("/rest/v1/notes", &[]);
     assert_eq!(
@@ -75,7 +78,7 @@ fn a_rewriter_from_its_own_crate_replaces_the_built_in_one() {
         "{}",
         r.body
     );
-    assert_eq!(r.header("x-served-by"), Some("example-rewriter"));
+    assert_eq!(r.header("x-served-by"), Some("my-rewriter"));
     // …including the ones it gives itself (a CORS preflight) and errors.
     let r = s.request(
         "OPTIONS",
@@ -88,14 +91,14 @@ fn a_rewriter_from_its_own_crate_replaces_the_built_in_one() {
     );
     assert_eq!(
         r.header("x-served-by"),
-        Some("example-rewriter"),
+        Some("my-rewriter"),
         "{:?}",
         r.headers
     );
     assert!(r.header("access-control-allow-origin").is_some());
     let r = s.get("/rest/v1/nope", &[]);
     assert_eq!(r.status, 404, "{}", r.body);
-    assert_eq!(r.header("x-served-by"), Some("example-rewriter"));
+    assert_eq!(r.header("x-served-by"), Some("my-rewriter"));
     // Auth is routed as before.
     let r = s.request(
         "POST",
@@ -110,20 +113,79 @@ fn a_rewriter_from_its_own_crate_replaces_the_built_in_one() {
 fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
     let wasm = build_component("probe-bridge");
     let p = Project::new();
+    // The probe imports wasi:sockets and wasi:filesystem, which a bridge's
+    // world does not: refused until the config grants them.
     p.config(&format!("[components]\nbridge = \"{}\"\n", wasm.display()));
-    let s = p.serve();
-    // The probe reports what `sql` gave it for three roles.
+    let e = p
+        .serve_with(&[], &[])
+        .err()
+        .expect("a bridge importing wasi:sockets is refused");
+    assert!(
+        e.contains("the bridge component")
+            && e.contains("wasi:sockets/")
+            && e.contains("[grants] bridge"),
+        "{e}"
+    );
+    p.config(&format!(
+        "[components]\nbridge = \"{}\"\n[grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+        wasm.display()
+    ));
+    // A database port to try: the host's own listener would do as well.
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_addr = target.local_addr().unwrap().to_string();
+    let s = p
+        .serve_with(
+            &[],
+            &[
+                ("SUPALITE_BRIDGE_PROBE_TCP", target_addr.as_str()),
+                ("SUPALITE_REWRITER_GREETING", "not for the bridge"),
+            ],
+        )
+        .unwrap();
+    // The probe reports what `sql` gave it for three roles…
     let r = s.get("/rest/v1/anything", &[]);
     assert_eq!(r.status, 200, "{}", r.body);
+    let got = r.json();
     assert_eq!(
-        r.json(),
-        json!({
-            "request_role": "anon",
-            "connection_role": "error 42501",
-            "no_role": "error 42501"
-        }),
+        (
+            &got["request_role"],
+            &got["connection_role"],
+            &got["no_role"]
+        ),
+        (&json!("anon"), &json!("error 42501"), &json!("error 42501")),
         "{}",
         r.body
     );
     assert!(s.wait_for_log("sql: refused a role"), "{}", s.log());
+    // …and what else it could reach: its own settings only (not the JWT
+    // secret, not the rewriter's), no directory, no network.
+    let env: Vec<&str> = got["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"SUPALITE_DB_SCHEMAS"), "{env:?}");
+    assert!(env.contains(&"SUPALITE_BRIDGE_PROBE_TCP"), "{env:?}");
+    for hidden in [
+        "SUPALITE_JWT_SECRET",
+        "SUPALITE_ROUTES",
+        "SUPALITE_REWRITER_GREETING",
+        "PATH",
+    ] {
+        assert!(!env.contains(&hidden), "{hidden} in {env:?}");
+    }
+    assert_eq!(got["jwt_secret"], json!(false), "{}", r.body);
+    assert_eq!(got["list_root"], json!(false), "{}", r.body);
+    assert!(
+        got["tcp"].as_str().unwrap().starts_with("error"),
+        "{}",
+        r.body
+    );
+    assert!(
+        s.wait_for_log("a component asked for network access: refused"),
+        "{}\n{}",
+        r.body,
+        s.log()
+    );
 }

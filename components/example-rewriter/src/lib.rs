@@ -1,6 +1,6 @@
 //! An example of writing your own role: a rewriter that routes exactly as
 //! supalite's built-in one (it reuses its `routing` library) and adds one
-//! header to every response, `x-served-by` (from `EXAMPLE_SERVED_BY`,
+//! header to every response, `x-served-by` (from `SUPALITE_REWRITER_SERVED_BY`,
 //! default `example-rewriter`).
 //!
 //! Build it for the component model (in a target directory of its own: the
@@ -40,7 +40,8 @@ mod glue {
             // The one thing this rewriter adds.
             decorations.push((
                 "x-served-by".into(),
-                std::env::var("EXAMPLE_SERVED_BY").unwrap_or_else(|_| "example-rewriter".into()),
+                std::env::var("SUPALITE_REWRITER_SERVED_BY")
+                    .unwrap_or_else(|_| "example-rewriter".into()),
             ));
             let outcome = match route {
                 Route::Forward {

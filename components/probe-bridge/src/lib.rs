@@ -3,6 +3,10 @@
 //! roles — the request's own, the database connection's (`postgres`, the
 //! superuser of embedded PGlite) and none at all — and answers what each
 //! attempt gave: the role it ran as, or the SQLSTATE it was refused with.
+//! It also reports what else it could reach: which environment variables
+//! it sees (the JWT secret must not be among them), whether it can list a
+//! directory, and whether a TCP connection to `SUPALITE_BRIDGE_PROBE_TCP`
+//! (its own setting) gets through.
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
@@ -37,13 +41,39 @@ mod glue {
         }
     }
 
+    /// What a TCP connection to `addr` gave: `connected` or the error.
+    fn connect(addr: &str) -> String {
+        match addr.parse::<std::net::SocketAddr>() {
+            Ok(a) => match std::net::TcpStream::connect(a) {
+                Ok(_) => "connected".into(),
+                Err(e) => format!("error: {}", e.kind()),
+            },
+            Err(_) => "no address".into(),
+        }
+    }
+
+    fn quoted(items: impl Iterator<Item = String>) -> String {
+        items
+            .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     impl Guest for ProbeBridge {
         fn handle(_req: Request, who: Identity) -> Response {
+            let mut env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+            env.sort();
+            let tcp = std::env::var("SUPALITE_BRIDGE_PROBE_TCP").unwrap_or_default();
             let body = format!(
-                "{{\"request_role\":\"{}\",\"connection_role\":\"{}\",\"no_role\":\"{}\"}}",
+                "{{\"request_role\":\"{}\",\"connection_role\":\"{}\",\"no_role\":\"{}\",\
+                 \"env\":[{}],\"jwt_secret\":{},\"list_root\":{},\"tcp\":\"{}\"}}",
                 attempt(&who.role, &who.claims_json),
                 attempt("postgres", &who.claims_json),
                 attempt("", &who.claims_json),
+                quoted(env.into_iter()),
+                std::env::var("SUPALITE_JWT_SECRET").is_ok(),
+                std::fs::read_dir("/").is_ok(),
+                connect(&tcp),
             );
             Response {
                 status: 200,
