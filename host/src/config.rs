@@ -834,10 +834,6 @@ fn parse_routes(text: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Variables that hold secrets: `wasmtime_serve_command` passes them by
-/// name (inherited from the shell), never by value.
-const SECRET_VARS: [&str; 2] = ["SUPALITE_JWT_SECRET", "SUPALITE_DB_URI"];
-
 impl Config {
     /// The environment of a pipeline served by another host: the component
     /// environment plus the database target for the `pgwire` component.
@@ -871,7 +867,8 @@ impl Config {
             env.push(("SUPALITE_DB_URI".into(), String::new()));
         }
         for (k, v) in env {
-            if SECRET_VARS.contains(&k.as_str()) {
+            // Secrets by name (inherited from the shell), never by value.
+            if contract::setting_named(&k).is_some_and(|s| s.secret) {
                 cmd.push_str(&format!(" \\\n    --env {k}"));
             } else {
                 cmd.push_str(&format!(" \\\n    --env {k}={}", quote(&v)));
@@ -929,6 +926,45 @@ mod tests {
         .unwrap();
         assert_eq!(c.db_schemas, "api");
         assert_eq!(c.listen.port(), 10);
+    }
+
+    #[test]
+    fn every_component_variable_is_in_the_contract() {
+        // A variable missing from the table would reach no role.
+        let c = load(
+            "jwt-aud = \"x\"\ndb-max-rows = 5\nupstream-url = \"http://127.0.0.1:1\"\ndb-uri = \"postgres://x\"",
+            &[],
+        )
+        .unwrap();
+        for (k, _) in c.standalone_env() {
+            let own = contract::Role::ALL
+                .iter()
+                .any(|r| k.starts_with(&r.own_prefix()));
+            assert!(
+                contract::setting_named(&k).is_some() || own,
+                "{k} is not in components/contract"
+            );
+        }
+    }
+
+    #[test]
+    fn grants_name_roles_and_interfaces() {
+        let c = load("[grants]\nrewriter = [\"wasi:sockets\"]", &[]).unwrap();
+        assert_eq!(c.grants["rewriter"], ["wasi:sockets"]);
+        for (toml, needle) in [
+            (
+                "[grants]\nnobody = [\"wasi:sockets\"]",
+                "unknown role `nobody`",
+            ),
+            ("[grants]\nbridge = [\"sockets\"]", "not an interface name"),
+            (
+                "[grants]\nbridge = [\"supalite:api/admin-sql\"]",
+                "only the auth role",
+            ),
+        ] {
+            let e = format!("{:#}", load(toml, &[]).unwrap_err());
+            assert!(e.contains(needle), "{e}");
+        }
     }
 
     #[test]
