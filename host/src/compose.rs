@@ -136,47 +136,132 @@ fn imports_of(r: &Role) -> Result<Vec<String>> {
     Ok(types[pkg.ty()].imports.keys().cloned().collect())
 }
 
-/// The imports of `r` its role's world does not grant and `grants` does
-/// not either: deny by default.
+/// Whether the `role` may import `import`, and why (`Err`: why not, with
+/// the remedy): deny by default.
+fn verdict(
+    role: &str,
+    import: &str,
+    grants: &BTreeMap<String, Vec<String>>,
+) -> std::result::Result<&'static str, String> {
+    let granted = grants.get(role).map(Vec::as_slice).unwrap_or_default();
+    if EVERY_ROLE.iter().any(|p| covers(p, import)) {
+        Ok("every role")
+    } else if world_imports(role).iter().any(|p| covers(p, import)) {
+        Ok("the role's world")
+    } else if covers(ADMIN_SQL, import) {
+        Err("only the auth role may run SQL as the database connection's own role".into())
+    } else if granted.iter().any(|g| covers(g, import)) {
+        Ok("granted in [grants]")
+    } else {
+        // WASI by package (`wasi:sockets`), anything else by interface.
+        let name = import.split('@').next().unwrap_or_default();
+        let grant = match name.split_once('/') {
+            Some((package, _)) if package.starts_with("wasi:") => package,
+            _ => name,
+        };
+        Err(format!(
+            "not granted to the {role} role (grant it in supalite.toml: [grants] {role} = [\"{grant}\"])"
+        ))
+    }
+}
+
+/// The imports of `r` its role may not have.
 fn refused_imports(r: &Role, grants: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>> {
-    let granted = grants.get(r.name).map(Vec::as_slice).unwrap_or_default();
     Ok(imports_of(r)?
         .into_iter()
-        .filter(|i| {
-            let allowed = EVERY_ROLE
-                .iter()
-                .chain(world_imports(r.name))
-                .any(|p| covers(p, i))
-                || (!covers(ADMIN_SQL, i) && granted.iter().any(|g| covers(g, i)));
-            !allowed
-        })
+        .filter(|i| verdict(r.name, i, grants).is_err())
         .collect())
 }
 
 /// Refuses a component that imports what its role may not have.
 fn check_imports(r: &Role, grants: &BTreeMap<String, Vec<String>>) -> Result<()> {
     let refused = refused_imports(r, grants)?;
-    if refused.is_empty() {
+    let Some(first) = refused.first() else {
         return Ok(());
-    }
-    let admin = refused.iter().any(|i| covers(ADMIN_SQL, i));
+    };
     tracing::error!(role = r.name, component = %r.origin, imports = ?refused, "component refused");
+    let why = verdict(r.name, first, grants).err().unwrap_or_default();
     anyhow::bail!(
-        "the {} component ({}) imports {}, which the {} role is not granted{}",
+        "the {} component ({}) imports {}: {why}",
         r.name,
         r.origin,
         refused.join(", "),
-        r.name,
-        if admin {
-            ": only the auth role may run SQL as the database connection's own role".to_string()
-        } else {
-            format!(
-                " (grant it in supalite.toml: [grants] {} = [\"{}\"])",
-                r.name,
-                refused[0].split('@').next().unwrap_or_default()
-            )
-        }
     )
+}
+
+/// The component built into the binary for `role`.
+pub fn builtin_of(role: contract::Role) -> &'static [u8] {
+    use contract::Role::*;
+    match role {
+        Gateway => builtin::GATEWAY,
+        Rewriter => builtin::REWRITER,
+        Auth => builtin::AUTH,
+        Bridge => builtin::BRIDGE,
+        Adapter => builtin::ADAPTER,
+        Pgwire => builtin::PGWIRE,
+        Standalone => builtin::STANDALONE,
+    }
+}
+
+/// How a file measures up to a role (`supalite check`).
+pub struct Inspection {
+    /// The role's exports: name, and what is wrong with the file's (`None`: fine).
+    pub exports: Vec<(String, Option<String>)>,
+    /// The file's imports: name, and why it may have it (`Err`: refused, with the remedy).
+    pub imports: Vec<(String, std::result::Result<&'static str, String>)>,
+}
+
+impl Inspection {
+    pub fn ok(&self) -> bool {
+        self.exports.iter().all(|(_, e)| e.is_none()) && self.imports.iter().all(|(_, v)| v.is_ok())
+    }
+}
+
+/// Compares the component in `bytes` with the built-in component of `role`,
+/// which implements the role's world exactly: every export of the built-in
+/// must be there (by a semver-compatible name) with a compatible type, and
+/// every import must be one the role may have.
+pub fn inspect(
+    role: contract::Role,
+    bytes: Vec<u8>,
+    grants: &BTreeMap<String, Vec<String>>,
+) -> Result<Inspection> {
+    let mut types = wac_types::Types::default();
+    let file = Package::from_bytes("supalite:candidate", None, bytes, &mut types)
+        .context("the file is not a valid WebAssembly component")?;
+    let reference = Package::from_bytes(
+        "supalite:reference",
+        None,
+        builtin_of(role).to_vec(),
+        &mut types,
+    )?;
+    let mut cache = Default::default();
+    let mut checker = SubtypeChecker::new(&mut cache);
+    let theirs = &types[file.ty()].exports;
+    let mut exports = Vec::new();
+    for (name, want) in &types[reference.ty()].exports {
+        // The gateway's whole-request export is optional: without it the
+        // host calls wasi:http/incoming-handler.
+        let optional = role == contract::Role::Gateway && name.starts_with("supalite:api/handler@");
+        let found = theirs
+            .get_key_value(name)
+            .or_else(|| theirs.iter().find(|(n, _)| are_semver_compatible(name, n)));
+        let problem = match found {
+            None if optional => None,
+            None => Some("missing".to_string()),
+            Some((_, got)) => checker
+                .is_subtype(*got, &types, *want, &types)
+                .err()
+                .map(|e| format!("a different type: {e:#}")),
+        };
+        exports.push((name.clone(), problem));
+    }
+    let imports = types[file.ty()]
+        .imports
+        .keys()
+        .map(|i| (i.clone(), verdict(role.name(), i, grants)))
+        .collect();
+    Ok(Inspection { exports, imports })
 }
 
 /// Composes the pipeline selected by `cfg` (bridge or adapter backend).

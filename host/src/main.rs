@@ -2,6 +2,7 @@
 //! components, on embedded PGlite.
 
 mod admin;
+mod check;
 mod compose;
 mod config;
 mod db;
@@ -58,6 +59,18 @@ enum Command {
     },
     /// Print the anon and service_role API keys for the configured JWT secret.
     Keys,
+    /// Check whether a component file can take a role: its exports against
+    /// the role's world, its imports against what the role is granted, and
+    /// a smoke test of a server with it in the role. Exits 1 when it fails.
+    Check {
+        /// gateway, rewriter, auth, bridge, adapter, pgwire or standalone.
+        role: String,
+        /// The component file (.wasm).
+        file: PathBuf,
+        /// Only the static checks.
+        #[arg(long)]
+        no_smoke: bool,
+    },
     /// Serve PostgREST's API at `/` from a PostgREST config file
     /// (`db-uri`, `db-schemas`, `db-anon-role`, `jwt-secret`, `server-port`,
     /// `admin-server-port`, ...): a stand-in with PostgREST's command line.
@@ -128,6 +141,21 @@ fn main() -> Result<()> {
                 },
             )?;
             run(serve(cfg))
+        }
+        Command::Check {
+            role,
+            file,
+            no_smoke,
+        } => {
+            let config_file = cli.config.clone().or_else(|| {
+                let p = PathBuf::from("supalite.toml");
+                p.exists().then_some(p)
+            });
+            let cfg = Config::load(config_file.as_deref(), env, &Overrides::default())?;
+            if !check::run(config_file.as_deref(), &cfg.grants, &role, &file, !no_smoke)? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Keys => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;

@@ -189,3 +189,49 @@ fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
         s.log()
     );
 }
+
+/// `supalite check ROLE FILE` with `config` as the project's supalite.toml.
+fn check(role: &str, file: &std::path::Path, config: &str) -> (bool, String) {
+    let p = Project::new();
+    p.config(config);
+    let out = p.run(&["check", role, file.to_str().unwrap()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn supalite_check_says_whether_a_file_can_take_a_role() {
+    let rewriter = build_component("example-rewriter");
+    let probe = build_component("probe-bridge");
+    // The example implements the rewriter world, imports nothing beyond it
+    // and serves ordinary and hostile requests without failing.
+    let (ok, out) = check("rewriter", &rewriter, "");
+    assert!(ok, "{out}");
+    assert!(out.contains("ok       supalite:api/rewriter@"), "{out}");
+    assert!(out.contains("the server still serves"), "{out}");
+    assert!(out.contains("result: ok"), "{out}");
+    // The probe bridge imports sockets and files: refused, with the remedy…
+    let (ok, out) = check("bridge", &probe, "");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("REFUSED  wasi:sockets/tcp@")
+            && out.contains("[grants] bridge = [\"wasi:sockets\"]"),
+        "{out}"
+    );
+    // …which the config can give.
+    let (ok, out) = check(
+        "bridge",
+        &probe,
+        "[grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("granted in [grants]"), "{out}");
+    // A file for another role does not export this one's interface.
+    let (ok, out) = check("rewriter", &probe, "");
+    assert!(!ok, "{out}");
+    assert!(out.contains("MISSING  supalite:api/rewriter@"), "{out}");
+}
