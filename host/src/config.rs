@@ -73,6 +73,23 @@ fn default_ready_timeout() -> u64 {
 }
 
 impl ComponentPaths {
+    /// The component files set.
+    pub fn paths(&self) -> Vec<&PathBuf> {
+        let ComponentPaths {
+            gateway,
+            rewriter,
+            auth,
+            bridge,
+            adapter,
+            pgwire,
+            standalone,
+        } = self;
+        [gateway, rewriter, auth, bridge, adapter, pgwire, standalone]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// No role is replaced by a file.
     pub fn is_builtin(&self) -> bool {
         let ComponentPaths {
@@ -252,6 +269,8 @@ pub struct Config {
     pub components: ComponentPaths,
     /// Interfaces a role's component may import beyond its world.
     pub grants: BTreeMap<String, Vec<String>>,
+    /// The config file read, if any.
+    pub source: Option<PathBuf>,
 }
 
 /// Command-line overrides.
@@ -272,9 +291,12 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
         flags: &Overrides,
     ) -> Result<Config> {
-        let file: FileConfig = match path {
+        let source = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("supalite.toml")).filter(|p| p.exists()),
+        };
+        let file: FileConfig = match &source {
             Some(p) => parse_file(p)?,
-            None if Path::new("supalite.toml").exists() => parse_file(Path::new("supalite.toml"))?,
             None => FileConfig::default(),
         };
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
@@ -642,6 +664,7 @@ impl Config {
             )?),
             components: file.components,
             grants: check_grants(file.grants)?,
+            source,
         })
     }
 

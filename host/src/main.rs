@@ -7,6 +7,7 @@ mod compose;
 mod config;
 mod db;
 mod keys;
+mod reload;
 mod schema_cache;
 mod server;
 mod supervisor;
@@ -107,17 +108,14 @@ fn main() -> Result<()> {
             data_dir,
             migrations,
         } => {
-            let cfg = Config::load(
-                cli.config.as_deref(),
-                env,
-                &Overrides {
-                    listen,
-                    data_dir,
-                    migrations,
-                    postgrest_mode: false,
-                },
-            )?;
-            run(serve(cfg))
+            let overrides = Overrides {
+                listen,
+                data_dir,
+                migrations,
+                postgrest_mode: false,
+            };
+            let cfg = Config::load(cli.config.as_deref(), env, &overrides)?;
+            run(serve(cfg, cli.config.clone(), overrides))
         }
         Command::Compose { output, sql } => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
@@ -132,15 +130,12 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Postgrest { config_file } => {
-            let cfg = Config::load(
-                Some(&config_file),
-                env,
-                &Overrides {
-                    postgrest_mode: true,
-                    ..Overrides::default()
-                },
-            )?;
-            run(serve(cfg))
+            let overrides = Overrides {
+                postgrest_mode: true,
+                ..Overrides::default()
+            };
+            let cfg = Config::load(Some(&config_file), env, &overrides)?;
+            run(serve(cfg, Some(config_file), overrides))
         }
         Command::Check {
             role,
@@ -188,7 +183,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(b.enable_all().build()?)
 }
 
-async fn serve(cfg: Config) -> Result<()> {
+async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) -> Result<()> {
     let started = std::time::Instant::now();
     let composed = compose::compose(&cfg)?;
 
@@ -306,7 +301,7 @@ async fn serve(cfg: Config) -> Result<()> {
         }
         None => None,
     };
-    let pipeline = Arc::new(server::Pipeline::new(
+    let current = server::Current::new(server::Pipeline::new(
         &cfg,
         &composed,
         db.clone(),
@@ -342,7 +337,7 @@ async fn serve(cfg: Config) -> Result<()> {
         Backend::Bridge => "bridge (embedded PGlite)".to_string(),
         Backend::Adapter => format!("adapter -> {}", cfg.upstream_url.as_deref().unwrap_or("")),
     };
-    tracing::info!(backend = %backend, edge = pipeline.edge(), startup_ms = started.elapsed().as_millis() as u64, "supalite ready");
+    tracing::info!(backend = %backend, edge = current.get().edge(), startup_ms = started.elapsed().as_millis() as u64, "supalite ready");
     println!("API URL: http://{addr}");
     for (prefix, target) in &cfg.routes {
         if target == "rest" {
@@ -359,7 +354,16 @@ async fn serve(cfg: Config) -> Result<()> {
         max_connections: cfg.server_max_connections,
         shutdown_timeout: cfg.shutdown_timeout,
     };
-    server::serve(listener, pipeline, limits, shutdown_signal()).await?;
+    let reloader = tokio::spawn(
+        reload::Reloader {
+            config_path,
+            overrides,
+            current: current.clone(),
+        }
+        .run(cfg.clone()),
+    );
+    server::serve(listener, current, limits, shutdown_signal()).await?;
+    reloader.abort();
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     if let Some(t) = admin_task {

@@ -453,6 +453,25 @@ fn load_component(engine: &Engine, bytes: &[u8]) -> Result<Component> {
     Ok(component)
 }
 
+/// The pipeline that new requests go to. A reload replaces it whole;
+/// requests in flight keep the one they started on, which is dropped when
+/// the last of them finishes.
+pub struct Current(std::sync::RwLock<Arc<Pipeline>>);
+
+impl Current {
+    pub fn new(pipeline: Pipeline) -> Arc<Current> {
+        Arc::new(Current(std::sync::RwLock::new(Arc::new(pipeline))))
+    }
+
+    pub fn get(&self) -> Arc<Pipeline> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, pipeline: Pipeline) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pipeline);
+    }
+}
+
 impl Pipeline {
     pub fn new(
         cfg: &Config,
@@ -461,7 +480,39 @@ impl Pipeline {
         schema: Option<Arc<SchemaCache>>,
         upstreams: Upstreams,
     ) -> Result<Pipeline> {
-        let engine = engine()?;
+        Pipeline::build(engine()?, cfg, composed, db, schema, upstreams)
+    }
+
+    /// A new pipeline from `cfg` and `composed` on this one's engine,
+    /// database, schema cache and upstream state (for a reload).
+    pub fn rebuild(&self, cfg: &Config, composed: &[u8]) -> Result<Pipeline> {
+        Pipeline::build(
+            self.pre.engine().clone(),
+            cfg,
+            composed,
+            self.db.clone(),
+            self.schema.clone(),
+            self.upstreams.clone(),
+        )
+    }
+
+    /// Instantiates the pipeline once (what fails at instantiation fails
+    /// here, not on a request) and keeps the instance for the first request.
+    pub async fn warm_up(&self) -> Result<()> {
+        let warm = self.instance().await?;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.push(warm);
+        Ok(())
+    }
+
+    fn build(
+        engine: Engine,
+        cfg: &Config,
+        composed: &[u8],
+        db: Option<Database>,
+        schema: Option<Arc<SchemaCache>>,
+        upstreams: Upstreams,
+    ) -> Result<Pipeline> {
         let component = load_component(&engine, composed)?;
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -1017,7 +1068,7 @@ fn out_of_resources(e: &std::io::Error) -> bool {
 /// returns.
 pub async fn serve(
     listener: TcpListener,
-    pipeline: Arc<Pipeline>,
+    current: Arc<Current>,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
@@ -1062,12 +1113,12 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let pipeline = pipeline.clone();
+        let current = current.clone();
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
             let _permit = permit;
             let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
-                let pipeline = pipeline.clone();
+                let pipeline = current.get();
                 async move {
                     let started = std::time::Instant::now();
                     let (method, path) = (req.method().clone(), req.uri().path().to_string());

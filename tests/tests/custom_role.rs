@@ -235,3 +235,120 @@ fn supalite_check_says_whether_a_file_can_take_a_role() {
     assert!(!ok, "{out}");
     assert!(out.contains("MISSING  supalite:api/rewriter@"), "{out}");
 }
+
+#[test]
+fn hot_swap_under_load_drops_no_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let rewriter = build_component("example-rewriter");
+    let p = Project::new();
+    p.migration(
+        "20240101000000_notes.sql",
+        "create table notes (id int primary key, body text); insert into notes values (1, 'hi');\n\
+         grant select on notes to anon;",
+    );
+    p.config("");
+    let s = p
+        .serve_with(&[], &[("SUPALITE_REWRITER_SERVED_BY", "swapped-in")])
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    // (status, x-served-by) of every answer, in order per client.
+    let seen: Arc<Mutex<Vec<(u16, Option<String>)>>> = Arc::default();
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            let (seen, failures, stop, url) = (seen.clone(), failures.clone(), &stop, &s.url);
+            scope.spawn(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(std::time::Duration::from_secs(30))
+                    .build();
+                while !stop.load(Ordering::Relaxed) {
+                    match agent.get(&format!("{url}/rest/v1/notes?id=eq.1")).call() {
+                        Ok(r) => {
+                            let by = r.header("x-served-by").map(str::to_string);
+                            let status = r.status();
+                            let _ = r.into_string();
+                            seen.lock().unwrap().push((status, by));
+                        }
+                        Err(e) => failures.lock().unwrap().push(e.to_string()),
+                    }
+                }
+            });
+        }
+        let wait_until = |what: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !what() {
+                assert!(std::time::Instant::now() < deadline, "{}", s.log());
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        };
+        let count = || seen.lock().unwrap().len();
+        wait_until(&|| count() > 200);
+        // Swap the rewriter by editing the config file under load.
+        p.config(&format!(
+            "[components]\nrewriter = \"{}\"\n",
+            rewriter.display()
+        ));
+        wait_until(&|| {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .take(32)
+                .all(|(_, by)| by.as_deref() == Some("swapped-in"))
+        });
+        // A broken file is refused; the swapped-in pipeline keeps serving.
+        let broken = p.path().join("broken.wasm");
+        std::fs::write(&broken, b"not a component").unwrap();
+        p.config(&format!(
+            "[components]\nrewriter = \"{}\"\n",
+            broken.display()
+        ));
+        wait_until(&|| s.log().contains("reload refused"));
+        let before = count();
+        wait_until(&|| count() > before + 200);
+        stop.store(true, Ordering::Relaxed);
+    });
+    let seen = seen.lock().unwrap();
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{:?}\n{}",
+        &failures[..failures.len().min(5)],
+        s.log()
+    );
+    let statuses: std::collections::BTreeSet<u16> = seen.iter().map(|(st, _)| *st).collect();
+    assert_eq!(statuses, [200].into(), "{}", s.log());
+    assert!(seen.iter().any(|(_, by)| by.is_none()));
+    assert!(seen.iter().any(|(_, by)| by.is_some()));
+    assert!(
+        seen.iter()
+            .rev()
+            .take(100)
+            .all(|(_, by)| by.as_deref() == Some("swapped-in")),
+        "the old pipeline is back after a refused reload"
+    );
+    assert!(s.log().contains("pipeline reloaded"), "{}", s.log());
+    assert!(s.log().contains("broken.wasm"), "{}", s.log());
+    // SIGHUP reloads too (the file is fixed back first).
+    p.config(&format!(
+        "[components]\nrewriter = \"{}\"\n",
+        rewriter.display()
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let reloads = s.log().matches("pipeline reloaded").count();
+    std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s.log().matches("pipeline reloaded").count() == reloads {
+        assert!(std::time::Instant::now() < deadline, "{}", s.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(s.log().contains("trigger=\"SIGHUP\""), "{}", s.log());
+    assert_eq!(
+        s.get("/rest/v1/notes", &[]).header("x-served-by"),
+        Some("swapped-in")
+    );
+}
