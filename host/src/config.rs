@@ -126,6 +126,7 @@ struct FileConfig {
     pglite_listen: Option<String>,
     pglite_shared_buffers: Option<String>,
     instance_reuse: Option<u32>,
+    component_memory_mb: Option<u64>,
     edge: Option<String>,
     /// PostgREST's own names, so a PostgREST config file is also a valid
     /// supalite config (`supalite postgrest <file>`).
@@ -203,6 +204,8 @@ pub struct Config {
     /// Requests one pipeline instance may serve before it is dropped
     /// (1 = a fresh instance per request, as `wasmtime serve`).
     pub instance_reuse: u32,
+    /// The most one component's linear memory may grow to (MiB).
+    pub component_memory_mb: u64,
     /// Call the gateway through `wasi:http/incoming-handler` even when it
     /// exports `supalite:api/handler` (`edge = "wasi-http"`).
     pub edge_wasi_http: bool,
@@ -490,6 +493,13 @@ impl Config {
                     1
                 },
             )?,
+            component_memory_mb: num(
+                &env,
+                "SUPALITE_COMPONENT_MEMORY_MB",
+                file.component_memory_mb,
+                256,
+            )?
+            .clamp(1, 4096),
             edge_wasi_http: match env("SUPALITE_EDGE").or(file.edge).as_deref() {
                 None | Some("handler") => false,
                 Some("wasi-http") => true,

@@ -113,10 +113,11 @@ const STORE_MEMORY_LIMIT: usize = 1 << 30;
 /// resident in every reused instance.
 const REUSE_MEMORY_LIMIT: usize = 16 << 20;
 
-/// Counts what the store's memories take, and refuses growth past the limit.
-#[derive(Default)]
+/// Counts what the store's memories take, and refuses growth past the
+/// limits: one memory (each role's component has its own) and all of them.
 struct MemoryBudget {
     bytes: usize,
+    per_memory: usize,
 }
 
 impl wasmtime::ResourceLimiter for MemoryBudget {
@@ -126,6 +127,14 @@ impl wasmtime::ResourceLimiter for MemoryBudget {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if desired > self.per_memory {
+            tracing::warn!(
+                bytes = desired,
+                limit = self.per_memory,
+                "a component tried to grow its memory past component-memory-mb"
+            );
+            return Ok(false);
+        }
         let after = self.bytes - current.min(self.bytes) + desired;
         if after > STORE_MEMORY_LIMIT {
             tracing::warn!(
@@ -355,6 +364,8 @@ pub struct Pipeline {
     idle: std::sync::Mutex<Vec<Warm>>,
     /// The longest one request may take in the pipeline.
     deadline: std::time::Duration,
+    /// The most one component's memory may grow to (bytes).
+    memory_limit: usize,
     /// Public path prefixes routed to `/auth/v1`, and how many of those
     /// requests run at once: password hashing is deliberately slow, and
     /// must leave worker threads to the data API.
@@ -389,7 +400,9 @@ fn tune(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn engine() -> Result<Engine> {
+/// The engine; `memory_limit`: the most one linear memory may grow to
+/// (each role's component has its own).
+fn engine(memory_limit: u64) -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(1000)
         .total_core_instances(20_000)
@@ -398,7 +411,7 @@ fn engine() -> Result<Engine> {
         .max_core_instances_per_component(64)
         .max_memories_per_component(32)
         .max_tables_per_component(64)
-        .max_memory_size(256 << 20)
+        .max_memory_size(memory_limit as usize)
         .linear_memory_keep_resident(tune("SUPALITE_MEMORY_KEEP_RESIDENT", 1 << 20))
         .table_keep_resident(tune("SUPALITE_TABLE_KEEP_RESIDENT", 16 << 10))
         .async_stack_keep_resident(tune("SUPALITE_STACK_KEEP_RESIDENT", 128 << 10));
@@ -480,7 +493,14 @@ impl Pipeline {
         schema: Option<Arc<SchemaCache>>,
         upstreams: Upstreams,
     ) -> Result<Pipeline> {
-        Pipeline::build(engine()?, cfg, composed, db, schema, upstreams)
+        Pipeline::build(
+            engine(cfg.component_memory_mb << 20)?,
+            cfg,
+            composed,
+            db,
+            schema,
+            upstreams,
+        )
     }
 
     /// A new pipeline from `cfg` and `composed` on this one's engine,
@@ -564,6 +584,7 @@ impl Pipeline {
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
             deadline: cfg.request_deadline,
+            memory_limit: (cfg.component_memory_mb << 20) as usize,
             auth_prefixes: cfg
                 .routes
                 .iter()
@@ -594,7 +615,10 @@ impl Pipeline {
         let mut store = Store::new(
             self.pre.engine(),
             State {
-                memory: MemoryBudget::default(),
+                memory: MemoryBudget {
+                    bytes: 0,
+                    per_memory: self.memory_limit,
+                },
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
@@ -1182,7 +1206,7 @@ mod tests {
             0x07, 0x08, 0x01, 0x04, b's', b'p', b'i', b'n', 0x00, 0x00, // export
             0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop br 0
         ];
-        let engine = super::engine().unwrap();
+        let engine = super::engine(64 << 20).unwrap();
         let module = wasmtime::Module::new(&engine, wasm).unwrap();
         let mut store = wasmtime::Store::new(&engine, ());
         store.set_epoch_deadline(20); // 20 ticks of 10 ms

@@ -352,3 +352,37 @@ fn hot_swap_under_load_drops_no_request() {
         Some("swapped-in")
     );
 }
+
+#[test]
+fn a_runaway_component_ends_its_request_not_the_server() {
+    let wasm = build_component("probe-bridge");
+    let p = Project::new();
+    p.config(&format!(
+        "request-deadline-ms = 1500\ncomponent-memory-mb = 64\n\
+         [components]\nbridge = \"{}\"\n\
+         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+        wasm.display()
+    ));
+    let s = p.serve();
+    // A loop: a JSON 504 at the deadline, and the next request is served.
+    let started = std::time::Instant::now();
+    let r = s.get("/rest/v1/loop", &[]);
+    let took = started.elapsed();
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert_eq!(r.json()["code"], json!("SUPALITE504"), "{}", r.body);
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert_eq!(s.get("/rest/v1/anything", &[]).status, 200);
+    // Unbounded allocation: stopped at component-memory-mb, a JSON 500,
+    // and the next request is served.
+    let r = s.get("/rest/v1/hog", &[]);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(r.json()["code"], json!("SUPALITE500"), "{}", r.body);
+    assert!(
+        s.wait_for_log("a component tried to grow its memory past component-memory-mb"),
+        "{}",
+        s.log()
+    );
+    let r = s.get("/rest/v1/anything", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["request_role"], json!("anon"), "{}", r.body);
+}

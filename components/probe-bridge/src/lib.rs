@@ -6,7 +6,8 @@
 //! It also reports what else it could reach: which environment variables
 //! it sees (the JWT secret must not be among them), whether it can list a
 //! directory, and whether a TCP connection to `SUPALITE_BRIDGE_PROBE_TCP`
-//! (its own setting) gets through.
+//! (its own setting) gets through. On `/loop` it never returns, on `/hog`
+//! it allocates until it is stopped.
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
@@ -60,7 +61,21 @@ mod glue {
     }
 
     impl Guest for ProbeBridge {
-        fn handle(_req: Request, who: Identity) -> Response {
+        fn handle(req: Request, who: Identity) -> Response {
+            // A component gone wrong: it never returns, or it allocates
+            // without bound. The host must end the request, not the process.
+            if req.path.ends_with("/loop") {
+                loop {
+                    std::hint::black_box(0u8);
+                }
+            }
+            if req.path.ends_with("/hog") {
+                let mut held: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    held.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&held);
+                }
+            }
             let mut env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
             env.sort();
             let tcp = std::env::var("SUPALITE_BRIDGE_PROBE_TCP").unwrap_or_default();
