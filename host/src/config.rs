@@ -402,7 +402,7 @@ impl Config {
         };
         for (prefix, target) in &routes {
             // The rewriter's own rules, so that what starts here also routes there.
-            rewriter::routing::parse_route(prefix, target).map_err(anyhow::Error::msg)?;
+            contract::http::parse_route(prefix, target).map_err(anyhow::Error::msg)?;
         }
         if backend == Backend::Adapter {
             match &upstream_url {
@@ -451,7 +451,7 @@ impl Config {
                 &env,
                 "SUPALITE_MAX_BODY_BYTES",
                 file.max_body_bytes,
-                gateway::DEFAULT_MAX_BODY,
+                contract::http::DEFAULT_MAX_BODY,
             )?,
             upstream_backoff_ms: num(
                 &env,

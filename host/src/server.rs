@@ -204,7 +204,10 @@ impl wit_backend::Host for State {
         _who: wit_types::Identity,
     ) -> wit_types::Response {
         // The same answer as the standalone component's (for other hosts).
-        let r = standalone::no_fallback();
+        let (status, code, message, hint) = contract::NO_FALLBACK;
+        let r: postgrest::Response = postgrest::error::ApiError::new(status, code, message)
+            .hint(hint)
+            .into();
         wit_types::Response {
             status: r.status,
             headers: r.headers,
@@ -923,7 +926,7 @@ fn response_from_record(resp: wit_types::Response) -> hyper::Response<HyperOutgo
         .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = out.headers_mut();
     for (k, v) in resp.headers {
-        if gateway::is_framing_header(&k) {
+        if contract::http::is_framing_header(&k) {
             continue;
         }
         if let (Ok(k), Ok(v)) = (
@@ -1022,8 +1025,7 @@ pub fn http_error(
                 h.write_u64(0);
                 h.finish()
             };
-            http::HeaderValue::from_str(&rewriter::routing::new_request_id([random(), random()]))
-                .ok()
+            http::HeaderValue::from_str(&contract::http::new_request_id([random(), random()])).ok()
         });
     if let Some(id) = id {
         headers.insert("x-request-id", id);

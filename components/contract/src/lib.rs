@@ -6,6 +6,18 @@
 //! the variables this table grants it, so that a replaced rewriter never
 //! sees the JWT secret or the database URI.
 
+pub mod http;
+
+/// The answer of the adapter's fallback slot when no bridge is composed in
+/// (the standalone component's and the supalite host's): status, code,
+/// message, hint.
+pub const NO_FALLBACK: (u16, &str, &str, &str) = (
+    503,
+    "SUPALITE503",
+    "The upstream PostgREST is unavailable and no fallback is configured",
+    "Set upstream-fallback = true to serve such requests with the bridge",
+);
+
 /// A role of the pipeline, by the name it has in config (`[components]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

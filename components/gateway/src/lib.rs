@@ -8,15 +8,7 @@
 //! Configuration (wasi:cli environment):
 //! - `SUPALITE_MAX_BODY_BYTES`: largest accepted request body (default 10 MiB).
 
-/// Default request body limit.
-pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
-
-/// The request body limit from `SUPALITE_MAX_BODY_BYTES`'s value.
-pub fn max_body(setting: Option<&str>) -> usize {
-    setting
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_MAX_BODY)
-}
+pub use contract::http::{is_framing_header, max_body, DEFAULT_MAX_BODY};
 
 /// Adds each of `decorations` (the rewriter's response header fields) that
 /// `headers` does not already have.
@@ -26,15 +18,6 @@ pub fn add_missing(headers: &mut Vec<(String, String)>, decorations: Vec<(String
             headers.push((k, v));
         }
     }
-}
-
-/// Response headers a stage may not set: the server frames the message
-/// (it writes `content-length` for the whole body) and owns the connection.
-pub fn is_framing_header(name: &str) -> bool {
-    matches!(
-        name,
-        "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "host"
-    )
 }
 
 /// Talc instead of Rust's default wasm allocator (dlmalloc): each request

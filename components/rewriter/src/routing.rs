@@ -33,81 +33,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// One entry of the route table: a public path prefix and the stage that
-/// serves it (`auth` true: the auth API, else the data API).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteRule {
-    pub prefix: String,
-    pub auth: bool,
-}
-
-/// Supabase's routes: `/rest/v1` → data API, `/auth/v1` → auth API.
-pub fn default_routes() -> Vec<RouteRule> {
-    parse_routes("/rest/v1=rest,/auth/v1=auth")
-}
-
-/// Parses `SUPALITE_ROUTES` (`prefix=rest|auth,...`); unusable entries are
-/// skipped (the host validates the config before it gets here).
-pub fn parse_routes(text: &str) -> Vec<RouteRule> {
-    text.split(',')
-        .filter_map(|r| r.split_once('='))
-        .filter_map(|(p, t)| parse_route(p, t).ok())
-        .collect()
-}
-
-/// One route: a prefix starting with `/` and the target `rest` or `auth`.
-pub fn parse_route(prefix: &str, target: &str) -> Result<RouteRule, String> {
-    let prefix = prefix.trim();
-    if !prefix.starts_with('/') {
-        return Err(format!(
-            "invalid route prefix `{prefix}` (must start with /)"
-        ));
-    }
-    let auth = match target.trim() {
-        "auth" => true,
-        "rest" => false,
-        other => {
-            return Err(format!(
-                "invalid route target `{other}` for `{prefix}` (expected rest or auth)"
-            ))
-        }
-    };
-    Ok(RouteRule {
-        prefix: prefix.trim_end_matches('/').to_string(),
-        auth,
-    })
-}
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1): never passed to the next hop.
-pub fn hop_by_hop(name: &str, connection: Option<&str>) -> bool {
-    matches!(
-        name,
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    ) || connection.is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case(name)))
-}
-
-/// A random request id in UUID v4 form.
-pub fn new_request_id(random: [u64; 2]) -> String {
-    let [a, b] = random;
-    let a = (a & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
-    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xffff,
-        b >> 48,
-        b & 0xffff_ffff_ffff
-    )
-}
+pub use contract::http::{
+    default_routes, hop_by_hop, new_request_id, parse_route, parse_routes, RouteRule,
+};
 
 /// Routes a request by the longest matching prefix of `routes`, and rewrites
 /// its headers for the next hop: `apikey` becomes `Authorization: Bearer`

@@ -9,13 +9,10 @@
 
 /// The fallback slot's answer.
 pub fn no_fallback() -> postgrest::Response {
-    postgrest::error::ApiError::new(
-        503,
-        "SUPALITE503",
-        "The upstream PostgREST is unavailable and no fallback is configured",
-    )
-    .hint("Set upstream-fallback = true to serve such requests with the bridge")
-    .into()
+    let (status, code, message, hint) = contract::NO_FALLBACK;
+    postgrest::error::ApiError::new(status, code, message)
+        .hint(hint)
+        .into()
 }
 
 /// Talc instead of Rust's default wasm allocator (dlmalloc): each request
