@@ -206,6 +206,9 @@ fn send(
     Ok((status, body))
 }
 
+/// A smoke request: method, path, extra headers, body.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
 fn smoke_test(config_file: Option<&Path>, role: contract::Role, file: &Path) -> Result<bool> {
     println!(
         "smoke test (supalite serve with this {} on embedded PGlite):",
@@ -217,7 +220,7 @@ fn smoke_test(config_file: Option<&Path>, role: contract::Role, file: &Path) -> 
         ("origin", "https://app.example"),
         ("access-control-request-method", "POST"),
     ];
-    let cases: [(&str, &str, &[(&str, &str)], &str); 9] = [
+    let cases: [Case; 9] = [
         ("GET", "/rest/v1/", &[], ""),
         ("OPTIONS", "/rest/v1/smoke", &preflight, ""),
         (

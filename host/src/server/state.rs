@@ -1,0 +1,100 @@
+//! What each store holds: WASI and HTTP contexts, the memory budget, and
+//! the handles the host imports need.
+
+use super::outgoing::UpstreamOnly;
+use crate::db::Database;
+use crate::schema_cache::SchemaCache;
+use crate::upstream::Upstreams;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Memory an instance's linear memories may take together; growth past it
+/// fails inside the guest (an allocation error ends that request only).
+pub(super) const STORE_MEMORY_LIMIT: usize = 1 << 30;
+
+/// An instance whose memories grew past this while serving a request is not
+/// reused: dropping it gives the memory back (the pooling allocator keeps
+/// only `*_KEEP_RESIDENT` bytes of a slot), so one large body does not stay
+/// resident in every reused instance.
+pub(super) const REUSE_MEMORY_LIMIT: usize = 16 << 20;
+
+/// Counts what the store's memories take, and refuses growth past the
+/// limits: one memory (each role's component has its own) and all of them.
+pub(super) struct MemoryBudget {
+    pub(super) bytes: usize,
+    pub(super) per_memory: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryBudget {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.per_memory {
+            tracing::warn!(
+                bytes = desired,
+                limit = self.per_memory,
+                "a component tried to grow its memory past component-memory-mb"
+            );
+            return Ok(false);
+        }
+        let after = self.bytes - current.min(self.bytes) + desired;
+        if after > STORE_MEMORY_LIMIT {
+            tracing::warn!(
+                bytes = after,
+                limit = STORE_MEMORY_LIMIT,
+                "a component tried to grow its memory past the limit"
+            );
+            return Ok(false);
+        }
+        self.bytes = after;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// Per-request store data.
+pub struct State {
+    pub(super) memory: MemoryBudget,
+    pub(super) wasi: WasiCtx,
+    pub(super) http: WasiHttpCtx,
+    pub(super) hooks: UpstreamOnly,
+    pub(super) table: ResourceTable,
+    pub(super) db: Option<Database>,
+    pub(super) schema: Option<Arc<SchemaCache>>,
+    pub(super) upstreams: Upstreams,
+    /// The roles `sql` may switch to: the anonymous role and the roles a
+    /// token may carry (`None`: `jwt-allowed-roles` is empty, any role).
+    pub(super) sql_roles: Option<Arc<Vec<String>>>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
