@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const COMPONENTS: [&str; 8] = [
+const COMPONENTS: [&str; 9] = [
     "gateway",
     "rewriter",
+    "verifier",
     "auth",
     "adapter",
     "bridge",

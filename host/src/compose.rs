@@ -18,6 +18,7 @@ use wac_graph::{
 pub mod builtin {
     pub const GATEWAY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gateway.wasm"));
     pub const REWRITER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rewriter.wasm"));
+    pub const VERIFIER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/verifier.wasm"));
     pub const AUTH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/auth.wasm"));
     pub const BRIDGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bridge.wasm"));
     pub const ADAPTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/adapter.wasm"));
@@ -91,6 +92,7 @@ fn world_imports(role: &str) -> &'static [&'static str] {
     match role {
         "gateway" => &[
             "supalite:api/rewriter",
+            "supalite:api/verifier",
             "supalite:api/auth",
             "supalite:api/backend",
         ],
@@ -195,6 +197,7 @@ pub fn builtin_of(role: contract::Role) -> &'static [u8] {
     match role {
         Gateway => builtin::GATEWAY,
         Rewriter => builtin::REWRITER,
+        Verifier => builtin::VERIFIER,
         Auth => builtin::AUTH,
         Bridge => builtin::BRIDGE,
         Adapter => builtin::ADAPTER,
@@ -269,8 +272,9 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
     let c: &ComponentPaths = &cfg.components;
     let gateway = role("gateway", &c.gateway, builtin::GATEWAY)?;
     let rewriter = role("rewriter", &c.rewriter, builtin::REWRITER)?;
+    let verifier = role("verifier", &c.verifier, builtin::VERIFIER)?;
     let auth = role("auth", &c.auth, builtin::AUTH)?;
-    for r in [&gateway, &rewriter, &auth] {
+    for r in [&gateway, &rewriter, &verifier, &auth] {
         check_imports(r, &cfg.grants)?;
     }
     let backend = match cfg.backend {
@@ -301,7 +305,7 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
             adapter
         }
     };
-    plug(gateway, vec![rewriter, auth, backend])
+    plug(gateway, vec![rewriter, verifier, auth, backend])
 }
 
 /// Plugs the exports of `plugs` into the imports of `socket` (as `wac
@@ -472,6 +476,7 @@ mod tests {
         for (name, bytes) in [
             ("gateway", builtin::GATEWAY),
             ("rewriter", builtin::REWRITER),
+            ("verifier", builtin::VERIFIER),
             ("auth", builtin::AUTH),
             ("bridge", builtin::BRIDGE),
             ("adapter", builtin::ADAPTER),

@@ -34,6 +34,7 @@ struct AppSection {
 pub struct ComponentPaths {
     pub gateway: Option<PathBuf>,
     pub rewriter: Option<PathBuf>,
+    pub verifier: Option<PathBuf>,
     pub auth: Option<PathBuf>,
     pub bridge: Option<PathBuf>,
     pub adapter: Option<PathBuf>,
@@ -78,16 +79,19 @@ impl ComponentPaths {
         let ComponentPaths {
             gateway,
             rewriter,
+            verifier,
             auth,
             bridge,
             adapter,
             pgwire,
             standalone,
         } = self;
-        [gateway, rewriter, auth, bridge, adapter, pgwire, standalone]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            gateway, rewriter, verifier, auth, bridge, adapter, pgwire, standalone,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// No role is replaced by a file.
@@ -95,15 +99,18 @@ impl ComponentPaths {
         let ComponentPaths {
             gateway,
             rewriter,
+            verifier,
             auth,
             bridge,
             adapter,
             pgwire,
             standalone,
         } = self;
-        [gateway, rewriter, auth, bridge, adapter, pgwire, standalone]
-            .iter()
-            .all(|p| p.is_none())
+        [
+            gateway, rewriter, verifier, auth, bridge, adapter, pgwire, standalone,
+        ]
+        .iter()
+        .all(|p| p.is_none())
     }
 }
 

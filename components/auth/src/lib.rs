@@ -1,15 +1,13 @@
-//! The auth stage: verifies the bearer JWT and turns it into an identity
-//! (PostgreSQL role + claims), PostgREST's way.
+//! The auth role: the auth API under `/auth/v1` (GoTrue's endpoints: users,
+//! sessions, tokens), on `admin-sql` — SQL as the connection's own role on
+//! `auth.*`, which no other role may import. It verifies the tokens it is
+//! sent with the verifier's library; verifying the tokens of data-API
+//! requests is the verifier role's job.
 //!
-//! Configuration (wasi:cli environment, PostgREST's names in brackets):
-//! - `SUPALITE_JWT_SECRET` [jwt-secret]: HS256/384/512 secret.
-//! - `SUPALITE_DB_ANON_ROLE` [db-anon-role] (or the older `SUPALITE_ANON_ROLE`): role for
-//!   requests without a token (default `anon`).
-//! - `SUPALITE_JWT_AUD` [jwt-aud]: required audience, if set.
-//! - `SUPALITE_JWT_ROLE_CLAIM_KEY` [jwt-role-claim-key]: where the role is (default `.role`).
+//! Configuration: the JWT settings (see `verifier`) and `SUPALITE_AUTH_*`.
 
 pub mod gotrue;
-pub mod verify;
+pub use jwt as verify;
 
 /// Talc instead of Rust's default wasm allocator (dlmalloc): each request
 /// copies many small strings across component boundaries.
@@ -22,9 +20,9 @@ mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "auth-component" });
 
     use crate::gotrue::{AuthConfig, Ctx, Sql, SqlError};
-    use crate::verify::{self, Settings};
+    use crate::verify::Settings;
     use exports::supalite::api::auth::Guest;
-    use supalite::api::types::{Headers, Identity, Request, Response};
+    use supalite::api::types::{Request, Response};
     use supalite::api::{admin_sql, sql_types as sql};
 
     struct Auth;
@@ -32,9 +30,6 @@ mod glue {
     thread_local! {
         /// Read once per instance (the environment does not change).
         static SETTINGS: Settings = Settings::from_env(|k| std::env::var(k).ok());
-        /// Verified tokens, for instances that serve many requests.
-        static TOKENS: std::cell::RefCell<verify::TokenCache> =
-            std::cell::RefCell::new(verify::TokenCache::new(256));
     }
 
     fn settings() -> Settings {
@@ -42,26 +37,6 @@ mod glue {
     }
 
     impl Guest for Auth {
-        fn authenticate(headers: Headers) -> Result<Identity, Response> {
-            let verified = SETTINGS.with(|s| {
-                TOKENS.with(|c| verify::authenticate_cached(s, &headers, &mut c.borrow_mut()))
-            });
-            match verified {
-                Ok(id) => Ok(Identity {
-                    role: id.role,
-                    claims_json: id.claims_json,
-                }),
-                Err(e) => {
-                    let r: postgrest::Response = e.into();
-                    Err(Response {
-                        status: r.status,
-                        headers: r.headers,
-                        body: r.body,
-                    })
-                }
-            }
-        }
-
         fn handle(req: Request) -> Response {
             let settings = settings();
             let cfg = AuthConfig::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));

@@ -23,6 +23,7 @@ pub const NO_FALLBACK: (u16, &str, &str, &str) = (
 pub enum Role {
     Gateway,
     Rewriter,
+    Verifier,
     Auth,
     Bridge,
     Adapter,
@@ -31,9 +32,10 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Gateway,
         Role::Rewriter,
+        Role::Verifier,
         Role::Auth,
         Role::Bridge,
         Role::Adapter,
@@ -45,6 +47,7 @@ impl Role {
         match self {
             Role::Gateway => "gateway",
             Role::Rewriter => "rewriter",
+            Role::Verifier => "verifier",
             Role::Auth => "auth",
             Role::Bridge => "bridge",
             Role::Adapter => "adapter",
@@ -89,16 +92,17 @@ use Role::*;
 pub const SETTINGS: &[Setting] = &[
     Setting {
         env: "SUPALITE_JWT_SECRET",
-        roles: &[Auth],
+        // The verifier checks tokens with it, the auth API signs them.
+        roles: &[Verifier, Auth],
         secret: true,
     },
-    setting("SUPALITE_JWT_SECRET_IS_BASE64", &[Auth]),
-    setting("SUPALITE_JWT_ALLOWED_ROLES", &[Auth, Pgwire]),
-    setting("SUPALITE_JWT_ROLE_CLAIM_KEY", &[Auth]),
-    setting("SUPALITE_JWT_AUD", &[Auth]),
-    setting("SUPALITE_DB_ANON_ROLE", &[Auth, Bridge, Pgwire]),
+    setting("SUPALITE_JWT_SECRET_IS_BASE64", &[Verifier, Auth]),
+    setting("SUPALITE_JWT_ALLOWED_ROLES", &[Verifier, Auth, Pgwire]),
+    setting("SUPALITE_JWT_ROLE_CLAIM_KEY", &[Verifier, Auth]),
+    setting("SUPALITE_JWT_AUD", &[Verifier, Auth]),
+    setting("SUPALITE_DB_ANON_ROLE", &[Verifier, Auth, Bridge, Pgwire]),
     // The older name of the same setting.
-    setting("SUPALITE_ANON_ROLE", &[Auth, Bridge, Pgwire]),
+    setting("SUPALITE_ANON_ROLE", &[Verifier, Auth, Bridge, Pgwire]),
     setting("SUPALITE_DB_SCHEMAS", &[Bridge, Pgwire]),
     setting("SUPALITE_DB_EXTRA_SEARCH_PATH", &[Bridge, Pgwire]),
     setting("SUPALITE_DB_TX_END", &[Bridge]),
@@ -150,6 +154,7 @@ mod tests {
     #[test]
     fn secrets_reach_only_their_role() {
         assert!(visible_to(Auth, "SUPALITE_JWT_SECRET"));
+        assert!(visible_to(Verifier, "SUPALITE_JWT_SECRET"));
         for r in [Gateway, Rewriter, Bridge, Adapter, Pgwire, Standalone] {
             assert!(!visible_to(r, "SUPALITE_JWT_SECRET"), "{r:?}");
         }

@@ -1,5 +1,5 @@
-//! The gateway: owns the HTTP edge and wires the stages: rewriter → auth →
-//! backend (or auth's own API), then adds the rewriter's decorations (request
+//! The gateway: owns the HTTP edge and wires the stages: rewriter → verifier
+//! → backend (or the auth API), then adds the rewriter's decorations (request
 //! id, CORS) to the response. Two exports run the same
 //! stages: `wasi:http/incoming-handler` for any wasi:http host, and
 //! `supalite:api/handler` (whole request and response as records) for a host
@@ -33,7 +33,7 @@ mod glue {
     use exports::wasi::http::incoming_handler::Guest;
     use supalite::api::rewriter::{Outcome, RequestHead, Routed, Target};
     use supalite::api::types::{Request, Response};
-    use supalite::api::{auth, backend, rewriter};
+    use supalite::api::{auth, backend, rewriter, verifier};
     use wasi::http::types::{
         Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
     };
@@ -112,7 +112,7 @@ mod glue {
     fn stage(target: Target, req: &Request) -> Response {
         match target {
             Target::Auth => auth::handle(req),
-            Target::Rest => match auth::authenticate(&req.headers) {
+            Target::Rest => match verifier::authenticate(&req.headers) {
                 Ok(who) => backend::handle(req, &who),
                 Err(denied) => denied,
             },

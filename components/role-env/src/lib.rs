@@ -47,6 +47,7 @@ mod glue {
 
     role_env!(gateway_env, Role::Gateway);
     role_env!(rewriter_env, Role::Rewriter);
+    role_env!(verifier_env, Role::Verifier);
     role_env!(auth_env, Role::Auth);
     role_env!(bridge_env, Role::Bridge);
     role_env!(adapter_env, Role::Adapter);
