@@ -2,6 +2,7 @@
 //! then `SUPALITE_*` environment overrides, then command-line flags.
 
 use anyhow::{bail, Context, Result};
+use contract::defaults;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -429,7 +430,7 @@ impl Config {
         }
         let db_anon_role = env("SUPALITE_DB_ANON_ROLE")
             .or(file.db_anon_role)
-            .unwrap_or_else(|| "anon".into());
+            .unwrap_or_else(|| defaults::DB_ANON_ROLE.into());
         let db_max_rows = match env("SUPALITE_DB_MAX_ROWS") {
             Some(v) => Some(
                 v.parse()
@@ -445,15 +446,20 @@ impl Config {
                 &env,
                 "SUPALITE_UPSTREAM_TIMEOUT_MS",
                 file.upstream_timeout_ms,
-                15_000,
+                defaults::UPSTREAM_TIMEOUT_MS,
             )?,
             upstream_total_timeout_ms: num(
                 &env,
                 "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS",
                 file.upstream_total_timeout_ms,
-                30_000,
+                defaults::UPSTREAM_TOTAL_TIMEOUT_MS,
             )?,
-            upstream_retries: num(&env, "SUPALITE_UPSTREAM_RETRIES", file.upstream_retries, 2)?,
+            upstream_retries: num(
+                &env,
+                "SUPALITE_UPSTREAM_RETRIES",
+                file.upstream_retries,
+                defaults::UPSTREAM_RETRIES,
+            )?,
             max_body_bytes: num(
                 &env,
                 "SUPALITE_MAX_BODY_BYTES",
@@ -464,13 +470,13 @@ impl Config {
                 &env,
                 "SUPALITE_UPSTREAM_BACKOFF_MS",
                 file.upstream_backoff_ms,
-                50,
+                defaults::UPSTREAM_BACKOFF_MS,
             )?,
             upstream_fallback: flag(
                 &env,
                 "SUPALITE_UPSTREAM_FALLBACK",
                 file.upstream_fallback,
-                false,
+                defaults::UPSTREAM_FALLBACK,
             )?,
             upstream_breaker_failures: num(
                 &env,
@@ -550,26 +556,20 @@ impl Config {
                         .filter(|x| !x.is_empty())
                         .collect()
                 })
-                .unwrap_or_else(|| {
-                    vec![
-                        db_anon_role.clone(),
-                        "authenticated".into(),
-                        "service_role".into(),
-                    ]
-                }),
+                .unwrap_or_else(|| defaults::jwt_allowed_roles(&db_anon_role)),
             jwt_aud: env("SUPALITE_JWT_AUD").or(file.jwt_aud),
             jwt_role_claim_key: env("SUPALITE_JWT_ROLE_CLAIM_KEY")
                 .or(file.jwt_role_claim_key)
-                .unwrap_or_else(|| ".role".into()),
+                .unwrap_or_else(|| defaults::JWT_ROLE_CLAIM_KEY.into()),
             db_schemas: env("SUPALITE_DB_SCHEMAS")
                 .or(file.db_schemas)
-                .unwrap_or_else(|| "public".into()),
+                .unwrap_or_else(|| defaults::DB_SCHEMAS.into()),
             db_anon_role,
             db_max_rows,
             db_tx_end: {
                 let t = env("SUPALITE_DB_TX_END")
                     .or(file.db_tx_end)
-                    .unwrap_or_else(|| "commit".into());
+                    .unwrap_or_else(|| defaults::DB_TX_END.into());
                 if postgrest::TxEnd::parse(&t).is_none() {
                     bail!("invalid db-tx-end `{t}` (commit, commit-allow-override, rollback or rollback-allow-override)");
                 }
@@ -595,24 +595,29 @@ impl Config {
             )?,
             cors_origins: env("SUPALITE_CORS_ORIGINS")
                 .or(file.cors_origins)
-                .unwrap_or_else(|| "*".into()),
+                .unwrap_or_else(|| defaults::CORS_ORIGINS.into()),
             auth_autoconfirm: flag(
                 &env,
                 "SUPALITE_AUTH_AUTOCONFIRM",
                 file.auth_autoconfirm,
-                true,
+                defaults::AUTH_AUTOCONFIRM,
             )?,
             auth_disable_signup: flag(
                 &env,
                 "SUPALITE_AUTH_DISABLE_SIGNUP",
                 file.auth_disable_signup,
-                false,
+                defaults::AUTH_DISABLE_SIGNUP,
             )?,
-            auth_jwt_expiry: num(&env, "SUPALITE_AUTH_JWT_EXPIRY", file.auth_jwt_expiry, 3600)?,
+            auth_jwt_expiry: num(
+                &env,
+                "SUPALITE_AUTH_JWT_EXPIRY",
+                file.auth_jwt_expiry,
+                defaults::AUTH_JWT_EXPIRY,
+            )?,
             auth_refresh_token_reuse_interval: env("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
                 .and_then(|v| v.parse().ok())
                 .or(file.auth_refresh_token_reuse_interval)
-                .unwrap_or(10),
+                .unwrap_or(defaults::AUTH_REFRESH_TOKEN_REUSE_INTERVAL),
             db_statement_timeout: Some(std::time::Duration::from_millis(num(
                 &env,
                 "SUPALITE_DB_STATEMENT_TIMEOUT",
@@ -622,7 +627,7 @@ impl Config {
             .filter(|d| !d.is_zero()),
             db_extra_search_path: env("SUPALITE_DB_EXTRA_SEARCH_PATH")
                 .or(file.db_extra_search_path)
-                .unwrap_or_else(|| "public".into()),
+                .unwrap_or_else(|| defaults::DB_EXTRA_SEARCH_PATH.into()),
             db_pre_request: env("SUPALITE_DB_PRE_REQUEST")
                 .or(file.db_pre_request)
                 .filter(|f| !f.trim().is_empty()),
@@ -639,13 +644,13 @@ impl Config {
                 &env,
                 "SUPALITE_AUTH_RATE_LIMIT_TOKEN",
                 file.auth_rate_limit_token,
-                150,
+                defaults::AUTH_RATE_LIMIT_TOKEN,
             )?,
             auth_rate_limit_window: num(
                 &env,
                 "SUPALITE_AUTH_RATE_LIMIT_WINDOW",
                 file.auth_rate_limit_window,
-                300,
+                defaults::AUTH_RATE_LIMIT_WINDOW,
             )?
             .max(1),
             request_deadline: std::time::Duration::from_millis(

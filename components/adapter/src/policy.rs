@@ -24,17 +24,34 @@ pub struct Policy {
 /// Longest single back-off.
 pub const MAX_BACKOFF_MS: u64 = 2_000;
 
+use contract::defaults;
+
 impl Policy {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Policy {
         let num = |k: &str, d: u64| get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(d);
         Policy {
-            attempt_timeout_ms: num("SUPALITE_UPSTREAM_TIMEOUT_MS", 15_000).max(1),
-            total_timeout_ms: num("SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS", 30_000).max(1),
-            retries: num("SUPALITE_UPSTREAM_RETRIES", 2).min(10) as u32,
-            backoff_ms: num("SUPALITE_UPSTREAM_BACKOFF_MS", 50),
+            attempt_timeout_ms: num(
+                "SUPALITE_UPSTREAM_TIMEOUT_MS",
+                defaults::UPSTREAM_TIMEOUT_MS,
+            )
+            .max(1),
+            total_timeout_ms: num(
+                "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS",
+                defaults::UPSTREAM_TOTAL_TIMEOUT_MS,
+            )
+            .max(1),
+            retries: num(
+                "SUPALITE_UPSTREAM_RETRIES",
+                defaults::UPSTREAM_RETRIES.into(),
+            )
+            .min(10) as u32,
+            backoff_ms: num(
+                "SUPALITE_UPSTREAM_BACKOFF_MS",
+                defaults::UPSTREAM_BACKOFF_MS,
+            ),
             fallback: get("SUPALITE_UPSTREAM_FALLBACK")
                 .and_then(|v| postgrest::parse_bool(&v))
-                .unwrap_or(false),
+                .unwrap_or(defaults::UPSTREAM_FALLBACK),
         }
     }
 

@@ -16,10 +16,6 @@ use postgrest::Response;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-/// A revoked refresh token used again within this many seconds still works
-/// (concurrent refreshes from several tabs), as GoTrue's reuse interval.
-pub const DEFAULT_REUSE_INTERVAL_SECONDS: f64 = 10.0;
-
 /// One transaction of statements; each result is rows of text values.
 pub trait Sql {
     fn run(
@@ -49,27 +45,29 @@ pub struct AuthConfig {
     pub rate_limit_window_seconds: u32,
 }
 
+use contract::defaults;
+
 impl AuthConfig {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> AuthConfig {
         AuthConfig {
             autoconfirm: var("SUPALITE_AUTH_AUTOCONFIRM")
                 .and_then(|v| postgrest::parse_bool(&v))
-                .unwrap_or(true),
+                .unwrap_or(defaults::AUTH_AUTOCONFIRM),
             disable_signup: var("SUPALITE_AUTH_DISABLE_SIGNUP")
                 .and_then(|v| postgrest::parse_bool(&v))
-                .unwrap_or(false),
+                .unwrap_or(defaults::AUTH_DISABLE_SIGNUP),
             jwt_expiry: var("SUPALITE_AUTH_JWT_EXPIRY")
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(3600),
+                .unwrap_or(defaults::AUTH_JWT_EXPIRY),
             reuse_interval: var("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(DEFAULT_REUSE_INTERVAL_SECONDS),
+                .unwrap_or(defaults::AUTH_REFRESH_TOKEN_REUSE_INTERVAL as f64),
             rate_limit_token: var("SUPALITE_AUTH_RATE_LIMIT_TOKEN")
                 .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(150),
+                .unwrap_or(defaults::AUTH_RATE_LIMIT_TOKEN),
             rate_limit_window_seconds: var("SUPALITE_AUTH_RATE_LIMIT_WINDOW")
                 .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(300),
+                .unwrap_or(defaults::AUTH_RATE_LIMIT_WINDOW),
         }
     }
 }

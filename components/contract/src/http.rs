@@ -11,7 +11,7 @@ pub struct RouteRule {
 
 /// Supabase's routes: `/rest/v1` → data API, `/auth/v1` → auth API.
 pub fn default_routes() -> Vec<RouteRule> {
-    parse_routes("/rest/v1=rest,/auth/v1=auth")
+    parse_routes(crate::defaults::ROUTES)
 }
 
 /// Parses `SUPALITE_ROUTES` (`prefix=rest|auth,...`); unusable entries are

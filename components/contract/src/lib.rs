@@ -6,6 +6,7 @@
 //! the variables this table grants it, so that a replaced rewriter never
 //! sees the JWT secret or the database URI.
 
+pub mod defaults;
 pub mod http;
 
 /// The answer of the adapter's fallback slot when no bridge is composed in

@@ -26,7 +26,8 @@ impl Settings {
     /// Reads the settings from environment-style lookups (`SUPALITE_*`).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Settings {
         let var = |k: &str| var(k).filter(|v| !v.is_empty());
-        let anon_role = postgrest::anon_role_from_env(var).unwrap_or_else(|| "anon".into());
+        let anon_role = postgrest::anon_role_from_env(var)
+            .unwrap_or_else(|| contract::defaults::DB_ANON_ROLE.into());
         let allowed_roles = var("SUPALITE_JWT_ALLOWED_ROLES")
             .map(|r| {
                 r.split(',')
@@ -34,13 +35,7 @@ impl Settings {
                     .filter(|x| !x.is_empty())
                     .collect()
             })
-            .unwrap_or_else(|| {
-                vec![
-                    anon_role.clone(),
-                    "authenticated".into(),
-                    "service_role".into(),
-                ]
-            });
+            .unwrap_or_else(|| contract::defaults::jwt_allowed_roles(&anon_role));
         Settings {
             secret: var("SUPALITE_JWT_SECRET"),
             secret_is_base64: var("SUPALITE_JWT_SECRET_IS_BASE64")
@@ -48,7 +43,8 @@ impl Settings {
                 .unwrap_or(false),
             anon_role,
             audience: var("SUPALITE_JWT_AUD"),
-            role_claim_key: var("SUPALITE_JWT_ROLE_CLAIM_KEY").unwrap_or_else(|| ".role".into()),
+            role_claim_key: var("SUPALITE_JWT_ROLE_CLAIM_KEY")
+                .unwrap_or_else(|| contract::defaults::JWT_ROLE_CLAIM_KEY.into()),
             allowed_roles,
         }
     }

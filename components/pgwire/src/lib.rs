@@ -218,10 +218,11 @@ mod glue {
     /// `anon,authenticated,service_role`).
     fn role_allowed(role: &str) -> bool {
         let var = |k: &str| std::env::var(k).ok();
-        let anon = postgrest::anon_role_from_env(var).unwrap_or_else(|| "anon".into());
+        let anon = postgrest::anon_role_from_env(var)
+            .unwrap_or_else(|| contract::defaults::DB_ANON_ROLE.into());
         let allowed = var("SUPALITE_JWT_ALLOWED_ROLES")
             .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| format!("{anon},authenticated,service_role"));
+            .unwrap_or_else(|| contract::defaults::jwt_allowed_roles(&anon).join(","));
         !role.is_empty() && (role == anon || allowed.split(',').any(|r| r.trim() == role))
     }
 

@@ -72,7 +72,8 @@ mod glue {
                 Ok(r) if !r.is_empty() => routing::parse_routes(&r),
                 _ => routing::default_routes(),
             },
-            std::env::var("SUPALITE_CORS_ORIGINS").unwrap_or_else(|_| "*".into()),
+            std::env::var("SUPALITE_CORS_ORIGINS")
+                .unwrap_or_else(|_| contract::defaults::CORS_ORIGINS.into()),
         );
     }
 
