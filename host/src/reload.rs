@@ -9,6 +9,8 @@ use crate::compose;
 use crate::config::{Config, Overrides};
 use crate::server::Current;
 use anyhow::{Context, Result};
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -47,41 +49,40 @@ fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
         .collect()
 }
 
-/// Settings read once at start: a reload leaves them as they are.
-fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+/// Settings opened once at start (the listener, the database and its
+/// session settings, the HTTP server's limits, the engine): a reload keeps
+/// their running values in `next` and names the ones the file changed.
+fn keep_start_values(next: &mut Config, running: &Config) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let mut differs = |name, a: String, b: String| {
-        if a != b {
-            changed.push(name);
-        }
-    };
-    differs("listen", old.listen.to_string(), new.listen.to_string());
-    differs(
-        "data-dir",
-        format!("{:?}", old.data_dir),
-        format!("{:?}", new.data_dir),
-    );
-    differs(
-        "db-uri",
-        format!("{:?}", old.db_uri),
-        format!("{:?}", new.db_uri),
-    );
-    differs("db-pool", old.db_pool.to_string(), new.db_pool.to_string());
-    differs("db-schemas", old.db_schemas.clone(), new.db_schemas.clone());
-    differs(
-        "migrations",
-        format!("{:?}", old.migrations),
-        format!("{:?}", new.migrations),
-    );
-    differs(
-        "admin-listen",
-        format!("{:?}", old.admin_listen),
-        format!("{:?}", new.admin_listen),
-    );
-    differs(
-        "[postgrest]",
-        format!("{:?}", old.postgrest),
-        format!("{:?}", new.postgrest),
+    macro_rules! keep {
+        ($($field:ident => $name:literal),* $(,)?) => {$(
+            if format!("{:?}", next.$field) != format!("{:?}", running.$field) {
+                changed.push($name);
+                next.$field = running.$field.clone();
+            }
+        )*};
+    }
+    keep!(
+        listen => "listen",
+        admin_listen => "admin-listen",
+        data_dir => "data-dir",
+        migrations => "migrations",
+        db_uri => "db-uri",
+        db_pool => "db-pool",
+        db_schemas => "db-schemas",
+        db_extra_search_path => "db-extra-search-path",
+        db_statement_timeout => "db-statement-timeout",
+        db_prepared_statements => "db-prepared-statements",
+        app_settings => "app.settings",
+        pglite_listen => "pglite-listen",
+        pglite_shared_buffers => "pglite-shared-buffers",
+        postgrest => "[postgrest]",
+        upstream_breaker_failures => "upstream-breaker-failures",
+        upstream_breaker_cooldown_ms => "upstream-breaker-cooldown-ms",
+        server_header_timeout => "server-header-timeout-ms",
+        server_max_connections => "server-max-connections",
+        shutdown_timeout => "shutdown-timeout-ms",
+        component_memory_mb => "component-memory-mb",
     );
     changed
 }
@@ -116,8 +117,7 @@ impl Reloader {
             };
             let started = std::time::Instant::now();
             match self.reload(&cfg).await {
-                Ok(next) => {
-                    let restart = needs_restart(&cfg, &next);
+                Ok((next, restart)) => {
                     if !restart.is_empty() {
                         tracing::warn!(settings = ?restart, "changed settings take effect after a restart");
                     }
@@ -138,16 +138,16 @@ impl Reloader {
         }
     }
 
-    /// Builds, checks and installs the next pipeline; the new config.
-    async fn reload(&self, running: &Config) -> Result<Config> {
+    /// Builds, checks and installs the next pipeline; the new config and
+    /// the changed settings that wait for a restart.
+    async fn reload(&self, running: &Config) -> Result<(Config, Vec<&'static str>)> {
         let env = |k: &str| std::env::var(k).ok();
         let mut cfg = Config::load(self.config_path.as_deref(), env, &self.overrides)?;
         if cfg.backend != running.backend && running.backend == crate::config::Backend::Adapter {
             // The database was not opened at start.
             anyhow::bail!("switching the backend from the adapter to the bridge needs a restart");
         }
-        // What is opened once keeps its start-up values.
-        cfg.listen = running.listen;
+        let restart = keep_start_values(&mut cfg, running);
         let current = self.current.get();
         let next = tokio::task::spawn_blocking(move || -> Result<_> {
             let composed = compose::compose(&cfg)?;
@@ -161,6 +161,41 @@ impl Reloader {
             .await
             .context("the new pipeline does not instantiate")?;
         self.current.replace(next);
-        Ok(cfg)
+        Ok((cfg, restart))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(env: &[(&str, &str)]) -> Config {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(
+            Some(Path::new("/dev/null")),
+            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            &Overrides::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reload_keeps_what_was_opened_at_start() {
+        let running = config(&[("SUPALITE_DB_SCHEMAS", "api")]);
+        let mut next = config(&[
+            ("SUPALITE_DB_SCHEMAS", "api,other"),
+            ("SUPALITE_LISTEN", "127.0.0.1:1"),
+            ("SUPALITE_CORS_ORIGINS", "https://app.example"),
+        ]);
+        let changed = keep_start_values(&mut next, &running);
+        assert_eq!(changed, ["listen", "db-schemas"]);
+        assert_eq!(next.db_schemas, "api");
+        assert_eq!(next.listen, running.listen);
+        // What the pipeline reads is taken from the file.
+        assert_eq!(next.cors_origins, "https://app.example");
     }
 }
