@@ -9,8 +9,6 @@ use crate::compose;
 use crate::config::{Config, Overrides};
 use crate::server::Current;
 use anyhow::{Context, Result};
-#[cfg(test)]
-use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
