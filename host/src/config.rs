@@ -97,21 +97,7 @@ impl ComponentPaths {
 
     /// No role is replaced by a file.
     pub fn is_builtin(&self) -> bool {
-        let ComponentPaths {
-            gateway,
-            rewriter,
-            verifier,
-            auth,
-            bridge,
-            adapter,
-            pgwire,
-            standalone,
-        } = self;
-        [
-            gateway, rewriter, verifier, auth, bridge, adapter, pgwire, standalone,
-        ]
-        .iter()
-        .all(|p| p.is_none())
+        self.paths().is_empty()
     }
 }
 
