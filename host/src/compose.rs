@@ -330,11 +330,11 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
         builtin::ROLE_ENV.to_vec(),
     )?;
     let mut env_instance = None;
-    let mut instantiate = |graph: &mut CompositionGraph, r: &Role| -> Result<_> {
-        let pkg = register(graph, r.name, &r.origin, r.bytes.clone())?;
+    // An instance of `pkg`, its environment import plugged into its role's.
+    let mut instantiate = |graph: &mut CompositionGraph, pkg, r: &Role| -> Result<_> {
         let instance = graph.instantiate(pkg);
         let Some(role) = r.env else {
-            return Ok((pkg, instance));
+            return Ok(instance);
         };
         let env_imports: Vec<String> = graph.types()[graph[pkg].ty()]
             .imports
@@ -354,26 +354,23 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
                     )
                 })?;
         }
-        Ok((pkg, instance))
+        Ok(instance)
     };
-    let (socket_pkg, socket_instance) = instantiate(&mut graph, &socket)?;
+    let socket_pkg = register(
+        &mut graph,
+        socket.name,
+        &socket.origin,
+        socket.bytes.clone(),
+    )?;
+    let socket_instance = instantiate(&mut graph, socket_pkg, &socket)?;
     for p in &plugs {
-        let plug_pkg = {
-            let what = format!("the {} component ({})", p.name, p.origin);
-            Package::from_bytes(
-                &format!("supalite:{}-type", p.name),
-                None,
-                p.bytes.clone(),
-                graph.types_mut(),
-            )
-            .with_context(|| format!("{what} is not a valid WebAssembly component"))?
-        };
+        let plug_pkg = register(&mut graph, p.name, &p.origin, p.bytes.clone())?;
         // Which of its exports fill which of the socket's imports.
         let mut pairs = Vec::new();
         let mut cache = Default::default();
         let mut checker = SubtypeChecker::new(&mut cache);
         let socket_imports = &graph.types()[graph[socket_pkg].ty()].imports;
-        for (name, ty) in &graph.types()[plug_pkg.ty()].exports {
+        for (name, ty) in &graph.types()[graph[plug_pkg].ty()].exports {
             let matching = socket_imports.get_key_value(name).or_else(|| {
                 socket_imports
                     .iter()
@@ -391,7 +388,7 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
         if pairs.is_empty() {
             continue;
         }
-        let (_, instance) = instantiate(&mut graph, p)?;
+        let instance = instantiate(&mut graph, plug_pkg, p)?;
         for (export, import) in pairs {
             let node = graph.alias_instance_export(instance, &export)?;
             graph.set_instantiation_argument(socket_instance, &import, node)?;
