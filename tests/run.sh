@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (the wasm32-wasip2 target, PostgreSQL, wasmtime-cli, supabase-js from npm),
+# (the wasm32-wasip2 target, PostgreSQL, wasmtime-cli, supabase-js and the
+# JS host's packages from npm),
 # builds the `supalite` binary (which builds the wasm components), then runs
 # every test.
 set -euo pipefail
@@ -42,6 +43,10 @@ done_step
 
 step "npm ci (tests/js: @supabase/supabase-js)"
 (cd tests/js && npm ci --no-audit --no-fund)
+done_step
+
+step "npm ci (host/js: the JS host — jco, preview2-shim, PGlite for JS)"
+(cd host/js && npm ci --no-audit --no-fund)
 done_step
 
 # The whole workspace at once: the same feature resolution as `cargo test

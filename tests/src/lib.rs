@@ -129,6 +129,48 @@ impl Project {
             .unwrap()
     }
 
+    /// Starts the JS host (`host/js`, Node.js + PGlite for JS) on this
+    /// project's migrations, as `supalite serve` would run them; builds its
+    /// pipeline first (once per test process) from this workspace's
+    /// `supalite compose`.
+    pub fn serve_js(&self, env: &[(&str, &str)]) -> Result<Server, String> {
+        let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/js");
+        static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+        BUILT
+            .get_or_init(|| {
+                if !js.join("node_modules/@electric-sql/pglite").exists() {
+                    return Err(format!("run `npm ci` in {}", js.display()));
+                }
+                let out = Command::new("node")
+                    .arg(js.join("scripts/build.mjs"))
+                    .env("SUPALITE_BIN", binary())
+                    .output()
+                    .map_err(|e| format!("node: {e}"))?;
+                out.status.success().then_some(()).ok_or_else(|| {
+                    format!(
+                        "building the JS host failed: {}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                })
+            })
+            .clone()?;
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new("node");
+        cmd.arg(js.join("bin/serve.mjs"))
+            .args(["--listen", &listen, "--data-dir"])
+            .arg(self.path().join(".supalite/js-data"))
+            .arg("--migrations")
+            .arg(self.path().join("supabase/migrations"))
+            .current_dir(self.path())
+            .env("SUPALITE_JWT_SECRET", SECRET);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Server::start(cmd, format!("http://{listen}"))
+    }
+
     /// Starts `supalite serve` and waits until it is ready.
     pub fn serve(&self) -> Server {
         self.serve_with(&[], &[])
@@ -452,4 +494,35 @@ impl Drop for Server {
             self.terminate();
         }
     }
+}
+
+/// Runs one `node --test` file of `tests/js` (the real supabase-js) against
+/// `server` with `env`; returns the report.
+pub fn run_node(file: &str, server: &Server, env: &[(&str, &str)]) -> String {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    assert!(
+        js.join("node_modules/@supabase/supabase-js").exists(),
+        "supabase-js is not installed: run `npm ci` in {}",
+        js.display()
+    );
+    // Node 20 has no global WebSocket without this flag; realtime-js needs one.
+    let out = Command::new("node")
+        .args(["--experimental-websocket", "--test", "--test-reporter=spec"])
+        .arg(js.join(file))
+        .current_dir(&js)
+        .env("SUPALITE_URL", &server.url)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node is installed");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{file} failed:\n{report}\nserver log:\n{}",
+        server.log()
+    );
+    report
 }

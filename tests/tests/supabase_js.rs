@@ -7,36 +7,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use supalite_tests::*;
 
-/// Runs one `node --test` file against `server` with `env`; returns the report.
-fn run_node(file: &str, server: &Server, env: &[(&str, &str)]) -> String {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
-    assert!(
-        js.join("node_modules/@supabase/supabase-js").exists(),
-        "supabase-js is not installed: run `npm ci` in {}",
-        js.display()
-    );
-    // Node 20 has no global WebSocket without this flag; realtime-js needs one.
-    let out = Command::new("node")
-        .args(["--experimental-websocket", "--test", "--test-reporter=spec"])
-        .arg(js.join(file))
-        .current_dir(&js)
-        .env("SUPALITE_URL", &server.url)
-        .envs(env.iter().copied())
-        .output()
-        .expect("node is installed");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{file} failed:\n{report}\nserver log:\n{}",
-        server.log()
-    );
-    report
-}
-
 #[test]
 fn supabase_js_talks_to_supalite() {
     on_each_db(|p| {

@@ -1,0 +1,118 @@
+// The JS host: loads the composed pipeline (transpiled by jco, see
+// scripts/build.mjs) and provides its `sql`, `admin-sql` and `schema`
+// imports on PGlite, with the same behaviour as the Rust host's.
+import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import * as cli from '@bytecodealliance/preview2-shim/cli';
+import * as clocks from '@bytecodealliance/preview2-shim/clocks';
+import * as http from '@bytecodealliance/preview2-shim/http';
+import * as io from '@bytecodealliance/preview2-shim/io';
+import * as random from '@bytecodealliance/preview2-shim/random';
+
+const BUILD = new URL('../build/pipeline/', import.meta.url);
+
+/// The database thread, called synchronously once it has started.
+async function database({ dataDir, migrations, searchPath }) {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(new URL('./db-worker.mjs', import.meta.url), {
+    workerData: { flag, port: port2, dataDir, migrations, searchPath },
+    transferList: [port2],
+  });
+  // A worker starts only while the main thread's event loop runs.
+  await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  worker.on('error', (e) => console.error(`database thread failed: ${e.stack || e}`));
+  const call = (msg) => {
+    Atomics.store(flag, 0, 0);
+    port1.postMessage(msg);
+    while (Atomics.wait(flag, 0, 0, 60_000) === 'timed-out') {
+      if (!worker.threadId) throw new Error('the database thread is gone');
+    }
+    return receiveMessageOnPort(port1).message;
+  };
+  const value = (reply) => {
+    if (reply.err) throw Object.assign(new Error(reply.err.message), { payload: reply.err });
+    return reply.ok;
+  };
+  return { call, value, worker };
+}
+
+/// WASI from preview2-shim, under the names the pipeline imports.
+function wasiImports() {
+  const imports = {};
+  for (const [pkg, mod] of Object.entries({ cli, clocks, http, io, random })) {
+    for (const [name, iface] of Object.entries(mod)) {
+      if (name.startsWith('_')) continue;
+      imports[`wasi:${pkg}/${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`] = iface;
+    }
+  }
+  return imports;
+}
+
+/**
+ * Opens the database (bootstrap, migrations), reads the schema cache and
+ * instantiates the pipeline. `env`: the components' settings (`SUPALITE_*`),
+ * which each role sees only its own share of (the pipeline's role-env).
+ */
+export async function createHost({ dataDir, migrations, env = {}, schemas = 'public', extraSearchPath = 'public', allowedRoles = ['anon', 'authenticated', 'service_role'] }) {
+  if (!existsSync(new URL('pipeline.js', BUILD))) {
+    throw new Error('the pipeline is not built: run `npm run build` in host/js');
+  }
+  const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const searchPath = [...new Set([list(schemas)[0] || 'public', ...list(extraSearchPath)])]
+    .map((s) => `"${s.replaceAll('"', '""')}"`).join(', ');
+  const db = await database({ dataDir, migrations, searchPath });
+  const { applied } = db.value(db.call({ kind: 'start' }));
+  const catalog = `{${list(schemas).map((s) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+  let schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
+  let version = 1n;
+
+  const transaction = (session, statements) =>
+    db.value(db.call({ kind: 'transaction', session, statements }));
+  const imports = {
+    ...wasiImports(),
+    'supalite:api/types': {},
+    'supalite:api/sql-types': {},
+    'supalite:api/sql': {
+      transaction(session, statements) {
+        // As the Rust host: only a role a request may have.
+        if (!session.role || !allowedRoles.includes(session.role)) {
+          throw { payload: { code: '42501', message: `role "${session.role}" is not one a request may use` } };
+        }
+        return transaction(session, statements);
+      },
+    },
+    'supalite:api/admin-sql': {
+      transaction(statements) {
+        return transaction({ role: null, claimsJson: '{}', readOnly: false, rollback: false, requestSettings: [] }, statements);
+      },
+    },
+    'supalite:api/schema': {
+      snapshot: () => [version, schemaJson],
+      version: () => version,
+    },
+  };
+  cli._setEnv(env);
+  const { instantiate } = await import(new URL('pipeline.js', BUILD));
+  const pipeline = await instantiate(
+    async (name) => WebAssembly.compile(await readFile(new URL(name, BUILD))),
+    imports,
+  );
+  return {
+    applied,
+    /** One request record in, one response record out (`supalite:api/handler`). */
+    handle: (request) => pipeline.handler.handle(request),
+    /** Reads the schema cache again (after DDL outside migrations). */
+    reloadSchema() {
+      schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
+      version += 1n;
+    },
+    async close() {
+      try { db.call({ kind: 'close' }); } finally { await db.worker.terminate(); }
+    },
+  };
+}
