@@ -67,7 +67,7 @@ const server = createServer((req, res) => {
     size += c.length;
     if (size <= MAX_BODY) chunks.push(c);
   });
-  req.on('end', () => {
+  req.on('end', async () => {
     const at = req.url.indexOf('?');
     const headers = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -78,7 +78,7 @@ const server = createServer((req, res) => {
     const rest = headers.filter(([k]) => k !== 'x-forwarded-for');
     rest.push(['x-forwarded-for', forwarded ? `${forwarded}, ${peer}` : peer]);
     try {
-      const r = host.handle({
+      const r = await host.handle({
         method: req.method,
         path: at < 0 ? req.url : req.url.slice(0, at),
         query: at < 0 ? '' : req.url.slice(at + 1),

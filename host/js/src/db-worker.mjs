@@ -113,8 +113,8 @@ port.on('message', async (msg) => {
   } catch (e) {
     reply = { err: dbError(e) };
   }
-  port.postMessage(reply);
-  Atomics.store(flag, 0, 1);
+  port.postMessage({ ...reply, id: msg.id });
+  Atomics.add(flag, 0, 1);
   Atomics.notify(flag, 0);
 });
 // Started: the main thread may call now (it must not block before this).

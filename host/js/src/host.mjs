@@ -11,6 +11,8 @@ import * as io from '@bytecodealliance/preview2-shim/io';
 import * as random from '@bytecodealliance/preview2-shim/random';
 
 const BUILD = new URL('../build/pipeline/', import.meta.url);
+/// The longest one database call may take.
+const TIMEOUT_MS = 60_000;
 
 /// The database thread, called synchronously once it has started.
 async function database({ dataDir, migrations, searchPath }) {
@@ -26,13 +28,24 @@ async function database({ dataDir, migrations, searchPath }) {
     worker.once('error', reject);
   });
   worker.on('error', (e) => console.error(`database thread failed: ${e.stack || e}`));
-  const call = (msg) => {
-    Atomics.store(flag, 0, 0);
-    port1.postMessage(msg);
-    while (Atomics.wait(flag, 0, 0, 60_000) === 'timed-out') {
-      if (!worker.threadId) throw new Error('the database thread is gone');
+  // Answers carry the id of their request: an answer that comes after its
+  // caller gave up (TIMEOUT_MS) is dropped, never taken for the next one.
+  let next = 0;
+  const call = (msg, timeout = TIMEOUT_MS) => {
+    const id = ++next;
+    const deadline = Date.now() + timeout;
+    port1.postMessage({ ...msg, id });
+    for (;;) {
+      const seen = Atomics.load(flag, 0);
+      for (let m = receiveMessageOnPort(port1); m; m = receiveMessageOnPort(port1)) {
+        if (m.message.id === id) return m.message;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        return { err: { code: '57014', message: `the database did not answer within ${timeout} ms` } };
+      }
+      Atomics.wait(flag, 0, seen, left);
     }
-    return receiveMessageOnPort(port1).message;
   };
   const value = (reply) => {
     if (reply.err) throw Object.assign(new Error(reply.err.message), { payload: reply.err });
@@ -66,7 +79,7 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
   const searchPath = [...new Set([list(schemas)[0] || 'public', ...list(extraSearchPath)])]
     .map((s) => `"${s.replaceAll('"', '""')}"`).join(', ');
   const db = await database({ dataDir, migrations, searchPath });
-  const { applied } = db.value(db.call({ kind: 'start' }));
+  const { applied } = db.value(db.call({ kind: 'start' }, 600_000));
   const catalog = `{${list(schemas).map((s) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
   let schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
   let version = 1n;
@@ -98,14 +111,25 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
   };
   cli._setEnv(env);
   const { instantiate } = await import(new URL('pipeline.js', BUILD));
-  const pipeline = await instantiate(
+  const load = () => instantiate(
     async (name) => WebAssembly.compile(await readFile(new URL(name, BUILD))),
     imports,
   );
+  let pipeline = await load();
+  // A trap leaves an instance unusable: the next request gets a new one.
+  let reloading = null;
   return {
     applied,
     /** One request record in, one response record out (`supalite:api/handler`). */
-    handle: (request) => pipeline.handler.handle(request),
+    async handle(request) {
+      if (reloading) await reloading;
+      try {
+        return pipeline.handler.handle(request);
+      } catch (e) {
+        reloading = load().then((p) => { pipeline = p; reloading = null; });
+        throw e;
+      }
+    },
     /** Reads the schema cache again (after DDL outside migrations). */
     reloadSchema() {
       schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
