@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (the wasm32-wasip2 target, PostgreSQL, wasmtime-cli, supabase-js and the
-# JS host's packages from npm),
+# (the wasm32-wasip2 target, PostgreSQL, Chromium, wasmtime-cli, supabase-js,
+# playwright-core and the JS host's packages from npm),
 # builds the `supalite` binary (which builds the wasm components), then runs
 # every test.
 set -euo pipefail
@@ -26,6 +26,17 @@ fi
 ls -d /usr/lib/postgresql/*/bin
 done_step
 
+step "Chromium (Debian's package; the browser-host test drives it headless)"
+if ! [ -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+/usr/bin/chromium --version
+done_step
+
 step "wasmtime-cli 48.x (stock \`wasmtime serve\` for the portable-pipeline tests)"
 WASMTIME_VERSION=48.0.8
 have_wasmtime() {
@@ -41,7 +52,7 @@ if ! have_wasmtime; then
 fi
 done_step
 
-step "npm ci (tests/js: @supabase/supabase-js)"
+step "npm ci (tests/js: @supabase/supabase-js, playwright-core)"
 (cd tests/js && npm ci --no-audit --no-fund)
 done_step
 

@@ -130,31 +130,9 @@ impl Project {
     }
 
     /// Starts the JS host (`host/js`, Node.js + PGlite for JS) on this
-    /// project's migrations, as `supalite serve` would run them; builds its
-    /// pipeline first (once per test process) from this workspace's
-    /// `supalite compose`.
+    /// project's migrations, as `supalite serve` would run them.
     pub fn serve_js(&self, env: &[(&str, &str)]) -> Result<Server, String> {
-        let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/js");
-        static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-        BUILT
-            .get_or_init(|| {
-                if !js.join("node_modules/@electric-sql/pglite").exists() {
-                    return Err(format!("run `npm ci` in {}", js.display()));
-                }
-                let out = Command::new("node")
-                    .arg(js.join("scripts/build.mjs"))
-                    .env("SUPALITE_BIN", binary())
-                    .output()
-                    .map_err(|e| format!("node: {e}"))?;
-                out.status.success().then_some(()).ok_or_else(|| {
-                    format!(
-                        "building the JS host failed: {}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    )
-                })
-            })
-            .clone()?;
+        let js = build_js_host()?;
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new("node");
@@ -494,6 +472,34 @@ impl Drop for Server {
             self.terminate();
         }
     }
+}
+
+/// Builds the JS hosts' pipeline (`host/js/build`, for Node and the
+/// browser) from this workspace's `supalite compose`, once per test
+/// process; answers the `host/js` directory.
+pub fn build_js_host() -> Result<PathBuf, String> {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/js");
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if !js.join("node_modules/@electric-sql/pglite").exists() {
+                return Err(format!("run `npm ci` in {}", js.display()));
+            }
+            let out = Command::new("node")
+                .arg(js.join("scripts/build.mjs"))
+                .env("SUPALITE_BIN", binary())
+                .output()
+                .map_err(|e| format!("node: {e}"))?;
+            out.status.success().then_some(()).ok_or_else(|| {
+                format!(
+                    "building the JS host failed: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+        })
+        .clone()?;
+    Ok(js)
 }
 
 /// Runs one `node --test` file of `tests/js` (the real supabase-js) against

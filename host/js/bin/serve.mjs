@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `supalite-node serve`: the composed pipeline on Node.js and PGlite, answering
+// `supalite-js serve`: the composed pipeline on Node.js and PGlite, answering
 // HTTP like `supalite serve` (/rest/v1, /auth/v1; the keys printed at start).
 //   node host/js/bin/serve.mjs [--listen 127.0.0.1:54321] [--data-dir DIR] [--migrations DIR]
 // Settings: the same SUPALITE_* environment variables as the Rust host.
@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { createHost } from '../src/host.mjs';
+import { FRAMING, PIPELINE_FAILED } from '../src/pipeline.mjs';
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== 'serve'),
@@ -50,9 +51,6 @@ const sign = (role) => {
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 };
 
-// Response headers the server frames itself.
-const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
-
 function answer(res, status, headers, body) {
   res.statusCode = status;
   for (const [k, v] of headers) if (!FRAMING.has(k.toLowerCase())) res.appendHeader(k, v);
@@ -89,9 +87,7 @@ const server = createServer((req, res) => {
       answer(res, r.status, r.headers, Buffer.from(r.body));
     } catch (e) {
       console.error(`request failed: ${e.stack || e}`);
-      answer(res, 500, [['content-type', 'application/json']], Buffer.from(JSON.stringify({
-        code: 'SUPALITE500', details: null, hint: null, message: 'The request pipeline failed',
-      })));
+      answer(res, PIPELINE_FAILED.status, PIPELINE_FAILED.headers, Buffer.from(PIPELINE_FAILED.body));
     }
   });
 });
@@ -100,7 +96,7 @@ const [hostname, port] = [args.listen.slice(0, args.listen.lastIndexOf(':')), Nu
 server.listen(port, hostname, () => {
   const { address, port: bound } = server.address();
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${bound}`;
-  console.error(`supalite-node ready: migrations applied ${host.applied}`);
+  console.error(`supalite-js ready: migrations applied ${host.applied}`);
   console.log(`API URL: ${url}`);
   console.log(`REST URL: ${url}/rest/v1`);
   console.log(`anon key: ${sign('anon')}`);

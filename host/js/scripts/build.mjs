@@ -1,8 +1,12 @@
-// Builds what the JS host runs: the composed pipeline, written by the same
+// Builds what the JS hosts run: the composed pipeline, written by the same
 // `supalite compose` the Rust host uses (`SUPALITE_BIN`, default the
-// workspace's release build), transpiled to JS + core wasm with jco.
+// workspace's release build), transpiled to JS + core wasm with jco twice:
+// build/pipeline for Node (synchronous imports, the database on a thread)
+// and build/pipeline-web for the browser (JSPI: `sql` calls suspend the wasm
+// stack while PGlite answers). build/sql.mjs carries the bootstrap and the
+// schema-cache query, the same files the Rust host includes.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 
@@ -15,6 +19,15 @@ mkdirSync(out, { recursive: true });
 const wasm = join(out, 'pipeline.wasm');
 execFileSync(supalite, ['compose', '-o', wasm], { stdio: 'inherit', cwd: out });
 const jco = join(root, 'node_modules', '@bytecodealliance', 'jco', 'dist', 'jco.js');
-execFileSync(process.execPath, [jco, 'transpile', wasm, '-o', join(out, 'pipeline'), '--name', 'pipeline',
-  '--instantiation', 'async', '--quiet'], { stdio: 'inherit' });
-console.log(`built ${join(out, 'pipeline')}`);
+const transpile = (dir, extra) => execFileSync(process.execPath, [jco, 'transpile', wasm, '-o', join(out, dir),
+  '--name', 'pipeline', '--instantiation', 'async', '--quiet', ...extra], { stdio: 'inherit' });
+transpile('pipeline', []);
+transpile('pipeline-web', ['--async-mode', 'jspi',
+  '--async-imports', 'supalite:api/sql@0.1.0#transaction', 'supalite:api/admin-sql@0.1.0#transaction',
+  '--async-exports', 'supalite:api/handler@0.1.0#handle']);
+const sql = (rel) => JSON.stringify(readFileSync(resolve(root, rel), 'utf8'));
+writeFileSync(join(out, 'sql.mjs'), `// Written by scripts/build.mjs: the Rust host's bootstrap and schema-cache query.
+export const BOOTSTRAP = ${sql('../sql/bootstrap.sql')};
+export const CATALOG = ${sql('../../components/postgrest/src/schema/catalog.sql')};
+`);
+console.log(`built ${out}`);

@@ -9,6 +9,8 @@ import * as clocks from '@bytecodealliance/preview2-shim/clocks';
 import * as http from '@bytecodealliance/preview2-shim/http';
 import * as io from '@bytecodealliance/preview2-shim/io';
 import * as random from '@bytecodealliance/preview2-shim/random';
+import { schemaArray, searchPathOf } from './db.mjs';
+import { apiImports, serialized, wasiImports } from './pipeline.mjs';
 
 const BUILD = new URL('../build/pipeline/', import.meta.url);
 /// The longest one database call may take.
@@ -54,18 +56,6 @@ async function database({ dataDir, migrations, searchPath }) {
   return { call, value, worker };
 }
 
-/// WASI from preview2-shim, under the names the pipeline imports.
-function wasiImports() {
-  const imports = {};
-  for (const [pkg, mod] of Object.entries({ cli, clocks, http, io, random })) {
-    for (const [name, iface] of Object.entries(mod)) {
-      if (name.startsWith('_')) continue;
-      imports[`wasi:${pkg}/${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`] = iface;
-    }
-  }
-  return imports;
-}
-
 /**
  * Opens the database (bootstrap, migrations), reads the schema cache and
  * instantiates the pipeline. `env`: the components' settings (`SUPALITE_*`),
@@ -75,39 +65,20 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
   if (!existsSync(new URL('pipeline.js', BUILD))) {
     throw new Error('the pipeline is not built: run `npm run build` in host/js');
   }
-  const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
-  const searchPath = [...new Set([list(schemas)[0] || 'public', ...list(extraSearchPath)])]
-    .map((s) => `"${s.replaceAll('"', '""')}"`).join(', ');
+  const searchPath = searchPathOf(schemas, extraSearchPath);
   const db = await database({ dataDir, migrations, searchPath });
   const { applied } = db.value(db.call({ kind: 'start' }, 600_000));
-  const catalog = `{${list(schemas).map((s) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+  const catalog = schemaArray(schemas);
   let schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
   let version = 1n;
 
-  const transaction = (session, statements) =>
-    db.value(db.call({ kind: 'transaction', session, statements }));
   const imports = {
-    ...wasiImports(),
-    'supalite:api/types': {},
-    'supalite:api/sql-types': {},
-    'supalite:api/sql': {
-      transaction(session, statements) {
-        // As the Rust host: only a role a request may have.
-        if (!session.role || !allowedRoles.includes(session.role)) {
-          throw { payload: { code: '42501', message: `role "${session.role}" is not one a request may use` } };
-        }
-        return transaction(session, statements);
-      },
-    },
-    'supalite:api/admin-sql': {
-      transaction(statements) {
-        return transaction({ role: null, claimsJson: '{}', readOnly: false, rollback: false, requestSettings: [] }, statements);
-      },
-    },
-    'supalite:api/schema': {
-      snapshot: () => [version, schemaJson],
-      version: () => version,
-    },
+    ...wasiImports({ cli, clocks, http, io, random }),
+    ...apiImports({
+      run: (session, statements) => db.call({ kind: 'transaction', session, statements }),
+      allowedRoles,
+      schema: () => [version, schemaJson],
+    }),
   };
   cli._setEnv(env);
   const { instantiate } = await import(new URL('pipeline.js', BUILD));
@@ -115,21 +86,11 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
     async (name) => WebAssembly.compile(await readFile(new URL(name, BUILD))),
     imports,
   );
-  let pipeline = await load();
-  // A trap leaves an instance unusable: the next request gets a new one.
-  let reloading = null;
+  const pipeline = await serialized(load);
   return {
     applied,
     /** One request record in, one response record out (`supalite:api/handler`). */
-    async handle(request) {
-      if (reloading) await reloading;
-      try {
-        return pipeline.handler.handle(request);
-      } catch (e) {
-        reloading = load().then((p) => { pipeline = p; reloading = null; });
-        throw e;
-      }
-    },
+    handle: (request) => pipeline.handle(request),
     /** Reads the schema cache again (after DDL outside migrations). */
     reloadSchema() {
       schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));

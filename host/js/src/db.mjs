@@ -1,0 +1,104 @@
+// The database side of a JS host, on one PGlite instance: the bootstrap,
+// migrations, the schema-cache query and `sql` transactions as the Rust
+// host runs them. Used by the Node host's database thread (db-worker.mjs)
+// and, in the page, by the browser host (browser.mjs).
+
+// Every type as PostgreSQL's text output, as the wire protocol gives it.
+const TEXT = new Proxy({}, { get: () => (value) => value });
+
+/** A PGlite error as the `db-error` record. */
+export const dbError = (e) => ({
+  code: e.code || 'XX000',
+  message: e.message || String(e),
+  detail: e.detail || undefined,
+  hint: e.hint || undefined,
+});
+
+/** `"a", "b"`: the search path of the first exposed schema, then the extra ones. */
+export function searchPathOf(schemas, extraSearchPath) {
+  const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  return [...new Set([list(schemas)[0] || 'public', ...list(extraSearchPath)])]
+    .map((s) => `"${s.replaceAll('"', '""')}"`).join(', ');
+}
+
+/** `{"a","b"}`: the exposed schemas as a text[] literal for the catalog query. */
+export function schemaArray(schemas) {
+  const list = schemas.split(',').map((x) => x.trim()).filter(Boolean);
+  return `{${list.map((s) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+}
+
+export function database(pg, { searchPath }) {
+  async function query(sql, params) {
+    const r = await pg.query(sql, params, { rowMode: 'array', parsers: TEXT });
+    return {
+      columns: r.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID })),
+      rows: r.rows.map((row) => row.map((v) => (v === null || v === undefined ? undefined : String(v)))),
+      affected: BigInt(r.affectedRows ?? 0),
+    };
+  }
+
+  return {
+    query,
+
+    /**
+     * One transaction as the Rust host's `sql` runs it: the request's role,
+     * claims and settings local to it, the statements, commit or rollback.
+     * Answers `{ ok: result-sets }` or `{ err: db-error }`.
+     */
+    async transaction(session, statements) {
+      await pg.exec('BEGIN');
+      try {
+        const settings = [
+          ['search_path', searchPath],
+          ['request.jwt.claims', session.claimsJson],
+          ['transaction_read_only', session.readOnly ? 'on' : 'off'],
+          ...(session.role ? [['role', session.role]] : []),
+          ...session.requestSettings,
+        ];
+        for (const [name, value] of settings) {
+          await pg.query('select set_config($1, $2, true)', [name, value]);
+        }
+        const sets = [];
+        for (const st of statements) sets.push(await query(st.sql, st.params));
+        if (session.rollback) {
+          await pg.exec('SET CONSTRAINTS ALL IMMEDIATE');
+          await pg.exec('ROLLBACK');
+        } else {
+          await pg.exec('COMMIT');
+        }
+        return { ok: sets };
+      } catch (e) {
+        await pg.exec('ROLLBACK').catch(() => {});
+        return { err: dbError(e) };
+      }
+    },
+
+    /**
+     * Pending migrations (`{ name: "<version>_<name>.sql", sql }`), each once,
+     * in name order, each in one transaction with its record. Answers how
+     * many were applied.
+     */
+    async migrate(files) {
+      let applied = 0;
+      for (const { name: file, sql } of [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        const stem = file.replace(/\.sql$/, '');
+        const cut = stem.indexOf('_');
+        const [version, name] = cut < 0 ? [stem, ''] : [stem.slice(0, cut), stem.slice(cut + 1)];
+        const done = await pg.query('SELECT 1 FROM supabase_migrations.schema_migrations WHERE version = $1', [version]);
+        if (done.rows.length) continue;
+        await pg.transaction(async (tx) => {
+          await tx.exec(sql);
+          await tx.query('INSERT INTO supabase_migrations.schema_migrations(version, name, statements) VALUES ($1, $2, ARRAY[$3])', [version, name, sql]);
+        }).catch((e) => { throw new Error(`migration ${file} failed: ${e.message}`); });
+        applied += 1;
+      }
+      return applied;
+    },
+
+    /** The schema cache's JSON for the exposed schemas (a text[] literal). */
+    async catalog(catalogSql, schemas) {
+      const r = await query(catalogSql, [schemas]);
+      return r.rows[0]?.[0] ?? '{}';
+    },
+  };
+}

@@ -1,0 +1,93 @@
+// What both JS hosts (Node: host.mjs, browser: browser.mjs) give the
+// composed pipeline: WASI from preview2-shim and the `supalite:api` imports
+// on a database, and one request at a time through the instance.
+
+/** WASI from preview2-shim's modules, under the names the pipeline imports. */
+export function wasiImports(modules) {
+  const imports = {};
+  for (const [pkg, mod] of Object.entries(modules)) {
+    for (const [name, iface] of Object.entries(mod)) {
+      if (name.startsWith('_')) continue;
+      imports[`wasi:${pkg}/${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`] = iface;
+    }
+  }
+  return imports;
+}
+
+/** A database reply as the import's result: `ok`, or `db-error` thrown. */
+function unwrap(reply) {
+  if (reply.err) throw Object.assign(new Error(reply.err.message), { payload: reply.err });
+  return reply.ok;
+}
+
+/**
+ * The `supalite:api` imports. `run(session, statements)` answers
+ * `{ ok }` / `{ err }`, at once (Node) or as a promise (browser, where the
+ * pipeline is transpiled to suspend on it). `schema()`: `[version, json]`.
+ */
+export function apiImports({ run, allowedRoles, schema }) {
+  const call = (session, statements) => {
+    const reply = run(session, statements);
+    return reply instanceof Promise ? reply.then(unwrap) : unwrap(reply);
+  };
+  return {
+    'supalite:api/types': {},
+    'supalite:api/sql-types': {},
+    'supalite:api/sql': {
+      transaction(session, statements) {
+        // As the Rust host: only a role a request may have.
+        if (!session.role || !allowedRoles.includes(session.role)) {
+          throw Object.assign(new Error('role refused'), {
+            payload: { code: '42501', message: `role "${session.role}" is not one a request may use` },
+          });
+        }
+        return call(session, statements);
+      },
+    },
+    'supalite:api/admin-sql': {
+      transaction(statements) {
+        return call({ role: null, claimsJson: '{}', readOnly: false, rollback: false, requestSettings: [] }, statements);
+      },
+    },
+    'supalite:api/schema': {
+      snapshot: () => schema(),
+      version: () => schema()[0],
+    },
+  };
+}
+
+/**
+ * The pipeline's `handle`, one request at a time (an instance is never
+ * entered twice; in the browser a request's SQL suspends it). A trap leaves
+ * an instance unusable: the next request gets a new one from `load`.
+ */
+export async function serialized(load) {
+  let instance = await load();
+  let tail = Promise.resolve();
+  return {
+    handle(request) {
+      const turn = tail.then(async () => {
+        try {
+          return await instance.handler.handle(request);
+        } catch (e) {
+          instance = await load();
+          throw e;
+        }
+      });
+      tail = turn.catch(() => {});
+      return turn;
+    },
+  };
+}
+
+// Response headers the embedding server or the browser frames itself.
+export const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
+
+/** The pipeline's answer when it failed itself (as the Rust host's). */
+export const PIPELINE_FAILED = {
+  status: 500,
+  headers: [['content-type', 'application/json']],
+  body: new TextEncoder().encode(JSON.stringify({
+    code: 'SUPALITE500', details: null, hint: null, message: 'The request pipeline failed',
+  })),
+};

@@ -1,0 +1,109 @@
+// Drives host/js's browser example in headless Chromium (Debian's, through
+// playwright-core): a user signs up and adds a note through the page, a
+// second user and an anonymous visitor see only their own rows (RLS), and
+// the data is still there after a reload and after a browser restart
+// (IndexedDB). Prints what the page showed as one JSON line; the Rust test
+// (tests/tests/browser.rs) judges it.
+//   CHROMIUM=/usr/bin/chromium PROFILE=<dir> SCREENSHOT=<png> node browser.mjs
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const example = spawn(process.execPath, [fileURLToPath(new URL('../../host/js/bin/example.mjs', import.meta.url)), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const [line] = await once(example.stdout, 'data');
+const url = String(line).match(/http:\/\/\S+/)[0];
+
+// As this machine's Chromium needs it: no sandbox as root, and nothing that
+// reaches for the network on its own.
+const launch = () => chromium.launchPersistentContext(process.env.PROFILE, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+const seen = { errors: [] };
+const open = async (context) => {
+  const page = context.pages()[0] || await context.newPage();
+  page.on('pageerror', (e) => seen.errors.push(e.message));
+  await page.goto(url);
+  return page;
+};
+// Waits for the example to serve; answers how many migrations it applied now.
+const started = (page) => page.evaluate(async () => (await window.example).host.applied);
+const listed = (page) => page.locator('#list li').allTextContents()
+  .then((items) => items.map((t) => t.replace(/\s*delete$/, '')));
+
+let context = await launch();
+try {
+  let page = await open(context);
+  let t0 = Date.now();
+  seen.applied_first = await started(page);
+  seen.start_ms = Date.now() - t0;
+
+  // Alice, through the page's own form.
+  await page.fill('#email', 'alice@example.com');
+  await page.fill('#password', 'alice-password');
+  await page.click('#sign-up');
+  await page.locator('#who').filter({ hasText: 'alice@example.com' }).waitFor();
+  await page.fill('#body', 'buy milk');
+  await page.click('#add button');
+  await page.locator('#list li').first().waitFor();
+  seen.alice_list = await listed(page);
+
+  // Bob and an anonymous visitor, through supabase-js in the same page.
+  Object.assign(seen, await page.evaluate(async () => {
+    const { supabase, refresh } = await window.example;
+    const bodies = async () => {
+      const { data, error } = await supabase.from('notes').select('body').order('id');
+      return error ? { error: error.code } : data.map((n) => n.body);
+    };
+    await supabase.auth.signOut();
+    const anon_sees = await bodies();
+    const anonInsert = await supabase.from('notes').insert({ body: 'spam' });
+    const bobUp = await supabase.auth.signUp({ email: 'bob@example.com', password: 'bob-password' });
+    const bob_sees = await bodies();
+    const bobInsert = await supabase.from('notes').insert({ body: "bob's note" });
+    const bob_after_insert = await bodies();
+    // Bob may not write a row in Alice's name.
+    const forged = await supabase.from('notes').insert({ body: 'forged', user_id: '00000000-0000-0000-0000-000000000000' });
+    await supabase.auth.signOut();
+    const aliceIn = await supabase.auth.signInWithPassword({ email: 'alice@example.com', password: 'alice-password' });
+    await refresh();
+    return {
+      anon_sees,
+      anon_insert: { status: anonInsert.status, code: anonInsert.error?.code },
+      bob_signup_error: bobUp.error?.message ?? null,
+      bob_sees,
+      bob_insert_status: bobInsert.status,
+      bob_after_insert,
+      forged: { status: forged.status, code: forged.error?.code },
+      alice_signin_error: aliceIn.error?.message ?? null,
+    };
+  }));
+
+  // A reload: the same database from IndexedDB, Alice's session from localStorage.
+  await page.reload();
+  seen.applied_after_reload = await started(page);
+  await page.locator('#list li').first().waitFor();
+  seen.who_after_reload = await page.textContent('#who');
+  seen.alice_list_after_reload = await listed(page);
+  await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+
+  // A new browser on the same profile.
+  await context.close();
+  context = await launch();
+  page = await open(context);
+  t0 = Date.now();
+  seen.applied_after_restart = await started(page);
+  seen.restart_ms = Date.now() - t0;
+  await page.locator('#list li').first().waitFor();
+  seen.alice_list_after_restart = await listed(page);
+  seen.status_line = await page.textContent('#status');
+} catch (e) {
+  seen.failure = e.stack || String(e);
+} finally {
+  await context.close().catch(() => {});
+  example.kill();
+}
+console.log(JSON.stringify(seen));
