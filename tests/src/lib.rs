@@ -132,6 +132,11 @@ impl Project {
     /// Starts the JS host (`host/js`, Node.js + PGlite for JS) on this
     /// project's migrations, as `supalite serve` would run them.
     pub fn serve_js(&self, env: &[(&str, &str)]) -> Result<Server, String> {
+        self.serve_js_with(&[], env)
+    }
+
+    /// [`Project::serve_js`] with extra `serve.mjs` arguments.
+    pub fn serve_js_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
         let js = build_js_host()?;
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
@@ -141,6 +146,7 @@ impl Project {
             .arg(self.path().join(".supalite/js-data"))
             .arg("--migrations")
             .arg(self.path().join("supabase/migrations"))
+            .args(args)
             .current_dir(self.path())
             .env("SUPALITE_JWT_SECRET", SECRET);
         for (k, v) in env {

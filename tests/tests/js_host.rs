@@ -148,3 +148,64 @@ fn the_js_host_answers_as_the_rust_host() {
         );
     }
 }
+
+/// The JS host's `sql` runs a request as the Rust host's does: under its
+/// role's own settings (`ALTER ROLE … SET`) and `app.settings.*`, and a
+/// `NOTIFY pgrst` in any request reloads the schema cache.
+#[test]
+fn role_settings_app_settings_and_notify_reload_as_the_rust_host() {
+    let schema = "
+        alter role anon set timezone = 'Asia/Tokyo';
+        create function tz() returns text language sql stable as $$ select current_setting('timezone') $$;
+        create function greeting() returns text language sql stable
+          as $$ select current_setting('app.settings.greeting', true) $$;
+        create function make_later() returns void language plpgsql security definer as $$
+        begin
+          create table public.later (id int);
+          grant select on public.later to anon;
+          notify pgrst, 'reload schema';
+        end $$;";
+    let (rust, js) = (Project::new(), Project::new());
+    rust.migration("20240101000000_schema.sql", schema);
+    js.migration("20240101000000_schema.sql", schema);
+    rust.config("[app.settings]\ngreeting = \"hello\"\n");
+    let r = rust.serve();
+    let j = js
+        .serve_js_with(&["--app-setting", "greeting=hello"], &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let anon = token(json!({"role": "anon", "exp": now() + 3600}));
+    let h = [("apikey", anon.as_str())];
+    for (name, server) in [("Rust", &r), ("JS", &j)] {
+        let tz = server.get("/rest/v1/rpc/tz", &h);
+        assert_eq!(
+            (tz.status, tz.body.as_str()),
+            (200, "\"Asia/Tokyo\""),
+            "{name}"
+        );
+        let greeting = server.get("/rest/v1/rpc/greeting", &h);
+        assert_eq!(
+            (greeting.status, greeting.body.as_str()),
+            (200, "\"hello\""),
+            "{name}"
+        );
+        let before = server.get("/rest/v1/later", &h);
+        assert_eq!(before.status, 404, "{name}: {}", before.body);
+        let made = server.request("POST", "/rest/v1/rpc/make_later", &h, Some("{}"));
+        assert!(made.status < 300, "{name}: {} {}", made.status, made.body);
+        // The reload follows the commit (PostgREST's is asynchronous too).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let after = loop {
+            let after = server.get("/rest/v1/later", &h);
+            if after.status == 200 || std::time::Instant::now() > deadline {
+                break after;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        assert_eq!(
+            (after.status, after.body.as_str()),
+            (200, "[]"),
+            "{name}: {}",
+            server.log()
+        );
+    }
+}

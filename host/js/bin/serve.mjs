@@ -2,6 +2,7 @@
 // `supalite-js serve`: the composed pipeline on Node.js and PGlite, answering
 // HTTP like `supalite serve` (/rest/v1, /auth/v1; the keys printed at start).
 //   node host/js/bin/serve.mjs [--listen 127.0.0.1:54321] [--data-dir DIR] [--migrations DIR]
+//                              [--app-setting NAME=VALUE]...
 // Settings: the same SUPALITE_* environment variables as the Rust host.
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
@@ -15,6 +16,8 @@ const { values: args } = parseArgs({
     listen: { type: 'string', default: process.env.SUPALITE_LISTEN || '127.0.0.1:54321' },
     'data-dir': { type: 'string', default: process.env.SUPALITE_DATA_DIR || '.supalite/js-data' },
     migrations: { type: 'string', default: process.env.SUPALITE_MIGRATIONS || 'supabase/migrations' },
+    // PostgREST's `app.settings.<name>` (supalite.toml's [app.settings]).
+    'app-setting': { type: 'string', multiple: true, default: [] },
   },
 });
 const env = (k, d) => process.env[k] || d;
@@ -42,6 +45,11 @@ const host = await createHost({
   schemas: env('SUPALITE_DB_SCHEMAS', 'public'),
   extraSearchPath: env('SUPALITE_DB_EXTRA_SEARCH_PATH', 'public'),
   allowedRoles: [anonRole, ...allowed],
+  appSettings: Object.fromEntries(args['app-setting'].map((kv) => {
+    const cut = kv.indexOf('=');
+    if (cut < 1) throw new Error(`--app-setting takes NAME=VALUE, not ${kv}`);
+    return [kv.slice(0, cut), kv.slice(cut + 1)];
+  })),
 });
 
 // API keys as `supabase status` prints them (HS256; expiry in 2032).

@@ -4,7 +4,7 @@
 // build/pipeline for Node (synchronous imports, the database on a thread)
 // and build/pipeline-web for the browser (JSPI: `sql` calls suspend the wasm
 // stack while PGlite answers). build/sql.mjs carries the bootstrap and the
-// schema-cache query, the same files the Rust host includes.
+// schema-cache query and the roles' settings query, the same files the Rust host includes.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -29,5 +29,6 @@ const sql = (rel) => JSON.stringify(readFileSync(resolve(root, rel), 'utf8'));
 writeFileSync(join(out, 'sql.mjs'), `// Written by scripts/build.mjs: the Rust host's bootstrap and schema-cache query.
 export const BOOTSTRAP = ${sql('../sql/bootstrap.sql')};
 export const CATALOG = ${sql('../../components/postgrest/src/schema/catalog.sql')};
+export const ROLE_SETTINGS = ${sql('../sql/role_settings.sql')};
 `);
 console.log(`built ${out}`);

@@ -48,20 +48,29 @@ export async function createBrowserHost({
   extraSearchPath = 'public',
   anonRole = 'anon',
   allowedRoles = [anonRole, 'authenticated', 'service_role'],
+  appSettings = {},
   env = {},
 } = {}) {
   if (jwtSecret.length < 32) throw new Error('the JWT secret must be at least 32 characters long');
   if (typeof WebAssembly.Suspending !== 'function') {
     throw new Error('this browser has no JavaScript Promise Integration (WebAssembly.Suspending): Chromium 137 or later runs the pipeline');
   }
-  const { BOOTSTRAP, CATALOG } = await import(new URL('sql.mjs', BUILD));
+  const { BOOTSTRAP, CATALOG, ROLE_SETTINGS } = await import(new URL('sql.mjs', BUILD));
   const pg = await PGlite.create({ dataDir });
-  const db = database(pg, { searchPath: searchPathOf(schemas, extraSearchPath) });
+  const db = database(pg, { searchPath: searchPathOf(schemas, extraSearchPath), appSettings });
   await pg.exec(BOOTSTRAP);
   const applied = await db.migrate(migrations);
   const catalog = schemaArray(schemas);
-  let schemaJson = await db.catalog(CATALOG, catalog);
-  let version = 1n;
+  let schemaJson;
+  let version = 0n;
+  const reload = async () => {
+    await db.loadRoleSettings(ROLE_SETTINGS);
+    schemaJson = await db.catalog(CATALOG, catalog);
+    version += 1n;
+  };
+  await reload();
+  // NOTIFY pgrst in any request's transaction (as PostgREST).
+  await db.listenForReload(() => reload().catch((e) => console.error('schema reload failed', e)));
 
   cli._setEnv({
     ...env,
@@ -113,10 +122,7 @@ export async function createBrowserHost({
     serviceRoleKey: await apiKey(jwtSecret, 'service_role'),
     fetch: pipelineFetch,
     /** Reads the schema cache again (after DDL outside migrations). */
-    async reloadSchema() {
-      schemaJson = await db.catalog(CATALOG, catalog);
-      version += 1n;
-    },
+    reloadSchema: reload,
     close: () => pg.close(),
   };
 }

@@ -27,7 +27,24 @@ export function schemaArray(schemas) {
   return `{${list.map((s) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
 }
 
-export function database(pg, { searchPath }) {
+/**
+ * `searchPath`: see searchPathOf. `appSettings`: `{ name: value }`, set as
+ * `app.settings.<name>` in every transaction (PostgREST's `app.settings.*`).
+ */
+export function database(pg, { searchPath, appSettings = {} }) {
+  const app = Object.entries(appSettings).map(([k, v]) => [`app.settings.${k}`, String(v)]);
+  // Per role: its `ALTER ROLE … SET` settings that any user may set, applied
+  // on the role switch as PostgREST does (loadRoleSettings). Not
+  // statement_timeout: PGlite cannot interrupt a statement of its own.
+  let roles = new Map();
+  // One operation at a time on the one session: a transaction is several
+  // PGlite calls, and nothing else (a reload after NOTIFY) may run inside it.
+  let tail = Promise.resolve();
+  const exclusive = (fn) => {
+    const turn = tail.then(fn);
+    tail = turn.catch(() => {});
+    return turn;
+  };
   async function query(sql, params) {
     const r = await pg.query(sql, params, { rowMode: 'array', parsers: TEXT });
     return {
@@ -45,19 +62,23 @@ export function database(pg, { searchPath }) {
      * claims and settings local to it, the statements, commit or rollback.
      * Answers `{ ok: result-sets }` or `{ err: db-error }`.
      */
-    async transaction(session, statements) {
+    transaction: (session, statements) => exclusive(async () => {
       await pg.exec('BEGIN');
       try {
         const settings = [
           ['search_path', searchPath],
+          ...(session.role ? roles.get(session.role) ?? [] : []),
+          ...app,
           ['request.jwt.claims', session.claimsJson],
           ['transaction_read_only', session.readOnly ? 'on' : 'off'],
           ...(session.role ? [['role', session.role]] : []),
           ...session.requestSettings,
         ];
-        for (const [name, value] of settings) {
-          await pg.query('select set_config($1, $2, true)', [name, value]);
-        }
+        // One round trip for all of them.
+        await pg.query(
+          `select ${settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`,
+          settings.flat(),
+        );
         const sets = [];
         for (const st of statements) sets.push(await query(st.sql, st.params));
         if (session.rollback) {
@@ -71,14 +92,14 @@ export function database(pg, { searchPath }) {
         await pg.exec('ROLLBACK').catch(() => {});
         return { err: dbError(e) };
       }
-    },
+    }),
 
     /**
      * Pending migrations (`{ name: "<version>_<name>.sql", sql }`), each once,
      * in name order, each in one transaction with its record. Answers how
      * many were applied.
      */
-    async migrate(files) {
+    migrate: (files) => exclusive(async () => {
       let applied = 0;
       for (const { name: file, sql } of [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
         const stem = file.replace(/\.sql$/, '');
@@ -93,12 +114,29 @@ export function database(pg, { searchPath }) {
         applied += 1;
       }
       return applied;
+    }),
+
+    /** Reads the roles' own settings (host/sql/role_settings.sql) again. */
+    loadRoleSettings: (roleSettingsSql) => exclusive(async () => {
+      const next = new Map();
+      for (const [role, name, value] of (await query(roleSettingsSql, [])).rows) {
+        if (name === 'statement_timeout' || name === 'search_path') continue;
+        // Later rows (this database) replace earlier ones (all databases).
+        const own = (next.get(role) ?? []).filter(([n]) => n !== name);
+        next.set(role, [...own, [name, value]]);
+      }
+      roles = next;
+    }),
+
+    /** Calls `reload` on every `NOTIFY pgrst` (in any transaction, as PostgREST). */
+    listenForReload(reload) {
+      return pg.listen('pgrst', () => reload());
     },
 
     /** The schema cache's JSON for the exposed schemas (a text[] literal). */
-    async catalog(catalogSql, schemas) {
+    catalog: (catalogSql, schemas) => exclusive(async () => {
       const r = await query(catalogSql, [schemas]);
       return r.rows[0]?.[0] ?? '{}';
-    },
+    }),
   };
 }

@@ -17,11 +17,13 @@ const BUILD = new URL('../build/pipeline/', import.meta.url);
 const TIMEOUT_MS = 60_000;
 
 /// The database thread, called synchronously once it has started.
-async function database({ dataDir, migrations, searchPath }) {
+async function database({ dataDir, migrations, searchPath, appSettings }) {
   const flag = new Int32Array(new SharedArrayBuffer(4));
+  // Moved on by the database thread on every NOTIFY pgrst.
+  const reloads = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(new URL('./db-worker.mjs', import.meta.url), {
-    workerData: { flag, port: port2, dataDir, migrations, searchPath },
+    workerData: { flag, reloads, port: port2, dataDir, migrations, searchPath, appSettings },
     transferList: [port2],
   });
   // A worker starts only while the main thread's event loop runs.
@@ -53,31 +55,43 @@ async function database({ dataDir, migrations, searchPath }) {
     if (reply.err) throw Object.assign(new Error(reply.err.message), { payload: reply.err });
     return reply.ok;
   };
-  return { call, value, worker };
+  return { call, value, worker, reloads };
 }
 
 /**
  * Opens the database (bootstrap, migrations), reads the schema cache and
  * instantiates the pipeline. `env`: the components' settings (`SUPALITE_*`),
  * which each role sees only its own share of (the pipeline's role-env).
+ * `appSettings`: `{ name: value }`, PostgREST's `app.settings.<name>`.
  */
-export async function createHost({ dataDir, migrations, env = {}, schemas = 'public', extraSearchPath = 'public', allowedRoles = ['anon', 'authenticated', 'service_role'] }) {
+export async function createHost({ dataDir, migrations, env = {}, schemas = 'public', extraSearchPath = 'public', allowedRoles = ['anon', 'authenticated', 'service_role'], appSettings = {} }) {
   if (!existsSync(new URL('pipeline.js', BUILD))) {
     throw new Error('the pipeline is not built: run `npm run build` in host/js');
   }
   const searchPath = searchPathOf(schemas, extraSearchPath);
-  const db = await database({ dataDir, migrations, searchPath });
+  const db = await database({ dataDir, migrations, searchPath, appSettings });
   const { applied } = db.value(db.call({ kind: 'start' }, 600_000));
   const catalog = schemaArray(schemas);
   let schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
   let version = 1n;
+  // The schema cache as of the last NOTIFY pgrst the database thread saw.
+  let seen = Atomics.load(db.reloads, 0);
+  const schema = () => {
+    const now = Atomics.load(db.reloads, 0);
+    if (now !== seen) {
+      seen = now;
+      schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
+      version += 1n;
+    }
+    return [version, schemaJson];
+  };
 
   const imports = {
     ...wasiImports({ cli, clocks, http, io, random }),
     ...apiImports({
       run: (session, statements) => db.call({ kind: 'transaction', session, statements }),
       allowedRoles,
-      schema: () => [version, schemaJson],
+      schema,
     }),
   };
   cli._setEnv(env);
@@ -93,7 +107,7 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
     handle: (request) => pipeline.handle(request),
     /** Reads the schema cache again (after DDL outside migrations). */
     reloadSchema() {
-      schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
+      schemaJson = db.value(db.call({ kind: 'reload', schemas: catalog }));
       version += 1n;
     },
     async close() {

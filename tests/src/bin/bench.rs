@@ -6,6 +6,8 @@
 //! the very same SQL sent directly by a native pooled client (pgwire-codec
 //! over TCP; the client threads share a pool of as many connections as the
 //! server's `db-pool`, 10 by default or `BENCH_POOL`), and prints the ratio.
+//! `BENCH_DB=postgres|pglite|js` runs one part; `js` compares the JS host
+//! (host/js on Node.js) with the Rust host on the same data.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -424,6 +426,84 @@ fn main() {
             bench(db, secs, clients);
         }
     }
+    if only_db.is_empty() || only_db == "js" {
+        bench_js_host(secs, clients);
+    }
+}
+
+/// The JS host (host/js on Node.js, PGlite for JS) next to the Rust host
+/// (embedded PGlite), the same data and requests, alternating rounds.
+fn bench_js_host(secs: u64, clients: usize) {
+    let (rust, js) = (Project::new(), Project::new());
+    rust.migration("20240101000000_bench.sql", SCHEMA);
+    js.migration("20240101000000_bench.sql", SCHEMA);
+    let rust_server = rust.serve();
+    let js_server = match js.serve_js(&[]) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("JS host: not measured ({e})");
+            return;
+        }
+    };
+    let anon = token(serde_json::json!({"role": "anon", "exp": now() + 3600}));
+    println!(
+        "\nJS host (Node.js, PGlite for JS) vs Rust host (embedded PGlite), {clients} concurrent clients, {secs} s per side"
+    );
+    println!(
+        "{:<32} {:>10} {:>10} {:>8} | {:>10} {:>10} {:>10} | {:>6}",
+        "request", "Rust req/s", "p50 ms", "p99 ms", "JS req/s", "p50 ms", "p99 ms", "JS/Rust"
+    );
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let round_secs = secs.div_ceil(ROUNDS as u64).max(1);
+    for w in workloads().into_iter().filter(|w| w.name.contains(&only)) {
+        let measure = |server: &Server| {
+            let (addr, anon, method, path, body) = (
+                server.url.trim_start_matches("http://").to_string(),
+                anon.clone(),
+                w.method,
+                w.path,
+                w.body,
+            );
+            run(
+                clients,
+                round_secs,
+                move || RawHttp::connect(&addr),
+                move |c: &mut RawHttp, i| {
+                    let status = c.send(method, &format!("/rest/v1{}", path(i)), &anon, body);
+                    matches!(status, Some(200..=299))
+                },
+            )
+        };
+        let pairs: Vec<_> = (0..ROUNDS)
+            .map(|_| (measure(&rust_server), measure(&js_server)))
+            .collect();
+        let r = combine(pairs.iter().map(|p| &p.0));
+        let j = combine(pairs.iter().map(|p| &p.1));
+        let mut ratios: Vec<f64> = pairs.iter().map(|(r, j)| j.rps / r.rps).collect();
+        ratios.sort_by(f64::total_cmp);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "{:<32} {:>10.0} {:>10.2} {:>8.2} | {:>10.0} {:>10.2} {:>10.2} | {:>5.2}x{}",
+            w.name,
+            r.rps,
+            ms(r.p50),
+            ms(r.p99),
+            j.rps,
+            ms(j.p50),
+            ms(j.p99),
+            ratios[ratios.len() / 2],
+            if r.errors + j.errors > 0 {
+                format!("  ({} + {} errors)", r.errors, j.errors)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let (rust_rss, rust_peak) = rss_mib(rust_server.pid());
+    let (js_rss, js_peak) = rss_mib(js_server.pid());
+    println!(
+        "RSS after the load: Rust host {rust_rss:.0} MiB (peak {rust_peak:.0}), JS host {js_rss:.0} MiB (peak {js_peak:.0})"
+    );
 }
 
 /// Where the direct side runs its statements.
