@@ -150,7 +150,8 @@ fn the_js_host_answers_as_the_rust_host() {
 }
 
 /// The JS host's `sql` runs a request as the Rust host's does: under its
-/// role's own settings (`ALTER ROLE … SET`) and `app.settings.*`, and a
+/// role's own settings (`ALTER ROLE … SET`), `app.settings.*` and
+/// `db-pre-request`, and a
 /// `NOTIFY pgrst` in any request reloads the schema cache.
 #[test]
 fn role_settings_app_settings_and_notify_reload_as_the_rust_host() {
@@ -159,6 +160,10 @@ fn role_settings_app_settings_and_notify_reload_as_the_rust_host() {
         create function tz() returns text language sql stable as $$ select current_setting('timezone') $$;
         create function greeting() returns text language sql stable
           as $$ select current_setting('app.settings.greeting', true) $$;
+        create function pre() returns void language plpgsql as $$
+        begin perform set_config('request.pre', 'ran', true); end $$;
+        create function pre_ran() returns text language sql stable
+          as $$ select current_setting('request.pre', true) $$;
         create function make_later() returns void language plpgsql security definer as $$
         begin
           create table public.later (id int);
@@ -168,10 +173,13 @@ fn role_settings_app_settings_and_notify_reload_as_the_rust_host() {
     let (rust, js) = (Project::new(), Project::new());
     rust.migration("20240101000000_schema.sql", schema);
     js.migration("20240101000000_schema.sql", schema);
-    rust.config("[app.settings]\ngreeting = \"hello\"\n");
+    rust.config("db-pre-request = \"pre\"\n[app.settings]\ngreeting = \"hello\"\n");
     let r = rust.serve();
     let j = js
-        .serve_js_with(&["--app-setting", "greeting=hello"], &[])
+        .serve_js_with(
+            &["--app-setting", "greeting=hello"],
+            &[("SUPALITE_DB_PRE_REQUEST", "pre")],
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let anon = token(json!({"role": "anon", "exp": now() + 3600}));
     let h = [("apikey", anon.as_str())];
@@ -188,6 +196,8 @@ fn role_settings_app_settings_and_notify_reload_as_the_rust_host() {
             (200, "\"hello\""),
             "{name}"
         );
+        let pre = server.get("/rest/v1/rpc/pre_ran", &h);
+        assert_eq!((pre.status, pre.body.as_str()), (200, "\"ran\""), "{name}");
         let before = server.get("/rest/v1/later", &h);
         assert_eq!(before.status, 404, "{name}: {}", before.body);
         let made = server.request("POST", "/rest/v1/rpc/make_later", &h, Some("{}"));
