@@ -219,3 +219,49 @@ fn role_settings_app_settings_and_notify_reload_as_the_rust_host() {
         );
     }
 }
+
+/// PGlite for JS cannot interrupt its own statement: a runaway one answers
+/// as the Rust host's statement timeout does, the database thread is
+/// restarted on the same directory, and committed rows are still there.
+#[test]
+fn a_runaway_statement_ends_its_request_not_the_js_hosts_database() {
+    let schema = "
+        create table kept (id int primary key);
+        create function spin() returns int language plpgsql as $$
+        declare i bigint := 0; begin loop i := i + 1; end loop; end $$;";
+    let (rust, js) = (Project::new(), Project::new());
+    rust.migration("20240101000000_schema.sql", schema);
+    js.migration("20240101000000_schema.sql", schema);
+    let env = [("SUPALITE_DB_STATEMENT_TIMEOUT", "1500")];
+    let r = rust.serve_with(&[], &env).unwrap();
+    let j = js.serve_js(&env).unwrap_or_else(|e| panic!("{e}"));
+    let service = token(json!({"role": "service_role", "exp": now() + 3600}));
+    let h = [("apikey", service.as_str())];
+    let mut answers = vec![];
+    for server in [&r, &j] {
+        let made = server.request("POST", "/rest/v1/kept", &h, Some(r#"{"id": 1}"#));
+        assert_eq!(made.status, 201, "{}", made.body);
+        let started = std::time::Instant::now();
+        let spun = server.get("/rest/v1/rpc/spin", &h);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let body: Value = serde_json::from_str(&spun.body).unwrap();
+        assert_eq!(body["code"], "57014", "{}", spun.body);
+        answers.push((spun.status, body["code"].clone()));
+        // The next requests are served, and the committed row is there.
+        let kept = server.get("/rest/v1/kept", &h);
+        assert_eq!(
+            (kept.status, kept.body.as_str()),
+            (200, r#"[{"id":1}]"#),
+            "{}",
+            server.log()
+        );
+        let more = server.request("POST", "/rest/v1/kept", &h, Some(r#"{"id": 2}"#));
+        assert_eq!(more.status, 201, "{}", more.body);
+    }
+    assert_eq!(answers[0], answers[1], "the Rust and the JS host differ");
+    assert!(j.log().contains("restarted"), "{}", j.log());
+}

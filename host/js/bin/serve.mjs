@@ -28,6 +28,10 @@ const anonRole = env('SUPALITE_DB_ANON_ROLE', env('SUPALITE_ANON_ROLE', 'anon'))
 const allowed = env('SUPALITE_JWT_ALLOWED_ROLES', `${anonRole},authenticated,service_role`)
   .split(',').map((r) => r.trim()).filter(Boolean);
 const MAX_BODY = Number(env('SUPALITE_MAX_BODY_BYTES', String(10 * 1024 * 1024)));
+const STATEMENT_TIMEOUT = Number(env('SUPALITE_DB_STATEMENT_TIMEOUT', '8000'));
+for (const [name, n] of [['SUPALITE_MAX_BODY_BYTES', MAX_BODY], ['SUPALITE_DB_STATEMENT_TIMEOUT', STATEMENT_TIMEOUT]]) {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a whole number ≥ 0`);
+}
 
 // What the components read: every SUPALITE_* variable of this process, plus
 // the secret and roles resolved above (each role sees its own share).
@@ -45,6 +49,7 @@ const host = await createHost({
   schemas: env('SUPALITE_DB_SCHEMAS', 'public'),
   extraSearchPath: env('SUPALITE_DB_EXTRA_SEARCH_PATH', 'public'),
   allowedRoles: [anonRole, ...allowed],
+  statementTimeoutMs: STATEMENT_TIMEOUT,
   appSettings: Object.fromEntries(args['app-setting'].map((kv) => {
     const cut = kv.indexOf('=');
     if (cut < 1) throw new Error(`--app-setting takes NAME=VALUE, not ${kv}`);

@@ -13,40 +13,58 @@ import { schemaArray, searchPathOf } from './db.mjs';
 import { apiImports, serialized, wasiImports } from './pipeline.mjs';
 
 const BUILD = new URL('../build/pipeline/', import.meta.url);
-/// The longest one database call may take.
-const TIMEOUT_MS = 60_000;
+/// How long start-up (initdb, bootstrap, migrations) may take.
+const START_MS = 600_000;
 
-/// The database thread, called synchronously once it has started.
-async function database({ dataDir, migrations, searchPath, appSettings }) {
+/**
+ * The database thread, called synchronously once it has started.
+ * `timeoutMs` bounds every call: PGlite for JS cannot interrupt its own
+ * statement, so a call that runs past it answers 57014 and, when the data is
+ * on disk, the thread is stopped and a new one opens the same directory
+ * (committed transactions are there; the runaway one is lost, as a cancelled
+ * statement's would be) — one request fails, never the database. In memory
+ * there is nothing to reopen: the thread is left to finish.
+ */
+async function database({ dataDir, migrations, searchPath, appSettings, timeoutMs }) {
   const flag = new Int32Array(new SharedArrayBuffer(4));
-  // Moved on by the database thread on every NOTIFY pgrst.
+  // Moved on by the database thread on every NOTIFY pgrst (and here on a restart).
   const reloads = new Int32Array(new SharedArrayBuffer(4));
-  const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./db-worker.mjs', import.meta.url), {
-    workerData: { flag, reloads, port: port2, dataDir, migrations, searchPath, appSettings },
-    transferList: [port2],
-  });
-  // A worker starts only while the main thread's event loop runs.
-  await new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-  worker.on('error', (e) => console.error(`database thread failed: ${e.stack || e}`));
-  // Answers carry the id of their request: an answer that comes after its
-  // caller gave up (TIMEOUT_MS) is dropped, never taken for the next one.
+  let thread;
+  let restarting = null;
   let next = 0;
-  const call = (msg, timeout = TIMEOUT_MS) => {
+
+  async function spawn() {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(new URL('./db-worker.mjs', import.meta.url), {
+      workerData: { flag, reloads, port: port2, dataDir, migrations, searchPath, appSettings },
+      transferList: [port2],
+    });
+    // A worker starts only while the main thread's event loop runs.
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    worker.on('error', (e) => console.error(`database thread failed: ${e.stack || e}`));
+    thread = { worker, port: port1 };
+  }
+
+  // Answers carry the id of their request: an answer that comes after its
+  // caller gave up is dropped, never taken for the next one.
+  const call = (msg, timeout = timeoutMs) => {
+    if (restarting) return { err: { code: '57P03', message: 'the database is restarting after a statement timeout' } };
     const id = ++next;
     const deadline = Date.now() + timeout;
-    port1.postMessage({ ...msg, id });
+    const { port } = thread;
+    port.postMessage({ ...msg, id });
     for (;;) {
       const seen = Atomics.load(flag, 0);
-      for (let m = receiveMessageOnPort(port1); m; m = receiveMessageOnPort(port1)) {
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
         if (m.message.id === id) return m.message;
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        return { err: { code: '57014', message: `the database did not answer within ${timeout} ms` } };
+        if (dataDir && msg.kind === 'transaction') restart();
+        return { err: { code: '57014', message: 'canceling statement due to statement timeout' } };
       }
       Atomics.wait(flag, 0, seen, left);
     }
@@ -55,7 +73,34 @@ async function database({ dataDir, migrations, searchPath, appSettings }) {
     if (reply.err) throw Object.assign(new Error(reply.err.message), { payload: reply.err });
     return reply.ok;
   };
-  return { call, value, worker, reloads };
+  function restart() {
+    console.error(`a statement ran past ${timeoutMs} ms: the database thread is restarted on ${dataDir}`);
+    const old = thread.worker;
+    restarting = (async () => {
+      await old.terminate();
+      await spawn();
+      restarting = null;
+      value(call({ kind: 'start' }, START_MS));
+      // The next schema lookup reads the catalog again.
+      Atomics.add(reloads, 0, 1);
+    })().catch((e) => {
+      console.error(`the database did not restart: ${e.stack || e}`);
+      process.exit(1);
+    });
+  }
+
+  await spawn();
+  return {
+    call,
+    value,
+    reloads,
+    /** Resolves once a restart (if any) is over. */
+    ready: () => restarting,
+    close: async () => {
+      await restarting;
+      try { call({ kind: 'close' }); } finally { await thread.worker.terminate(); }
+    },
+  };
 }
 
 /**
@@ -63,14 +108,16 @@ async function database({ dataDir, migrations, searchPath, appSettings }) {
  * instantiates the pipeline. `env`: the components' settings (`SUPALITE_*`),
  * which each role sees only its own share of (the pipeline's role-env).
  * `appSettings`: `{ name: value }`, PostgREST's `app.settings.<name>`.
+ * `statementTimeoutMs`: `db-statement-timeout` (0: none; a call then still
+ * gives up after 10 minutes).
  */
-export async function createHost({ dataDir, migrations, env = {}, schemas = 'public', extraSearchPath = 'public', allowedRoles = ['anon', 'authenticated', 'service_role'], appSettings = {} }) {
+export async function createHost({ dataDir, migrations, env = {}, schemas = 'public', extraSearchPath = 'public', allowedRoles = ['anon', 'authenticated', 'service_role'], appSettings = {}, statementTimeoutMs = 8000 }) {
   if (!existsSync(new URL('pipeline.js', BUILD))) {
     throw new Error('the pipeline is not built: run `npm run build` in host/js');
   }
   const searchPath = searchPathOf(schemas, extraSearchPath);
-  const db = await database({ dataDir, migrations, searchPath, appSettings });
-  const { applied } = db.value(db.call({ kind: 'start' }, 600_000));
+  const db = await database({ dataDir, migrations, searchPath, appSettings, timeoutMs: statementTimeoutMs || START_MS });
+  const { applied } = db.value(db.call({ kind: 'start' }, START_MS));
   const catalog = schemaArray(schemas);
   let schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
   let version = 1n;
@@ -79,9 +126,13 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
   const schema = () => {
     const now = Atomics.load(db.reloads, 0);
     if (now !== seen) {
-      seen = now;
-      schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
-      version += 1n;
+      const reply = db.call({ kind: 'catalog', schemas: catalog });
+      // Restarting: the cache as it was, read again on the next lookup.
+      if (!reply.err) {
+        seen = now;
+        schemaJson = reply.ok;
+        version += 1n;
+      }
     }
     return [version, schemaJson];
   };
@@ -100,7 +151,8 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
     async (name) => WebAssembly.compile(await readFile(new URL(name, BUILD))),
     imports,
   );
-  const pipeline = await serialized(load);
+  // A request waits for a restart after a statement timeout to finish.
+  const pipeline = await serialized(load, db.ready);
   return {
     applied,
     /** One request record in, one response record out (`supalite:api/handler`). */
@@ -110,8 +162,6 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
       schemaJson = db.value(db.call({ kind: 'reload', schemas: catalog }));
       version += 1n;
     },
-    async close() {
-      try { db.call({ kind: 'close' }); } finally { await db.worker.terminate(); }
-    },
+    close: () => db.close(),
   };
 }

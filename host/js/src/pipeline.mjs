@@ -60,13 +60,15 @@ export function apiImports({ run, allowedRoles, schema }) {
  * The pipeline's `handle`, one request at a time (an instance is never
  * entered twice; in the browser a request's SQL suspends it). A trap leaves
  * an instance unusable: the next request gets a new one from `load`.
+ * `before` is awaited at the start of each request's turn.
  */
-export async function serialized(load) {
+export async function serialized(load, before = () => {}) {
   let instance = await load();
   let tail = Promise.resolve();
   return {
     handle(request) {
       const turn = tail.then(async () => {
+        await before();
         try {
           return await instance.handler.handle(request);
         } catch (e) {
