@@ -5,22 +5,11 @@
 // (IndexedDB). Prints what the page showed as one JSON line; the Rust test
 // (tests/tests/browser.rs) judges it.
 //   CHROMIUM=/usr/bin/chromium PROFILE=<dir> SCREENSHOT=<png> node browser.mjs
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch as browser, startExample } from './chromium.mjs';
 
-const example = spawn(process.execPath, [fileURLToPath(new URL('../../host/js/bin/example.mjs', import.meta.url)), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-const [line] = await once(example.stdout, 'data');
-const url = String(line).match(/http:\/\/\S+/)[0];
-
-// As this machine's Chromium needs it: no sandbox as root, and nothing that
-// reaches for the network on its own.
-const launch = () => chromium.launchPersistentContext(process.env.PROFILE, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const example = await startExample();
+const { url } = example;
+const launch = () => browser(process.env.PROFILE);
 
 const seen = { errors: [] };
 const open = async (context) => {
@@ -104,6 +93,6 @@ try {
   seen.failure = e.stack || String(e);
 } finally {
   await context.close().catch(() => {});
-  example.kill();
+  example.stop();
 }
 console.log(JSON.stringify(seen));

@@ -1,18 +1,23 @@
 // Builds what the JS hosts run: the composed pipeline, written by the same
 // `supalite compose` the Rust host uses (`SUPALITE_BIN`, default the
-// workspace's release build), transpiled to JS + core wasm with jco twice:
-// build/pipeline for Node (synchronous imports, the database on a thread)
-// and build/pipeline-web for the browser (JSPI: `sql` calls suspend the wasm
-// stack while PGlite answers). build/sql.mjs carries the bootstrap and the
-// schema-cache query and the roles' settings query, the same files the Rust host includes.
+// workspace's release build, built first if missing), transpiled to JS +
+// core wasm with jco twice: build/pipeline for Node (synchronous imports,
+// the database on a thread) and build/pipeline-web for the browser (JSPI:
+// `sql` calls suspend the wasm stack while PGlite answers). build/sql.mjs
+// carries the bootstrap, the schema-cache query and the roles' settings
+// query: the same files the Rust host includes.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const supalite = process.env.SUPALITE_BIN || resolve(root, '../../target/release/supalite');
+if (!process.env.SUPALITE_BIN && !existsSync(supalite)) {
+  // First build: the workspace's release binary (and its wasm components).
+  execFileSync('cargo', ['build', '--release', '-p', 'supalite'], { stdio: 'inherit', cwd: resolve(root, '../..') });
+}
 const out = join(root, 'build');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

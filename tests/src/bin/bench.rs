@@ -431,6 +431,68 @@ fn main() {
     }
 }
 
+/// The browser host in headless Chromium (tests/js/browser-bench.mjs: its
+/// `fetch`, one request at a time, in-memory PGlite) next to the Rust host
+/// with one client, GET by key on the same data.
+fn bench_browser(rust_server: &Server, anon: &str, secs: u64) {
+    let chromium =
+        std::env::var("SUPALITE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !std::path::Path::new(&chromium).exists() {
+        println!("browser host: not measured (no Chromium at {chromium})");
+        return;
+    }
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    let out = std::process::Command::new("node")
+        .arg(js.join("browser-bench.mjs"))
+        .current_dir(&js)
+        .env("CHROMIUM", &chromium)
+        .env("BENCH_SCHEMA", SCHEMA)
+        .env("BENCH_SECONDS", secs.to_string())
+        .output()
+        .expect("node is installed");
+    let page: serde_json::Value = match String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+    {
+        Some(v) => v,
+        None => {
+            println!(
+                "browser host: not measured ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return;
+        }
+    };
+    let addr = rust_server.url.trim_start_matches("http://").to_string();
+    let anon = anon.to_string();
+    let key = &workloads()[0];
+    let path = key.path;
+    let rust = run(
+        1,
+        secs,
+        move || RawHttp::connect(&addr),
+        move |c: &mut RawHttp, i| {
+            matches!(
+                c.send("GET", &format!("/rest/v1{}", path(i)), &anon, None),
+                Some(200..=299)
+            )
+        },
+    );
+    let f = |k: &str| page[k].as_f64().unwrap_or(0.0);
+    println!(
+        "{:<32} {:>10.0} {:>10.2} {:>8.2} | {:>10.0} {:>10.2} {:>10.2} | {:>5.2}x  (browser host in Chromium, 1 client each)",
+        key.name,
+        rust.rps,
+        rust.p50.as_secs_f64() * 1000.0,
+        rust.p99.as_secs_f64() * 1000.0,
+        f("rps"),
+        f("p50"),
+        f("p99"),
+        f("rps") / rust.rps
+    );
+}
+
 /// The JS host (host/js on Node.js, PGlite for JS) next to the Rust host
 /// (embedded PGlite), the same data and requests, alternating rounds.
 fn bench_js_host(secs: u64, clients: usize) {
@@ -501,6 +563,7 @@ fn bench_js_host(secs: u64, clients: usize) {
     }
     let (rust_rss, rust_peak) = rss_mib(rust_server.pid());
     let (js_rss, js_peak) = rss_mib(js_server.pid());
+    bench_browser(&rust_server, &anon, secs);
     println!(
         "RSS after the load: Rust host {rust_rss:.0} MiB (peak {rust_peak:.0}), JS host {js_rss:.0} MiB (peak {js_peak:.0})"
     );
