@@ -98,6 +98,30 @@ fn rpc_results_and_arguments_as_postgrest() {
             r.json()["hint"],
             "Perhaps you meant to call the function public.people_named(prefix)"
         );
+        // A JSON body could also have been the one unnamed json parameter's;
+        // a CSV body could not, and the details say so as PostgREST's.
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/people_named",
+            &[],
+            Some(r#"{"prefx": "A"}"#),
+        );
+        assert_eq!(
+            r.json()["details"],
+            "Searched for the function public.people_named with parameter prefx or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache."
+        );
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/people_named",
+            &[("content-type", "text/csv")],
+            Some("prefx\nA"),
+        );
+        assert_eq!(
+            r.json()["details"],
+            "Searched for the function public.people_named with parameter prefx, but no matches were found in the schema cache.",
+            "{}",
+            r.body
+        );
         // POST: `?columns=` picks the arguments from a bigger body.
         let r = s.request(
             "POST",

@@ -16,6 +16,58 @@ pub struct ApiError {
     pub headers: Vec<(String, String)>,
 }
 
+/// Parsec's position after reading `before`: lines from 1, columns from 1,
+/// a tab to the next multiple of 8 (plus one).
+fn parsec_position(before: &str) -> (usize, usize) {
+    before.chars().fold((1, 1), |(line, col), c| match c {
+        '\n' => (line + 1, 1),
+        '\t' => (line, col + 8 - (col - 1) % 8),
+        _ => (line, col + 1),
+    })
+}
+
+/// A string (`quote` '"') or a character (`quote` '\'') as Haskell's `show`
+/// writes it, which PostgREST's parse errors carry: `\"`, `\\`, control
+/// characters by their ASCII names, the rest beyond ASCII as decimal codes.
+pub fn haskell_show(s: &str, quote: char) -> String {
+    const NAMES: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "a", "b", "t", "n", "v", "f", "r", "SO",
+        "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC",
+        "FS", "GS", "RS", "US",
+    ];
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 32 => {
+                out.push('\\');
+                out.push_str(NAMES[c as usize]);
+                // `\SO` then `H` would read as `\SOH`.
+                if c == '\u{e}' && chars.peek() == Some(&'H') {
+                    out.push_str("\\&");
+                }
+            }
+            '\u{7f}' => out.push_str("\\DEL"),
+            c if (c as u32) > 127 => {
+                out.push_str(&format!("\\{}", c as u32));
+                // A digit right after a numeric escape would extend it.
+                if chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+                    out.push_str("\\&");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 impl ApiError {
     /// PGRST108: a filter, order or limit names a resource the select
     /// does not embed.
@@ -59,6 +111,18 @@ impl ApiError {
     /// PGRST100: the query string could not be parsed.
     pub fn parse(message: impl Into<String>, details: impl Into<String>) -> Self {
         ApiError::new(400, "PGRST100", message).details(details)
+    }
+
+    /// PGRST100 as PostgREST's Parsec parsers word it: the message is the
+    /// parse's source name as Haskell shows it and the position of the
+    /// error in `input` (`"failed to parse order (x)" (line 1, column 3)`);
+    /// `at` is a byte offset into `input`.
+    pub fn parse_at(name: &str, input: &str, at: usize, details: impl Into<String>) -> Self {
+        let (line, column) = parsec_position(&input[..at.min(input.len())]);
+        ApiError::parse(
+            format!("{} (line {line}, column {column})", haskell_show(name, '"')),
+            details,
+        )
     }
 
     /// PGRST102: the request body is not what the operation needs.
@@ -265,6 +329,21 @@ pub fn sqlstate_status(code: &str, message: &str, anonymous: bool) -> u16 {
 
 #[cfg(test)]
 mod tests {
+    use super::{haskell_show, parsec_position};
+
+    #[test]
+    fn shown_as_haskell_shows_strings_and_chars() {
+        assert_eq!(haskell_show("a\"b\\c", '"'), r#""a\"b\\c""#);
+        assert_eq!(haskell_show("é1", '"'), r#""\233\&1""#);
+        assert_eq!(haskell_show("\u{1}\n\u{7f}", '"'), r#""\SOH\n\DEL""#);
+        assert_eq!(haskell_show("\u{e}H", '"'), r#""\SO\&H""#);
+        assert_eq!(haskell_show("'", '\''), r#"'\''"#);
+        assert_eq!(haskell_show("\"", '\''), r#"'"'"#);
+        assert_eq!(parsec_position("ab"), (1, 3));
+        assert_eq!(parsec_position("a\t"), (1, 9));
+        assert_eq!(parsec_position("a\nb"), (2, 2));
+    }
+
     use super::*;
 
     #[test]

@@ -84,12 +84,14 @@ fn callable(f: &Function) -> bool {
 
 /// PGRST202 as PostgREST words it, with its "Perhaps you meant" hint: the
 /// closest function name, or the closest parameter list of this one.
+/// `json_post`: a POST with a JSON body, which could also have gone whole to
+/// a single unnamed json/jsonb parameter.
 fn no_function(
     cache: &SchemaCache,
     schema: &str,
     name: &str,
     keys: &[String],
-    post: bool,
+    json_post: bool,
     overloads: &[&Function],
 ) -> ApiError {
     let func = format!("{schema}.{name}");
@@ -107,7 +109,7 @@ fn no_function(
             if keys.len() > 1 { "s" } else { "" }
         )
     };
-    let json_alternative = if post {
+    let json_alternative = if json_post {
         " or with a single unnamed json/jsonb parameter"
     } else {
         ""
@@ -284,7 +286,16 @@ pub(crate) fn plan_call(
             let f = whole_body_fn().unwrap();
             (f, single_json_param(f))
         }
-        ([], _) => return Err(no_function(&cache, schema, name, &keys, post, &candidates)),
+        ([], _) => {
+            return Err(no_function(
+                &cache,
+                schema,
+                name,
+                &keys,
+                post && json_body,
+                &candidates,
+            ))
+        }
         (many, _) => {
             let many: Vec<&Function> = many.iter().map(|(f, _)| *f).collect();
             return Err(ambiguous(schema, name, &many));

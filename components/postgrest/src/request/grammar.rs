@@ -2,7 +2,7 @@
 //! trees (`or=(...)`), `order`. Parsing never panics: malformed input is a
 //! PGRST100 error naming what could not be parsed.
 
-use crate::error::ApiError;
+use crate::error::{haskell_show, ApiError};
 
 /// `->` returns json, `->>` returns text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +271,9 @@ struct Cursor<'a> {
     src: &'a str,
     pos: usize,
     what: &'static str,
+    /// What PostgREST parses before `src` (a logic tree's `or`/`not.and`):
+    /// error columns count it.
+    prefix: &'static str,
     /// Nesting of embeds / logic trees so far (bounded: no stack exhaustion).
     depth: usize,
 }
@@ -342,6 +345,7 @@ impl<'a> Cursor<'a> {
             src,
             pos: 0,
             what,
+            prefix: "",
             depth: 0,
         }
     }
@@ -369,12 +373,22 @@ impl<'a> Cursor<'a> {
     }
     fn error(&self, expected: &str) -> ApiError {
         let found = match self.peek() {
-            Some(c) => format!("unexpected \"{c}\""),
+            Some(c) => format!(
+                "unexpected {}",
+                haskell_show(c.encode_utf8(&mut [0; 4]), '"')
+            ),
             None => "unexpected end of input".to_string(),
         };
-        ApiError::parse(
-            format!("failed to parse {} ({})", self.what, self.src),
-            format!("{found} expecting {expected}"),
+        self.fail(format!("{found} expecting {expected}"))
+    }
+    /// An error at the current position with these details, its message
+    /// as PostgREST's (the source name and the line and column).
+    fn fail(&self, details: String) -> ApiError {
+        ApiError::parse_at(
+            &format!("failed to parse {} ({})", self.what, self.src),
+            &format!("{}{}", self.prefix, self.src),
+            self.prefix.len() + self.pos,
+            details,
         )
     }
 
@@ -433,6 +447,10 @@ impl<'a> Cursor<'a> {
             let neg = self.eat("-");
             while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                 self.bump();
+            }
+            if neg && self.pos == start + 1 {
+                // `->-` starts a negative index: a digit must follow.
+                return Err(self.error("digit"));
             }
             let digits = &self.src[start..self.pos];
             // Digits are an index only where the step ends (`->`, `::`,
@@ -724,7 +742,11 @@ fn filter_rhs(
         name => {
             let Some(sql_op) = binary_operator(name) else {
                 c.pos = start;
-                return Err(c.error("operator (eq, gt, ...)"));
+                return Err(c.error(if negated {
+                    "operator (eq, gt, ...)"
+                } else {
+                    "\"not\" or operator (eq, gt, ...)"
+                }));
             };
             let quantifier = if c.eat("(any)") {
                 Some(Quantifier::Any)
@@ -801,6 +823,12 @@ fn in_list(c: &mut Cursor) -> Result<Vec<String>, ApiError> {
 /// Parses the value of `or=(...)` / `and=(...)` (`negated` for `not.or`).
 pub fn parse_logic(or: bool, negated: bool, src: &str) -> Result<Logic, ApiError> {
     let mut c = Cursor::new(src, "logic tree");
+    c.prefix = match (negated, or) {
+        (false, true) => "or",
+        (false, false) => "and",
+        (true, true) => "not.or",
+        (true, false) => "not.and",
+    };
     if !c.eat("(") {
         return Err(c.error("\"(\""));
     }
@@ -855,7 +883,17 @@ fn logic_item(c: &mut Cursor) -> Result<Logic, ApiError> {
         c.pos = before;
     }
     c.pos = save;
-    let field = c.field()?;
+    let field = match c.field() {
+        // Where an element starts, PostgREST's parser also expected `not.`
+        // and a nested `and(`/`or(`.
+        Err(_) if c.pos == save => return Err(c.error(
+            "field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)",
+        )),
+        Err(_) if negated && c.pos == save + "not.".len() => {
+            return Err(c.error("field name (* or [a..z0..9_$]) or logic operator (and, or)"))
+        }
+        r => r?,
+    };
     if !c.eat(".") {
         return Err(c.error("\".\""));
     }
@@ -923,7 +961,12 @@ pub fn parse_order(src: &str) -> Result<Vec<OrderTerm>, ApiError> {
             return Ok(terms);
         }
         if !c.eat(",") {
-            return Err(c.error("\",\" or \".\""));
+            // PostgREST's `eof` shows the character as Haskell shows a Char.
+            let found = c.peek().unwrap_or_default();
+            return Err(c.fail(format!(
+                "unexpected {} expecting \",\" or end of input",
+                haskell_show(found.encode_utf8(&mut [0; 4]), '\'')
+            )));
         }
     }
 }
@@ -1050,6 +1093,61 @@ mod tests {
         assert_eq!(
             parse_filter(col("a"), "is.NULL").unwrap().operation,
             Operation::Is(IsValue::Null)
+        );
+    }
+
+    /// Message and details of a parse error, as the client sees them.
+    fn said(e: ApiError) -> (String, String) {
+        let details = e.details.and_then(|d| d.as_str().map(str::to_string));
+        (e.message, details.unwrap_or_default())
+    }
+
+    #[test]
+    fn parse_errors_say_where_as_postgrest_does() {
+        // An empty tree: the column counts the `or` PostgREST parses first.
+        assert_eq!(
+            said(parse_logic(true, false, "()").unwrap_err()),
+            (
+                "\"failed to parse logic tree (())\" (line 1, column 4)".to_string(),
+                "unexpected \")\" expecting field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)".to_string()
+            )
+        );
+        assert!(said(parse_logic(false, true, "(x.eq.1,)").unwrap_err())
+            .0
+            .ends_with("(line 1, column 16)"));
+        // Trailing text after a complete order term.
+        assert_eq!(
+            said(parse_order("name.desc.nullsfirstx").unwrap_err()),
+            (
+                "\"failed to parse order (name.desc.nullsfirstx)\" (line 1, column 21)".to_string(),
+                "unexpected 'x' expecting \",\" or end of input".to_string()
+            )
+        );
+        // No operator: `not.` was possible too.
+        assert_eq!(
+            said(parse_filter(col("id"), "7").unwrap_err()),
+            (
+                "\"failed to parse filter (7)\" (line 1, column 1)".to_string(),
+                "unexpected \"7\" expecting \"not\" or operator (eq, gt, ...)".to_string()
+            )
+        );
+        assert_eq!(
+            said(parse_filter(col("id"), "not.7").unwrap_err()).1,
+            "unexpected \"7\" expecting operator (eq, gt, ...)"
+        );
+        // A negative JSON index needs its digits.
+        assert_eq!(
+            said(parse_select("data->>-x").unwrap_err()),
+            (
+                "\"failed to parse select parameter (data->>-x)\" (line 1, column 9)".to_string(),
+                "unexpected \"x\" expecting digit".to_string()
+            )
+        );
+        // The source name is shown as Haskell shows a string.
+        let e = said(parse_order("n\"é,\t!").unwrap_err()).0;
+        assert!(
+            e.starts_with("\"failed to parse order (n\\\"\\233,\\t!)\""),
+            "{e}"
         );
     }
 

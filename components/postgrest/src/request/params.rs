@@ -59,8 +59,10 @@ impl QueryParams {
                         .filter(|c| !c.is_empty())
                         .collect();
                     if columns.is_empty() {
-                        return Err(ApiError::parse(
-                            format!("\"failed to parse columns parameter ({value})\" (line 1, column {})", value.len() + 1),
+                        return Err(ApiError::parse_at(
+                            &format!("failed to parse columns parameter ({value})"),
+                            value,
+                            value.len(),
                             "unexpected end of input expecting field name (* or [a..z0..9_$])",
                         ));
                     }
