@@ -188,6 +188,12 @@ fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
         r.body,
         s.log()
     );
+    assert!(
+        s.wait_for_log("a component asked for the host's directories: refused"),
+        "{}\n{}",
+        r.body,
+        s.log()
+    );
 }
 
 /// `supalite check ROLE FILE` with `config` as the project's supalite.toml.

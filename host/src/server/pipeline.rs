@@ -223,6 +223,7 @@ impl Pipeline {
         let component = load_component(&engine, composed)?;
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        refuse_directories(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wit_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
         wit_admin_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
@@ -604,4 +605,23 @@ mod tests {
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
+}
+
+/// Nothing is preopened for any component (see `store`); a component that
+/// asks for its directories (a granted `wasi:filesystem`, e.g. the first
+/// `std::fs` call) gets none, and the attempt is logged.
+fn refuse_directories(linker: &mut Linker<State>) -> Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::bindings::filesystem::types::Descriptor;
+    linker.allow_shadowing(true);
+    linker
+        .instance("wasi:filesystem/preopens@0.2.12")?
+        .func_wrap("get-directories", |_, (): ()| {
+            tracing::warn!(
+                "a component asked for the host's directories: refused (none are granted)"
+            );
+            Ok((Vec::<(Resource<Descriptor>, String)>::new(),))
+        })?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
