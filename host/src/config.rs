@@ -1054,4 +1054,94 @@ mod tests {
             .component_env()
             .contains(&("SUPALITE_DB_ANON_ROLE".to_string(), "visitor".to_string())));
     }
+
+    /// Every setting a component reads works under one name: its key in
+    /// `supalite.toml` is its environment name without `SUPALITE_`, in
+    /// kebab case, and either way the components (in this host and under
+    /// `wasmtime serve`) receive the same value under that environment name.
+    #[test]
+    fn every_component_setting_works_from_the_file_and_the_environment() {
+        // A value of each setting's type: (TOML literal, environment text).
+        let sample = |env: &str| -> (String, String) {
+            let text = match env {
+                "SUPALITE_JWT_SECRET" => "a-secret-of-at-least-32-characters-long",
+                "SUPALITE_DB_URI" => "postgres://u@127.0.0.1:1/db",
+                "SUPALITE_UPSTREAM_URL" => "http://127.0.0.1:1",
+                "SUPALITE_JWT_ALLOWED_ROLES" => "web_user,admin",
+                "SUPALITE_DB_TX_END" => "rollback",
+                "SUPALITE_CORS_ORIGINS" => "https://app.example",
+                "SUPALITE_DB_SCHEMAS" => "api,public",
+                _ => "",
+            };
+            if !text.is_empty() {
+                return (format!("{text:?}"), text.to_string());
+            }
+            let bools = [
+                "SUPALITE_DB_AGGREGATES_ENABLED",
+                "SUPALITE_DB_PLAN_ENABLED",
+                "SUPALITE_AUTH_AUTOCONFIRM",
+                "SUPALITE_AUTH_DISABLE_SIGNUP",
+                "SUPALITE_UPSTREAM_FALLBACK",
+            ];
+            let numbers = [
+                "SUPALITE_DB_MAX_ROWS",
+                "SUPALITE_MAX_BODY_BYTES",
+                "SUPALITE_AUTH_JWT_EXPIRY",
+                "SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL",
+                "SUPALITE_AUTH_RATE_LIMIT_TOKEN",
+                "SUPALITE_AUTH_RATE_LIMIT_WINDOW",
+                "SUPALITE_UPSTREAM_TIMEOUT_MS",
+                "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS",
+                "SUPALITE_UPSTREAM_RETRIES",
+                "SUPALITE_UPSTREAM_BACKOFF_MS",
+            ];
+            if bools.contains(&env) {
+                // The opposite of each of these defaults.
+                let on = !matches!(env, "SUPALITE_AUTH_AUTOCONFIRM");
+                (on.to_string(), on.to_string())
+            } else if numbers.contains(&env) {
+                ("4321".into(), "4321".into())
+            } else {
+                ("\"some_name\"".into(), "some_name".into())
+            }
+        };
+        for setting in contract::SETTINGS {
+            let env = setting.env;
+            // Not a key of their own: the older name of db-anon-role, the
+            // routes (a `[routes]` table in the file), the base64 flag (it
+            // changes how the secret reads; tested with the secret).
+            if matches!(
+                env,
+                "SUPALITE_ANON_ROLE" | "SUPALITE_ROUTES" | "SUPALITE_JWT_SECRET_IS_BASE64"
+            ) {
+                continue;
+            }
+            let key = env
+                .strip_prefix("SUPALITE_")
+                .unwrap()
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            let (literal, text) = sample(env);
+            let from_file = load(&format!("{key} = {literal}"), &[])
+                .unwrap_or_else(|e| panic!("{key} = {literal}: {e:#}"));
+            let from_env =
+                load("", &[(env, text.as_str())]).unwrap_or_else(|e| panic!("{env}={text}: {e:#}"));
+            let seen = |c: &Config| {
+                c.standalone_env()
+                    .into_iter()
+                    .find(|(k, _)| k == env)
+                    .map(|(_, v)| v)
+            };
+            assert_eq!(
+                seen(&from_file),
+                Some(text.clone()),
+                "{key} in supalite.toml"
+            );
+            assert_eq!(
+                seen(&from_env),
+                Some(text.clone()),
+                "{env} in the environment"
+            );
+        }
+    }
 }
