@@ -72,6 +72,44 @@ fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -
     }
 }
 
+/// `r` with its memory capped as `[role-memory-mb]` says for its role.
+fn capped(cfg: &Config, mut r: Role) -> Result<Role> {
+    if let Some(mb) = cfg.role_memory_mb.get(r.name) {
+        r.bytes = cap_memory(&r.bytes, *mb)
+            .with_context(|| format!("the {} component ({})", r.name, r.origin))?;
+    }
+    Ok(r)
+}
+
+/// Caps every linear memory of a component at `mb` MiB by declaring it as
+/// the memory's maximum (`[role-memory-mb]`): any host then refuses the
+/// growth past it — supalite's (which logs it), `wasmtime serve`, jco.
+/// A memory already declared smaller keeps its own maximum.
+pub fn cap_memory(bytes: &[u8], mb: u64) -> Result<Vec<u8>> {
+    use wasm_encoder::reencode::{utils, Error, Reencode, ReencodeComponent};
+    struct Cap(u64);
+    impl Reencode for Cap {
+        type Error = std::convert::Infallible;
+        fn memory_type(
+            &mut self,
+            ty: wasmparser::MemoryType,
+        ) -> Result<wasm_encoder::MemoryType, Error<Self::Error>> {
+            let mut ty = utils::memory_type(self, ty);
+            let page = 1u64 << ty.page_size_log2.unwrap_or(16);
+            let cap = (self.0 << 20) / page;
+            // Never below what the module asks for at start.
+            ty.maximum = Some(ty.maximum.map_or(cap, |m| m.min(cap)).max(ty.minimum));
+            Ok(ty)
+        }
+    }
+    impl ReencodeComponent for Cap {}
+    let mut out = wasm_encoder::Component::new();
+    Cap(mb)
+        .parse_component(&mut out, wasmparser::Parser::new(0), bytes)
+        .map_err(|e| anyhow::anyhow!("cannot rewrite the component's memory limits: {e:?}"))?;
+    Ok(out.finish())
+}
+
 /// SQL as the connection's own role: only the auth role may import it.
 const ADMIN_SQL: &str = "supalite:api/admin-sql";
 
@@ -270,6 +308,7 @@ pub fn inspect(
 /// Composes the pipeline selected by `cfg` (bridge or adapter backend).
 pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
     let c: &ComponentPaths = &cfg.components;
+    let role = |name, path, builtin| capped(cfg, role(name, path, builtin)?);
     let gateway = role("gateway", &c.gateway, builtin::GATEWAY)?;
     let rewriter = role("rewriter", &c.rewriter, builtin::REWRITER)?;
     let verifier = role("verifier", &c.verifier, builtin::VERIFIER)?;
@@ -432,8 +471,8 @@ pub fn compose_with(cfg: &Config, provider: SqlProvider) -> Result<Vec<u8>> {
                 origin: "composed".into(),
                 bytes: pipeline,
             };
-            let pgwire = role("pgwire", &c.pgwire, builtin::PGWIRE)?;
-            let standalone = role("standalone", &c.standalone, builtin::STANDALONE)?;
+            let pgwire = capped(cfg, role("pgwire", &c.pgwire, builtin::PGWIRE)?)?;
+            let standalone = capped(cfg, role("standalone", &c.standalone, builtin::STANDALONE)?)?;
             check_imports(&pgwire, &cfg.grants)?;
             check_imports(&standalone, &cfg.grants)?;
             plug(pipeline, vec![pgwire, standalone])
@@ -542,5 +581,51 @@ mod tests {
             "wasi:http/types",
             "wasi:http/outgoing-handler@0.2.12"
         ));
+    }
+
+    /// The declared maximum of every memory a component defines or imports.
+    fn memory_maxima(bytes: &[u8]) -> Vec<Option<u64>> {
+        let mut found = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+            match payload.unwrap() {
+                wasmparser::Payload::MemorySection(r) => {
+                    found.extend(r.into_iter().map(|m| m.unwrap().maximum))
+                }
+                wasmparser::Payload::ImportSection(r) => {
+                    for imports in r {
+                        for import in imports.unwrap() {
+                            if let wasmparser::TypeRef::Memory(m) = import.unwrap().1.ty {
+                                found.push(m.maximum);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn a_role_memory_cap_is_declared_in_the_composed_file() {
+        let capped = cap_memory(builtin::REWRITER, 16).unwrap();
+        let maxima = memory_maxima(&capped);
+        assert!(!maxima.is_empty());
+        // 16 MiB = 256 pages of 64 KiB, on every memory of the component.
+        assert!(maxima.iter().all(|m| *m == Some(256)), "{maxima:?}");
+        assert!(memory_maxima(builtin::REWRITER).iter().any(Option::is_none));
+        // Still a valid component that composes like the original.
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&capped)
+            .unwrap();
+        let mut cfg = crate::config::tests::defaults();
+        cfg.role_memory_mb.insert("rewriter".into(), 16);
+        let composed = compose(&cfg).unwrap();
+        let plain = compose(&crate::config::tests::defaults()).unwrap();
+        let count = |b: &[u8]| memory_maxima(b).iter().filter(|m| **m == Some(256)).count();
+        assert!(
+            count(&composed) > count(&plain),
+            "the cap is in the composed file"
+        );
     }
 }

@@ -121,6 +121,10 @@ struct FileConfig {
     pglite_shared_buffers: Option<String>,
     instance_reuse: Option<u32>,
     component_memory_mb: Option<u64>,
+    /// `[role-memory-mb]`: role -> the most its component's memories may
+    /// grow to (MiB), below `component-memory-mb`.
+    #[serde(default)]
+    role_memory_mb: BTreeMap<String, u64>,
     edge: Option<String>,
     /// PostgREST's own names, so a PostgREST config file is also a valid
     /// supalite config (`supalite postgrest <file>`).
@@ -200,6 +204,8 @@ pub struct Config {
     pub instance_reuse: u32,
     /// The most one component's linear memory may grow to (MiB).
     pub component_memory_mb: u64,
+    /// Per role, a lower cap (MiB), declared in the composed file itself.
+    pub role_memory_mb: BTreeMap<String, u64>,
     /// Call the gateway through `wasi:http/incoming-handler` even when it
     /// exports `supalite:api/handler` (`edge = "wasi-http"`).
     pub edge_wasi_http: bool,
@@ -424,6 +430,20 @@ impl Config {
             ),
             None => file.db_max_rows,
         };
+        let component_memory_mb = num(
+            &env,
+            "SUPALITE_COMPONENT_MEMORY_MB",
+            file.component_memory_mb,
+            256,
+        )?
+        .clamp(1, 4096);
+        let role_memory_mb = check_role_memory(
+            match env("SUPALITE_ROLE_MEMORY_MB") {
+                Some(text) => parse_role_memory(&text)?,
+                None => file.role_memory_mb.clone(),
+            },
+            component_memory_mb,
+        )?;
         Ok(Config {
             listen,
             backend,
@@ -492,13 +512,8 @@ impl Config {
                     1
                 },
             )?,
-            component_memory_mb: num(
-                &env,
-                "SUPALITE_COMPONENT_MEMORY_MB",
-                file.component_memory_mb,
-                256,
-            )?
-            .clamp(1, 4096),
+            component_memory_mb,
+            role_memory_mb,
             edge_wasi_http: match env("SUPALITE_EDGE").or(file.edge).as_deref() {
                 None | Some("handler") => false,
                 Some("wasi-http") => true,
@@ -854,6 +869,42 @@ fn flag(
 }
 
 /// `SUPALITE_ROUTES`: `prefix=target,prefix=target`.
+/// `SUPALITE_ROLE_MEMORY_MB`: `role=MiB,role=MiB`.
+fn parse_role_memory(text: &str) -> Result<BTreeMap<String, u64>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let (role, mb) = r.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("invalid `{r}` in SUPALITE_ROLE_MEMORY_MB (expected role=MiB)")
+            })?;
+            let mb = mb.trim().parse().map_err(|_| {
+                anyhow::anyhow!("invalid `{r}` in SUPALITE_ROLE_MEMORY_MB (expected role=MiB)")
+            })?;
+            Ok((role.trim().to_string(), mb))
+        })
+        .collect()
+}
+
+/// `[role-memory-mb]`: known roles, at least 1 MiB, at most
+/// `component-memory-mb` (which caps every memory anyway).
+fn check_role_memory(caps: BTreeMap<String, u64>, overall: u64) -> Result<BTreeMap<String, u64>> {
+    for (role, mb) in &caps {
+        if contract::Role::from_name(role).is_none() {
+            anyhow::bail!(
+                "[role-memory-mb]: unknown role `{role}` (expected one of {})",
+                contract::Role::ALL.map(|r| r.name()).join(", ")
+            );
+        }
+        if *mb == 0 || *mb > overall {
+            anyhow::bail!(
+                "[role-memory-mb] {role} = {mb}: expected 1 to component-memory-mb ({overall})"
+            );
+        }
+    }
+    Ok(caps)
+}
+
 fn parse_routes(text: &str) -> Result<Vec<(String, String)>> {
     text.split(',')
         .map(str::trim)
@@ -917,8 +968,13 @@ fn parse_file(p: &Path) -> Result<FileConfig> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The configuration of a project without a config file or variables.
+    pub(crate) fn defaults() -> Config {
+        load("", &[]).unwrap()
+    }
 
     fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config> {
         // One directory per call: tests run in parallel and must not share a file.
@@ -1143,5 +1199,32 @@ mod tests {
                 "{env} in the environment"
             );
         }
+    }
+
+    #[test]
+    fn role_memory_caps_name_roles_under_the_overall_cap() {
+        let c = load("[role-memory-mb]\nrewriter = 16", &[]).unwrap();
+        assert_eq!(c.role_memory_mb["rewriter"], 16);
+        let c = load("", &[("SUPALITE_ROLE_MEMORY_MB", "bridge=64, auth=32")]).unwrap();
+        assert_eq!(
+            (c.role_memory_mb["bridge"], c.role_memory_mb["auth"]),
+            (64, 32)
+        );
+        for (toml, needle) in [
+            ("[role-memory-mb]\nnobody = 8", "unknown role `nobody`"),
+            (
+                "[role-memory-mb]\nbridge = 0",
+                "expected 1 to component-memory-mb",
+            ),
+            (
+                "component-memory-mb = 64\n[role-memory-mb]\nbridge = 128",
+                "expected 1 to component-memory-mb (64)",
+            ),
+        ] {
+            let e = format!("{:#}", load(toml, &[]).unwrap_err());
+            assert!(e.contains(needle), "{e}");
+        }
+        let e = load("", &[("SUPALITE_ROLE_MEMORY_MB", "bridge")]).unwrap_err();
+        assert!(format!("{e:#}").contains("role=MiB"), "{e:#}");
     }
 }

@@ -391,4 +391,30 @@ fn a_runaway_component_ends_its_request_not_the_server() {
     let r = s.get("/rest/v1/anything", &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["request_role"], json!("anon"), "{}", r.body);
+
+    // A cap for one role, below the one for every component: the bridge is
+    // stopped at 24 MiB by its own declared maximum.
+    let p = Project::new();
+    p.config(&format!(
+        "component-memory-mb = 256
+         [role-memory-mb]
+bridge = 24
+         [components]
+bridge = \"{}\"
+         [grants]
+bridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+        wasm.display()
+    ));
+    let s = p.serve();
+    let r = s.get("/rest/v1/hog", &[]);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(r.json()["code"], json!("SUPALITE500"), "{}", r.body);
+    assert!(
+        s.wait_for_log("past its declared maximum (role-memory-mb)"),
+        "{}",
+        s.log()
+    );
+    assert!(s.log().contains("limit=25165824"), "{}", s.log());
+    assert!(!s.log().contains("past component-memory-mb"), "{}", s.log());
+    assert_eq!(s.get("/rest/v1/anything", &[]).status, 200);
 }

@@ -32,8 +32,17 @@ impl wasmtime::ResourceLimiter for MemoryBudget {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // The memory's own declared maximum: `[role-memory-mb]` writes it.
+        if let Some(max) = maximum.filter(|max| desired > *max) {
+            tracing::warn!(
+                bytes = desired,
+                limit = max,
+                "a component tried to grow its memory past its declared maximum (role-memory-mb)"
+            );
+            return Ok(false);
+        }
         if desired > self.per_memory {
             tracing::warn!(
                 bytes = desired,
