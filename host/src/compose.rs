@@ -72,41 +72,98 @@ fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -
     }
 }
 
-/// `r` with its memory capped as `[role-memory-mb]` says for its role.
+/// The core-module name prefix that tells the host which role's code is
+/// running (`supalite-role:bridge`), for `[role-deadline-ms]`.
+pub const ROLE_MODULE_PREFIX: &str = "supalite-role:";
+
+/// `r` as its role's limits need it: its memories capped as
+/// `[role-memory-mb]` says, and, when any role has a `[role-deadline-ms]`,
+/// its core modules named after its role (a name of its own is replaced, so
+/// no component can pass for another role).
 fn capped(cfg: &Config, mut r: Role) -> Result<Role> {
-    if let Some(mb) = cfg.role_memory_mb.get(r.name) {
-        r.bytes = cap_memory(&r.bytes, *mb)
+    let cap = cfg.role_memory_mb.get(r.name).copied();
+    let name =
+        (!cfg.role_deadline_ms.is_empty()).then(|| format!("{ROLE_MODULE_PREFIX}{}", r.name));
+    if cap.is_some() || name.is_some() {
+        r.bytes = rewrite(&r.bytes, cap, name)
             .with_context(|| format!("the {} component ({})", r.name, r.origin))?;
     }
     Ok(r)
 }
 
-/// Caps every linear memory of a component at `mb` MiB by declaring it as
-/// the memory's maximum (`[role-memory-mb]`): any host then refuses the
-/// growth past it — supalite's (which logs it), `wasmtime serve`, jco.
-/// A memory already declared smaller keeps its own maximum.
-pub fn cap_memory(bytes: &[u8], mb: u64) -> Result<Vec<u8>> {
+/// Re-encodes a component with every memory capped at `cap` MiB (declared
+/// as the memory's maximum, so any host refuses the growth past it —
+/// supalite's, which logs it, `wasmtime serve`, jco; a memory declared
+/// smaller keeps its own maximum) and every core module named `name`
+/// (other names — functions, locals — are kept).
+fn rewrite(bytes: &[u8], cap: Option<u64>, name: Option<String>) -> Result<Vec<u8>> {
     use wasm_encoder::reencode::{utils, Error, Reencode, ReencodeComponent};
-    struct Cap(u64);
-    impl Reencode for Cap {
+    struct Rewrite {
+        cap: Option<u64>,
+        name: Option<String>,
+        named: bool,
+    }
+    impl Reencode for Rewrite {
         type Error = std::convert::Infallible;
         fn memory_type(
             &mut self,
             ty: wasmparser::MemoryType,
         ) -> Result<wasm_encoder::MemoryType, Error<Self::Error>> {
             let mut ty = utils::memory_type(self, ty);
-            let page = 1u64 << ty.page_size_log2.unwrap_or(16);
-            let cap = (self.0 << 20) / page;
-            // Never below what the module asks for at start.
-            ty.maximum = Some(ty.maximum.map_or(cap, |m| m.min(cap)).max(ty.minimum));
+            if let Some(mb) = self.cap {
+                let page = 1u64 << ty.page_size_log2.unwrap_or(16);
+                let cap = (mb << 20) / page;
+                // Never below what the module asks for at start.
+                ty.maximum = Some(ty.maximum.map_or(cap, |m| m.min(cap)).max(ty.minimum));
+            }
             Ok(ty)
         }
+        fn custom_name_section(
+            &mut self,
+            section: wasmparser::NameSectionReader<'_>,
+        ) -> Result<wasm_encoder::NameSection, Error<Self::Error>> {
+            let Some(name) = self.name.clone() else {
+                return utils::custom_name_section(self, section);
+            };
+            self.named = true;
+            let mut names = wasm_encoder::NameSection::new();
+            names.module(&name);
+            for sub in section {
+                match sub? {
+                    wasmparser::Name::Module { .. } => {}
+                    other => self.parse_custom_name_subsection(&mut names, other)?,
+                }
+            }
+            Ok(names)
+        }
     }
-    impl ReencodeComponent for Cap {}
+    impl ReencodeComponent for Rewrite {
+        fn parse_component_submodule(
+            &mut self,
+            component: &mut wasm_encoder::Component,
+            parser: wasmparser::Parser,
+            module_bytes: &[u8],
+        ) -> Result<(), Error<Self::Error>> {
+            let mut module = wasm_encoder::Module::new();
+            self.named = false;
+            utils::parse_core_module(self, &mut module, parser, module_bytes)?;
+            if let (Some(name), false) = (&self.name, self.named) {
+                let mut names = wasm_encoder::NameSection::new();
+                names.module(name);
+                module.section(&names);
+            }
+            component.section(&wasm_encoder::ModuleSection(&module));
+            Ok(())
+        }
+    }
     let mut out = wasm_encoder::Component::new();
-    Cap(mb)
-        .parse_component(&mut out, wasmparser::Parser::new(0), bytes)
-        .map_err(|e| anyhow::anyhow!("cannot rewrite the component's memory limits: {e:?}"))?;
+    Rewrite {
+        cap,
+        name,
+        named: false,
+    }
+    .parse_component(&mut out, wasmparser::Parser::new(0), bytes)
+    .map_err(|e| anyhow::anyhow!("cannot rewrite the component's memory limits or names: {e:?}"))?;
     Ok(out.finish())
 }
 
@@ -608,7 +665,7 @@ mod tests {
 
     #[test]
     fn a_role_memory_cap_is_declared_in_the_composed_file() {
-        let capped = cap_memory(builtin::REWRITER, 16).unwrap();
+        let capped = rewrite(builtin::REWRITER, Some(16), None).unwrap();
         let maxima = memory_maxima(&capped);
         assert!(!maxima.is_empty());
         // 16 MiB = 256 pages of 64 KiB, on every memory of the component.
@@ -627,5 +684,54 @@ mod tests {
             count(&composed) > count(&plain),
             "the cap is in the composed file"
         );
+    }
+
+    /// The module name of every core module of a component.
+    fn module_names(bytes: &[u8]) -> Vec<Option<String>> {
+        let mut names = Vec::new();
+        let mut parser_stack = 0;
+        for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+            match payload.unwrap() {
+                wasmparser::Payload::ModuleSection { .. } => {
+                    names.push(None);
+                    parser_stack += 1;
+                }
+                wasmparser::Payload::CustomSection(c) if parser_stack > 0 => {
+                    if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
+                        for sub in reader {
+                            if let Ok(wasmparser::Name::Module { name, .. }) = sub {
+                                *names.last_mut().unwrap() = Some(name.to_string());
+                            }
+                        }
+                    }
+                }
+                wasmparser::Payload::End(_) if parser_stack > 0 => parser_stack -= 1,
+                _ => {}
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn role_deadlines_name_every_core_module_after_its_role() {
+        let named = rewrite(builtin::BRIDGE, None, Some("supalite-role:bridge".into())).unwrap();
+        let names = module_names(&named);
+        assert!(!names.is_empty());
+        assert!(
+            names
+                .iter()
+                .all(|n| n.as_deref() == Some("supalite-role:bridge")),
+            "{names:?}"
+        );
+        let mut cfg = crate::config::tests::defaults();
+        cfg.role_deadline_ms.insert("bridge".into(), 100);
+        let composed = module_names(&compose(&cfg).unwrap());
+        for role in ["gateway", "rewriter", "verifier", "auth", "bridge"] {
+            let n = format!("{ROLE_MODULE_PREFIX}{role}");
+            assert!(
+                composed.iter().any(|m| m.as_deref() == Some(n.as_str())),
+                "{role}: {composed:?}"
+            );
+        }
     }
 }

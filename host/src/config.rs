@@ -125,6 +125,10 @@ struct FileConfig {
     /// grow to (MiB), below `component-memory-mb`.
     #[serde(default)]
     role_memory_mb: BTreeMap<String, u64>,
+    /// `[role-deadline-ms]`: role -> the most wasm time its component may
+    /// spend on one request, below `request-deadline-ms`.
+    #[serde(default)]
+    role_deadline_ms: BTreeMap<String, u64>,
     edge: Option<String>,
     /// PostgREST's own names, so a PostgREST config file is also a valid
     /// supalite config (`supalite postgrest <file>`).
@@ -206,6 +210,8 @@ pub struct Config {
     pub component_memory_mb: u64,
     /// Per role, a lower cap (MiB), declared in the composed file itself.
     pub role_memory_mb: BTreeMap<String, u64>,
+    /// Per role, the most wasm time (ms) its code may run in one request.
+    pub role_deadline_ms: BTreeMap<String, u64>,
     /// Call the gateway through `wasi:http/incoming-handler` even when it
     /// exports `supalite:api/handler` (`edge = "wasi-http"`).
     pub edge_wasi_http: bool,
@@ -437,12 +443,28 @@ impl Config {
             256,
         )?
         .clamp(1, 4096);
-        let role_memory_mb = check_role_memory(
+        let request_deadline_ms = num(
+            &env,
+            "SUPALITE_REQUEST_DEADLINE_MS",
+            file.request_deadline_ms,
+            60_000,
+        )?
+        .max(1);
+        let role_deadline_ms = check_role_table(
+            "role-deadline-ms",
+            match env("SUPALITE_ROLE_DEADLINE_MS") {
+                Some(text) => parse_role_table("SUPALITE_ROLE_DEADLINE_MS", &text)?,
+                None => file.role_deadline_ms.clone(),
+            },
+            ("request-deadline-ms", request_deadline_ms),
+        )?;
+        let role_memory_mb = check_role_table(
+            "role-memory-mb",
             match env("SUPALITE_ROLE_MEMORY_MB") {
-                Some(text) => parse_role_memory(&text)?,
+                Some(text) => parse_role_table("SUPALITE_ROLE_MEMORY_MB", &text)?,
                 None => file.role_memory_mb.clone(),
             },
-            component_memory_mb,
+            ("component-memory-mb", component_memory_mb),
         )?;
         Ok(Config {
             listen,
@@ -514,6 +536,7 @@ impl Config {
             )?,
             component_memory_mb,
             role_memory_mb,
+            role_deadline_ms,
             edge_wasi_http: match env("SUPALITE_EDGE").or(file.edge).as_deref() {
                 None | Some("handler") => false,
                 Some("wasi-http") => true,
@@ -654,15 +677,7 @@ impl Config {
                 defaults::AUTH_RATE_LIMIT_WINDOW,
             )?
             .max(1),
-            request_deadline: std::time::Duration::from_millis(
-                num(
-                    &env,
-                    "SUPALITE_REQUEST_DEADLINE_MS",
-                    file.request_deadline_ms,
-                    60_000,
-                )?
-                .max(1),
-            ),
+            request_deadline: std::time::Duration::from_millis(request_deadline_ms),
             server_header_timeout: std::time::Duration::from_millis(
                 num(
                     &env,
@@ -869,37 +884,39 @@ fn flag(
 }
 
 /// `SUPALITE_ROUTES`: `prefix=target,prefix=target`.
-/// `SUPALITE_ROLE_MEMORY_MB`: `role=MiB,role=MiB`.
-fn parse_role_memory(text: &str) -> Result<BTreeMap<String, u64>> {
+/// `SUPALITE_ROLE_MEMORY_MB` / `SUPALITE_ROLE_DEADLINE_MS`: `role=N,role=N`.
+fn parse_role_table(var: &str, text: &str) -> Result<BTreeMap<String, u64>> {
     text.split(',')
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(|r| {
-            let (role, mb) = r.split_once('=').ok_or_else(|| {
-                anyhow::anyhow!("invalid `{r}` in SUPALITE_ROLE_MEMORY_MB (expected role=MiB)")
-            })?;
-            let mb = mb.trim().parse().map_err(|_| {
-                anyhow::anyhow!("invalid `{r}` in SUPALITE_ROLE_MEMORY_MB (expected role=MiB)")
-            })?;
-            Ok((role.trim().to_string(), mb))
+            let bad = || anyhow::anyhow!("invalid `{r}` in {var} (expected role=number)");
+            let (role, n) = r.split_once('=').ok_or_else(bad)?;
+            Ok((
+                role.trim().to_string(),
+                n.trim().parse().map_err(|_| bad())?,
+            ))
         })
         .collect()
 }
 
-/// `[role-memory-mb]`: known roles, at least 1 MiB, at most
-/// `component-memory-mb` (which caps every memory anyway).
-fn check_role_memory(caps: BTreeMap<String, u64>, overall: u64) -> Result<BTreeMap<String, u64>> {
-    for (role, mb) in &caps {
+/// `[role-memory-mb]` / `[role-deadline-ms]`: known roles, values from 1 to
+/// the setting that bounds every role (`component-memory-mb`,
+/// `request-deadline-ms`).
+fn check_role_table(
+    table: &str,
+    caps: BTreeMap<String, u64>,
+    (overall_name, overall): (&str, u64),
+) -> Result<BTreeMap<String, u64>> {
+    for (role, n) in &caps {
         if contract::Role::from_name(role).is_none() {
             anyhow::bail!(
-                "[role-memory-mb]: unknown role `{role}` (expected one of {})",
+                "[{table}]: unknown role `{role}` (expected one of {})",
                 contract::Role::ALL.map(|r| r.name()).join(", ")
             );
         }
-        if *mb == 0 || *mb > overall {
-            anyhow::bail!(
-                "[role-memory-mb] {role} = {mb}: expected 1 to component-memory-mb ({overall})"
-            );
+        if *n == 0 || *n > overall {
+            anyhow::bail!("[{table}] {role} = {n}: expected 1 to {overall_name} ({overall})");
         }
     }
     Ok(caps)
@@ -1225,6 +1242,22 @@ pub(crate) mod tests {
             assert!(e.contains(needle), "{e}");
         }
         let e = load("", &[("SUPALITE_ROLE_MEMORY_MB", "bridge")]).unwrap_err();
-        assert!(format!("{e:#}").contains("role=MiB"), "{e:#}");
+        assert!(format!("{e:#}").contains("role=number"), "{e:#}");
+        // Deadlines the same way, under the request deadline.
+        let c = load(
+            "request-deadline-ms = 900\n[role-deadline-ms]\nbridge = 300",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.role_deadline_ms["bridge"], 300);
+        let e = load(
+            "request-deadline-ms = 900\n[role-deadline-ms]\nbridge = 901",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("request-deadline-ms (900)"),
+            "{e:#}"
+        );
     }
 }

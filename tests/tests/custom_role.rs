@@ -417,4 +417,36 @@ bridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
     assert!(s.log().contains("limit=25165824"), "{}", s.log());
     assert!(!s.log().contains("past component-memory-mb"), "{}", s.log());
     assert_eq!(s.get("/rest/v1/anything", &[]).status, 200);
+
+    // A deadline for one role, well below the request's: the looping bridge
+    // is stopped at its own, and ordinary requests (every role charged a
+    // little) are served.
+    let p = Project::new();
+    p.config(&format!(
+        "request-deadline-ms = 20000\n\
+         [role-deadline-ms]\nbridge = 300\nrewriter = 50\n\
+         [components]\nbridge = \"{}\"\n\
+         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+        wasm.display()
+    ));
+    let s = p.serve();
+    for _ in 0..20 {
+        assert_eq!(s.get("/rest/v1/anything", &[]).status, 200);
+    }
+    let started = std::time::Instant::now();
+    let r = s.get("/rest/v1/loop", &[]);
+    let took = started.elapsed();
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert_eq!(r.json()["code"], json!("SUPALITE504"), "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("the bridge component ran past its role deadline (300 ms)"),
+        "{}",
+        r.body
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert!(s.wait_for_log("role=\"bridge\""), "{}", s.log());
+    assert_eq!(s.get("/rest/v1/anything", &[]).status, 200);
 }

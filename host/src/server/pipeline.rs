@@ -42,6 +42,8 @@ pub struct Pipeline {
     idle: std::sync::Mutex<Vec<Warm>>,
     /// The longest one request may take in the pipeline.
     deadline: std::time::Duration,
+    /// Per role, the most epoch ticks of wasm time (`[role-deadline-ms]`).
+    role_ticks: Arc<std::collections::BTreeMap<String, u64>>,
     /// The most one component's memory may grow to (bytes).
     memory_limit: usize,
     /// Public path prefixes routed to `/auth/v1`, and how many of those
@@ -49,6 +51,48 @@ pub struct Pipeline {
     /// must leave worker threads to the data API.
     auth_prefixes: Vec<String>,
     auth_permits: tokio::sync::Semaphore,
+}
+
+/// Epoch ticks in `ms` milliseconds (at least one).
+fn ticks(ms: u64) -> u64 {
+    ms / EPOCH_TICK.as_millis() as u64 + 1
+}
+
+/// One epoch tick with role deadlines: the request's own deadline first,
+/// then the tick is charged to the role whose code is innermost on the
+/// stack (its core modules carry its name, see `compose::capped`).
+fn role_tick(
+    mut ctx: wasmtime::StoreContextMut<'_, State>,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    let Some(ends) = ctx.data().clock.as_ref().map(|c| c.ends) else {
+        return Ok(wasmtime::UpdateDeadline::Continue(1));
+    };
+    if std::time::Instant::now() >= ends {
+        return Err(wasmtime::Trap::Interrupt.into());
+    }
+    let backtrace = wasmtime::WasmBacktrace::capture(&ctx);
+    let role = backtrace.frames().iter().find_map(|f| {
+        f.module()
+            .name()?
+            .strip_prefix(crate::compose::ROLE_MODULE_PREFIX)
+            .map(str::to_string)
+    });
+    if let (Some(role), Some(clock)) = (role, ctx.data_mut().clock.as_mut()) {
+        if let Some(limit) = clock.limits.get(&role).copied() {
+            let used = clock.used.entry(role.clone()).or_default();
+            *used += 1;
+            if *used > limit {
+                let ms = (limit - 1) * EPOCH_TICK.as_millis() as u64;
+                tracing::warn!(
+                    role,
+                    limit_ms = ms,
+                    "a component ran past its role deadline (role-deadline-ms)"
+                );
+                return Err(RoleDeadline { role, ms }.into());
+            }
+        }
+    }
+    Ok(wasmtime::UpdateDeadline::Continue(1))
 }
 
 /// How often the engine's epoch advances (the deadline's resolution).
@@ -272,6 +316,12 @@ impl Pipeline {
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
             deadline: cfg.request_deadline,
+            role_ticks: Arc::new(
+                cfg.role_deadline_ms
+                    .iter()
+                    .map(|(role, ms)| (role.clone(), ticks(*ms)))
+                    .collect(),
+            ),
             memory_limit: (cfg.component_memory_mb << 20) as usize,
             auth_prefixes: cfg
                 .routes
@@ -307,6 +357,7 @@ impl Pipeline {
                     bytes: 0,
                     per_memory: self.memory_limit,
                 },
+                clock: None,
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
@@ -334,11 +385,11 @@ impl Pipeline {
     async fn instance(&self) -> Result<Warm> {
         let warm = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         if let Some(mut w) = warm {
-            w.store.set_epoch_deadline(self.deadline_ticks());
+            self.start_clock(&mut w.store);
             return Ok(w);
         }
         let mut store = self.store();
-        store.set_epoch_deadline(self.deadline_ticks());
+        self.start_clock(&mut store);
         let instance = self
             .pre
             .instance_pre()
@@ -360,7 +411,24 @@ impl Pipeline {
     }
 
     fn deadline_ticks(&self) -> u64 {
-        (self.deadline.as_millis() / EPOCH_TICK.as_millis()) as u64 + 1
+        ticks(self.deadline.as_millis() as u64)
+    }
+
+    /// Arms the request's deadline: wall-clock epochs for the whole
+    /// request, and, when roles have deadlines of their own, a check on
+    /// every tick that charges it to the role running (`role_tick`).
+    fn start_clock(&self, store: &mut Store<State>) {
+        if self.role_ticks.is_empty() {
+            store.set_epoch_deadline(self.deadline_ticks());
+            return;
+        }
+        store.data_mut().clock = Some(RoleClock {
+            limits: self.role_ticks.clone(),
+            used: Default::default(),
+            ends: std::time::Instant::now() + self.deadline,
+        });
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(role_tick);
     }
 
     /// Keeps an instance that served a request without trapping (an
@@ -480,6 +548,19 @@ impl Pipeline {
                 if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) =>
             {
                 late()
+            }
+            Ok(Err(e)) if e.downcast_ref::<RoleDeadline>().is_some() => {
+                let mut h = http::HeaderMap::new();
+                if let Some(id) = &id {
+                    h.insert("x-request-id", id.clone());
+                }
+                let what = e.downcast_ref::<RoleDeadline>().map(ToString::to_string);
+                http_error(
+                    &h,
+                    504,
+                    "SUPALITE504",
+                    &format!("The request took too long: {}", what.unwrap_or_default()),
+                )
             }
             Ok(Err(e)) => internal_error(&e, id.as_ref()),
             Err(_) => late(),

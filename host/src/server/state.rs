@@ -74,9 +74,43 @@ impl wasmtime::ResourceLimiter for MemoryBudget {
     }
 }
 
+/// `[role-deadline-ms]` for one request: the wasm time each role's code has
+/// run so far, sampled on the engine's epoch ticks (each tick on which a
+/// role's code is the innermost one running is charged to it: CPU time, not
+/// time spent waiting on the database).
+pub(super) struct RoleClock {
+    /// Per role, the most ticks it may be charged.
+    pub(super) limits: Arc<std::collections::BTreeMap<String, u64>>,
+    pub(super) used: std::collections::BTreeMap<String, u64>,
+    /// The request's own deadline (the epoch deadline is one tick away on
+    /// every check, so the clock checks the request's deadline itself).
+    pub(super) ends: std::time::Instant,
+}
+
+/// A role's code ran past its `[role-deadline-ms]`: the request ends (504).
+#[derive(Debug)]
+pub struct RoleDeadline {
+    pub role: String,
+    pub ms: u64,
+}
+
+impl std::fmt::Display for RoleDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} component ran past its role deadline ({} ms)",
+            self.role, self.ms
+        )
+    }
+}
+
+impl std::error::Error for RoleDeadline {}
+
 /// Per-request store data.
 pub struct State {
     pub(super) memory: MemoryBudget,
+    /// Set when roles have deadlines of their own.
+    pub(super) clock: Option<RoleClock>,
     pub(super) wasi: WasiCtx,
     pub(super) http: WasiHttpCtx,
     pub(super) hooks: UpstreamOnly,
