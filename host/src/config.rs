@@ -883,7 +883,6 @@ fn flag(
     }
 }
 
-/// `SUPALITE_ROUTES`: `prefix=target,prefix=target`.
 /// `SUPALITE_ROLE_MEMORY_MB` / `SUPALITE_ROLE_DEADLINE_MS`: `role=N,role=N`.
 fn parse_role_table(var: &str, text: &str) -> Result<BTreeMap<String, u64>> {
     text.split(',')
@@ -922,6 +921,7 @@ fn check_role_table(
     Ok(caps)
 }
 
+/// `SUPALITE_ROUTES`: `prefix=target,prefix=target`.
 fn parse_routes(text: &str) -> Result<Vec<(String, String)>> {
     text.split(',')
         .map(str::trim)

@@ -133,6 +133,17 @@ pub const SETTINGS: &[Setting] = &[
     setting("SUPALITE_UPSTREAM_FALLBACK", &[Adapter]),
 ];
 
+/// A boolean setting as written in configuration or the environment:
+/// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case); `None` for
+/// anything else (the host refuses it, a component keeps the default).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 /// The setting named `env`, if it is one.
 pub fn setting_named(env: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.env == env)

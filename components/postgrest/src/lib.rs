@@ -68,16 +68,8 @@ impl Config {
     }
 }
 
-/// A boolean setting as written in configuration or the environment:
-/// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case); `None` for
-/// anything else (the host refuses it, a component keeps the default).
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
+/// How a boolean setting is read, by the host and every component alike.
+pub use contract::parse_bool;
 
 /// The anonymous role from the environment: `SUPALITE_DB_ANON_ROLE` (the
 /// host's name for `db-anon-role`), or the older `SUPALITE_ANON_ROLE`.
