@@ -18,7 +18,13 @@ const TYPES = {
 };
 
 const server = createServer(async (req, res) => {
-  const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  let path;
+  try {
+    path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  } catch {
+    res.writeHead(400).end('bad path');
+    return;
+  }
   if (path === '/') {
     res.writeHead(302, { location: '/example/' }).end();
     return;
