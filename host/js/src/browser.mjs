@@ -6,7 +6,8 @@
 //   const supabase = createClient(host.url, host.anonKey, { global: { fetch: host.fetch } });
 //
 // The pipeline is transpiled for JSPI (build/pipeline-web): a request's SQL
-// suspends the wasm stack while PGlite answers, so nothing blocks the page.
+// suspends the wasm stack while PGlite answers: the page's event loop runs
+// meanwhile (PGlite's own work still runs on the main thread).
 import { PGlite } from '@electric-sql/pglite';
 import * as cli from '@bytecodealliance/preview2-shim/cli';
 import * as clocks from '@bytecodealliance/preview2-shim/clocks';
