@@ -119,13 +119,8 @@ pub fn http_error(
     code: &str,
     message: &str,
 ) -> hyper::Response<HyperOutgoingBody> {
-    let body = serde_json::json!({
-        "code": code,
-        "details": null,
-        "hint": null,
-        "message": message,
-    })
-    .to_string();
+    // The same error type (and JSON) as the components answer with.
+    let body = postgrest::error::ApiError::new(status, code, message).to_json();
     let body = Full::new(Bytes::from(body))
         .map_err(|never| match never {})
         .boxed_unsync();
