@@ -332,6 +332,14 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) 
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let keys = keys::api_keys(&cfg.jwt_secret, cfg.jwt_secret_is_base64).ok();
+    // Signals are taken over before the server says it is ready.
+    let stop = shutdown_signal()?;
+    let reloader = reload::Reloader {
+        config_path,
+        overrides,
+        current: current.clone(),
+    }
+    .run(cfg.clone());
     let backend = match cfg.backend {
         Backend::Bridge if cfg.db_uri.is_some() => "bridge (PostgreSQL)".to_string(),
         Backend::Bridge => "bridge (embedded PGlite)".to_string(),
@@ -354,15 +362,8 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) 
         max_connections: cfg.server_max_connections,
         shutdown_timeout: cfg.shutdown_timeout,
     };
-    let reloader = tokio::spawn(
-        reload::Reloader {
-            config_path,
-            overrides,
-            current: current.clone(),
-        }
-        .run(cfg.clone()),
-    );
-    server::serve(listener, current, limits, shutdown_signal()).await?;
+    let reloader = tokio::spawn(reloader);
+    server::serve(listener, current, limits, stop).await?;
     reloader.abort();
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -392,34 +393,45 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) 
     Ok(())
 }
 
-/// PostgREST reloads its schema cache on SIGUSR1; so does supalite.
-async fn reload_on_sigusr1(cache: Arc<schema_cache::SchemaCache>) {
+/// PostgREST reloads its schema cache on SIGUSR1; so does supalite (the
+/// handler is installed before start-up ends: SIGUSR1's default action
+/// would end the process).
+fn reload_on_sigusr1(
+    cache: Arc<schema_cache::SchemaCache>,
+) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let Ok(mut usr1) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-        else {
-            return;
-        };
-        while usr1.recv().await.is_some() {
-            if let Err(e) = cache.reload().await {
-                tracing::error!("schema cache reload failed: {e}");
+    let usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut usr1) = usr1 {
+            while usr1.recv().await.is_some() {
+                if let Err(e) = cache.reload().await {
+                    tracing::error!("schema cache reload failed: {e}");
+                }
             }
         }
+        #[cfg(not(unix))]
+        let _ = cache;
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM or SIGINT, registered now (before `serve` says it is ready, so a
+/// stop sent right after "API URL" is never the default action's kill).
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

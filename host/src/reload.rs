@@ -85,12 +85,25 @@ fn keep_start_values(next: &mut Config, running: &Config) -> Vec<&'static str> {
     changed
 }
 
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = Option<()>;
+
 impl Reloader {
-    /// Watches and reloads until the process ends.
-    pub async fn run(self, mut cfg: Config) {
+    /// Watches and reloads until the process ends. SIGHUP is taken over
+    /// now, not when the task first runs: a SIGHUP right after start-up must
+    /// not be its default action (ending the process).
+    pub fn run(self, cfg: Config) -> impl std::future::Future<Output = ()> {
         #[cfg(unix)]
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        #[cfg(not(unix))]
+        let hangup = None;
+        self.watch(cfg, hangup)
+    }
+
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    async fn watch(self, mut cfg: Config, mut hangup: Hangup) {
         let mut files = watched(&cfg, &self.config_path);
         let mut seen = stamps(&files);
         loop {

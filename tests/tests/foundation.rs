@@ -440,6 +440,37 @@ fn data_survives_a_restart() {
     });
 }
 
+/// The signals supalite answers are its own from the moment it says it is
+/// ready: SIGUSR1 (schema reload) and SIGHUP (hot reload) right after "API
+/// URL" leave it serving, SIGTERM stops it cleanly — never the signals'
+/// default action, which ends the process.
+#[test]
+fn signals_right_after_start_up_are_handled() {
+    let signal = |s: &Server, sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &s.pid().to_string()])
+            .status()
+            .unwrap();
+    };
+    for _ in 0..3 {
+        let p = Project::new();
+        p.migration("20240101000000_todos.sql", TODOS);
+        let s = p.serve();
+        signal(&s, "-USR1");
+        signal(&s, "-HUP");
+        let r = s.get(
+            "/rest/v1/todos?select=title&limit=1",
+            &[("apikey", &anon_key())],
+        );
+        assert_eq!(r.status, 200, "{}\n{}", r.body, s.log());
+        assert!(s.stop().success());
+    }
+    // SIGTERM at once after start-up.
+    let p = Project::new();
+    let s = p.serve();
+    assert!(s.stop().success());
+}
+
 #[test]
 fn adapter_mode_forwards_to_an_upstream_postgrest() {
     let upstream_project = Project::new();
