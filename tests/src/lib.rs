@@ -453,6 +453,15 @@ impl Server {
         self.terminate()
     }
 
+    /// [`Server::stop`], and everything the server logged, shutdown included
+    /// (for an assertion message).
+    pub fn stop_with_log(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.terminate();
+        // The reader thread takes what is left in the pipe.
+        std::thread::sleep(Duration::from_millis(200));
+        (status, self.log())
+    }
+
     fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .arg("-TERM")

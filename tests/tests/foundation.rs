@@ -428,7 +428,8 @@ fn data_survives_a_restart() {
             Some(r#"{"title":"persisted"}"#),
         );
         assert_eq!(r.status, 201);
-        assert!(s.stop().success());
+        let (stopped, log) = s.stop_with_log();
+        assert!(stopped.success(), "{stopped:?}\n{log}");
 
         let s = p.serve();
         let r = s.get("/rest/v1/todos?select=title&order=id", &[("apikey", &key)]);
@@ -463,12 +464,13 @@ fn signals_right_after_start_up_are_handled() {
             &[("apikey", &anon_key())],
         );
         assert_eq!(r.status, 200, "{}\n{}", r.body, s.log());
-        assert!(s.stop().success());
+        let (stopped, log) = s.stop_with_log();
+        assert!(stopped.success(), "{stopped:?}\n{log}");
     }
     // SIGTERM at once after start-up.
     let p = Project::new();
-    let s = p.serve();
-    assert!(s.stop().success());
+    let (stopped, log) = p.serve().stop_with_log();
+    assert!(stopped.success(), "{stopped:?}\n{log}");
 }
 
 #[test]

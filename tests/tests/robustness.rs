@@ -156,7 +156,8 @@ fn runaway_recursion_is_refused_and_the_database_recovers() {
         }
         // And it still shuts down cleanly.
         let started = Instant::now();
-        assert!(s.stop().success(), "{db}");
+        let (stopped, log) = s.stop_with_log();
+        assert!(stopped.success(), "{db}: {stopped:?}\n{log}");
         assert!(started.elapsed() < Duration::from_secs(15), "{db}");
     });
 }

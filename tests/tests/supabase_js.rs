@@ -108,7 +108,8 @@ fn supabase_js_through_the_adapter_to_a_supervised_postgrest() {
     assert_ne!(first, second);
 
     // Shutdown stops the supervised process too.
-    assert!(s.stop().success());
+    let (stopped, log) = s.stop_with_log();
+    assert!(stopped.success(), "{stopped:?}\n{log}");
     let gone = Instant::now() + Duration::from_secs(10);
     while std::path::Path::new(&format!("/proc/{second}")).exists()
         && !std::fs::read_to_string(format!("/proc/{second}/stat"))
