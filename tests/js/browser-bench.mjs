@@ -1,8 +1,9 @@
 // The browser host's speed: in headless Chromium, a host on an in-memory
 // PGlite with the benchmark's schema (BENCH_SCHEMA), then GET by key through
-// its `fetch` for BENCH_SECONDS, one request at a time. Prints
-// `{ rps, p50, p99, requests }` (ms) as one JSON line; `bench` prints it
-// next to the Rust host's.
+// its `fetch` for BENCH_SECONDS, one request at a time — in the page
+// (createBrowserHost), then in a worker (createWorkerHost). Prints
+// `{ rps, p50, p99, requests, worker: { … } }` (ms) as one JSON line;
+// `bench` prints it next to the Rust host's.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +16,9 @@ try {
   const page = context.pages()[0] || await context.newPage();
   await page.goto(example.url);
   await page.evaluate(() => window.example);
-  const result = await page.evaluate(async ({ schema, seconds }) => {
-    const { createBrowserHost } = await import('/src/browser.mjs');
-    const host = await createBrowserHost({ dataDir: 'memory://', migrations: [{ name: '20240101000000_bench.sql', sql: schema }] });
+  const measure = (variant) => page.evaluate(async ({ schema, seconds, variant }) => {
+    const hosts = await import('/src/browser.mjs');
+    const host = await hosts[variant]({ dataDir: 'memory://', migrations: [{ name: '20240101000000_bench.sql', sql: schema }] });
     const headers = { apikey: host.anonKey, authorization: `Bearer ${host.anonKey}` };
     const times = [];
     const end = performance.now() + seconds * 1000;
@@ -30,8 +31,11 @@ try {
     }
     const total = times.reduce((a, b) => a + b, 0);
     times.sort((a, b) => a - b);
+    await host.close();
     return { rps: times.length / (total / 1000), p50: times[times.length >> 1], p99: times[Math.floor(times.length * 0.99)], requests: times.length };
-  }, { schema: process.env.BENCH_SCHEMA, seconds: Number(process.env.BENCH_SECONDS || 5) });
+  }, { schema: process.env.BENCH_SCHEMA, seconds: Number(process.env.BENCH_SECONDS || 5), variant });
+  const result = await measure('createBrowserHost');
+  result.worker = await measure('createWorkerHost');
   console.log(JSON.stringify(result));
 } finally {
   await context.close();

@@ -79,6 +79,42 @@ try {
   seen.alice_list_after_reload = await listed(page);
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
 
+  // A statement that never ends, through a worker host of its own: the
+  // request answers 504 at its deadline, the page keeps running meanwhile,
+  // and the worker, started again on its IndexedDB, serves the next one.
+  Object.assign(seen, await page.evaluate(async () => {
+    const { createWorkerHost } = await import('/src/browser.mjs');
+    const host = await createWorkerHost({
+      dataDir: 'idb://supalite-deadline-test',
+      requestDeadlineMs: 1500,
+      migrations: [{
+        name: '20240101000000_spin.sql',
+        sql: `create table kept (id int primary key);
+              insert into kept values (1);
+              create function spin() returns int language plpgsql as $$
+              declare i bigint := 0; begin loop i := i + 1; end loop; end $$;`,
+      }],
+    });
+    const headers = { apikey: host.anonKey };
+    // The page's own timers while the worker spins.
+    let gap = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      gap = Math.max(gap, now - last);
+      last = now;
+    }, 20);
+    const t0 = performance.now();
+    const spun = await host.fetch(`${host.url}/rest/v1/rpc/spin`, { headers });
+    const spin_ms = performance.now() - t0;
+    clearInterval(ticker);
+    const spin = { status: spun.status, code: (await spun.json()).code };
+    const kept = await host.fetch(`${host.url}/rest/v1/kept?select=id`, { headers });
+    const after = { status: kept.status, body: await kept.json() };
+    host.close();
+    return { spin, spin_ms, page_timer_gap_ms: gap, after_spin: after };
+  }));
+
   // A new browser on the same profile.
   await context.close();
   context = await launch();

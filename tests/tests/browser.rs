@@ -1,6 +1,6 @@
 //! The browser host (`host/js/src/browser.mjs`): the composed pipeline in a
-//! page, on PGlite for JS with its data in IndexedDB, behind the `fetch`
-//! handed to supabase-js. Headless Chromium (Debian's package, driven by
+//! page's worker (`createWorkerHost`), on PGlite for JS with its data in
+//! IndexedDB, behind the `fetch` handed to supabase-js. Headless Chromium (Debian's package, driven by
 //! playwright-core) runs the example page (`host/js/example`); the driver,
 //! `tests/js/browser.mjs`, reports what the page showed.
 
@@ -83,6 +83,26 @@ fn supabase_js_in_a_page_signs_up_writes_and_reads_under_rls_and_keeps_its_data(
     assert_eq!(
         seen["alice_list_after_reload"],
         json!(["buy milk"]),
+        "{report}"
+    );
+    // A statement that never ends (a worker host of its own, 1.5 s request
+    // deadline): 504 at the deadline, the page's timers kept running (a
+    // page running PostgreSQL itself would freeze for the whole 1.5 s), and
+    // the worker, started again on its IndexedDB, serves the committed row.
+    assert_eq!(
+        seen["spin"],
+        json!({"status": 504, "code": "SUPALITE504"}),
+        "{report}"
+    );
+    let spin_ms = seen["spin_ms"].as_f64().unwrap();
+    assert!((1400.0..10_000.0).contains(&spin_ms), "{report}");
+    assert!(
+        seen["page_timer_gap_ms"].as_f64().unwrap() < 1000.0,
+        "the page froze: {report}"
+    );
+    assert_eq!(
+        seen["after_spin"],
+        json!({"status": 200, "body": [{"id": 1}]}),
         "{report}"
     );
     // A new browser on the same profile: the data is in IndexedDB.

@@ -1,5 +1,7 @@
-// The example: supabase-js, unchanged, on the pipeline running in this page.
-import { createBrowserHost } from '../src/browser.mjs';
+// The example: supabase-js, unchanged, on the pipeline and PostgreSQL running
+// in a worker of this page (createWorkerHost; createBrowserHost runs them on
+// the page's own thread).
+import { createWorkerHost } from '../src/browser.mjs';
 
 const MIGRATIONS = ['20240101000000_notes.sql'];
 const $ = (id) => document.getElementById(id);
@@ -9,9 +11,9 @@ async function start() {
   const migrations = await Promise.all(MIGRATIONS.map(async (name) => ({
     name, sql: await (await fetch(new URL(`./migrations/${name}`, import.meta.url))).text(),
   })));
-  const host = await createBrowserHost({ dataDir: 'idb://supalite-example', migrations });
+  const host = await createWorkerHost({ dataDir: 'idb://supalite-example', migrations, requestDeadlineMs: 10_000 });
   const supabase = window.supabase.createClient(host.url, host.anonKey, { global: { fetch: host.fetch } });
-  $('status').textContent = `Ready: PostgreSQL runs in this tab, data in IndexedDB (${host.applied} migration(s) applied now).`;
+  $('status').textContent = `Ready: PostgreSQL runs in this tab (in a worker), data in IndexedDB (${host.applied} migration(s) applied now).`;
 
   async function refresh() {
     const { data: { session } } = await supabase.auth.getSession();

@@ -1,23 +1,34 @@
-// The browser host: the same composed pipeline in the page, on PGlite for JS
-// (data in IndexedDB), behind a `fetch`-compatible function to hand to
-// supabase-js:
+// The browser hosts: the same composed pipeline, on PGlite for JS (data in
+// IndexedDB), behind a `fetch`-compatible function to hand to supabase-js:
 //
-//   const host = await createBrowserHost({ migrations: [{ name: '20240101000000_notes.sql', sql }] });
+//   const host = await createWorkerHost({ migrations: [{ name: '20240101000000_notes.sql', sql }] });
 //   const supabase = createClient(host.url, host.anonKey, { global: { fetch: host.fetch } });
 //
+// createWorkerHost runs them in a dedicated worker (src/browser-worker.mjs,
+// with a request deadline); createBrowserHost on the page's own thread.
 // The pipeline is transpiled for JSPI (build/pipeline-web): a request's SQL
-// suspends the wasm stack while PGlite answers: the page's event loop runs
-// meanwhile (PGlite's own work still runs on the main thread).
-import { PGlite } from '@electric-sql/pglite';
-import * as cli from '@bytecodealliance/preview2-shim/cli';
-import * as clocks from '@bytecodealliance/preview2-shim/clocks';
-import * as http from '@bytecodealliance/preview2-shim/http';
-import * as io from '@bytecodealliance/preview2-shim/io';
-import * as random from '@bytecodealliance/preview2-shim/random';
+// suspends the wasm stack while PGlite answers.
 import { database, schemaArray, searchPathOf } from './db.mjs';
 import { apiImports, FRAMING, PIPELINE_FAILED, serialized, wasiImports } from './pipeline.mjs';
 
 const BUILD = new URL('../build/', import.meta.url);
+/// The npm modules the host uses (src/browser-deps.mjs), by the names
+/// `createWorkerHost` resolves for a worker.
+export const DEPENDENCIES = {
+  pglite: '@electric-sql/pglite',
+  cli: '@bytecodealliance/preview2-shim/cli',
+  clocks: '@bytecodealliance/preview2-shim/clocks',
+  http: '@bytecodealliance/preview2-shim/http',
+  io: '@bytecodealliance/preview2-shim/io',
+  random: '@bytecodealliance/preview2-shim/random',
+};
+
+/** The dependencies: from `urls` (a worker), else by package name. */
+async function dependencies(urls) {
+  if (!urls) return import('./browser-deps.mjs');
+  const entries = await Promise.all(Object.keys(DEPENDENCIES).map(async (k) => [k, await import(urls[k])]));
+  return Object.fromEntries(entries);
+}
 // The Supabase CLI's local secret, as the Rust host's default.
 const LOCAL_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
 const MAX_BODY = 10 * 1024 * 1024;
@@ -39,6 +50,7 @@ async function apiKey(secret, role) {
  * memory), runs the bootstrap and pending `migrations`, reads the schema
  * cache and instantiates the pipeline. `url`: the origin the returned
  * `fetch` answers for (any other URL goes to the page's own fetch).
+ * `modules`: the dependencies' URLs, where no import map resolves them.
  */
 export async function createBrowserHost({
   dataDir = 'idb://supalite',
@@ -51,13 +63,15 @@ export async function createBrowserHost({
   allowedRoles = [anonRole, 'authenticated', 'service_role'],
   appSettings = {},
   env = {},
+  modules,
 } = {}) {
   if (jwtSecret.length < 32) throw new Error('the JWT secret must be at least 32 characters long');
   if (typeof WebAssembly.Suspending !== 'function') {
     throw new Error('this browser has no JavaScript Promise Integration (WebAssembly.Suspending): Chromium 137 or later runs the pipeline');
   }
   const { BOOTSTRAP, CATALOG, ROLE_SETTINGS } = await import(new URL('sql.mjs', BUILD));
-  const pg = await PGlite.create({ dataDir });
+  const { pglite, cli, clocks, http, io, random } = await dependencies(modules);
+  const pg = await pglite.PGlite.create({ dataDir });
   const db = database(pg, { searchPath: searchPathOf(schemas, extraSearchPath), appSettings });
   await pg.exec(BOOTSTRAP);
   const applied = await db.migrate(migrations);
@@ -91,39 +105,126 @@ export async function createBrowserHost({
   ));
 
   const base = new URL(url);
-  /** `fetch` for the pipeline's origin; the page's own fetch for any other. */
-  async function pipelineFetch(input, init) {
-    const request = new Request(input, init);
-    const target = new URL(request.url);
-    if (target.origin !== base.origin) return fetch(input, init);
-    const body = new Uint8Array(await request.arrayBuffer());
-    let answer;
-    try {
-      answer = await pipeline.handle({
-        method: request.method,
-        path: target.pathname,
-        query: target.search.slice(1),
-        headers: [...request.headers],
-        // One byte past the limit at most: the gateway answers 413.
-        body: body.length > MAX_BODY ? body.subarray(0, MAX_BODY + 1) : body,
-      });
-    } catch (e) {
-      console.error('request failed', e);
-      answer = PIPELINE_FAILED;
-    }
-    const headers = new Headers();
-    for (const [k, v] of answer.headers) if (!FRAMING.has(k.toLowerCase())) headers.append(k, v);
-    return new Response(NO_BODY.has(answer.status) ? null : answer.body, { status: answer.status, headers });
-  }
+  /** One request record through the pipeline (what the worker host calls). */
+  const handle = (record) => pipeline.handle(record).catch((e) => {
+    console.error('request failed', e);
+    return PIPELINE_FAILED;
+  });
 
   return {
     applied,
     url: base.origin,
     anonKey: await apiKey(jwtSecret, anonRole),
     serviceRoleKey: await apiKey(jwtSecret, 'service_role'),
-    fetch: pipelineFetch,
+    fetch: fetchVia(base, handle),
+    handle,
     /** Reads the schema cache again (after DDL outside migrations). */
     reloadSchema: reload,
     close: () => pg.close(),
+  };
+}
+
+/**
+ * A `fetch` that answers requests to `base`'s origin with
+ * `handle(request record)`, and any other with the page's own fetch.
+ */
+function fetchVia(base, handle) {
+  return async function pipelineFetch(input, init) {
+    const request = new Request(input, init);
+    const target = new URL(request.url);
+    if (target.origin !== base.origin) return fetch(input, init);
+    const body = new Uint8Array(await request.arrayBuffer());
+    const answer = await handle({
+      method: request.method,
+      path: target.pathname,
+      query: target.search.slice(1),
+      headers: [...request.headers],
+      // One byte past the limit at most: the gateway answers 413.
+      body: body.length > MAX_BODY ? body.subarray(0, MAX_BODY + 1) : body,
+    });
+    const headers = new Headers();
+    for (const [k, v] of answer.headers) if (!FRAMING.has(k.toLowerCase())) headers.append(k, v);
+    return new Response(NO_BODY.has(answer.status) ? null : answer.body, { status: answer.status, headers });
+  };
+}
+
+/** The answer to a request that ran past the worker host's deadline (as the Rust host's). */
+const late = (ms) => ({
+  status: 504,
+  headers: [['content-type', 'application/json; charset=utf-8']],
+  body: new TextEncoder().encode(JSON.stringify({
+    code: 'SUPALITE504', details: null, hint: null,
+    message: `The request took longer than the request deadline (${ms} ms)`,
+  })),
+});
+
+/**
+ * The browser host in a dedicated worker (src/browser-worker.mjs): the page
+ * never runs PostgreSQL or the pipeline itself, so it stays responsive, and
+ * a request that runs past `requestDeadlineMs` answers 504: with the data in
+ * IndexedDB the worker is then terminated and started again on it (what was
+ * committed is there; requests queued behind the runaway one answer 504 as
+ * well), in memory it is left to finish (there is nothing to reopen).
+ * Options as `createBrowserHost`'s; the npm modules are resolved here (by
+ * the page's import map, `import.meta.resolve`) unless `modules` gives
+ * their URLs. Answers `{ applied, url, anonKey, serviceRoleKey, fetch,
+ * reloadSchema, close }`.
+ */
+export async function createWorkerHost({ requestDeadlineMs = 60_000, ...options } = {}) {
+  const modules = options.modules ?? Object.fromEntries(
+    Object.entries(DEPENDENCIES).map(([k, spec]) => [k, import.meta.resolve(spec)]),
+  );
+  const persistent = String(options.dataDir ?? 'idb://supalite').startsWith('idb://');
+  const pending = new Map();
+  let next = 0;
+  let worker;
+  let ready;
+  const start = () => {
+    worker = new Worker(new URL('./browser-worker.mjs', import.meta.url), { type: 'module' });
+    ready = new Promise((resolve, reject) => {
+      worker.onmessage = ({ data }) => {
+        if (data.kind === 'ready') resolve(data);
+        else if (data.kind === 'failed') reject(new Error(data.message));
+        else pending.get(data.id)?.(data);
+      };
+      worker.onerror = (e) => reject(new Error(e.message || 'the database worker failed to start'));
+    });
+    worker.postMessage({ kind: 'start', options: { ...options, modules } });
+    return ready;
+  };
+  const started = await start();
+  const call = async (message) => {
+    await ready;
+    const id = ++next;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        resolve({ answer: late(requestDeadlineMs) });
+        if (persistent) {
+          console.error(`a request ran past ${requestDeadlineMs} ms: the database worker is started again`);
+          worker.terminate();
+          // What was queued behind it is gone with the worker.
+          for (const settle of pending.values()) settle({ answer: late(requestDeadlineMs) });
+          pending.clear();
+          start();
+        }
+      }, requestDeadlineMs);
+      pending.set(id, (reply) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        resolve(reply);
+      });
+      worker.postMessage({ ...message, id });
+    });
+  };
+  const base = new URL(started.url);
+  return {
+    applied: started.applied,
+    url: started.url,
+    anonKey: started.anonKey,
+    serviceRoleKey: started.serviceRoleKey,
+    fetch: fetchVia(base, async (record) => (await call({ kind: 'request', record })).answer),
+    reloadSchema: () => call({ kind: 'reload' }).then(() => {}),
+    close: () => worker.terminate(),
   };
 }

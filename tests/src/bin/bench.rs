@@ -479,18 +479,20 @@ fn bench_browser(rust_server: &Server, anon: &str, secs: u64) {
             )
         },
     );
-    let f = |k: &str| page[k].as_f64().unwrap_or(0.0);
-    println!(
-        "{:<32} {:>10.0} {:>10.2} {:>8.2} | {:>10.0} {:>10.2} {:>10.2} | {:>5.2}x  (browser host in Chromium, 1 client each)",
-        key.name,
-        rust.rps,
-        rust.p50.as_secs_f64() * 1000.0,
-        rust.p99.as_secs_f64() * 1000.0,
-        f("rps"),
-        f("p50"),
-        f("p99"),
-        f("rps") / rust.rps
-    );
+    for (where_, side) in [("in the page", &page), ("in a worker", &page["worker"])] {
+        let f = |k: &str| side[k].as_f64().unwrap_or(0.0);
+        println!(
+            "{:<32} {:>10.0} {:>10.2} {:>8.2} | {:>10.0} {:>10.2} {:>10.2} | {:>5.2}x  (browser host {where_}, Chromium, 1 client each)",
+            key.name,
+            rust.rps,
+            rust.p50.as_secs_f64() * 1000.0,
+            rust.p99.as_secs_f64() * 1000.0,
+            f("rps"),
+            f("p50"),
+            f("p99"),
+            f("rps") / rust.rps
+        );
+    }
 }
 
 /// The JS host (host/js on Node.js, PGlite for JS) next to the Rust host
