@@ -82,14 +82,25 @@ pub struct Answer {
     pub(crate) applied: Vec<String>,
     /// A write with `count=exact|estimated`: the affected rows are the total.
     pub(crate) count_affected: bool,
-    /// estimated counts: the exact count is capped here (planned: 0).
-    pub(crate) count_cap: Option<u64>,
+    /// How a read's total is found.
+    pub(crate) total: Total,
     /// The query plan is the answer (`application/vnd.pgrst.plan`).
     pub(crate) explain: Option<ExplainRequest>,
     /// A read's canonical location (`/table?sorted=params`).
     pub(crate) content_location: Option<String>,
     /// A merging upsert with no rows: nothing was inserted (200).
     pub(crate) nothing_to_upsert: bool,
+}
+
+/// Where a read's total (`Content-Range`) comes from: `Prefer: count=…`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Total {
+    /// A count of the rows (or none asked for).
+    Exact,
+    /// The planner's estimate (`EXPLAIN` of the count query).
+    Planned,
+    /// Exact up to `db-max-rows`, the estimate beyond.
+    Estimated { max_rows: Option<u64> },
 }
 
 impl Default for Answer {
@@ -108,7 +119,7 @@ impl Default for Answer {
             offset: 0,
             applied: Vec::new(),
             count_affected: false,
-            count_cap: None,
+            total: Total::Exact,
             explain: None,
             content_location: None,
             nothing_to_upsert: false,
@@ -152,21 +163,26 @@ impl Answer {
     /// The total to report, given the EXPLAIN output (`explain_json`) and the
     /// (possibly capped) exact count from the main statement.
     pub fn total(&self, exact: Option<&str>, explain_json: Option<&str>) -> Option<String> {
-        let planned = || -> Option<String> {
+        let planned = || -> Option<u64> {
             let v: serde_json::Value = serde_json::from_str(explain_json?).ok()?;
             v.get(0)?
                 .get("Plan")?
                 .get("Plan Rows")?
                 .as_f64()
-                .map(|r| (r as u64).to_string())
+                .map(|r| r as u64)
         };
-        match self.count_cap {
-            Some(0) => planned(),
-            Some(cap) => match exact.and_then(|e| e.parse::<u64>().ok()) {
-                Some(n) if n < cap => Some(n.to_string()),
-                _ => planned(),
+        let exact = || exact.and_then(|e| e.parse::<u64>().ok());
+        match self.total {
+            Total::Exact => exact().map(|n| n.to_string()),
+            Total::Planned => planned().map(|n| n.to_string()),
+            // PostgREST: the exact count (capped at db-max-rows + 1) when
+            // it is not past db-max-rows, else the larger of it and the
+            // estimate. Without db-max-rows every count is "past" it
+            // (`Just n > Nothing` in Haskell): the larger of the two.
+            Total::Estimated { max_rows } => match (exact(), max_rows) {
+                (Some(n), Some(max)) if n <= max => Some(n.to_string()),
+                (n, _) => n.max(planned()).map(|n| n.to_string()),
             },
-            None => exact.map(str::to_string),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::request::grammar::{self, Logic, Operation, SelectItem};
 use crate::request::prefs::{Count, Resolution, Return, Tx};
 use crate::request::{Action, ApiRequest, MediaType, Payload};
-use crate::response::{Answer, CustomMedia, Response};
+use crate::response::{Answer, CustomMedia, Response, Total};
 use crate::schema::{self, SchemaCache};
 use crate::Config;
 use read::Node;
@@ -231,7 +231,7 @@ pub fn resolve(
     let mut counter = 0usize;
     let mut shape = Shape::Rows;
     let mut rpc_table: Option<(String, String)> = None;
-    let mut count_cap: Option<u64> = None;
+    let mut total = Total::Exact;
     let mut location = None;
     let plan = match action {
         Action::Read => {
@@ -246,7 +246,13 @@ pub fn resolve(
                 Some(Count::Estimated) => cfg.max_rows.map(|m| m + 1),
                 _ => Some(0),
             };
-            count_cap = cap;
+            total = match prefs.count {
+                Some(Count::Planned) => Total::Planned,
+                Some(Count::Estimated) => Total::Estimated {
+                    max_rows: cfg.max_rows,
+                },
+                _ => Total::Exact,
+            };
             ActionPlan::Read(ReadPlan {
                 root,
                 explain: matches!(prefs.count, Some(Count::Planned | Count::Estimated)),
@@ -530,7 +536,7 @@ pub fn resolve(
             applied,
             count_affected: action.is_mutation()
                 && matches!(prefs.count, Some(Count::Exact | Count::Estimated)),
-            count_cap,
+            total,
             explain: api.explain.clone(),
             nothing_to_upsert: matches!(&plan, ActionPlan::Mutate(m)
                 if matches!(m.conflict, Some((true, _)))

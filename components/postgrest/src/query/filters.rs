@@ -120,14 +120,19 @@ pub(crate) fn logic_sql(st: &mut Sql, table: &str, l: &Logic) {
     logic_sql_in(st, table, l, &[])
 }
 
+/// How `rel=is.null` / `rel=not.is.null` tests an embedded resource.
+pub(crate) enum EmbedTest {
+    /// The SQL of its value (JSON, or a spread's row count), NULL when empty.
+    Value(String),
+    /// Its rows' query: `NOT EXISTS (…)` / `EXISTS (…)` (the count query).
+    Rows(Sql),
+}
+
 /// [`logic_sql`] where `is.null`/`not.is.null` on an embed's name (one of
-/// `embeds`: name and the SQL of its JSON value) tests the embed.
-pub(crate) fn logic_sql_in(st: &mut Sql, table: &str, l: &Logic, embeds: &[(&str, String)]) {
+/// `embeds`) tests the embed.
+pub(crate) fn logic_sql_in(st: &mut Sql, table: &str, l: &Logic, embeds: &[(&str, EmbedTest)]) {
     match l {
         Logic::Filter(f) => {
-            if f.negated {
-                st.push("NOT ");
-            }
             let embed = match &f.operation {
                 Operation::Is(grammar::IsValue::Null | grammar::IsValue::NotNull)
                     if f.field.path.is_empty() =>
@@ -136,15 +141,28 @@ pub(crate) fn logic_sql_in(st: &mut Sql, table: &str, l: &Logic, embeds: &[(&str
                 }
                 _ => None,
             };
-            if let (Some((_, value)), Operation::Is(is)) = (embed, &f.operation) {
-                st.push("(")
-                    .push(value)
-                    .push(if matches!(is, grammar::IsValue::Null) {
-                        " IS NULL)"
-                    } else {
-                        " IS NOT NULL)"
-                    });
+            if let (Some((_, test)), Operation::Is(is)) = (embed, &f.operation) {
+                // `not.is.null` as `EXISTS`, not `NOT (NOT EXISTS …)`: the
+                // planner turns only the plain form into a semi-join.
+                let null = matches!(is, grammar::IsValue::Null) != f.negated;
+                match test {
+                    EmbedTest::Value(value) => {
+                        st.push("(").push(value).push(if null {
+                            " IS NULL)"
+                        } else {
+                            " IS NOT NULL)"
+                        });
+                    }
+                    EmbedTest::Rows(rows) => {
+                        st.push(if null { "(NOT EXISTS (" } else { "(EXISTS (" })
+                            .append(rows.clone())
+                            .push("))");
+                    }
+                }
                 return;
+            }
+            if f.negated {
+                st.push("NOT ");
             }
             st.push("(");
             let json_fts = match &f.operation {

@@ -157,14 +157,20 @@ fn read_source(
     let mut source = Sql::default();
     r.root.render(&mut source, &Source::Table, None, true)?;
     if r.explain {
-        let mut e = Sql::new("EXPLAIN (FORMAT JSON) SELECT 1 FROM (");
-        r.root.render(&mut e, &Source::Table, None, false)?;
-        e.push(") _pgrst_count");
+        // PostgREST's planned count: the estimate for its count query.
+        let mut e = Sql::new("EXPLAIN (FORMAT JSON) ");
+        r.root.render_count(&mut e, None)?;
         *explain = Some(e);
     }
     if let Some(cap) = r.count {
         let mut c = Sql::new("(SELECT pg_catalog.count(*) FROM (");
-        r.root.render(&mut c, &Source::Table, None, false)?;
+        // The rows before paging, without their embeds' JSON; an
+        // aggregating read counts its groups.
+        if r.root.aggregating {
+            r.root.render(&mut c, &Source::Table, None, false)?;
+        } else {
+            r.root.render_count(&mut c, None)?;
+        }
         if let Some(cap) = cap {
             c.push(" LIMIT ").param(cap.to_string()).push("::bigint");
         }

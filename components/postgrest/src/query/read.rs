@@ -1,7 +1,7 @@
 //! A read tree as SQL: each node a `SELECT`, each embedded resource a
 //! lateral subquery aggregated to JSON, so the whole answer is one statement.
 
-use super::filters::{field_sql, limit_offset, logic_sql_in, order_suffix, select_item};
+use super::filters::{field_sql, limit_offset, logic_sql_in, order_suffix, select_item, EmbedTest};
 use super::sql::{quote_ident, Sql};
 use crate::error::ApiError;
 use crate::plan::read::{Item, Node, Rel};
@@ -112,6 +112,138 @@ impl Node {
             st.append(col);
         }
         st.push(" FROM ");
+        let mut conditions = self.from_sql(st, source, parent, true);
+        for c in &self.children {
+            let e = quote_ident(&format!("{}_e", c.node.alias));
+            let r = quote_ident(&format!("{}_r", c.node.alias));
+            let to_many = !c.rel.to_one();
+            st.push(if c.inner && !to_many {
+                " INNER JOIN LATERAL ("
+            } else {
+                " LEFT JOIN LATERAL ("
+            });
+            if c.spread && !to_many {
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+            } else if c.spread {
+                // Each column aggregated into an array; `pgrst_n` counts rows
+                // for `!inner` and `rel=is.null`.
+                st.push("SELECT ");
+                for n in &c.spread_names {
+                    let n = quote_ident(n);
+                    st.push(&format!(
+                        "COALESCE(jsonb_agg({r}.{n}), '[]'::jsonb) AS {n}, "
+                    ));
+                }
+                st.push("count(*) AS \"pgrst_n\" FROM (");
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+                st.push(") AS ").push(&r);
+            } else {
+                st.push(if to_many {
+                    "SELECT json_agg("
+                } else {
+                    "SELECT row_to_json("
+                });
+                st.push(&r).push(")::jsonb AS \"v\" FROM (");
+                c.node
+                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
+                st.push(") AS ").push(&r);
+            }
+            st.push(") AS ").push(&e).push(" ON TRUE");
+            if c.inner && to_many && c.spread {
+                conditions.push(format!("{e}.\"pgrst_n\" > 0"));
+            } else if c.inner && to_many {
+                conditions.push(format!("{e}.\"v\" IS NOT NULL"));
+            }
+        }
+        let mut first = true;
+        for cond in &conditions {
+            st.push(if first { " WHERE " } else { " AND " });
+            first = false;
+            st.push(cond);
+        }
+        // `rel=is.null` / `rel=not.is.null` test the embedded resource itself.
+        let embeds: Vec<(&str, EmbedTest)> = self
+            .children
+            .iter()
+            .filter(|c| !c.spread || !c.rel.to_one())
+            .map(|c| {
+                let e = quote_ident(&format!("{}_e", c.node.alias));
+                let value = if c.spread {
+                    format!("NULLIF({e}.\"pgrst_n\", 0)")
+                } else {
+                    format!("{e}.\"v\"")
+                };
+                (c.name.as_str(), EmbedTest::Value(value))
+            })
+            .collect();
+        for f in &self.filters {
+            st.push(if first { " WHERE " } else { " AND " });
+            first = false;
+            logic_sql_in(st, &q, f, &embeds);
+        }
+        if self.aggregating && !group_by.is_empty() {
+            st.push(" GROUP BY ").push(&group_by.join(", "));
+        }
+        if !self.order.is_empty() {
+            st.push(" ORDER BY ");
+            for (i, t) in self.order.iter().enumerate() {
+                if i > 0 {
+                    st.push(", ");
+                }
+                match &t.relation {
+                    Some(rel) => {
+                        let c = self
+                            .children
+                            .iter()
+                            .find(|c| &c.name == rel || &c.node.table == rel)
+                            .ok_or_else(|| ApiError::not_embedded(rel))?;
+                        if !c.rel.to_one() {
+                            return Err(ApiError::new(
+                                400,
+                                "PGRST118",
+                                format!("A related order on '{rel}' is not possible"),
+                            )
+                            .details(format!(
+                                "'{}' and '{rel}' do not form a many-to-one or one-to-one relationship",
+                                self.table
+                            )));
+                        }
+                        if c.spread {
+                            // A to-one spread's columns are the parent's own.
+                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
+                                .push(".")
+                                .ident(&t.field.name);
+                        } else {
+                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
+                                .push(".\"v\"->")
+                                .param(t.field.name.clone())
+                                .push("::text");
+                        }
+                    }
+                    None => field_sql(st, &q, &t.field),
+                }
+                order_suffix(st, t);
+            }
+        }
+        if paging {
+            limit_offset(st, self.limit, self.offset);
+        }
+        Ok(())
+    }
+    /// `<source> AS alias` and the conditions relating the rows to
+    /// `parent`. A many-to-many junction is joined `INNER JOIN … ON`
+    /// (`junction_on`), or listed after a comma with its conditions among
+    /// the others, as PostgREST's count query does.
+    fn from_sql(
+        &self,
+        st: &mut Sql,
+        source: &Source,
+        parent: Option<(&str, &Rel)>,
+        junction_on: bool,
+    ) -> Vec<String> {
+        let q = self.qualifier();
         match source {
             Source::Table => match parent {
                 Some((
@@ -167,133 +299,62 @@ impl Node {
                     let j = quote_ident(&format!("{}_j", self.alias));
                     let on: Vec<String> =
                         to_child.iter().map(|(jc, cc)| eq(&j, jc, &q, cc)).collect();
-                    st.push(" INNER JOIN ")
+                    st.push(if junction_on { " INNER JOIN " } else { ", " })
                         .ident(schema)
                         .push(".")
                         .ident(table)
                         .push(" AS ")
                         .push(&j);
-                    st.push(" ON ").push(&on.join(" AND "));
+                    if junction_on {
+                        st.push(" ON ").push(&on.join(" AND "));
+                    } else {
+                        conditions.extend(on);
+                    }
                     conditions.extend(to_parent.iter().map(|(jc, pc)| eq(&j, jc, &pq, pc)));
                 }
             }
         }
+        conditions
+    }
+
+    /// PostgREST's count query (`readPlanToCountQuery`): `SELECT 1 FROM`
+    /// the node's rows `WHERE` its filters (`rel=is.null` as `NOT EXISTS`
+    /// of the embed's own count query), its join conditions and `EXISTS`
+    /// for each `!inner` embed — the rows a read returns before paging,
+    /// without building any JSON. Its `EXPLAIN` is the planned count.
+    pub fn render_count(&self, st: &mut Sql, parent: Option<(&str, &Rel)>) -> Result<(), ApiError> {
+        let q = self.qualifier();
+        st.push("SELECT 1 FROM ");
+        let joins = self.from_sql(st, &Source::Table, parent, false);
+        let mut embeds: Vec<(&str, EmbedTest)> = Vec::new();
+        let mut inner: Vec<Sql> = Vec::new();
         for c in &self.children {
-            let e = quote_ident(&format!("{}_e", c.node.alias));
-            let r = quote_ident(&format!("{}_r", c.node.alias));
-            let to_many = !c.rel.to_one();
-            st.push(if c.inner && !to_many {
-                " INNER JOIN LATERAL ("
-            } else {
-                " LEFT JOIN LATERAL ("
-            });
-            if c.spread && !to_many {
-                c.node
-                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
-            } else if c.spread {
-                // Each column aggregated into an array; `pgrst_n` counts rows
-                // for `!inner` and `rel=is.null`.
-                st.push("SELECT ");
-                for n in &c.spread_names {
-                    let n = quote_ident(n);
-                    st.push(&format!(
-                        "COALESCE(jsonb_agg({r}.{n}), '[]'::jsonb) AS {n}, "
-                    ));
-                }
-                st.push("count(*) AS \"pgrst_n\" FROM (");
-                c.node
-                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
-                st.push(") AS ").push(&r);
-            } else {
-                st.push(if to_many {
-                    "SELECT json_agg("
-                } else {
-                    "SELECT row_to_json("
-                });
-                st.push(&r).push(")::jsonb AS \"v\" FROM (");
-                c.node
-                    .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
-                st.push(") AS ").push(&r);
+            let mut rows = Sql::default();
+            c.node
+                .render_count(&mut rows, Some((&self.alias, &c.rel)))?;
+            if c.inner {
+                inner.push(rows.clone());
             }
-            st.push(") AS ").push(&e).push(" ON TRUE");
-            if c.inner && to_many && c.spread {
-                conditions.push(format!("{e}.\"pgrst_n\" > 0"));
-            } else if c.inner && to_many {
-                conditions.push(format!("{e}.\"v\" IS NOT NULL"));
+            if !c.spread || !c.rel.to_one() {
+                embeds.push((c.name.as_str(), EmbedTest::Rows(rows)));
             }
         }
         let mut first = true;
-        for cond in &conditions {
+        let mut and = |st: &mut Sql| {
             st.push(if first { " WHERE " } else { " AND " });
             first = false;
-            st.push(cond);
-        }
-        // `rel=is.null` / `rel=not.is.null` test the embedded resource itself.
-        let embeds: Vec<(&str, String)> = self
-            .children
-            .iter()
-            .filter(|c| !c.spread || !c.rel.to_one())
-            .map(|c| {
-                let e = quote_ident(&format!("{}_e", c.node.alias));
-                let value = if c.spread {
-                    format!("NULLIF({e}.\"pgrst_n\", 0)")
-                } else {
-                    format!("{e}.\"v\"")
-                };
-                (c.name.as_str(), value)
-            })
-            .collect();
+        };
         for f in &self.filters {
-            st.push(if first { " WHERE " } else { " AND " });
-            first = false;
+            and(st);
             logic_sql_in(st, &q, f, &embeds);
         }
-        if self.aggregating && !group_by.is_empty() {
-            st.push(" GROUP BY ").push(&group_by.join(", "));
+        for j in &joins {
+            and(st);
+            st.push(j);
         }
-        if !self.order.is_empty() {
-            st.push(" ORDER BY ");
-            for (i, t) in self.order.iter().enumerate() {
-                if i > 0 {
-                    st.push(", ");
-                }
-                match &t.relation {
-                    Some(rel) => {
-                        let c = self
-                            .children
-                            .iter()
-                            .find(|c| &c.name == rel || &c.node.table == rel)
-                            .ok_or_else(|| ApiError::not_embedded(rel))?;
-                        if !c.rel.to_one() {
-                            return Err(ApiError::new(
-                                400,
-                                "PGRST118",
-                                format!("A related order on '{rel}' is not possible"),
-                            )
-                            .details(format!(
-                                "'{}' and '{rel}' do not form a many-to-one or one-to-one relationship",
-                                self.table
-                            )));
-                        }
-                        if c.spread {
-                            // A to-one spread's columns are the parent's own.
-                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
-                                .push(".")
-                                .ident(&t.field.name);
-                        } else {
-                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
-                                .push(".\"v\"->")
-                                .param(t.field.name.clone())
-                                .push("::text");
-                        }
-                    }
-                    None => field_sql(st, &q, &t.field),
-                }
-                order_suffix(st, t);
-            }
-        }
-        if paging {
-            limit_offset(st, self.limit, self.offset);
+        for rows in inner {
+            and(st);
+            st.push("EXISTS (").append(rows).push(")");
         }
         Ok(())
     }
