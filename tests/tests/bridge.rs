@@ -195,6 +195,10 @@ fn rpc() {
         p.migration(
             "20240101000001_calls.sql",
             "create table calls (n int);
+             create table labels (id int primary key, v text);
+             insert into labels values (1, 'a'), (2, 'b');
+             create function relabel(lo int, hi int, t text) returns setof labels language sql as $$
+               update labels set v = t where id between lo and hi returning * $$;
              create function log_call() returns setof int language sql as $$ insert into calls values (1), (2) returning n $$;
              create function teapot() returns int language plpgsql as $$ begin
                perform set_config('response.status', '418', true);
@@ -256,6 +260,40 @@ fn rpc() {
             "Cannot coerce the result to a single JSON object"
         );
         assert_eq!(r.json()["details"], "The result contains 3 rows");
+        // A function's rows asked for as one object: two rows changed is a
+        // 406 and the changes roll back (even with tx=commit); one is fine.
+        let object = ("accept", "application/vnd.pgrst.object+json");
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/relabel",
+            &[object, ("prefer", "tx=commit")],
+            Some(r#"{"lo": 1, "hi": 2, "t": "z"}"#),
+        );
+        assert_eq!(
+            (
+                r.status,
+                r.json()["code"].clone(),
+                r.json()["details"].clone()
+            ),
+            (406, json!("PGRST116"), json!("The result contains 2 rows")),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/labels?order=id"),
+            json!([{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
+        );
+        let r = s.request(
+            "POST",
+            "/rest/v1/rpc/relabel",
+            &[object],
+            Some(r#"{"lo": 2, "hi": 2, "t": "z"}"#),
+        );
+        assert_eq!((r.status, r.json()), (200, json!({"id": 2, "v": "z"})));
+        assert_eq!(
+            json_get(&s, "/rest/v1/labels?order=id"),
+            json!([{"id": 1, "v": "a"}, {"id": 2, "v": "z"}])
+        );
         // Status and headers set by SQL (`response.status`, `response.headers`).
         let r = s.request("POST", "/rest/v1/rpc/teapot", &[], Some("{}"));
         assert_eq!((r.status, r.body.as_str()), (418, "1"));

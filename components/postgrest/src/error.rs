@@ -181,7 +181,7 @@ impl ApiError {
                 )
                 .details(format!("Invalid preferences: timezone={tz}"));
             }
-            // A write asked for one object.
+            // A write or a function's rows asked for as one object.
             if let Some(n) = marked("PGRST116") {
                 return ApiError::new(
                     406,

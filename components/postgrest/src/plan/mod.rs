@@ -109,7 +109,8 @@ pub struct MutatePlan {
 pub enum Guard {
     /// `max-affected=N` with `handling=strict`: PGRST124.
     MaxAffected(u64),
-    /// A write answered as one object changes exactly one row: PGRST116.
+    /// A write (or a function's rows) answered as one object: exactly one
+    /// row, or PGRST116 and the transaction rolls back.
     ExactlyOne,
 }
 
@@ -457,7 +458,13 @@ pub fn resolve(
     });
     let guard = match strict_max {
         Some(n) => Some(Guard::MaxAffected(n)),
-        None if media == MediaType::SingleObject && action.is_mutation() => Some(Guard::ExactlyOne),
+        // A write, or a function's rows, asked for as one object: more or
+        // fewer rows fail inside the transaction, so it rolls back.
+        None if media == MediaType::SingleObject
+            && (action.is_mutation() || (action == Action::Call && shape == Shape::Rows)) =>
+        {
+            Some(Guard::ExactlyOne)
+        }
         None => None,
     };
     let body = if location.is_some() {
