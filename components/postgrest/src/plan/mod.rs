@@ -95,7 +95,8 @@ pub struct MutatePlan {
     pub typed: Option<Vec<(String, Option<String>)>>,
     /// ON CONFLICT (keys): merge (true) or do nothing.
     pub conflict: Option<(bool, Vec<String>)>,
-    /// A merging upsert on a plain table reports which rows it inserted.
+    /// A merging upsert (on a table, partitioned or not, or a view) reports
+    /// how many rows it inserted.
     pub upsert: bool,
     pub filters: Vec<Logic>,
     pub returned: Returned,
@@ -347,7 +348,10 @@ pub fn resolve(
             let upsert = matches!(conflict, Some((true, _)))
                 && cache()
                     .ok()
-                    .and_then(|c| c.table(&schema, &name).map(|t| t.kind == "r"))
+                    .and_then(|c| {
+                        c.table(&schema, &name)
+                            .map(|t| matches!(t.kind.as_str(), "r" | "p" | "v"))
+                    })
                     .unwrap_or(false);
             // Location: for single-row inserts with return=headers-only,
             // the new row's primary key (respond() makes it a header).

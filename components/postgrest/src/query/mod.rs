@@ -111,11 +111,16 @@ pub fn build(cfg: &Config, p: &Planned) -> Result<Query, ApiError> {
     // rows: the aggregate has consumed pgrst_source by then).
     st.push(", nullif(current_setting('response.headers', true), ''), nullif(current_setting('response.status', true), '')");
     let upsert = matches!(&p.action, ActionPlan::Mutate(m) if m.upsert);
-    st.push(if upsert {
-        ", (SELECT pg_catalog.count(*) FILTER (WHERE pgrst_inserted) FROM pgrst_upsert)::text"
+    if upsert {
+        // Inserted: the rows written less those updated, read once the
+        // aggregate has run the whole write.
+        st.push(&format!(
+            ", (SELECT (pg_catalog.count(*) - coalesce(nullif(current_setting('{}', true), '')::bigint, 0))::text FROM pgrst_upsert)",
+            write::UPDATED
+        ));
     } else {
-        ", NULL::text"
-    });
+        st.push(", NULL::text");
+    }
     st.push(" FROM (").append(outer).push(") _postgrest_t");
 
     Ok(Query {

@@ -64,6 +64,9 @@ fn body_select(
     }
 }
 
+/// The setting a merging upsert counts its updated rows in.
+pub(crate) const UPDATED: &str = "pgrst.upsert_updated";
+
 /// The write as the source of the answer's rows; for a merging upsert on a
 /// plain table, the INSERT goes in its own CTE (`pgrst_upsert`, telling
 /// which rows it inserted) and the source reads it.
@@ -139,15 +142,21 @@ pub(crate) fn source(m: &MutatePlan) -> Result<(Sql, Option<Sql>), ApiError> {
                         }
                         st.ident(c).push(" = EXCLUDED.").ident(c);
                     }
+                    if m.upsert {
+                        // Counts the rows updated rather than inserted (a
+                        // row's xmax says so on plain tables only, not on
+                        // partitioned ones): PostgREST's pgrst.inserted.
+                        st.push(&format!(
+                            " WHERE set_config('{UPDATED}', (coalesce(nullif(current_setting('{UPDATED}', true), '')::int, 0) + 1)::text, true) IS NOT NULL"
+                        ));
+                    }
                 } else {
                     st.push(" DO NOTHING");
                 }
             }
             if m.upsert {
                 let mut cte = Sql::new("pgrst_upsert AS (");
-                cte.append(st).push(
-                    " RETURNING pgrst_ins AS pgrst_row, (pgrst_ins.xmax::text = '0') AS pgrst_inserted)",
-                );
+                cte.append(st).push(" RETURNING pgrst_ins AS pgrst_row)");
                 return Ok((
                     Sql::new("SELECT (pgrst_row).* FROM pgrst_upsert"),
                     Some(cte),
