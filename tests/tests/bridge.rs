@@ -127,6 +127,38 @@ fn embedding() {
             (r.status, r.json()["code"].clone()),
             (400, json!("PGRST200"))
         );
+        // Ordering by an embedded row's JSON path orders by that value
+        // (not by the whole column).
+        assert_eq!(
+            json_get(&s, "/rest/v1/book_topics?select=book_id,books(meta)&order=books(meta->>lang).desc,book_id"),
+            json!([
+                {"book_id": 3, "books": {"meta": {"pages": 400, "lang": "fr"}}},
+                {"book_id": 1, "books": {"meta": {"pages": 200, "lang": "en"}}},
+                {"book_id": 2, "books": {"meta": {"pages": 300, "lang": "en"}}}
+            ])
+        );
+        // An embedded row whose columns are all null is still there.
+        let r = s.request(
+            "PATCH",
+            "/rest/v1/authors?id=eq.2",
+            &[],
+            Some(r#"{"mood": null}"#),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/books?select=id,editor:editor_id(mood)&editor=not.is.null&order=id"
+            ),
+            json!([{"id": 1, "editor": {"mood": null}}, {"id": 2, "editor": {"mood": "happy"}}])
+        );
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/books?select=id,editor:editor_id(mood)&editor=is.null"
+            ),
+            json!([{"id": 3, "editor": null}])
+        );
     });
 }
 

@@ -126,6 +126,8 @@ pub(crate) enum EmbedTest {
     Value(String),
     /// Its rows' query: `NOT EXISTS (…)` / `EXISTS (…)` (the count query).
     Rows(Sql),
+    /// A to-one embed's joined row (NULL when there is none).
+    Row(String),
 }
 
 /// [`logic_sql`] where `is.null`/`not.is.null` on an embed's name (one of
@@ -151,6 +153,13 @@ pub(crate) fn logic_sql_in(st: &mut Sql, table: &str, l: &Logic, embeds: &[(&str
                             " IS NULL)"
                         } else {
                             " IS NOT NULL)"
+                        });
+                    }
+                    EmbedTest::Row(row) => {
+                        st.push("(").push(row).push(if null {
+                            " IS NOT DISTINCT FROM NULL)"
+                        } else {
+                            " IS DISTINCT FROM NULL)"
                         });
                     }
                     EmbedTest::Rows(rows) => {

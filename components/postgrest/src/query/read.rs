@@ -85,7 +85,11 @@ impl Node {
                     } else {
                         let mut col = Sql::default();
                         match c.rel.to_one() {
-                            true => col.push(&e).push(".\"v\" AS ").ident(&c.name),
+                            true => col
+                                .push("row_to_json(")
+                                .push(&e)
+                                .push(".*)::jsonb AS ")
+                                .ident(&c.name),
                             false => col
                                 .push("COALESCE(")
                                 .push(&e)
@@ -122,7 +126,9 @@ impl Node {
             } else {
                 " LEFT JOIN LATERAL ("
             });
-            if c.spread && !to_many {
+            if !to_many {
+                // A to-one embed joins its row as it is (PostgREST's form:
+                // the planner can flatten it into a plain join).
                 c.node
                     .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
             } else if c.spread {
@@ -140,11 +146,7 @@ impl Node {
                     .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
                 st.push(") AS ").push(&r);
             } else {
-                st.push(if to_many {
-                    "SELECT json_agg("
-                } else {
-                    "SELECT row_to_json("
-                });
+                st.push("SELECT json_agg(");
                 st.push(&r).push(")::jsonb AS \"v\" FROM (");
                 c.node
                     .render(st, &Source::Table, Some((&self.alias, &c.rel)), true)?;
@@ -170,12 +172,14 @@ impl Node {
             .filter(|c| !c.spread || !c.rel.to_one())
             .map(|c| {
                 let e = quote_ident(&format!("{}_e", c.node.alias));
-                let value = if c.spread {
-                    format!("NULLIF({e}.\"pgrst_n\", 0)")
+                let test = if c.rel.to_one() {
+                    EmbedTest::Row(e)
+                } else if c.spread {
+                    EmbedTest::Value(format!("NULLIF({e}.\"pgrst_n\", 0)"))
                 } else {
-                    format!("{e}.\"v\"")
+                    EmbedTest::Value(format!("{e}.\"v\""))
                 };
-                (c.name.as_str(), EmbedTest::Value(value))
+                (c.name.as_str(), test)
             })
             .collect();
         for f in &self.filters {
@@ -210,17 +214,8 @@ impl Node {
                                 self.table
                             )));
                         }
-                        if c.spread {
-                            // A to-one spread's columns are the parent's own.
-                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
-                                .push(".")
-                                .ident(&t.field.name);
-                        } else {
-                            st.push(&quote_ident(&format!("{}_e", c.node.alias)))
-                                .push(".\"v\"->")
-                                .param(t.field.name.clone())
-                                .push("::text");
-                        }
+                        // The embedded row's own column (and JSON path).
+                        field_sql(st, &quote_ident(&format!("{}_e", c.node.alias)), &t.field);
                     }
                     None => field_sql(st, &q, &t.field),
                 }
