@@ -227,6 +227,9 @@ fn rpc() {
         p.migration(
             "20240101000001_calls.sql",
             "create table calls (n int);
+             create type pair as (a int, b int);
+             create function pairs() returns table(id int, val pair) language sql as $$
+               values (1, row(1, 5)::pair), (2, row(2, 6)::pair), (3, row(3, 7)::pair) $$;
              create table labels (id int primary key, v text);
              insert into labels values (1, 'a'), (2, 'b');
              create function relabel(lo int, hi int, t text) returns setof labels language sql as $$
@@ -292,6 +295,30 @@ fn rpc() {
             "Cannot coerce the result to a single JSON object"
         );
         assert_eq!(r.json()["details"], "The result contains 3 rows");
+        // JSON paths on a composite column of a function's TABLE result.
+        assert_eq!(
+            json_get(
+                &s,
+                "/rest/v1/rpc/pairs?select=val->a&val->b=gt.5&order=val->>b.desc"
+            ),
+            json!([{"a": 3}, {"a": 2}])
+        );
+        // A path past a text value: PostgreSQL's error, as PostgREST's.
+        let r = s.get("/rest/v1/books?select=meta->>lang->x", &[]);
+        assert_eq!(
+            (
+                r.status,
+                r.json()["code"].clone(),
+                r.json()["message"].clone()
+            ),
+            (
+                404,
+                json!("42883"),
+                json!("operator does not exist: text -> unknown")
+            ),
+            "{}",
+            r.body
+        );
         // A function's rows asked for as one object: two rows changed is a
         // 406 and the changes roll back (even with tx=commit); one is fine.
         let object = ("accept", "application/vnd.pgrst.object+json");

@@ -212,7 +212,7 @@ pub fn resolve(
             // A write's filters (a read's are marked on its root node).
             if let Some(t) = cache()?.table(&schema, &name) {
                 for f in q.filters.iter_mut().flat_map(Logic::filters_mut) {
-                    read::mark_json_field(t, &mut f.field);
+                    read::mark_json_field(Some(t), &mut f.field);
                 }
             }
         }

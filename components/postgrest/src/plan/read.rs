@@ -85,14 +85,16 @@ pub struct Child {
     pub node: Node,
 }
 
-/// A JSON path on a column of `t` that is not json/jsonb goes through
-/// `to_jsonb()` (PostgreSQL has no `->` on arrays and composites).
-pub(crate) fn mark_json_field(t: &crate::schema::Table, f: &mut crate::grammar::Field) {
+/// A JSON path on a column that is not json/jsonb goes through
+/// `to_jsonb()` (PostgreSQL has no `->` on arrays and composites), as on
+/// one whose type is unknown (a function's `TABLE` result): as PostgREST.
+pub(crate) fn mark_json_field(t: Option<&crate::schema::Table>, f: &mut crate::grammar::Field) {
     if !f.path.is_empty() {
-        f.to_jsonb = t
-            .columns
-            .iter()
-            .any(|c| c.name == f.name && c.ty != "json" && c.ty != "jsonb");
+        f.to_jsonb = !t.is_some_and(|t| {
+            t.columns
+                .iter()
+                .any(|c| c.name == f.name && (c.ty == "json" || c.ty == "jsonb"))
+        });
     }
 }
 
@@ -299,19 +301,18 @@ impl Node {
     /// Marks JSON paths on columns that are not json/jsonb (arrays,
     /// composites) to go through `to_jsonb()`, in this node and below.
     pub fn mark_json_paths(&mut self, cache: &SchemaCache) {
-        if let Some(t) = cache.table(&self.schema, &self.table) {
-            let mark = |f: &mut crate::grammar::Field| mark_json_field(t, f);
-            for item in &mut self.items {
-                if let Item::Column(SelectItem::Column { field, .. }) = item {
-                    mark(field);
-                }
+        let t = cache.table(&self.schema, &self.table);
+        let mark = |f: &mut crate::grammar::Field| mark_json_field(t, f);
+        for item in &mut self.items {
+            if let Item::Column(SelectItem::Column { field, .. }) = item {
+                mark(field);
             }
-            for f in self.filters.iter_mut().flat_map(Logic::filters_mut) {
-                mark(&mut f.field);
-            }
-            for o in self.order.iter_mut().filter(|o| o.relation.is_none()) {
-                mark(&mut o.field);
-            }
+        }
+        for f in self.filters.iter_mut().flat_map(Logic::filters_mut) {
+            mark(&mut f.field);
+        }
+        for o in self.order.iter_mut().filter(|o| o.relation.is_none()) {
+            mark(&mut o.field);
         }
         for c in &mut self.children {
             c.node.mark_json_paths(cache);

@@ -4,7 +4,7 @@
 use super::sql::{array_literal, Sql};
 use crate::request::grammar::{self, Field, JsonKey, Logic, Operation, OrderTerm, SelectItem};
 
-/// `"s"."t"."col"->$n::text...`
+/// `"s"."t"."col"->$n...`
 pub(crate) fn field_sql(st: &mut Sql, table: &str, f: &Field) {
     if let Some((function, row_type)) = &f.computed {
         st.push(function)
@@ -28,8 +28,10 @@ pub(crate) fn field_sql(st: &mut Sql, table: &str, f: &Field) {
             grammar::Arrow::Text => "->>",
         });
         match key {
+            // Untyped, as PostgREST sends it: `->` on json/jsonb takes it
+            // as text, and on anything else the error names `unknown`.
             JsonKey::Key(k) => {
-                st.param(k.clone()).push("::text");
+                st.param(k.clone());
             }
             JsonKey::Index(i) => {
                 st.param(i.to_string()).push("::int");
