@@ -1315,9 +1315,28 @@ create table items (id int primary key, name text, price cents);
 create table orders (id int primary key, item_id int references items(id));
 insert into items values (1, 'pen', 150), (2, 'ink', 1299);
 insert into orders values (1, 2);
+create domain email as text;
+create function text_email(text) returns email language sql immutable as $$ select lower($1)::email $$;
+create cast (text as email) with function text_email(text) as implicit;
+create table people (id int primary key, mail email);
+insert into people values (1, 'ann@x.org');
 "#,
         );
         let s = p.serve();
+        // A filter value goes through the representation; a like pattern
+        // does not (as PostgREST: it is a pattern, not a value).
+        assert_eq!(
+            json_get(&s, "/rest/v1/people?select=id&mail=eq.Ann@X.org"),
+            json!([{"id": 1}])
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/people?select=id&mail=like.*@X.org"),
+            json!([])
+        );
+        assert_eq!(
+            json_get(&s, "/rest/v1/people?select=id&mail=ilike.*@X.ORG"),
+            json!([{"id": 1}])
+        );
         // Output, with `*` and in an embed.
         assert_eq!(
             json_get(&s, "/rest/v1/items?order=id"),

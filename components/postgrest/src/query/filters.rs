@@ -211,11 +211,11 @@ pub(crate) fn logic_sql_in(st: &mut Sql, table: &str, l: &Logic, embeds: &[(&str
                             st.param(value.clone()).push(")");
                         }
                         // A data representation: the value goes through
-                        // the domain's text cast.
-                        (None, Some(rep)) => {
+                        // the domain's text cast (not a like pattern).
+                        (None, Some(rep)) if !matches!(*op, "LIKE" | "ILIKE") => {
                             st.push(rep).push("(").param(value.clone()).push("::text)");
                         }
-                        (None, None) => {
+                        (None, _) => {
                             st.param(value.clone());
                         }
                     }
