@@ -6,6 +6,8 @@ mod check;
 mod compose;
 mod config;
 mod db;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod frames;
 mod keys;
 mod reload;
 mod schema_cache;
