@@ -1,5 +1,6 @@
 //! What the host and the role components agree on, in plain Rust (no wasm
-//! glue): the roles of a pipeline and the settings each of them may see.
+//! glue): the roles of a pipeline and the settings each of them may see,
+//! header rules, and PostgREST's error type (`error::ApiError`).
 //!
 //! Settings reach a component as environment variables; the composition
 //! gives each role its own environment (`components/role-env`) holding only
@@ -7,6 +8,7 @@
 //! sees the JWT secret or the database URI.
 
 pub mod defaults;
+pub mod error;
 pub mod http;
 
 /// The answer of the adapter's fallback slot when no bridge is composed in

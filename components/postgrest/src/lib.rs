@@ -17,7 +17,9 @@
 //! statements through the `sql` interface and hands the single result row
 //! back to [`Plan::respond`].
 
-pub mod error;
+/// PostgREST's error body and status rules, shared with the host and every
+/// role through `contract`.
+pub use contract::error;
 pub mod fuzzy;
 pub mod openapi;
 pub mod plan;

@@ -120,7 +120,7 @@ pub fn http_error(
     message: &str,
 ) -> hyper::Response<HyperOutgoingBody> {
     // The same error type (and JSON) as the components answer with.
-    let body = postgrest::error::ApiError::new(status, code, message).to_json();
+    let body = contract::error::ApiError::new(status, code, message).to_json();
     let body = Full::new(Bytes::from(body))
         .map_err(|never| match never {})
         .boxed_unsync();
