@@ -50,6 +50,8 @@ struct Role {
 
 /// The import through which a component reads its environment.
 const ENVIRONMENT: &str = "wasi:cli/environment@";
+/// A role's settings (`supalite:api/config`), also from `role-env`.
+const CONFIG: &str = "supalite:api/config@";
 
 fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -> Result<Role> {
     match path {
@@ -173,13 +175,14 @@ const ADMIN_SQL: &str = "supalite:api/admin-sql";
 /// What every role may import: the WASI interfaces any program uses (its
 /// environment is its own, see `role-env`), the shared types, and
 /// `wasi:http/types` (types only; sending needs `outgoing-handler`).
-const EVERY_ROLE: [&str; 6] = [
+const EVERY_ROLE: [&str; 7] = [
     "wasi:cli",
     "wasi:io",
     "wasi:clocks",
     "wasi:random",
     "wasi:http/types",
     "supalite:api/types",
+    "supalite:api/config",
 ];
 
 /// What a role's world imports besides [`EVERY_ROLE`].
@@ -432,15 +435,23 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
         let Some(role) = r.env else {
             return Ok(instance);
         };
-        let env_imports: Vec<String> = graph.types()[graph[pkg].ty()]
+        // Its environment, and its settings through `supalite:api/config`.
+        let env_imports: Vec<(String, &str)> = graph.types()[graph[pkg].ty()]
             .imports
             .keys()
-            .filter(|k| k.starts_with(ENVIRONMENT))
-            .cloned()
+            .filter_map(|k| {
+                if k.starts_with(ENVIRONMENT) {
+                    Some((k.clone(), "env"))
+                } else if k.starts_with(CONFIG) {
+                    Some((k.clone(), "config"))
+                } else {
+                    None
+                }
+            })
             .collect();
-        for import in env_imports {
+        for (import, kind) in env_imports {
             let env = *env_instance.get_or_insert_with(|| graph.instantiate(env_pkg));
-            let export = graph.alias_instance_export(env, &format!("{}-env", role.name()))?;
+            let export = graph.alias_instance_export(env, &format!("{}-{kind}", role.name()))?;
             graph
                 .set_instantiation_argument(instance, &import, export)
                 .with_context(|| {
@@ -492,7 +503,7 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
     }
     if graph
         .get_instantiation_arguments(socket_instance)
-        .all(|(name, _)| name.starts_with(ENVIRONMENT))
+        .all(|(name, _)| name.starts_with(ENVIRONMENT) || name.starts_with(CONFIG))
     {
         anyhow::bail!(
             "composing the pipeline failed: the {} component ({}) imports nothing its plugs export",

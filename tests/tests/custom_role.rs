@@ -176,6 +176,15 @@ fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
         assert!(!env.contains(&hidden), "{hidden} in {env:?}");
     }
     assert_eq!(got["jwt_secret"], json!(false), "{}", r.body);
+    // Asked for by name through its `config` import: refused, and logged.
+    assert_eq!(got["jwt_secret_setting"], json!(false), "{}", r.body);
+    assert!(
+        s.wait_for_log(
+            "the bridge component asked for the setting \"SUPALITE_JWT_SECRET\", which is not granted to its role: refused"
+        ),
+        "{}",
+        s.log()
+    );
     assert_eq!(got["list_root"], json!(false), "{}", r.body);
     assert!(
         got["tcp"].as_str().unwrap().starts_with("error"),

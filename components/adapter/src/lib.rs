@@ -51,6 +51,11 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "adapter-component", generate_all });
 
+    /// A setting of this role (its `supalite:api/config` import).
+    fn setting(name: &str) -> Option<String> {
+        supalite::api::config::get(name)
+    }
+
     use crate::policy::{self, Failure, Policy};
     use exports::supalite::api::backend::Guest;
     use std::time::{Duration, Instant};
@@ -84,8 +89,8 @@ mod glue {
     thread_local! {
         /// Read once per instance (the environment does not change).
         static SETTINGS: (Policy, String) = (
-            Policy::from_env(|k| std::env::var(k).ok()),
-            std::env::var("SUPALITE_UPSTREAM_URL").unwrap_or_default(),
+            Policy::from_env(|k| setting(k)),
+            setting("SUPALITE_UPSTREAM_URL").unwrap_or_default(),
         );
     }
 

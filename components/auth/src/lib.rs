@@ -19,6 +19,11 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "auth-component" });
 
+    /// A setting of this role (its `supalite:api/config` import).
+    fn setting(name: &str) -> Option<String> {
+        supalite::api::config::get(name)
+    }
+
     use crate::gotrue::{AuthConfig, Ctx, Sql, SqlError};
     use crate::verify::Settings;
     use exports::supalite::api::auth::Guest;
@@ -29,7 +34,7 @@ mod glue {
 
     thread_local! {
         /// Read once per instance (the environment does not change).
-        static SETTINGS: Settings = Settings::from_env(|k| std::env::var(k).ok());
+        static SETTINGS: Settings = Settings::from_env(|k| setting(k));
     }
 
     fn settings() -> Settings {
@@ -39,7 +44,7 @@ mod glue {
     impl Guest for Auth {
         fn handle(req: Request) -> Response {
             let settings = settings();
-            let cfg = AuthConfig::from_env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+            let cfg = AuthConfig::from_env(|k| setting(k).filter(|v| !v.is_empty()));
             let host = req
                 .headers
                 .iter()

@@ -59,6 +59,11 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "bridge-component" });
 
+    /// A setting of this role (its `supalite:api/config` import).
+    fn setting(name: &str) -> Option<String> {
+        supalite::api::config::get(name)
+    }
+
     use exports::supalite::api::backend::Guest;
     use postgrest::error::ApiError;
     use supalite::api::schema;
@@ -69,7 +74,7 @@ mod glue {
 
     thread_local! {
         /// Read once per instance (the environment does not change).
-        static CONFIG: postgrest::Config = super::config(|k| std::env::var(k).ok());
+        static CONFIG: postgrest::Config = super::config(|k| setting(k));
         /// The parsed schema cache and its version, kept while the instance
         /// lives (several requests when the host reuses instances).
         static CACHE: std::cell::RefCell<Option<(u64, std::rc::Rc<postgrest::schema::SchemaCache>)>> =

@@ -29,19 +29,21 @@ mod glue {
 
     impl Guest for ExampleRewriter {
         fn rewrite(req: RequestHead) -> Rewritten {
-            let routes = match std::env::var("SUPALITE_ROUTES") {
-                Ok(r) if !r.is_empty() => routing::parse_routes(&r),
+            // Settings come from the role's `config` import, by the
+            // environment names (only the rewriter's share is answered).
+            use supalite::api::config::get as setting;
+            let routes = match setting("SUPALITE_ROUTES") {
+                Some(r) if !r.is_empty() => routing::parse_routes(&r),
                 _ => routing::default_routes(),
             };
-            let origins = std::env::var("SUPALITE_CORS_ORIGINS").unwrap_or_else(|_| "*".into());
+            let origins = setting("SUPALITE_CORS_ORIGINS").unwrap_or_else(|| "*".into());
             let id = || routing::new_request_id([random(), random()]);
             let (route, mut decorations) =
                 routing::route(&req.method, &req.path, req.headers, &origins, &routes, id);
             // The one thing this rewriter adds.
             decorations.push((
                 "x-served-by".into(),
-                std::env::var("SUPALITE_REWRITER_SERVED_BY")
-                    .unwrap_or_else(|_| "example-rewriter".into()),
+                setting("SUPALITE_REWRITER_SERVED_BY").unwrap_or_else(|| "example-rewriter".into()),
             ));
             let outcome = match route {
                 Route::Forward {

@@ -30,6 +30,11 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "gateway-component", generate_all });
 
+    /// A setting of this role (its `supalite:api/config` import).
+    fn setting(name: &str) -> Option<String> {
+        supalite::api::config::get(name)
+    }
+
     use exports::wasi::http::incoming_handler::Guest;
     use supalite::api::rewriter::{Outcome, RequestHead, Routed, Target};
     use supalite::api::types::{Request, Response};
@@ -44,7 +49,7 @@ mod glue {
     thread_local! {
         /// Read once per instance.
         static MAX_BODY: usize =
-            super::max_body(std::env::var("SUPALITE_MAX_BODY_BYTES").ok().as_deref());
+            super::max_body(setting("SUPALITE_MAX_BODY_BYTES").as_deref());
     }
 
     impl Guest for Gateway {

@@ -109,9 +109,9 @@ impl Conn {
     }
 }
 
-/// The target from `SUPALITE_DB_URI`.
-pub fn target_from_env() -> Result<Target, DbError> {
-    let uri = std::env::var("SUPALITE_DB_URI").map_err(|_| {
+/// The target from `SUPALITE_DB_URI` (`setting` looks settings up).
+pub fn target_from(setting: impl Fn(&str) -> Option<String>) -> Result<Target, DbError> {
+    let uri = setting("SUPALITE_DB_URI").ok_or_else(|| {
         DbError::internal(
             "08003",
             "no database is configured: set SUPALITE_DB_URI (postgres://user:password@host:port/db)",
@@ -129,6 +129,11 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 #[cfg(target_arch = "wasm32")]
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "pgwire-component" });
+
+    /// A setting of this role (its `supalite:api/config` import).
+    fn setting(name: &str) -> Option<String> {
+        supalite::api::config::get(name)
+    }
 
     use exports::supalite::api::admin_sql::Guest as AdminSqlGuest;
     use exports::supalite::api::schema::Guest as SchemaGuest;
@@ -158,7 +163,7 @@ mod glue {
         CONN.with(|cell| {
             let mut slot = cell.borrow_mut();
             if slot.is_none() {
-                *slot = Some(crate::Conn::connect(&crate::target_from_env()?)?);
+                *slot = Some(crate::Conn::connect(&crate::target_from(setting)?)?);
             }
             let result = f(slot.as_mut().expect("connected"));
             if result.as_ref().is_err_and(|e| e.code.starts_with("08")) {
@@ -177,7 +182,7 @@ mod glue {
     }
 
     fn read_search_path() -> String {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let var = |k: &str| setting(k).filter(|v| !v.is_empty());
         let schemas =
             postgrest::schema_list(&var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into()));
         let extra = postgrest::schema_list(
@@ -217,7 +222,7 @@ mod glue {
     /// the anonymous role and `SUPALITE_JWT_ALLOWED_ROLES` (default
     /// `anon,authenticated,service_role`).
     fn role_allowed(role: &str) -> bool {
-        let var = |k: &str| std::env::var(k).ok();
+        let var = |k: &str| setting(k);
         let anon = postgrest::anon_role_from_env(var)
             .unwrap_or_else(|| contract::defaults::DB_ANON_ROLE.into());
         let allowed = var("SUPALITE_JWT_ALLOWED_ROLES")
@@ -279,7 +284,7 @@ mod glue {
         /// instantiates per request this runs for every request that needs
         /// the schema, i.e. embedding and RPC).
         fn snapshot() -> Result<(u64, String), DbError> {
-            let schemas = std::env::var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|_| "public".into());
+            let schemas = setting("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into());
             let session = pgwire_codec::Session {
                 role: None,
                 claims_json: "{}".into(),

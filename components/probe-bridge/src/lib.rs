@@ -81,12 +81,13 @@ mod glue {
             let tcp = std::env::var("SUPALITE_BRIDGE_PROBE_TCP").unwrap_or_default();
             let body = format!(
                 "{{\"request_role\":\"{}\",\"connection_role\":\"{}\",\"no_role\":\"{}\",\
-                 \"env\":[{}],\"jwt_secret\":{},\"list_root\":{},\"tcp\":\"{}\"}}",
+                 \"env\":[{}],\"jwt_secret\":{},\"jwt_secret_setting\":{},\"list_root\":{},\"tcp\":\"{}\"}}",
                 attempt(&who.role, &who.claims_json),
                 attempt("postgres", &who.claims_json),
                 attempt("", &who.claims_json),
                 quoted(env.into_iter()),
                 std::env::var("SUPALITE_JWT_SECRET").is_ok(),
+                supalite::api::config::get("SUPALITE_JWT_SECRET").is_some(),
                 std::fs::read_dir("/").is_ok(),
                 connect(&tcp),
             );

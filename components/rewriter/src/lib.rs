@@ -21,6 +21,11 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
 
+    /// A setting of this role (its `supalite:api/config` import).
+    fn setting(name: &str) -> Option<String> {
+        supalite::api::config::get(name)
+    }
+
     use crate::routing::{self, Route};
     use exports::supalite::api::rewriter::{
         Guest, Outcome, RequestHead, Rewritten, Routed, Target,
@@ -68,12 +73,12 @@ mod glue {
     thread_local! {
         /// The route table and allowed origins, read once per instance.
         static CONFIG: (Vec<routing::RouteRule>, String) = (
-            match std::env::var("SUPALITE_ROUTES") {
-                Ok(r) if !r.is_empty() => routing::parse_routes(&r),
+            match setting("SUPALITE_ROUTES") {
+                Some(r) if !r.is_empty() => routing::parse_routes(&r),
                 _ => routing::default_routes(),
             },
-            std::env::var("SUPALITE_CORS_ORIGINS")
-                .unwrap_or_else(|_| contract::defaults::CORS_ORIGINS.into()),
+            setting("SUPALITE_CORS_ORIGINS")
+                .unwrap_or_else(|| contract::defaults::CORS_ORIGINS.into()),
         );
     }
 

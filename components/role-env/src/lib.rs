@@ -3,9 +3,28 @@
 //! the roles' `wasi:cli/environment` imports; its own import is the host's
 //! environment (the supalite host's settings, or `wasmtime serve --env`).
 //! Each role gets the variables `contract::visible_to` grants it, nothing
-//! else: no arguments, no working directory.
+//! else: no arguments, no working directory. The same share answers each
+//! role's `supalite:api/config` import (`<role>-config`), where asking for
+//! a setting outside it is refused and logged.
 
 use contract::Role;
+
+/// `role` asking for the setting `name` through its `config` import: the
+/// value when the role may see it, else `Err` with the line to log.
+pub fn setting_for(
+    role: Role,
+    name: &str,
+    lookup: impl FnOnce(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
+    if contract::visible_to(role, name) {
+        Ok(lookup(name))
+    } else {
+        Err(format!(
+            "supalite: the {} component asked for the setting {name:?}, which is not granted to its role: refused",
+            role.name()
+        ))
+    }
+}
 
 /// The host's variables that `role` may see.
 pub fn environment_of(
@@ -44,6 +63,40 @@ mod glue {
             }
         };
     }
+
+    /// Refusals logged per instance, at most (a component asking in a loop
+    /// does not flood the log).
+    const LOGGED: usize = 32;
+
+    fn setting(role: Role, name: String) -> Option<String> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static REFUSED: AtomicUsize = AtomicUsize::new(0);
+        super::setting_for(role, &name, |n| std::env::var(n).ok()).unwrap_or_else(|line| {
+            if REFUSED.fetch_add(1, Ordering::Relaxed) < LOGGED {
+                eprintln!("{line}");
+            }
+            None
+        })
+    }
+
+    macro_rules! role_config {
+        ($module:ident, $role:expr) => {
+            impl exports::$module::Guest for RoleEnv {
+                fn get(name: String) -> Option<String> {
+                    setting($role, name)
+                }
+            }
+        };
+    }
+
+    role_config!(gateway_config, Role::Gateway);
+    role_config!(rewriter_config, Role::Rewriter);
+    role_config!(verifier_config, Role::Verifier);
+    role_config!(auth_config, Role::Auth);
+    role_config!(bridge_config, Role::Bridge);
+    role_config!(adapter_config, Role::Adapter);
+    role_config!(pgwire_config, Role::Pgwire);
+    role_config!(standalone_config, Role::Standalone);
 
     role_env!(gateway_env, Role::Gateway);
     role_env!(rewriter_env, Role::Rewriter);
@@ -86,5 +139,31 @@ mod tests {
             ["SUPALITE_ROUTES", "SUPALITE_REWRITER_GREETING"]
         );
         assert!(names(Role::Standalone).is_empty());
+    }
+
+    #[test]
+    fn a_setting_outside_the_roles_share_is_refused_with_a_line_to_log() {
+        let env = |n: &str| {
+            (n == "SUPALITE_JWT_SECRET" || n == "SUPALITE_DB_SCHEMAS").then(|| "x".to_string())
+        };
+        assert_eq!(
+            setting_for(Role::Bridge, "SUPALITE_DB_SCHEMAS", env),
+            Ok(Some("x".into()))
+        );
+        assert_eq!(
+            setting_for(Role::Verifier, "SUPALITE_JWT_SECRET", env),
+            Ok(Some("x".into()))
+        );
+        let refused = setting_for(Role::Rewriter, "SUPALITE_JWT_SECRET", env).unwrap_err();
+        assert!(
+            refused.contains("rewriter") && refused.contains("SUPALITE_JWT_SECRET"),
+            "{refused}"
+        );
+        assert!(setting_for(Role::Bridge, "PATH", env).is_err());
+        // Granted but unset: no value, nothing to log.
+        assert_eq!(
+            setting_for(Role::Rewriter, "SUPALITE_ROUTES", env),
+            Ok(None)
+        );
     }
 }

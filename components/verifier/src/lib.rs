@@ -24,6 +24,11 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     wit_bindgen::generate!({ path: "../../wit", world: "verifier-component" });
 
+    /// A setting of this role (its `supalite:api/config` import).
+    fn setting(name: &str) -> Option<String> {
+        supalite::api::config::get(name)
+    }
+
     use crate::verify::{self, Settings};
     use exports::supalite::api::verifier::Guest;
     use supalite::api::types::{Headers, Identity, Response};
@@ -32,7 +37,7 @@ mod glue {
 
     thread_local! {
         /// Read once per instance (the environment does not change).
-        static SETTINGS: Settings = Settings::from_env(|k| std::env::var(k).ok());
+        static SETTINGS: Settings = Settings::from_env(|k| setting(k));
         /// Verified tokens, for instances that serve many requests.
         static TOKENS: std::cell::RefCell<verify::TokenCache> =
             std::cell::RefCell::new(verify::TokenCache::new(256));
