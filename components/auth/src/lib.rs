@@ -33,8 +33,9 @@ mod glue {
     struct Auth;
 
     thread_local! {
-        /// Read once per instance (the environment does not change).
+        /// Read once per instance (settings do not change).
         static SETTINGS: Settings = Settings::from_env(|k| setting(k));
+        static CONFIG: AuthConfig = AuthConfig::from_env(|k| setting(k).filter(|v| !v.is_empty()));
     }
 
     fn settings() -> Settings {
@@ -44,7 +45,7 @@ mod glue {
     impl Guest for Auth {
         fn handle(req: Request) -> Response {
             let settings = settings();
-            let cfg = AuthConfig::from_env(|k| setting(k).filter(|v| !v.is_empty()));
+            let cfg = CONFIG.with(AuthConfig::clone);
             let host = req
                 .headers
                 .iter()
