@@ -1,5 +1,7 @@
 //! A read tree as SQL: each node a `SELECT`, each embedded resource a
-//! lateral subquery aggregated to JSON, so the whole answer is one statement.
+//! lateral subquery (a to-many one aggregated to JSON, a to-one one joined
+//! as its row), so the whole answer is one statement; and PostgREST's count
+//! query for the same tree.
 
 use super::filters::{field_sql, limit_offset, logic_sql_in, order_suffix, select_item, EmbedTest};
 use super::sql::{quote_ident, Sql};

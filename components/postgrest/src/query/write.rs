@@ -67,9 +67,9 @@ fn body_select(
 /// The setting a merging upsert counts its updated rows in.
 pub(crate) const UPDATED: &str = "pgrst.upsert_updated";
 
-/// The write as the source of the answer's rows; for a merging upsert on a
-/// plain table, the INSERT goes in its own CTE (`pgrst_upsert`, telling
-/// which rows it inserted) and the source reads it.
+/// The write as the source of the answer's rows; for a merging upsert, the
+/// INSERT goes in its own CTE (`pgrst_upsert`, its DO UPDATE counting the
+/// rows it updated in [`UPDATED`]) and the source reads it.
 pub(crate) fn source(m: &MutatePlan) -> Result<(Sql, Option<Sql>), ApiError> {
     let target = format!("{}.{}", quote_ident(&m.schema), quote_ident(&m.table));
     let mut st = Sql::default();
