@@ -118,7 +118,7 @@ impl Node {
             st.append(col);
         }
         st.push(" FROM ");
-        let mut conditions = self.from_sql(st, source, parent, true);
+        let mut conditions = self.render_from(st, source, parent, true);
         for c in &self.children {
             let e = quote_ident(&format!("{}_e", c.node.alias));
             let r = quote_ident(&format!("{}_r", c.node.alias));
@@ -233,7 +233,7 @@ impl Node {
     /// `parent`. A many-to-many junction is joined `INNER JOIN … ON`
     /// (`junction_on`), or listed after a comma with its conditions among
     /// the others, as PostgREST's count query does.
-    fn from_sql(
+    fn render_from(
         &self,
         st: &mut Sql,
         source: &Source,
@@ -322,7 +322,7 @@ impl Node {
     pub fn render_count(&self, st: &mut Sql, parent: Option<(&str, &Rel)>) -> Result<(), ApiError> {
         let q = self.qualifier();
         st.push("SELECT 1 FROM ");
-        let joins = self.from_sql(st, &Source::Table, parent, false);
+        let joins = self.render_from(st, &Source::Table, parent, false);
         let mut embeds: Vec<(&str, EmbedTest)> = Vec::new();
         let mut inner: Vec<Sql> = Vec::new();
         for c in &self.children {
