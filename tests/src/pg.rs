@@ -45,9 +45,48 @@ fn chown_nobody(p: &Path) {
     }
 }
 
+/// Removes the cluster directories of test processes that have ended (a
+/// cluster lives in a static, so nothing drops it: each test binary left
+/// ~200 MB behind, and repeated runs filled the disk).
+fn sweep_ended_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("supalite-pg-"))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// This process's cluster directory, removed when the process exits.
+static DIR: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_dir_at_exit() {
+    if let Some(dir) = DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 fn start() -> Cluster {
+    sweep_ended_clusters();
     let dir = std::env::temp_dir().join(format!("supalite-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    if DIR.set(dir.clone()).is_ok() {
+        // SAFETY: registers a plain function to run at exit.
+        unsafe { libc::atexit(remove_dir_at_exit) };
+    }
     std::fs::create_dir_all(&dir).unwrap();
     chown_nobody(&dir);
     let data = dir.join("data");
