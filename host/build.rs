@@ -34,40 +34,43 @@ fn main() {
     ensure_wasm_target();
     let target_dir = root.join("target").join("components");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--locked",
-            "--profile",
-            "wasm",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir);
+    // One cargo invocation per component: each enables its own world's
+    // bindings in the `guest` crate, and features unify within one build.
     for c in COMPONENTS {
-        cmd.args(["-p", c]);
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&root)
+            .args([
+                "build",
+                "--locked",
+                "--profile",
+                "wasm",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                c,
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir);
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_MAKEFLAGS",
+            "MAKEFLAGS",
+            "MFLAGS",
+        ] {
+            cmd.env_remove(var);
+        }
+        let status = cmd
+            .status()
+            .expect("failed to run cargo for the wasm components");
+        assert!(
+            status.success(),
+            "building the {c} component failed (see above)"
+        );
     }
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-        "MFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd
-        .status()
-        .expect("failed to run cargo for the wasm components");
-    assert!(
-        status.success(),
-        "building the wasm components failed (see above)"
-    );
     for c in COMPONENTS {
         let built = target_dir
             .join("wasm32-wasip2")

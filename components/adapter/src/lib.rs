@@ -49,7 +49,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "adapter-component", generate_all });
+    use guest::adapter::*;
 
     /// A setting of this role (its `supalite:api/config` import).
     fn setting(name: &str) -> Option<String> {
@@ -374,7 +374,7 @@ mod glue {
         })
     }
 
-    export!(Adapter);
+    guest::adapter::export_adapter!(Adapter);
 }
 
 #[cfg(test)]

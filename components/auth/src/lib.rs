@@ -17,7 +17,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "auth-component" });
+    use guest::auth::*;
 
     /// A setting of this role (its `supalite:api/config` import).
     fn setting(name: &str) -> Option<String> {
@@ -94,5 +94,5 @@ mod glue {
         }
     }
 
-    export!(Auth);
+    guest::auth::export_auth!(Auth);
 }

@@ -57,7 +57,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "bridge-component" });
+    use guest::bridge::*;
 
     /// A setting of this role (its `supalite:api/config` import).
     fn setting(name: &str) -> Option<String> {
@@ -222,5 +222,5 @@ mod glue {
         }
     }
 
-    export!(Bridge);
+    guest::bridge::export_bridge!(Bridge);
 }

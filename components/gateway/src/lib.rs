@@ -28,7 +28,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "gateway-component", generate_all });
+    use guest::gateway::*;
 
     /// A setting of this role (its `supalite:api/config` import).
     fn setting(name: &str) -> Option<String> {
@@ -227,7 +227,7 @@ mod glue {
         let _ = OutgoingBody::finish(body, None);
     }
 
-    export!(Gateway);
+    guest::gateway::export_gateway!(Gateway);
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "pgwire-component" });
+    use guest::pgwire::*;
 
     /// A setting of this role (its `supalite:api/config` import).
     fn setting(name: &str) -> Option<String> {
@@ -311,5 +311,5 @@ mod glue {
         }
     }
 
-    export!(Pgwire);
+    guest::pgwire::export_pgwire!(Pgwire);
 }

@@ -19,7 +19,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 
 #[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
+    use guest::rewriter::*;
 
     /// A setting of this role (its `supalite:api/config` import).
     fn setting(name: &str) -> Option<String> {
@@ -82,5 +82,5 @@ mod glue {
         );
     }
 
-    export!(Rewriter);
+    guest::rewriter::export_rewriter!(Rewriter);
 }

@@ -38,7 +38,7 @@ pub fn environment_of(
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "role-env" });
+    use guest::role_env::*;
 
     use contract::Role;
 
@@ -107,7 +107,7 @@ mod glue {
     role_env!(pgwire_env, Role::Pgwire);
     role_env!(standalone_env, Role::Standalone);
 
-    export!(RoleEnv);
+    guest::role_env::export_role_env!(RoleEnv);
 }
 
 #[cfg(test)]

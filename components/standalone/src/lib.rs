@@ -23,7 +23,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "standalone-component" });
+    use guest::standalone::*;
 
     use exports::supalite::api::backend::{Guest as Backend, Identity, Request, Response};
     use exports::supalite::api::upstream::{Admission, Attempt, Guest as Upstream};
@@ -49,5 +49,5 @@ mod glue {
         }
     }
 
-    export!(Standalone);
+    guest::standalone::export_standalone!(Standalone);
 }

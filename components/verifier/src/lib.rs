@@ -22,7 +22,7 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "verifier-component" });
+    use guest::verifier::*;
 
     /// A setting of this role (its `supalite:api/config` import).
     fn setting(name: &str) -> Option<String> {
@@ -65,5 +65,5 @@ mod glue {
         }
     }
 
-    export!(Verifier);
+    guest::verifier::export_verifier!(Verifier);
 }

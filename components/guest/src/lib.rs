@@ -1,0 +1,86 @@
+//! The WIT bindings of the built-in roles, generated in one place from
+//! `wit/`: a component depends on this crate with its world's feature, uses
+//! the world's module and exports its implementation with the world's
+//! macro, e.g. `guest::bridge::export_bridge!(Bridge);`.
+//!
+//! Only for wasm32 (there is nothing to bind on the host). Components
+//! written outside this workspace generate their own bindings from the same
+//! WIT (see `components/example-rewriter`).
+#![cfg_attr(not(target_arch = "wasm32"), allow(unused))]
+
+/// `world`'s bindings in `module`, exported with `export_macro`.
+macro_rules! world {
+    ($feature:literal, $module:ident, $world:literal, $export:literal, $path:literal $(, $opt:ident)?) => {
+        #[cfg(all(target_arch = "wasm32", feature = $feature))]
+        pub mod $module {
+            wit_bindgen::generate!({
+                path: "../../wit",
+                world: $world,
+                pub_export_macro: true,
+                export_macro_name: $export,
+                default_bindings_module: $path,
+                $($opt,)?
+            });
+        }
+    };
+}
+
+world!(
+    "gateway",
+    gateway,
+    "gateway-component",
+    "export_gateway",
+    "guest::gateway",
+    generate_all
+);
+world!(
+    "rewriter",
+    rewriter,
+    "rewriter-component",
+    "export_rewriter",
+    "guest::rewriter"
+);
+world!(
+    "verifier",
+    verifier,
+    "verifier-component",
+    "export_verifier",
+    "guest::verifier"
+);
+world!("auth", auth, "auth-component", "export_auth", "guest::auth");
+world!(
+    "bridge",
+    bridge,
+    "bridge-component",
+    "export_bridge",
+    "guest::bridge"
+);
+world!(
+    "adapter",
+    adapter,
+    "adapter-component",
+    "export_adapter",
+    "guest::adapter",
+    generate_all
+);
+world!(
+    "pgwire",
+    pgwire,
+    "pgwire-component",
+    "export_pgwire",
+    "guest::pgwire"
+);
+world!(
+    "standalone",
+    standalone,
+    "standalone-component",
+    "export_standalone",
+    "guest::standalone"
+);
+world!(
+    "role-env",
+    role_env,
+    "role-env",
+    "export_role_env",
+    "guest::role_env"
+);
