@@ -646,7 +646,7 @@ impl Config {
                 &env,
                 "SUPALITE_DB_STATEMENT_TIMEOUT",
                 file.db_statement_timeout,
-                8_000,
+                defaults::DB_STATEMENT_TIMEOUT_MS,
             )?))
             .filter(|d| !d.is_zero()),
             db_extra_search_path: env("SUPALITE_DB_EXTRA_SEARCH_PATH")
@@ -655,15 +655,21 @@ impl Config {
             db_pre_request: env("SUPALITE_DB_PRE_REQUEST")
                 .or(file.db_pre_request)
                 .filter(|f| !f.trim().is_empty()),
-            app_settings: file
-                .app
-                .map(|a| {
-                    a.settings
-                        .into_iter()
-                        .map(|(k, v)| (format!("app.settings.{k}"), v))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            // `[app.settings]`, or SUPALITE_APP_SETTINGS (a JSON object).
+            app_settings: match env("SUPALITE_APP_SETTINGS").filter(|v| !v.trim().is_empty()) {
+                Some(json) => {
+                    pgwire_codec::policy::parse_app_settings(&json).map_err(anyhow::Error::msg)?
+                }
+                None => file
+                    .app
+                    .map(|a| {
+                        a.settings
+                            .into_iter()
+                            .map(|(k, v)| (format!("app.settings.{k}"), v))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
             auth_rate_limit_token: num(
                 &env,
                 "SUPALITE_AUTH_RATE_LIMIT_TOKEN",
@@ -814,6 +820,27 @@ impl Config {
         }
         if let Some(m) = self.db_max_rows {
             env.push(("SUPALITE_DB_MAX_ROWS".into(), m.to_string()));
+        }
+        // What this host applies itself, for `pgwire` under other hosts.
+        env.push((
+            "SUPALITE_DB_STATEMENT_TIMEOUT".into(),
+            self.db_statement_timeout
+                .map_or(0, |d| d.as_millis() as u64)
+                .to_string(),
+        ));
+        if !self.app_settings.is_empty() {
+            let object: serde_json::Map<String, serde_json::Value> = self
+                .app_settings
+                .iter()
+                .map(|(k, v)| {
+                    let name = k.strip_prefix("app.settings.").unwrap_or(k);
+                    (name.to_string(), serde_json::Value::String(v.clone()))
+                })
+                .collect();
+            env.push((
+                "SUPALITE_APP_SETTINGS".into(),
+                serde_json::Value::Object(object).to_string(),
+            ));
         }
         if let Some(u) = &self.upstream_url {
             env.push(("SUPALITE_UPSTREAM_URL".into(), u.clone()));
@@ -1128,6 +1155,25 @@ pub(crate) mod tests {
             .contains(&("SUPALITE_DB_ANON_ROLE".to_string(), "visitor".to_string())));
     }
 
+    /// `[app.settings]` and SUPALITE_APP_SETTINGS (a JSON object) are the
+    /// same settings, and reach `pgwire` (for other wasi:http hosts) as JSON.
+    #[test]
+    fn app_settings_from_the_file_or_the_environment() {
+        let from_file = load("[app.settings]\nhost = \"a.example\"\n", &[]).unwrap();
+        let from_env = load("", &[("SUPALITE_APP_SETTINGS", r#"{"host": "a.example"}"#)]).unwrap();
+        for c in [&from_file, &from_env] {
+            assert_eq!(
+                c.app_settings,
+                vec![("app.settings.host".to_string(), "a.example".to_string())]
+            );
+            assert!(c.standalone_env().contains(&(
+                "SUPALITE_APP_SETTINGS".to_string(),
+                r#"{"host":"a.example"}"#.to_string()
+            )));
+        }
+        assert!(load("", &[("SUPALITE_APP_SETTINGS", "host=a")]).is_err());
+    }
+
     /// Every setting a component reads works under one name: its key in
     /// `supalite.toml` is its environment name without `SUPALITE_`, in
     /// kebab case, and either way the components (in this host and under
@@ -1167,6 +1213,7 @@ pub(crate) mod tests {
                 "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS",
                 "SUPALITE_UPSTREAM_RETRIES",
                 "SUPALITE_UPSTREAM_BACKOFF_MS",
+                "SUPALITE_DB_STATEMENT_TIMEOUT",
             ];
             if bools.contains(&env) {
                 // The opposite of each of these defaults.
@@ -1185,7 +1232,10 @@ pub(crate) mod tests {
             // changes how the secret reads; tested with the secret).
             if matches!(
                 env,
-                "SUPALITE_ANON_ROLE" | "SUPALITE_ROUTES" | "SUPALITE_JWT_SECRET_IS_BASE64"
+                "SUPALITE_ANON_ROLE"
+                    | "SUPALITE_ROUTES"
+                    | "SUPALITE_JWT_SECRET_IS_BASE64"
+                    | "SUPALITE_APP_SETTINGS"
             ) {
                 continue;
             }

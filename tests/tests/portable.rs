@@ -187,6 +187,59 @@ fn wasmtime_serve_on_postgresql() {
     same_answers(&native, &portable);
 }
 
+/// Under `wasmtime serve` the `pgwire` provider applies what the supalite
+/// host applies itself: the impersonated role's own settings (its
+/// statement timeout, capped by SUPALITE_DB_STATEMENT_TIMEOUT) and
+/// `app.settings.*` (SUPALITE_APP_SETTINGS).
+#[test]
+fn wasmtime_serve_applies_role_settings_and_app_settings() {
+    let p = Project::on(Db::Postgres);
+    p.migration(
+        "20240101000000_settings.sql",
+        "create function greeting() returns text language sql stable as
+           $$ select current_setting('app.settings.greeting', true) $$;
+         create function nap(s float8) returns int language plpgsql as
+           $$ begin perform pg_sleep(s); return 1; end $$;
+         grant execute on function nap(float8) to anon, service_role;
+         do $$ begin
+           execute format('alter role anon in database %I set statement_timeout = %L', current_database(), '300ms');
+         end $$;",
+    );
+    // The supalite host migrates the database; wasmtime serve only serves.
+    drop(p.serve());
+    let uri = p.db_uri.clone().unwrap();
+    let portable = wasmtime_serve(
+        &p,
+        "pipeline.wasm",
+        &[
+            ("SUPALITE_DB_URI", &uri),
+            ("SUPALITE_APP_SETTINGS", r#"{"greeting": "hi"}"#),
+            ("SUPALITE_DB_STATEMENT_TIMEOUT", "2000"),
+        ],
+    );
+    let anon = token(json!({"role": "anon", "exp": now() + 3600}));
+    let service = token(json!({"role": "service_role", "exp": now() + 3600}));
+    let call = |key: &str, f: &str, body: &str| {
+        portable.request(
+            "POST",
+            &format!("/rest/v1/rpc/{f}"),
+            &[("apikey", key)],
+            Some(body),
+        )
+    };
+    let r = call(&anon, "greeting", "{}");
+    assert_eq!((r.status, r.json()), (200, json!("hi")), "{}", r.body);
+    // anon's own 300 ms: a 1 s nap is cancelled…
+    let r = call(&anon, "nap", r#"{"s": 1}"#);
+    assert_eq!(r.json()["code"], json!("57014"), "{}", r.body);
+    // …while service_role, with no timeout of its own, sleeps it under the
+    // 2 s cap, which cancels a 5 s one.
+    let r = call(&service, "nap", r#"{"s": 1}"#);
+    assert_eq!((r.status, r.json()), (200, json!(1)), "{}", r.body);
+    let r = call(&service, "nap", r#"{"s": 5}"#);
+    assert_eq!(r.json()["code"], json!("57014"), "{}", r.body);
+}
+
 #[test]
 fn wasmtime_serve_on_embedded_pglite_through_the_loopback_port() {
     let p = Project::new();

@@ -8,6 +8,8 @@ pub const JWT_ROLE_CLAIM_KEY: &str = ".role";
 pub const DB_SCHEMAS: &str = "public";
 pub const DB_EXTRA_SEARCH_PATH: &str = "public";
 pub const DB_TX_END: &str = "commit";
+/// The statement timeout cap (`db-statement-timeout`), milliseconds.
+pub const DB_STATEMENT_TIMEOUT_MS: u64 = 8_000;
 pub const CORS_ORIGINS: &str = "*";
 pub const ROUTES: &str = "/rest/v1=rest,/auth/v1=auth";
 pub const UPSTREAM_TIMEOUT_MS: u64 = 15_000;

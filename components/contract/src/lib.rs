@@ -113,6 +113,10 @@ pub const SETTINGS: &[Setting] = &[
     setting("SUPALITE_DB_AGGREGATES_ENABLED", &[Bridge]),
     setting("SUPALITE_DB_PLAN_ENABLED", &[Bridge]),
     setting("SUPALITE_DB_MAX_ROWS", &[Bridge]),
+    // What the supalite host applies itself; `pgwire` applies them under
+    // other wasi:http hosts.
+    setting("SUPALITE_DB_STATEMENT_TIMEOUT", &[Pgwire]),
+    setting("SUPALITE_APP_SETTINGS", &[Pgwire]),
     Setting {
         env: "SUPALITE_DB_URI",
         roles: &[Pgwire],

@@ -15,6 +15,8 @@
 //! requested in text format. Used by every transport: PGlite's in-process
 //! protocol entry, TCP to PostgreSQL.
 
+pub mod policy;
+
 use bytes::{BufMut, BytesMut};
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::message::{backend::Message, frontend};

@@ -144,6 +144,60 @@ mod glue {
 
     thread_local! {
         static CONN: RefCell<Option<crate::Conn>> = const { RefCell::new(None) };
+        /// The roles' own settings, read with the instance's first request.
+        static ROLES: RefCell<Option<std::collections::HashMap<String, Vec<(String, String)>>>> =
+            const { RefCell::new(None) };
+    }
+
+    /// `role`'s own settings (`ALTER ROLE … SET`), read once per instance.
+    fn role_settings(role: &str) -> Result<Vec<(String, String)>, pgwire_codec::DbError> {
+        if let Some(own) = ROLES.with(|r| r.borrow().as_ref().map(|m| m.get(role).cloned())) {
+            return Ok(own.unwrap_or_default());
+        }
+        let session = pgwire_codec::Session {
+            role: None,
+            claims_json: "{}".into(),
+            read_only: true,
+            rollback: false,
+            settings: vec![],
+        };
+        let statement = pgwire_codec::Statement {
+            sql: pgwire_codec::policy::ROLE_SETTINGS_SQL.into(),
+            params: vec![],
+        };
+        let rows = with_conn(|c| c.transaction(&session, &[statement]))?
+            .pop()
+            .map(|s| s.rows)
+            .unwrap_or_default();
+        let roles = pgwire_codec::policy::role_settings(rows);
+        let own = roles.get(role).cloned().unwrap_or_default();
+        ROLES.with(|r| *r.borrow_mut() = Some(roles));
+        Ok(own)
+    }
+
+    /// The statement timeout cap (`SUPALITE_DB_STATEMENT_TIMEOUT`, ms, as
+    /// the supalite host's `db-statement-timeout`: 8000 by default, 0 none)
+    /// and `app.settings.*` (`SUPALITE_APP_SETTINGS`, a JSON object), read
+    /// once per instance.
+    fn server_settings() -> &'static (Option<std::time::Duration>, Vec<(String, String)>) {
+        static SERVER: std::sync::OnceLock<(Option<std::time::Duration>, Vec<(String, String)>)> =
+            std::sync::OnceLock::new();
+        SERVER.get_or_init(|| {
+            let cap = setting("SUPALITE_DB_STATEMENT_TIMEOUT")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(contract::defaults::DB_STATEMENT_TIMEOUT_MS);
+            let app = match setting("SUPALITE_APP_SETTINGS").filter(|v| !v.trim().is_empty()) {
+                Some(json) => pgwire_codec::policy::parse_app_settings(&json).unwrap_or_else(|e| {
+                    eprintln!("supalite pgwire: {e}; no app.settings applied");
+                    Vec::new()
+                }),
+                None => Vec::new(),
+            };
+            (
+                (cap > 0).then(|| std::time::Duration::from_millis(cap)),
+                app,
+            )
+        })
     }
 
     fn to_wit(e: pgwire_codec::DbError) -> DbError {
@@ -244,22 +298,28 @@ mod glue {
                     hint: None,
                 });
             }
+            // As the supalite host: the role's own settings under the
+            // statement timeout cap, on the default schema then
+            // `db-extra-search-path` (a request on another profile sets its
+            // own in its first statement), `app.settings.*`, and the
+            // request context the caller gives.
+            let own = role_settings(&session.role).map_err(to_wit)?;
+            let (cap, app) = server_settings();
+            let (mut settings, _) =
+                pgwire_codec::policy::session_settings(&own, &default_search_path(), *cap);
+            settings.extend(app.iter().cloned());
+            settings.extend(
+                session
+                    .request_settings
+                    .into_iter()
+                    .filter(|(n, _)| pgwire_codec::is_request_setting(n)),
+            );
             let session = pgwire_codec::Session {
                 role: Some(session.role),
                 claims_json: session.claims_json,
                 read_only: session.read_only,
                 rollback: session.rollback,
-                // As the supalite host: the default schema, then
-                // `db-extra-search-path` (a request on another profile sets
-                // its own in its first statement).
-                settings: std::iter::once(("search_path".into(), default_search_path()))
-                    .chain(
-                        session
-                            .request_settings
-                            .into_iter()
-                            .filter(|(n, _)| pgwire_codec::is_request_setting(n)),
-                    )
-                    .collect(),
+                settings,
             };
             run(session, statements)
         }

@@ -57,7 +57,7 @@ struct SessionPolicy {
 /// The roles' own settings (`ALTER ROLE … SET …`, for all databases or this
 /// one; a database-specific value wins), limited to those any user may set
 /// (`pg_settings.context = 'user'`) — what PostgREST applies on role switch.
-const ROLE_SETTINGS_SQL: &str = include_str!("../../sql/role_settings.sql");
+use pgwire_codec::policy::{self, ROLE_SETTINGS_SQL};
 
 impl Database {
     pub fn new(
@@ -115,19 +115,8 @@ impl Database {
     /// Reads the roles' settings again (with the schema cache).
     pub async fn reload_role_settings(&self) -> Result<(), DbError> {
         let set = self.query(ROLE_SETTINGS_SQL, vec![]).await?;
-        let mut roles: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for row in set.rows {
-            let [Some(role), Some(name), Some(value)] =
-                <[Option<String>; 3]>::try_from(row).unwrap_or([None, None, None])
-            else {
-                continue;
-            };
-            let settings = roles.entry(role).or_default();
-            // Later rows (this database) replace earlier ones (all databases).
-            settings.retain(|(n, _)| *n != name);
-            settings.push((name, value));
-        }
-        *self.policy.roles.write().unwrap_or_else(|p| p.into_inner()) = roles;
+        *self.policy.roles.write().unwrap_or_else(|p| p.into_inner()) =
+            policy::role_settings(set.rows);
         if let Backend::Postgres(_) = self.backend {
             let v = self
                 .query(
@@ -147,29 +136,15 @@ impl Database {
     /// The settings a transaction as `role` runs with, and its statement
     /// timeout (the role's own, capped by `db-statement-timeout`).
     fn session_settings(&self, role: Option<&str>) -> (Vec<(String, String)>, Option<Duration>) {
-        let mut settings = role
-            .and_then(|r| {
-                self.policy
-                    .roles
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(r)
-                    .cloned()
-            })
-            .unwrap_or_default();
-        let own = settings
-            .iter()
-            .find(|(n, _)| n == "statement_timeout")
-            .and_then(|(_, v)| parse_duration_setting(v));
-        let timeout = match (own, self.policy.cap) {
-            (Some(own), Some(cap)) => Some(own.min(cap)),
-            (own, cap) => own.or(cap),
+        let (mut settings, timeout) = {
+            let roles = self.policy.roles.read().unwrap_or_else(|p| p.into_inner());
+            let own = role.and_then(|r| roles.get(r)).map(Vec::as_slice);
+            policy::session_settings(
+                own.unwrap_or_default(),
+                &self.policy.search_path,
+                self.policy.cap,
+            )
         };
-        settings.retain(|(n, _)| n != "statement_timeout" && n != "search_path");
-        settings.insert(0, ("search_path".into(), self.policy.search_path.clone()));
-        if let Some(t) = timeout {
-            settings.push(("statement_timeout".into(), format!("{}ms", t.as_millis())));
-        }
         if self
             .policy
             .check_client
@@ -266,48 +241,5 @@ impl Database {
             .roundtrip(request, pgwire_codec::SCRIPT_ANSWERS, None)
             .await?;
         pgwire_codec::first_error(&answer)
-    }
-}
-
-/// A time setting as PostgreSQL writes it (`3s`, `500ms`, `1min`, `2000` =
-/// ms); `0` (no timeout) and anything unreadable are `None`.
-pub fn parse_duration_setting(v: &str) -> Option<Duration> {
-    let v = v.trim().trim_matches('\'').trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let num: f64 = num.parse().ok()?;
-    let ms = num
-        * match unit.trim() {
-            "" | "ms" => 1.0,
-            "us" => 0.001,
-            "s" => 1000.0,
-            "min" => 60_000.0,
-            "h" => 3_600_000.0,
-            "d" => 86_400_000.0,
-            _ => return None,
-        };
-    (ms >= 1.0 && ms.is_finite()).then(|| Duration::from_millis(ms as u64))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn role_timeouts_in_postgres_units() {
-        assert_eq!(parse_duration_setting("3s"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_duration_setting("2000"), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_duration_setting("1min"),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            parse_duration_setting("150ms"),
-            Some(Duration::from_millis(150))
-        );
-        assert_eq!(parse_duration_setting("0"), None);
-        assert_eq!(parse_duration_setting("soon"), None);
     }
 }
