@@ -149,18 +149,24 @@ mod glue {
             const { RefCell::new(None) };
     }
 
+    /// A transaction as the connection's own role (catalog reads, the auth
+    /// API's `admin-sql`).
+    fn own_session(read_only: bool) -> pgwire_codec::Session {
+        pgwire_codec::Session {
+            role: None,
+            claims_json: "{}".into(),
+            read_only,
+            rollback: false,
+            settings: vec![],
+        }
+    }
+
     /// `role`'s own settings (`ALTER ROLE … SET`), read once per instance.
     fn role_settings(role: &str) -> Result<Vec<(String, String)>, pgwire_codec::DbError> {
         if let Some(own) = ROLES.with(|r| r.borrow().as_ref().map(|m| m.get(role).cloned())) {
             return Ok(own.unwrap_or_default());
         }
-        let session = pgwire_codec::Session {
-            role: None,
-            claims_json: "{}".into(),
-            read_only: true,
-            rollback: false,
-            settings: vec![],
-        };
+        let session = own_session(true);
         let statement = pgwire_codec::Statement {
             sql: pgwire_codec::policy::ROLE_SETTINGS_SQL.into(),
             params: vec![],
@@ -328,13 +334,7 @@ mod glue {
     impl AdminSqlGuest for Pgwire {
         /// As the connection's own role (the auth service's `auth.*`).
         fn transaction(statements: Vec<Statement>) -> Result<Vec<ResultSet>, DbError> {
-            let session = pgwire_codec::Session {
-                role: None,
-                claims_json: "{}".into(),
-                read_only: false,
-                rollback: false,
-                settings: vec![],
-            };
+            let session = own_session(false);
             run(session, statements)
         }
     }
@@ -345,13 +345,7 @@ mod glue {
         /// the schema, i.e. embedding and RPC).
         fn snapshot() -> Result<(u64, String), DbError> {
             let schemas = setting("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into());
-            let session = pgwire_codec::Session {
-                role: None,
-                claims_json: "{}".into(),
-                read_only: true,
-                rollback: false,
-                settings: vec![],
-            };
+            let session = own_session(true);
             let statement = pgwire_codec::Statement {
                 sql: postgrest::schema::CATALOG_SQL.into(),
                 params: vec![Some(postgrest::schema::catalog_param(schemas.split(',')))],
