@@ -309,6 +309,13 @@ impl Config {
             None => FileConfig::default(),
         };
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
+        // A component's setting from the environment, by the rule the
+        // components read it with (`components/contract`).
+        for setting in contract::SETTINGS {
+            if let Some(v) = env(setting.env) {
+                setting.check(&v).map_err(anyhow::Error::msg)?;
+            }
+        }
         let pgrst_listen = file.server_port.map(|port| {
             let host = match file.server_host.as_deref() {
                 None | Some("!4") | Some("*4") | Some("*") => "127.0.0.1",
@@ -396,7 +403,7 @@ impl Config {
         let routes: Vec<(String, String)> = if flags.postgrest_mode {
             vec![("/".into(), "rest".into())]
         } else if let Some(r) = env("SUPALITE_ROUTES") {
-            parse_routes(&r)?
+            contract::settings::parse_routes(&r).map_err(anyhow::Error::msg)?
         } else {
             match file.routes {
                 Some(map) => map.into_iter().collect(),
@@ -410,22 +417,14 @@ impl Config {
             // The rewriter's own rules, so that what starts here also routes there.
             contract::http::parse_route(prefix, target).map_err(anyhow::Error::msg)?;
         }
-        if backend == Backend::Adapter {
-            match &upstream_url {
-                None => bail!("backend = \"adapter\" needs `upstream-url` (or SUPALITE_UPSTREAM_URL), e.g. http://127.0.0.1:3000"),
-                Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    bail!("invalid upstream-url `{u}` (expected http:// or https://)")
-                }
-                _ => {}
-            }
+        if backend == Backend::Adapter && upstream_url.is_none() {
+            bail!("backend = \"adapter\" needs `upstream-url` (or SUPALITE_UPSTREAM_URL), e.g. http://127.0.0.1:3000");
         }
+        // Its form (at least 32 characters or a JWK), as the upstream URL's
+        // and every other component setting's, is checked at the end.
         let jwt_secret = env("SUPALITE_JWT_SECRET")
             .or(file.jwt_secret)
             .unwrap_or_else(|| DEFAULT_JWT_SECRET.into());
-        let is_jwk = jwt_secret.trim_start().starts_with('{');
-        if !is_jwk && jwt_secret.len() < 32 {
-            bail!("jwt-secret must be at least 32 characters long (as PostgREST requires)");
-        }
         let db_anon_role = env("SUPALITE_DB_ANON_ROLE")
             .or(file.db_anon_role)
             .unwrap_or_else(|| defaults::DB_ANON_ROLE.into());
@@ -466,7 +465,7 @@ impl Config {
             },
             ("component-memory-mb", component_memory_mb),
         )?;
-        Ok(Config {
+        Config {
             listen,
             backend,
             upstream_url,
@@ -590,15 +589,9 @@ impl Config {
                 .unwrap_or_else(|| defaults::DB_SCHEMAS.into()),
             db_anon_role,
             db_max_rows,
-            db_tx_end: {
-                let t = env("SUPALITE_DB_TX_END")
-                    .or(file.db_tx_end)
-                    .unwrap_or_else(|| defaults::DB_TX_END.into());
-                if postgrest::TxEnd::parse(&t).is_none() {
-                    bail!("invalid db-tx-end `{t}` (commit, commit-allow-override, rollback or rollback-allow-override)");
-                }
-                t
-            },
+            db_tx_end: env("SUPALITE_DB_TX_END")
+                .or(file.db_tx_end)
+                .unwrap_or_else(|| defaults::DB_TX_END.into()),
             db_prepared_statements: flag(
                 &env,
                 "SUPALITE_DB_PREPARED_STATEMENTS",
@@ -638,10 +631,12 @@ impl Config {
                 file.auth_jwt_expiry,
                 defaults::AUTH_JWT_EXPIRY,
             )?,
-            auth_refresh_token_reuse_interval: env("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
-                .and_then(|v| v.parse().ok())
-                .or(file.auth_refresh_token_reuse_interval)
-                .unwrap_or(defaults::AUTH_REFRESH_TOKEN_REUSE_INTERVAL),
+            auth_refresh_token_reuse_interval: num(
+                &env,
+                "SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL",
+                file.auth_refresh_token_reuse_interval,
+                defaults::AUTH_REFRESH_TOKEN_REUSE_INTERVAL,
+            )?,
             db_statement_timeout: Some(std::time::Duration::from_millis(num(
                 &env,
                 "SUPALITE_DB_STATEMENT_TIMEOUT",
@@ -657,9 +652,7 @@ impl Config {
                 .filter(|f| !f.trim().is_empty()),
             // `[app.settings]`, or SUPALITE_APP_SETTINGS (a JSON object).
             app_settings: match env("SUPALITE_APP_SETTINGS").filter(|v| !v.trim().is_empty()) {
-                Some(json) => {
-                    pgwire_codec::policy::parse_app_settings(&json).map_err(anyhow::Error::msg)?
-                }
+                Some(json) => contract::parse_app_settings(&json).map_err(anyhow::Error::msg)?,
                 None => file
                     .app
                     .map(|a| {
@@ -709,7 +702,27 @@ impl Config {
             components: file.components,
             grants: check_grants(file.grants)?,
             source,
-        })
+        }
+        .checked()
+    }
+
+    /// Refuses what a component would refuse: every value handed to the
+    /// components (from the file or the environment) by the rule they read
+    /// it with, so that this host and `wasmtime serve` agree.
+    fn checked(self) -> Result<Config> {
+        for (name, value) in self.standalone_env() {
+            let Some(setting) = contract::setting_named(&name) else {
+                continue;
+            };
+            if value.trim().is_empty() {
+                continue;
+            }
+            setting.check(&value).map_err(|e| {
+                let key = setting.key();
+                anyhow::anyhow!("{}", e.replacen(&name, &format!("{key} ({name})"), 1))
+            })?;
+        }
+        Ok(self)
     }
 
     /// The `search_path` of a request on the default schema.
@@ -887,10 +900,12 @@ fn num<T: std::str::FromStr>(
     default: T,
 ) -> Result<T> {
     match env(var) {
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("invalid {var} `{v}` (expected a number)")),
+        Some(v) => {
+            contract::check(var, &v).map_err(anyhow::Error::msg)?;
+            v.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("invalid {var} `{v}` (expected a number)"))
+        }
         None => Ok(file.unwrap_or(default)),
     }
 }
@@ -904,7 +919,7 @@ fn flag(
     default: bool,
 ) -> Result<bool> {
     match env(var) {
-        Some(v) => postgrest::parse_bool(&v)
+        Some(v) => contract::parse_bool(&v)
             .ok_or_else(|| anyhow::anyhow!("invalid {var} `{v}` (expected true or false)")),
         None => Ok(file.unwrap_or(default)),
     }
@@ -946,18 +961,6 @@ fn check_role_table(
         }
     }
     Ok(caps)
-}
-
-/// `SUPALITE_ROUTES`: `prefix=target,prefix=target`.
-fn parse_routes(text: &str) -> Result<Vec<(String, String)>> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(|r| match r.split_once('=') {
-            Some((p, t)) => Ok((p.trim().to_string(), t.trim().to_string())),
-            None => bail!("invalid route `{r}` in SUPALITE_ROUTES (expected prefix=target)"),
-        })
-        .collect()
 }
 
 impl Config {
@@ -1128,6 +1131,45 @@ pub(crate) mod tests {
         );
     }
 
+    /// A value a component would refuse is refused here, from the file and
+    /// from the environment, with the component's own words; the same rule
+    /// reads it inside the components (`contract::read`).
+    #[test]
+    fn every_component_setting_is_checked_as_the_components_check_it() {
+        use contract::Kind;
+        for setting in contract::SETTINGS {
+            let bad = match setting.kind {
+                Kind::Text => continue,
+                Kind::Flag => "sure",
+                Kind::Number => "12 rows",
+                Kind::Url => "ftp://x.example",
+                Kind::Choice(_) => "whatever",
+                Kind::StringMap => "a=b",
+                Kind::Routes => "/rest/v1",
+                Kind::JwtSecret => "short",
+            };
+            let rule = setting.check(bad).unwrap_err();
+            assert_eq!(contract::read(setting.env, |_| Some(bad.into())), None);
+            let e = format!("{:#}", load("", &[(setting.env, bad)]).unwrap_err());
+            assert!(e.contains(&rule), "{}: {e} (rule: {rule})", setting.env);
+            if matches!(setting.kind, Kind::StringMap | Kind::Routes) {
+                continue; // tables in the file, not a key of their own
+            }
+            let e = format!(
+                "{:#}",
+                load(&format!("{} = {bad:?}", setting.key()), &[]).unwrap_err()
+            );
+            assert!(
+                e.contains(&setting.key()) && e.contains("expected"),
+                "{}: {e}",
+                setting.key()
+            );
+        }
+        // What the rules let through, the components read as the host does.
+        let c = load("", &[("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", "3")]).unwrap();
+        assert_eq!(c.auth_refresh_token_reuse_interval, 3);
+    }
+
     #[test]
     fn every_setting_under_one_name_and_spelling() {
         // Booleans as people write them.
@@ -1180,50 +1222,34 @@ pub(crate) mod tests {
     /// `wasmtime serve`) receive the same value under that environment name.
     #[test]
     fn every_component_setting_works_from_the_file_and_the_environment() {
-        // A value of each setting's type: (TOML literal, environment text).
-        let sample = |env: &str| -> (String, String) {
-            let text = match env {
-                "SUPALITE_JWT_SECRET" => "a-secret-of-at-least-32-characters-long",
-                "SUPALITE_DB_URI" => "postgres://u@127.0.0.1:1/db",
-                "SUPALITE_UPSTREAM_URL" => "http://127.0.0.1:1",
-                "SUPALITE_JWT_ALLOWED_ROLES" => "web_user,admin",
-                "SUPALITE_DB_TX_END" => "rollback",
-                "SUPALITE_CORS_ORIGINS" => "https://app.example",
-                "SUPALITE_DB_SCHEMAS" => "api,public",
-                _ => "",
+        // A value of each setting's kind, not its default: (TOML literal,
+        // environment text).
+        let defaults = load("", &[]).unwrap().standalone_env();
+        let sample = |setting: &contract::Setting| -> (String, String) {
+            use contract::Kind;
+            let text = match setting.kind {
+                Kind::Flag => {
+                    let default = defaults
+                        .iter()
+                        .find(|(k, _)| k == setting.env)
+                        .and_then(|(_, v)| contract::parse_bool(v))
+                        .unwrap_or(false);
+                    return ((!default).to_string(), (!default).to_string());
+                }
+                Kind::Number => return ("4321".into(), "4321".into()),
+                Kind::JwtSecret => "a-secret-of-at-least-32-characters-long",
+                Kind::Url => "http://127.0.0.1:1",
+                Kind::Choice(words) => words[words.len() - 1],
+                Kind::Text => match setting.env {
+                    "SUPALITE_DB_URI" => "postgres://u@127.0.0.1:1/db",
+                    "SUPALITE_JWT_ALLOWED_ROLES" => "web_user,admin",
+                    "SUPALITE_CORS_ORIGINS" => "https://app.example",
+                    "SUPALITE_DB_SCHEMAS" => "api,public",
+                    _ => "some_name",
+                },
+                Kind::StringMap | Kind::Routes => unreachable!("not a key of its own"),
             };
-            if !text.is_empty() {
-                return (format!("{text:?}"), text.to_string());
-            }
-            let bools = [
-                "SUPALITE_DB_AGGREGATES_ENABLED",
-                "SUPALITE_DB_PLAN_ENABLED",
-                "SUPALITE_AUTH_AUTOCONFIRM",
-                "SUPALITE_AUTH_DISABLE_SIGNUP",
-                "SUPALITE_UPSTREAM_FALLBACK",
-            ];
-            let numbers = [
-                "SUPALITE_DB_MAX_ROWS",
-                "SUPALITE_MAX_BODY_BYTES",
-                "SUPALITE_AUTH_JWT_EXPIRY",
-                "SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL",
-                "SUPALITE_AUTH_RATE_LIMIT_TOKEN",
-                "SUPALITE_AUTH_RATE_LIMIT_WINDOW",
-                "SUPALITE_UPSTREAM_TIMEOUT_MS",
-                "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS",
-                "SUPALITE_UPSTREAM_RETRIES",
-                "SUPALITE_UPSTREAM_BACKOFF_MS",
-                "SUPALITE_DB_STATEMENT_TIMEOUT",
-            ];
-            if bools.contains(&env) {
-                // The opposite of each of these defaults.
-                let on = !matches!(env, "SUPALITE_AUTH_AUTOCONFIRM");
-                (on.to_string(), on.to_string())
-            } else if numbers.contains(&env) {
-                ("4321".into(), "4321".into())
-            } else {
-                ("\"some_name\"".into(), "some_name".into())
-            }
+            (format!("{text:?}"), text.to_string())
         };
         for setting in contract::SETTINGS {
             let env = setting.env;
@@ -1239,12 +1265,8 @@ pub(crate) mod tests {
             ) {
                 continue;
             }
-            let key = env
-                .strip_prefix("SUPALITE_")
-                .unwrap()
-                .to_ascii_lowercase()
-                .replace('_', "-");
-            let (literal, text) = sample(env);
+            let key = setting.key();
+            let (literal, text) = sample(setting);
             let from_file = load(&format!("{key} = {literal}"), &[])
                 .unwrap_or_else(|e| panic!("{key} = {literal}: {e:#}"));
             let from_env =

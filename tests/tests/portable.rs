@@ -215,6 +215,9 @@ fn wasmtime_serve_applies_role_settings_and_app_settings() {
             ("SUPALITE_DB_URI", &uri),
             ("SUPALITE_APP_SETTINGS", r#"{"greeting": "hi"}"#),
             ("SUPALITE_DB_STATEMENT_TIMEOUT", "2000"),
+            // A value the supalite host would refuse to start with: the
+            // bridge says so and runs on the default (no row cap).
+            ("SUPALITE_DB_MAX_ROWS", "lots"),
         ],
     );
     let anon = token(json!({"role": "anon", "exp": now() + 3600}));
@@ -229,6 +232,13 @@ fn wasmtime_serve_applies_role_settings_and_app_settings() {
     };
     let r = call(&anon, "greeting", "{}");
     assert_eq!((r.status, r.json()), (200, json!("hi")), "{}", r.body);
+    assert!(
+        portable.wait_for_log(
+            "supalite: invalid SUPALITE_DB_MAX_ROWS `lots` (expected a number): ignored, the default applies"
+        ),
+        "{}",
+        portable.log()
+    );
     // anon's own 300 ms: a 1 s nap is cancelled…
     let r = call(&anon, "nap", r#"{"s": 1}"#);
     assert_eq!(r.json()["code"], json!("57014"), "{}", r.body);

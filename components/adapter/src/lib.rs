@@ -51,9 +51,10 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     use guest::adapter::*;
 
-    /// A setting of this role (its `supalite:api/config` import).
+    /// A setting of this role (its `supalite:api/config` import), checked
+    /// as the host checks it (an invalid value is said on stderr and unset).
     fn setting(name: &str) -> Option<String> {
-        supalite::api::config::get(name)
+        contract::read(name, supalite::api::config::get)
     }
 
     use crate::policy::{self, Failure, Policy};

@@ -28,7 +28,7 @@ use contract::defaults;
 
 impl Policy {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Policy {
-        let num = |k: &str, d: u64| get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(d);
+        let num = |k: &str, d: u64| contract::read_number(k, &get).unwrap_or(d);
         Policy {
             attempt_timeout_ms: num(
                 "SUPALITE_UPSTREAM_TIMEOUT_MS",
@@ -49,8 +49,7 @@ impl Policy {
                 "SUPALITE_UPSTREAM_BACKOFF_MS",
                 defaults::UPSTREAM_BACKOFF_MS,
             ),
-            fallback: get("SUPALITE_UPSTREAM_FALLBACK")
-                .and_then(|v| postgrest::parse_bool(&v))
+            fallback: contract::read_flag("SUPALITE_UPSTREAM_FALLBACK", &get)
                 .unwrap_or(defaults::UPSTREAM_FALLBACK),
         }
     }

@@ -45,28 +45,23 @@ pub struct AuthConfig {
     pub rate_limit_window_seconds: u32,
 }
 
-use contract::defaults;
+use contract::{defaults, read_flag, read_number};
 
 impl AuthConfig {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> AuthConfig {
         AuthConfig {
-            autoconfirm: var("SUPALITE_AUTH_AUTOCONFIRM")
-                .and_then(|v| postgrest::parse_bool(&v))
+            autoconfirm: read_flag("SUPALITE_AUTH_AUTOCONFIRM", &var)
                 .unwrap_or(defaults::AUTH_AUTOCONFIRM),
-            disable_signup: var("SUPALITE_AUTH_DISABLE_SIGNUP")
-                .and_then(|v| postgrest::parse_bool(&v))
+            disable_signup: read_flag("SUPALITE_AUTH_DISABLE_SIGNUP", &var)
                 .unwrap_or(defaults::AUTH_DISABLE_SIGNUP),
-            jwt_expiry: var("SUPALITE_AUTH_JWT_EXPIRY")
-                .and_then(|v| v.parse().ok())
+            jwt_expiry: read_number("SUPALITE_AUTH_JWT_EXPIRY", &var)
                 .unwrap_or(defaults::AUTH_JWT_EXPIRY),
-            reuse_interval: var("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(defaults::AUTH_REFRESH_TOKEN_REUSE_INTERVAL as f64),
-            rate_limit_token: var("SUPALITE_AUTH_RATE_LIMIT_TOKEN")
-                .and_then(|v| v.trim().parse().ok())
+            reuse_interval: read_number("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", &var)
+                .unwrap_or(defaults::AUTH_REFRESH_TOKEN_REUSE_INTERVAL)
+                as f64,
+            rate_limit_token: read_number("SUPALITE_AUTH_RATE_LIMIT_TOKEN", &var)
                 .unwrap_or(defaults::AUTH_RATE_LIMIT_TOKEN),
-            rate_limit_window_seconds: var("SUPALITE_AUTH_RATE_LIMIT_WINDOW")
-                .and_then(|v| v.trim().parse().ok())
+            rate_limit_window_seconds: read_number("SUPALITE_AUTH_RATE_LIMIT_WINDOW", &var)
                 .unwrap_or(defaults::AUTH_RATE_LIMIT_WINDOW),
         }
     }

@@ -29,15 +29,13 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
     if let Some(r) = postgrest::anon_role_from_env(&var) {
         cfg.anon_role = r;
     }
-    cfg.max_rows = var("SUPALITE_DB_MAX_ROWS").and_then(|m| m.trim().parse().ok());
-    let flag = |k: &str| {
-        var(k)
-            .and_then(|v| postgrest::parse_bool(&v))
-            .unwrap_or(false)
-    };
+    cfg.max_rows = contract::read_number("SUPALITE_DB_MAX_ROWS", &var);
+    let flag = |k: &str| contract::read_flag(k, &var).unwrap_or(false);
     cfg.aggregates_enabled = flag("SUPALITE_DB_AGGREGATES_ENABLED");
     cfg.plan_enabled = flag("SUPALITE_DB_PLAN_ENABLED");
-    if let Some(t) = var("SUPALITE_DB_TX_END").and_then(|t| postgrest::TxEnd::parse(t.trim())) {
+    if let Some(t) =
+        contract::read("SUPALITE_DB_TX_END", &var).and_then(|t| postgrest::TxEnd::parse(t.trim()))
+    {
         cfg.tx_end = t;
     }
     if let Some(s) = var("SUPALITE_DB_EXTRA_SEARCH_PATH") {
@@ -59,9 +57,10 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     use guest::bridge::*;
 
-    /// A setting of this role (its `supalite:api/config` import).
+    /// A setting of this role (its `supalite:api/config` import), checked
+    /// as the host checks it (an invalid value is said on stderr and unset).
     fn setting(name: &str) -> Option<String> {
-        supalite::api::config::get(name)
+        contract::read(name, supalite::api::config::get)
     }
 
     use exports::supalite::api::backend::Guest;

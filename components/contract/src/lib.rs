@@ -70,104 +70,16 @@ impl Role {
     }
 }
 
-/// A setting as the components read it.
-#[derive(Debug)]
-pub struct Setting {
-    /// The environment variable.
-    pub env: &'static str,
-    /// The roles that read it; no other role sees it.
-    pub roles: &'static [Role],
-    /// Never printed by value (passed by name to `wasmtime serve`).
-    pub secret: bool,
-}
-
-const fn setting(env: &'static str, roles: &'static [Role]) -> Setting {
-    Setting {
-        env,
-        roles,
-        secret: false,
-    }
-}
-
-use Role::*;
-
-/// Every setting a built-in component reads, with the roles that read it.
-pub const SETTINGS: &[Setting] = &[
-    Setting {
-        env: "SUPALITE_JWT_SECRET",
-        // The verifier checks tokens with it, the auth API signs them.
-        roles: &[Verifier, Auth],
-        secret: true,
-    },
-    setting("SUPALITE_JWT_SECRET_IS_BASE64", &[Verifier, Auth]),
-    setting("SUPALITE_JWT_ALLOWED_ROLES", &[Verifier, Auth, Pgwire]),
-    setting("SUPALITE_JWT_ROLE_CLAIM_KEY", &[Verifier, Auth]),
-    setting("SUPALITE_JWT_AUD", &[Verifier, Auth]),
-    setting("SUPALITE_DB_ANON_ROLE", &[Verifier, Auth, Bridge, Pgwire]),
-    // The older name of the same setting.
-    setting("SUPALITE_ANON_ROLE", &[Verifier, Auth, Bridge, Pgwire]),
-    setting("SUPALITE_DB_SCHEMAS", &[Bridge, Pgwire]),
-    setting("SUPALITE_DB_EXTRA_SEARCH_PATH", &[Bridge, Pgwire]),
-    setting("SUPALITE_DB_TX_END", &[Bridge]),
-    setting("SUPALITE_DB_PRE_REQUEST", &[Bridge]),
-    setting("SUPALITE_DB_AGGREGATES_ENABLED", &[Bridge]),
-    setting("SUPALITE_DB_PLAN_ENABLED", &[Bridge]),
-    setting("SUPALITE_DB_MAX_ROWS", &[Bridge]),
-    // What the supalite host applies itself; `pgwire` applies them under
-    // other wasi:http hosts.
-    setting("SUPALITE_DB_STATEMENT_TIMEOUT", &[Pgwire]),
-    setting("SUPALITE_APP_SETTINGS", &[Pgwire]),
-    Setting {
-        env: "SUPALITE_DB_URI",
-        roles: &[Pgwire],
-        secret: true,
-    },
-    setting("SUPALITE_CORS_ORIGINS", &[Rewriter]),
-    setting("SUPALITE_ROUTES", &[Rewriter]),
-    setting("SUPALITE_MAX_BODY_BYTES", &[Gateway]),
-    setting("SUPALITE_AUTH_AUTOCONFIRM", &[Auth]),
-    setting("SUPALITE_AUTH_DISABLE_SIGNUP", &[Auth]),
-    setting("SUPALITE_AUTH_JWT_EXPIRY", &[Auth]),
-    setting("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", &[Auth]),
-    setting("SUPALITE_AUTH_RATE_LIMIT_TOKEN", &[Auth]),
-    setting("SUPALITE_AUTH_RATE_LIMIT_WINDOW", &[Auth]),
-    setting("SUPALITE_UPSTREAM_URL", &[Adapter]),
-    setting("SUPALITE_UPSTREAM_TIMEOUT_MS", &[Adapter]),
-    setting("SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS", &[Adapter]),
-    setting("SUPALITE_UPSTREAM_RETRIES", &[Adapter]),
-    setting("SUPALITE_UPSTREAM_BACKOFF_MS", &[Adapter]),
-    setting("SUPALITE_UPSTREAM_FALLBACK", &[Adapter]),
-];
-
-/// A boolean setting as written in configuration or the environment:
-/// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case); `None` for
-/// anything else (the host refuses it, a component keeps the default).
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-/// The setting named `env`, if it is one.
-pub fn setting_named(env: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| s.env == env)
-}
-
-/// Whether `role` may see the environment variable `name`: a setting the
-/// table grants it, or one under its own prefix. Anything else (other
-/// roles' settings, secrets, the host's own variables) stays hidden.
-pub fn visible_to(role: Role, name: &str) -> bool {
-    match setting_named(name) {
-        Some(s) => s.roles.contains(&role),
-        None => name.starts_with(&role.own_prefix()),
-    }
-}
+pub mod settings;
+pub use settings::{
+    check, parse_app_settings, parse_bool, read, read_flag, read_number, setting_named, visible_to,
+    Kind, Setting, SETTINGS,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Role::*;
 
     #[test]
     fn secrets_reach_only_their_role() {

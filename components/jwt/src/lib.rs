@@ -38,8 +38,7 @@ impl Settings {
             .unwrap_or_else(|| contract::defaults::jwt_allowed_roles(&anon_role));
         Settings {
             secret: var("SUPALITE_JWT_SECRET"),
-            secret_is_base64: var("SUPALITE_JWT_SECRET_IS_BASE64")
-                .and_then(|v| postgrest::parse_bool(&v))
+            secret_is_base64: contract::read_flag("SUPALITE_JWT_SECRET_IS_BASE64", var)
                 .unwrap_or(false),
             anon_role,
             audience: var("SUPALITE_JWT_AUD"),

@@ -75,19 +75,6 @@ pub fn parse_duration_setting(v: &str) -> Option<Duration> {
     (ms >= 1.0 && ms.is_finite()).then(|| Duration::from_millis(ms as u64))
 }
 
-/// `app.settings.*` from `SUPALITE_APP_SETTINGS`: a JSON object of names
-/// (without the prefix) to string values.
-pub fn parse_app_settings(json: &str) -> Result<Vec<(String, String)>, String> {
-    let map: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(json).map_err(|e| {
-            format!("SUPALITE_APP_SETTINGS is not a JSON object of strings ({e}): `{json}`")
-        })?;
-    Ok(map
-        .into_iter()
-        .map(|(k, v)| (format!("app.settings.{k}"), v))
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,20 +114,5 @@ mod tests {
         );
         let (_, t) = session_settings(&[], "public", None);
         assert_eq!(t, None);
-    }
-
-    #[test]
-    fn app_settings_from_a_json_object() {
-        assert_eq!(
-            parse_app_settings(r#" {"host": "a.example", "key":"x\"y\u0041"} "#).unwrap(),
-            vec![
-                ("app.settings.host".to_string(), "a.example".to_string()),
-                ("app.settings.key".to_string(), "x\"yA".to_string()),
-            ]
-        );
-        assert_eq!(parse_app_settings("{}").unwrap(), vec![]);
-        for bad in ["", "[]", "{\"a\": 1}", "{\"a\": \"b\"", "{\"a\": \"b\"} x"] {
-            assert!(parse_app_settings(bad).is_err(), "{bad}");
-        }
     }
 }

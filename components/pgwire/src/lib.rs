@@ -130,9 +130,10 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     use guest::pgwire::*;
 
-    /// A setting of this role (its `supalite:api/config` import).
+    /// A setting of this role (its `supalite:api/config` import), checked
+    /// as the host checks it (an invalid value is said on stderr and unset).
     fn setting(name: &str) -> Option<String> {
-        supalite::api::config::get(name)
+        contract::read(name, supalite::api::config::get)
     }
 
     use exports::supalite::api::admin_sql::Guest as AdminSqlGuest;
@@ -189,14 +190,11 @@ mod glue {
         static SERVER: std::sync::OnceLock<(Option<std::time::Duration>, Vec<(String, String)>)> =
             std::sync::OnceLock::new();
         SERVER.get_or_init(|| {
-            let cap = setting("SUPALITE_DB_STATEMENT_TIMEOUT")
-                .and_then(|v| v.trim().parse::<u64>().ok())
+            let cap = contract::read_number("SUPALITE_DB_STATEMENT_TIMEOUT", setting)
                 .unwrap_or(contract::defaults::DB_STATEMENT_TIMEOUT_MS);
-            let app = match setting("SUPALITE_APP_SETTINGS").filter(|v| !v.trim().is_empty()) {
-                Some(json) => pgwire_codec::policy::parse_app_settings(&json).unwrap_or_else(|e| {
-                    eprintln!("supalite pgwire: {e}; no app.settings applied");
-                    Vec::new()
-                }),
+            // Checked by `setting`: an invalid object is said there and unset.
+            let app = match setting("SUPALITE_APP_SETTINGS") {
+                Some(json) => contract::parse_app_settings(&json).unwrap_or_default(),
                 None => Vec::new(),
             };
             (

@@ -654,6 +654,25 @@ impl Pipeline {
     }
 }
 
+/// Nothing is preopened for any component (see `store`); a component that
+/// asks for its directories (a granted `wasi:filesystem`, e.g. the first
+/// `std::fs` call) gets none, and the attempt is logged.
+fn refuse_directories(linker: &mut Linker<State>) -> Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::bindings::filesystem::types::Descriptor;
+    linker.allow_shadowing(true);
+    linker
+        .instance("wasi:filesystem/preopens@0.2.12")?
+        .func_wrap("get-directories", |_, (): ()| {
+            tracing::warn!(
+                "a component asked for the host's directories: refused (none are granted)"
+            );
+            Ok((Vec::<(Resource<Descriptor>, String)>::new(),))
+        })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     /// The engine's epoch ticker ends guest code that never returns (what
@@ -686,23 +705,4 @@ mod tests {
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
-}
-
-/// Nothing is preopened for any component (see `store`); a component that
-/// asks for its directories (a granted `wasi:filesystem`, e.g. the first
-/// `std::fs` call) gets none, and the attempt is logged.
-fn refuse_directories(linker: &mut Linker<State>) -> Result<()> {
-    use wasmtime::component::Resource;
-    use wasmtime_wasi::p2::bindings::filesystem::types::Descriptor;
-    linker.allow_shadowing(true);
-    linker
-        .instance("wasi:filesystem/preopens@0.2.12")?
-        .func_wrap("get-directories", |_, (): ()| {
-            tracing::warn!(
-                "a component asked for the host's directories: refused (none are granted)"
-            );
-            Ok((Vec::<(Resource<Descriptor>, String)>::new(),))
-        })?;
-    linker.allow_shadowing(false);
-    Ok(())
 }
