@@ -245,6 +245,51 @@ fn logic_trees_with_spaces_and_json_keys() {
     });
 }
 
+/// What PostgREST's docs show with curl, which sends `->>` and `"` as
+/// typed: accepted as PostgREST's server accepts them (hyper alone answered
+/// an empty 400), on a keep-alive connection whose bodies hold the same
+/// characters untouched.
+#[test]
+fn curl_style_targets_with_arrows_and_quotes() {
+    use std::io::{Read, Write};
+    let p = Project::new();
+    p.migration("20240101000000_f.sql", SCHEMA);
+    p.migration(
+        "20240101000001_grants.sql",
+        "grant select, insert on people, docs to anon;",
+    );
+    let s = p.serve();
+    let mut c = std::net::TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+    let body = r#"{"id": 4, "name": "\"<Tim>\""}"#;
+    write!(
+        c,
+        "GET /rest/v1/docs?select=data->list->0->>k HTTP/1.1\r\nhost: x\r\n\r\n\
+         POST /rest/v1/people?select=name&columns=\"id\",\"name\" HTTP/1.1\r\nhost: x\r\n\
+         content-type: application/json\r\nprefer: return=representation\r\n\
+         content-length: {}\r\n\r\n{body}\
+         GET /rest/v1/people?select=id&name=in.(\"Ada\",\"\\\"<Tim>\\\"\")&order=id HTTP/1.1\r\n\
+         host: x\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    c.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let replies: Vec<&str> = answer.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(replies.len(), 3, "{answer}");
+    let body_of = |r: &str| -> serde_json::Value {
+        serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    };
+    assert!(replies[0].starts_with("200"), "{answer}");
+    assert_eq!(body_of(replies[0]), json!([{"k": "10"}]));
+    assert!(replies[1].starts_with("201"), "{answer}");
+    assert_eq!(body_of(replies[1]), json!([{"name": "\"<Tim>\""}]));
+    assert!(replies[2].starts_with("200"), "{answer}");
+    assert_eq!(body_of(replies[2]), json!([{"id": 1}, {"id": 4}]));
+}
+
 #[test]
 fn errors_postgrest_raises_before_or_after_running() {
     on_each_db(|p| {

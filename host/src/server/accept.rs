@@ -2,6 +2,7 @@
 
 use super::edge::{log_request, MAX_HEADERS};
 use super::pipeline::Current;
+use super::targets::LenientTargets;
 use anyhow::Result;
 use hyper::server::conn::http1;
 use std::sync::Arc;
@@ -111,7 +112,7 @@ pub async fn serve(
                 .header_read_timeout(limits.header_timeout)
                 .max_headers(4 * MAX_HEADERS)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(LenientTargets::new(stream)), service);
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,

@@ -12,6 +12,7 @@ mod outgoing;
 mod pipeline;
 mod sql;
 mod state;
+mod targets;
 mod upstream;
 
 pub use accept::{listen, serve, Limits};

@@ -1,0 +1,391 @@
+//! Request targets as PostgREST's server takes them. PostgREST's own docs
+//! write `?select=data->>blood_type` and `?name=in.("Hebdon","Williams")`, and
+//! curl sends those bytes as typed; Warp (PostgREST's server) accepts them,
+//! but the `http` crate's URI parser refuses `"`, `<` and `>`, so hyper
+//! answered such a request with an empty 400 before supalite saw it.
+//!
+//! [`LenientTargets`] sits between the socket and hyper and percent-encodes
+//! those three bytes in each request line's target (`%22`, `%3C`, `%3E`,
+//! which the API decodes to the same characters). It follows the message
+//! framing (`Content-Length`, chunked bodies, trailers) to find each request
+//! line on a keep-alive connection, and never touches a body. Anything it
+//! does not follow (both or repeated framing headers, another transfer
+//! coding, `CONNECT`, a malformed line) turns it into a plain pass-through
+//! for the rest of the connection, leaving hyper to answer as before.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The longest header or chunk-size line kept to read framing from; the
+/// rest of a longer line is skipped (its name is in the kept part).
+const KEEP: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Before a request line (empty lines before one are allowed).
+    Start,
+    Method,
+    Target,
+    /// The protocol version, up to the end of the request line.
+    Version,
+    Headers,
+    Body(u64),
+    ChunkSize,
+    ChunkData(u64),
+    /// The CRLF after a chunk's data.
+    ChunkEnd,
+    Trailers,
+    /// Not followed: everything passes unchanged.
+    Opaque,
+}
+
+/// The framing of the requests on one connection, fed the bytes as they
+/// arrive.
+#[derive(Debug)]
+pub struct Framing {
+    state: State,
+    /// The current header / chunk-size line (its first `KEEP` bytes).
+    line: Vec<u8>,
+    method: Vec<u8>,
+    content_length: Option<u64>,
+    chunked: bool,
+}
+
+impl Default for Framing {
+    fn default() -> Self {
+        Framing {
+            state: State::Start,
+            line: Vec::new(),
+            method: Vec::new(),
+            content_length: None,
+            chunked: false,
+        }
+    }
+}
+
+fn encoded(b: u8) -> Option<&'static [u8]> {
+    match b {
+        b'"' => Some(b"%22"),
+        b'<' => Some(b"%3C"),
+        b'>' => Some(b"%3E"),
+        _ => None,
+    }
+}
+
+impl Framing {
+    /// Feeds the next bytes read; `None` when they pass unchanged, else the
+    /// bytes to hand on instead.
+    pub fn feed(&mut self, input: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        let mut i = 0;
+        while i < input.len() {
+            let b = input[i];
+            match self.state {
+                State::Opaque => {
+                    if let Some(o) = out.as_mut() {
+                        o.extend_from_slice(&input[i..]);
+                    }
+                    return out;
+                }
+                State::Body(n) | State::ChunkData(n) => {
+                    let take = n.min((input.len() - i) as u64) as usize;
+                    if let Some(o) = out.as_mut() {
+                        o.extend_from_slice(&input[i..i + take]);
+                    }
+                    i += take;
+                    let left = n - take as u64;
+                    self.state = match (&self.state, left) {
+                        (State::Body(_), 0) => State::Start,
+                        (State::Body(_), _) => State::Body(left),
+                        (_, 0) => State::ChunkEnd,
+                        (_, _) => State::ChunkData(left),
+                    };
+                    continue;
+                }
+                State::Target => {
+                    if let Some(e) = encoded(b) {
+                        let o = out.get_or_insert_with(|| input[..i].to_vec());
+                        o.extend_from_slice(e);
+                        i += 1;
+                        continue;
+                    }
+                    self.step(b);
+                }
+                _ => self.step(b),
+            }
+            if let Some(o) = out.as_mut() {
+                o.push(b);
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// One byte of a request line, a header, a chunk-size line or trailer.
+    fn step(&mut self, b: u8) {
+        match self.state {
+            State::Start => match b {
+                b'\r' | b'\n' => {}
+                _ => {
+                    self.method.clear();
+                    self.method.push(b);
+                    self.state = State::Method;
+                }
+            },
+            State::Method => match b {
+                b' ' if self.method.eq_ignore_ascii_case(b"CONNECT") => self.state = State::Opaque,
+                b' ' => self.state = State::Target,
+                b'\r' | b'\n' => self.state = State::Opaque,
+                _ if self.method.len() < 32 => self.method.push(b),
+                _ => self.state = State::Opaque,
+            },
+            State::Target => match b {
+                b' ' => self.state = State::Version,
+                b'\r' | b'\n' => self.state = State::Opaque,
+                _ => {}
+            },
+            State::Version => {
+                if b == b'\n' {
+                    self.line.clear();
+                    self.content_length = None;
+                    self.chunked = false;
+                    self.state = State::Headers;
+                }
+            }
+            State::Headers | State::ChunkSize | State::Trailers | State::ChunkEnd => {
+                if b != b'\n' {
+                    if self.line.len() < KEEP {
+                        self.line.push(b);
+                    }
+                    return;
+                }
+                let mut line = std::mem::take(&mut self.line);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                self.state = match self.state {
+                    State::Headers => self.header(&line),
+                    State::ChunkSize => chunk_size(&line),
+                    State::ChunkEnd if line.is_empty() => State::ChunkSize,
+                    State::ChunkEnd => State::Opaque,
+                    _ if line.is_empty() => State::Start,
+                    _ => State::Trailers,
+                };
+            }
+            State::Body(_) | State::ChunkData(_) | State::Opaque => {}
+        }
+    }
+
+    /// A header line (an empty one ends the head).
+    fn header(&mut self, line: &[u8]) -> State {
+        if line.is_empty() {
+            return match (self.chunked, self.content_length) {
+                (true, None) => State::ChunkSize,
+                (true, Some(_)) => State::Opaque,
+                (false, Some(n)) if n > 0 => State::Body(n),
+                (false, _) => State::Start,
+            };
+        }
+        if line[0] == b' ' || line[0] == b'\t' || line.len() >= KEEP {
+            // A folded line, or one too long to read a value from.
+            let name = line.split(|c| *c == b':').next().unwrap_or_default();
+            return if line[0] == b' '
+                || line[0] == b'\t'
+                || name.eq_ignore_ascii_case(b"content-length")
+                || name.eq_ignore_ascii_case(b"transfer-encoding")
+            {
+                State::Opaque
+            } else {
+                State::Headers
+            };
+        }
+        let Some(colon) = line.iter().position(|c| *c == b':') else {
+            return State::Opaque;
+        };
+        let name = &line[..colon];
+        let value = String::from_utf8_lossy(&line[colon + 1..]);
+        let value = value.trim();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            match value.parse::<u64>() {
+                Ok(n) if self.content_length.is_none_or(|m| m == n) => {
+                    self.content_length = Some(n)
+                }
+                _ => return State::Opaque,
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value.rsplit(',').next().unwrap_or_default().trim();
+            if self.chunked || !last.eq_ignore_ascii_case("chunked") {
+                return State::Opaque;
+            }
+            self.chunked = true;
+        }
+        State::Headers
+    }
+}
+
+/// A chunk-size line: the next chunk's data, or the trailers after the last.
+fn chunk_size(line: &[u8]) -> State {
+    let text = String::from_utf8_lossy(line);
+    let size = text.split(';').next().unwrap_or_default().trim();
+    match u64::from_str_radix(size, 16) {
+        Ok(0) => State::Trailers,
+        Ok(n) if !size.is_empty() => State::ChunkData(n),
+        _ => State::Opaque,
+    }
+}
+
+/// A connection whose request targets reach hyper percent-encoded where
+/// the `http` crate would refuse them.
+pub struct LenientTargets<S> {
+    inner: S,
+    framing: Framing,
+    /// Bytes already fed, waiting for room in the reader's buffer.
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+impl<S> LenientTargets<S> {
+    pub fn new(inner: S) -> Self {
+        LenientTargets {
+            inner,
+            framing: Framing::default(),
+            pending: Vec::new(),
+            sent: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for LenientTargets<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        if me.sent < me.pending.len() {
+            let n = buf.remaining().min(me.pending.len() - me.sent);
+            buf.put_slice(&me.pending[me.sent..me.sent + n]);
+            me.sent += n;
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut me.inner).poll_read(cx, buf))?;
+        let fresh = &buf.filled()[before..];
+        if let Some(out) = me.framing.feed(fresh) {
+            // Hand on the rewritten bytes instead: what fits now, the rest
+            // on the next reads.
+            buf.set_filled(before);
+            let n = buf.remaining().min(out.len());
+            buf.put_slice(&out[..n]);
+            me.pending = out;
+            me.sent = n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for LenientTargets<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `input` fed in pieces of `step` bytes, as the connection reads it.
+    fn through(input: &[u8], step: usize) -> Vec<u8> {
+        let mut f = Framing::default();
+        let mut out = Vec::new();
+        for piece in input.chunks(step) {
+            match f.feed(piece) {
+                Some(o) => out.extend_from_slice(&o),
+                None => out.extend_from_slice(piece),
+            }
+        }
+        out
+    }
+
+    fn every_split(input: &[u8], want: &[u8]) {
+        for step in 1..=input.len() {
+            assert_eq!(
+                String::from_utf8_lossy(&through(input, step)),
+                String::from_utf8_lossy(want),
+                "read {step} bytes at a time"
+            );
+        }
+    }
+
+    #[test]
+    fn targets_are_encoded_bodies_are_not() {
+        let input = b"GET /rest/v1/t?select=data->>k&name=in.(\"a,b\") HTTP/1.1\r\nHost: x\r\n\r\n\
+POST /rest/v1/t?select=<x> HTTP/1.1\r\nContent-Length: 12\r\n\r\n{\"a\":\"<>\"}\n\
+GET /a?b=\"c\" HTTP/1.1\r\n\r\n";
+        let want =
+            b"GET /rest/v1/t?select=data-%3E%3Ek&name=in.(%22a,b%22) HTTP/1.1\r\nHost: x\r\n\r\n\
+POST /rest/v1/t?select=%3Cx%3E HTTP/1.1\r\nContent-Length: 12\r\n\r\n{\"a\":\"<>\"}\n\
+GET /a?b=%22c%22 HTTP/1.1\r\n\r\n";
+        every_split(input, want);
+    }
+
+    #[test]
+    fn chunked_bodies_and_trailers_are_followed() {
+        let input = b"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
+5;ext=1\r\n\"<>\"\"\r\n3\r\n>>>\r\n0\r\nX-Trailer: \"<\"\r\n\r\nGET /y?\">\" HTTP/1.1\r\n\r\n";
+        let want = b"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
+5;ext=1\r\n\"<>\"\"\r\n3\r\n>>>\r\n0\r\nX-Trailer: \"<\"\r\n\r\nGET /y?%22%3E%22 HTTP/1.1\r\n\r\n";
+        every_split(input, want);
+    }
+
+    #[test]
+    fn what_is_not_followed_passes_unchanged() {
+        for input in [
+            // Both framings: hyper decides (and refuses).
+            &b"POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n<>\"GET /?\" HTTP/1.1\r\n\r\n"[..],
+            // Two different lengths.
+            b"POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n<>\"GET /?\" HTTP/1.1\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n<>\"",
+            b"CONNECT a:1 HTTP/1.1\r\n\r\nGET /?\" HTTP/1.1\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: lots\r\n\r\nGET /?\" HTTP/1.1\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nX: a\r\n folded\r\nContent-Length: 1\r\n\r\n\"",
+        ] {
+            every_split(input, input);
+        }
+        // The request line that is not one: hyper answers it.
+        let bare = b"GET /?\"\r\nGET /?\" HTTP/1.1\r\n\r\n";
+        assert_eq!(through(bare, 64), b"GET /?%22\r\nGET /?\" HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn a_long_header_line_is_skipped_not_kept() {
+        let mut input = b"GET /?a HTTP/1.1\r\nCookie: ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 100_000));
+        input.extend_from_slice(b"\r\n\r\nGET /?\" HTTP/1.1\r\n\r\n");
+        let mut want = input.clone();
+        let at = want.len() - b"\" HTTP/1.1\r\n\r\n".len();
+        want.splice(at..at + 1, b"%22".iter().copied());
+        assert_eq!(through(&input, 4096), want);
+    }
+}
