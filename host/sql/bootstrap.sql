@@ -6,6 +6,12 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
       BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT %s', r, CASE WHEN r = 'service_role' THEN 'BYPASSRLS' ELSE '' END);
+        -- Supabase's own role timeouts (anon 3 s, authenticated 8 s), set
+        -- only on a role created here: ALTER ROLE … SET changes them.
+        IF r IN ('anon', 'authenticated') THEN
+          EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', r,
+                         CASE r WHEN 'anon' THEN '3s' ELSE '8s' END);
+        END IF;
       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
       END;
     END IF;

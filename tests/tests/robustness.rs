@@ -162,6 +162,50 @@ fn runaway_recursion_is_refused_and_the_database_recovers() {
     });
 }
 
+/// A new database gets Supabase's role timeouts (anon 3 s, authenticated
+/// 8 s), so an anonymous request holds embedded PGlite's one session for 3 s
+/// at most; a role's own setting, once changed, is kept across restarts.
+#[test]
+fn new_databases_get_supabase_role_timeouts() {
+    let p = Project::new();
+    p.migration(
+        "20240101000000_t.sql",
+        "create function my_timeout() returns text language sql stable as
+           $$ select current_setting('statement_timeout') $$;",
+    );
+    let timeouts = |s: &Server| -> Vec<String> {
+        [
+            anon(),
+            token(json!({"role": "authenticated", "exp": now() + 3600})),
+            service(),
+        ]
+        .iter()
+        .map(|key| {
+            let auth = bearer(key);
+            let r = s.get(
+                "/rest/v1/rpc/my_timeout",
+                &[("apikey", key.as_str()), ("authorization", auth.as_str())],
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json().as_str().unwrap().to_string()
+        })
+        .collect()
+    };
+    let s = p.serve();
+    // service_role has none of its own: the db-statement-timeout cap.
+    assert_eq!(timeouts(&s), ["3s", "8s", "8s"]);
+    drop(s);
+    p.migration(
+        "20240101000001_t.sql",
+        "alter role anon set statement_timeout = '1500ms';",
+    );
+    let s = p.serve();
+    assert_eq!(timeouts(&s), ["1500ms", "8s", "8s"]);
+    drop(s);
+    let s = p.serve();
+    assert_eq!(timeouts(&s), ["1500ms", "8s", "8s"]);
+}
+
 #[test]
 fn statement_timeouts_follow_the_role_and_the_cap() {
     on_each_db(|p| {
