@@ -290,6 +290,56 @@ fn curl_style_targets_with_arrows_and_quotes() {
     assert_eq!(body_of(replies[2]), json!([{"id": 1}, {"id": 4}]));
 }
 
+/// A table's row in a form body takes a repeated key's last value, and a
+/// body that is neither JSON, CSV nor a form is refused by its media type,
+/// as PostgREST does.
+#[test]
+fn form_bodies_and_unacceptable_content_types() {
+    let p = Project::new();
+    p.migration("20240101000000_f.sql", SCHEMA);
+    p.migration(
+        "20240101000001_grants.sql",
+        "grant select, insert on people to anon;",
+    );
+    let s = p.serve();
+    let post = |ctype: &str, body: &str| {
+        s.request(
+            "POST",
+            "/rest/v1/people?select=id,name",
+            &[("content-type", ctype), ("prefer", "return=representation")],
+            Some(body),
+        )
+    };
+    let r = post(
+        "application/x-www-form-urlencoded",
+        "id=7&name=first&name=second",
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (201, json!([{"id": 7, "name": "second"}])),
+        "{}",
+        r.body
+    );
+    for ctype in ["application/octet-stream", "text/plain", "application/xml"] {
+        let r = post(ctype, r#"{"id": 8, "name": "x"}"#);
+        assert_eq!(r.status, 400, "{ctype}: {}", r.body);
+        assert_eq!(
+            (r.json()["code"].clone(), r.json()["message"].clone()),
+            (
+                json!("PGRST102"),
+                json!(format!("Content-Type not acceptable: {ctype}"))
+            ),
+            "{}",
+            r.body
+        );
+    }
+    let r = post(
+        "application/json; charset=utf-8",
+        r#"{"id": 8, "name": "x"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
 #[test]
 fn errors_postgrest_raises_before_or_after_running() {
     on_each_db(|p| {

@@ -6,9 +6,11 @@ use crate::error::ApiError;
 use serde_json::Value;
 
 /// `application/x-www-form-urlencoded` (one object; a repeated key gives an
-/// array) and `text/csv` (a header line, then one object per line; an empty
-/// field is null) bodies as JSON text; `None` for any other body.
-pub(crate) fn body_as_json(req: &Request) -> Result<Option<Vec<u8>>, ApiError> {
+/// array of its values for a function's arguments, its last value for a
+/// table's row, as PostgREST) and `text/csv` (a header line, then one object
+/// per line; an empty field is null) bodies as JSON text; `None` for any
+/// other body.
+pub(crate) fn body_as_json(req: &Request, rpc: bool) -> Result<Option<Vec<u8>>, ApiError> {
     let ctype = req.header("content-type").map(|c| {
         c.split(';')
             .next()
@@ -22,6 +24,7 @@ pub(crate) fn body_as_json(req: &Request) -> Result<Option<Vec<u8>>, ApiError> {
             for (k, v) in form_urlencoded::parse(req.body) {
                 let v = Value::String(v.into_owned());
                 match object.get_mut(k.as_ref()) {
+                    Some(last) if !rpc => *last = v,
                     Some(Value::Array(items)) => items.push(v),
                     Some(first) => *first = Value::Array(vec![first.take(), v]),
                     None => {

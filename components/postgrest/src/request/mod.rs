@@ -200,7 +200,9 @@ pub struct ApiRequest<'a> {
 impl<'a> ApiRequest<'a> {
     /// Parses `req` in one pass.
     pub fn parse(cfg: &Config, req: &Request<'a>) -> Result<Self, ApiError> {
-        let body = match body::body_as_json(req)? {
+        let rpc_path = req.path.split('/').filter(|s| !s.is_empty()).count() == 2
+            && req.path.trim_start_matches('/').starts_with("rpc/");
+        let body = match body::body_as_json(req, rpc_path)? {
             Some(json) => Cow::Owned(json),
             None => Cow::Borrowed(req.body),
         };
@@ -347,6 +349,20 @@ impl<'a> ApiRequest<'a> {
             q.limit = Some(q.limit.map_or(max, |l| l.min(max)));
         }
         if matches!(action, Action::Insert | Action::Put | Action::Update) {
+            // A table's row comes as JSON (or CSV, or a form, made JSON
+            // above); PostgREST refuses any other body by its media type.
+            match api.content_type.as_deref() {
+                None
+                | Some("")
+                | Some("application/json")
+                | Some("text/csv")
+                | Some("application/x-www-form-urlencoded") => {}
+                Some(other) => {
+                    return Err(ApiError::body(format!(
+                        "Content-Type not acceptable: {other}"
+                    )))
+                }
+            }
             let (columns, mut json) = body::payload_columns(&api.body, q.columns.as_deref(), true)?;
             // PUT puts the first row of an array (PostgREST).
             if action == Action::Put {
