@@ -242,6 +242,38 @@ fn statement_timeouts_follow_the_role_and_the_cap() {
     });
 }
 
+/// A statement asleep (`pg_sleep`) is cancelled at its timeout, not when it
+/// wakes up: PGlite has no signals, so its sleeps are cut short by the
+/// cancel itself; meanwhile PGlite's one session served nobody else.
+#[test]
+fn a_sleeping_statement_is_cancelled_at_its_timeout() {
+    on_each_db(|p| {
+        let db = db_name(&p);
+        p.migration("20240101000000_notes.sql", SCHEMA);
+        p.config("db-statement-timeout = 500\n");
+        let s = p.serve();
+        let sr = service();
+        let auth = bearer(&sr);
+        let h = [("apikey", sr.as_str()), ("authorization", auth.as_str())];
+        for _ in 0..2 {
+            let started = Instant::now();
+            let r = s.get("/rest/v1/rpc/nap?s=6", &h);
+            let took = started.elapsed();
+            assert_eq!(r.json()["code"], "57014", "{db}: {}", r.body);
+            assert!(
+                took < Duration::from_secs(3),
+                "{db}: cancelled after {took:?}"
+            );
+        }
+        // A short nap still sleeps its time, and the next request is served.
+        let started = Instant::now();
+        let r = s.get("/rest/v1/rpc/nap?s=0.3", &h);
+        assert_eq!((r.status, r.json()), (200, json!(1)), "{db}: {}", r.body);
+        assert!(started.elapsed() >= Duration::from_millis(300), "{db}");
+        still_serves(&s, 15);
+    });
+}
+
 #[test]
 fn the_request_deadline_ends_a_request_with_504() {
     on_each_db(|p| {

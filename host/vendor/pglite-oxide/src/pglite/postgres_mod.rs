@@ -454,6 +454,10 @@ impl InterruptHandle {
             std::ptr::write_volatile(self.query_cancel_pending as *mut i32, 1);
             std::ptr::write_volatile(self.interrupt_pending as *mut i32, 1);
         }
+        // A statement asleep (`pg_sleep`, a latch wait) wakes up to see it,
+        // as a signal would interrupt its sleep.
+        SLEEPS.cancel_pending.store(true, Ordering::SeqCst);
+        SLEEPS.wake.notify_waiters();
     }
 
     /// Withdraws a cancel the backend did not consume. Only while no
@@ -464,6 +468,98 @@ impl InterruptHandle {
             std::ptr::write_volatile(self.query_cancel_pending as *mut i32, 0);
             std::ptr::write_volatile(self.interrupt_pending as *mut i32, 0);
         }
+        SLEEPS.cancel_pending.store(false, Ordering::SeqCst);
+    }
+}
+
+/// What a cancel does to the backend's sleeps (supalite patch): PostgreSQL
+/// relies on SIGINT to cut a sleep short (`pg_sleep`, `WaitLatch`), and
+/// WASIX has no signals, so a sleeping statement saw its cancel only when
+/// its sleep ended. Every sleep of the module goes through the task
+/// manager's `sleep_now`; [`CancellableSleeps`] ends it when a cancel
+/// arrives, and while one is pending sleeps at most 10 ms at a time, so
+/// the backend reaches its next `CHECK_FOR_INTERRUPTS()` at once.
+struct Sleeps {
+    cancel_pending: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+static SLEEPS: Sleeps = Sleeps {
+    cancel_pending: std::sync::atomic::AtomicBool::new(false),
+    wake: tokio::sync::Notify::const_new(),
+};
+
+/// The longest sleep while a cancel is pending.
+const CANCEL_SLICE: Duration = Duration::from_millis(10);
+
+/// The WASIX task manager with sleeps a cancel cuts short (see [`Sleeps`]).
+#[derive(Debug)]
+struct CancellableSleeps(Arc<TokioTaskManager>);
+
+impl wasmer_wasix::runtime::task_manager::VirtualTaskManager for CancellableSleeps {
+    fn build_memory(
+        &self,
+        store: &mut wasmer::StoreMut,
+        spawn_type: wasmer_wasix::runtime::SpawnType,
+    ) -> std::result::Result<Option<wasmer::Memory>, wasmer_wasix::WasiThreadError> {
+        self.0.build_memory(store, spawn_type)
+    }
+
+    fn sleep_now(&self, time: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        let inner = self.0.clone();
+        Box::pin(async move {
+            let woken = SLEEPS.wake.notified();
+            let mut woken = std::pin::pin!(woken);
+            // Registered before the flag is read: a cancel after this wakes it.
+            woken.as_mut().enable();
+            let time = if SLEEPS.cancel_pending.load(Ordering::SeqCst) {
+                time.min(CANCEL_SLICE)
+            } else {
+                time
+            };
+            let mut sleep = inner.sleep_now(time);
+            std::future::poll_fn(|cx| {
+                if woken.as_mut().poll(cx).is_ready() || sleep.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await
+        })
+    }
+
+    fn task_shared(
+        &self,
+        task: Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> + Send + 'static>,
+    ) -> std::result::Result<(), wasmer_wasix::WasiThreadError> {
+        self.0.task_shared(task)
+    }
+
+    fn task_wasm(
+        &self,
+        task: wasmer_wasix::runtime::task_manager::TaskWasm,
+    ) -> std::result::Result<(), wasmer_wasix::WasiThreadError> {
+        self.0.task_wasm(task)
+    }
+
+    fn task_dedicated(
+        &self,
+        task: Box<dyn FnOnce() + Send + 'static>,
+    ) -> std::result::Result<(), wasmer_wasix::WasiThreadError> {
+        self.0.task_dedicated(task)
+    }
+
+    fn thread_parallelism(&self) -> std::result::Result<usize, wasmer_wasix::WasiThreadError> {
+        self.0.thread_parallelism()
+    }
+
+    fn spawn_with_module(
+        &self,
+        module: Module,
+        task: Box<dyn FnOnce(Module) + Send + 'static>,
+    ) -> std::result::Result<(), wasmer_wasix::WasiThreadError> {
+        self.0.spawn_with_module(module, task)
     }
 }
 
@@ -2325,7 +2421,9 @@ fn build_wasix_runtime(
     module_cache: Arc<SharedCache>,
 ) -> Arc<dyn Runtime + Send + Sync> {
     let _guard = runtime.enter();
-    let task_manager = Arc::new(TokioTaskManager::new(runtime.handle().clone()));
+    let task_manager = Arc::new(CancellableSleeps(Arc::new(TokioTaskManager::new(
+        runtime.handle().clone(),
+    ))));
     let mut wasix_runtime = PluggableRuntime::new(task_manager);
     wasix_runtime.set_engine(engine.clone());
     wasix_runtime.set_module_cache(module_cache);
