@@ -32,8 +32,9 @@ const MAX_STACK_DEPTH: &str = "1MB";
 type Reply = oneshot::Sender<Result<Vec<u8>, DbError>>;
 
 enum Job {
-    /// One protocol exchange, with the longest its statements may run.
-    Exchange(bytes::BytesMut, Option<Duration>, Reply),
+    /// One protocol exchange (its number, for [`Watchdog::abandon`]), with
+    /// the longest its statements may run.
+    Exchange(u64, bytes::BytesMut, Option<Duration>, Reply),
     /// Close the database (shutdown); later jobs fail.
     Close(oneshot::Sender<()>),
 }
@@ -54,6 +55,9 @@ pub struct Health {
 #[derive(Clone)]
 pub struct PgliteHandle {
     jobs: mpsc::Sender<Job>,
+    /// Exchanges sent so far (each one's number).
+    sent: Arc<AtomicU64>,
+    watchdog: Arc<Watchdog>,
     /// PGlite's one session LISTENs on `pgrst`, so a `NOTIFY pgrst` in any
     /// transaction comes back in that transaction's answer.
     pub reload: Arc<tokio::sync::Notify>,
@@ -90,6 +94,8 @@ struct Watchdog {
 #[derive(Default)]
 struct Watch {
     handle: Option<InterruptHandle>,
+    /// The exchange running, by number.
+    current: Option<u64>,
     deadline: Option<Instant>,
     fired: bool,
     stop: bool,
@@ -136,8 +142,9 @@ impl Watchdog {
         self.lock().handle = handle;
     }
 
-    fn arm(&self, timeout: Option<Duration>) {
+    fn arm(&self, job: u64, timeout: Option<Duration>) {
         let mut w = self.lock();
+        w.current = Some(job);
         w.deadline = timeout.map(|t| Instant::now() + t);
         w.fired = false;
         // Only a deadline before the watchdog's own next look wakes it.
@@ -152,6 +159,7 @@ impl Watchdog {
     /// backend did not consume is withdrawn, so it cannot hit the next job.
     fn disarm(&self) -> bool {
         let mut w = self.lock();
+        w.current = None;
         w.deadline = None;
         let fired = std::mem::take(&mut w.fired);
         if fired {
@@ -160,6 +168,20 @@ impl Watchdog {
             }
         }
         fired
+    }
+
+    /// The request of exchange `job` is gone (its deadline passed, its
+    /// client left): its statement is cancelled now, as PostgreSQL cancels
+    /// the statement of a connection that went away, instead of holding
+    /// PGlite's one session until it ends by itself.
+    fn abandon(&self, job: u64) {
+        let mut w = self.lock();
+        if w.current == Some(job) && !w.fired {
+            w.fired = true;
+            if let Some(h) = w.handle {
+                h.cancel();
+            }
+        }
     }
 
     fn stop(&self) {
@@ -317,8 +339,8 @@ fn run_actor(
     let mut closed = None;
     let mut errors = 0u64;
     while let Ok(job) = jobs.recv() {
-        let (request, timeout, reply) = match job {
-            Job::Exchange(request, timeout, reply) => (request, timeout, reply),
+        let (number, request, timeout, reply) = match job {
+            Job::Exchange(number, request, timeout, reply) => (number, request, timeout, reply),
             Job::Close(reply) => {
                 closed = Some(reply);
                 break;
@@ -328,7 +350,7 @@ fn run_actor(
             // The request is gone (client disconnected, deadline): skip it.
             continue;
         }
-        watchdog.arm(timeout);
+        watchdog.arm(number, timeout);
         let answer = db.exec_protocol_raw(&request, options());
         let timed_out = watchdog.disarm();
         match answer {
@@ -344,6 +366,13 @@ fn run_actor(
                 let first_error = pgwire_codec::first_error(&answer);
                 errors += u64::from(first_error.is_err());
                 let answer = match first_error {
+                    Err(_) if timed_out && reply.is_closed() => {
+                        health.cancelled.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            "PGlite: cancelled the statement of a request that ended (deadline or client gone)"
+                        );
+                        Ok(answer)
+                    }
                     Err(mut e) if timed_out && e.code == "57014" => {
                         health.cancelled.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(
@@ -491,6 +520,8 @@ impl PgliteHandle {
         Ok((
             PgliteHandle {
                 jobs: tx,
+                sent: Default::default(),
+                watchdog,
                 reload: Default::default(),
                 session: Default::default(),
                 health,
@@ -558,12 +589,19 @@ impl PgliteHandle {
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, DbError> {
         let (tx, rx) = oneshot::channel();
+        let number = self.sent.fetch_add(1, Ordering::Relaxed);
         self.jobs
-            .send(Job::Exchange(request, timeout, tx))
+            .send(Job::Exchange(number, request, timeout, tx))
             .map_err(|_| DbError::internal("57P01", "the database has shut down"))?;
-        let answer = rx
-            .await
-            .map_err(|_| DbError::internal("57P01", "the database thread stopped"))??;
+        // Dropped before the answer (the request ended): cancel the statement.
+        let abandoned = Abandoned {
+            watchdog: &self.watchdog,
+            job: Some(number),
+        };
+        let answer = rx.await;
+        abandoned.answered();
+        let answer =
+            answer.map_err(|_| DbError::internal("57P01", "the database thread stopped"))??;
         if pgwire_codec::notifications(&answer)
             .iter()
             .any(|(c, p)| pgwire_codec::is_schema_reload(c, p))
@@ -578,6 +616,26 @@ impl PgliteHandle {
         let (tx, rx) = oneshot::channel();
         if self.jobs.send(Job::Close(tx)).is_ok() {
             let _ = rx.await;
+        }
+    }
+}
+
+/// Cancels exchange `job`'s statement if dropped before it was answered.
+struct Abandoned<'a> {
+    watchdog: &'a Watchdog,
+    job: Option<u64>,
+}
+
+impl Abandoned<'_> {
+    fn answered(mut self) {
+        self.job = None;
+    }
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if let Some(job) = self.job {
+            self.watchdog.abandon(job);
         }
     }
 }
