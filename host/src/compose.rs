@@ -80,12 +80,13 @@ pub const ROLE_MODULE_PREFIX: &str = "supalite-role:";
 
 /// `r` as its role's limits need it: its memories capped as
 /// `[role-memory-mb]` says, and, when any role has a `[role-deadline-ms]`,
-/// its core modules named after its role (a name of its own is replaced, so
+/// `[outbound]` or `[directories]`, its core modules named after its role (a name of its own is replaced, so
 /// no component can pass for another role).
 fn capped(cfg: &Config, mut r: Role) -> Result<Role> {
     let cap = cfg.role_memory_mb.get(r.name).copied();
-    let name =
-        (!cfg.role_deadline_ms.is_empty()).then(|| format!("{ROLE_MODULE_PREFIX}{}", r.name));
+    let name = cfg
+        .roles_told_apart()
+        .then(|| format!("{ROLE_MODULE_PREFIX}{}", r.name));
     if cap.is_some() || name.is_some() {
         r.bytes = rewrite(&r.bytes, cap, name)
             .with_context(|| format!("the {} component ({})", r.name, r.origin))?;

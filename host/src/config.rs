@@ -175,6 +175,14 @@ struct FileConfig {
     /// world (e.g. `rewriter = ["wasi:sockets"]`).
     #[serde(default)]
     grants: BTreeMap<String, Vec<String>>,
+    /// `[outbound]`: role -> TCP addresses (`ip:port`, `ip:*`) its granted
+    /// `wasi:sockets` may connect to.
+    #[serde(default)]
+    outbound: BTreeMap<String, Vec<String>>,
+    /// `[directories]`: role -> { guest path = host directory } its granted
+    /// `wasi:filesystem` opens, read-only.
+    #[serde(default)]
+    directories: BTreeMap<String, BTreeMap<String, PathBuf>>,
 }
 
 /// The resolved configuration.
@@ -278,6 +286,11 @@ pub struct Config {
     pub components: ComponentPaths,
     /// Interfaces a role's component may import beyond its world.
     pub grants: BTreeMap<String, Vec<String>>,
+    /// What a granted `wasi:sockets` reaches, per role (nothing unless listed).
+    pub outbound: BTreeMap<String, Vec<Outbound>>,
+    /// What a granted `wasi:filesystem` opens, per role: (guest path, host
+    /// directory), read-only.
+    pub directories: BTreeMap<String, Vec<(String, PathBuf)>>,
     /// The config file read, if any.
     pub source: Option<PathBuf>,
 }
@@ -700,6 +713,8 @@ impl Config {
                 10_000,
             )?),
             components: file.components,
+            outbound: check_outbound(&file.grants, file.outbound)?,
+            directories: check_directories(&file.grants, file.directories)?,
             grants: check_grants(file.grants)?,
             source,
         }
@@ -723,6 +738,15 @@ impl Config {
             })?;
         }
         Ok(self)
+    }
+
+    /// Whether the host tells the roles' code apart (`[role-deadline-ms]`,
+    /// `[outbound]`, `[directories]`): each role's core modules are then
+    /// named after it in the composed file.
+    pub fn roles_told_apart(&self) -> bool {
+        !self.role_deadline_ms.is_empty()
+            || !self.outbound.is_empty()
+            || !self.directories.is_empty()
     }
 
     /// The `search_path` of a request on the default schema.
@@ -890,6 +914,97 @@ fn check_grants(grants: BTreeMap<String, Vec<String>>) -> Result<BTreeMap<String
         }
     }
     Ok(grants)
+}
+
+/// A TCP address a role's component may connect to: an IP address and a
+/// port, or any port (`ip:*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub ip: std::net::IpAddr,
+    pub port: Option<u16>,
+}
+
+impl Outbound {
+    pub fn allows(&self, addr: &SocketAddr) -> bool {
+        addr.ip() == self.ip && self.port.is_none_or(|p| p == addr.port())
+    }
+}
+
+/// Whether `role` is granted `interface` (or its whole package).
+fn granted(grants: &BTreeMap<String, Vec<String>>, role: &str, interface: &str) -> bool {
+    let package = interface.split('/').next().unwrap_or(interface);
+    grants
+        .get(role)
+        .is_some_and(|g| g.iter().any(|x| x == package || x == interface))
+}
+
+fn known_role(table: &str, role: &str) -> Result<()> {
+    if contract::Role::from_name(role).is_none() {
+        anyhow::bail!(
+            "[{table}]: unknown role `{role}` (expected one of {})",
+            contract::Role::ALL.map(|r| r.name()).join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `[outbound]`: addresses for roles granted `wasi:sockets`.
+fn check_outbound(
+    grants: &BTreeMap<String, Vec<String>>,
+    table: BTreeMap<String, Vec<String>>,
+) -> Result<BTreeMap<String, Vec<Outbound>>> {
+    let mut out = BTreeMap::new();
+    for (role, list) in table {
+        known_role("outbound", &role)?;
+        if !granted(grants, &role, "wasi:sockets/tcp") {
+            anyhow::bail!("[outbound] {role}: the {role} role is not granted wasi:sockets (add it to [grants] {role})");
+        }
+        let addrs = list
+            .iter()
+            .map(|a| {
+                let bad = || anyhow::anyhow!("[outbound] {role}: `{a}` is not ip:port or ip:* (name lookup is not granted)");
+                let (ip, port) = a.rsplit_once(':').ok_or_else(bad)?;
+                let ip = ip.trim_start_matches('[').trim_end_matches(']');
+                Ok(Outbound {
+                    ip: ip.parse().map_err(|_| bad())?,
+                    port: match port {
+                        "*" => None,
+                        p => Some(p.parse().map_err(|_| bad())?),
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.insert(role, addrs);
+    }
+    Ok(out)
+}
+
+/// `[directories]`: existing host directories for roles granted
+/// `wasi:filesystem`, at absolute guest paths.
+fn check_directories(
+    grants: &BTreeMap<String, Vec<String>>,
+    table: BTreeMap<String, BTreeMap<String, PathBuf>>,
+) -> Result<BTreeMap<String, Vec<(String, PathBuf)>>> {
+    let mut out = BTreeMap::new();
+    for (role, dirs) in table {
+        known_role("directories", &role)?;
+        if !granted(grants, &role, "wasi:filesystem/preopens") {
+            anyhow::bail!("[directories] {role}: the {role} role is not granted wasi:filesystem (add it to [grants] {role})");
+        }
+        for (guest, host) in &dirs {
+            if !guest.starts_with('/') {
+                anyhow::bail!("[directories] {role}: `{guest}` is not an absolute path");
+            }
+            if !host.is_dir() {
+                anyhow::bail!(
+                    "[directories] {role}: {} is not a directory",
+                    host.display()
+                );
+            }
+        }
+        out.insert(role, dirs.into_iter().collect());
+    }
+    Ok(out)
 }
 
 /// A number from the environment (`var`), else the file, else `default`.
@@ -1099,6 +1214,53 @@ pub(crate) mod tests {
             let e = format!("{:#}", load(toml, &[]).unwrap_err());
             assert!(e.contains(needle), "{e}");
         }
+    }
+
+    #[test]
+    fn outbound_and_directories_need_their_grant() {
+        let dir = std::env::temp_dir();
+        let ok = format!(
+            "[grants]\nrewriter = [\"wasi:sockets\", \"wasi:filesystem/preopens\"]\n\
+             [outbound]\nrewriter = [\"127.0.0.1:5432\", \"[::1]:*\"]\n\
+             [directories.rewriter]\n\"/data\" = {:?}\n",
+            dir.display().to_string()
+        );
+        let c = load(&ok, &[]).unwrap();
+        let out = &c.outbound["rewriter"];
+        assert!(out[0].allows(&"127.0.0.1:5432".parse().unwrap()));
+        assert!(!out[0].allows(&"127.0.0.1:5433".parse().unwrap()));
+        assert!(out[1].allows(&"[::1]:80".parse().unwrap()));
+        assert_eq!(
+            c.directories["rewriter"],
+            [("/data".to_string(), dir.clone())]
+        );
+        assert!(c.roles_told_apart());
+        for (toml, needle) in [
+            (
+                "[outbound]\nrewriter = [\"127.0.0.1:1\"]",
+                "not granted wasi:sockets",
+            ),
+            (
+                "[grants]\nrewriter = [\"wasi:sockets\"]\n[outbound]\nrewriter = [\"db.example:5432\"]",
+                "not ip:port",
+            ),
+            (
+                "[grants]\nrewriter = [\"wasi:filesystem\"]\n[directories.rewriter]\n\"data\" = \"/\"",
+                "not an absolute path",
+            ),
+            (
+                "[grants]\nrewriter = [\"wasi:filesystem\"]\n[directories.rewriter]\n\"/d\" = \"/nonexistent/x\"",
+                "is not a directory",
+            ),
+            (
+                "[directories.nobody]\n\"/d\" = \"/\"",
+                "unknown role `nobody`",
+            ),
+        ] {
+            let e = format!("{:#}", load(toml, &[]).unwrap_err());
+            assert!(e.contains(needle), "{toml}: {e}");
+        }
+        assert!(!load("", &[]).unwrap().roles_told_apart());
     }
 
     #[test]

@@ -203,6 +203,89 @@ fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
         r.body,
         s.log()
     );
+    drop(s);
+
+    // What a grant reaches is listed per role: this address, this
+    // directory (read-only), for the bridge alone.
+    let shared = p.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("hello.txt"), "hi").unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_addr = other.local_addr().unwrap().to_string();
+    p.config(&format!(
+        "[components]\nbridge = \"{}\"\n\
+         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n\
+         [outbound]\nbridge = [\"{target_addr}\"]\n\
+         [directories.bridge]\n\"/\" = \"{}\"\n",
+        wasm.display(),
+        shared.display()
+    ));
+    for (addr, reached) in [(&target_addr, true), (&other_addr, false)] {
+        let s = p
+            .serve_with(&[], &[("SUPALITE_BRIDGE_PROBE_TCP", addr.as_str())])
+            .unwrap();
+        let r = s.get("/rest/v1/anything", &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let got = r.json();
+        assert_eq!(got["list_root"], json!(true), "{}", r.body);
+        assert_eq!(
+            got["tcp"] == json!("connected"),
+            reached,
+            "{addr}: {}\n{}",
+            r.body,
+            s.log()
+        );
+        if !reached {
+            // Refused by name: the host told the bridge's code apart.
+            assert!(
+                s.wait_for_log(&format!(
+                    "the bridge component asked for network access: refused (not in its [outbound] list) addr={addr}"
+                )),
+                "{}",
+                s.log()
+            );
+        }
+        // Its SQL is still only the request's role's.
+        assert_eq!(got["connection_role"], json!("error 42501"), "{}", r.body);
+    }
+    // Another role's grants are not the bridge's: the same directory and
+    // address for the rewriter only, and the bridge gets neither.
+    p.config(&format!(
+        "[components]\nbridge = \"{}\"\n\
+         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n\
+         rewriter = [\"wasi:sockets\", \"wasi:filesystem\"]\n\
+         [outbound]\nrewriter = [\"{target_addr}\"]\n\
+         [directories.rewriter]\n\"/\" = \"{}\"\n",
+        wasm.display(),
+        shared.display()
+    ));
+    let s = p
+        .serve_with(&[], &[("SUPALITE_BRIDGE_PROBE_TCP", target_addr.as_str())])
+        .unwrap();
+    let r = s.get("/rest/v1/anything", &[]);
+    let got = r.json();
+    assert_eq!(got["list_root"], json!(false), "{}", r.body);
+    assert!(
+        got["tcp"].as_str().unwrap().starts_with("error"),
+        "{}",
+        r.body
+    );
+    assert!(
+        s.wait_for_log(
+            "the bridge component asked for the host's directories: refused (none are granted to it)"
+        ),
+        "{}",
+        s.log()
+    );
+    drop(s);
+    // A directory or address for a role not granted the interface is a
+    // configuration error.
+    p.config(&format!(
+        "[components]\nbridge = \"{}\"\n[outbound]\nbridge = [\"{target_addr}\"]\n",
+        wasm.display()
+    ));
+    let e = p.serve_with(&[], &[]).err().expect("refused");
+    assert!(e.contains("not granted wasi:sockets"), "{e}");
 }
 
 /// `supalite check ROLE FILE` with `config` as the project's supalite.toml.

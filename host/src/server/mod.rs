@@ -8,6 +8,7 @@
 mod accept;
 mod bindings;
 mod edge;
+mod grants;
 mod outgoing;
 mod pipeline;
 mod sql;

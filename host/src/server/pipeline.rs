@@ -37,6 +37,8 @@ pub struct Pipeline {
     sql_roles: Option<Arc<Vec<String>>>,
     /// Requests one instance may serve (1: a fresh instance per request,
     /// exactly as `wasmtime serve`).
+    /// What each role's granted sockets and filesystem reach.
+    caps: Arc<super::grants::Capabilities>,
     reuse: u32,
     /// Instances that served a request and may serve another.
     idle: std::sync::Mutex<Vec<Warm>>,
@@ -70,13 +72,7 @@ fn role_tick(
     if std::time::Instant::now() >= ends {
         return Err(wasmtime::Trap::Interrupt.into());
     }
-    let backtrace = wasmtime::WasmBacktrace::capture(&ctx);
-    let role = backtrace.frames().iter().find_map(|f| {
-        f.module()
-            .name()?
-            .strip_prefix(crate::compose::ROLE_MODULE_PREFIX)
-            .map(str::to_string)
-    });
+    let role = super::grants::calling_role(&ctx);
     if let (Some(role), Some(clock)) = (role, ctx.data_mut().clock.as_mut()) {
         if let Some(limit) = clock.limits.get(&role).copied() {
             let used = clock.used.entry(role.clone()).or_default();
@@ -267,7 +263,7 @@ impl Pipeline {
         let component = load_component(&engine, composed)?;
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        refuse_directories(&mut linker)?;
+        super::grants::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wit_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
         wit_admin_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
@@ -313,6 +309,7 @@ impl Pipeline {
                 roles.push(cfg.db_anon_role.clone());
                 Arc::new(roles)
             }),
+            caps: Arc::new(super::grants::Capabilities::new(cfg)),
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
             deadline: cfg.request_deadline,
@@ -340,13 +337,9 @@ impl Pipeline {
     fn store(&self) -> Store<State> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
-        // No component gets the network or files from this host: nothing is
-        // preopened, UDP and name lookup stay off, and TCP reaches the
-        // address check only so that an attempt is logged and refused.
-        wasi.allow_tcp(true).socket_addr_check(|addr, reason| {
-            tracing::warn!(%addr, ?reason, "a component asked for network access: refused");
-            Box::pin(async { false })
-        });
+        // The network and directories each role is granted, nothing else
+        // (UDP and name lookup stay off; see `grants`).
+        self.caps.configure(&mut wasi);
         for (k, v) in &self.env {
             wasi.env(k, v);
         }
@@ -366,6 +359,7 @@ impl Pipeline {
                 hooks: self.hooks.clone(),
                 upstreams: self.upstreams.clone(),
                 sql_roles: self.sql_roles.clone(),
+                caps: self.caps.clone(),
             },
         );
         store.limiter(|s| &mut s.memory);
@@ -652,25 +646,6 @@ impl Pipeline {
             (None, None) => Err(anyhow::anyhow!("the pipeline returned without a response")),
         }
     }
-}
-
-/// Nothing is preopened for any component (see `store`); a component that
-/// asks for its directories (a granted `wasi:filesystem`, e.g. the first
-/// `std::fs` call) gets none, and the attempt is logged.
-fn refuse_directories(linker: &mut Linker<State>) -> Result<()> {
-    use wasmtime::component::Resource;
-    use wasmtime_wasi::p2::bindings::filesystem::types::Descriptor;
-    linker.allow_shadowing(true);
-    linker
-        .instance("wasi:filesystem/preopens@0.2.12")?
-        .func_wrap("get-directories", |_, (): ()| {
-            tracing::warn!(
-                "a component asked for the host's directories: refused (none are granted)"
-            );
-            Ok((Vec::<(Resource<Descriptor>, String)>::new(),))
-        })?;
-    linker.allow_shadowing(false);
-    Ok(())
 }
 
 #[cfg(test)]

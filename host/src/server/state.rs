@@ -121,6 +121,8 @@ pub struct State {
     /// The roles `sql` may switch to: the anonymous role and the roles a
     /// token may carry (`None`: `jwt-allowed-roles` is empty, any role).
     pub(super) sql_roles: Option<Arc<Vec<String>>>,
+    /// What the roles' granted sockets and filesystem reach.
+    pub(super) caps: Arc<super::grants::Capabilities>,
 }
 
 impl WasiView for State {

@@ -1,0 +1,169 @@
+//! What a granted `wasi:sockets` or `wasi:filesystem` reaches, per role.
+//!
+//! The composed pipeline is one component with one set of WASI imports, so
+//! the host tells the roles apart by the code calling: every core module of
+//! a role is named after it when the config gives any role a capability
+//! (see `compose::capped`), and a TCP connect or a request for the
+//! preopened directories captures the wasm backtrace and takes the
+//! innermost role's name. A role gets the addresses of its own `[outbound]`
+//! list and the directories of its own `[directories]` table (read-only);
+//! everything else is refused and logged, naming the role.
+
+use super::state::State;
+use crate::config::{Config, Outbound};
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use wasmtime::component::{Linker, Resource};
+use wasmtime::AsContext;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpSocketAddress, Network};
+use wasmtime_wasi::p2::TcpSocket;
+
+/// The WASI packages' version the linker provides.
+const WASI: &str = "0.2.12";
+
+/// The capabilities the config grants, per role.
+#[derive(Default)]
+pub(super) struct Capabilities {
+    outbound: BTreeMap<String, Vec<Outbound>>,
+    /// (role, guest path, host directory), in the order they are preopened.
+    directories: Vec<(String, String, PathBuf)>,
+}
+
+impl Capabilities {
+    pub(super) fn new(cfg: &Config) -> Capabilities {
+        Capabilities {
+            outbound: cfg.outbound.clone(),
+            directories: cfg
+                .directories
+                .iter()
+                .flat_map(|(role, dirs)| {
+                    dirs.iter()
+                        .map(move |(guest, host)| (role.clone(), guest.clone(), host.clone()))
+                })
+                .collect(),
+        }
+    }
+
+    /// The store's WASI context: every granted directory preopened (each
+    /// role is handed only its own, see [`add_to_linker`]), TCP connects
+    /// only to a granted address, no bind or listen, no UDP, no name lookup.
+    pub(super) fn configure(&self, wasi: &mut wasmtime_wasi::WasiCtxBuilder) {
+        for (role, guest, host) in &self.directories {
+            if let Err(e) = wasi.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadOnly) {
+                tracing::warn!(role, dir = %host.display(), "cannot open a granted directory: {e}");
+            }
+        }
+        let granted: Vec<Outbound> = self.outbound.values().flatten().cloned().collect();
+        wasi.allow_tcp(true).socket_addr_check(move |addr, reason| {
+            use wasmtime_wasi::sockets::SocketAddrUse;
+            // A connect was checked per role before it gets here
+            // (`start_connect`); its implicit bind is to any local address,
+            // any port. Nothing may listen.
+            let ok = match reason {
+                SocketAddrUse::TcpConnect => granted.iter().any(|g| g.allows(&addr)),
+                SocketAddrUse::TcpBind => {
+                    !granted.is_empty() && addr.ip().is_unspecified() && addr.port() == 0
+                }
+                _ => false,
+            };
+            if !ok {
+                tracing::warn!(%addr, ?reason, "a component asked for network access: refused");
+            }
+            Box::pin(async move { ok })
+        });
+    }
+
+    fn allows(&self, role: Option<&str>, addr: &std::net::SocketAddr) -> bool {
+        role.and_then(|r| self.outbound.get(r))
+            .is_some_and(|list| list.iter().any(|o| o.allows(addr)))
+    }
+}
+
+/// The role whose code is innermost on the wasm stack (its core modules
+/// carry its name), if the modules are named.
+pub(super) fn calling_role(ctx: impl AsContext) -> Option<String> {
+    wasmtime::WasmBacktrace::capture(ctx)
+        .frames()
+        .iter()
+        .find_map(|f| {
+            f.module()
+                .name()?
+                .strip_prefix(crate::compose::ROLE_MODULE_PREFIX)
+                .map(str::to_string)
+        })
+}
+
+fn who(role: &Option<String>) -> String {
+    role.as_deref()
+        .map_or("a component".into(), |r| format!("the {r} component"))
+}
+
+/// Replaces WASI's TCP connect and preopened directories with the per-role
+/// checks above.
+pub(super) fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
+    use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
+    use wasmtime_wasi::p2::bindings::sockets::tcp::HostTcpSocket as _;
+    linker.allow_shadowing(true);
+    linker
+        .instance(&format!("wasi:sockets/tcp@{WASI}"))?
+        .func_wrap(
+            "[method]tcp-socket.start-connect",
+            |mut store,
+             (socket, network, remote): (
+                Resource<TcpSocket>,
+                Resource<Network>,
+                IpSocketAddress,
+            )| {
+                let role = calling_role(&store);
+                let addr: std::net::SocketAddr = remote.into();
+                let state: &mut State = store.data_mut();
+                if !state.caps.allows(role.as_deref(), &addr) {
+                    tracing::warn!(
+                        %addr,
+                        "{} asked for network access: refused (not in its [outbound] list)",
+                        who(&role)
+                    );
+                    return Ok((Err(ErrorCode::AccessDenied),));
+                }
+                let mut view = wasmtime_wasi::sockets::WasiSocketsCtxView {
+                    ctx: state.wasi.sockets(),
+                    table: &mut state.table,
+                };
+                match view.start_connect(socket, network, remote) {
+                    Ok(()) => Ok((Ok(()),)),
+                    Err(e) => Ok((Err(e.downcast()?),)),
+                }
+            },
+        )?;
+    linker
+        .instance(&format!("wasi:filesystem/preopens@{WASI}"))?
+        .func_wrap("get-directories", |mut store, (): ()| {
+            let role = calling_role(&store);
+            let state: &mut State = store.data_mut();
+            let caps = state.caps.clone();
+            let mut view = wasmtime_wasi::filesystem::WasiFilesystemCtxView {
+                ctx: state.wasi.filesystem(),
+                table: &mut state.table,
+            };
+            let all = view.get_directories()?;
+            let mut own = Vec::new();
+            for (i, (descriptor, guest)) in all.into_iter().enumerate() {
+                match caps.directories.get(i) {
+                    Some((r, _, _)) if Some(r) == role.as_ref() => own.push((descriptor, guest)),
+                    _ => {
+                        state.table.delete(descriptor)?;
+                    }
+                }
+            }
+            if own.is_empty() {
+                tracing::warn!(
+                    "{} asked for the host's directories: refused (none are granted to it)",
+                    who(&role)
+                );
+            }
+            Ok((own,))
+        })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
