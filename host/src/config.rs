@@ -741,12 +741,13 @@ impl Config {
     }
 
     /// Whether the host tells the roles' code apart (`[role-deadline-ms]`,
-    /// `[outbound]`, `[directories]`): each role's core modules are then
+    /// `[grants]` and what they reach): each role's core modules are then
     /// named after it in the composed file.
     pub fn roles_told_apart(&self) -> bool {
         !self.role_deadline_ms.is_empty()
             || !self.outbound.is_empty()
             || !self.directories.is_empty()
+            || !self.grants.is_empty()
     }
 
     /// The `search_path` of a request on the default schema.
@@ -916,17 +917,30 @@ fn check_grants(grants: BTreeMap<String, Vec<String>>) -> Result<BTreeMap<String
     Ok(grants)
 }
 
-/// A TCP address a role's component may connect to: an IP address and a
-/// port, or any port (`ip:*`).
+/// What a role's component may reach: a TCP address (an IP address and a
+/// port, or any port: `ip:*`) through `wasi:sockets`, or an HTTP origin
+/// (`https://host[:port]`, by its authority) through
+/// `wasi:http/outgoing-handler`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outbound {
-    pub ip: std::net::IpAddr,
-    pub port: Option<u16>,
+pub enum Outbound {
+    Tcp {
+        ip: std::net::IpAddr,
+        port: Option<u16>,
+    },
+    Http {
+        /// `host[:port]`, lowercase, as a request's URI carries it.
+        authority: String,
+    },
 }
 
 impl Outbound {
     pub fn allows(&self, addr: &SocketAddr) -> bool {
-        addr.ip() == self.ip && self.port.is_none_or(|p| p == addr.port())
+        matches!(self, Outbound::Tcp { ip, port }
+            if addr.ip() == *ip && port.is_none_or(|p| p == addr.port()))
+    }
+
+    pub fn allows_http(&self, authority: &str) -> bool {
+        matches!(self, Outbound::Http { authority: a } if a.eq_ignore_ascii_case(authority))
     }
 }
 
@@ -956,16 +970,33 @@ fn check_outbound(
     let mut out = BTreeMap::new();
     for (role, list) in table {
         known_role("outbound", &role)?;
-        if !granted(grants, &role, "wasi:sockets/tcp") {
-            anyhow::bail!("[outbound] {role}: the {role} role is not granted wasi:sockets (add it to [grants] {role})");
-        }
+        let need = |interface: &str| -> Result<()> {
+            if granted(grants, &role, interface) {
+                return Ok(());
+            }
+            let package = interface.split('/').next().unwrap_or(interface);
+            anyhow::bail!("[outbound] {role}: the {role} role is not granted {package} (add {interface} to [grants] {role})")
+        };
         let addrs = list
             .iter()
             .map(|a| {
-                let bad = || anyhow::anyhow!("[outbound] {role}: `{a}` is not ip:port or ip:* (name lookup is not granted)");
+                if a.starts_with("http://") || a.starts_with("https://") {
+                    need("wasi:http/outgoing-handler")?;
+                    let uri: http::Uri = a
+                        .parse()
+                        .with_context(|| format!("[outbound] {role}: `{a}` is not a URL"))?;
+                    return match (uri.authority(), uri.path()) {
+                        (Some(auth), "/" | "") => Ok(Outbound::Http {
+                            authority: auth.as_str().to_ascii_lowercase(),
+                        }),
+                        _ => anyhow::bail!("[outbound] {role}: `{a}` must be an origin (scheme://host[:port], no path)"),
+                    };
+                }
+                need("wasi:sockets/tcp")?;
+                let bad = || anyhow::anyhow!("[outbound] {role}: `{a}` is not ip:port, ip:* or an http(s):// origin (name lookup is not granted)");
                 let (ip, port) = a.rsplit_once(':').ok_or_else(bad)?;
                 let ip = ip.trim_start_matches('[').trim_end_matches(']');
-                Ok(Outbound {
+                Ok(Outbound::Tcp {
                     ip: ip.parse().map_err(|_| bad())?,
                     port: match port {
                         "*" => None,

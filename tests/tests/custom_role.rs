@@ -127,17 +127,30 @@ fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
         "{e}"
     );
     p.config(&format!(
-        "[components]\nbridge = \"{}\"\n[grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+        "[components]\nbridge = \"{}\"\n[grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\", \"wasi:http/outgoing-handler\"]\n",
         wasm.display()
     ));
     // A database port to try: the host's own listener would do as well.
     let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let target_addr = target.local_addr().unwrap().to_string();
+    // An HTTP service that answers 204 to anything.
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_origin = format!("http://{}", service.local_addr().unwrap());
+    let http_url = format!("{http_origin}/flags");
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut c in service.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+        }
+    });
     let s = p
         .serve_with(
             &[],
             &[
                 ("SUPALITE_BRIDGE_PROBE_TCP", target_addr.as_str()),
+                ("SUPALITE_BRIDGE_PROBE_HTTP", http_url.as_str()),
                 ("SUPALITE_REWRITER_GREETING", "not for the bridge"),
             ],
         )
@@ -192,13 +205,26 @@ fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
         r.body
     );
     assert!(
-        s.wait_for_log("a component asked for network access: refused"),
+        s.wait_for_log("the bridge component asked for network access: refused"),
         "{}\n{}",
         r.body,
         s.log()
     );
+    // Granted outgoing HTTP, but no origin listed for it.
     assert!(
-        s.wait_for_log("a component asked for the host's directories: refused"),
+        got["http"].as_str().unwrap().starts_with("error"),
+        "{}",
+        r.body
+    );
+    assert!(
+        s.wait_for_log(
+            "the bridge component's outgoing request was denied: not in its [outbound] list"
+        ),
+        "{}",
+        s.log()
+    );
+    assert!(
+        s.wait_for_log("the bridge component asked for the host's directories: refused"),
         "{}\n{}",
         r.body,
         s.log()
@@ -214,20 +240,27 @@ fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
     let other_addr = other.local_addr().unwrap().to_string();
     p.config(&format!(
         "[components]\nbridge = \"{}\"\n\
-         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n\
-         [outbound]\nbridge = [\"{target_addr}\"]\n\
+         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\", \"wasi:http/outgoing-handler\"]\n\
+         [outbound]\nbridge = [\"{target_addr}\", \"{http_origin}\"]\n\
          [directories.bridge]\n\"/\" = \"{}\"\n",
         wasm.display(),
         shared.display()
     ));
     for (addr, reached) in [(&target_addr, true), (&other_addr, false)] {
         let s = p
-            .serve_with(&[], &[("SUPALITE_BRIDGE_PROBE_TCP", addr.as_str())])
+            .serve_with(
+                &[],
+                &[
+                    ("SUPALITE_BRIDGE_PROBE_TCP", addr.as_str()),
+                    ("SUPALITE_BRIDGE_PROBE_HTTP", http_url.as_str()),
+                ],
+            )
             .unwrap();
         let r = s.get("/rest/v1/anything", &[]);
         assert_eq!(r.status, 200, "{}", r.body);
         let got = r.json();
         assert_eq!(got["list_root"], json!(true), "{}", r.body);
+        assert_eq!(got["http"], json!("status 204"), "{}\n{}", r.body, s.log());
         assert_eq!(
             got["tcp"] == json!("connected"),
             reached,
@@ -252,19 +285,30 @@ fn a_replacement_bridge_cannot_run_sql_as_the_connection_role() {
     // address for the rewriter only, and the bridge gets neither.
     p.config(&format!(
         "[components]\nbridge = \"{}\"\n\
-         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n\
-         rewriter = [\"wasi:sockets\", \"wasi:filesystem\"]\n\
-         [outbound]\nrewriter = [\"{target_addr}\"]\n\
+         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\", \"wasi:http/outgoing-handler\"]\n\
+         rewriter = [\"wasi:sockets\", \"wasi:filesystem\", \"wasi:http\"]\n\
+         [outbound]\nrewriter = [\"{target_addr}\", \"{http_origin}\"]\n\
          [directories.rewriter]\n\"/\" = \"{}\"\n",
         wasm.display(),
         shared.display()
     ));
     let s = p
-        .serve_with(&[], &[("SUPALITE_BRIDGE_PROBE_TCP", target_addr.as_str())])
+        .serve_with(
+            &[],
+            &[
+                ("SUPALITE_BRIDGE_PROBE_TCP", target_addr.as_str()),
+                ("SUPALITE_BRIDGE_PROBE_HTTP", http_url.as_str()),
+            ],
+        )
         .unwrap();
     let r = s.get("/rest/v1/anything", &[]);
     let got = r.json();
     assert_eq!(got["list_root"], json!(false), "{}", r.body);
+    assert!(
+        got["http"].as_str().unwrap().starts_with("error"),
+        "{}",
+        r.body
+    );
     assert!(
         got["tcp"].as_str().unwrap().starts_with("error"),
         "{}",
@@ -324,7 +368,7 @@ fn supalite_check_says_whether_a_file_can_take_a_role() {
     let (ok, out) = check(
         "bridge",
         &probe,
-        "[grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+        "[grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\", \"wasi:http/outgoing-handler\"]\n",
     );
     assert!(ok, "{out}");
     assert!(out.contains("granted in [grants]"), "{out}");
@@ -458,7 +502,7 @@ fn a_runaway_component_ends_its_request_not_the_server() {
     p.config(&format!(
         "request-deadline-ms = 1500\ncomponent-memory-mb = 64\n\
          [components]\nbridge = \"{}\"\n\
-         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\", \"wasi:http/outgoing-handler\"]\n",
         wasm.display()
     ));
     let s = p.serve();
@@ -494,7 +538,7 @@ bridge = 24
          [components]
 bridge = \"{}\"
          [grants]
-bridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+bridge = [\"wasi:sockets\", \"wasi:filesystem\", \"wasi:http/outgoing-handler\"]\n",
         wasm.display()
     ));
     let s = p.serve();
@@ -518,7 +562,7 @@ bridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
         "request-deadline-ms = 20000\n\
          [role-deadline-ms]\nbridge = 300\nrewriter = 50\n\
          [components]\nbridge = \"{}\"\n\
-         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\"]\n",
+         [grants]\nbridge = [\"wasi:sockets\", \"wasi:filesystem\", \"wasi:http/outgoing-handler\"]\n",
         wasm.display()
     ));
     let s = p.serve();

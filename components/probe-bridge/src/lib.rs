@@ -6,12 +6,23 @@
 //! It also reports what else it could reach: which environment variables
 //! it sees (the JWT secret must not be among them), whether it can list a
 //! directory, and whether a TCP connection to `SUPALITE_BRIDGE_PROBE_TCP`
-//! (its own setting) gets through. On `/loop` it never returns, on `/hog`
-//! it allocates until it is stopped.
+//! (its own setting) gets through, and what an outgoing HTTP GET of
+//! `SUPALITE_BRIDGE_PROBE_HTTP` (a URL) answers. On `/loop` it never
+//! returns, on `/hog` it allocates until it is stopped.
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "bridge-component" });
+    // The bridge's world, plus outgoing HTTP (which a bridge must be granted).
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "package probe:bridge;
+                 world probe {
+                     include supalite:api/bridge-component@0.1.0;
+                     import wasi:http/outgoing-handler@0.2.12;
+                 }",
+        world: "probe:bridge/probe",
+        generate_all,
+    });
 
     use exports::supalite::api::backend::Guest;
     use supalite::api::sql::{self, Session, Statement};
@@ -53,6 +64,34 @@ mod glue {
         }
     }
 
+    /// What a GET of `url` (`http://authority/path`) answered: `status N`
+    /// or the error.
+    fn fetch(url: &str) -> String {
+        use wasi::http::types::{Fields, OutgoingRequest, Scheme};
+        let Some(rest) = url.strip_prefix("http://") else {
+            return "no url".into();
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let request = OutgoingRequest::new(Fields::new());
+        let _ = request.set_scheme(Some(&Scheme::Http));
+        let _ = request.set_authority(Some(authority));
+        let _ = request.set_path_with_query(Some(path));
+        match wasi::http::outgoing_handler::handle(request, None) {
+            Ok(future) => {
+                future.subscribe().block();
+                match future.get() {
+                    Some(Ok(Ok(response))) => format!("status {}", response.status()),
+                    Some(Ok(Err(e))) => format!("error {e:?}"),
+                    other => format!("error {other:?}"),
+                }
+            }
+            Err(e) => format!("error {e:?}"),
+        }
+    }
+
     fn quoted(items: impl Iterator<Item = String>) -> String {
         items
             .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
@@ -79,9 +118,11 @@ mod glue {
             let mut env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
             env.sort();
             let tcp = std::env::var("SUPALITE_BRIDGE_PROBE_TCP").unwrap_or_default();
+            let http = std::env::var("SUPALITE_BRIDGE_PROBE_HTTP").unwrap_or_default();
             let body = format!(
                 "{{\"request_role\":\"{}\",\"connection_role\":\"{}\",\"no_role\":\"{}\",\
-                 \"env\":[{}],\"jwt_secret\":{},\"jwt_secret_setting\":{},\"list_root\":{},\"tcp\":\"{}\"}}",
+                 \"env\":[{}],\"jwt_secret\":{},\"jwt_secret_setting\":{},\"list_root\":{},\"tcp\":\"{}\",\
+                 \"http\":\"{}\"}}",
                 attempt(&who.role, &who.claims_json),
                 attempt("postgres", &who.claims_json),
                 attempt("", &who.claims_json),
@@ -90,6 +131,7 @@ mod glue {
                 supalite::api::config::get("SUPALITE_JWT_SECRET").is_some(),
                 std::fs::read_dir("/").is_ok(),
                 connect(&tcp),
+                fetch(&http).replace('"', "'"),
             );
             Response {
                 status: 200,

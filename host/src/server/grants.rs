@@ -137,6 +137,29 @@ pub(super) fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
             },
         )?;
     linker
+        .instance(&format!("wasi:http/outgoing-handler@{WASI}"))?
+        .func_wrap(
+            "handle",
+            |mut store,
+             (request, options): (
+                Resource<wasmtime_wasi_http::p2::types::HostOutgoingRequest>,
+                Option<Resource<wasmtime_wasi_http::RequestOptions>>,
+            )| {
+                use wasmtime_wasi_http::p2::bindings::http::outgoing_handler::Host as _;
+                use wasmtime_wasi_http::WasiHttpView as _;
+                let role = calling_role(&store);
+                let state: &mut State = store.data_mut();
+                // The hooks check the caller's list when the request is sent.
+                state.hooks.caller = role;
+                let sent = state.http().handle(request, options);
+                state.hooks.caller = None;
+                match sent {
+                    Ok(future) => Ok((Ok(future),)),
+                    Err(e) => Ok((Err(e.downcast()?),)),
+                }
+            },
+        )?;
+    linker
         .instance(&format!("wasi:filesystem/preopens@{WASI}"))?
         .func_wrap("get-directories", |mut store, (): ()| {
             let role = calling_role(&store);

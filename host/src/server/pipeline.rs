@@ -263,8 +263,9 @@ impl Pipeline {
         let component = load_component(&engine, composed)?;
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        super::grants::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        // After WASI's own: what each role's grants reach replaces them.
+        super::grants::add_to_linker(&mut linker)?;
         wit_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
         wit_admin_sql::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
             &mut linker,
@@ -297,12 +298,19 @@ impl Pipeline {
             env: cfg.component_env(),
             db,
             schema,
-            hooks: UpstreamOnly::new(
-                &cfg.upstream_url
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>(),
-            ),
+            hooks: {
+                let upstreams = UpstreamOnly::new(
+                    &cfg.upstream_url
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                );
+                if cfg.roles_told_apart() {
+                    upstreams.by_role(cfg.outbound.clone())
+                } else {
+                    upstreams
+                }
+            },
             upstreams,
             sql_roles: (!cfg.jwt_allowed_roles.is_empty()).then(|| {
                 let mut roles = cfg.jwt_allowed_roles.clone();
