@@ -265,3 +265,34 @@ fn a_runaway_statement_ends_its_request_not_the_js_hosts_database() {
     assert_eq!(answers[0], answers[1], "the Rust and the JS host differ");
     assert!(j.log().contains("restarted"), "{}", j.log());
 }
+
+/// A role's own `statement_timeout` (a new database's `anon` has Supabase's
+/// 3 s; here 500 ms) bounds its statements under both hosts, below the
+/// `db-statement-timeout` cap that bounds everyone else.
+#[test]
+fn a_roles_own_statement_timeout_applies_in_both_hosts() {
+    let schema = "
+        alter role anon set statement_timeout = '500ms';
+        create function spin() returns int language plpgsql as $$
+        declare i bigint := 0; begin loop i := i + 1; end loop; end $$;";
+    let (rust, js) = (Project::new(), Project::new());
+    rust.migration("20240101000000_schema.sql", schema);
+    js.migration("20240101000000_schema.sql", schema);
+    let env = [("SUPALITE_DB_STATEMENT_TIMEOUT", "6000")];
+    let r = rust.serve_with(&[], &env).unwrap();
+    let j = js.serve_js(&env).unwrap_or_else(|e| panic!("{e}"));
+    let anon = token(json!({"role": "anon", "exp": now() + 3600}));
+    let h = [("apikey", anon.as_str())];
+    for (name, server) in [("Rust", &r), ("JS", &j)] {
+        let started = std::time::Instant::now();
+        let spun = server.get("/rest/v1/rpc/spin", &h);
+        let took = started.elapsed();
+        let body: Value = serde_json::from_str(&spun.body).unwrap();
+        assert_eq!(body["code"], "57014", "{name}: {}", spun.body);
+        assert!(
+            took < std::time::Duration::from_secs(4),
+            "{name}: cancelled after {took:?} (the cap is 6 s)"
+        );
+    }
+    assert!(j.log().contains("ran past 500 ms"), "{}", j.log());
+}

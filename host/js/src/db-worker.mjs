@@ -48,13 +48,14 @@ async function answer(msg) {
       await pg.exec(BOOTSTRAP);
       const applied = await db.migrate(migrationFiles(migrations));
       await db.loadRoleSettings(ROLE_SETTINGS);
-      return { ok: { applied } };
+      return { ok: { applied }, timeouts: db.roleTimeouts() };
     }
+    // The roles' timeouts go with the catalog: both are read again on NOTIFY pgrst.
     case 'catalog':
-      return { ok: await db.catalog(CATALOG, msg.schemas) };
+      return { ok: await db.catalog(CATALOG, msg.schemas), timeouts: db.roleTimeouts() };
     case 'reload':
       await db.loadRoleSettings(ROLE_SETTINGS);
-      return { ok: await db.catalog(CATALOG, msg.schemas) };
+      return { ok: await db.catalog(CATALOG, msg.schemas), timeouts: db.roleTimeouts() };
     case 'transaction':
       return db.transaction(msg.session, msg.statements);
     case 'close':

@@ -22,6 +22,17 @@ export function searchPathOf(schemas, extraSearchPath) {
 }
 
 /** `{"a","b"}`: the exposed schemas as a text[] literal for the catalog query. */
+/**
+ * A statement_timeout as PostgreSQL reads it (`3s`, `1500`, `1min`, `250ms`;
+ * no unit is milliseconds), in milliseconds; null when unreadable.
+ */
+export function durationMs(text) {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/.exec(String(text));
+  if (!m) return null;
+  const unit = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms'];
+  return Math.round(Number(m[1]) * unit);
+}
+
 export function schemaArray(schemas) {
   const list = schemas.split(',').map((x) => x.trim()).filter(Boolean);
   return `{${list.map((s) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
@@ -35,8 +46,10 @@ export function database(pg, { searchPath, appSettings = {} }) {
   const app = Object.entries(appSettings).map(([k, v]) => [`app.settings.${k}`, String(v)]);
   // Per role: its `ALTER ROLE … SET` settings that any user may set, applied
   // on the role switch as PostgREST does (loadRoleSettings). Not
-  // statement_timeout: PGlite cannot interrupt a statement of its own.
+  // statement_timeout: PGlite cannot interrupt a statement of its own; the
+  // host bounds the call instead (roleTimeouts).
   let roles = new Map();
+  let timeouts = {};
   // One operation at a time on the one session: a transaction is several
   // PGlite calls, and nothing else (a reload after NOTIFY) may run inside it.
   let tail = Promise.resolve();
@@ -119,14 +132,27 @@ export function database(pg, { searchPath, appSettings = {} }) {
     /** Reads the roles' own settings (host/sql/role_settings.sql) again. */
     loadRoleSettings: (roleSettingsSql) => exclusive(async () => {
       const next = new Map();
+      const nextTimeouts = {};
       for (const [role, name, value] of (await query(roleSettingsSql, [])).rows) {
-        if (name === 'statement_timeout' || name === 'search_path') continue;
+        if (name === 'statement_timeout') {
+          // Later rows (this database) replace earlier ones; 0 is none.
+          const ms = durationMs(value);
+          if (ms === null) continue;
+          if (ms > 0) nextTimeouts[role] = ms;
+          else delete nextTimeouts[role];
+          continue;
+        }
+        if (name === 'search_path') continue;
         // Later rows (this database) replace earlier ones (all databases).
         const own = (next.get(role) ?? []).filter(([n]) => n !== name);
         next.set(role, [...own, [name, value]]);
       }
       roles = next;
+      timeouts = nextTimeouts;
     }),
+
+    /** Each role's own statement_timeout (ms), as of the last read. */
+    roleTimeouts: () => timeouts,
 
     /** Calls `reload` on every `NOTIFY pgrst` (in any transaction, as PostgREST). */
     listenForReload(reload) {

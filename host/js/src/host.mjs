@@ -63,7 +63,7 @@ async function database({ dataDir, migrations, searchPath, appSettings, timeoutM
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        if (dataDir && msg.kind === 'transaction') restart();
+        if (dataDir && msg.kind === 'transaction') restart(timeout);
         return { err: { code: '57014', message: 'canceling statement due to statement timeout' } };
       }
       Atomics.wait(flag, 0, seen, left);
@@ -73,8 +73,8 @@ async function database({ dataDir, migrations, searchPath, appSettings, timeoutM
     if (reply.err) throw Object.assign(new Error(reply.err.message), { payload: reply.err });
     return reply.ok;
   };
-  function restart() {
-    console.error(`a statement ran past ${timeoutMs} ms: the database thread is restarted on ${dataDir}`);
+  function restart(ms) {
+    console.error(`a statement ran past ${ms} ms: the database thread is restarted on ${dataDir}`);
     const old = thread.worker;
     restarting = (async () => {
       await old.terminate();
@@ -117,7 +117,16 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
   }
   const searchPath = searchPathOf(schemas, extraSearchPath);
   const db = await database({ dataDir, migrations, searchPath, appSettings, timeoutMs: statementTimeoutMs || START_MS });
-  const { applied } = db.value(db.call({ kind: 'start' }, START_MS));
+  const started = db.call({ kind: 'start' }, START_MS);
+  const { applied } = db.value(started);
+  // Each role's own statement_timeout (ALTER ROLE … SET), under the cap, as
+  // the Rust host applies it: a call of that role gives up after it.
+  let roleTimeouts = started.timeouts ?? {};
+  const timeoutOf = (role) => {
+    const own = roleTimeouts[role];
+    if (own > 0) return statementTimeoutMs > 0 ? Math.min(own, statementTimeoutMs) : own;
+    return statementTimeoutMs || START_MS;
+  };
   const catalog = schemaArray(schemas);
   let schemaJson = db.value(db.call({ kind: 'catalog', schemas: catalog }));
   let version = 1n;
@@ -131,6 +140,7 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
       if (!reply.err) {
         seen = now;
         schemaJson = reply.ok;
+        roleTimeouts = reply.timeouts ?? roleTimeouts;
         version += 1n;
       }
     }
@@ -140,7 +150,7 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
   const imports = {
     ...wasiImports({ cli, clocks, http, io, random }),
     ...apiImports({
-      run: (session, statements) => db.call({ kind: 'transaction', session, statements }),
+      run: (session, statements) => db.call({ kind: 'transaction', session, statements }, timeoutOf(session.role)),
       allowedRoles,
       schema,
     }),
@@ -159,7 +169,9 @@ export async function createHost({ dataDir, migrations, env = {}, schemas = 'pub
     handle: (request) => pipeline.handle(request),
     /** Reads the schema cache again (after DDL outside migrations). */
     reloadSchema() {
-      schemaJson = db.value(db.call({ kind: 'reload', schemas: catalog }));
+      const reply = db.call({ kind: 'reload', schemas: catalog });
+      schemaJson = db.value(reply);
+      roleTimeouts = reply.timeouts ?? roleTimeouts;
       version += 1n;
     },
     close: () => db.close(),
