@@ -278,7 +278,7 @@ fn a_roles_own_statement_timeout_applies_in_both_hosts() {
     let (rust, js) = (Project::new(), Project::new());
     rust.migration("20240101000000_schema.sql", schema);
     js.migration("20240101000000_schema.sql", schema);
-    let env = [("SUPALITE_DB_STATEMENT_TIMEOUT", "6000")];
+    let env = [("SUPALITE_DB_STATEMENT_TIMEOUT", "20000")];
     let r = rust.serve_with(&[], &env).unwrap();
     let j = js.serve_js(&env).unwrap_or_else(|e| panic!("{e}"));
     let anon = token(json!({"role": "anon", "exp": now() + 3600}));
@@ -289,9 +289,11 @@ fn a_roles_own_statement_timeout_applies_in_both_hosts() {
         let took = started.elapsed();
         let body: Value = serde_json::from_str(&spun.body).unwrap();
         assert_eq!(body["code"], "57014", "{name}: {}", spun.body);
+        // Well under the 20 s cap (a loaded 2-core machine may add seconds).
         assert!(
-            took < std::time::Duration::from_secs(4),
-            "{name}: cancelled after {took:?} (the cap is 6 s)"
+            took < std::time::Duration::from_secs(10),
+            "{name}: cancelled after {took:?} (the cap is 20 s)\n{}",
+            server.log()
         );
     }
     assert!(j.log().contains("ran past 500 ms"), "{}", j.log());
