@@ -296,5 +296,5 @@ fn a_roles_own_statement_timeout_applies_in_both_hosts() {
             server.log()
         );
     }
-    assert!(j.log().contains("ran past 500 ms"), "{}", j.log());
+    assert!(j.wait_for_log("ran past 500 ms"), "{}", j.log());
 }
