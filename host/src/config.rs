@@ -165,6 +165,9 @@ struct FileConfig {
     app: Option<AppSection>,
     auth_rate_limit_token: Option<u32>,
     auth_rate_limit_window: Option<u32>,
+    auth_rate_limit_sign_in_sign_ups: Option<u32>,
+    auth_rate_limit_anonymous_users: Option<u32>,
+    auth_anonymous_sign_ins: Option<bool>,
     request_deadline_ms: Option<u64>,
     server_header_timeout_ms: Option<u64>,
     server_max_connections: Option<usize>,
@@ -271,6 +274,12 @@ pub struct Config {
     pub app_settings: Vec<(String, String)>,
     /// `/auth/v1/token` requests per client and window (0 = no limit).
     pub auth_rate_limit_token: u32,
+    /// Sign-ups and password sign-ins per client and window (0 = no limit).
+    pub auth_rate_limit_sign_in_sign_ups: u32,
+    /// Anonymous sign-ins per client and hour (0 = no limit).
+    pub auth_rate_limit_anonymous_users: u32,
+    /// `/auth/v1/signup` without an e-mail signs in an anonymous user.
+    pub auth_anonymous_sign_ins: bool,
     /// The rate limit's window (seconds).
     pub auth_rate_limit_window: u32,
     /// The longest one request may take in the pipeline (wall clock, and
@@ -682,6 +691,24 @@ impl Config {
                 file.auth_rate_limit_token,
                 defaults::AUTH_RATE_LIMIT_TOKEN,
             )?,
+            auth_rate_limit_sign_in_sign_ups: num(
+                &env,
+                "SUPALITE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS",
+                file.auth_rate_limit_sign_in_sign_ups,
+                defaults::AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS,
+            )?,
+            auth_rate_limit_anonymous_users: num(
+                &env,
+                "SUPALITE_AUTH_RATE_LIMIT_ANONYMOUS_USERS",
+                file.auth_rate_limit_anonymous_users,
+                defaults::AUTH_RATE_LIMIT_ANONYMOUS_USERS,
+            )?,
+            auth_anonymous_sign_ins: flag(
+                &env,
+                "SUPALITE_AUTH_ANONYMOUS_SIGN_INS",
+                file.auth_anonymous_sign_ins,
+                defaults::AUTH_ANONYMOUS_SIGN_INS,
+            )?,
             auth_rate_limit_window: num(
                 &env,
                 "SUPALITE_AUTH_RATE_LIMIT_WINDOW",
@@ -819,6 +846,18 @@ impl Config {
             (
                 "SUPALITE_AUTH_RATE_LIMIT_WINDOW".into(),
                 self.auth_rate_limit_window.to_string(),
+            ),
+            (
+                "SUPALITE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS".into(),
+                self.auth_rate_limit_sign_in_sign_ups.to_string(),
+            ),
+            (
+                "SUPALITE_AUTH_RATE_LIMIT_ANONYMOUS_USERS".into(),
+                self.auth_rate_limit_anonymous_users.to_string(),
+            ),
+            (
+                "SUPALITE_AUTH_ANONYMOUS_SIGN_INS".into(),
+                self.auth_anonymous_sign_ins.to_string(),
             ),
             (
                 "SUPALITE_UPSTREAM_TIMEOUT_MS".into(),

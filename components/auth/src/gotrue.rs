@@ -39,10 +39,19 @@ pub struct AuthConfig {
     pub jwt_expiry: u64,
     /// Seconds a rotated refresh token may still be used.
     pub reuse_interval: f64,
-    /// `/token` requests (password and refresh grants) one client may make
-    /// per window (GoTrue's `rate_limit_token_refresh`: 150 per 5 minutes).
+    /// Refresh-token grants one client may make per window (GoTrue's
+    /// `rate_limit_token_refresh`: 150 per 5 minutes).
     pub rate_limit_token: u32,
     pub rate_limit_window_seconds: u32,
+    /// Sign-ups and password sign-ins one client may make per window
+    /// (GoTrue's `rate_limit_sign_in_sign_ups`: 30 per 5 minutes).
+    pub rate_limit_sign_in: u32,
+    /// Anonymous sign-ins one client may make per hour (GoTrue's
+    /// `rate_limit_anonymous_users`: 30).
+    pub rate_limit_anonymous: u32,
+    /// `POST /signup` without an e-mail signs in an anonymous user
+    /// (`supabase.auth.signInAnonymously()`; off by default, as Supabase's).
+    pub anonymous_sign_ins: bool,
 }
 
 use contract::{defaults, read_flag, read_number};
@@ -63,6 +72,12 @@ impl AuthConfig {
                 .unwrap_or(defaults::AUTH_RATE_LIMIT_TOKEN),
             rate_limit_window_seconds: read_number("SUPALITE_AUTH_RATE_LIMIT_WINDOW", &var)
                 .unwrap_or(defaults::AUTH_RATE_LIMIT_WINDOW),
+            rate_limit_sign_in: read_number("SUPALITE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS", &var)
+                .unwrap_or(defaults::AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS),
+            rate_limit_anonymous: read_number("SUPALITE_AUTH_RATE_LIMIT_ANONYMOUS_USERS", &var)
+                .unwrap_or(defaults::AUTH_RATE_LIMIT_ANONYMOUS_USERS),
+            anonymous_sign_ins: read_flag("SUPALITE_AUTH_ANONYMOUS_SIGN_INS", &var)
+                .unwrap_or(defaults::AUTH_ANONYMOUS_SIGN_INS),
         }
     }
 }
@@ -345,7 +360,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn signup(&self, body: &[u8]) -> Result<Response, Response> {
+    fn signup(&self, body: &[u8], headers: &[(String, String)]) -> Result<Response, Response> {
         if self.cfg.disable_signup {
             return Err(error(
                 422,
@@ -356,6 +371,20 @@ impl Ctx<'_> {
         let b = body_json(body)?;
         let email = str_field(&b, "email").unwrap_or("").trim().to_lowercase();
         let password = str_field(&b, "password").unwrap_or("");
+        let data = b
+            .get("data")
+            .filter(|d| d.is_object())
+            .cloned()
+            .unwrap_or(json!({}));
+        if email.is_empty() && str_field(&b, "phone").unwrap_or("").is_empty() {
+            return self.anonymous_sign_in(&data, headers);
+        }
+        self.rate_limit(
+            "sign_in",
+            self.cfg.rate_limit_sign_in,
+            self.cfg.rate_limit_window_seconds,
+            headers,
+        )?;
         if !valid_email(&email) {
             return Err(error(
                 400,
@@ -364,11 +393,6 @@ impl Ctx<'_> {
             ));
         }
         check_password(password)?;
-        let data = b
-            .get("data")
-            .filter(|d| d.is_object())
-            .cloned()
-            .unwrap_or(json!({}));
         let id = self.create_user(&email, password, self.cfg.autoconfirm, &data, &json!({}))?;
         if self.cfg.autoconfirm {
             self.sign_in(&id, "password")
@@ -376,6 +400,36 @@ impl Ctx<'_> {
             let user = self.user_json(&id)?.unwrap_or(Value::Null);
             Ok(json_response(200, user))
         }
+    }
+
+    /// `POST /signup` without an e-mail or phone (supabase-js's
+    /// `signInAnonymously()`): a new user with no identity, signed in, its
+    /// tokens claiming `is_anonymous`, as GoTrue's.
+    fn anonymous_sign_in(
+        &self,
+        data: &Value,
+        headers: &[(String, String)],
+    ) -> Result<Response, Response> {
+        if !self.cfg.anonymous_sign_ins {
+            return Err(error(
+                422,
+                "anonymous_provider_disabled",
+                "Anonymous sign-ins are disabled",
+            ));
+        }
+        self.rate_limit("anonymous", self.cfg.rate_limit_anonymous, 3600, headers)?;
+        let rows = self.one(
+            "INSERT INTO auth.users (id, aud, role, raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
+             VALUES (gen_random_uuid(), 'authenticated', 'authenticated',
+                     '{\"provider\": \"anonymous\", \"providers\": [\"anonymous\"]}'::jsonb, $1::jsonb, now(), now(), true)
+             RETURNING id::text",
+            vec![Some(data.to_string())],
+        )?;
+        let id = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .ok_or_else(|| error(500, "unexpected_failure", "the user was not created"))?;
+        self.sign_in(&id, "anonymous")
     }
 
     fn create_user(
@@ -414,11 +468,18 @@ impl Ctx<'_> {
         }
     }
 
-    /// Counts a `/token` request of this client (the peer address the server
-    /// appended to `X-Forwarded-For`) in the current window: 429
-    /// `over_request_rate_limit` past the limit, as GoTrue answers.
-    fn rate_limit(&self, what: &str, headers: &[(String, String)]) -> Result<(), Response> {
-        if self.cfg.rate_limit_token == 0 {
+    /// Counts a request of kind `what` from this client (the peer address
+    /// the server appended to `X-Forwarded-For`) in the current window of
+    /// `window` seconds: 429 `over_request_rate_limit` past `limit` (0: no
+    /// limit), as GoTrue answers.
+    fn rate_limit(
+        &self,
+        what: &str,
+        limit: u32,
+        window: u32,
+        headers: &[(String, String)],
+    ) -> Result<(), Response> {
+        if limit == 0 {
             return Ok(());
         }
         let client = headers
@@ -433,22 +494,16 @@ impl Ctx<'_> {
                hits = CASE WHEN r.window_start < now() - make_interval(secs => $2::int) THEN 1 ELSE r.hits + 1 END,
                window_start = CASE WHEN r.window_start < now() - make_interval(secs => $2::int) THEN now() ELSE r.window_start END
              RETURNING hits::text",
-            vec![
-                Some(format!("{what}:{client}")),
-                Some(self.cfg.rate_limit_window_seconds.to_string()),
-            ],
+            vec![Some(format!("{what}:{client}")), Some(window.to_string())],
         )?;
         let hits: u64 = rows
             .first()
             .and_then(|r| r.first().cloned().flatten())
             .and_then(|h| h.parse().ok())
             .unwrap_or(0);
-        if hits > u64::from(self.cfg.rate_limit_token) {
+        if hits > u64::from(limit) {
             let mut r = error(429, "over_request_rate_limit", "Request rate limit reached");
-            r.headers.push((
-                "retry-after".into(),
-                self.cfg.rate_limit_window_seconds.to_string(),
-            ));
+            r.headers.push(("retry-after".into(), window.to_string()));
             return Err(r);
         }
         Ok(())
@@ -796,22 +851,32 @@ impl Ctx<'_> {
             ("GET", "/settings") => Ok(json_response(
                 200,
                 json!({
-                    "external": {"email": true, "phone": false, "anonymous_users": false},
+                    "external": {"email": true, "phone": false, "anonymous_users": self.cfg.anonymous_sign_ins},
                     "disable_signup": self.cfg.disable_signup,
                     "mailer_autoconfirm": self.cfg.autoconfirm,
                     "phone_autoconfirm": false, "sms_provider": "", "saml_enabled": false,
                 }),
             )),
-            ("POST", "/signup") => self.signup(body),
+            ("POST", "/signup") => self.signup(body, headers),
             ("POST", "/token") => match query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("grant_type="))
             {
                 Some("password") => self
-                    .rate_limit("token", headers)
+                    .rate_limit(
+                        "sign_in",
+                        self.cfg.rate_limit_sign_in,
+                        self.cfg.rate_limit_window_seconds,
+                        headers,
+                    )
                     .and_then(|()| self.password_grant(body)),
                 Some("refresh_token") => self
-                    .rate_limit("token", headers)
+                    .rate_limit(
+                        "token",
+                        self.cfg.rate_limit_token,
+                        self.cfg.rate_limit_window_seconds,
+                        headers,
+                    )
                     .and_then(|()| self.refresh_grant(body)),
                 _ => Err(error(400, "validation_failed", "unsupported_grant_type")),
             },

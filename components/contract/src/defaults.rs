@@ -26,6 +26,13 @@ pub const AUTH_REFRESH_TOKEN_REUSE_INTERVAL: u64 = 10;
 /// GoTrue's `rate_limit_token_refresh`: 150 per 5 minutes.
 pub const AUTH_RATE_LIMIT_TOKEN: u32 = 150;
 pub const AUTH_RATE_LIMIT_WINDOW: u32 = 300;
+/// GoTrue's `rate_limit_sign_in_sign_ups` (Supabase CLI's default): sign-ups
+/// and password sign-ins per client and window.
+pub const AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS: u32 = 30;
+/// GoTrue's `rate_limit_anonymous_users`: anonymous sign-ins per client and hour.
+pub const AUTH_RATE_LIMIT_ANONYMOUS_USERS: u32 = 30;
+/// Supabase CLI's `enable_anonymous_sign_ins`.
+pub const AUTH_ANONYMOUS_SIGN_INS: bool = false;
 
 /// The roles a token may carry when `jwt-allowed-roles` is not set.
 pub fn jwt_allowed_roles(anon_role: &str) -> Vec<String> {
