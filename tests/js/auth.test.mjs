@@ -1,6 +1,7 @@
 // supabase-js auth + RLS against a running supalite (GoTrue-compatible /auth/v1).
 // SUPALITE_URL, SUPALITE_ANON_KEY, SUPALITE_SERVICE_KEY come from the Rust harness,
-// which starts the server with a refresh-token reuse interval of 0 s.
+// which starts the server with a refresh-token reuse interval of 0 s and
+// anonymous sign-ins on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@supabase/supabase-js';
@@ -91,4 +92,18 @@ test('admin endpoints need the service_role key', async () => {
   assert.equal(del.error, null);
   const gone = await admin.auth.admin.getUserById(created.data.user.id);
   assert.equal(gone.error?.status, 404);
+});
+
+test('anonymous sign-in: a user of its own, told apart by is_anonymous', async () => {
+  const guest = client();
+  const { data, error } = await guest.auth.signInAnonymously({ options: { data: { theme: 'dark' } } });
+  assert.equal(error, null, JSON.stringify(error));
+  assert.equal(data.user.is_anonymous, true);
+  assert.equal(data.user.user_metadata.theme, 'dark');
+  assert.ok(data.session?.access_token);
+  assert.equal((await guest.from('notes').insert({ body: 'guest note' })).error, null);
+  const mine = await guest.from('notes').select('body');
+  assert.deepEqual(mine.data, [{ body: 'guest note' }]);
+  const { data: claims } = await guest.auth.getUser();
+  assert.equal(claims.user.id, data.user.id);
 });

@@ -573,8 +573,9 @@ pub fn run_smoke_suite(server: &Server) {
 }
 
 /// The supabase-js auth suite (sign-up, sign-in, RLS per user, refresh
-/// rotation and reuse detection, sign-out, admin endpoints) against
-/// `server` (a project with [`NOTES_SQL`], refresh reuse interval 0);
+/// rotation and reuse detection, sign-out, admin endpoints, an anonymous
+/// sign-in) against `server` (a project with [`NOTES_SQL`], refresh reuse
+/// interval 0, anonymous sign-ins on);
 /// returns the anon key it used.
 pub fn run_auth_suite(server: &Server) -> String {
     let anon =
@@ -590,6 +591,9 @@ pub fn run_auth_suite(server: &Server) -> String {
             ("SUPALITE_SERVICE_KEY", &service),
         ],
     );
-    assert!(report.contains("pass 5"), "{report}");
+    assert!(
+        report.contains("pass 6") && report.contains("fail 0"),
+        "{report}"
+    );
     anon
 }

@@ -15,7 +15,10 @@ fn supabase_js_suites_pass_against_the_js_host() {
     let p = Project::new();
     p.migration("20240101000000_notes.sql", NOTES_SQL);
     let s = p
-        .serve_js(&[("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", "0")])
+        .serve_js(&[
+            ("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", "0"),
+            ("SUPALITE_AUTH_ANONYMOUS_SIGN_INS", "true"),
+        ])
         .unwrap_or_else(|e| panic!("{e}"));
     run_auth_suite(&s);
 }

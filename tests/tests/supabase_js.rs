@@ -18,7 +18,13 @@ fn supabase_js_auth_and_rls() {
     on_each_db(|p| {
         p.migration("20240101000000_notes.sql", NOTES_SQL);
         let s = p
-            .serve_with(&[], &[("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", "0")])
+            .serve_with(
+                &[],
+                &[
+                    ("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", "0"),
+                    ("SUPALITE_AUTH_ANONYMOUS_SIGN_INS", "true"),
+                ],
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         let anon = run_auth_suite(&s);
         // Passwords and tokens never reach the log.
