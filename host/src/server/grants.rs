@@ -25,6 +25,9 @@ const WASI: &str = "0.2.12";
 /// The capabilities the config grants, per role.
 #[derive(Default)]
 pub(super) struct Capabilities {
+    /// The roles' modules are named (`Config::roles_told_apart`); without
+    /// it no call is attributed (and no backtrace taken).
+    told_apart: bool,
     outbound: BTreeMap<String, Vec<Outbound>>,
     /// (role, guest path, host directory), in the order they are preopened.
     directories: Vec<(String, String, PathBuf)>,
@@ -33,6 +36,7 @@ pub(super) struct Capabilities {
 impl Capabilities {
     pub(super) fn new(cfg: &Config) -> Capabilities {
         Capabilities {
+            told_apart: cfg.roles_told_apart(),
             outbound: cfg.outbound.clone(),
             directories: cfg
                 .directories
@@ -99,6 +103,15 @@ fn who(role: &Option<String>) -> String {
         .map_or("a component".into(), |r| format!("the {r} component"))
 }
 
+/// The calling role, when the store's roles are told apart.
+fn caller(store: &wasmtime::StoreContextMut<'_, State>) -> Option<String> {
+    if store.data().caps.told_apart {
+        calling_role(store)
+    } else {
+        None
+    }
+}
+
 /// Replaces WASI's TCP connect and preopened directories with the per-role
 /// checks above.
 pub(super) fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
@@ -115,7 +128,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
                 Resource<Network>,
                 IpSocketAddress,
             )| {
-                let role = calling_role(&store);
+                let role = caller(&store);
                 let addr: std::net::SocketAddr = remote.into();
                 let state: &mut State = store.data_mut();
                 if !state.caps.allows(role.as_deref(), &addr) {
@@ -147,7 +160,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
             )| {
                 use wasmtime_wasi_http::p2::bindings::http::outgoing_handler::Host as _;
                 use wasmtime_wasi_http::WasiHttpView as _;
-                let role = calling_role(&store);
+                let role = caller(&store);
                 let state: &mut State = store.data_mut();
                 // The hooks check the caller's list when the request is sent.
                 state.hooks.caller = role;
@@ -162,7 +175,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
     linker
         .instance(&format!("wasi:filesystem/preopens@{WASI}"))?
         .func_wrap("get-directories", |mut store, (): ()| {
-            let role = calling_role(&store);
+            let role = caller(&store);
             let state: &mut State = store.data_mut();
             let caps = state.caps.clone();
             let mut view = wasmtime_wasi::filesystem::WasiFilesystemCtxView {
