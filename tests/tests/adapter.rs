@@ -476,3 +476,28 @@ fn supervised_postgrest_on_embedded_pglite_through_the_loopback_port() {
         Some("bridge; reason=timeout")
     );
 }
+
+/// With `[grants]` set the host tells the roles apart and checks each
+/// outgoing request against its caller: the adapter still reaches its
+/// upstream, and nothing else.
+#[test]
+fn the_adapter_reaches_its_upstream_when_roles_are_told_apart() {
+    let up = FaultUpstream::start();
+    let p = Project::new();
+    let s = front(
+        &p,
+        &up.url,
+        "upstream-breaker-failures = 1000\n[grants]\nrewriter = [\"wasi:http/outgoing-handler\"]\n",
+    );
+    up.script(&[Step::Ok(r#"[{"id":7}]"#)]);
+    let key = anon_key();
+    let r = s.get("/rest/v1/todos?select=id", &[("apikey", key.as_str())]);
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!([{"id": 7}])),
+        "{}\n{}",
+        r.body,
+        s.log()
+    );
+    assert_eq!(up.seen().len(), 1);
+}
