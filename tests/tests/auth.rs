@@ -410,6 +410,50 @@ fn anonymous_sign_ins() {
     );
     assert_eq!(refreshed.status, 200, "{}", refreshed.body);
     assert_eq!(refreshed.json()["user"]["is_anonymous"], json!(true));
+    // Giving an e-mail and a password makes it a permanent user (autoconfirm
+    // is on): same id, its notes kept, and a password sign-in works.
+    let converted = s.request(
+        "PUT",
+        "/auth/v1/user",
+        &ah,
+        Some(&json!({"email": "Guest@Example.com", "password": "guest-password"}).to_string()),
+    );
+    assert_eq!(converted.status, 200, "{}", converted.body);
+    let c = converted.json();
+    assert_eq!(
+        (
+            &c["id"],
+            &c["email"],
+            &c["is_anonymous"],
+            &c["app_metadata"]["provider"]
+        ),
+        (
+            &user["id"],
+            &json!("guest@example.com"),
+            &json!(false),
+            &json!("email")
+        ),
+        "{c}"
+    );
+    let signed_in = post(
+        &s,
+        "/auth/v1/token?grant_type=password",
+        &h,
+        json!({"email": "guest@example.com", "password": "guest-password"}),
+    );
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    let permanent = format!(
+        "Bearer {}",
+        signed_in.json()["access_token"].as_str().unwrap()
+    );
+    let ph = [
+        ("apikey", key.as_str()),
+        ("authorization", permanent.as_str()),
+    ];
+    assert_eq!(
+        s.get("/rest/v1/notes?select=body", &ph).json(),
+        json!([{"body": "guest note"}])
+    );
     // Two per client and hour here: the third is refused.
     assert_eq!(post(&s, "/auth/v1/signup", &h, json!({})).status, 200);
     let r = post(&s, "/auth/v1/signup", &h, json!({}));

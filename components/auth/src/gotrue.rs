@@ -636,6 +636,20 @@ impl Ctx<'_> {
                 ));
             }
             push(&mut sets, &mut params, "email = ?", e);
+            // Confirmed at once (autoconfirm: there is no mail to confirm it
+            // by), an anonymous user giving an e-mail becomes a permanent
+            // one, as GoTrue converts it once it has a confirmed identity
+            // (supabase-js `updateUser({ email })`).
+            if !admin && self.cfg.autoconfirm {
+                sets.push("email_confirmed_at = coalesce(u.email_confirmed_at, now())".into());
+                sets.push(
+                    "raw_app_meta_data = CASE WHEN u.is_anonymous
+                       THEN coalesce(u.raw_app_meta_data, '{}'::jsonb) || '{\"provider\": \"email\", \"providers\": [\"email\"]}'::jsonb
+                       ELSE u.raw_app_meta_data END"
+                        .into(),
+                );
+                sets.push("is_anonymous = false".into());
+            }
         }
         if let Some(p) = str_field(b, "password") {
             check_password(p)?;
