@@ -52,10 +52,15 @@ impl Capabilities {
     /// The store's WASI context: every granted directory preopened (each
     /// role is handed only its own, see [`add_to_linker`]), TCP connects
     /// only to a granted address, no bind or listen, no UDP, no name lookup.
-    pub(super) fn configure(&self, wasi: &mut wasmtime_wasi::WasiCtxBuilder) {
+    /// Answers the role of each directory preopened, in order.
+    pub(super) fn configure(&self, wasi: &mut wasmtime_wasi::WasiCtxBuilder) -> Vec<String> {
+        let mut preopened = Vec::new();
         for (role, guest, host) in &self.directories {
-            if let Err(e) = wasi.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadOnly) {
-                tracing::warn!(role, dir = %host.display(), "cannot open a granted directory: {e}");
+            match wasi.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadOnly) {
+                Ok(_) => preopened.push(role.clone()),
+                Err(e) => {
+                    tracing::warn!(role, dir = %host.display(), "cannot open a granted directory: {e}")
+                }
             }
         }
         let granted: Vec<Outbound> = self.outbound.values().flatten().cloned().collect();
@@ -76,6 +81,7 @@ impl Capabilities {
             }
             Box::pin(async move { ok })
         });
+        preopened
     }
 
     fn allows(&self, role: Option<&str>, addr: &std::net::SocketAddr) -> bool {
@@ -177,7 +183,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
         .func_wrap("get-directories", |mut store, (): ()| {
             let role = caller(&store);
             let state: &mut State = store.data_mut();
-            let caps = state.caps.clone();
+            let roles = std::mem::take(&mut state.preopened);
             let mut view = wasmtime_wasi::filesystem::WasiFilesystemCtxView {
                 ctx: state.wasi.filesystem(),
                 table: &mut state.table,
@@ -185,13 +191,14 @@ pub(super) fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
             let all = view.get_directories()?;
             let mut own = Vec::new();
             for (i, (descriptor, guest)) in all.into_iter().enumerate() {
-                match caps.directories.get(i) {
-                    Some((r, _, _)) if Some(r) == role.as_ref() => own.push((descriptor, guest)),
+                match roles.get(i) {
+                    Some(r) if Some(r) == role.as_ref() => own.push((descriptor, guest)),
                     _ => {
                         state.table.delete(descriptor)?;
                     }
                 }
             }
+            state.preopened = roles;
             if own.is_empty() {
                 tracing::warn!(
                     "{} asked for the host's directories: refused (none are granted to it)",

@@ -347,7 +347,7 @@ impl Pipeline {
         wasi.inherit_stderr();
         // The network and directories each role is granted, nothing else
         // (UDP and name lookup stay off; see `grants`).
-        self.caps.configure(&mut wasi);
+        let preopened = self.caps.configure(&mut wasi);
         for (k, v) in &self.env {
             wasi.env(k, v);
         }
@@ -368,6 +368,7 @@ impl Pipeline {
                 upstreams: self.upstreams.clone(),
                 sql_roles: self.sql_roles.clone(),
                 caps: self.caps.clone(),
+                preopened,
             },
         );
         store.limiter(|s| &mut s.memory);

@@ -123,6 +123,8 @@ pub struct State {
     pub(super) sql_roles: Option<Arc<Vec<String>>>,
     /// What the roles' granted sockets and filesystem reach.
     pub(super) caps: Arc<super::grants::Capabilities>,
+    /// The role of each directory preopened in `wasi`, in order.
+    pub(super) preopened: Vec<String>,
 }
 
 impl WasiView for State {
