@@ -171,6 +171,7 @@ struct FileConfig {
     request_deadline_ms: Option<u64>,
     server_header_timeout_ms: Option<u64>,
     server_max_connections: Option<usize>,
+    server_body_memory_mb: Option<u64>,
     shutdown_timeout_ms: Option<u64>,
     #[serde(default)]
     components: ComponentPaths,
@@ -290,6 +291,9 @@ pub struct Config {
     pub server_header_timeout: std::time::Duration,
     /// HTTP: open connections at most; more wait to be accepted.
     pub server_max_connections: usize,
+    /// Request bodies in flight at most, all requests together (bytes): a
+    /// request whose body does not fit waits for others to finish.
+    pub server_body_memory: u64,
     /// On SIGTERM/Ctrl-C: how long in-flight requests may take to finish.
     pub shutdown_timeout: std::time::Duration,
     pub components: ComponentPaths,
@@ -733,6 +737,14 @@ impl Config {
                 1_000,
             )?
             .max(1),
+            server_body_memory: num(
+                &env,
+                "SUPALITE_SERVER_BODY_MEMORY_MB",
+                file.server_body_memory_mb,
+                64,
+            )?
+            .clamp(1, 1 << 20)
+                << 20,
             shutdown_timeout: std::time::Duration::from_millis(num(
                 &env,
                 "SUPALITE_SHUTDOWN_TIMEOUT_MS",

@@ -298,6 +298,64 @@ fn the_request_deadline_ends_a_request_with_504() {
     });
 }
 
+/// Request bodies in flight are bounded all together (`server-body-memory-
+/// mb`): every stage copies a body again, so 24 clients posting 8 MB at once
+/// used to take ~1.3 GB; past the budget a request waits its turn (within
+/// its deadline) instead of adding to the peak.
+#[test]
+fn concurrent_large_bodies_wait_for_the_body_budget() {
+    let p = Project::new();
+    p.migration("20240101000000_notes.sql", SCHEMA);
+    p.migration(
+        "20240101000001_size.sql",
+        "create function size(t text) returns int language sql immutable as $$ select length(t) $$;",
+    );
+    p.config("server-body-memory-mb = 16\n");
+    let s = std::sync::Arc::new(p.serve());
+    let base = s.rss_kb();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = {
+        let (s, stop) = (s.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = peak.max(s.rss_kb());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
+    let body = std::sync::Arc::new(format!(r#"{{"t": "{}"}}"#, "x".repeat(8 << 20)));
+    let clients: Vec<_> = (0..24)
+        .map(|_| {
+            let (s, body) = (s.clone(), body.clone());
+            std::thread::spawn(move || {
+                let key = anon();
+                let r = s.request(
+                    "POST",
+                    "/rest/v1/rpc/size",
+                    &[("apikey", key.as_str())],
+                    Some(body.as_str()),
+                );
+                (r.status, r.body)
+            })
+        })
+        .collect();
+    for c in clients {
+        let (status, body) = c.join().unwrap();
+        assert_eq!((status, body.as_str()), (200, "8388608"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = peak.join().unwrap();
+    assert!(
+        peak < base + 700 * 1024,
+        "peak RSS {} MB over {} MB at start",
+        peak / 1024,
+        base / 1024
+    );
+    still_serves(&s, 16);
+}
+
 /// A raw connection to the server.
 fn connect(s: &Server) -> std::net::TcpStream {
     let c = std::net::TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
