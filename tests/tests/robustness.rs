@@ -465,6 +465,39 @@ fn slow_idle_and_malformed_clients_are_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert!(answer.contains("SUPALITE431"), "{answer}");
 
+    // What hyper answers itself (it could not parse the request: a broken
+    // request line or header, a target past its own 65,534 bytes) carries
+    // the same JSON, with a body length that matches.
+    for (request, status) in [
+        ("GET /a b c HTTP/1.1\r\nhost: x\r\n\r\n".to_string(), 400),
+        (
+            "GET / HTTP/1.1\r\na header without a colon\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            format!(
+                "GET /rest/v1/notes?id=eq.{} HTTP/1.1\r\nhost: x\r\n\r\n",
+                "1".repeat(70_000)
+            ),
+            414,
+        ),
+    ] {
+        let mut c = connect(&s);
+        c.write_all(request.as_bytes()).unwrap();
+        let (answer, _) = read_until_closed(&mut c);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{answer}"
+        );
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["code"], format!("SUPALITE{status}"), "{answer}");
+    }
+
     still_serves(&s, 15);
 }
 

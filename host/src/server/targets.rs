@@ -236,13 +236,74 @@ fn chunk_size(line: &[u8]) -> State {
 }
 
 /// A connection whose request targets reach hyper percent-encoded where
-/// the `http` crate would refuse them.
+/// the `http` crate would refuse them, and whose answers from hyper itself
+/// (a request it could not parse: 400, 414, 431, 505, empty-bodied) carry
+/// a PostgREST-style JSON body like every other error.
 pub struct LenientTargets<S> {
     inner: S,
     framing: Framing,
     /// Bytes already fed, waiting for room in the reader's buffer.
     pending: Vec<u8>,
     sent: usize,
+    /// A rewritten answer still to be written.
+    out: Vec<u8>,
+    written: usize,
+}
+
+/// hyper's own answer to a request it could not parse, given the bytes of
+/// one write: a lone 4xx/5xx head with an empty body and none of the
+/// headers the pipeline and the host put on theirs (`x-request-id`).
+/// Answers the same head with a JSON error body.
+pub fn with_json_body(head: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(head).ok()?;
+    let rest = text.strip_prefix("HTTP/1.1 ")?;
+    let status: u16 = rest.get(..3)?.parse().ok()?;
+    if !(400..600).contains(&status) || !text.ends_with("\r\n\r\n") {
+        return None;
+    }
+    let lines: Vec<&str> = text[..text.len() - 4].split("\r\n").skip(1).collect();
+    if text[..text.len() - 4].contains("\r\n\r\n")
+        || !lines
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case("content-length: 0"))
+        || lines.iter().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("x-request-id:") || l.starts_with("content-type:")
+        })
+    {
+        return None;
+    }
+    let message = match status {
+        400 => "The request could not be parsed (a malformed request line or header)",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        505 => "HTTP Version Not Supported",
+        _ => http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Bad Request"),
+    };
+    let body = serde_json::json!({
+        "code": format!("SUPALITE{status}"),
+        "details": null,
+        "hint": null,
+        "message": message,
+    })
+    .to_string();
+    let mut out = String::from(&text[..text.len() - rest.len()]);
+    out.push_str(rest.split("\r\n").next()?);
+    out.push_str("\r\n");
+    for l in &lines {
+        if l.eq_ignore_ascii_case("content-length: 0") {
+            out.push_str(&format!("content-length: {}\r\n", body.len()));
+        } else {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("content-type: application/json; charset=utf-8\r\n\r\n");
+    out.push_str(&body);
+    Some(out.into_bytes())
 }
 
 impl<S> LenientTargets<S> {
@@ -252,6 +313,8 @@ impl<S> LenientTargets<S> {
             framing: Framing::default(),
             pending: Vec::new(),
             sent: 0,
+            out: Vec::new(),
+            written: 0,
         }
     }
 }
@@ -285,26 +348,82 @@ impl<S: AsyncRead + Unpin> AsyncRead for LenientTargets<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> LenientTargets<S> {
+    /// Writes what is left of a rewritten answer.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.written < self.out.len() {
+            let n = std::task::ready!(
+                Pin::new(&mut self.inner).poll_write(cx, &self.out[self.written..])
+            )?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.out.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes `bytes` whole when they are hyper's own bare error answer.
+    fn rewrite(&mut self, bytes: &[u8]) -> bool {
+        // hyper's bare answers are short; anything else passes unread.
+        if bytes.len() > 512
+            || !(bytes.starts_with(b"HTTP/1.1 4") || bytes.starts_with(b"HTTP/1.1 5"))
+        {
+            return false;
+        }
+        match with_json_body(bytes) {
+            Some(out) => {
+                self.out = out;
+                self.written = 0;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for LenientTargets<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let me = self.get_mut();
+        std::task::ready!(me.drain(cx))?;
+        if me.rewrite(buf) {
+            // Taken whole; written by this call or the next ones.
+            let _ = me.drain(cx)?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut me.inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let me = self.get_mut();
+        std::task::ready!(me.drain(cx))?;
+        Pin::new(&mut me.inner).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let me = self.get_mut();
+        std::task::ready!(me.drain(cx))?;
+        Pin::new(&mut me.inner).poll_shutdown(cx)
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let me = self.get_mut();
+        std::task::ready!(me.drain(cx))?;
+        let mut nonempty = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (nonempty.next(), nonempty.next()) {
+            if me.rewrite(only) {
+                let _ = me.drain(cx)?;
+                return Poll::Ready(Ok(only.len()));
+            }
+        }
+        Pin::new(&mut me.inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
@@ -376,6 +495,36 @@ GET /a?b=%22c%22 HTTP/1.1\r\n\r\n";
         // The request line that is not one: hyper answers it.
         let bare = b"GET /?\"\r\nGET /?\" HTTP/1.1\r\n\r\n";
         assert_eq!(through(bare, 64), b"GET /?%22\r\nGET /?\" HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn hypers_own_bare_errors_get_a_json_body() {
+        let head = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: Sun, 29 Nov 2026 17:00:00 GMT\r\n\r\n";
+        let out = String::from_utf8(with_json_body(head).unwrap()).unwrap();
+        let (h, body) = out.split_once("\r\n\r\n").unwrap();
+        assert!(
+            h.starts_with("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n"),
+            "{out}"
+        );
+        assert!(
+            h.contains(&format!("content-length: {}", body.len())),
+            "{out}"
+        );
+        assert!(h.contains("content-type: application/json"), "{out}");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["code"], "SUPALITE400");
+        // Not the pipeline's or the host's own answers, nor anything that
+        // is not one whole bare head.
+        for other in [
+            &b"HTTP/1.1 404 Not Found\r\nx-request-id: a\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
+        ] {
+            assert_eq!(with_json_body(other), None, "{}", String::from_utf8_lossy(other));
+        }
     }
 
     #[test]
