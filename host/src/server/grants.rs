@@ -14,6 +14,7 @@ use crate::config::{Config, Outbound};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use wasmtime::component::{Linker, Resource};
 use wasmtime::AsContext;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpSocketAddress, Network};
@@ -29,6 +30,8 @@ pub(super) struct Capabilities {
     /// it no call is attributed (and no backtrace taken).
     told_apart: bool,
     outbound: BTreeMap<String, Vec<Outbound>>,
+    /// Every role's addresses together, for the socket check of each store.
+    granted: Arc<Vec<Outbound>>,
     /// (role, guest path, host directory), in the order they are preopened.
     directories: Vec<(String, String, PathBuf)>,
 }
@@ -38,6 +41,7 @@ impl Capabilities {
         Capabilities {
             told_apart: cfg.roles_told_apart(),
             outbound: cfg.outbound.clone(),
+            granted: Arc::new(cfg.outbound.values().flatten().cloned().collect()),
             directories: cfg
                 .directories
                 .iter()
@@ -63,7 +67,7 @@ impl Capabilities {
                 }
             }
         }
-        let granted: Vec<Outbound> = self.outbound.values().flatten().cloned().collect();
+        let granted = self.granted.clone();
         wasi.allow_tcp(true).socket_addr_check(move |addr, reason| {
             use wasmtime_wasi::sockets::SocketAddrUse;
             // A connect was checked per role before it gets here
