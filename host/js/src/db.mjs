@@ -21,7 +21,6 @@ export function searchPathOf(schemas, extraSearchPath) {
     .map((s) => `"${s.replaceAll('"', '""')}"`).join(', ');
 }
 
-/** `{"a","b"}`: the exposed schemas as a text[] literal for the catalog query. */
 /**
  * A statement_timeout as PostgreSQL reads it (`3s`, `1500`, `1min`, `250ms`;
  * no unit is milliseconds), in milliseconds; null when unreadable.
@@ -33,6 +32,7 @@ export function durationMs(text) {
   return Math.round(Number(m[1]) * unit);
 }
 
+/** `{"a","b"}`: the exposed schemas as a text[] literal for the catalog query. */
 export function schemaArray(schemas) {
   const list = schemas.split(',').map((x) => x.trim()).filter(Boolean);
   return `{${list.map((s) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
