@@ -791,11 +791,7 @@ impl Config {
 
     /// The `search_path` of a request on the default schema.
     pub fn search_path(&self) -> String {
-        let schemas = postgrest::schema_list(&self.db_schemas);
-        postgrest::search_path(
-            schemas.first().map_or("public", String::as_str),
-            &postgrest::schema_list(&self.db_extra_search_path),
-        )
+        contract::sql::default_search_path(&self.db_schemas, &self.db_extra_search_path)
     }
 
     /// The environment every component instance sees (wasi:cli/environment):

@@ -97,7 +97,7 @@ mod glue {
 
     fn serve(req: Request, who: Identity, policy: &Policy, url: &str) -> Response {
         let Some(target) = crate::split_url(url) else {
-            return api_error(postgrest::error::ApiError::new(
+            return api_error(contract::ApiError::new(
                 500,
                 "SUPALITE500",
                 "No valid upstream URL is configured (SUPALITE_UPSTREAM_URL)",
@@ -137,8 +137,8 @@ mod glue {
         }
     }
 
-    fn api_error(e: postgrest::error::ApiError) -> Response {
-        let r: postgrest::Response = e.into();
+    fn api_error(e: contract::ApiError) -> Response {
+        let r: contract::Response = e.into();
         Response {
             status: r.status,
             headers: r.headers,

@@ -107,8 +107,8 @@ impl Failure {
     }
 
     /// The PostgREST-style error answering a request that ended this way.
-    pub fn error(&self) -> postgrest::error::ApiError {
-        use postgrest::error::ApiError;
+    pub fn error(&self) -> contract::ApiError {
+        use contract::ApiError;
         match self {
             Failure::NotSent(why) => ApiError::new(
                 503,
@@ -141,8 +141,8 @@ impl Failure {
 }
 
 /// The error for a request refused by an open circuit breaker.
-pub fn breaker_open() -> postgrest::error::ApiError {
-    postgrest::error::ApiError::new(
+pub fn breaker_open() -> contract::ApiError {
+    contract::ApiError::new(
         503,
         "SUPALITE503",
         "The upstream PostgREST is unavailable (circuit breaker open)",

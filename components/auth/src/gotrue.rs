@@ -12,7 +12,7 @@ use crate::verify::{self, Settings};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{encode, EncodingKey, Header};
-use postgrest::Response;
+use contract::Response;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 

@@ -26,7 +26,7 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
             cfg.schemas = schemas;
         }
     }
-    if let Some(r) = postgrest::anon_role_from_env(&var) {
+    if let Some(r) = contract::anon_role(&var) {
         cfg.anon_role = r;
     }
     cfg.max_rows = contract::read_number("SUPALITE_DB_MAX_ROWS", &var);
@@ -39,7 +39,7 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
         cfg.tx_end = t;
     }
     if let Some(s) = var("SUPALITE_DB_EXTRA_SEARCH_PATH") {
-        cfg.extra_search_path = postgrest::schema_list(&s);
+        cfg.extra_search_path = contract::list(&s);
     }
     cfg.pre_request = var("SUPALITE_DB_PRE_REQUEST")
         .map(|f| f.trim().to_string())

@@ -10,6 +10,12 @@
 pub mod defaults;
 pub mod error;
 pub mod http;
+pub mod policy;
+pub mod response;
+pub mod sql;
+
+pub use error::ApiError;
+pub use response::Response;
 
 /// The answer of the adapter's fallback slot when no bridge is composed in
 /// (the standalone component's and the supalite host's): status, code,
@@ -72,8 +78,8 @@ impl Role {
 
 pub mod settings;
 pub use settings::{
-    check, parse_app_settings, parse_bool, read, read_flag, read_number, setting_named, visible_to,
-    Kind, Setting, SETTINGS,
+    anon_role, check, list, parse_app_settings, parse_bool, read, read_flag, read_number,
+    setting_named, visible_to, Kind, Setting, SETTINGS,
 };
 
 #[cfg(test)]

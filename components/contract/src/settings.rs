@@ -223,6 +223,24 @@ pub fn parse_routes(text: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// A comma-separated list (`db-schemas`, `jwt-allowed-roles`, ...):
+/// items trimmed, empty ones dropped.
+pub fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The anonymous role (`db-anon-role`) through `lookup`:
+/// `SUPALITE_DB_ANON_ROLE`, or its older name `SUPALITE_ANON_ROLE`.
+pub fn anon_role(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    ["SUPALITE_DB_ANON_ROLE", "SUPALITE_ANON_ROLE"]
+        .into_iter()
+        .find_map(|k| read(k, &lookup).map(|v| v.trim().to_string()))
+}
+
 /// The setting named `env`, if it is one.
 pub fn setting_named(env: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.env == env)

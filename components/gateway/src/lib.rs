@@ -126,7 +126,7 @@ mod glue {
     }
 
     fn error(status: u16, code: &str, message: &str) -> Response {
-        let r: postgrest::Response = postgrest::error::ApiError::new(status, code, message).into();
+        let r: contract::Response = contract::ApiError::new(status, code, message).into();
         Response {
             status: r.status,
             headers: r.headers,

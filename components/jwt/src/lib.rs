@@ -3,7 +3,7 @@
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Header, Validation};
-use postgrest::error::ApiError;
+use contract::ApiError;
 use serde_json::{json, Value};
 
 /// PostgREST allows this much clock skew for `exp`, `nbf` and `iat`.
@@ -26,7 +26,7 @@ impl Settings {
     /// Reads the settings from environment-style lookups (`SUPALITE_*`).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Settings {
         let var = |k: &str| var(k).filter(|v| !v.is_empty());
-        let anon_role = postgrest::anon_role_from_env(var)
+        let anon_role = contract::anon_role(&var)
             .unwrap_or_else(|| contract::defaults::DB_ANON_ROLE.into());
         let allowed_roles = var("SUPALITE_JWT_ALLOWED_ROLES")
             .map(|r| {

@@ -15,7 +15,6 @@
 //! requested in text format. Used by every transport: PGlite's in-process
 //! protocol entry, TCP to PostgreSQL.
 
-pub mod policy;
 
 use bytes::{BufMut, BytesMut};
 use fallible_iterator::FallibleIterator;

@@ -169,14 +169,14 @@ mod glue {
         }
         let session = own_session(true);
         let statement = pgwire_codec::Statement {
-            sql: pgwire_codec::policy::ROLE_SETTINGS_SQL.into(),
+            sql: contract::policy::ROLE_SETTINGS_SQL.into(),
             params: vec![],
         };
         let rows = with_conn(|c| c.transaction(&session, &[statement]))?
             .pop()
             .map(|s| s.rows)
             .unwrap_or_default();
-        let roles = pgwire_codec::policy::role_settings(rows);
+        let roles = contract::policy::role_settings(rows);
         let own = roles.get(role).cloned().unwrap_or_default();
         ROLES.with(|r| *r.borrow_mut() = Some(roles));
         Ok(own)
@@ -241,12 +241,11 @@ mod glue {
 
     fn read_search_path() -> String {
         let var = |k: &str| setting(k).filter(|v| !v.is_empty());
-        let schemas =
-            postgrest::schema_list(&var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into()));
-        let extra = postgrest::schema_list(
-            &var("SUPALITE_DB_EXTRA_SEARCH_PATH").unwrap_or_else(|| "public".into()),
-        );
-        postgrest::search_path(schemas.first().map_or("public", String::as_str), &extra)
+        contract::sql::default_search_path(
+            &var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| contract::defaults::DB_SCHEMAS.into()),
+            &var("SUPALITE_DB_EXTRA_SEARCH_PATH")
+                .unwrap_or_else(|| contract::defaults::DB_EXTRA_SEARCH_PATH.into()),
+        )
     }
 
     /// One transaction on the instance's connection, in WIT's shapes.
@@ -281,7 +280,7 @@ mod glue {
     /// `anon,authenticated,service_role`).
     fn role_allowed(role: &str) -> bool {
         let var = |k: &str| setting(k);
-        let anon = postgrest::anon_role_from_env(var)
+        let anon = contract::anon_role(&var)
             .unwrap_or_else(|| contract::defaults::DB_ANON_ROLE.into());
         let allowed = var("SUPALITE_JWT_ALLOWED_ROLES")
             .filter(|v| !v.trim().is_empty())
@@ -310,7 +309,7 @@ mod glue {
             let own = role_settings(&session.role).map_err(to_wit)?;
             let (cap, app) = server_settings();
             let (mut settings, _) =
-                pgwire_codec::policy::session_settings(&own, &default_search_path(), *cap);
+                contract::policy::session_settings(&own, &default_search_path(), *cap);
             settings.extend(app.iter().cloned());
             settings.extend(
                 session
@@ -345,8 +344,8 @@ mod glue {
             let schemas = setting("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into());
             let session = own_session(true);
             let statement = pgwire_codec::Statement {
-                sql: postgrest::schema::CATALOG_SQL.into(),
-                params: vec![Some(postgrest::schema::catalog_param(schemas.split(',')))],
+                sql: contract::sql::CATALOG_SQL.into(),
+                params: vec![Some(contract::sql::catalog_param(schemas.split(',')))],
             };
             let mut sets = with_conn(|c| c.transaction(&session, &[statement])).map_err(to_wit)?;
             let json = sets

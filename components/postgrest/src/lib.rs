@@ -72,52 +72,19 @@ impl Config {
 
 /// How a boolean setting is read, by the host and every component alike.
 pub use contract::parse_bool;
-
-/// The anonymous role from the environment: `SUPALITE_DB_ANON_ROLE` (the
-/// host's name for `db-anon-role`), or the older `SUPALITE_ANON_ROLE`.
-pub fn anon_role_from_env(var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    ["SUPALITE_DB_ANON_ROLE", "SUPALITE_ANON_ROLE"]
-        .into_iter()
-        .find_map(|k| {
-            var(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        })
-}
-
-/// A comma-separated list of schema names (`db-schemas`,
-/// `db-extra-search-path`), trimmed, empty items dropped.
-pub fn schema_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(|x| x.trim().to_string())
-        .filter(|x| !x.is_empty())
-        .collect()
-}
-
-/// `"schema", "extra", ...` (identifiers quoted, duplicates dropped).
-pub fn search_path(schema: &str, extra: &[String]) -> String {
-    let mut seen: Vec<&str> = vec![schema];
-    let mut out = sql::quote_ident(schema);
-    for s in extra {
-        if !seen.contains(&s.as_str()) {
-            seen.push(s);
-            out.push_str(", ");
-            out.push_str(&sql::quote_ident(s));
-        }
-    }
-    out
-}
+/// The request's `search_path`, as the host and every provider set it.
+pub use contract::sql::search_path;
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            schemas: vec!["public".into()],
-            anon_role: "anon".into(),
+            schemas: vec![contract::defaults::DB_SCHEMAS.into()],
+            anon_role: contract::defaults::DB_ANON_ROLE.into(),
             max_rows: None,
             tx_end: TxEnd::default(),
             aggregates_enabled: false,
             plan_enabled: false,
-            extra_search_path: vec!["public".into()],
+            extra_search_path: contract::list(contract::defaults::DB_EXTRA_SEARCH_PATH),
             pre_request: None,
         }
     }

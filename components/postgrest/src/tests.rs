@@ -474,18 +474,18 @@ fn settings_read_the_same_everywhere() {
         }
     };
     assert_eq!(
-        anon_role_from_env(env(&[
+        contract::anon_role(env(&[
             ("SUPALITE_DB_ANON_ROLE", "web"),
             ("SUPALITE_ANON_ROLE", "old")
         ])),
         Some("web".into())
     );
     assert_eq!(
-        anon_role_from_env(env(&[("SUPALITE_ANON_ROLE", "old")])),
+        contract::anon_role(env(&[("SUPALITE_ANON_ROLE", "old")])),
         Some("old".into())
     );
     assert_eq!(
-        anon_role_from_env(env(&[("SUPALITE_DB_ANON_ROLE", " ")])),
+        contract::anon_role(env(&[("SUPALITE_DB_ANON_ROLE", " ")])),
         None
     );
 }

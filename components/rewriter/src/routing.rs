@@ -1,7 +1,7 @@
 //! Routing, header and CORS rules as plain functions (unit-tested on the host).
 
-use postgrest::error::ApiError;
-use postgrest::Response;
+use contract::ApiError;
+use contract::Response;
 
 pub type Headers = Vec<(String, String)>;
 

@@ -8,9 +8,9 @@
 //! - `backend`: the adapter's fallback slot when no bridge is composed in.
 
 /// The fallback slot's answer.
-pub fn no_fallback() -> postgrest::Response {
+pub fn no_fallback() -> contract::Response {
     let (status, code, message, hint) = contract::NO_FALLBACK;
-    postgrest::error::ApiError::new(status, code, message)
+    contract::ApiError::new(status, code, message)
         .hint(hint)
         .into()
 }

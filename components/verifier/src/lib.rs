@@ -55,7 +55,7 @@ mod glue {
                     claims_json: id.claims_json,
                 }),
                 Err(e) => {
-                    let r: postgrest::Response = e.into();
+                    let r: contract::Response = e.into();
                     Err(Response {
                         status: r.status,
                         headers: r.headers,

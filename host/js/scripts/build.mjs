@@ -33,7 +33,7 @@ transpile('pipeline-web', ['--async-mode', 'jspi',
 const sql = (rel) => JSON.stringify(readFileSync(resolve(root, rel), 'utf8'));
 writeFileSync(join(out, 'sql.mjs'), `// Written by scripts/build.mjs: the Rust host's bootstrap and schema-cache query.
 export const BOOTSTRAP = ${sql('../sql/bootstrap.sql')};
-export const CATALOG = ${sql('../../components/postgrest/src/schema/catalog.sql')};
-export const ROLE_SETTINGS = ${sql('../sql/role_settings.sql')};
+export const CATALOG = ${sql('../../components/contract/sql/catalog.sql')};
+export const ROLE_SETTINGS = ${sql('../../components/contract/sql/role_settings.sql')};
 `);
 console.log(`built ${out}`);

@@ -13,8 +13,8 @@ const { flag, reloads, port, dataDir, migrations, searchPath, appSettings } = wo
 const shared = (rel) => readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8');
 // The same bootstrap and schema-cache query as the Rust host.
 const BOOTSTRAP = shared('../../sql/bootstrap.sql');
-const CATALOG = shared('../../../components/postgrest/src/schema/catalog.sql');
-const ROLE_SETTINGS = shared('../../sql/role_settings.sql');
+const CATALOG = shared('../../../components/contract/sql/catalog.sql');
+const ROLE_SETTINGS = shared('../../../components/contract/sql/role_settings.sql');
 
 let pg;
 if (dataDir) {

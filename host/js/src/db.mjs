@@ -129,7 +129,7 @@ export function database(pg, { searchPath, appSettings = {} }) {
       return applied;
     }),
 
-    /** Reads the roles' own settings (host/sql/role_settings.sql) again. */
+    /** Reads the roles' own settings (components/contract/sql/role_settings.sql) again. */
     loadRoleSettings: (roleSettingsSql) => exclusive(async () => {
       const next = new Map();
       const nextTimeouts = {};

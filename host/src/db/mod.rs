@@ -57,7 +57,7 @@ struct SessionPolicy {
 /// The roles' own settings (`ALTER ROLE … SET …`, for all databases or this
 /// one; a database-specific value wins), limited to those any user may set
 /// (`pg_settings.context = 'user'`) — what PostgREST applies on role switch.
-use pgwire_codec::policy::{self, ROLE_SETTINGS_SQL};
+use contract::policy::{self, ROLE_SETTINGS_SQL};
 
 impl Database {
     pub fn new(

@@ -36,7 +36,7 @@ impl wit_backend::Host for State {
     ) -> wit_types::Response {
         // The same answer as the standalone component's (for other hosts).
         let (status, code, message, hint) = contract::NO_FALLBACK;
-        let r: postgrest::Response = contract::error::ApiError::new(status, code, message)
+        let r: contract::Response = contract::error::ApiError::new(status, code, message)
             .hint(hint)
             .into();
         wit_types::Response {

@@ -120,19 +120,7 @@ impl Sql {
     }
 }
 
-/// `"name"` with embedded quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
+pub use contract::sql::quote_ident;
 
 /// A PostgreSQL array literal (`{"a","b"}`) for `= ANY($n)`.
 pub fn array_literal(items: &[String]) -> String {

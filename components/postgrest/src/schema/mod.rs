@@ -8,21 +8,7 @@ pub mod rels;
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 
-/// Returns one row, one column: the whole schema cache as JSON, for the
-/// schemas in `$1` (a text array literal such as `{public,api}`).
-/// [`CATALOG_SQL`]'s one parameter: the exposed schemas as a quoted
-/// `text[]` literal, e.g. `{"public","api"}`.
-pub fn catalog_param<'a>(schemas: impl IntoIterator<Item = &'a str>) -> String {
-    let quoted: Vec<String> = schemas
-        .into_iter()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("{{{}}}", quoted.join(","))
-}
-
-pub const CATALOG_SQL: &str = include_str!("catalog.sql");
+pub use contract::sql::{catalog_param, CATALOG_SQL};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SchemaCache {
@@ -304,14 +290,3 @@ impl Table {
     }
 }
 
-#[cfg(test)]
-mod catalog_param_tests {
-    #[test]
-    fn schema_list_is_a_quoted_array_literal() {
-        assert_eq!(
-            super::catalog_param("public, api".split(',')),
-            r#"{"public","api"}"#
-        );
-        assert_eq!(super::catalog_param([r#"we"ird"#]), r#"{"we\"ird"}"#);
-    }
-}

@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The roles' own settings: role name, setting name, value (the settings a
-/// user may set; this database's after all databases').
-pub const ROLE_SETTINGS_SQL: &str = include_str!("../../../host/sql/role_settings.sql");
+pub use crate::sql::ROLE_SETTINGS_SQL;
 
 /// Each role's settings from the rows of [`ROLE_SETTINGS_SQL`] (later rows
 /// replace earlier ones).
