@@ -1,16 +1,18 @@
 //! Configuration: `supalite.toml` (PostgREST's key names where one exists),
 //! then `SUPALITE_*` environment overrides, then command-line flags.
+//!
+//! Every setting is a row of `contract::settings::SETTINGS` (its key, its
+//! environment name, the form of a valid value, its default): [`Values`]
+//! reads each row from those three sources by that one rule, and
+//! [`Config`] is what the host makes of them. The components get their
+//! share of the same values ([`Config::component_env`]).
 
 use anyhow::{bail, Context, Result};
-use contract::defaults;
+use contract::settings::{self as s, Fallback, Kind, Setting, SETTINGS};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-/// The local-development JWT secret the Supabase CLI uses, so the well-known
-/// local anon/service keys work unchanged. Set your own for anything shared.
-pub const DEFAULT_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -19,14 +21,6 @@ pub enum Backend {
     Bridge,
     /// Forward to a real PostgREST (`upstream-url`) with the adapter component.
     Adapter,
-}
-
-/// `[app.settings]` (or `app.settings.<name> = …` keys).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AppSection {
-    #[serde(default)]
-    settings: BTreeMap<String, String>,
 }
 
 /// Paths to component files; unset roles use the components built into the binary.
@@ -101,108 +95,201 @@ impl ComponentPaths {
     }
 }
 
-/// The file format of `supalite.toml`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    backend: Option<Backend>,
-    upstream_url: Option<String>,
-    upstream_timeout_ms: Option<u64>,
-    upstream_total_timeout_ms: Option<u64>,
-    upstream_retries: Option<u32>,
-    max_body_bytes: Option<usize>,
-    upstream_backoff_ms: Option<u64>,
-    upstream_fallback: Option<bool>,
-    upstream_breaker_failures: Option<u32>,
-    upstream_breaker_cooldown_ms: Option<u64>,
-    admin_listen: Option<String>,
-    pglite_listen: Option<String>,
-    pglite_shared_buffers: Option<String>,
-    instance_reuse: Option<u32>,
-    component_memory_mb: Option<u64>,
-    /// `[role-memory-mb]`: role -> the most its component's memories may
-    /// grow to (MiB), below `component-memory-mb`.
-    #[serde(default)]
-    role_memory_mb: BTreeMap<String, u64>,
-    /// `[role-deadline-ms]`: role -> the most wasm time its component may
-    /// spend on one request, below `request-deadline-ms`.
-    #[serde(default)]
-    role_deadline_ms: BTreeMap<String, u64>,
-    edge: Option<String>,
-    /// PostgREST's own names, so a PostgREST config file is also a valid
-    /// supalite config (`supalite postgrest <file>`).
-    server_host: Option<String>,
-    server_port: Option<u16>,
-    admin_server_port: Option<u16>,
-    routes: Option<BTreeMap<String, String>>,
-    postgrest: Option<PostgrestConfig>,
-    data_dir: Option<PathBuf>,
-    db_uri: Option<String>,
-    db_pool: Option<usize>,
-    db_prepared_statements: Option<bool>,
-    migrations: Option<PathBuf>,
-    jwt_secret: Option<String>,
-    jwt_secret_is_base64: Option<bool>,
-    jwt_allowed_roles: Option<String>,
-    jwt_aud: Option<String>,
-    jwt_role_claim_key: Option<String>,
-    db_schemas: Option<String>,
-    db_anon_role: Option<String>,
-    db_max_rows: Option<u64>,
-    db_aggregates_enabled: Option<bool>,
-    db_plan_enabled: Option<bool>,
-    db_tx_end: Option<String>,
-    cors_origins: Option<String>,
-    auth_autoconfirm: Option<bool>,
-    auth_disable_signup: Option<bool>,
-    auth_jwt_expiry: Option<u64>,
-    auth_refresh_token_reuse_interval: Option<u64>,
-    db_statement_timeout: Option<u64>,
-    db_extra_search_path: Option<String>,
-    db_pre_request: Option<String>,
-    /// `app.settings.<name> = "value"`: PostgREST's settings for SQL.
-    app: Option<AppSection>,
-    auth_rate_limit_token: Option<u32>,
-    auth_rate_limit_window: Option<u32>,
-    auth_rate_limit_sign_in_sign_ups: Option<u32>,
-    auth_rate_limit_anonymous_users: Option<u32>,
-    auth_anonymous_sign_ins: Option<bool>,
-    request_deadline_ms: Option<u64>,
-    server_header_timeout_ms: Option<u64>,
-    server_max_connections: Option<usize>,
-    server_body_memory_mb: Option<u64>,
-    shutdown_timeout_ms: Option<u64>,
-    #[serde(default)]
-    components: ComponentPaths,
-    /// `[grants]`: role -> interfaces its component may import beyond its
-    /// world (e.g. `rewriter = ["wasi:sockets"]`).
-    #[serde(default)]
-    grants: BTreeMap<String, Vec<String>>,
-    /// `[outbound]`: role -> TCP addresses (`ip:port`, `ip:*`) its granted
-    /// `wasi:sockets` may connect to.
-    #[serde(default)]
-    outbound: BTreeMap<String, Vec<String>>,
-    /// `[directories]`: role -> { guest path = host directory } its granted
-    /// `wasi:filesystem` opens, read-only.
-    #[serde(default)]
-    directories: BTreeMap<String, BTreeMap<String, PathBuf>>,
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Environment,
+    File,
+    /// Worked out from other settings (a derived default).
+    Derived,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Flag => "flag",
+            Origin::Environment => "environment",
+            Origin::File => "file",
+            Origin::Derived => "derived",
+        }
+    }
+}
+
+/// Every setting's value as set (flag, environment or file), checked by its
+/// row's rule, as text; what is not set reads as its row's default.
+#[derive(Debug, Clone, Default)]
+pub struct Values {
+    set: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl Values {
+    /// Reads every row: the flag, else the environment, else the file.
+    fn read(
+        file: &toml::Table,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &[(&Setting, Option<String>)],
+    ) -> Result<Values> {
+        let mut set = BTreeMap::new();
+        for setting in SETTINGS {
+            let flag = flags
+                .iter()
+                .find(|(f, _)| f.env == setting.env)
+                .and_then(|(_, v)| v.clone());
+            let found = match (flag, env(setting.env).filter(|v| !v.is_empty())) {
+                (Some(v), _) => Some((v, Origin::Flag)),
+                (None, Some(v)) => Some((v, Origin::Environment)),
+                (None, None) if setting.file => {
+                    file_value(file, setting)?.map(|v| (v, Origin::File))
+                }
+                (None, None) => None,
+            };
+            if let Some((text, origin)) = found {
+                setting.check(&text).map_err(|e| {
+                    let name = format!("{} ({})", setting.key(), setting.env);
+                    anyhow::anyhow!("{}", e.replacen(setting.env, &name, 1))
+                })?;
+                set.insert(setting.env, (text, origin));
+            }
+        }
+        Ok(Values { set })
+    }
+
+    /// The value as set.
+    pub fn get(&self, setting: &Setting) -> Option<&str> {
+        self.set.get(setting.env).map(|(v, _)| v.as_str())
+    }
+
+    /// Where the value came from, when set.
+    pub fn origin(&self, setting: &Setting) -> Option<Origin> {
+        self.set.get(setting.env).map(|(_, o)| *o)
+    }
+
+    /// Takes `setting`'s value from `other` (a reload keeping what was
+    /// opened at start).
+    pub fn keep(&mut self, setting: &Setting, other: &Values) {
+        match other.set.get(setting.env) {
+            Some(v) => self.set.insert(setting.env, v.clone()),
+            None => self.set.remove(setting.env),
+        };
+    }
+
+    /// Records a derived value (a default worked out from other settings).
+    fn derive(&mut self, setting: &Setting, text: String) {
+        self.set
+            .entry(setting.env)
+            .or_insert((text, Origin::Derived));
+    }
+
+    /// The value as set, else the default (`None` when it has none).
+    pub fn text(&self, setting: &Setting) -> Option<String> {
+        self.get(setting)
+            .or(setting.default_text())
+            .map(|v| v.trim().to_string())
+    }
+
+    /// A number (set or default). Checked already: a number that does not
+    /// fit `T` is the only error left.
+    fn number<T: std::str::FromStr>(&self, setting: &Setting) -> Result<Option<T>> {
+        self.text(setting)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    anyhow::anyhow!("invalid {} `{v}` (the number is too large)", setting.key())
+                })
+            })
+            .transpose()
+    }
+
+    /// A number that has a default.
+    fn num<T: std::str::FromStr>(&self, setting: &Setting) -> Result<T> {
+        self.number(setting)?
+            .with_context(|| format!("{} has no default", setting.key()))
+    }
+
+    fn flag(&self, setting: &Setting) -> bool {
+        self.text(setting)
+            .and_then(|v| s::parse_bool(&v))
+            .unwrap_or(false)
+    }
+
+    fn addr(&self, setting: &Setting) -> Option<SocketAddr> {
+        // Checked as an address already.
+        self.text(setting).and_then(|v| v.parse().ok())
+    }
+
+    fn path(&self, setting: &Setting) -> Option<PathBuf> {
+        self.text(setting).map(PathBuf::from)
+    }
+
+    fn role_numbers(&self, setting: &Setting) -> BTreeMap<String, u64> {
+        self.text(setting)
+            .and_then(|v| s::parse_role_numbers(&v).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }
+}
+
+/// A setting's value in the file, as the text its environment variable
+/// would hold: strings, numbers and booleans as written; the tables of
+/// `routes`, `role-*` and `app.settings` in their environment forms.
+fn file_value(file: &toml::Table, setting: &Setting) -> Result<Option<String>> {
+    let key = setting.key();
+    let value = match setting.kind {
+        Kind::StringMap => file
+            .get("app")
+            .and_then(|a| a.as_table())
+            .and_then(|a| a.get("settings")),
+        _ => file.get(&key),
+    };
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let table = |v: &toml::Value| -> Result<Vec<(String, String)>> {
+        let t = v.as_table().with_context(|| format!("`{key}` must be a table"))?;
+        t.iter()
+            .map(|(k, v)| match v {
+                toml::Value::String(s) => Ok((k.clone(), s.clone())),
+                toml::Value::Integer(n) => Ok((k.clone(), n.to_string())),
+                other => bail!("`{key}.{k}` must be a string or a number, not {}", other.type_str()),
+            })
+            .collect()
+    };
+    Ok(Some(match (setting.kind, value) {
+        (Kind::StringMap, v) => {
+            let map: serde_json::Map<String, serde_json::Value> = table(v)
+                .context("[app.settings]")?
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            serde_json::Value::Object(map).to_string()
+        }
+        (Kind::Routes | Kind::RoleNumbers, v) => table(v)?
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        (_, toml::Value::String(s)) => s.clone(),
+        (_, toml::Value::Integer(n)) => n.to_string(),
+        (_, toml::Value::Boolean(b)) => b.to_string(),
+        (_, other) => bail!(
+            "`{key}` must be a string, a number or a boolean, not {}",
+            other.type_str()
+        ),
+    }))
 }
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Every setting's text, as set or derived (the components' share comes
+    /// from here).
+    pub values: Values,
     pub listen: SocketAddr,
     pub backend: Backend,
     pub upstream_url: Option<String>,
-    /// One attempt (connect, first byte, between bytes).
-    pub upstream_timeout_ms: u64,
-    /// All attempts of a request, back-off included.
-    pub upstream_total_timeout_ms: u64,
-    pub upstream_retries: u32,
     /// The largest request body accepted (413 PGRST413 above it).
     pub max_body_bytes: usize,
-    pub upstream_backoff_ms: u64,
     /// Serve requests the upstream cannot (breaker open, refused) with the bridge.
     pub upstream_fallback: bool,
     pub upstream_breaker_failures: u32,
@@ -254,35 +341,15 @@ pub struct Config {
     pub db_plan_enabled: bool,
     /// `db-tx-end`: commit | commit-allow-override | rollback | rollback-allow-override.
     pub db_tx_end: String,
-    pub cors_origins: String,
-    /// `/auth/v1`: sign users in at sign-up without e-mail confirmation.
-    pub auth_autoconfirm: bool,
-    pub auth_disable_signup: bool,
-    /// Access token lifetime (seconds).
-    pub auth_jwt_expiry: u64,
-    /// Seconds a rotated refresh token may still be used (GoTrue's reuse interval).
-    pub auth_refresh_token_reuse_interval: u64,
     /// `db-statement-timeout` (ms; 0 = none): no request's statement runs
     /// longer, whatever its role's own `statement_timeout` says.
     pub db_statement_timeout: Option<std::time::Duration>,
     /// `db-extra-search-path`: schemas on the `search_path` after the
     /// request's own (PostgREST's name and default, `public`).
     pub db_extra_search_path: String,
-    /// `db-pre-request`: a function called before each request's statement.
-    pub db_pre_request: Option<String>,
     /// `app.settings.*`: set (as `app.settings.<name>`) in every request's
     /// transaction, for SQL to read with `current_setting`.
     pub app_settings: Vec<(String, String)>,
-    /// `/auth/v1/token` requests per client and window (0 = no limit).
-    pub auth_rate_limit_token: u32,
-    /// Sign-ups and password sign-ins per client and window (0 = no limit).
-    pub auth_rate_limit_sign_in_sign_ups: u32,
-    /// Anonymous sign-ins per client and hour (0 = no limit).
-    pub auth_rate_limit_anonymous_users: u32,
-    /// `/auth/v1/signup` without an e-mail signs in an anonymous user.
-    pub auth_anonymous_sign_ins: bool,
-    /// The rate limit's window (seconds).
-    pub auth_rate_limit_window: u32,
     /// The longest one request may take in the pipeline (wall clock, and
     /// wasm execution through epoch interruption): 504 after it.
     pub request_deadline: std::time::Duration,
@@ -318,6 +385,34 @@ pub struct Overrides {
     pub postgrest_mode: bool,
 }
 
+/// A file table's contents, deserialized (`[components]`, `[postgrest]`, ...).
+fn table_of<T: serde::de::DeserializeOwned + Default>(file: &toml::Table, key: &str) -> Result<T> {
+    match file.get(key) {
+        Some(v) => v
+            .clone()
+            .try_into()
+            .with_context(|| format!("invalid [{key}]")),
+        None => Ok(T::default()),
+    }
+}
+
+/// Refuses keys that are neither a setting nor one of the file's tables.
+fn known_keys(file: &toml::Table) -> Result<()> {
+    for (key, value) in file {
+        let ok = match key.as_str() {
+            // `[app.settings]` (or `app.settings.<name> = …`), nothing else under `app`.
+            "app" => value
+                .as_table()
+                .is_some_and(|t| t.keys().all(|k| k == "settings")),
+            k => s::setting_keyed(k).is_some() || s::FILE_TABLES.iter().any(|t| t.key == k),
+        };
+        if !ok {
+            bail!("unknown key `{key}` (see `supalite settings` for every key)");
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Loads `path` (an error if given explicitly and missing), or
     /// `supalite.toml` in the working directory if present.
@@ -330,453 +425,185 @@ impl Config {
             Some(p) => Some(p.to_path_buf()),
             None => Some(PathBuf::from("supalite.toml")).filter(|p| p.exists()),
         };
-        let file: FileConfig = match &source {
+        let file: toml::Table = match &source {
             Some(p) => parse_file(p)?,
-            None => FileConfig::default(),
+            None => toml::Table::new(),
         };
-        let env = |k: &str| env(k).filter(|v| !v.is_empty());
-        // A component's setting from the environment, by the rule the
-        // components read it with (`components/contract`).
-        for setting in contract::SETTINGS {
-            if let Some(v) = env(setting.env) {
-                setting.check(&v).map_err(anyhow::Error::msg)?;
-            }
+        let flag_values = [
+            (&s::LISTEN, flags.listen.clone()),
+            (
+                &s::DATA_DIR,
+                flags.data_dir.as_ref().map(|p| p.display().to_string()),
+            ),
+            (
+                &s::MIGRATIONS,
+                flags.migrations.as_ref().map(|p| p.display().to_string()),
+            ),
+        ];
+        let resolved = Values::read(&file, &env, &flag_values)
+            .and_then(|mut v| Config::resolve(&mut v, &file, flags.postgrest_mode));
+        match (resolved, &source) {
+            (Ok(c), _) => Ok(Config { source, ..c }),
+            (Err(e), Some(p)) => Err(e.context(format!("in {}", p.display()))),
+            (Err(e), None) => Err(e),
         }
-        let pgrst_listen = file.server_port.map(|port| {
-            let host = match file.server_host.as_deref() {
-                None | Some("!4") | Some("*4") | Some("*") => "127.0.0.1",
-                Some("!6") | Some("*6") => "::1",
-                Some(h) => h,
-            };
-            if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            }
-        });
-        let listen = flags
-            .listen
-            .clone()
-            .or_else(|| env("SUPALITE_LISTEN"))
-            .or(file.listen)
-            .or(pgrst_listen)
-            .unwrap_or_else(|| "127.0.0.1:54321".into());
-        let listen: SocketAddr = listen
-            .parse()
-            .with_context(|| format!("invalid listen address `{listen}` (expected host:port)"))?;
-        let backend = match env("SUPALITE_BACKEND") {
-            _ if flags.postgrest_mode => Backend::Bridge,
-            Some(b) => match b.as_str() {
-                "bridge" => Backend::Bridge,
-                "adapter" => Backend::Adapter,
-                other => {
-                    bail!("invalid SUPALITE_BACKEND `{other}` (expected `bridge` or `adapter`)")
-                }
-            },
-            None => file.backend.unwrap_or(if file.postgrest.is_some() {
-                Backend::Adapter
-            } else {
-                Backend::Bridge
-            }),
-        };
-        let postgrest = file.postgrest.clone();
+    }
+
+    /// The configuration from the values read, with the defaults that
+    /// depend on other settings worked out.
+    fn resolve(v: &mut Values, file: &toml::Table, postgrest_mode: bool) -> Result<Config> {
+        known_keys(file)?;
+        let postgrest: Option<PostgrestConfig> = table_of(file, "postgrest")?;
         if let Some(p) = &postgrest {
             if p.command.is_empty() {
                 bail!("[postgrest] command must name the PostgREST executable");
             }
         }
-        let upstream_url = env("SUPALITE_UPSTREAM_URL")
-            .or(file.upstream_url)
-            .or_else(|| {
-                postgrest
-                    .as_ref()
-                    .map(|p| format!("http://127.0.0.1:{}", p.server_port))
-            });
-        let admin_listen = match env("SUPALITE_ADMIN_LISTEN")
-            .or(file.admin_listen)
-            .or_else(|| file.admin_server_port.map(|p| format!("127.0.0.1:{p}")))
-        {
-            Some(a) => Some(
-                a.parse::<SocketAddr>()
-                    .with_context(|| format!("invalid admin-listen `{a}` (expected host:port)"))?,
-            ),
-            None => None,
-        };
-        let pglite_listen = match env("SUPALITE_PGLITE_LISTEN").or(file.pglite_listen) {
-            Some(a) => {
-                let addr = a
-                    .parse::<SocketAddr>()
-                    .with_context(|| format!("invalid pglite-listen `{a}` (expected host:port)"))?;
-                if !addr.ip().is_loopback() {
-                    bail!("pglite-listen must be a loopback address (it accepts any user without a password): `{a}`");
-                }
-                Some(addr)
-            }
-            None => None,
-        };
-        let pglite_shared_buffers = env("SUPALITE_PGLITE_SHARED_BUFFERS")
-            .or(file.pglite_shared_buffers)
-            .unwrap_or_else(|| "8MB".into());
-        if pglite_shared_buffers.trim().is_empty()
-            || !pglite_shared_buffers
-                .trim()
-                .trim_end_matches(|c: char| c.is_ascii_alphabetic())
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        {
-            bail!("invalid pglite-shared-buffers `{pglite_shared_buffers}` (a size such as 16MB)");
+        let components: ComponentPaths = table_of(file, "components")?;
+        let grants = check_grants(table_of(file, "grants")?)?;
+
+        // PostgREST's names for the listen address, so that a PostgREST
+        // config file is a supalite config (`supalite postgrest FILE`).
+        if let Some(port) = v.get(&s::SERVER_PORT).map(str::to_string) {
+            let host = match v.get(&s::SERVER_HOST) {
+                None | Some("!4") | Some("*4") | Some("*") => "127.0.0.1",
+                Some("!6") | Some("*6") => "::1",
+                Some(h) => h,
+            };
+            let addr = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            v.derive(&s::LISTEN, addr);
         }
-        let routes: Vec<(String, String)> = if flags.postgrest_mode {
-            vec![("/".into(), "rest".into())]
-        } else if let Some(r) = env("SUPALITE_ROUTES") {
-            contract::settings::parse_routes(&r).map_err(anyhow::Error::msg)?
+        if let Some(port) = v.get(&s::ADMIN_SERVER_PORT).map(str::to_string) {
+            v.derive(&s::ADMIN_LISTEN, format!("127.0.0.1:{port}"));
+        }
+        let backend = if postgrest_mode {
+            Backend::Bridge
         } else {
-            match file.routes {
-                Some(map) => map.into_iter().collect(),
-                None => vec![
-                    ("/rest/v1".into(), "rest".into()),
-                    ("/auth/v1".into(), "auth".into()),
-                ],
+            match v.get(&s::BACKEND) {
+                Some("adapter") => Backend::Adapter,
+                Some(_) => Backend::Bridge,
+                None if postgrest.is_some() => Backend::Adapter,
+                None => Backend::Bridge,
             }
         };
-        for (prefix, target) in &routes {
-            // The rewriter's own rules, so that what starts here also routes there.
-            contract::http::parse_route(prefix, target).map_err(anyhow::Error::msg)?;
+        v.derive(
+            &s::BACKEND,
+            match backend {
+                Backend::Bridge => "bridge",
+                Backend::Adapter => "adapter",
+            }
+            .into(),
+        );
+        if let Some(p) = &postgrest {
+            v.derive(
+                &s::UPSTREAM_URL,
+                format!("http://127.0.0.1:{}", p.server_port),
+            );
         }
+        if postgrest_mode {
+            v.set.insert(s::ROUTES.env, ("/=rest".into(), Origin::Derived));
+        }
+        let db_anon_role = contract::settings::anon_role_or_default(|k| {
+            v.get(s::setting_named(k)?).map(str::to_string)
+        });
+        v.derive(&s::DB_ANON_ROLE, db_anon_role.clone());
+        let jwt_allowed_roles = contract::settings::allowed_roles(|k| {
+            v.get(s::setting_named(k)?).map(str::to_string)
+        });
+        v.derive(&s::JWT_ALLOWED_ROLES, jwt_allowed_roles.join(","));
+        // The built-in components keep no state between requests, so an
+        // instance may serve many; a pipeline with a component of your
+        // own gets a fresh instance per request unless you say otherwise.
+        let reuse = if components.is_builtin() { 1000 } else { 1 };
+        v.derive(&s::INSTANCE_REUSE, reuse.to_string());
+
+        let listen = v.addr(&s::LISTEN).context("no listen address")?;
+        let pglite_listen = v.addr(&s::PGLITE_LISTEN);
+        if let Some(addr) = pglite_listen.filter(|a| !a.ip().is_loopback()) {
+            bail!("pglite-listen must be a loopback address (it accepts any user without a password): `{addr}`");
+        }
+        let upstream_url = v.text(&s::UPSTREAM_URL);
         if backend == Backend::Adapter && upstream_url.is_none() {
             bail!("backend = \"adapter\" needs `upstream-url` (or SUPALITE_UPSTREAM_URL), e.g. http://127.0.0.1:3000");
         }
-        // Its form (at least 32 characters or a JWK), as the upstream URL's
-        // and every other component setting's, is checked at the end.
-        let jwt_secret = env("SUPALITE_JWT_SECRET")
-            .or(file.jwt_secret)
-            .unwrap_or_else(|| DEFAULT_JWT_SECRET.into());
-        let db_anon_role = env("SUPALITE_DB_ANON_ROLE")
-            .or(file.db_anon_role)
-            .unwrap_or_else(|| defaults::DB_ANON_ROLE.into());
-        let db_max_rows = match env("SUPALITE_DB_MAX_ROWS") {
-            Some(v) => Some(
-                v.parse()
-                    .with_context(|| format!("invalid SUPALITE_DB_MAX_ROWS `{v}`"))?,
-            ),
-            None => file.db_max_rows,
-        };
-        let component_memory_mb = num(
-            &env,
-            "SUPALITE_COMPONENT_MEMORY_MB",
-            file.component_memory_mb,
-            256,
-        )?
-        .clamp(1, 4096);
-        let request_deadline_ms = num(
-            &env,
-            "SUPALITE_REQUEST_DEADLINE_MS",
-            file.request_deadline_ms,
-            60_000,
-        )?
-        .max(1);
+        // Checked as routes already; the prefixes as written.
+        let routes = contract::list(&v.text(&s::ROUTES).unwrap_or_default())
+            .iter()
+            .filter_map(|item| item.split_once('='))
+            .map(|(p, t)| (p.trim().to_string(), t.trim().to_string()))
+            .collect();
+        let component_memory_mb = v.num::<u64>(&s::COMPONENT_MEMORY_MB)?.clamp(1, 4096);
+        let request_deadline_ms = v.num::<u64>(&s::REQUEST_DEADLINE_MS)?.max(1);
         let role_deadline_ms = check_role_table(
             "role-deadline-ms",
-            match env("SUPALITE_ROLE_DEADLINE_MS") {
-                Some(text) => parse_role_table("SUPALITE_ROLE_DEADLINE_MS", &text)?,
-                None => file.role_deadline_ms.clone(),
-            },
+            v.role_numbers(&s::ROLE_DEADLINE_MS),
             ("request-deadline-ms", request_deadline_ms),
         )?;
         let role_memory_mb = check_role_table(
             "role-memory-mb",
-            match env("SUPALITE_ROLE_MEMORY_MB") {
-                Some(text) => parse_role_table("SUPALITE_ROLE_MEMORY_MB", &text)?,
-                None => file.role_memory_mb.clone(),
-            },
+            v.role_numbers(&s::ROLE_MEMORY_MB),
             ("component-memory-mb", component_memory_mb),
         )?;
-        Config {
+        let ms = |n: u64| std::time::Duration::from_millis(n);
+        Ok(Config {
             listen,
             backend,
             upstream_url,
-            upstream_timeout_ms: num(
-                &env,
-                "SUPALITE_UPSTREAM_TIMEOUT_MS",
-                file.upstream_timeout_ms,
-                defaults::UPSTREAM_TIMEOUT_MS,
-            )?,
-            upstream_total_timeout_ms: num(
-                &env,
-                "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS",
-                file.upstream_total_timeout_ms,
-                defaults::UPSTREAM_TOTAL_TIMEOUT_MS,
-            )?,
-            upstream_retries: num(
-                &env,
-                "SUPALITE_UPSTREAM_RETRIES",
-                file.upstream_retries,
-                defaults::UPSTREAM_RETRIES,
-            )?,
-            max_body_bytes: num(
-                &env,
-                "SUPALITE_MAX_BODY_BYTES",
-                file.max_body_bytes,
-                contract::http::DEFAULT_MAX_BODY,
-            )?,
-            upstream_backoff_ms: num(
-                &env,
-                "SUPALITE_UPSTREAM_BACKOFF_MS",
-                file.upstream_backoff_ms,
-                defaults::UPSTREAM_BACKOFF_MS,
-            )?,
-            upstream_fallback: flag(
-                &env,
-                "SUPALITE_UPSTREAM_FALLBACK",
-                file.upstream_fallback,
-                defaults::UPSTREAM_FALLBACK,
-            )?,
-            upstream_breaker_failures: num(
-                &env,
-                "SUPALITE_UPSTREAM_BREAKER_FAILURES",
-                file.upstream_breaker_failures,
-                5,
-            )?,
-            upstream_breaker_cooldown_ms: num(
-                &env,
-                "SUPALITE_UPSTREAM_BREAKER_COOLDOWN_MS",
-                file.upstream_breaker_cooldown_ms,
-                5_000,
-            )?,
-            admin_listen,
+            max_body_bytes: v.num(&s::MAX_BODY_BYTES)?,
+            upstream_fallback: v.flag(&s::UPSTREAM_FALLBACK),
+            upstream_breaker_failures: v.num(&s::UPSTREAM_BREAKER_FAILURES)?,
+            upstream_breaker_cooldown_ms: v.num(&s::UPSTREAM_BREAKER_COOLDOWN_MS)?,
+            admin_listen: v.addr(&s::ADMIN_LISTEN),
             pglite_listen,
-            pglite_shared_buffers,
-            // The built-in components keep no state between requests, so an
-            // instance may serve many; a pipeline with a component of your
-            // own gets a fresh instance per request unless you say otherwise.
-            instance_reuse: num(
-                &env,
-                "SUPALITE_INSTANCE_REUSE",
-                file.instance_reuse,
-                if file.components.is_builtin() {
-                    1000
-                } else {
-                    1
-                },
-            )?,
+            pglite_shared_buffers: v.text(&s::PGLITE_SHARED_BUFFERS).unwrap_or_default(),
+            instance_reuse: v.num(&s::INSTANCE_REUSE)?,
             component_memory_mb,
             role_memory_mb,
             role_deadline_ms,
-            edge_wasi_http: match env("SUPALITE_EDGE").or(file.edge).as_deref() {
-                None | Some("handler") => false,
-                Some("wasi-http") => true,
-                Some(other) => {
-                    anyhow::bail!("invalid edge `{other}` (expected `handler` or `wasi-http`)")
-                }
-            },
+            edge_wasi_http: v.text(&s::EDGE).as_deref() == Some("wasi-http"),
             routes,
             postgrest,
-            data_dir: flags
-                .data_dir
-                .clone()
-                .or_else(|| env("SUPALITE_DATA_DIR").map(PathBuf::from))
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(".supalite/data")),
-            db_uri: env("SUPALITE_DB_URI").or(file.db_uri),
-            db_pool: match env("SUPALITE_DB_POOL") {
-                Some(v) => v
-                    .parse()
-                    .with_context(|| format!("invalid SUPALITE_DB_POOL `{v}`"))?,
-                None => file.db_pool.unwrap_or(10),
-            },
-            migrations: flags
-                .migrations
-                .clone()
-                .or_else(|| env("SUPALITE_MIGRATIONS").map(PathBuf::from))
-                .or(file.migrations)
-                .unwrap_or_else(|| PathBuf::from("supabase/migrations")),
-            jwt_secret,
-            jwt_secret_is_base64: flag(
-                &env,
-                "SUPALITE_JWT_SECRET_IS_BASE64",
-                file.jwt_secret_is_base64,
-                false,
-            )?,
-            jwt_allowed_roles: env("SUPALITE_JWT_ALLOWED_ROLES")
-                .or(file.jwt_allowed_roles)
-                .map(|r| {
-                    r.split(',')
-                        .map(|x| x.trim().to_string())
-                        .filter(|x| !x.is_empty())
-                        .collect()
-                })
-                .unwrap_or_else(|| defaults::jwt_allowed_roles(&db_anon_role)),
-            jwt_aud: env("SUPALITE_JWT_AUD").or(file.jwt_aud),
-            jwt_role_claim_key: env("SUPALITE_JWT_ROLE_CLAIM_KEY")
-                .or(file.jwt_role_claim_key)
-                .unwrap_or_else(|| defaults::JWT_ROLE_CLAIM_KEY.into()),
-            db_schemas: env("SUPALITE_DB_SCHEMAS")
-                .or(file.db_schemas)
-                .unwrap_or_else(|| defaults::DB_SCHEMAS.into()),
+            data_dir: v.path(&s::DATA_DIR).unwrap_or_default(),
+            db_uri: v.text(&s::DB_URI),
+            db_pool: v.num(&s::DB_POOL)?,
+            db_prepared_statements: v.flag(&s::DB_PREPARED_STATEMENTS),
+            migrations: v.path(&s::MIGRATIONS).unwrap_or_default(),
+            jwt_secret: v.text(&s::JWT_SECRET).unwrap_or_default(),
+            jwt_secret_is_base64: v.flag(&s::JWT_SECRET_IS_BASE64),
+            jwt_allowed_roles,
+            jwt_aud: v.text(&s::JWT_AUD),
+            jwt_role_claim_key: v.text(&s::JWT_ROLE_CLAIM_KEY).unwrap_or_default(),
+            db_schemas: v.text(&s::DB_SCHEMAS).unwrap_or_default(),
             db_anon_role,
-            db_max_rows,
-            db_tx_end: env("SUPALITE_DB_TX_END")
-                .or(file.db_tx_end)
-                .unwrap_or_else(|| defaults::DB_TX_END.into()),
-            db_prepared_statements: flag(
-                &env,
-                "SUPALITE_DB_PREPARED_STATEMENTS",
-                file.db_prepared_statements,
-                true,
-            )?,
-            db_aggregates_enabled: flag(
-                &env,
-                "SUPALITE_DB_AGGREGATES_ENABLED",
-                file.db_aggregates_enabled,
-                false,
-            )?,
-            db_plan_enabled: flag(
-                &env,
-                "SUPALITE_DB_PLAN_ENABLED",
-                file.db_plan_enabled,
-                false,
-            )?,
-            cors_origins: env("SUPALITE_CORS_ORIGINS")
-                .or(file.cors_origins)
-                .unwrap_or_else(|| defaults::CORS_ORIGINS.into()),
-            auth_autoconfirm: flag(
-                &env,
-                "SUPALITE_AUTH_AUTOCONFIRM",
-                file.auth_autoconfirm,
-                defaults::AUTH_AUTOCONFIRM,
-            )?,
-            auth_disable_signup: flag(
-                &env,
-                "SUPALITE_AUTH_DISABLE_SIGNUP",
-                file.auth_disable_signup,
-                defaults::AUTH_DISABLE_SIGNUP,
-            )?,
-            auth_jwt_expiry: num(
-                &env,
-                "SUPALITE_AUTH_JWT_EXPIRY",
-                file.auth_jwt_expiry,
-                defaults::AUTH_JWT_EXPIRY,
-            )?,
-            auth_refresh_token_reuse_interval: num(
-                &env,
-                "SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL",
-                file.auth_refresh_token_reuse_interval,
-                defaults::AUTH_REFRESH_TOKEN_REUSE_INTERVAL,
-            )?,
-            db_statement_timeout: Some(std::time::Duration::from_millis(num(
-                &env,
-                "SUPALITE_DB_STATEMENT_TIMEOUT",
-                file.db_statement_timeout,
-                defaults::DB_STATEMENT_TIMEOUT_MS,
-            )?))
-            .filter(|d| !d.is_zero()),
-            db_extra_search_path: env("SUPALITE_DB_EXTRA_SEARCH_PATH")
-                .or(file.db_extra_search_path)
-                .unwrap_or_else(|| defaults::DB_EXTRA_SEARCH_PATH.into()),
-            db_pre_request: env("SUPALITE_DB_PRE_REQUEST")
-                .or(file.db_pre_request)
-                .filter(|f| !f.trim().is_empty()),
-            // `[app.settings]`, or SUPALITE_APP_SETTINGS (a JSON object).
-            app_settings: match env("SUPALITE_APP_SETTINGS").filter(|v| !v.trim().is_empty()) {
-                Some(json) => contract::parse_app_settings(&json).map_err(anyhow::Error::msg)?,
-                None => file
-                    .app
-                    .map(|a| {
-                        a.settings
-                            .into_iter()
-                            .map(|(k, v)| (format!("app.settings.{k}"), v))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            },
-            auth_rate_limit_token: num(
-                &env,
-                "SUPALITE_AUTH_RATE_LIMIT_TOKEN",
-                file.auth_rate_limit_token,
-                defaults::AUTH_RATE_LIMIT_TOKEN,
-            )?,
-            auth_rate_limit_sign_in_sign_ups: num(
-                &env,
-                "SUPALITE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS",
-                file.auth_rate_limit_sign_in_sign_ups,
-                defaults::AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS,
-            )?,
-            auth_rate_limit_anonymous_users: num(
-                &env,
-                "SUPALITE_AUTH_RATE_LIMIT_ANONYMOUS_USERS",
-                file.auth_rate_limit_anonymous_users,
-                defaults::AUTH_RATE_LIMIT_ANONYMOUS_USERS,
-            )?,
-            auth_anonymous_sign_ins: flag(
-                &env,
-                "SUPALITE_AUTH_ANONYMOUS_SIGN_INS",
-                file.auth_anonymous_sign_ins,
-                defaults::AUTH_ANONYMOUS_SIGN_INS,
-            )?,
-            auth_rate_limit_window: num(
-                &env,
-                "SUPALITE_AUTH_RATE_LIMIT_WINDOW",
-                file.auth_rate_limit_window,
-                defaults::AUTH_RATE_LIMIT_WINDOW,
-            )?
-            .max(1),
-            request_deadline: std::time::Duration::from_millis(request_deadline_ms),
-            server_header_timeout: std::time::Duration::from_millis(
-                num(
-                    &env,
-                    "SUPALITE_SERVER_HEADER_TIMEOUT_MS",
-                    file.server_header_timeout_ms,
-                    10_000,
-                )?
-                .max(1),
-            ),
-            server_max_connections: num(
-                &env,
-                "SUPALITE_SERVER_MAX_CONNECTIONS",
-                file.server_max_connections,
-                1_000,
-            )?
-            .max(1),
-            server_body_memory: num(
-                &env,
-                "SUPALITE_SERVER_BODY_MEMORY_MB",
-                file.server_body_memory_mb,
-                64,
-            )?
-            .clamp(1, 1 << 20)
-                << 20,
-            shutdown_timeout: std::time::Duration::from_millis(num(
-                &env,
-                "SUPALITE_SHUTDOWN_TIMEOUT_MS",
-                file.shutdown_timeout_ms,
-                10_000,
-            )?),
-            components: file.components,
-            outbound: check_outbound(&file.grants, file.outbound)?,
-            directories: check_directories(&file.grants, file.directories)?,
-            grants: check_grants(file.grants)?,
-            source,
-        }
-        .checked()
-    }
-
-    /// Refuses what a component would refuse: every value handed to the
-    /// components (from the file or the environment) by the rule they read
-    /// it with, so that this host and `wasmtime serve` agree.
-    fn checked(self) -> Result<Config> {
-        for (name, value) in self.standalone_env() {
-            let Some(setting) = contract::setting_named(&name) else {
-                continue;
-            };
-            if value.trim().is_empty() {
-                continue;
-            }
-            setting.check(&value).map_err(|e| {
-                let key = setting.key();
-                anyhow::anyhow!("{}", e.replacen(&name, &format!("{key} ({name})"), 1))
-            })?;
-        }
-        Ok(self)
+            db_max_rows: v.number(&s::DB_MAX_ROWS)?,
+            db_aggregates_enabled: v.flag(&s::DB_AGGREGATES_ENABLED),
+            db_plan_enabled: v.flag(&s::DB_PLAN_ENABLED),
+            db_tx_end: v.text(&s::DB_TX_END).unwrap_or_default(),
+            db_statement_timeout: Some(ms(v.num(&s::DB_STATEMENT_TIMEOUT)?))
+                .filter(|d| !d.is_zero()),
+            db_extra_search_path: v.text(&s::DB_EXTRA_SEARCH_PATH).unwrap_or_default(),
+            app_settings: v
+                .text(&s::APP_SETTINGS)
+                .map(|json| contract::parse_app_settings(&json))
+                .transpose()
+                .map_err(anyhow::Error::msg)?
+                .unwrap_or_default(),
+            request_deadline: ms(request_deadline_ms),
+            server_header_timeout: ms(v.num::<u64>(&s::SERVER_HEADER_TIMEOUT_MS)?.max(1)),
+            server_max_connections: v.num::<usize>(&s::SERVER_MAX_CONNECTIONS)?.max(1),
+            server_body_memory: v.num::<u64>(&s::SERVER_BODY_MEMORY_MB)?.clamp(1, 1 << 20) << 20,
+            shutdown_timeout: ms(v.num(&s::SHUTDOWN_TIMEOUT_MS)?),
+            components,
+            outbound: check_outbound(&grants, table_of(file, "outbound")?)?,
+            directories: check_directories(&grants, table_of(file, "directories")?)?,
+            grants,
+            source: None,
+            values: v.clone(),
+        })
     }
 
     /// Whether the host tells the roles' code apart (`[role-deadline-ms]`,
@@ -794,144 +621,19 @@ impl Config {
         contract::sql::default_search_path(&self.db_schemas, &self.db_extra_search_path)
     }
 
-    /// The environment every component instance sees (wasi:cli/environment):
-    /// the same variables work under `wasmtime serve --env`.
+    /// The environment every component instance sees (wasi:cli/environment),
+    /// each role its own share of it (`role-env`): every component setting
+    /// with a value (set, derived or default), plus a replaced role's own
+    /// `SUPALITE_<ROLE>_…` variables from the host's environment. The same
+    /// variables work under `wasmtime serve --env`. The database URI is not
+    /// among them: this host answers `sql` itself ([`Config::standalone_env`]
+    /// adds it for other hosts).
     pub fn component_env(&self) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("SUPALITE_JWT_SECRET".to_string(), self.jwt_secret.clone()),
-            ("SUPALITE_DB_ANON_ROLE".into(), self.db_anon_role.clone()),
-            (
-                "SUPALITE_JWT_SECRET_IS_BASE64".into(),
-                self.jwt_secret_is_base64.to_string(),
-            ),
-            (
-                "SUPALITE_JWT_ALLOWED_ROLES".into(),
-                self.jwt_allowed_roles.join(","),
-            ),
-            (
-                "SUPALITE_JWT_ROLE_CLAIM_KEY".into(),
-                self.jwt_role_claim_key.clone(),
-            ),
-            ("SUPALITE_DB_SCHEMAS".into(), self.db_schemas.clone()),
-            ("SUPALITE_DB_TX_END".into(), self.db_tx_end.clone()),
-            (
-                "SUPALITE_DB_EXTRA_SEARCH_PATH".into(),
-                self.db_extra_search_path.clone(),
-            ),
-            (
-                "SUPALITE_DB_PRE_REQUEST".into(),
-                self.db_pre_request.clone().unwrap_or_default(),
-            ),
-            (
-                "SUPALITE_DB_AGGREGATES_ENABLED".into(),
-                self.db_aggregates_enabled.to_string(),
-            ),
-            (
-                "SUPALITE_DB_PLAN_ENABLED".into(),
-                self.db_plan_enabled.to_string(),
-            ),
-            ("SUPALITE_CORS_ORIGINS".into(), self.cors_origins.clone()),
-            (
-                "SUPALITE_AUTH_AUTOCONFIRM".into(),
-                self.auth_autoconfirm.to_string(),
-            ),
-            (
-                "SUPALITE_AUTH_DISABLE_SIGNUP".into(),
-                self.auth_disable_signup.to_string(),
-            ),
-            (
-                "SUPALITE_AUTH_JWT_EXPIRY".into(),
-                self.auth_jwt_expiry.to_string(),
-            ),
-            (
-                "SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL".into(),
-                self.auth_refresh_token_reuse_interval.to_string(),
-            ),
-            (
-                "SUPALITE_AUTH_RATE_LIMIT_TOKEN".into(),
-                self.auth_rate_limit_token.to_string(),
-            ),
-            (
-                "SUPALITE_AUTH_RATE_LIMIT_WINDOW".into(),
-                self.auth_rate_limit_window.to_string(),
-            ),
-            (
-                "SUPALITE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS".into(),
-                self.auth_rate_limit_sign_in_sign_ups.to_string(),
-            ),
-            (
-                "SUPALITE_AUTH_RATE_LIMIT_ANONYMOUS_USERS".into(),
-                self.auth_rate_limit_anonymous_users.to_string(),
-            ),
-            (
-                "SUPALITE_AUTH_ANONYMOUS_SIGN_INS".into(),
-                self.auth_anonymous_sign_ins.to_string(),
-            ),
-            (
-                "SUPALITE_UPSTREAM_TIMEOUT_MS".into(),
-                self.upstream_timeout_ms.to_string(),
-            ),
-            (
-                "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS".into(),
-                self.upstream_total_timeout_ms.to_string(),
-            ),
-            (
-                "SUPALITE_UPSTREAM_RETRIES".into(),
-                self.upstream_retries.to_string(),
-            ),
-            (
-                "SUPALITE_MAX_BODY_BYTES".into(),
-                self.max_body_bytes.to_string(),
-            ),
-            (
-                "SUPALITE_UPSTREAM_BACKOFF_MS".into(),
-                self.upstream_backoff_ms.to_string(),
-            ),
-            (
-                "SUPALITE_UPSTREAM_FALLBACK".into(),
-                self.upstream_fallback.to_string(),
-            ),
-            (
-                "SUPALITE_ROUTES".into(),
-                self.routes
-                    .iter()
-                    .map(|(p, t)| format!("{p}={t}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-        ];
-        if let Some(a) = &self.jwt_aud {
-            env.push(("SUPALITE_JWT_AUD".into(), a.clone()));
-        }
-        if let Some(m) = self.db_max_rows {
-            env.push(("SUPALITE_DB_MAX_ROWS".into(), m.to_string()));
-        }
-        // What this host applies itself, for `pgwire` under other hosts.
-        env.push((
-            "SUPALITE_DB_STATEMENT_TIMEOUT".into(),
-            self.db_statement_timeout
-                .map_or(0, |d| d.as_millis() as u64)
-                .to_string(),
-        ));
-        if !self.app_settings.is_empty() {
-            let object: serde_json::Map<String, serde_json::Value> = self
-                .app_settings
-                .iter()
-                .map(|(k, v)| {
-                    let name = k.strip_prefix("app.settings.").unwrap_or(k);
-                    (name.to_string(), serde_json::Value::String(v.clone()))
-                })
-                .collect();
-            env.push((
-                "SUPALITE_APP_SETTINGS".into(),
-                serde_json::Value::Object(object).to_string(),
-            ));
-        }
-        if let Some(u) = &self.upstream_url {
-            env.push(("SUPALITE_UPSTREAM_URL".into(), u.clone()));
-        }
-        // A replaced role's own settings (`SUPALITE_REWRITER_…` for the
-        // rewriter), from the host's environment; each reaches its role only.
+        let mut env: Vec<(String, String)> = SETTINGS
+            .iter()
+            .filter(|s| !s.host_only() && s.env != s::DB_URI.env)
+            .filter_map(|s| Some((s.env.to_string(), self.values.text(s)?)))
+            .collect();
         env.extend(std::env::vars().filter(|(k, _)| {
             contract::setting_named(k).is_none()
                 && contract::Role::ALL
@@ -939,6 +641,29 @@ impl Config {
                     .any(|r| k.starts_with(&r.own_prefix()))
         }));
         env
+    }
+
+    /// Every setting with its value (secrets hidden) and where it came
+    /// from: what `supalite settings` prints.
+    pub fn describe(&self) -> Vec<(&'static Setting, Option<String>, &'static str)> {
+        SETTINGS
+            .iter()
+            .map(|s| {
+                let value = self.values.text(s).map(|v| {
+                    if s.secret && self.values.origin(s).is_some() {
+                        "(secret)".to_string()
+                    } else {
+                        v
+                    }
+                });
+                let origin = match (self.values.origin(s), s.default) {
+                    (Some(o), _) => o.name(),
+                    (None, Fallback::Value(_)) => "default",
+                    (None, _) => "unset",
+                };
+                (s, value, origin)
+            })
+            .collect()
     }
 }
 
@@ -1085,55 +810,6 @@ fn check_directories(
     Ok(out)
 }
 
-/// A number from the environment (`var`), else the file, else `default`.
-fn num<T: std::str::FromStr>(
-    env: &impl Fn(&str) -> Option<String>,
-    var: &str,
-    file: Option<T>,
-    default: T,
-) -> Result<T> {
-    match env(var) {
-        Some(v) => {
-            contract::check(var, &v).map_err(anyhow::Error::msg)?;
-            v.trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("invalid {var} `{v}` (expected a number)"))
-        }
-        None => Ok(file.unwrap_or(default)),
-    }
-}
-
-/// A boolean setting: the environment, else the file, else `default`; an
-/// unreadable value is an error, as for numbers.
-fn flag(
-    env: &impl Fn(&str) -> Option<String>,
-    var: &str,
-    file: Option<bool>,
-    default: bool,
-) -> Result<bool> {
-    match env(var) {
-        Some(v) => contract::parse_bool(&v)
-            .ok_or_else(|| anyhow::anyhow!("invalid {var} `{v}` (expected true or false)")),
-        None => Ok(file.unwrap_or(default)),
-    }
-}
-
-/// `SUPALITE_ROLE_MEMORY_MB` / `SUPALITE_ROLE_DEADLINE_MS`: `role=N,role=N`.
-fn parse_role_table(var: &str, text: &str) -> Result<BTreeMap<String, u64>> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(|r| {
-            let bad = || anyhow::anyhow!("invalid `{r}` in {var} (expected role=number)");
-            let (role, n) = r.split_once('=').ok_or_else(bad)?;
-            Ok((
-                role.trim().to_string(),
-                n.trim().parse().map_err(|_| bad())?,
-            ))
-        })
-        .collect()
-}
-
 /// `[role-memory-mb]` / `[role-deadline-ms]`: known roles, values from 1 to
 /// the setting that bounds every role (`component-memory-mb`,
 /// `request-deadline-ms`).
@@ -1201,7 +877,7 @@ impl Config {
     }
 }
 
-fn parse_file(p: &Path) -> Result<FileConfig> {
+fn parse_file(p: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(p)
         .with_context(|| format!("cannot read config file {}", p.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))
@@ -1343,20 +1019,20 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_configs_are_clear_errors() {
-        assert!(
-            format!("{:#}", load("nonsense-key = 1", &[]).unwrap_err()).contains("unknown field")
-        );
-        assert!(
-            format!("{:#}", load("backend = \"adapter\"", &[]).unwrap_err())
-                .contains("upstream-url")
-        );
-        assert!(
-            format!("{:#}", load("jwt-secret = \"short\"", &[]).unwrap_err())
-                .contains("32 characters")
-        );
-        assert!(
-            format!("{:#}", load("listen = \"nope\"", &[]).unwrap_err()).contains("listen address")
-        );
+        for (toml, needle) in [
+            ("nonsense-key = 1", "unknown key `nonsense-key`"),
+            ("anon-role = \"x\"", "unknown key `anon-role`"),
+            ("[app]\nother = 1", "unknown key `app`"),
+            ("backend = \"adapter\"", "upstream-url"),
+            ("jwt-secret = \"short\"", "32 characters"),
+            ("listen = \"nope\"", "invalid listen (SUPALITE_LISTEN) `nope`"),
+            ("db-max-rows = 1.5", "`db-max-rows` must be a string, a number or a boolean"),
+            ("pglite-listen = \"10.0.0.1:5432\"", "loopback"),
+            ("[postgrest]\ncommand = []", "must name the PostgREST executable"),
+        ] {
+            let e = format!("{:#}", load(toml, &[]).unwrap_err());
+            assert!(e.contains(needle), "{toml}: {e}");
+        }
         assert!(Config::load(
             Some(Path::new("/nonexistent/x.toml")),
             |_| None,
@@ -1371,70 +1047,154 @@ pub(crate) mod tests {
         );
     }
 
-    /// A value a component would refuse is refused here, from the file and
-    /// from the environment, with the component's own words; the same rule
-    /// reads it inside the components (`contract::read`).
+    /// A bad value of each kind, and a good one (TOML literal, environment
+    /// text) that is not its default.
+    fn samples(setting: &Setting) -> (Option<&'static str>, String, String) {
+        let good = |t: &str| (format!("{t:?}"), t.to_string());
+        let (bad, (literal, text)) = match setting.kind {
+            Kind::Text | Kind::List | Kind::Path => (
+                None,
+                good(match setting.env {
+                    "SUPALITE_DB_URI" => "postgres://u@127.0.0.1:1/db",
+                    "SUPALITE_JWT_ALLOWED_ROLES" => "web_user,admin",
+                    "SUPALITE_CORS_ORIGINS" => "https://app.example",
+                    "SUPALITE_DB_SCHEMAS" => "api,public",
+                    "SUPALITE_SERVER_HOST" => "127.0.0.2",
+                    _ => "some_name",
+                }),
+            ),
+            Kind::Flag => {
+                let flip = (!setting.default_text().is_some_and(|d| d == "true")).to_string();
+                (Some("sure"), (flip.clone(), flip))
+            }
+            Kind::Number => (Some("12 rows"), ("43".into(), "43".into())),
+            Kind::Url => (Some("ftp://x.example"), good("http://127.0.0.1:1")),
+            // `adapter` would need an upstream: the other word.
+            Kind::Choice(_) if setting.env == "SUPALITE_BACKEND" => (Some("whatever"), good("bridge")),
+            Kind::Choice(words) => (Some("whatever"), good(words[words.len() - 1])),
+            Kind::Address => (Some("nowhere"), good("127.0.0.1:4321")),
+            Kind::Size => (Some("lots"), good("16MB")),
+            Kind::JwtSecret => (Some("short"), good("a-secret-of-at-least-32-characters-long")),
+            Kind::StringMap => (Some("a=b"), ("{ a = \"b\" }".into(), r#"{"a":"b"}"#.into())),
+            Kind::Routes => (Some("/rest/v1"), ("{ \"/x\" = \"rest\" }".into(), "/x=rest".into())),
+            Kind::RoleNumbers => (Some("bridge"), ("{ bridge = 7 }".into(), "bridge=7".into())),
+        };
+        (bad, literal, text)
+    }
+
+    /// The file snippet that sets `setting` to `literal`.
+    fn file_line(setting: &Setting, literal: &str) -> String {
+        match setting.kind {
+            Kind::StringMap => format!("app.settings = {literal}"),
+            _ => format!("{} = {literal}", setting.key()),
+        }
+    }
+
+    /// Every setting's bad value is refused, from the file and from the
+    /// environment, naming its key and variable, by the rule the components
+    /// read it with (`contract::settings`).
     #[test]
-    fn every_component_setting_is_checked_as_the_components_check_it() {
-        use contract::Kind;
-        for setting in contract::SETTINGS {
-            let bad = match setting.kind {
-                Kind::Text => continue,
-                Kind::Flag => "sure",
-                Kind::Number => "12 rows",
-                Kind::Url => "ftp://x.example",
-                Kind::Choice(_) => "whatever",
-                Kind::StringMap => "a=b",
-                Kind::Routes => "/rest/v1",
-                Kind::JwtSecret => "short",
+    fn every_setting_is_checked_by_its_rule() {
+        for setting in SETTINGS {
+            let (Some(bad), ..) = samples(setting) else {
+                continue;
             };
             let rule = setting.check(bad).unwrap_err();
             assert_eq!(contract::read(setting.env, |_| Some(bad.into())), None);
+            let named = rule.replacen(
+                setting.env,
+                &format!("{} ({})", setting.key(), setting.env),
+                1,
+            );
             let e = format!("{:#}", load("", &[(setting.env, bad)]).unwrap_err());
-            assert!(e.contains(&rule), "{}: {e} (rule: {rule})", setting.env);
-            if matches!(setting.kind, Kind::StringMap | Kind::Routes) {
-                continue; // tables in the file, not a key of their own
+            assert!(e.contains(&named), "{}: {e} (rule: {named})", setting.env);
+            if !setting.file || matches!(setting.kind, Kind::StringMap | Kind::Routes | Kind::RoleNumbers) {
+                continue; // no key of its own, or a table in the file
             }
             let e = format!(
                 "{:#}",
-                load(&format!("{} = {bad:?}", setting.key()), &[]).unwrap_err()
+                load(&file_line(setting, &format!("{bad:?}")), &[]).unwrap_err()
             );
-            assert!(
-                e.contains(&setting.key()) && e.contains("expected"),
-                "{}: {e}",
-                setting.key()
-            );
+            assert!(e.contains(&named), "{}: {e}", setting.key());
         }
-        // What the rules let through, the components read as the host does.
-        let c = load("", &[("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL", "3")]).unwrap();
-        assert_eq!(c.auth_refresh_token_reuse_interval, 3);
+    }
+
+    /// Every setting works under one name: its key in `supalite.toml` (the
+    /// environment name without `SUPALITE_`, in kebab case) and its
+    /// environment variable give the same value; a component setting
+    /// reaches the components (in this host and under `wasmtime serve`)
+    /// under that environment name.
+    #[test]
+    fn every_setting_works_from_the_file_and_the_environment() {
+        for setting in SETTINGS {
+            // The base64 flag changes how the secret reads (tested with the
+            // secret); the PostgREST names need each other.
+            if matches!(
+                setting.env,
+                "SUPALITE_JWT_SECRET_IS_BASE64" | "SUPALITE_SERVER_HOST"
+            ) {
+                continue;
+            }
+            let (_, literal, text) = samples(setting);
+            let env = setting.env;
+            let from_env = load("", &[(env, text.as_str())])
+                .unwrap_or_else(|e| panic!("{env}={text}: {e:#}"));
+            assert_eq!(from_env.values.get(setting), Some(text.as_str()), "{env}");
+            if setting.file {
+                let line = file_line(setting, &literal);
+                let from_file = load(&line, &[]).unwrap_or_else(|e| panic!("{line}: {e:#}"));
+                assert_eq!(from_file.values.get(setting), Some(text.as_str()), "{line}");
+            } else {
+                let e = format!("{:#}", load(&file_line(setting, &literal), &[]).unwrap_err());
+                assert!(e.contains("unknown key"), "{}: {e}", setting.key());
+            }
+            if !setting.host_only() {
+                let seen = from_env
+                    .standalone_env()
+                    .into_iter()
+                    .find(|(k, _)| k == env)
+                    .map(|(_, v)| v);
+                assert_eq!(seen, Some(text.clone()), "{env} reaches the components");
+            }
+        }
+        // The host's fields are the values read.
+        let c = load("", &[("SUPALITE_AUTH_JWT_EXPIRY", "120"), ("SUPALITE_DB_POOL", "3")]).unwrap();
+        assert_eq!(c.db_pool, 3);
+        assert!(c.component_env().contains(&("SUPALITE_AUTH_JWT_EXPIRY".into(), "120".into())));
+        let c = load("listen = \"127.0.0.1:9\"", &[("SUPALITE_LISTEN", "127.0.0.1:10")]).unwrap();
+        assert_eq!(c.listen.port(), 10);
     }
 
     #[test]
-    fn every_setting_under_one_name_and_spelling() {
-        // Booleans as people write them.
-        let c = load(
-            "",
-            &[
-                ("SUPALITE_DB_AGGREGATES_ENABLED", "YES"),
-                ("SUPALITE_AUTH_AUTOCONFIRM", "0"),
-                ("SUPALITE_DB_PREPARED_STATEMENTS", "off"),
-            ],
-        )
-        .unwrap();
-        assert!(c.db_aggregates_enabled && !c.auth_autoconfirm && !c.db_prepared_statements);
-        // auth-jwt-expiry has an environment name too.
-        let c = load(
-            "auth-jwt-expiry = 60",
-            &[("SUPALITE_AUTH_JWT_EXPIRY", "120")],
-        )
-        .unwrap();
-        assert_eq!(c.auth_jwt_expiry, 120);
-        // The components get the anonymous role under the host's own name.
+    fn defaults_reach_the_components_and_derived_ones_follow_their_settings() {
+        let c = defaults();
+        let env = c.component_env();
+        let has = |k: &str, v: &str| env.contains(&(k.to_string(), v.to_string()));
+        assert!(has("SUPALITE_DB_TX_END", "commit"));
+        assert!(has("SUPALITE_JWT_SECRET", contract::defaults::JWT_SECRET));
+        assert!(has("SUPALITE_JWT_ALLOWED_ROLES", "anon,authenticated,service_role"));
+        assert!(!env.iter().any(|(k, _)| k == "SUPALITE_DB_MAX_ROWS"));
+        assert_eq!(c.instance_reuse, 1000);
         let c = load("db-anon-role = \"visitor\"", &[]).unwrap();
-        assert!(c
-            .component_env()
-            .contains(&("SUPALITE_DB_ANON_ROLE".to_string(), "visitor".to_string())));
+        assert_eq!(c.jwt_allowed_roles, ["visitor", "authenticated", "service_role"]);
+        // The older name of db-anon-role, from the environment.
+        let c = load("", &[("SUPALITE_ANON_ROLE", "guest")]).unwrap();
+        assert_eq!(c.db_anon_role, "guest");
+        let c = load("[components]\nrewriter = \"x.wasm\"", &[]).unwrap();
+        assert_eq!(c.instance_reuse, 1);
+        // PostgREST's names.
+        let c = load("server-host = \"*\"\nserver-port = 3999\nadmin-server-port = 3998", &[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3999");
+        assert_eq!(c.admin_listen.map(|a| a.port()), Some(3998));
+        let c = load("[postgrest]\ncommand = [\"postgrest\"]\nserver-port = 3100", &[]).unwrap();
+        assert_eq!(c.backend, Backend::Adapter);
+        assert_eq!(c.upstream_url.as_deref(), Some("http://127.0.0.1:3100"));
+        // Every setting is described, secrets hidden.
+        let c = load("jwt-secret = \"a-secret-of-at-least-32-characters-long\"", &[]).unwrap();
+        let described = c.describe();
+        assert_eq!(described.len(), SETTINGS.len());
+        let secret = described.iter().find(|(s, ..)| s.env == "SUPALITE_JWT_SECRET").unwrap();
+        assert_eq!((secret.1.as_deref(), secret.2), (Some("(secret)"), "file"));
     }
 
     /// `[app.settings]` and SUPALITE_APP_SETTINGS (a JSON object) are the
@@ -1448,86 +1208,12 @@ pub(crate) mod tests {
                 c.app_settings,
                 vec![("app.settings.host".to_string(), "a.example".to_string())]
             );
-            assert!(c.standalone_env().contains(&(
-                "SUPALITE_APP_SETTINGS".to_string(),
-                r#"{"host":"a.example"}"#.to_string()
-            )));
         }
+        assert!(from_file.standalone_env().contains(&(
+            "SUPALITE_APP_SETTINGS".to_string(),
+            r#"{"host":"a.example"}"#.to_string()
+        )));
         assert!(load("", &[("SUPALITE_APP_SETTINGS", "host=a")]).is_err());
-    }
-
-    /// Every setting a component reads works under one name: its key in
-    /// `supalite.toml` is its environment name without `SUPALITE_`, in
-    /// kebab case, and either way the components (in this host and under
-    /// `wasmtime serve`) receive the same value under that environment name.
-    #[test]
-    fn every_component_setting_works_from_the_file_and_the_environment() {
-        // A value of each setting's kind, not its default: (TOML literal,
-        // environment text).
-        let defaults = load("", &[]).unwrap().standalone_env();
-        let sample = |setting: &contract::Setting| -> (String, String) {
-            use contract::Kind;
-            let text = match setting.kind {
-                Kind::Flag => {
-                    let default = defaults
-                        .iter()
-                        .find(|(k, _)| k == setting.env)
-                        .and_then(|(_, v)| contract::parse_bool(v))
-                        .unwrap_or(false);
-                    return ((!default).to_string(), (!default).to_string());
-                }
-                Kind::Number => return ("4321".into(), "4321".into()),
-                Kind::JwtSecret => "a-secret-of-at-least-32-characters-long",
-                Kind::Url => "http://127.0.0.1:1",
-                Kind::Choice(words) => words[words.len() - 1],
-                Kind::Text => match setting.env {
-                    "SUPALITE_DB_URI" => "postgres://u@127.0.0.1:1/db",
-                    "SUPALITE_JWT_ALLOWED_ROLES" => "web_user,admin",
-                    "SUPALITE_CORS_ORIGINS" => "https://app.example",
-                    "SUPALITE_DB_SCHEMAS" => "api,public",
-                    _ => "some_name",
-                },
-                Kind::StringMap | Kind::Routes => unreachable!("not a key of its own"),
-            };
-            (format!("{text:?}"), text.to_string())
-        };
-        for setting in contract::SETTINGS {
-            let env = setting.env;
-            // Not a key of their own: the older name of db-anon-role, the
-            // routes (a `[routes]` table in the file), the base64 flag (it
-            // changes how the secret reads; tested with the secret).
-            if matches!(
-                env,
-                "SUPALITE_ANON_ROLE"
-                    | "SUPALITE_ROUTES"
-                    | "SUPALITE_JWT_SECRET_IS_BASE64"
-                    | "SUPALITE_APP_SETTINGS"
-            ) {
-                continue;
-            }
-            let key = setting.key();
-            let (literal, text) = sample(setting);
-            let from_file = load(&format!("{key} = {literal}"), &[])
-                .unwrap_or_else(|e| panic!("{key} = {literal}: {e:#}"));
-            let from_env =
-                load("", &[(env, text.as_str())]).unwrap_or_else(|e| panic!("{env}={text}: {e:#}"));
-            let seen = |c: &Config| {
-                c.standalone_env()
-                    .into_iter()
-                    .find(|(k, _)| k == env)
-                    .map(|(_, v)| v)
-            };
-            assert_eq!(
-                seen(&from_file),
-                Some(text.clone()),
-                "{key} in supalite.toml"
-            );
-            assert_eq!(
-                seen(&from_env),
-                Some(text.clone()),
-                "{env} in the environment"
-            );
-        }
     }
 
     #[test]

@@ -39,14 +39,11 @@ struct Cli {
 enum Command {
     /// Serve the API (embedded PGlite unless the backend is the adapter).
     Serve {
-        /// Listen address (default 127.0.0.1:54321).
-        #[arg(long)]
+        #[arg(long, value_name = "ADDR", help = flag_help(&contract::settings::LISTEN))]
         listen: Option<String>,
-        /// PGlite data directory (default .supalite/data).
-        #[arg(long)]
+        #[arg(long, value_name = "DIR", help = flag_help(&contract::settings::DATA_DIR))]
         data_dir: Option<PathBuf>,
-        /// Migrations directory (default supabase/migrations).
-        #[arg(long)]
+        #[arg(long, value_name = "DIR", help = flag_help(&contract::settings::MIGRATIONS))]
         migrations: Option<PathBuf>,
     },
     /// Write the composed pipeline component selected by the config.
@@ -62,6 +59,17 @@ enum Command {
     },
     /// Print the anon and service_role API keys for the configured JWT secret.
     Keys,
+    /// List every setting: its `supalite.toml` key, its environment
+    /// variable, its value in the current configuration (secrets hidden)
+    /// and where that came from (file, environment, default, derived).
+    Settings {
+        /// The README's table of every setting (key, variable, default, meaning).
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
+        /// The settings table as JSON (what the JS hosts are built with).
+        #[arg(long)]
+        json: bool,
+    },
     /// Check whether a component file can take a role: its exports against
     /// the role's world, its imports against what the role is granted, and
     /// a smoke test of a server with it in the role. Exits 1 when it fails.
@@ -83,6 +91,14 @@ enum Command {
     },
 }
 
+/// A flag's help: its setting's meaning, variable and default (the
+/// settings table's row).
+fn flag_help(s: &contract::settings::Setting) -> String {
+    let about = s.about.split(" (`--").next().unwrap_or(s.about);
+    let default = s.default_text().unwrap_or("unset");
+    format!("{about}; also `{}` / {} (default {default})", s.key(), s.env)
+}
+
 /// Many small short-lived allocations per request (HTTP, canonical ABI
 /// copies, protocol buffers) on two worker threads: mimalloc's per-thread
 /// free lists cost less than glibc malloc's arenas here.
@@ -96,8 +112,8 @@ fn main() -> Result<()> {
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SUPALITE_LOG")
-                .unwrap_or_else(|_| "supalite=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env(contract::settings::LOG.env)
+                .unwrap_or_else(|_| contract::defaults::LOG.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -154,6 +170,31 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Settings { markdown: true, .. } => {
+            print!("{}", contract::settings::markdown_table());
+            Ok(())
+        }
+        Command::Settings { json: true, .. } => {
+            println!("{:#}", contract::settings::json_table());
+            Ok(())
+        }
+        Command::Settings { .. } => {
+            let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if let Some(p) = &cfg.source {
+                let _ = writeln!(out, "# {}", p.display());
+            }
+            for (setting, value, origin) in cfg.describe() {
+                let key = if setting.file { setting.key() } else { "-".into() };
+                let value = value.unwrap_or_else(|| "-".into());
+                // A closed pipe (`| head`) ends the listing, not the process.
+                if writeln!(out, "{key:<36} {:<46} {value}  ({origin})", setting.env).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
         Command::Keys => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
             let (anon, service) = keys::api_keys(&cfg.jwt_secret, cfg.jwt_secret_is_base64)?;
@@ -175,7 +216,7 @@ fn run(main: impl std::future::Future<Output = Result<()>>) -> Result<()> {
 /// The tokio runtime (`SUPALITE_WORKER_THREADS`, default one per core).
 fn runtime() -> Result<tokio::runtime::Runtime> {
     let mut b = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("SUPALITE_WORKER_THREADS")
+    if let Some(n) = std::env::var(contract::settings::WORKER_THREADS.env)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)

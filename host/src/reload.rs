@@ -50,38 +50,44 @@ fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
 /// Settings opened once at start (the listener, the database and its
 /// session settings, the HTTP server's limits, the engine): a reload keeps
 /// their running values in `next` and names the ones the file changed.
-fn keep_start_values(next: &mut Config, running: &Config) -> Vec<&'static str> {
+fn keep_start_values(next: &mut Config, running: &Config) -> Vec<String> {
+    use contract::settings as s;
     let mut changed = Vec::new();
     macro_rules! keep {
-        ($($field:ident => $name:literal),* $(,)?) => {$(
+        ($($field:ident => $setting:expr),* $(,)?) => {$(
             if format!("{:?}", next.$field) != format!("{:?}", running.$field) {
-                changed.push($name);
+                changed.push($setting.key());
                 next.$field = running.$field.clone();
             }
+            // What the components are told follows what was kept.
+            next.values.keep(&$setting, &running.values);
         )*};
     }
     keep!(
-        listen => "listen",
-        admin_listen => "admin-listen",
-        data_dir => "data-dir",
-        migrations => "migrations",
-        db_uri => "db-uri",
-        db_pool => "db-pool",
-        db_schemas => "db-schemas",
-        db_extra_search_path => "db-extra-search-path",
-        db_statement_timeout => "db-statement-timeout",
-        db_prepared_statements => "db-prepared-statements",
-        app_settings => "app.settings",
-        pglite_listen => "pglite-listen",
-        pglite_shared_buffers => "pglite-shared-buffers",
-        postgrest => "[postgrest]",
-        upstream_breaker_failures => "upstream-breaker-failures",
-        upstream_breaker_cooldown_ms => "upstream-breaker-cooldown-ms",
-        server_header_timeout => "server-header-timeout-ms",
-        server_max_connections => "server-max-connections",
-        shutdown_timeout => "shutdown-timeout-ms",
-        component_memory_mb => "component-memory-mb",
+        listen => s::LISTEN,
+        admin_listen => s::ADMIN_LISTEN,
+        data_dir => s::DATA_DIR,
+        migrations => s::MIGRATIONS,
+        db_uri => s::DB_URI,
+        db_pool => s::DB_POOL,
+        db_schemas => s::DB_SCHEMAS,
+        db_extra_search_path => s::DB_EXTRA_SEARCH_PATH,
+        db_statement_timeout => s::DB_STATEMENT_TIMEOUT,
+        db_prepared_statements => s::DB_PREPARED_STATEMENTS,
+        app_settings => s::APP_SETTINGS,
+        pglite_listen => s::PGLITE_LISTEN,
+        pglite_shared_buffers => s::PGLITE_SHARED_BUFFERS,
+        upstream_breaker_failures => s::UPSTREAM_BREAKER_FAILURES,
+        upstream_breaker_cooldown_ms => s::UPSTREAM_BREAKER_COOLDOWN_MS,
+        server_header_timeout => s::SERVER_HEADER_TIMEOUT_MS,
+        server_max_connections => s::SERVER_MAX_CONNECTIONS,
+        shutdown_timeout => s::SHUTDOWN_TIMEOUT_MS,
+        component_memory_mb => s::COMPONENT_MEMORY_MB,
     );
+    if format!("{:?}", next.postgrest) != format!("{:?}", running.postgrest) {
+        changed.push("[postgrest]".into());
+        next.postgrest = running.postgrest.clone();
+    }
     changed
 }
 
@@ -151,7 +157,7 @@ impl Reloader {
 
     /// Builds, checks and installs the next pipeline; the new config and
     /// the changed settings that wait for a restart.
-    async fn reload(&self, running: &Config) -> Result<(Config, Vec<&'static str>)> {
+    async fn reload(&self, running: &Config) -> Result<(Config, Vec<String>)> {
         let env = |k: &str| std::env::var(k).ok();
         let mut cfg = Config::load(self.config_path.as_deref(), env, &self.overrides)?;
         if cfg.backend != running.backend && running.backend == crate::config::Backend::Adapter {
@@ -206,7 +212,10 @@ mod tests {
         assert_eq!(changed, ["listen", "db-schemas"]);
         assert_eq!(next.db_schemas, "api");
         assert_eq!(next.listen, running.listen);
-        // What the pipeline reads is taken from the file.
-        assert_eq!(next.cors_origins, "https://app.example");
+        // What the pipeline reads is taken from the file, what was kept
+        // is what its components are told.
+        let env = next.component_env();
+        assert!(env.contains(&("SUPALITE_CORS_ORIGINS".into(), "https://app.example".into())));
+        assert!(env.contains(&("SUPALITE_DB_SCHEMAS".into(), "api".into())));
     }
 }

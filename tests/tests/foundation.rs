@@ -690,6 +690,15 @@ fn startup_errors_are_clear() {
     );
 
     p.config("backend = \"sideways\"\n");
+    let e = start_error(&p, &[]);
+    assert!(
+        e.contains("invalid backend (SUPALITE_BACKEND) `sideways` (expected one of bridge, adapter)")
+            && e.contains("supalite.toml"),
+        "{e}"
+    );
+    p.config("backend = [1]\n");
+    assert!(start_error(&p, &[]).contains("`backend` must be a string"));
+    p.config("backend = \n");
     assert!(start_error(&p, &[]).contains("invalid config file"));
 
     p.config("");

@@ -301,3 +301,89 @@ fn a_roles_own_statement_timeout_applies_in_both_hosts() {
     }
     assert!(j.wait_for_log("ran past 500 ms"), "{}", j.log());
 }
+
+/// The JS hosts read the Rust host's settings table: the file written at
+/// build time is `supalite settings --json`, every setting's default and
+/// rule come from it (a bad value is refused in the Rust host's words), and
+/// the components get the same share of values from both hosts.
+#[test]
+fn the_js_host_reads_the_settings_table() {
+    let js = supalite_tests::build_js_host().unwrap_or_else(|e| panic!("{e}"));
+    let table: Value = serde_json::from_slice(
+        &std::process::Command::new(binary())
+            .args(["settings", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let script = r#"
+        const m = await import(process.argv[1]);
+        const env = { SUPALITE_DB_ANON_ROLE: 'visitor', SUPALITE_REWRITER_GREETING: 'hi', HOME: '/x' };
+        console.log(JSON.stringify({
+            settings: m.SETTINGS, roles: m.ROLES,
+            componentEnv: m.componentEnv((k) => env[k], env),
+            bad: (() => { try { m.value('SUPALITE_DB_TX_END', () => 'abort'); return null } catch (e) { return e.message } })(),
+            secret: m.problem(m.setting('SUPALITE_JWT_SECRET'), 'short'),
+        }));"#;
+    let out = std::process::Command::new("node")
+        .args(["--input-type=module", "-e", script])
+        .arg(js.join("src/settings.mjs"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["settings"], table["settings"]);
+    assert_eq!(seen["roles"], table["roles"]);
+    // The Rust host's words for a bad value.
+    assert_eq!(
+        seen["bad"],
+        "invalid db-tx-end (SUPALITE_DB_TX_END) `abort` (expected one of commit, commit-allow-override, rollback, rollback-allow-override)"
+    );
+    assert!(seen["secret"].as_str().unwrap().contains("at least 32 characters"));
+    // The components' share: what the Rust host hands them for the same settings.
+    let p = Project::new();
+    let rust = std::process::Command::new(binary())
+        .args(["settings"])
+        .current_dir(p.path())
+        .env("SUPALITE_DB_ANON_ROLE", "visitor")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&rust.stdout);
+    let env = seen["componentEnv"].as_object().unwrap();
+    for setting in table["settings"].as_array().unwrap() {
+        let name = setting["env"].as_str().unwrap();
+        let component = !setting["roles"].as_array().unwrap().is_empty() && name != "SUPALITE_DB_URI";
+        let rust_value = listing
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .filter(|v| *v != "-");
+        if component {
+            assert_eq!(env.get(name).and_then(Value::as_str), rust_value, "{name}");
+        }
+    }
+    assert_eq!(env["SUPALITE_REWRITER_GREETING"], "hi");
+    assert!(env.get("HOME").is_none());
+}
+
+#[test]
+fn the_js_host_prints_usage() {
+    let js = supalite_tests::build_js_host().unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new("node")
+        .arg(js.join("bin/serve.mjs"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.starts_with("usage:"), "{text}");
+    assert!(text.contains("--listen ADDR") && text.contains("127.0.0.1:54321"), "{text}");
+    let out = std::process::Command::new("node")
+        .arg(js.join("bin/serve.mjs"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--bogus") && err.contains("usage:") && !err.contains("    at "), "{err}");
+}

@@ -91,7 +91,7 @@ mod glue {
         /// Read once per instance (the environment does not change).
         static SETTINGS: (Policy, String) = (
             Policy::from_env(|k| setting(k)),
-            setting("SUPALITE_UPSTREAM_URL").unwrap_or_default(),
+            contract::settings::UPSTREAM_URL.text(setting).unwrap_or_default(),
         );
     }
 

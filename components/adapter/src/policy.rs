@@ -24,33 +24,18 @@ pub struct Policy {
 /// Longest single back-off.
 pub const MAX_BACKOFF_MS: u64 = 2_000;
 
-use contract::defaults;
+use contract::settings as s;
 
 impl Policy {
+    /// The adapter's settings (defaults from `contract::settings`).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Policy {
-        let num = |k: &str, d: u64| contract::read_number(k, &get).unwrap_or(d);
+        let num = |setting: &s::Setting| setting.number::<u64>(&get).unwrap_or_default();
         Policy {
-            attempt_timeout_ms: num(
-                "SUPALITE_UPSTREAM_TIMEOUT_MS",
-                defaults::UPSTREAM_TIMEOUT_MS,
-            )
-            .max(1),
-            total_timeout_ms: num(
-                "SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS",
-                defaults::UPSTREAM_TOTAL_TIMEOUT_MS,
-            )
-            .max(1),
-            retries: num(
-                "SUPALITE_UPSTREAM_RETRIES",
-                defaults::UPSTREAM_RETRIES.into(),
-            )
-            .min(10) as u32,
-            backoff_ms: num(
-                "SUPALITE_UPSTREAM_BACKOFF_MS",
-                defaults::UPSTREAM_BACKOFF_MS,
-            ),
-            fallback: contract::read_flag("SUPALITE_UPSTREAM_FALLBACK", &get)
-                .unwrap_or(defaults::UPSTREAM_FALLBACK),
+            attempt_timeout_ms: num(&s::UPSTREAM_TIMEOUT_MS).max(1),
+            total_timeout_ms: num(&s::UPSTREAM_TOTAL_TIMEOUT_MS).max(1),
+            retries: num(&s::UPSTREAM_RETRIES).min(10) as u32,
+            backoff_ms: num(&s::UPSTREAM_BACKOFF_MS),
+            fallback: s::UPSTREAM_FALLBACK.flag(&get),
         }
     }
 

@@ -3,48 +3,28 @@
 //! component only runs the statement through the `sql` import under the
 //! caller's role and claims.
 //!
-//! Configuration (wasi:cli environment, PostgREST's names in brackets):
-//! - `SUPALITE_DB_SCHEMAS` [db-schemas]: comma-separated, default `public`.
-//! - `SUPALITE_DB_ANON_ROLE` [db-anon-role] (or the older
-//!   `SUPALITE_ANON_ROLE`): default `anon`.
-//! - `SUPALITE_DB_MAX_ROWS` [db-max-rows]: optional cap on rows per read.
-//! - `SUPALITE_DB_AGGREGATES_ENABLED` [db-aggregates-enabled]: `true` allows
-//!   aggregate functions in `select`.
-//! - `SUPALITE_DB_PLAN_ENABLED` [db-plan-enabled]: `true` answers
-//!   `Accept: application/vnd.pgrst.plan` with the request's EXPLAIN.
+//! Its settings (PostgREST's `db-*` names) are the rows of
+//! `contract::settings` that list the bridge role.
 
 /// Reads the bridge's settings from environment-style lookups.
 pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
-    let mut cfg = postgrest::Config::default();
-    if let Some(s) = var("SUPALITE_DB_SCHEMAS") {
-        let schemas: Vec<String> = s
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect();
-        if !schemas.is_empty() {
-            cfg.schemas = schemas;
-        }
+    use contract::settings as s;
+    let schemas = s::DB_SCHEMAS.list(&var);
+    postgrest::Config {
+        schemas: if schemas.is_empty() {
+            contract::list(contract::defaults::DB_SCHEMAS)
+        } else {
+            schemas
+        },
+        anon_role: s::anon_role_or_default(&var),
+        max_rows: s::DB_MAX_ROWS.number(&var),
+        tx_end: postgrest::TxEnd::parse(s::DB_TX_END.text_or_default(&var).trim())
+            .unwrap_or_default(),
+        aggregates_enabled: s::DB_AGGREGATES_ENABLED.flag(&var),
+        plan_enabled: s::DB_PLAN_ENABLED.flag(&var),
+        extra_search_path: s::DB_EXTRA_SEARCH_PATH.list(&var),
+        pre_request: s::DB_PRE_REQUEST.text(&var).map(|f| f.trim().to_string()),
     }
-    if let Some(r) = contract::anon_role(&var) {
-        cfg.anon_role = r;
-    }
-    cfg.max_rows = contract::read_number("SUPALITE_DB_MAX_ROWS", &var);
-    let flag = |k: &str| contract::read_flag(k, &var).unwrap_or(false);
-    cfg.aggregates_enabled = flag("SUPALITE_DB_AGGREGATES_ENABLED");
-    cfg.plan_enabled = flag("SUPALITE_DB_PLAN_ENABLED");
-    if let Some(t) =
-        contract::read("SUPALITE_DB_TX_END", &var).and_then(|t| postgrest::TxEnd::parse(t.trim()))
-    {
-        cfg.tx_end = t;
-    }
-    if let Some(s) = var("SUPALITE_DB_EXTRA_SEARCH_PATH") {
-        cfg.extra_search_path = contract::list(&s);
-    }
-    cfg.pre_request = var("SUPALITE_DB_PRE_REQUEST")
-        .map(|f| f.trim().to_string())
-        .filter(|f| !f.is_empty());
-    cfg
 }
 
 /// Talc instead of Rust's default wasm allocator (dlmalloc): each request

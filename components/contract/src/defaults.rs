@@ -1,38 +1,47 @@
-//! The defaults of the settings the components read, declared once: the
-//! host's config and each component fall back to the same values.
+//! Text defaults some code needs as constants (the anonymous role, the
+//! schemas, ...), taken from the settings table at compile time: each is
+//! declared once, in its row of `settings::SETTINGS`.
 
-pub const DB_ANON_ROLE: &str = "anon";
+use crate::settings::{self, Fallback, Setting};
+
+/// The default of `s`, which must be a value.
+const fn value(s: Setting) -> &'static str {
+    match s.default {
+        Fallback::Value(v) => v,
+        _ => panic!("this setting has no default value"),
+    }
+}
+
+/// The default of `s` as a number, which it must be.
+pub const fn number(s: Setting) -> u64 {
+    let bytes = value(s).as_bytes();
+    let mut n: u64 = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "this setting's default is not a number");
+        n = n * 10 + (bytes[i] - b'0') as u64;
+        i += 1;
+    }
+    n
+}
+
+pub const DB_ANON_ROLE: &str = value(settings::DB_ANON_ROLE);
+pub const JWT_ROLE_CLAIM_KEY: &str = value(settings::JWT_ROLE_CLAIM_KEY);
+pub const DB_SCHEMAS: &str = value(settings::DB_SCHEMAS);
+pub const DB_EXTRA_SEARCH_PATH: &str = value(settings::DB_EXTRA_SEARCH_PATH);
+pub const DB_TX_END: &str = value(settings::DB_TX_END);
+pub const CORS_ORIGINS: &str = value(settings::CORS_ORIGINS);
+pub const ROUTES: &str = value(settings::ROUTES);
+pub const LOG: &str = value(settings::LOG);
+/// The Supabase CLI's local JWT secret, so its well-known keys work.
+pub const JWT_SECRET: &str = value(settings::JWT_SECRET);
+/// The statement timeout cap (`db-statement-timeout`), milliseconds.
+pub const DB_STATEMENT_TIMEOUT_MS: u64 = number(settings::DB_STATEMENT_TIMEOUT);
+/// The largest request body (`max-body-bytes`).
+pub const MAX_BODY_BYTES: usize = number(settings::MAX_BODY_BYTES) as usize;
+
 /// After the anonymous role (`db-anon-role`), the roles a token may carry.
 pub const JWT_ALLOWED_ROLES_AFTER_ANON: [&str; 2] = ["authenticated", "service_role"];
-pub const JWT_ROLE_CLAIM_KEY: &str = ".role";
-pub const DB_SCHEMAS: &str = "public";
-pub const DB_EXTRA_SEARCH_PATH: &str = "public";
-pub const DB_TX_END: &str = "commit";
-/// The statement timeout cap (`db-statement-timeout`), milliseconds.
-pub const DB_STATEMENT_TIMEOUT_MS: u64 = 8_000;
-pub const CORS_ORIGINS: &str = "*";
-pub const ROUTES: &str = "/rest/v1=rest,/auth/v1=auth";
-pub const UPSTREAM_TIMEOUT_MS: u64 = 15_000;
-pub const UPSTREAM_TOTAL_TIMEOUT_MS: u64 = 30_000;
-pub const UPSTREAM_RETRIES: u32 = 2;
-pub const UPSTREAM_BACKOFF_MS: u64 = 50;
-pub const UPSTREAM_FALLBACK: bool = false;
-pub const AUTH_AUTOCONFIRM: bool = true;
-pub const AUTH_DISABLE_SIGNUP: bool = false;
-pub const AUTH_JWT_EXPIRY: u64 = 3600;
-/// A revoked refresh token used again within this many seconds still works
-/// (concurrent refreshes from several tabs), as GoTrue's reuse interval.
-pub const AUTH_REFRESH_TOKEN_REUSE_INTERVAL: u64 = 10;
-/// GoTrue's `rate_limit_token_refresh`: 150 per 5 minutes.
-pub const AUTH_RATE_LIMIT_TOKEN: u32 = 150;
-pub const AUTH_RATE_LIMIT_WINDOW: u32 = 300;
-/// GoTrue's `rate_limit_sign_in_sign_ups` (Supabase CLI's default): sign-ups
-/// and password sign-ins per client and window.
-pub const AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS: u32 = 30;
-/// GoTrue's `rate_limit_anonymous_users`: anonymous sign-ins per client and hour.
-pub const AUTH_RATE_LIMIT_ANONYMOUS_USERS: u32 = 30;
-/// Supabase CLI's `enable_anonymous_sign_ins`.
-pub const AUTH_ANONYMOUS_SIGN_INS: bool = false;
 
 /// The roles a token may carry when `jwt-allowed-roles` is not set.
 pub fn jwt_allowed_roles(anon_role: &str) -> Vec<String> {

@@ -1,29 +1,70 @@
 //! HTTP rules the host and the components share: the route table, which
 //! headers never cross a hop or a stage, request ids, the body limit.
 
+/// The stage a route's requests go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The data API (`backend.handle`).
+    Rest,
+    /// The auth API (`auth.handle`).
+    Auth,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::Rest, Target::Auth];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Rest => "rest",
+            Target::Auth => "auth",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
 /// One entry of the route table: a public path prefix and the stage that
-/// serves it (`auth` true: the auth API, else the data API).
+/// serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRule {
     pub prefix: String,
-    pub auth: bool,
+    pub target: Target,
+}
+
+impl RouteRule {
+    pub fn auth(&self) -> bool {
+        self.target == Target::Auth
+    }
 }
 
 /// Supabase's routes: `/rest/v1` → data API, `/auth/v1` → auth API.
 pub fn default_routes() -> Vec<RouteRule> {
-    parse_routes(crate::defaults::ROUTES)
+    route_rules(crate::defaults::ROUTES).expect("the default routes parse")
 }
 
-/// Parses `SUPALITE_ROUTES` (`prefix=rest|auth,...`); unusable entries are
-/// skipped (the host validates the config before it gets here).
-pub fn parse_routes(text: &str) -> Vec<RouteRule> {
-    text.split(',')
-        .filter_map(|r| r.split_once('='))
-        .filter_map(|(p, t)| parse_route(p, t).ok())
+/// `SUPALITE_ROUTES` (`prefix=target,...`): every pair by [`parse_route`].
+pub fn route_rules(text: &str) -> Result<Vec<RouteRule>, String> {
+    crate::list(text)
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((p, t)) => parse_route(p, t),
+            None => Err(format!("`{item}` is not prefix=target")),
+        })
         .collect()
 }
 
-/// One route: a prefix starting with `/` and the target `rest` or `auth`.
+/// A component's route table from its `SUPALITE_ROUTES` setting (read,
+/// so already checked): the default when unset.
+pub fn routes_or_default(setting: Option<&str>) -> Vec<RouteRule> {
+    match setting.map(route_rules) {
+        Some(Ok(rules)) if !rules.is_empty() => rules,
+        _ => default_routes(),
+    }
+}
+
+/// One route: a prefix starting with `/` and a target (`rest` or `auth`).
 pub fn parse_route(prefix: &str, target: &str) -> Result<RouteRule, String> {
     let prefix = prefix.trim();
     if !prefix.starts_with('/') {
@@ -31,18 +72,16 @@ pub fn parse_route(prefix: &str, target: &str) -> Result<RouteRule, String> {
             "invalid route prefix `{prefix}` (must start with /)"
         ));
     }
-    let auth = match target.trim() {
-        "auth" => true,
-        "rest" => false,
-        other => {
-            return Err(format!(
-                "invalid route target `{other}` for `{prefix}` (expected rest or auth)"
-            ))
-        }
-    };
+    let target = Target::from_name(target.trim()).ok_or_else(|| {
+        format!(
+            "invalid route target `{}` for `{prefix}` (expected {})",
+            target.trim(),
+            Target::ALL.map(Target::name).join(" or ")
+        )
+    })?;
     Ok(RouteRule {
         prefix: prefix.trim_end_matches('/').to_string(),
-        auth,
+        target,
     })
 }
 
@@ -78,7 +117,7 @@ pub fn new_request_id(random: [u64; 2]) -> String {
 }
 
 /// Default request body limit.
-pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_BODY: usize = crate::defaults::MAX_BODY_BYTES;
 
 /// The request body limit from `SUPALITE_MAX_BODY_BYTES`'s value.
 pub fn max_body(setting: Option<&str>) -> usize {

@@ -1,10 +1,17 @@
-//! The settings the role components read, declared once: the environment
-//! name (its `supalite.toml` key is the same name in kebab case), the roles
-//! that may see it, whether it is a secret, and what a valid value looks
-//! like. The host refuses to start on an invalid value; a component (under
-//! the supalite host, `wasmtime serve` or the JS hosts) reads its settings
-//! through [`read`], [`read_flag`] and [`read_number`], which check them
-//! the same way, say so on stderr and fall back to the default.
+//! Every setting, declared once: one row per setting in [`SETTINGS`], with
+//! the roles that see it (none: the host alone), whether it is a secret,
+//! the form of a valid value ([`Kind`]), its default and what it means.
+//! From the row's name come its environment name (`DB_TX_END` →
+//! `SUPALITE_DB_TX_END`) and its `supalite.toml` key (`db-tx-end`).
+//!
+//! What reads this table: the host's configuration (`host/src/config.rs`
+//! loads every row from the file and the environment, checks it by its
+//! kind, and hands each role its share), the components (they read theirs
+//! through [`Setting::text`], [`Setting::flag`] and [`Setting::number`],
+//! which check values the same way, say so on stderr and fall back to the
+//! default), the README's configuration table ([`markdown_table`], checked
+//! by a test) and the JS hosts (`supalite settings --json`, written into
+//! `host/js/build/settings.mjs` at build time).
 
 use crate::Role::{self, *};
 
@@ -13,6 +20,8 @@ use crate::Role::{self, *};
 pub enum Kind {
     /// Any text.
     Text,
+    /// A comma-separated list (items trimmed, empty ones dropped).
+    List,
     /// `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case).
     Flag,
     /// A whole number, 0 or more.
@@ -21,33 +30,77 @@ pub enum Kind {
     Url,
     /// One of these words.
     Choice(&'static [&'static str]),
-    /// A JSON object of strings (`app.settings.*`).
+    /// `host:port` (an IP address and a port).
+    Address,
+    /// A size with an optional unit, e.g. `8MB` (PostgreSQL's form).
+    Size,
+    /// A file or directory path.
+    Path,
+    /// A JSON object of strings (`app.settings.*`); a table in the file.
     StringMap,
-    /// `prefix=target,prefix=target` (the rewriter's routes).
+    /// `prefix=target,prefix=target` (the rewriter's routes); a table in
+    /// the file.
     Routes,
+    /// `role=number,role=number`; a table in the file.
+    RoleNumbers,
     /// At least 32 characters (PostgREST's rule), or a JWK / JWK set (JSON).
     JwtSecret,
 }
 
-/// A setting as the components read it.
-#[derive(Debug)]
+/// What applies when a setting is not set: its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// This text, read as the setting's kind.
+    Value(&'static str),
+    /// Unset (off, none).
+    Unset,
+    /// Worked out from other settings, as this text says (the host
+    /// resolves it; a component reads it as unset).
+    Derived(&'static str),
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy)]
 pub struct Setting {
-    /// The environment variable.
+    /// The environment variable: `SUPALITE_` and the row's name.
     pub env: &'static str,
-    /// The roles that read it; no other role sees it.
+    /// The roles that read it; no other role sees it. Empty: the host only.
     pub roles: &'static [Role],
     /// Never printed by value (passed by name to `wasmtime serve`).
     pub secret: bool,
     pub kind: Kind,
+    pub default: Fallback,
+    /// Read from `supalite.toml` too (false: the environment only).
+    pub file: bool,
+    /// What it means (markdown, one paragraph: the README's table).
+    pub about: &'static str,
 }
 
-const fn setting(env: &'static str, kind: Kind, roles: &'static [Role]) -> Setting {
-    Setting {
-        env,
-        roles,
-        secret: false,
-        kind,
-    }
+/// The fields a row leaves out.
+const ROW: Setting = Setting {
+    env: "",
+    roles: &[],
+    secret: false,
+    kind: Kind::Text,
+    default: Fallback::Unset,
+    file: true,
+    about: "",
+};
+
+/// Declares each row as a constant named after its environment variable
+/// (`pub const DB_TX_END: Setting`) and lists them all in [`SETTINGS`].
+macro_rules! settings {
+    ($($name:ident { $($field:ident: $value:expr),* $(,)? })*) => {
+        $(
+            pub const $name: Setting = Setting {
+                env: concat!("SUPALITE_", stringify!($name)),
+                $($field: $value,)*
+                ..ROW
+            };
+        )*
+        /// Every setting, in the order of the README's table.
+        pub const SETTINGS: &[Setting] = &[$($name),*];
+    };
 }
 
 /// PostgREST's `db-tx-end` values.
@@ -58,75 +111,318 @@ pub const TX_END: &[&str] = &[
     "rollback-allow-override",
 ];
 
+use Fallback::*;
 use Kind::*;
 
-/// Every setting a built-in component reads, with the roles that read it.
-pub const SETTINGS: &[Setting] = &[
-    Setting {
-        env: "SUPALITE_JWT_SECRET",
+settings! {
+    LISTEN {
+        kind: Address, default: Value("127.0.0.1:54321"),
+        about: "listen address (`--listen`; a PostgREST config file's `server-host`/`server-port` also set it)",
+    }
+    BACKEND {
+        kind: Choice(&["bridge", "adapter"]), default: Derived("`bridge`; `adapter` with a `[postgrest]` table"),
+        about: "`bridge` (serve the API on the local database) or `adapter` (forward to PostgREST)",
+    }
+    UPSTREAM_URL {
+        kind: Url, roles: &[Adapter], default: Derived("— (`http://127.0.0.1:<server-port>` with a `[postgrest]` table)"),
+        about: "PostgREST base URL for the adapter, e.g. `http://127.0.0.1:3000`",
+    }
+    UPSTREAM_TIMEOUT_MS {
+        kind: Number, roles: &[Adapter], default: Value("15000"),
+        about: "one adapter attempt, from sending to the end of the answer",
+    }
+    UPSTREAM_TOTAL_TIMEOUT_MS {
+        kind: Number, roles: &[Adapter], default: Value("30000"),
+        about: "all attempts of one request, back-off included",
+    }
+    UPSTREAM_RETRIES {
+        kind: Number, roles: &[Adapter], default: Value("2"),
+        about: "extra attempts (GET/HEAD/OPTIONS, or any request that never reached the upstream)",
+    }
+    UPSTREAM_BACKOFF_MS {
+        kind: Number, roles: &[Adapter], default: Value("50"),
+        about: "first back-off; doubles per retry, capped at 2 s, full jitter",
+    }
+    UPSTREAM_BREAKER_FAILURES {
+        kind: Number, default: Value("5"),
+        about: "consecutive failed attempts (refused, timeout, broken answer, 502/503/504) that open the breaker",
+    }
+    UPSTREAM_BREAKER_COOLDOWN_MS {
+        kind: Number, default: Value("5000"),
+        about: "how long it stays open before one probe request goes through",
+    }
+    UPSTREAM_FALLBACK {
+        kind: Flag, roles: &[Adapter], default: Value("false"),
+        about: "serve requests the upstream cannot (breaker open, refused; for GET/HEAD also timeouts and 502–504) with the bridge on the same database (`db-uri`, or the embedded PGlite a supervised PostgREST uses); such answers carry `X-Supalite-Fallback: bridge; reason=…`",
+    }
+    ADMIN_LISTEN {
+        kind: Address, default: Derived("off (`127.0.0.1:<admin-server-port>` when a PostgREST config file sets that)"),
+        about: "admin listener: `GET /live`, `/ready` (database answers), `/metrics` (Prometheus text: per upstream requests, retries, failures, breaker rejections, fallbacks, breaker state, latency histogram)",
+    }
+    PGLITE_SHARED_BUFFERS {
+        kind: Size, default: Value("8MB"),
+        about: "embedded PGlite's `shared_buffers` (PostgreSQL's page cache, all of it resident in PGlite's heap; PostgreSQL's own default, 128MB, costs ~120 MB of RSS) — raise it for large local data",
+    }
+    PGLITE_LISTEN {
+        kind: Address, default: Unset,
+        about: "expose embedded PGlite on this loopback address with the PostgreSQL wire protocol (trust auth, so loopback only), e.g. `127.0.0.1:54322` for psql",
+    }
+    INSTANCE_REUSE {
+        kind: Number, default: Derived("`1000` with the built-in components, `1` when a role is replaced by your own file"),
+        about: "requests one pipeline instance may serve before it is dropped; `1` = a fresh instance per request, exactly as `wasmtime serve` (the built-in components keep no state between requests; an instance that trapped is never reused)",
+    }
+    ROUTES {
+        kind: Routes, roles: &[Rewriter], default: Value("/rest/v1=rest,/auth/v1=auth"),
+        about: "the rewriter's route table (`[routes]` in the file: `\"/rest/v1\" = \"rest\"`): public path prefix → `rest` (data API) or `auth`; longest prefix wins, the prefix is stripped, the query string is passed on byte for byte, other paths are 404 PGRST125",
+    }
+    DATA_DIR {
+        kind: Path, default: Value(".supalite/data"),
+        about: "PGlite data directory (`--data-dir`)",
+    }
+    DB_URI {
+        kind: Text, roles: &[Pgwire], secret: true, default: Unset,
+        about: "`postgres://user:password@host:port/db`: use PostgreSQL instead of PGlite (TCP; SCRAM-SHA-256, MD5 or cleartext auth)",
+    }
+    DB_POOL {
+        kind: Number, default: Value("10"),
+        about: "PostgreSQL connections",
+    }
+    MIGRATIONS {
+        kind: Path, default: Value("supabase/migrations"),
+        about: "migrations directory (`--migrations`)",
+    }
+    JWT_SECRET {
         // The verifier checks tokens with it, the auth API signs them.
-        roles: &[Verifier, Auth],
-        secret: true,
-        kind: JwtSecret,
+        kind: JwtSecret, roles: &[Verifier, Auth], secret: true,
+        // The Supabase CLI's local secret, so the well-known local keys work.
+        default: Value("super-secret-jwt-token-with-at-least-32-characters-long"),
+        about: "HS256 secret, ≥ 32 characters, or a JWK / JWK set (JSON); the default is the Supabase CLI's local development secret (set your own for anything shared)",
+    }
+    JWT_SECRET_IS_BASE64 {
+        kind: Flag, roles: &[Verifier, Auth], default: Value("false"),
+        about: "the secret is base64",
+    }
+    JWT_AUD {
+        kind: Text, roles: &[Verifier, Auth], default: Unset,
+        about: "the audience: a token's `aud`, when it has one, must be this string or an array of strings containing it (as PostgREST; a token without `aud` is accepted)",
+    }
+    JWT_ROLE_CLAIM_KEY {
+        kind: Text, roles: &[Verifier, Auth], default: Value(".role"),
+        about: "where the role is in the claims",
+    }
+    JWT_ALLOWED_ROLES {
+        kind: List, roles: &[Verifier, Auth, Pgwire],
+        default: Derived("`db-anon-role`, `authenticated`, `service_role`"),
+        about: "roles a token may carry; any other role is a 401 (the database connection may be a superuser: a token must never pick `postgres`)",
+    }
+    DB_SCHEMAS {
+        kind: List, roles: &[Bridge, Pgwire], default: Value("public"),
+        about: "exposed schemas (first is the default; others via `Accept-Profile`/`Content-Profile`)",
+    }
+    DB_EXTRA_SEARCH_PATH {
+        kind: List, roles: &[Bridge, Pgwire], default: Value("public"),
+        about: "schemas on each request's `search_path` after the request's own schema (as PostgREST: functions, views and triggers may name tables without a schema)",
+    }
+    DB_PRE_REQUEST {
+        kind: Text, roles: &[Bridge], default: Unset,
+        about: "a function (`schema.name`) called in each request's transaction before its statement, after the role, claims and `request.*` settings (as PostgREST: it may raise to refuse the request or `set local role`)",
+    }
+    APP_SETTINGS {
+        // What the supalite host applies itself; `pgwire` under other hosts.
+        kind: StringMap, roles: &[Pgwire], default: Unset,
+        about: "`[app.settings]` in the file (`name = \"value\"`), a JSON object (`{\"name\": \"value\"}`) in the environment: set as `app.settings.<name>` in every request's transaction, for SQL to read with `current_setting` (also by the `pgwire` provider under `wasmtime serve`)",
+    }
+    DB_ANON_ROLE {
+        kind: Text, roles: &[Verifier, Auth, Bridge, Pgwire], default: Value("anon"),
+        about: "role for requests without a token",
+    }
+    ANON_ROLE {
+        kind: Text, roles: &[Verifier, Auth, Bridge, Pgwire], default: Unset, file: false,
+        about: "the older name of `db-anon-role` (read when that is unset)",
+    }
+    DB_MAX_ROWS {
+        kind: Number, roles: &[Bridge], default: Unset,
+        about: "cap on rows per read",
+    }
+    DB_AGGREGATES_ENABLED {
+        kind: Flag, roles: &[Bridge], default: Value("false"),
+        about: "aggregate functions in `select` (`count()`, `sum()`, `avg()`, `max()`, `min()`, grouped by the other selected columns), as PostgREST's setting",
+    }
+    DB_PLAN_ENABLED {
+        kind: Flag, roles: &[Bridge], default: Value("false"),
+        about: "`Accept: application/vnd.pgrst.plan[+json\\|+text]; for=\"…\"; options=analyze\\|verbose\\|settings\\|buffers\\|wal` answers the request's EXPLAIN (supabase-js `.explain()`), as PostgREST's setting",
+    }
+    DB_TX_END {
+        kind: Choice(TX_END), roles: &[Bridge], default: Value("commit"),
+        about: "`commit`, `commit-allow-override`, `rollback`, `rollback-allow-override` (as PostgREST; `-allow-override` honours `Prefer: tx=`)",
+    }
+    DB_PREPARED_STATEMENTS {
+        kind: Flag, default: Value("true"),
+        about: "each statement shape is prepared once per session (pooled connection, PGlite's session) and then only bound, as PostgREST's setting; at most 100 per session, the least recently used closed; all closed on a schema reload (PostgreSQL also replans them by itself after DDL)",
+    }
+    DB_STATEMENT_TIMEOUT {
+        // The supalite host applies it; `pgwire` under other hosts.
+        kind: Number, roles: &[Pgwire], default: Value("8000"),
+        about: "server-wide cap (ms; `0` = none) on every request's statements; the impersonated role's own `statement_timeout` (`ALTER ROLE anon SET statement_timeout = '3s'`) applies when shorter. 500 `57014` \"canceling statement due to statement timeout\"",
+    }
+    EDGE {
+        kind: Choice(&["handler", "wasi-http"]), default: Value("handler"),
+        about: "how the server calls the pipeline: `handler` = the gateway's `supalite:api/handler` export (whole request and response as records; used when the gateway has it), `wasi-http` = always `wasi:http/incoming-handler`, as `wasmtime serve` does (same answers, slower)",
+    }
+    MAX_BODY_BYTES {
+        kind: Number, roles: &[Gateway], default: Value("10485760"),
+        about: "largest request body (10 MiB); above it 413 `PGRST413` (refused before reading when `Content-Length` says so, else the server stops reading one byte past the limit)",
+    }
+    REQUEST_DEADLINE_MS {
+        kind: Number, default: Value("60000"),
+        about: "the longest one request may take in the pipeline (wall clock, and guest code through wasmtime's epoch interruption): 504 `SUPALITE504` after it; the instance is dropped",
+    }
+    ROLE_DEADLINE_MS {
+        kind: RoleNumbers, default: Unset,
+        about: "`[role-deadline-ms]` in the file (`bridge = 300`), `bridge=300,rewriter=50` in the environment: the most wasm time one role's code may run in one request: each 10 ms epoch tick is charged to the role whose code is innermost on the stack (its core modules are named after it at composition), time waiting on the database is not; past it 504 `SUPALITE504` naming the role, logged",
+    }
+    SERVER_HEADER_TIMEOUT_MS {
+        kind: Number, default: Value("10000"),
+        about: "time to send a request's headers, and the longest a keep-alive connection may stay idle; then the connection is closed",
+    }
+    SERVER_MAX_CONNECTIONS {
+        kind: Number, default: Value("1000"),
+        about: "open HTTP connections at most; more wait in the listen backlog",
+    }
+    SERVER_BODY_MEMORY_MB {
+        kind: Number, default: Value("64"),
+        about: "request bodies in flight, all requests together (by `Content-Length`; a chunked body counts as `max-body-bytes`); a request whose body does not fit waits, within its deadline, for others to finish",
+    }
+    SHUTDOWN_TIMEOUT_MS {
+        kind: Number, default: Value("10000"),
+        about: "on SIGTERM/Ctrl-C: how long requests in flight may take to finish",
+    }
+    COMPONENT_MEMORY_MB {
+        kind: Number, default: Value("256"),
+        about: "the most one component's linear memory may grow to (1 to 4096); past it the growth is refused and logged",
+    }
+    ROLE_MEMORY_MB {
+        kind: RoleNumbers, default: Unset,
+        about: "`[role-memory-mb]` in the file (`bridge = 64`), `bridge=64,rewriter=16` in the environment: a lower cap for one role's component, written into the composed file as its memories' declared maximum (so `wasmtime serve` and the JS hosts enforce it too); refused and logged like the overall cap",
+    }
+    CORS_ORIGINS {
+        kind: List, roles: &[Rewriter], default: Value("*"),
+        about: "`*` or a comma-separated list of allowed origins",
+    }
+    AUTH_AUTOCONFIRM {
+        kind: Flag, roles: &[Auth], default: Value("true"),
+        about: "sign users in at sign-up; `false`: sign-in fails with `email_not_confirmed` until an admin confirms",
+    }
+    AUTH_DISABLE_SIGNUP {
+        kind: Flag, roles: &[Auth], default: Value("false"),
+        about: "refuse `/auth/v1/signup`",
+    }
+    AUTH_JWT_EXPIRY {
+        kind: Number, roles: &[Auth], default: Value("3600"),
+        about: "access token lifetime (s)",
+    }
+    AUTH_REFRESH_TOKEN_REUSE_INTERVAL {
+        // Concurrent refreshes from several tabs, as GoTrue's reuse interval.
+        kind: Number, roles: &[Auth], default: Value("10"),
+        about: "seconds a rotated refresh token still works; reuse after that revokes the session",
+    }
+    AUTH_RATE_LIMIT_TOKEN {
+        kind: Number, roles: &[Auth], default: Value("150"),
+        about: "refresh-token grants per client address and window, as GoTrue's `rate_limit_token_refresh`; then 429 `over_request_rate_limit` with `Retry-After`; `0` = no limit",
+    }
+    AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS {
+        kind: Number, roles: &[Auth], default: Value("30"),
+        about: "sign-ups and password sign-ins per client address and window, as GoTrue's `rate_limit_sign_in_sign_ups` (Supabase's default); `0` = no limit",
+    }
+    AUTH_RATE_LIMIT_WINDOW {
+        kind: Number, roles: &[Auth], default: Value("300"),
+        about: "the window of both (s)",
+    }
+    AUTH_ANONYMOUS_SIGN_INS {
+        kind: Flag, roles: &[Auth], default: Value("false"),
+        about: "`supabase.auth.signInAnonymously()`: `/auth/v1/signup` without an e-mail signs in a new user whose token claims `is_anonymous: true` (RLS can read it with `auth.jwt()->>'is_anonymous'`), and `updateUser({ email, password })` makes it a permanent user (same id, its rows kept); off, it answers 422 `anonymous_provider_disabled`, as Supabase's default",
+    }
+    AUTH_RATE_LIMIT_ANONYMOUS_USERS {
+        kind: Number, roles: &[Auth], default: Value("30"),
+        about: "anonymous sign-ins per client address and hour (GoTrue's `rate_limit_anonymous_users`); `0` = no limit",
+    }
+    SERVER_HOST {
+        kind: Text, default: Unset,
+        about: "PostgREST's name for the listen host (with `server-port`; `!4`, `*4` and `*` mean 127.0.0.1 here, `!6`/`*6` ::1), so a PostgREST config file is a supalite config (`supalite postgrest FILE`)",
+    }
+    SERVER_PORT {
+        kind: Number, default: Unset,
+        about: "PostgREST's name for the listen port (used when `listen` is unset)",
+    }
+    ADMIN_SERVER_PORT {
+        kind: Number, default: Unset,
+        about: "PostgREST's admin port: `admin-listen` on 127.0.0.1 (used when `admin-listen` is unset)",
+    }
+    LOG {
+        kind: Text, default: Value("supalite=info"), file: false,
+        about: "log filter (tracing's `EnvFilter`), e.g. `supalite=debug` for one line per request with its request id",
+    }
+    WORKER_THREADS {
+        kind: Number, default: Derived("one per core"), file: false,
+        about: "tokio worker threads",
+    }
+    MEMORY_KEEP_RESIDENT {
+        kind: Number, default: Derived("0 when instances are reused, 1 MiB with `instance-reuse = 1`"), file: false,
+        about: "tuning: bytes of a linear memory kept resident per pooled slot when it is freed",
+    }
+    TABLE_KEEP_RESIDENT {
+        kind: Number, default: Value("16384"), file: false,
+        about: "tuning: bytes of a table kept resident per pooled slot when it is freed",
+    }
+    STACK_KEEP_RESIDENT {
+        kind: Number, default: Value("131072"), file: false,
+        about: "tuning: bytes of an async stack kept resident per pooled slot when it is freed",
+    }
+}
+
+/// A table of the config file that is not a setting of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct FileTable {
+    /// As written in the README: the table and its form.
+    pub form: &'static str,
+    /// Its top-level key in `supalite.toml`.
+    pub key: &'static str,
+    pub default: &'static str,
+    pub about: &'static str,
+}
+
+/// The config file's tables beyond [`SETTINGS`] (file only).
+pub const FILE_TABLES: &[FileTable] = &[
+    FileTable {
+        form: "`[postgrest]` `command`, `server-port` (3000), `admin-server-port` (3001), `db-uri`, `config-file`, `ready-timeout-s` (60)",
+        key: "postgrest",
+        default: "—",
+        about: "run and supervise a PostgREST (see below); implies `backend = \"adapter\"` and `upstream-url = http://127.0.0.1:<server-port>`",
     },
-    setting("SUPALITE_JWT_SECRET_IS_BASE64", Flag, &[Verifier, Auth]),
-    setting(
-        "SUPALITE_JWT_ALLOWED_ROLES",
-        Text,
-        &[Verifier, Auth, Pgwire],
-    ),
-    setting("SUPALITE_JWT_ROLE_CLAIM_KEY", Text, &[Verifier, Auth]),
-    setting("SUPALITE_JWT_AUD", Text, &[Verifier, Auth]),
-    setting(
-        "SUPALITE_DB_ANON_ROLE",
-        Text,
-        &[Verifier, Auth, Bridge, Pgwire],
-    ),
-    // The older name of the same setting.
-    setting(
-        "SUPALITE_ANON_ROLE",
-        Text,
-        &[Verifier, Auth, Bridge, Pgwire],
-    ),
-    setting("SUPALITE_DB_SCHEMAS", Text, &[Bridge, Pgwire]),
-    setting("SUPALITE_DB_EXTRA_SEARCH_PATH", Text, &[Bridge, Pgwire]),
-    setting("SUPALITE_DB_TX_END", Choice(TX_END), &[Bridge]),
-    setting("SUPALITE_DB_PRE_REQUEST", Text, &[Bridge]),
-    setting("SUPALITE_DB_AGGREGATES_ENABLED", Flag, &[Bridge]),
-    setting("SUPALITE_DB_PLAN_ENABLED", Flag, &[Bridge]),
-    setting("SUPALITE_DB_MAX_ROWS", Number, &[Bridge]),
-    // What the supalite host applies itself; `pgwire` applies them under
-    // other wasi:http hosts.
-    setting("SUPALITE_DB_STATEMENT_TIMEOUT", Number, &[Pgwire]),
-    setting("SUPALITE_APP_SETTINGS", StringMap, &[Pgwire]),
-    Setting {
-        env: "SUPALITE_DB_URI",
-        roles: &[Pgwire],
-        secret: true,
-        kind: Text,
+    FileTable {
+        form: "`[components]` `gateway`, `rewriter`, `verifier`, `auth`, `bridge`, `adapter`, `pgwire`, `standalone`",
+        key: "components",
+        default: "built-in",
+        about: "paths to `.wasm` files replacing a role (see \"Write your own role\"; a change is picked up while serving)",
     },
-    setting("SUPALITE_CORS_ORIGINS", Text, &[Rewriter]),
-    setting("SUPALITE_ROUTES", Routes, &[Rewriter]),
-    setting("SUPALITE_MAX_BODY_BYTES", Number, &[Gateway]),
-    setting("SUPALITE_AUTH_AUTOCONFIRM", Flag, &[Auth]),
-    setting("SUPALITE_AUTH_DISABLE_SIGNUP", Flag, &[Auth]),
-    setting("SUPALITE_AUTH_JWT_EXPIRY", Number, &[Auth]),
-    setting(
-        "SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL",
-        Number,
-        &[Auth],
-    ),
-    setting("SUPALITE_AUTH_RATE_LIMIT_TOKEN", Number, &[Auth]),
-    setting("SUPALITE_AUTH_RATE_LIMIT_WINDOW", Number, &[Auth]),
-    setting("SUPALITE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS", Number, &[Auth]),
-    setting("SUPALITE_AUTH_RATE_LIMIT_ANONYMOUS_USERS", Number, &[Auth]),
-    setting("SUPALITE_AUTH_ANONYMOUS_SIGN_INS", Flag, &[Auth]),
-    setting("SUPALITE_UPSTREAM_URL", Url, &[Adapter]),
-    setting("SUPALITE_UPSTREAM_TIMEOUT_MS", Number, &[Adapter]),
-    setting("SUPALITE_UPSTREAM_TOTAL_TIMEOUT_MS", Number, &[Adapter]),
-    setting("SUPALITE_UPSTREAM_RETRIES", Number, &[Adapter]),
-    setting("SUPALITE_UPSTREAM_BACKOFF_MS", Number, &[Adapter]),
-    setting("SUPALITE_UPSTREAM_FALLBACK", Flag, &[Adapter]),
+    FileTable {
+        form: "`[grants]` `<role> = [\"wasi:sockets\", …]`",
+        key: "grants",
+        default: "none",
+        about: "interfaces a role's component may import beyond its world (`ns:pkg` or `ns:pkg/iface`); `supalite:api/admin-sql` cannot be granted",
+    },
+    FileTable {
+        form: "`[outbound]` `<role> = [\"10.0.0.5:5432\", \"127.0.0.1:*\", \"https://flags.example\"]`",
+        key: "outbound",
+        default: "none",
+        about: "what the role's grants reach: TCP addresses (IP and port, or any port) through `wasi:sockets` — no bind/listen, no name lookup — and HTTP origins through `wasi:http/outgoing-handler`; nothing else (the adapter reaches the upstreams)",
+    },
+    FileTable {
+        form: "`[directories.<role>]` `\"/data\" = \"./assets\"`",
+        key: "directories",
+        default: "none",
+        about: "host directories the role's granted `wasi:filesystem` opens, read-only, at these guest paths",
+    },
 ];
 
 impl Setting {
@@ -139,12 +435,25 @@ impl Setting {
             .replace('_', "-")
     }
 
+    /// The host alone reads it.
+    pub fn host_only(&self) -> bool {
+        self.roles.is_empty()
+    }
+
+    /// The default as text, when it is a value.
+    pub fn default_text(&self) -> Option<&'static str> {
+        match self.default {
+            Value(v) => Some(v),
+            Unset | Derived(_) => None,
+        }
+    }
+
     /// Whether `text` is a valid value; the error names the setting, the
     /// value (unless secret) and what was expected.
     pub fn check(&self, text: &str) -> Result<(), String> {
         let t = text.trim();
         let expected = match self.kind {
-            Text => return Ok(()),
+            Text | List | Path => return Ok(()),
             Flag if parse_bool(t).is_some() => return Ok(()),
             Flag => "true or false".to_string(),
             Number if t.parse::<u64>().is_ok() => return Ok(()),
@@ -157,13 +466,21 @@ impl Setting {
             Url => "an http:// or https:// URL".to_string(),
             Choice(words) if words.contains(&t) => return Ok(()),
             Choice(words) => format!("one of {}", words.join(", ")),
+            Address if t.parse::<std::net::SocketAddr>().is_ok() => return Ok(()),
+            Address => "host:port, e.g. 127.0.0.1:54321".to_string(),
+            Size if is_size(t) => return Ok(()),
+            Size => "a size such as 16MB".to_string(),
             StringMap => match parse_string_map(t) {
                 Ok(_) => return Ok(()),
                 Err(e) => format!("a JSON object of strings: {e}"),
             },
-            Routes => match parse_routes(t) {
+            Routes => match crate::http::route_rules(t) {
                 Ok(_) => return Ok(()),
                 Err(e) => format!("prefix=target pairs separated by commas: {e}"),
+            },
+            RoleNumbers => match parse_role_numbers(t) {
+                Ok(_) => return Ok(()),
+                Err(e) => format!("role=number pairs separated by commas: {e}"),
             },
             JwtSecret if t.starts_with('{') || text.chars().count() >= 32 => return Ok(()),
             JwtSecret => "at least 32 characters (as PostgREST requires), or a JWK".to_string(),
@@ -175,6 +492,49 @@ impl Setting {
         };
         Err(format!("invalid {}{shown} (expected {expected})", self.env))
     }
+
+    /// A component's read of this setting through `lookup` (its config
+    /// import or its environment, by environment name): `None` when unset,
+    /// empty or invalid (see [`read`]).
+    pub fn text(&self, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+        read(self.env, lookup)
+    }
+
+    /// [`Setting::text`], else the default value.
+    pub fn text_or_default(&self, lookup: impl Fn(&str) -> Option<String>) -> String {
+        self.text(lookup)
+            .or_else(|| self.default_text().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// A list setting as [`list`] items, else the default's.
+    pub fn list(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        list(&self.text_or_default(lookup))
+    }
+
+    /// A flag setting, else its default (`false` when it has none).
+    pub fn flag(&self, lookup: impl Fn(&str) -> Option<String>) -> bool {
+        self.text(lookup)
+            .or_else(|| self.default_text().map(str::to_string))
+            .and_then(|v| parse_bool(&v))
+            .unwrap_or(false)
+    }
+
+    /// A number setting (`None` when unset or when it does not fit `T`,
+    /// then the default's, if any).
+    pub fn number<T: std::str::FromStr>(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Option<T> {
+        self.text(lookup)
+            .and_then(|v| v.trim().parse().ok())
+            .or_else(|| self.default_text().and_then(|d| d.parse().ok()))
+    }
+}
+
+fn is_size(t: &str) -> bool {
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
 }
 
 /// A boolean setting as written in configuration or the environment:
@@ -186,6 +546,16 @@ pub fn parse_bool(text: &str) -> Option<bool> {
         "false" | "0" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// A comma-separated list (`db-schemas`, `jwt-allowed-roles`, ...):
+/// items trimmed, empty ones dropped.
+pub fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `SUPALITE_APP_SETTINGS`: a JSON object of strings, as
@@ -206,44 +576,44 @@ fn parse_string_map(json: &str) -> Result<std::collections::BTreeMap<String, Str
     serde_json::from_str(json).map_err(|e| e.to_string())
 }
 
-/// `SUPALITE_ROUTES`: `prefix=target,prefix=target`, each pair by the
-/// rewriter's own rules.
-pub fn parse_routes(text: &str) -> Result<Vec<(String, String)>, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(|r| match r.split_once('=') {
-            Some((p, t)) => {
-                let (p, t) = (p.trim(), t.trim());
-                crate::http::parse_route(p, t)?;
-                Ok((p.to_string(), t.to_string()))
+/// `role=number,role=number` (`SUPALITE_ROLE_MEMORY_MB`): known roles.
+pub fn parse_role_numbers(text: &str) -> Result<Vec<(String, u64)>, String> {
+    pairs(text, "role=number")?
+        .into_iter()
+        .map(|(role, n)| {
+            if Role::from_name(&role).is_none() {
+                return Err(format!(
+                    "unknown role `{role}` (expected one of {})",
+                    Role::ALL.map(|r| r.name()).join(", ")
+                ));
             }
-            None => Err(format!("`{r}` is not prefix=target")),
+            let n = n
+                .parse()
+                .map_err(|_| format!("`{role}={n}` is not role=number"))?;
+            Ok((role, n))
         })
         .collect()
 }
 
-/// A comma-separated list (`db-schemas`, `jwt-allowed-roles`, ...):
-/// items trimmed, empty ones dropped.
-pub fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The anonymous role (`db-anon-role`) through `lookup`:
-/// `SUPALITE_DB_ANON_ROLE`, or its older name `SUPALITE_ANON_ROLE`.
-pub fn anon_role(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
-    ["SUPALITE_DB_ANON_ROLE", "SUPALITE_ANON_ROLE"]
+/// `a=b,c=d`: trimmed pairs, empty items dropped.
+fn pairs(text: &str, form: &str) -> Result<Vec<(String, String)>, String> {
+    list(text)
         .into_iter()
-        .find_map(|k| read(k, &lookup).map(|v| v.trim().to_string()))
+        .map(|item| match item.split_once('=') {
+            Some((a, b)) => Ok((a.trim().to_string(), b.trim().to_string())),
+            None => Err(format!("`{item}` is not {form}")),
+        })
+        .collect()
 }
 
 /// The setting named `env`, if it is one.
 pub fn setting_named(env: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.env == env)
+}
+
+/// The setting whose `supalite.toml` key is `key`.
+pub fn setting_keyed(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.file && s.key() == key)
 }
 
 /// Whether `text` is a valid value of the variable `name` (any text is,
@@ -297,6 +667,101 @@ pub fn read_number<T: std::str::FromStr>(
     read(name, lookup).and_then(|v| v.trim().parse().ok())
 }
 
+/// The anonymous role (`db-anon-role`) through `lookup`:
+/// `SUPALITE_DB_ANON_ROLE`, else its older name `SUPALITE_ANON_ROLE`.
+pub fn anon_role(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    [DB_ANON_ROLE, ANON_ROLE]
+        .iter()
+        .find_map(|s| s.text(&lookup).map(|v| v.trim().to_string()))
+}
+
+/// The anonymous role, else its default.
+pub fn anon_role_or_default(lookup: impl Fn(&str) -> Option<String>) -> String {
+    anon_role(lookup).unwrap_or_else(|| crate::defaults::DB_ANON_ROLE.to_string())
+}
+
+/// The roles a token may carry: `jwt-allowed-roles`, else the anonymous
+/// role, `authenticated` and `service_role`.
+pub fn allowed_roles(lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    match JWT_ALLOWED_ROLES.text(&lookup).map(|v| list(&v)) {
+        Some(roles) if !roles.is_empty() => roles,
+        _ => crate::defaults::jwt_allowed_roles(&anon_role_or_default(&lookup)),
+    }
+}
+
+/// The README's configuration table: every setting a file or environment
+/// sets, then the file's other tables.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | env | default | meaning |\n| --- | --- | --- | --- |\n");
+    for s in SETTINGS {
+        let key = if s.file {
+            match s.kind {
+                StringMap => "`[app.settings]`".to_string(),
+                Routes | RoleNumbers => format!("`[{}]` (table)", s.key()),
+                _ => format!("`{}`", s.key()),
+            }
+        } else {
+            "— (environment only)".to_string()
+        };
+        let default = match s.default {
+            Value(v) => format!("`{v}`"),
+            Unset => "—".to_string(),
+            Derived(d) => d.to_string(),
+        };
+        out.push_str(&format!(
+            "| {key} | `{}` | {default} | {} |\n",
+            s.env,
+            s.about.replace('\n', " ")
+        ));
+    }
+    for t in FILE_TABLES {
+        out.push_str(&format!(
+            "| {} | — (file only) | {} | {} |\n",
+            t.form, t.default, t.about
+        ));
+    }
+    out
+}
+
+/// The table as JSON, for the JS hosts (`supalite settings --json`):
+/// `{settings: [{key, env, roles, secret, kind, default, file}], roles}`.
+pub fn json_table() -> serde_json::Value {
+    use serde_json::json;
+    let kind = |k: Kind| match k {
+        Text => json!("text"),
+        List => json!("list"),
+        Flag => json!("flag"),
+        Number => json!("number"),
+        Url => json!("url"),
+        Choice(words) => json!({ "choice": words }),
+        Address => json!("address"),
+        Size => json!("size"),
+        Path => json!("path"),
+        StringMap => json!("string-map"),
+        Routes => json!("routes"),
+        RoleNumbers => json!("role-numbers"),
+        JwtSecret => json!("jwt-secret"),
+    };
+    let settings: Vec<serde_json::Value> = SETTINGS
+        .iter()
+        .map(|s| {
+            json!({
+                "key": s.key(),
+                "env": s.env,
+                "roles": s.roles.iter().map(|r| r.name()).collect::<Vec<_>>(),
+                "secret": s.secret,
+                "kind": kind(s.kind),
+                "default": s.default_text(),
+                "file": s.file,
+            })
+        })
+        .collect();
+    json!({
+        "settings": settings,
+        "roles": Role::ALL.map(|r| r.name()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +789,15 @@ mod tests {
             ("SUPALITE_JWT_SECRET", r#"{"kty":"oct"}"#, None),
             ("SUPALITE_JWT_SECRET", "short", Some("at least 32")),
             ("SUPALITE_CORS_ORIGINS", "anything at all", None),
+            ("SUPALITE_LISTEN", "127.0.0.1:9", None),
+            ("SUPALITE_LISTEN", "nope", Some("host:port")),
+            ("SUPALITE_PGLITE_SHARED_BUFFERS", "16MB", None),
+            ("SUPALITE_PGLITE_SHARED_BUFFERS", "lots", Some("a size")),
+            ("SUPALITE_ROLE_MEMORY_MB", "bridge=64, auth=32", None),
+            ("SUPALITE_ROLE_MEMORY_MB", "bridge", Some("role=number")),
+            ("SUPALITE_ROLE_MEMORY_MB", "nobody=1", Some("unknown role")),
+            ("SUPALITE_BACKEND", "adapter", None),
+            ("SUPALITE_BACKEND", "proxy", Some("one of bridge, adapter")),
         ];
         for (name, value, refused) in cases {
             match (check(name, value), refused) {
@@ -343,36 +817,55 @@ mod tests {
     #[test]
     fn a_component_reads_invalid_as_unset() {
         let env = |v: &'static str| move |_: &str| Some(v.to_string());
-        assert_eq!(
-            read_number::<u64>("SUPALITE_DB_MAX_ROWS", env("12")),
-            Some(12)
-        );
-        assert_eq!(read_number::<u64>("SUPALITE_DB_MAX_ROWS", env("12x")), None);
-        assert_eq!(
-            read_flag("SUPALITE_UPSTREAM_FALLBACK", env("YES")),
-            Some(true)
-        );
-        assert_eq!(read_flag("SUPALITE_UPSTREAM_FALLBACK", env("maybe")), None);
-        assert_eq!(read("SUPALITE_DB_TX_END", env("abort")), None);
-        assert_eq!(read("SUPALITE_JWT_AUD", env("  ")), None);
+        assert_eq!(DB_MAX_ROWS.number::<u64>(env("12")), Some(12));
+        assert_eq!(DB_MAX_ROWS.number::<u64>(env("12x")), None);
+        // A number with a default falls back to it.
+        assert_eq!(UPSTREAM_RETRIES.number::<u32>(env("many")), Some(2));
+        assert!(UPSTREAM_FALLBACK.flag(env("YES")));
+        assert!(!UPSTREAM_FALLBACK.flag(env("maybe")));
+        assert!(DB_PREPARED_STATEMENTS.flag(|_| None));
+        assert_eq!(DB_TX_END.text(env("abort")), None);
+        assert_eq!(DB_TX_END.text_or_default(env("abort")), "commit");
+        assert_eq!(JWT_AUD.text(env("  ")), None);
         assert_eq!(
             read("SUPALITE_REWRITER_GREETING", env("hi")).as_deref(),
             Some("hi")
         );
+        assert_eq!(DB_SCHEMAS.list(env(" api, ,public ")), ["api", "public"]);
+        assert_eq!(DB_SCHEMAS.list(|_| None), ["public"]);
     }
 
     #[test]
     fn keys_are_the_environment_names_in_kebab_case() {
+        assert_eq!(DB_MAX_ROWS.key(), "db-max-rows");
+        assert_eq!(DB_MAX_ROWS.env, "SUPALITE_DB_MAX_ROWS");
         assert_eq!(
-            setting_named("SUPALITE_DB_MAX_ROWS").unwrap().key(),
-            "db-max-rows"
-        );
-        assert_eq!(
-            setting_named("SUPALITE_AUTH_REFRESH_TOKEN_REUSE_INTERVAL")
-                .unwrap()
-                .key(),
+            AUTH_REFRESH_TOKEN_REUSE_INTERVAL.key(),
             "auth-refresh-token-reuse-interval"
         );
+        assert!(setting_keyed("db-tx-end").is_some());
+        // The older name of db-anon-role is read from the environment only.
+        assert!(setting_keyed("anon-role").is_none());
+    }
+
+    #[test]
+    fn names_are_unique_and_defaults_fit_their_kind() {
+        for (i, s) in SETTINGS.iter().enumerate() {
+            assert!(
+                SETTINGS[i + 1..].iter().all(|t| t.env != s.env),
+                "{}",
+                s.env
+            );
+            assert!(!s.about.is_empty(), "{}", s.env);
+            if let Some(d) = s.default_text() {
+                s.check(d).unwrap_or_else(|e| panic!("{}'s default: {e}", s.env));
+            }
+            assert!(
+                FILE_TABLES.iter().all(|t| t.key != s.key()),
+                "{} is also a file table",
+                s.key()
+            );
+        }
     }
 
     #[test]
@@ -387,6 +880,49 @@ mod tests {
         assert_eq!(parse_app_settings("{}").unwrap(), vec![]);
         for bad in ["", "[]", "{\"a\": 1}", "{\"a\": \"b\"", "{\"a\": \"b\"} x"] {
             assert!(parse_app_settings(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_anonymous_role_and_the_allowed_roles() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let both = env(&[("SUPALITE_DB_ANON_ROLE", "web"), ("SUPALITE_ANON_ROLE", "old")]);
+        assert_eq!(anon_role(both), Some("web".into()));
+        assert_eq!(anon_role(env(&[("SUPALITE_ANON_ROLE", "old")])), Some("old".into()));
+        assert_eq!(anon_role(env(&[("SUPALITE_DB_ANON_ROLE", " ")])), None);
+        assert_eq!(
+            allowed_roles(env(&[("SUPALITE_DB_ANON_ROLE", "web")])),
+            ["web", "authenticated", "service_role"]
+        );
+        assert_eq!(
+            allowed_roles(env(&[("SUPALITE_JWT_ALLOWED_ROLES", "a, b")])),
+            ["a", "b"]
+        );
+    }
+
+    /// The README's configuration table is this table: every row's key,
+    /// environment name, default and meaning, in order, nothing else.
+    #[test]
+    fn the_readme_table_is_the_settings_table() {
+        let readme = include_str!("../../../README.md");
+        let (start, end) = ("<!-- settings:start -->\n", "<!-- settings:end -->");
+        let at = readme.find(start).expect("README has no settings table") + start.len();
+        let len = readme[at..].find(end).expect("the settings table is not closed");
+        let written = &readme[at..at + len];
+        if written != markdown_table() {
+            for (a, b) in written.lines().zip(markdown_table().lines()) {
+                if a != b {
+                    panic!("README.md's settings table differs from components/contract/src/settings.rs (run `supalite settings --markdown`):\nREADME: {a}\ntable:  {b}");
+                }
+            }
+            panic!("README.md's settings table has a different number of rows than components/contract/src/settings.rs (run `supalite settings --markdown`)");
         }
     }
 }

@@ -32,10 +32,7 @@ mod glue {
             // Settings come from the role's `config` import, by the
             // environment names (only the rewriter's share is answered).
             use supalite::api::config::get as setting;
-            let routes = match setting("SUPALITE_ROUTES") {
-                Some(r) if !r.is_empty() => routing::parse_routes(&r),
-                _ => routing::default_routes(),
-            };
+            let routes = routing::routes_or_default(setting("SUPALITE_ROUTES").as_deref());
             let origins = setting("SUPALITE_CORS_ORIGINS").unwrap_or_else(|| "*".into());
             let id = || routing::new_request_id([random(), random()]);
             let (route, mut decorations) =

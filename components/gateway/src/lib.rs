@@ -50,7 +50,7 @@ mod glue {
     thread_local! {
         /// Read once per instance.
         static MAX_BODY: usize =
-            super::max_body(setting("SUPALITE_MAX_BODY_BYTES").as_deref());
+            super::max_body(contract::settings::MAX_BODY_BYTES.text(setting).as_deref());
     }
 
     impl Guest for Gateway {

@@ -25,26 +25,14 @@ pub struct Settings {
 impl Settings {
     /// Reads the settings from environment-style lookups (`SUPALITE_*`).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Settings {
-        let var = |k: &str| var(k).filter(|v| !v.is_empty());
-        let anon_role = contract::anon_role(&var)
-            .unwrap_or_else(|| contract::defaults::DB_ANON_ROLE.into());
-        let allowed_roles = var("SUPALITE_JWT_ALLOWED_ROLES")
-            .map(|r| {
-                r.split(',')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
-            .unwrap_or_else(|| contract::defaults::jwt_allowed_roles(&anon_role));
+        use contract::settings as s;
         Settings {
-            secret: var("SUPALITE_JWT_SECRET"),
-            secret_is_base64: contract::read_flag("SUPALITE_JWT_SECRET_IS_BASE64", var)
-                .unwrap_or(false),
-            anon_role,
-            audience: var("SUPALITE_JWT_AUD"),
-            role_claim_key: var("SUPALITE_JWT_ROLE_CLAIM_KEY")
-                .unwrap_or_else(|| contract::defaults::JWT_ROLE_CLAIM_KEY.into()),
-            allowed_roles,
+            secret: s::JWT_SECRET.text(&var),
+            secret_is_base64: s::JWT_SECRET_IS_BASE64.flag(&var),
+            anon_role: s::anon_role_or_default(&var),
+            audience: s::JWT_AUD.text(&var),
+            role_claim_key: s::JWT_ROLE_CLAIM_KEY.text_or_default(&var),
+            allowed_roles: s::allowed_roles(&var),
         }
     }
 }

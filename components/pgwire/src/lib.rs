@@ -111,7 +111,7 @@ impl Conn {
 
 /// The target from `SUPALITE_DB_URI` (`setting` looks settings up).
 pub fn target_from(setting: impl Fn(&str) -> Option<String>) -> Result<Target, DbError> {
-    let uri = setting("SUPALITE_DB_URI").ok_or_else(|| {
+    let uri = contract::settings::DB_URI.text(setting).ok_or_else(|| {
         DbError::internal(
             "08003",
             "no database is configured: set SUPALITE_DB_URI (postgres://user:password@host:port/db)",
@@ -190,10 +190,10 @@ mod glue {
         static SERVER: std::sync::OnceLock<(Option<std::time::Duration>, Vec<(String, String)>)> =
             std::sync::OnceLock::new();
         SERVER.get_or_init(|| {
-            let cap = contract::read_number("SUPALITE_DB_STATEMENT_TIMEOUT", setting)
-                .unwrap_or(contract::defaults::DB_STATEMENT_TIMEOUT_MS);
-            // Checked by `setting`: an invalid object is said there and unset.
-            let app = match setting("SUPALITE_APP_SETTINGS") {
+            use contract::settings as s;
+            let cap: u64 = s::DB_STATEMENT_TIMEOUT.number(setting).unwrap_or_default();
+            // Checked as it is read: an invalid object is said and unset.
+            let app = match s::APP_SETTINGS.text(setting) {
                 Some(json) => contract::parse_app_settings(&json).unwrap_or_default(),
                 None => Vec::new(),
             };
@@ -240,11 +240,10 @@ mod glue {
     }
 
     fn read_search_path() -> String {
-        let var = |k: &str| setting(k).filter(|v| !v.is_empty());
+        use contract::settings as s;
         contract::sql::default_search_path(
-            &var("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| contract::defaults::DB_SCHEMAS.into()),
-            &var("SUPALITE_DB_EXTRA_SEARCH_PATH")
-                .unwrap_or_else(|| contract::defaults::DB_EXTRA_SEARCH_PATH.into()),
+            &s::DB_SCHEMAS.text_or_default(setting),
+            &s::DB_EXTRA_SEARCH_PATH.text_or_default(setting),
         )
     }
 
@@ -279,13 +278,11 @@ mod glue {
     /// the anonymous role and `SUPALITE_JWT_ALLOWED_ROLES` (default
     /// `anon,authenticated,service_role`).
     fn role_allowed(role: &str) -> bool {
-        let var = |k: &str| setting(k);
-        let anon = contract::anon_role(&var)
-            .unwrap_or_else(|| contract::defaults::DB_ANON_ROLE.into());
-        let allowed = var("SUPALITE_JWT_ALLOWED_ROLES")
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| contract::defaults::jwt_allowed_roles(&anon).join(","));
-        !role.is_empty() && (role == anon || allowed.split(',').any(|r| r.trim() == role))
+        !role.is_empty()
+            && (role == contract::settings::anon_role_or_default(setting)
+                || contract::settings::allowed_roles(setting)
+                    .iter()
+                    .any(|r| r == role))
     }
 
     impl SqlGuest for Pgwire {
@@ -341,11 +338,13 @@ mod glue {
         /// instantiates per request this runs for every request that needs
         /// the schema, i.e. embedding and RPC).
         fn snapshot() -> Result<(u64, String), DbError> {
-            let schemas = setting("SUPALITE_DB_SCHEMAS").unwrap_or_else(|| "public".into());
+            let schemas = contract::settings::DB_SCHEMAS.list(setting);
             let session = own_session(true);
             let statement = pgwire_codec::Statement {
                 sql: contract::sql::CATALOG_SQL.into(),
-                params: vec![Some(contract::sql::catalog_param(schemas.split(',')))],
+                params: vec![Some(contract::sql::catalog_param(
+                    schemas.iter().map(String::as_str),
+                ))],
             };
             let mut sets = with_conn(|c| c.transaction(&session, &[statement])).map_err(to_wit)?;
             let json = sets

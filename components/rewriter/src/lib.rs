@@ -74,12 +74,8 @@ mod glue {
     thread_local! {
         /// The route table and allowed origins, read once per instance.
         static CONFIG: (Vec<routing::RouteRule>, String) = (
-            match setting("SUPALITE_ROUTES") {
-                Some(r) if !r.is_empty() => routing::parse_routes(&r),
-                _ => routing::default_routes(),
-            },
-            setting("SUPALITE_CORS_ORIGINS")
-                .unwrap_or_else(|| contract::defaults::CORS_ORIGINS.into()),
+            routing::routes_or_default(contract::settings::ROUTES.text(setting).as_deref()),
+            contract::settings::CORS_ORIGINS.text_or_default(setting),
         );
     }
 

@@ -34,7 +34,8 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 pub use contract::http::{
-    default_routes, hop_by_hop, new_request_id, parse_route, parse_routes, RouteRule,
+    default_routes, hop_by_hop, new_request_id, parse_route, route_rules, routes_or_default,
+    RouteRule,
 };
 
 /// Routes a request by the longest matching prefix of `routes`, and rewrites
@@ -64,7 +65,7 @@ pub fn route(
         let answer = ApiError::new(404, "PGRST125", "Invalid path specified in request URL").into();
         return (Route::Respond(answer), decorations(&headers, origins));
     };
-    let auth = rule.auth;
+    let auth = rule.auth();
     let connection = header(&headers, "connection").map(str::to_ascii_lowercase);
     headers.retain(|(k, _)| !hop_by_hop(k, connection.as_deref()));
     if header(&headers, "authorization").is_none() {
@@ -215,7 +216,9 @@ mod tests {
 
     #[test]
     fn route_table_longest_prefix_and_postgrest_root() {
-        let routes = parse_routes("/=rest,/auth/v1=auth,/bad=nope,nope=rest");
+        assert!(route_rules("/=rest,/bad=nope").is_err());
+        assert!(route_rules("nope=rest").is_err());
+        let routes = route_rules("/=rest, /auth/v1=auth").unwrap();
         assert_eq!(routes.len(), 2);
         match route("GET", "/todos", vec![], "*", &routes, || "x".into()).0 {
             Route::Forward { auth, path, .. } => {

@@ -1,55 +1,80 @@
 #!/usr/bin/env node
 // `supalite-js serve`: the composed pipeline on Node.js and PGlite, answering
 // HTTP like `supalite serve` (/rest/v1, /auth/v1; the keys printed at start).
-//   node host/js/bin/serve.mjs [--listen 127.0.0.1:54321] [--data-dir DIR] [--migrations DIR]
-//                              [--app-setting NAME=VALUE]...
-// Settings: the same SUPALITE_* environment variables as the Rust host.
+//   node host/js/bin/serve.mjs --help
+// Settings: the same SUPALITE_* environment variables as the Rust host, read
+// by the same rules (src/settings.mjs, from the Rust host's settings table).
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { createHost } from '../src/host.mjs';
 import { FRAMING, PIPELINE_FAILED } from '../src/pipeline.mjs';
+import { allowedRoles, anonRole, componentEnv, list, number, setting, value } from '../src/settings.mjs';
 
-const { values: args } = parseArgs({
-  args: process.argv.slice(2).filter((a) => a !== 'serve'),
-  options: {
-    listen: { type: 'string', default: process.env.SUPALITE_LISTEN || '127.0.0.1:54321' },
-    'data-dir': { type: 'string', default: process.env.SUPALITE_DATA_DIR || '.supalite/js-data' },
-    migrations: { type: 'string', default: process.env.SUPALITE_MIGRATIONS || 'supabase/migrations' },
-    // PostgREST's `app.settings.<name>` (supalite.toml's [app.settings]).
-    'app-setting': { type: 'string', multiple: true, default: [] },
-  },
-});
-const env = (k, d) => process.env[k] || d;
-// The Supabase CLI's local secret, as the Rust host's default.
-const secret = env('SUPALITE_JWT_SECRET', 'super-secret-jwt-token-with-at-least-32-characters-long');
-if (secret.length < 32) throw new Error('SUPALITE_JWT_SECRET must be at least 32 characters long');
-const anonRole = env('SUPALITE_DB_ANON_ROLE', env('SUPALITE_ANON_ROLE', 'anon'));
-const allowed = env('SUPALITE_JWT_ALLOWED_ROLES', `${anonRole},authenticated,service_role`)
-  .split(',').map((r) => r.trim()).filter(Boolean);
-const MAX_BODY = Number(env('SUPALITE_MAX_BODY_BYTES', String(10 * 1024 * 1024)));
-const STATEMENT_TIMEOUT = Number(env('SUPALITE_DB_STATEMENT_TIMEOUT', '8000'));
-for (const [name, n] of [['SUPALITE_MAX_BODY_BYTES', MAX_BODY], ['SUPALITE_DB_STATEMENT_TIMEOUT', STATEMENT_TIMEOUT]]) {
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a whole number ≥ 0`);
+const USAGE = `usage: node host/js/bin/serve.mjs [serve] [options]
+
+Serves the composed pipeline on Node.js and PGlite for JS, as \`supalite serve\`
+does: /rest/v1, /auth/v1; the anon and service_role keys are printed at start.
+
+options:
+  --listen ADDR            listen address (default SUPALITE_LISTEN, else ${setting('SUPALITE_LISTEN').default})
+  --data-dir DIR           PGlite data directory, or memory:// (default SUPALITE_DATA_DIR, else .supalite/js-data)
+  --migrations DIR         migrations directory (default SUPALITE_MIGRATIONS, else ${setting('SUPALITE_MIGRATIONS').default})
+  --app-setting NAME=VALUE PostgREST's app.settings.NAME (repeatable)
+  -h, --help               this text
+
+Settings: the same SUPALITE_* environment variables as the Rust host
+(\`supalite settings --markdown\` lists them all).`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    args: process.argv.slice(2).filter((a) => a !== 'serve'),
+    options: {
+      listen: { type: 'string' },
+      'data-dir': { type: 'string' },
+      migrations: { type: 'string' },
+      // PostgREST's `app.settings.<name>` (supalite.toml's [app.settings]).
+      'app-setting': { type: 'string', multiple: true, default: [] },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+} catch (e) {
+  console.error(`${e.message}\n\n${USAGE}`);
+  process.exit(2);
 }
-
-// What the components read: every SUPALITE_* variable of this process, plus
-// the secret and roles resolved above (each role sees its own share).
-const componentEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SUPALITE_')));
-Object.assign(componentEnv, {
-  SUPALITE_JWT_SECRET: secret,
-  SUPALITE_DB_ANON_ROLE: anonRole,
-  SUPALITE_JWT_ALLOWED_ROLES: allowed.join(','),
-});
+if (parsed.values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const args = parsed.values;
+let settings;
+try {
+  settings = {
+    listen: args.listen ?? value('SUPALITE_LISTEN'),
+    dataDir: args['data-dir'] ?? process.env.SUPALITE_DATA_DIR ?? '.supalite/js-data',
+    migrations: args.migrations ?? value('SUPALITE_MIGRATIONS'),
+    secret: value('SUPALITE_JWT_SECRET'),
+    anonRole: anonRole(),
+    allowed: allowedRoles(),
+    maxBody: number('SUPALITE_MAX_BODY_BYTES'),
+    statementTimeout: number('SUPALITE_DB_STATEMENT_TIMEOUT'),
+    env: componentEnv(),
+  };
+} catch (e) {
+  console.error(`supalite-js: ${e.message}`);
+  process.exit(2);
+}
+const { secret, maxBody: MAX_BODY } = settings;
 
 const host = await createHost({
-  dataDir: args['data-dir'] === 'memory://' ? undefined : args['data-dir'],
-  migrations: args.migrations,
-  env: componentEnv,
-  schemas: env('SUPALITE_DB_SCHEMAS', 'public'),
-  extraSearchPath: env('SUPALITE_DB_EXTRA_SEARCH_PATH', 'public'),
-  allowedRoles: [anonRole, ...allowed],
-  statementTimeoutMs: STATEMENT_TIMEOUT,
+  dataDir: settings.dataDir === 'memory://' ? undefined : settings.dataDir,
+  migrations: settings.migrations,
+  env: settings.env,
+  schemas: list('SUPALITE_DB_SCHEMAS').join(','),
+  extraSearchPath: list('SUPALITE_DB_EXTRA_SEARCH_PATH').join(','),
+  allowedRoles: [settings.anonRole, ...settings.allowed],
+  statementTimeoutMs: settings.statementTimeout,
   appSettings: Object.fromEntries(args['app-setting'].map((kv) => {
     const cut = kv.indexOf('=');
     if (cut < 1) throw new Error(`--app-setting takes NAME=VALUE, not ${kv}`);
@@ -105,7 +130,8 @@ const server = createServer((req, res) => {
   });
 });
 
-const [hostname, port] = [args.listen.slice(0, args.listen.lastIndexOf(':')), Number(args.listen.slice(args.listen.lastIndexOf(':') + 1))];
+const { listen } = settings;
+const [hostname, port] = [listen.slice(0, listen.lastIndexOf(':')), Number(listen.slice(listen.lastIndexOf(':') + 1))];
 server.listen(port, hostname, () => {
   const { address, port: bound } = server.address();
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${bound}`;

@@ -5,7 +5,8 @@
 // the database on a thread) and build/pipeline-web for the browser (JSPI:
 // `sql` calls suspend the wasm stack while PGlite answers). build/sql.mjs
 // carries the bootstrap, the schema-cache query and the roles' settings
-// query: the same files the Rust host includes.
+// query: the same files the Rust host includes; build/settings.mjs the
+// settings table.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -35,5 +36,12 @@ writeFileSync(join(out, 'sql.mjs'), `// Written by scripts/build.mjs: the Rust h
 export const BOOTSTRAP = ${sql('../sql/bootstrap.sql')};
 export const CATALOG = ${sql('../../components/contract/sql/catalog.sql')};
 export const ROLE_SETTINGS = ${sql('../../components/contract/sql/role_settings.sql')};
+`);
+// The settings table (components/contract/src/settings.rs), for src/settings.mjs.
+const table = JSON.parse(execFileSync(supalite, ['settings', '--json'], { encoding: 'utf8' }));
+writeFileSync(join(out, 'settings.mjs'), `// Written by scripts/build.mjs from \`supalite settings --json\`: every setting's
+// key, environment name, roles, kind and default, as the Rust host declares them.
+export const SETTINGS = ${JSON.stringify(table.settings, null, 1)};
+export const ROLES = ${JSON.stringify(table.roles)};
 `);
 console.log(`built ${out}`);

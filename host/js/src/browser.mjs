@@ -10,6 +10,7 @@
 // suspends the wasm stack while PGlite answers.
 import { database, schemaArray, searchPathOf } from './db.mjs';
 import { apiImports, FRAMING, PIPELINE_FAILED, serialized, wasiImports } from './pipeline.mjs';
+import { problem, setting } from './settings.mjs';
 
 const BUILD = new URL('../build/', import.meta.url);
 /// The npm modules the host uses (src/browser-deps.mjs), by the names
@@ -29,9 +30,10 @@ async function dependencies(urls) {
   const entries = await Promise.all(Object.keys(DEPENDENCIES).map(async (k) => [k, await import(urls[k])]));
   return Object.fromEntries(entries);
 }
-// The Supabase CLI's local secret, as the Rust host's default.
-const LOCAL_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
-const MAX_BODY = 10 * 1024 * 1024;
+// The Rust host's defaults (its settings table): the Supabase CLI's local
+// secret, the body limit, the schemas and the anonymous role.
+const DEFAULT = (env) => setting(env).default;
+const MAX_BODY = Number(DEFAULT('SUPALITE_MAX_BODY_BYTES'));
 // Statuses whose response has no body.
 const NO_BODY = new Set([101, 204, 205, 304]);
 
@@ -56,16 +58,17 @@ export async function createBrowserHost({
   dataDir = 'idb://supalite',
   migrations = [],
   url = 'http://supalite.localhost',
-  jwtSecret = LOCAL_SECRET,
-  schemas = 'public',
-  extraSearchPath = 'public',
-  anonRole = 'anon',
+  jwtSecret = DEFAULT('SUPALITE_JWT_SECRET'),
+  schemas = DEFAULT('SUPALITE_DB_SCHEMAS'),
+  extraSearchPath = DEFAULT('SUPALITE_DB_EXTRA_SEARCH_PATH'),
+  anonRole = DEFAULT('SUPALITE_DB_ANON_ROLE'),
   allowedRoles = [anonRole, 'authenticated', 'service_role'],
   appSettings = {},
   env = {},
   modules,
 } = {}) {
-  if (jwtSecret.length < 32) throw new Error('the JWT secret must be at least 32 characters long');
+  const bad = problem(setting('SUPALITE_JWT_SECRET'), jwtSecret);
+  if (bad) throw new Error(`jwtSecret: ${bad}`);
   if (typeof WebAssembly.Suspending !== 'function') {
     throw new Error('this browser has no JavaScript Promise Integration (WebAssembly.Suspending): Chromium 137 or later runs the pipeline');
   }
@@ -170,7 +173,7 @@ const late = (ms) => ({
  * their URLs. Answers `{ applied, url, anonKey, serviceRoleKey, fetch,
  * reloadSchema, close }`.
  */
-export async function createWorkerHost({ requestDeadlineMs = 60_000, ...options } = {}) {
+export async function createWorkerHost({ requestDeadlineMs = Number(DEFAULT('SUPALITE_REQUEST_DEADLINE_MS')), ...options } = {}) {
   const modules = options.modules ?? Object.fromEntries(
     Object.entries(DEPENDENCIES).map(([k, spec]) => [k, import.meta.resolve(spec)]),
   );

@@ -11,6 +11,7 @@ import * as io from '@bytecodealliance/preview2-shim/io';
 import * as random from '@bytecodealliance/preview2-shim/random';
 import { schemaArray, searchPathOf } from './db.mjs';
 import { apiImports, serialized, wasiImports } from './pipeline.mjs';
+import { allowedRoles as defaultAllowedRoles, setting } from './settings.mjs';
 
 const BUILD = new URL('../build/pipeline/', import.meta.url);
 /// How long start-up (initdb, bootstrap, migrations) may take.
@@ -111,7 +112,16 @@ async function database({ dataDir, migrations, searchPath, appSettings, timeoutM
  * `statementTimeoutMs`: `db-statement-timeout` (0: none; a call then still
  * gives up after 10 minutes).
  */
-export async function createHost({ dataDir, migrations, env = {}, schemas = 'public', extraSearchPath = 'public', allowedRoles = ['anon', 'authenticated', 'service_role'], appSettings = {}, statementTimeoutMs = 8000 }) {
+export async function createHost({
+  dataDir,
+  migrations,
+  env = {},
+  schemas = setting('SUPALITE_DB_SCHEMAS').default,
+  extraSearchPath = setting('SUPALITE_DB_EXTRA_SEARCH_PATH').default,
+  allowedRoles = defaultAllowedRoles((k) => env[k]),
+  appSettings = {},
+  statementTimeoutMs = Number(setting('SUPALITE_DB_STATEMENT_TIMEOUT').default),
+}) {
   if (!existsSync(new URL('pipeline.js', BUILD))) {
     throw new Error('the pipeline is not built: run `npm run build` in host/js');
   }
