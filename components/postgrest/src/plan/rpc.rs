@@ -1,12 +1,83 @@
-//! `/rpc/<function>`: overload resolution against the schema cache (which
-//! function, which arguments from the body or the query string, what its
-//! rows look like). [`crate::query`] renders the call.
+//! `/rpc/<function>`, PostgREST's `CallPlan`: overload resolution against
+//! the schema cache (which function, which arguments from the body or the
+//! query string, what its rows look like) and the read over its rows. The
+//! query stage renders the call.
 
+use super::read::{self, Node};
 use super::{CacheLoader, Shape};
+use crate::config::Config;
 use crate::error::ApiError;
-use crate::request::QueryParams;
+use crate::request::prefs::Count;
+use crate::request::{ApiRequest, QueryParams};
 use crate::schema::{Function, SchemaCache};
 use serde_json::{Map, Value};
+
+/// A function call, and the read over its rows.
+pub struct CallPlan {
+    pub call: Call,
+    /// The rows' embed tree (functions returning rows).
+    pub root: Option<Node>,
+    /// `count=exact`: the function runs once into a materialized CTE that
+    /// both the page and the count read.
+    pub exact: bool,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// Plans the request's call: the function and its arguments, then the
+/// read of its rows (their embeds, filters, order and paging).
+pub(crate) fn plan(
+    cfg: &Config,
+    api: &mut ApiRequest,
+    cache: &mut CacheLoader,
+) -> Result<CallPlan, ApiError> {
+    let prefs = &api.prefs;
+    let q = &mut api.query;
+    let call = plan_call(
+        &api.schema,
+        &api.name,
+        !api.read_only,
+        api.content_type.as_deref(),
+        &api.body,
+        q,
+        prefs.single_object,
+        cache,
+    )?;
+    if prefs.strict()
+        && prefs.max_affected.is_some()
+        && !matches!(call.shape, Shape::Rows | Shape::Scalars)
+    {
+        return Err(ApiError::new(
+            400,
+            "PGRST128",
+            "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
+        ));
+    }
+    let root = match call.shape {
+        Shape::Rows | Shape::Row => {
+            let (schema, table) = call
+                .table
+                .clone()
+                .unwrap_or((api.schema.clone(), api.name.clone()));
+            Some(read::root(
+                &schema,
+                &table,
+                q,
+                api.json_paths,
+                cfg.aggregates_enabled,
+                cache,
+            )?)
+        }
+        _ => None,
+    };
+    Ok(CallPlan {
+        call,
+        root,
+        exact: prefs.count == Some(Count::Exact),
+        limit: q.limit,
+        offset: q.offset,
+    })
+}
 
 pub struct Call {
     pub shape: Shape,
@@ -405,8 +476,8 @@ fn ambiguous(schema: &str, name: &str, fns: &[&Function]) -> ApiError {
 
 /// Whether `key=value` in a GET RPC's query is a filter on its result.
 fn is_filter(key: &str, value: &str) -> bool {
-    crate::grammar::parse_field(key)
-        .and_then(|f| crate::grammar::parse_filter(f, value))
+    crate::request::grammar::parse_field(key)
+        .and_then(|f| crate::request::grammar::parse_filter(f, value))
         .is_ok()
 }
 

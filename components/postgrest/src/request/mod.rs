@@ -10,7 +10,7 @@ pub mod params;
 pub mod prefs;
 
 use crate::error::ApiError;
-use crate::Config;
+use crate::config::Config;
 pub use params::QueryParams;
 pub use prefs::Preferences;
 use serde_json::Value;

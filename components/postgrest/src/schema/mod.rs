@@ -6,6 +6,7 @@
 pub mod rels;
 
 use crate::error::ApiError;
+use contract::sql::quote_ident;
 use serde::{Deserialize, Serialize};
 
 pub use contract::sql::{catalog_param, CATALOG_SQL};
@@ -218,8 +219,8 @@ impl SchemaCache {
         for r in &mut cache.reps {
             r.sql = format!(
                 "{}.{}",
-                crate::sql::quote_ident(&r.schema),
-                crate::sql::quote_ident(&r.function)
+                quote_ident(&r.schema),
+                quote_ident(&r.function)
             );
         }
         let deps = crate::schema::rels::view_key_deps(&cache.views, &cache.keys);
