@@ -1,7 +1,7 @@
 //! The bridge: serves PostgREST's API itself. All the logic lives in the
 //! `postgrest` crate (grammar → plan → one SQL statement → response); this
-//! component only runs the statement through the `sql` import under the
-//! caller's role and claims.
+//! component only runs the plan's statements through the `sql` import under
+//! the caller's role and claims and hands their result back to the plan.
 //!
 //! Configuration (wasi:cli environment, PostgREST's names in brackets):
 //! - `SUPALITE_DB_SCHEMAS` [db-schemas]: comma-separated, default `public`.
@@ -140,7 +140,7 @@ mod glue {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
-        if let Some(r) = plan.ready_response() {
+        if let Some(r) = plan.info_response() {
             return r;
         }
         let session = Session {
@@ -150,74 +150,34 @@ mod glue {
             rollback: plan.rollback,
             request_settings: postgrest::request_settings(&api),
         };
-        let q = &plan.query;
-        let timezone_at = usize::from(q.search_path.is_some());
-        let explain_at =
-            timezone_at + usize::from(q.timezone.is_some()) + usize::from(q.pre_request.is_some());
-        let statements: Vec<Statement> = [&q.search_path, &q.timezone, &q.pre_request, &q.explain]
+        let statements: Vec<Statement> = plan
+            .statements()
             .into_iter()
-            .flatten()
-            .chain([&q.statement])
             .map(|s| Statement {
                 sql: s.sql.clone(),
                 params: s.params.clone(),
             })
             .collect();
-        match sql::transaction(&session, &statements) {
-            Ok(sets) if plan.explains() => {
-                let lines: Vec<&str> = sets
-                    .last()
-                    .map(|s| {
-                        s.rows
-                            .iter()
-                            .filter_map(|r| r.first()?.as_deref())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                plan.respond_explain(&lines.join("\n"))
-            }
+        let result = sql::transaction(&session, &statements);
+        drop(statements);
+        match result {
             Ok(sets) => {
-                let row = sets.last().and_then(|s| s.rows.first());
-                let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
-                let explain = if q.explain.is_some() {
-                    sets.get(explain_at)
-                        .and_then(|s| s.rows.first())
-                        .and_then(|r| r.first())
-                        .and_then(|v| v.as_deref())
-                } else {
-                    None
-                };
-                let total = plan.total(col(0), explain);
-                plan.respond(postgrest::Outcome {
-                    total: total.as_deref(),
-                    page_total: col(1),
-                    body: col(2),
-                    response_headers: col(3),
-                    response_status: col(4),
-                    inserted: col(5),
-                    timezone_unknown: q.timezone.is_some()
-                        && sets.get(timezone_at).is_some_and(|s| s.rows.is_empty()),
-                })
+                let sets: Vec<postgrest::ResultSet> = sets
+                    .into_iter()
+                    .map(|s| postgrest::ResultSet { rows: s.rows })
+                    .collect();
+                plan.respond(&sets)
             }
-            Err(e) => {
-                // Names the schema cache does not know: PostgREST's errors.
-                let unknown = match e.code.as_str() {
-                    "42P01" => load().ok().and_then(|c| plan.unknown_table(&c)),
-                    "42703" => load().ok().and_then(|c| plan.unknown_column(&c)),
-                    _ => None,
-                };
-                if let Some(unknown) = unknown {
-                    return unknown.into();
-                }
-                ApiError::from_db(
-                    &e.code,
-                    &e.message,
-                    e.detail.as_deref(),
-                    e.hint.as_deref(),
-                    who.role == cfg.anon_role,
-                )
-                .into()
-            }
+            Err(e) => plan.error(
+                &postgrest::DbError {
+                    code: &e.code,
+                    message: &e.message,
+                    detail: e.detail.as_deref(),
+                    hint: e.hint.as_deref(),
+                },
+                who.role == cfg.anon_role,
+                &mut load,
+            ),
         }
     }
 
