@@ -112,25 +112,8 @@ mod glue {
                     }
                 }
             }
-            let (version, json) = schema::snapshot().map_err(|e| {
-                ApiError::from_db(
-                    &e.code,
-                    &e.message,
-                    e.detail.as_deref(),
-                    e.hint.as_deref(),
-                    false,
-                )
-            })?;
-            let parsed = postgrest::schema::SchemaCache::parse(&json)
-                .map(std::rc::Rc::new)
-                .map_err(|e| {
-                    ApiError::new(
-                        503,
-                        "PGRST002",
-                        "Could not query the database for the schema cache",
-                    )
-                    .details(e.to_string())
-                })?;
+            let (version, json) = schema::snapshot().map_err(|e| db_error(&e).api_error(false))?;
+            let parsed = std::rc::Rc::new(postgrest::schema::SchemaCache::from_snapshot(&json)?);
             if version != 0 {
                 CACHE.with(|c| *c.borrow_mut() = Some((version, parsed.clone())));
             }
@@ -168,16 +151,17 @@ mod glue {
                     .collect();
                 plan.respond(&sets)
             }
-            Err(e) => plan.error(
-                &postgrest::DbError {
-                    code: &e.code,
-                    message: &e.message,
-                    detail: e.detail.as_deref(),
-                    hint: e.hint.as_deref(),
-                },
-                who.role == cfg.anon_role,
-                &mut load,
-            ),
+            Err(e) => plan.error(&db_error(&e), who.role == cfg.anon_role, &mut load),
+        }
+    }
+
+    /// The `sql` interface's error as the plan reads it.
+    fn db_error(e: &sql::DbError) -> postgrest::DbError<'_> {
+        postgrest::DbError {
+            code: &e.code,
+            message: &e.message,
+            detail: e.detail.as_deref(),
+            hint: e.hint.as_deref(),
         }
     }
 

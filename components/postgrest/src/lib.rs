@@ -125,9 +125,7 @@ impl Plan {
     pub fn error(&self, e: &DbError, anonymous: bool, cache: &mut CacheLoader) -> Response {
         match &self.reply {
             Reply::Db(answer) => response::db_error(answer, e, anonymous, cache),
-            Reply::Info(_) => {
-                ApiError::from_db(e.code, e.message, e.detail, e.hint, anonymous).into()
-            }
+            Reply::Info(_) => e.api_error(anonymous).into(),
         }
     }
 }

@@ -463,3 +463,104 @@ fn settings_read_the_same_everywhere() {
         None
     );
 }
+
+#[test]
+fn info_plans_answer_without_sql() {
+    let cache = fixture();
+    let info = |method: &str, path: &str, headers: &[(String, String)]| {
+        plan(
+            &Config::default(),
+            &req(method, path, "", headers, b""),
+            &mut || Ok(cache.clone()),
+        )
+    };
+    let p = info("OPTIONS", "/books", &[]).unwrap();
+    assert!(p.statements().is_empty());
+    let r = p.info_response().unwrap();
+    assert_eq!(
+        (r.status, r.headers.clone()),
+        (
+            200,
+            vec![(
+                "allow".to_string(),
+                "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".to_string()
+            )]
+        )
+    );
+    assert_eq!(p.respond(&[]), r);
+    let e = info("OPTIONS", "/nope", &[]).unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (404, "PGRST205"));
+    let e = info("OPTIONS", "/rpc/nope", &[]).unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (404, "PGRST202"));
+    let r = info("GET", "/", &[]).unwrap().info_response().unwrap();
+    assert_eq!(r.headers[0].1, "application/openapi+json; charset=utf-8");
+    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(doc["paths"]["/books"]["get"].is_object());
+    let head = info("HEAD", "/", &[]).unwrap().info_response().unwrap();
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    let html = vec![("accept".to_string(), "text/html".to_string())];
+    let e = info("GET", "/", &html).unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (406, "PGRST107"));
+    // A plan with statements has no info answer.
+    assert!(info("GET", "/books", &[])
+        .unwrap()
+        .info_response()
+        .is_none());
+}
+
+#[test]
+fn database_errors_name_what_the_schema_cache_lacks() {
+    let cache = fixture();
+    let db = |code: &'static str| DbError {
+        code,
+        message: "boom",
+        detail: None,
+        hint: None,
+    };
+    let p = plan_nc(
+        &Config::default(),
+        &req("POST", "/books", "", &[], br#"{"title":"a","nope":1}"#),
+    )
+    .unwrap();
+    let load = &mut || Ok(cache.clone());
+    let r = p.error(&db("42703"), false, load);
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("PGRST204"));
+    let p = plan_nc(&Config::default(), &req("GET", "/bookz", "", &[], b"")).unwrap();
+    let r = p.error(&db("42P01"), false, load);
+    assert_eq!(r.status, 404);
+    assert!(String::from_utf8_lossy(&r.body).contains("Perhaps you meant the table 'public.books'"));
+    // Otherwise the database's own error, as PostgREST maps it.
+    let r = p.error(&db("42501"), true, load);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn explain_answers_the_statements_plan() {
+    let cfg = Config {
+        plan_enabled: true,
+        ..Config::default()
+    };
+    let h = vec![(
+        "accept".to_string(),
+        "application/vnd.pgrst.plan+json; options=analyze".to_string(),
+    )];
+    let p = plan_nc(&cfg, &req("GET", "/todos", "", &h, b"")).unwrap();
+    assert!(p
+        .query
+        .statement
+        .sql
+        .starts_with("EXPLAIN (FORMAT JSON, ANALYZE) WITH "));
+    let r = p.respond(&[ResultSet {
+        rows: vec![vec![Some("[{\"Plan\": {}}]".into())]],
+    }]);
+    assert_eq!(r.body, b"[{\"Plan\": {}}]");
+    assert_eq!(
+        r.headers,
+        vec![(
+            "content-type".to_string(),
+            "application/vnd.pgrst.plan+json; for=\"application/json\"; options=analyze; charset=utf-8"
+                .to_string()
+        )]
+    );
+}

@@ -52,7 +52,12 @@ fn named(code: &str) -> Vec<String> {
                 }
             }
             items.push(item);
-            out.extend(items.iter().map(|i| first_ident(i)).filter(|i| !i.is_empty()));
+            out.extend(
+                items
+                    .iter()
+                    .map(|i| first_ident(i))
+                    .filter(|i| !i.is_empty()),
+            );
         } else {
             out.push(first_ident(rest));
         }
@@ -86,11 +91,19 @@ fn violations(module: &str, mod_rs: bool, text: &str) -> Vec<String> {
                 _ => false,
             };
             if !allowed {
-                found.push(format!("line {}: `{}` names crate::{m}", n + 1, line.trim()));
+                found.push(format!(
+                    "line {}: `{}` names crate::{m}",
+                    n + 1,
+                    line.trim()
+                ));
             }
         }
         if code.contains("super::super::") || (mod_rs && code.starts_with("use super::")) {
-            found.push(format!("line {}: `{}` leaves the stage", n + 1, line.trim()));
+            found.push(format!(
+                "line {}: `{}` leaves the stage",
+                n + 1,
+                line.trim()
+            ));
         }
     }
     found
@@ -146,7 +159,13 @@ fn the_check_sees_what_it_should() {
     assert!(bad("query", "use crate::Plan;"));
     assert!(bad("query", "use super::super::response;"));
     assert!(!violations("plan", true, "use super::Shape;").is_empty());
-    assert!(!bad("response", "use crate::{plan::Answer, query::Outcome, schema::Table};"));
-    assert!(!bad("plan", "use crate::error::ApiError; // crate::response renders it"));
+    assert!(!bad(
+        "response",
+        "use crate::{plan::Answer, query::Outcome, schema::Table};"
+    ));
+    assert!(!bad(
+        "plan",
+        "use crate::error::ApiError; // crate::response renders it"
+    ));
     assert!(!bad("plan", "use contract::sql::quote_ident;"));
 }

@@ -13,8 +13,8 @@ pub mod mutate;
 pub mod read;
 pub mod rpc;
 
-pub use answer::{Answer, Total};
 pub(crate) use answer::CustomMedia;
+pub use answer::{Answer, Total};
 pub use info::InfoPlan;
 pub use mutate::{MutatePlan, Returned};
 pub use read::ReadPlan;
@@ -47,6 +47,8 @@ pub enum Shape {
 }
 
 /// What to do: statements to run, or an answer that needs none.
+// Built once per request and moved once: no reason to box the larger.
+#[allow(clippy::large_enum_variant)]
 pub enum ActionPlan {
     Db(DbPlan),
     Info(InfoPlan),
@@ -278,9 +280,7 @@ fn mark_filters(api: &mut ApiRequest, cache: &mut CacheLoader) -> Result<(), Api
 fn handler_target(api: &ApiRequest, crud: &CrudPlan) -> (String, String) {
     match crud {
         CrudPlan::Call(CallPlan {
-            call: rpc::Call {
-                table: Some(t), ..
-            },
+            call: rpc::Call { table: Some(t), .. },
             ..
         }) => t.clone(),
         _ => (api.schema.clone(), api.name.clone()),
@@ -414,4 +414,3 @@ fn mark_json_fts(
     }
     Ok(())
 }
-

@@ -61,7 +61,15 @@ pub(crate) fn plan(
     let (schema, name) = (api.schema.clone(), api.name.clone());
     let payload = api.payload.take();
     let q = &mut api.query;
-    let conflict = conflict(api.prefs.resolution, action, q, payload.as_ref(), &schema, &name, cache)?;
+    let conflict = conflict(
+        api.prefs.resolution,
+        action,
+        q,
+        payload.as_ref(),
+        &schema,
+        &name,
+        cache,
+    )?;
     // A merging upsert also tells which rows it inserted (xmax = 0)
     // for the status: 201 when any was, 200 when all were updated.
     // (Only plain tables: a view has no xmax, and PostgreSQL 15

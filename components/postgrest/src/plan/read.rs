@@ -197,11 +197,7 @@ pub(crate) fn mark_json_field(t: Option<&Table>, f: &mut Field) {
 
 /// Filter values on a domain column with an implicit cast from text go
 /// through that cast (PostgREST's data representations).
-pub(crate) fn mark_filter_reps(
-    t: &Table,
-    cache: &SchemaCache,
-    filters: &mut [Logic],
-) {
+pub(crate) fn mark_filter_reps(t: &Table, cache: &SchemaCache, filters: &mut [Logic]) {
     for f in filters.iter_mut().flat_map(Logic::filters_mut) {
         if f.field.path.is_empty() {
             f.field.rep = t
@@ -615,9 +611,7 @@ pub fn resolve(
         .get(&QName::new(schema, parent))
         .map_or(&[][..], Vec::as_slice);
     let r = rels::find(from_parent, &cache.rel_origins, schema, parent, name, hint)?;
-    let swap = |c: &Cols| -> Pairs {
-        c.iter().map(|(a, b)| (b.clone(), a.clone())).collect()
-    };
+    let swap = |c: &Cols| -> Pairs { c.iter().map(|(a, b)| (b.clone(), a.clone())).collect() };
     let rel = match r {
         Relationship::Computed {
             function,

@@ -5,6 +5,7 @@
 
 use super::sql::Statement;
 use super::{column, Query};
+use crate::error::ApiError;
 use crate::plan::Total;
 
 /// One statement's result: its rows, each column as text or NULL (the
@@ -21,6 +22,14 @@ pub struct DbError<'a> {
     pub message: &'a str,
     pub detail: Option<&'a str>,
     pub hint: Option<&'a str>,
+}
+
+impl DbError<'_> {
+    /// PostgREST's error for it (`anonymous`: the request ran as the
+    /// anonymous role: 401 rather than 403 for a missing privilege).
+    pub fn api_error(&self, anonymous: bool) -> ApiError {
+        ApiError::from_db(self.code, self.message, self.detail, self.hint, anonymous)
+    }
 }
 
 /// The main statement's one result row, decoded.
@@ -190,7 +199,10 @@ mod tests {
             QueryResult::Row(out) => out.total,
             _ => None,
         };
-        assert_eq!((est(Some(5)), est(Some(2)), est(None)), (Some(3), Some(42), Some(42)));
+        assert_eq!(
+            (est(Some(5)), est(Some(2)), est(None)),
+            (Some(3), Some(42), Some(42))
+        );
         let explains = Query {
             explains: true,
             ..Query::default()

@@ -69,7 +69,7 @@ pub fn explain(answer: &Answer, plan: &str) -> Response {
 
 /// The answer to a database error: PostgREST's errors for names the schema
 /// cache does not know (the database said 42P01 or 42703), else the
-/// error's own ([`ApiError::from_db`]); `anonymous`: the request's role is
+/// error's own ([`DbError::api_error`]); `anonymous`: the request's role is
 /// the anonymous one.
 pub fn db_error(
     answer: &Answer,
@@ -82,9 +82,7 @@ pub fn db_error(
         "42703" => cache().ok().and_then(|c| unknown_column(answer, &c)),
         _ => None,
     };
-    unknown
-        .unwrap_or_else(|| ApiError::from_db(e.code, e.message, e.detail, e.hint, anonymous))
-        .into()
+    unknown.unwrap_or_else(|| e.api_error(anonymous)).into()
 }
 
 /// PGRST204 for a write naming a column its table does not have (the
@@ -124,7 +122,10 @@ pub fn respond(a: &Answer, out: Outcome) -> Response {
     let mut headers = if a.action == Action::Put {
         Vec::new()
     } else {
-        vec![("content-range".to_string(), content_range(a, page_total, total))]
+        vec![(
+            "content-range".to_string(),
+            content_range(a, page_total, total),
+        )]
     };
     if let Some(l) = &a.content_location {
         headers.push(("content-location".into(), l.clone()));
@@ -228,7 +229,8 @@ fn range_not_satisfiable(offset: u64, total: u64) -> Response {
             "An offset of {offset} was requested, but there are only {total} rows."
         ))
         .into();
-    e.headers.push(("content-range".into(), format!("*/{total}")));
+    e.headers
+        .push(("content-range".into(), format!("*/{total}")));
     e
 }
 
