@@ -1,7 +1,7 @@
 //! The bridge: serves PostgREST's API itself. All the logic lives in the
 //! `postgrest` crate (grammar → plan → one SQL statement → response); this
-//! component only runs the statement through the `sql` import under the
-//! caller's role and claims.
+//! component only runs the plan's statements through the `sql` import under
+//! the caller's role and claims and hands their result back to the plan.
 //!
 //! Its settings (PostgREST's `db-*` names) are the rows of
 //! `contract::settings` that list the bridge role.
@@ -92,25 +92,8 @@ mod glue {
                     }
                 }
             }
-            let (version, json) = schema::snapshot().map_err(|e| {
-                ApiError::from_db(
-                    &e.code,
-                    &e.message,
-                    e.detail.as_deref(),
-                    e.hint.as_deref(),
-                    false,
-                )
-            })?;
-            let parsed = postgrest::schema::SchemaCache::parse(&json)
-                .map(std::rc::Rc::new)
-                .map_err(|e| {
-                    ApiError::new(
-                        503,
-                        "PGRST002",
-                        "Could not query the database for the schema cache",
-                    )
-                    .details(e.to_string())
-                })?;
+            let (version, json) = schema::snapshot().map_err(|e| db_error(&e).api_error(false))?;
+            let parsed = std::rc::Rc::new(postgrest::schema::SchemaCache::from_snapshot(&json)?);
             if version != 0 {
                 CACHE.with(|c| *c.borrow_mut() = Some((version, parsed.clone())));
             }
@@ -120,7 +103,7 @@ mod glue {
             Ok(p) => p,
             Err(e) => return e.into(),
         };
-        if let Some(r) = plan.ready_response() {
+        if let Some(r) = plan.info_response() {
             return r;
         }
         let session = Session {
@@ -130,74 +113,35 @@ mod glue {
             rollback: plan.rollback,
             request_settings: postgrest::request_settings(&api),
         };
-        let q = &plan.query;
-        let timezone_at = usize::from(q.search_path.is_some());
-        let explain_at =
-            timezone_at + usize::from(q.timezone.is_some()) + usize::from(q.pre_request.is_some());
-        let statements: Vec<Statement> = [&q.search_path, &q.timezone, &q.pre_request, &q.explain]
+        let statements: Vec<Statement> = plan
+            .statements()
             .into_iter()
-            .flatten()
-            .chain([&q.statement])
             .map(|s| Statement {
                 sql: s.sql.clone(),
                 params: s.params.clone(),
             })
             .collect();
-        match sql::transaction(&session, &statements) {
-            Ok(sets) if plan.explains() => {
-                let lines: Vec<&str> = sets
-                    .last()
-                    .map(|s| {
-                        s.rows
-                            .iter()
-                            .filter_map(|r| r.first()?.as_deref())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                plan.respond_explain(&lines.join("\n"))
-            }
+        let result = sql::transaction(&session, &statements);
+        drop(statements);
+        match result {
             Ok(sets) => {
-                let row = sets.last().and_then(|s| s.rows.first());
-                let col = |i: usize| row.and_then(|r| r.get(i)).and_then(|v| v.as_deref());
-                let explain = if q.explain.is_some() {
-                    sets.get(explain_at)
-                        .and_then(|s| s.rows.first())
-                        .and_then(|r| r.first())
-                        .and_then(|v| v.as_deref())
-                } else {
-                    None
-                };
-                let total = plan.total(col(0), explain);
-                plan.respond(postgrest::Outcome {
-                    total: total.as_deref(),
-                    page_total: col(1),
-                    body: col(2),
-                    response_headers: col(3),
-                    response_status: col(4),
-                    inserted: col(5),
-                    timezone_unknown: q.timezone.is_some()
-                        && sets.get(timezone_at).is_some_and(|s| s.rows.is_empty()),
-                })
+                let sets: Vec<postgrest::ResultSet> = sets
+                    .into_iter()
+                    .map(|s| postgrest::ResultSet { rows: s.rows })
+                    .collect();
+                plan.respond(&sets)
             }
-            Err(e) => {
-                // Names the schema cache does not know: PostgREST's errors.
-                let unknown = match e.code.as_str() {
-                    "42P01" => load().ok().and_then(|c| plan.unknown_table(&c)),
-                    "42703" => load().ok().and_then(|c| plan.unknown_column(&c)),
-                    _ => None,
-                };
-                if let Some(unknown) = unknown {
-                    return unknown.into();
-                }
-                ApiError::from_db(
-                    &e.code,
-                    &e.message,
-                    e.detail.as_deref(),
-                    e.hint.as_deref(),
-                    who.role == cfg.anon_role,
-                )
-                .into()
-            }
+            Err(e) => plan.error(&db_error(&e), who.role == cfg.anon_role, &mut load),
+        }
+    }
+
+    /// The `sql` interface's error as the plan reads it.
+    fn db_error(e: &sql::DbError) -> postgrest::DbError<'_> {
+        postgrest::DbError {
+            code: &e.code,
+            message: &e.message,
+            detail: e.detail.as_deref(),
+            hint: e.hint.as_deref(),
         }
     }
 

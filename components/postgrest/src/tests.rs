@@ -1,7 +1,7 @@
 //! The stages together: requests in, statements and answers out.
 
 use super::*;
-use schema::rels;
+use schema::{rels, SchemaCache};
 use std::rc::Rc;
 
 fn plan_nc(cfg: &Config, req: &Request) -> Result<Plan, ApiError> {
@@ -153,6 +153,15 @@ fn embedding_resolves_relationships() {
     );
 }
 
+/// The result sets of a plan with only its main statement: one row of
+/// count, page total and body.
+fn main_row(total: Option<&str>, page_total: Option<&str>, body: Option<&str>) -> Vec<ResultSet> {
+    let row = [total, page_total, body, None, None, None];
+    vec![ResultSet {
+        rows: vec![row.iter().map(|v| v.map(str::to_string)).collect()],
+    }]
+}
+
 fn req<'a>(
     method: &'a str,
     path: &'a str,
@@ -248,33 +257,18 @@ fn insert_object_and_array() {
 #[test]
 fn responses() {
     let p = plan_nc(&Config::default(), &req("GET", "/todos", "", &[], b"")).unwrap();
-    let r = p.respond(Outcome {
-        total: None,
-        page_total: Some("2"),
-        body: Some("[{},{}]"),
-        ..Default::default()
-    });
+    let r = p.respond(&main_row(None, Some("2"), Some("[{},{}]")));
     assert_eq!(r.status, 200);
     assert!(r
         .headers
         .contains(&("content-range".into(), "0-1/*".into())));
     let h = vec![("prefer".to_string(), "return=representation".to_string())];
     let p = plan_nc(&Config::default(), &req("POST", "/todos", "", &h, b"{}")).unwrap();
-    let r = p.respond(Outcome {
-        total: None,
-        page_total: Some("1"),
-        body: Some("[{\"id\":1}]"),
-        ..Default::default()
-    });
+    let r = p.respond(&main_row(None, Some("1"), Some("[{\"id\":1}]")));
     assert_eq!(r.status, 201);
     assert_eq!(r.body, b"[{\"id\":1}]");
     let p = plan_nc(&Config::default(), &req("POST", "/todos", "", &[], b"{}")).unwrap();
-    let r = p.respond(Outcome {
-        total: None,
-        page_total: Some("1"),
-        body: Some(""),
-        ..Default::default()
-    });
+    let r = p.respond(&main_row(None, Some("1"), Some("")));
     assert_eq!((r.status, r.body.len()), (201, 0));
 }
 
@@ -299,12 +293,7 @@ fn answer_header(
         b"{\"a\":3}"
     };
     let p = plan_nc(cfg, &req(method, "/todos", query, &h, body)).unwrap();
-    let r = p.respond(Outcome {
-        total: None,
-        page_total: Some(rows),
-        body: Some("[]"),
-        ..Default::default()
-    });
+    let r = p.respond(&main_row(None, Some(rows), Some("[]")));
     r.headers
         .iter()
         .find(|(k, _)| k == name)
@@ -387,12 +376,7 @@ fn counts_ranges_and_single_object() {
         .statement
         .sql
         .contains("LIMIT $1::bigint OFFSET $2::bigint"));
-    let r = p.respond(Outcome {
-        total: Some("5"),
-        page_total: Some("2"),
-        body: Some("[1,2]"),
-        ..Default::default()
-    });
+    let r = p.respond(&main_row(Some("5"), Some("2"), Some("[1,2]")));
     assert_eq!(r.status, 206);
     assert!(r
         .headers
@@ -402,19 +386,9 @@ fn counts_ranges_and_single_object() {
         "application/vnd.pgrst.object+json".to_string(),
     )];
     let p = plan_nc(&Config::default(), &req("GET", "/todos", "", &h, b"")).unwrap();
-    let r = p.respond(Outcome {
-        total: None,
-        page_total: Some("2"),
-        body: Some("[1,2]"),
-        ..Default::default()
-    });
+    let r = p.respond(&main_row(None, Some("2"), Some("[1,2]")));
     assert_eq!(r.status, 406);
-    let r = p.respond(Outcome {
-        total: None,
-        page_total: Some("1"),
-        body: Some("[{\"a\":1}]"),
-        ..Default::default()
-    });
+    let r = p.respond(&main_row(None, Some("1"), Some("[{\"a\":1}]")));
     assert_eq!(r.body, b"{\"a\":1}");
     let h = vec![("accept".to_string(), "text/html".to_string())];
     assert_eq!(
@@ -487,5 +461,106 @@ fn settings_read_the_same_everywhere() {
     assert_eq!(
         contract::anon_role(env(&[("SUPALITE_DB_ANON_ROLE", " ")])),
         None
+    );
+}
+
+#[test]
+fn info_plans_answer_without_sql() {
+    let cache = fixture();
+    let info = |method: &str, path: &str, headers: &[(String, String)]| {
+        plan(
+            &Config::default(),
+            &req(method, path, "", headers, b""),
+            &mut || Ok(cache.clone()),
+        )
+    };
+    let p = info("OPTIONS", "/books", &[]).unwrap();
+    assert!(p.statements().is_empty());
+    let r = p.info_response().unwrap();
+    assert_eq!(
+        (r.status, r.headers.clone()),
+        (
+            200,
+            vec![(
+                "allow".to_string(),
+                "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".to_string()
+            )]
+        )
+    );
+    assert_eq!(p.respond(&[]), r);
+    let e = info("OPTIONS", "/nope", &[]).unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (404, "PGRST205"));
+    let e = info("OPTIONS", "/rpc/nope", &[]).unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (404, "PGRST202"));
+    let r = info("GET", "/", &[]).unwrap().info_response().unwrap();
+    assert_eq!(r.headers[0].1, "application/openapi+json; charset=utf-8");
+    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(doc["paths"]["/books"]["get"].is_object());
+    let head = info("HEAD", "/", &[]).unwrap().info_response().unwrap();
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    let html = vec![("accept".to_string(), "text/html".to_string())];
+    let e = info("GET", "/", &html).unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (406, "PGRST107"));
+    // A plan with statements has no info answer.
+    assert!(info("GET", "/books", &[])
+        .unwrap()
+        .info_response()
+        .is_none());
+}
+
+#[test]
+fn database_errors_name_what_the_schema_cache_lacks() {
+    let cache = fixture();
+    let db = |code: &'static str| DbError {
+        code,
+        message: "boom",
+        detail: None,
+        hint: None,
+    };
+    let p = plan_nc(
+        &Config::default(),
+        &req("POST", "/books", "", &[], br#"{"title":"a","nope":1}"#),
+    )
+    .unwrap();
+    let load = &mut || Ok(cache.clone());
+    let r = p.error(&db("42703"), false, load);
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("PGRST204"));
+    let p = plan_nc(&Config::default(), &req("GET", "/bookz", "", &[], b"")).unwrap();
+    let r = p.error(&db("42P01"), false, load);
+    assert_eq!(r.status, 404);
+    assert!(String::from_utf8_lossy(&r.body).contains("Perhaps you meant the table 'public.books'"));
+    // Otherwise the database's own error, as PostgREST maps it.
+    let r = p.error(&db("42501"), true, load);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn explain_answers_the_statements_plan() {
+    let cfg = Config {
+        plan_enabled: true,
+        ..Config::default()
+    };
+    let h = vec![(
+        "accept".to_string(),
+        "application/vnd.pgrst.plan+json; options=analyze".to_string(),
+    )];
+    let p = plan_nc(&cfg, &req("GET", "/todos", "", &h, b"")).unwrap();
+    assert!(p
+        .query
+        .statement
+        .sql
+        .starts_with("EXPLAIN (FORMAT JSON, ANALYZE) WITH "));
+    let r = p.respond(&[ResultSet {
+        rows: vec![vec![Some("[{\"Plan\": {}}]".into())]],
+    }]);
+    assert_eq!(r.body, b"[{\"Plan\": {}}]");
+    assert_eq!(
+        r.headers,
+        vec![(
+            "content-type".to_string(),
+            "application/vnd.pgrst.plan+json; for=\"application/json\"; options=analyze; charset=utf-8"
+                .to_string()
+        )]
     );
 }

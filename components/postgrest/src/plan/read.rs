@@ -1,12 +1,109 @@
-//! Read plans as a tree: the root resource and its embedded resources
-//! (PostgREST's resource embedding), each rendered as a lateral subquery so
-//! the whole response is still one statement.
+//! Read plans, PostgREST's `ReadPlanTree`: the root resource and its
+//! embedded resources (resource embedding, relationships from
+//! [`crate::schema::rels`]), each rendered by the query stage as a lateral
+//! subquery so the whole response is still one statement; and what the
+//! tree takes from the schema cache (JSON paths, data representations,
+//! computed columns, aggregates).
 
+use super::{CacheLoader, Total};
+use crate::config::Config;
 use crate::error::ApiError;
-use crate::query::sql::quote_ident;
 use crate::request::grammar::{Aggregate, AggregateFn, Field, Logic, OrderTerm, SelectItem};
 use crate::request::params::{EmbedParam, QueryParams};
-use crate::schema::SchemaCache;
+use crate::request::prefs::Count;
+use crate::request::ApiRequest;
+use crate::schema::{SchemaCache, Table};
+use contract::sql::quote_ident;
+
+/// A read: the embed tree, and how to count.
+pub struct ReadPlan {
+    pub root: Node,
+    /// `count=planned|estimated`: the planner's estimate (an EXPLAIN first).
+    pub explain: bool,
+    /// An exact count (up to the cap, for `estimated` with `db-max-rows`).
+    pub count: Option<Option<u64>>,
+    /// Where the answer's total comes from.
+    pub total: Total,
+}
+
+/// Plans a read of the request's table or view.
+pub(crate) fn plan(
+    cfg: &Config,
+    api: &mut ApiRequest,
+    cache: &mut CacheLoader,
+) -> Result<ReadPlan, ApiError> {
+    let count = api.prefs.count;
+    let root = root(
+        &api.schema,
+        &api.name,
+        &mut api.query,
+        api.json_paths,
+        cfg.aggregates_enabled,
+        cache,
+    )?;
+    // planned: the planner's row estimate (EXPLAIN, run first in the same
+    // transaction); estimated: exact up to db-max-rows, the planner's
+    // estimate beyond.
+    let cap = match count {
+        Some(Count::Exact) => None,
+        Some(Count::Estimated) => cfg.max_rows.map(|m| m + 1),
+        _ => Some(0),
+    };
+    Ok(ReadPlan {
+        root,
+        explain: matches!(count, Some(Count::Planned | Count::Estimated)),
+        count: (count.is_some() && cap != Some(0)).then_some(cap),
+        total: match count {
+            Some(Count::Planned) => Total::Planned,
+            Some(Count::Estimated) => Total::Estimated {
+                max_rows: cfg.max_rows,
+            },
+            _ => Total::Exact,
+        },
+    })
+}
+
+/// The tree of the query's `select` on `schema.table`, with the query's
+/// filters, order and paging, marked from the schema cache: a read's, or
+/// that of a function's rows.
+pub(crate) fn root(
+    schema: &str,
+    table: &str,
+    q: &mut QueryParams,
+    json_paths: bool,
+    aggregates: bool,
+    cache: &mut CacheLoader,
+) -> Result<Node, ApiError> {
+    let mut root = Node::build(schema, table, &q.select, cache, &mut 0)?;
+    root.take_query(q)?;
+    mark_from_cache(&mut root, json_paths, aggregates, cache)?;
+    Ok(root)
+}
+
+/// What a read tree takes from the schema cache: JSON paths on non-JSON
+/// columns, and data representations (when the database declares any).
+pub(crate) fn mark_from_cache(
+    root: &mut Node,
+    json_paths: bool,
+    aggregates: bool,
+    cache: &mut CacheLoader,
+) -> Result<(), ApiError> {
+    if json_paths {
+        root.mark_json_paths(&*cache()?);
+    }
+    // Without a schema cache (the database is unreachable) the statement
+    // fails on its own; representations are not a reason to fail earlier.
+    if let Ok(c) = cache() {
+        if !c.reps.is_empty() {
+            root.apply_reps(&c);
+        }
+        root.mark_computed(&c);
+        root.plan_aggregates(&c, aggregates)?;
+    } else if !aggregates {
+        root.plan_aggregates(&SchemaCache::default(), false)?;
+    }
+    Ok(())
+}
 
 /// Column pairs joining a child to its parent: (child column, parent column).
 type Pairs = Vec<(String, String)>;
@@ -88,7 +185,7 @@ pub struct Child {
 /// A JSON path on a column that is not json/jsonb goes through
 /// `to_jsonb()` (PostgreSQL has no `->` on arrays and composites), as on
 /// one whose type is unknown (a function's `TABLE` result): as PostgREST.
-pub(crate) fn mark_json_field(t: Option<&crate::schema::Table>, f: &mut crate::grammar::Field) {
+pub(crate) fn mark_json_field(t: Option<&Table>, f: &mut Field) {
     if !f.path.is_empty() {
         f.to_jsonb = !t.is_some_and(|t| {
             t.columns
@@ -100,11 +197,7 @@ pub(crate) fn mark_json_field(t: Option<&crate::schema::Table>, f: &mut crate::g
 
 /// Filter values on a domain column with an implicit cast from text go
 /// through that cast (PostgREST's data representations).
-pub(crate) fn mark_filter_reps(
-    t: &crate::schema::Table,
-    cache: &SchemaCache,
-    filters: &mut [Logic],
-) {
+pub(crate) fn mark_filter_reps(t: &Table, cache: &SchemaCache, filters: &mut [Logic]) {
     for f in filters.iter_mut().flat_map(Logic::filters_mut) {
         if f.field.path.is_empty() {
             f.field.rep = t
@@ -121,7 +214,7 @@ impl Node {
         schema: &str,
         table: &str,
         items: &[SelectItem],
-        cache: &mut dyn FnMut() -> Result<std::rc::Rc<SchemaCache>, ApiError>,
+        cache: &mut CacheLoader,
         counter: &mut usize,
     ) -> Result<Node, ApiError> {
         // The root goes by its table's name (errors then name the table,
@@ -302,7 +395,7 @@ impl Node {
     /// composites) to go through `to_jsonb()`, in this node and below.
     pub fn mark_json_paths(&mut self, cache: &SchemaCache) {
         let t = cache.table(&self.schema, &self.table);
-        let mark = |f: &mut crate::grammar::Field| mark_json_field(t, f);
+        let mark = |f: &mut Field| mark_json_field(t, f);
         for item in &mut self.items {
             if let Item::Column(SelectItem::Column { field, .. }) = item {
                 mark(field);
@@ -422,7 +515,7 @@ impl Node {
     }
 
     /// `*` as the table's columns, one by one.
-    fn spell_out_star(&mut self, t: &crate::schema::Table) {
+    fn spell_out_star(&mut self, t: &Table) {
         let columns: Vec<Item> = t
             .columns
             .iter()
@@ -509,18 +602,16 @@ pub fn resolve(
     name: &str,
     hint: Option<&str>,
 ) -> Result<(Rel, String, String), ApiError> {
-    use crate::schema::rels::{Cardinality, Relationship};
+    use crate::schema::rels::{self, Cardinality, Cols, QName, Relationship};
     // Embedding starts from a table the schema cache has (partitions are
     // not in it): PGRST205 otherwise, as PostgREST.
     cache.table_or_error(schema, parent)?;
     let from_parent = cache
         .rels
-        .get(&crate::schema::rels::QName::new(schema, parent))
+        .get(&QName::new(schema, parent))
         .map_or(&[][..], Vec::as_slice);
-    let r = crate::schema::rels::find(from_parent, &cache.rel_origins, schema, parent, name, hint)?;
-    let swap = |c: &crate::schema::rels::Cols| -> Pairs {
-        c.iter().map(|(a, b)| (b.clone(), a.clone())).collect()
-    };
+    let r = rels::find(from_parent, &cache.rel_origins, schema, parent, name, hint)?;
+    let swap = |c: &Cols| -> Pairs { c.iter().map(|(a, b)| (b.clone(), a.clone())).collect() };
     let rel = match r {
         Relationship::Computed {
             function,

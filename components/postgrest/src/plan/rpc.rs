@@ -1,12 +1,83 @@
-//! `/rpc/<function>`: overload resolution against the schema cache (which
-//! function, which arguments from the body or the query string, what its
-//! rows look like). [`crate::query`] renders the call.
+//! `/rpc/<function>`, PostgREST's `CallPlan`: overload resolution against
+//! the schema cache (which function, which arguments from the body or the
+//! query string, what its rows look like) and the read over its rows. The
+//! query stage renders the call.
 
+use super::read::{self, Node};
 use super::{CacheLoader, Shape};
+use crate::config::Config;
 use crate::error::ApiError;
-use crate::request::QueryParams;
+use crate::request::prefs::Count;
+use crate::request::{ApiRequest, QueryParams};
 use crate::schema::{Function, SchemaCache};
 use serde_json::{Map, Value};
+
+/// A function call, and the read over its rows.
+pub struct CallPlan {
+    pub call: Call,
+    /// The rows' embed tree (functions returning rows).
+    pub root: Option<Node>,
+    /// `count=exact`: the function runs once into a materialized CTE that
+    /// both the page and the count read.
+    pub exact: bool,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// Plans the request's call: the function and its arguments, then the
+/// read of its rows (their embeds, filters, order and paging).
+pub(crate) fn plan(
+    cfg: &Config,
+    api: &mut ApiRequest,
+    cache: &mut CacheLoader,
+) -> Result<CallPlan, ApiError> {
+    let prefs = &api.prefs;
+    let q = &mut api.query;
+    let call = plan_call(
+        &api.schema,
+        &api.name,
+        !api.read_only,
+        api.content_type.as_deref(),
+        &api.body,
+        q,
+        prefs.single_object,
+        cache,
+    )?;
+    if prefs.strict()
+        && prefs.max_affected.is_some()
+        && !matches!(call.shape, Shape::Rows | Shape::Scalars)
+    {
+        return Err(ApiError::new(
+            400,
+            "PGRST128",
+            "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
+        ));
+    }
+    let root = match call.shape {
+        Shape::Rows | Shape::Row => {
+            let (schema, table) = call
+                .table
+                .clone()
+                .unwrap_or((api.schema.clone(), api.name.clone()));
+            Some(read::root(
+                &schema,
+                &table,
+                q,
+                api.json_paths,
+                cfg.aggregates_enabled,
+                cache,
+            )?)
+        }
+        _ => None,
+    };
+    Ok(CallPlan {
+        call,
+        root,
+        exact: prefs.count == Some(Count::Exact),
+        limit: q.limit,
+        offset: q.offset,
+    })
+}
 
 pub struct Call {
     pub shape: Shape,
@@ -200,57 +271,8 @@ pub(crate) fn plan_call(
         return Ok(Call::whole_body(f, ty.to_string(), payload));
     }
 
-    let (body, keys): (Option<Value>, Vec<String>) = if post {
-        let text = std::str::from_utf8(body).unwrap_or("").trim();
-        let v: Value = if text.is_empty() {
-            Value::Object(Map::new())
-        } else {
-            serde_json::from_str(text).map_err(|_| ApiError::body("Empty or invalid json"))?
-        };
-        let keys: Vec<String> = first_object(&v)
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        // `?columns=` names the body keys that are arguments.
-        let keys = match &q.columns {
-            Some(cols) => keys.into_iter().filter(|k| cols.contains(k)).collect(),
-            None => keys,
-        };
-        (Some(v), keys)
-    } else {
-        // A query parameter is an argument unless its value is a filter
-        // (`?id=5&id=gt.2`: the argument 5, rows with id > 2), as PostgREST.
-        let mut keys: Vec<String> = Vec::new();
-        for (k, v) in &q.raw_filters {
-            if !is_filter(k, v) && !keys.contains(k) {
-                keys.push(k.clone());
-            }
-        }
-        (None, keys)
-    };
-
-    let fits = |f: &Function| -> Option<usize> {
-        let params = f.params();
-        if params.iter().any(|p| p.name.is_empty()) {
-            return None;
-        }
-        let required_ok = params
-            .iter()
-            .filter(|p| !p.optional)
-            .all(|p| keys.iter().any(|k| k == p.name));
-        let used = keys
-            .iter()
-            .filter(|k| params.iter().any(|p| p.name == k.as_str()))
-            .count();
-        let all_keys_are_params = used == keys.len();
-        (required_ok && all_keys_are_params).then_some(used)
-    };
-    let mut matching: Vec<(&Function, usize)> = candidates
-        .iter()
-        .filter_map(|f| fits(f).map(|n| (*f, n)))
-        .collect();
-    if let Some(best) = matching.iter().map(|(_, n)| *n).max() {
-        matching.retain(|(_, n)| *n == best);
-    }
+    let (body, keys) = argument_keys(post, body, q)?;
+    let matching = matching(&candidates, &keys);
     // Only a JSON body goes whole to a single unnamed json/jsonb parameter
     // (a CSV or form body's fields are arguments).
     let json_body = matches!(content_type, None | Some("application/json"));
@@ -302,59 +324,15 @@ pub(crate) fn plan_call(
         }
     };
 
-    let params = f.params();
     let (payload, args) = if whole_body.is_some() {
         (
             body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into()),
             Vec::new(),
         )
     } else if post {
-        // An array body: its first object holds the arguments.
-        let obj = body
-            .as_ref()
-            .and_then(first_object)
-            .cloned()
-            .map(Value::Object)
-            .unwrap_or(Value::Object(Map::new()));
-        let args: Vec<(String, String, bool)> = params
-            .iter()
-            .filter(|p| obj.get(p.name).is_some() && keys.iter().any(|k| k == p.name))
-            .map(|p| (p.name.to_string(), p.ty.to_string(), p.variadic))
-            .collect();
-        // A variadic argument given once (`v=hi` in a form) is a one-element array.
-        let mut obj = obj;
-        if let Value::Object(o) = &mut obj {
-            for (name, _, variadic) in &args {
-                if let Some(v) = o.get_mut(name).filter(|v| *variadic && !v.is_array()) {
-                    *v = Value::Array(vec![v.take()]);
-                }
-            }
-        }
-        (obj.to_string(), args)
+        body_arguments(f, body.as_ref(), &keys)
     } else {
-        let mut obj = Map::new();
-        let mut args = Vec::new();
-        for p in &params {
-            let values: Vec<&String> = q
-                .raw_filters
-                .iter()
-                .filter(|(k, v)| k == p.name && !is_filter(k, v))
-                .map(|(_, v)| v)
-                .collect();
-            if values.is_empty() {
-                continue;
-            }
-            // Repeated keys fill a variadic (array) parameter: ?v=1&v=2.
-            let value = if p.variadic {
-                Value::Array(values.iter().map(|v| Value::String((*v).clone())).collect())
-            } else {
-                Value::String(values[values.len() - 1].clone())
-            };
-            obj.insert(p.name.to_string(), value);
-            args.push((p.name.to_string(), p.ty.to_string(), p.variadic));
-        }
-        q.raw_filters.retain(|(k, v)| is_filter(k, v));
-        (Value::Object(obj).to_string(), args)
+        query_arguments(f, q)
     };
     q.parse_filters()?;
     let (shape, table) = shape_of(f);
@@ -368,6 +346,130 @@ pub(crate) fn plan_call(
         payload,
         in_select_list: record_scalar(f),
     })
+}
+
+/// The body (parsed) and the names of the arguments given: a POST's body
+/// keys (of its first object; only those `?columns=` names), or a GET's
+/// query parameters that are no filters.
+fn argument_keys(
+    post: bool,
+    body: &[u8],
+    q: &QueryParams,
+) -> Result<(Option<Value>, Vec<String>), ApiError> {
+    if post {
+        let text = std::str::from_utf8(body).unwrap_or("").trim();
+        let v: Value = if text.is_empty() {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_str(text).map_err(|_| ApiError::body("Empty or invalid json"))?
+        };
+        let keys: Vec<String> = first_object(&v)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        // `?columns=` names the body keys that are arguments.
+        let keys = match &q.columns {
+            Some(cols) => keys.into_iter().filter(|k| cols.contains(k)).collect(),
+            None => keys,
+        };
+        Ok((Some(v), keys))
+    } else {
+        // A query parameter is an argument unless its value is a filter
+        // (`?id=5&id=gt.2`: the argument 5, rows with id > 2), as PostgREST.
+        let mut keys: Vec<String> = Vec::new();
+        for (k, v) in &q.raw_filters {
+            if !is_filter(k, v) && !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        Ok((None, keys))
+    }
+}
+
+/// The overloads with named parameters that take exactly the given
+/// arguments (all required ones among them), those using the most first.
+fn matching<'a>(candidates: &[&'a Function], keys: &[String]) -> Vec<(&'a Function, usize)> {
+    let fits = |f: &Function| -> Option<usize> {
+        let params = f.params();
+        if params.iter().any(|p| p.name.is_empty()) {
+            return None;
+        }
+        let required_ok = params
+            .iter()
+            .filter(|p| !p.optional)
+            .all(|p| keys.iter().any(|k| k == p.name));
+        let used = keys
+            .iter()
+            .filter(|k| params.iter().any(|p| p.name == k.as_str()))
+            .count();
+        let all_keys_are_params = used == keys.len();
+        (required_ok && all_keys_are_params).then_some(used)
+    };
+    let mut matching: Vec<(&Function, usize)> = candidates
+        .iter()
+        .filter_map(|f| fits(f).map(|n| (*f, n)))
+        .collect();
+    if let Some(best) = matching.iter().map(|(_, n)| *n).max() {
+        matching.retain(|(_, n)| *n == best);
+    }
+    matching
+}
+
+/// A POST's arguments: the body's (first) object, with the parameters it
+/// names among `keys`.
+fn body_arguments(
+    f: &Function,
+    body: Option<&Value>,
+    keys: &[String],
+) -> (String, Vec<(String, String, bool)>) {
+    // An array body: its first object holds the arguments.
+    let mut obj = body
+        .and_then(first_object)
+        .cloned()
+        .map(Value::Object)
+        .unwrap_or(Value::Object(Map::new()));
+    let args: Vec<(String, String, bool)> = f
+        .params()
+        .iter()
+        .filter(|p| obj.get(p.name).is_some() && keys.iter().any(|k| k == p.name))
+        .map(|p| (p.name.to_string(), p.ty.to_string(), p.variadic))
+        .collect();
+    // A variadic argument given once (`v=hi` in a form) is a one-element array.
+    if let Value::Object(o) = &mut obj {
+        for (name, _, variadic) in &args {
+            if let Some(v) = o.get_mut(name).filter(|v| *variadic && !v.is_array()) {
+                *v = Value::Array(vec![v.take()]);
+            }
+        }
+    }
+    (obj.to_string(), args)
+}
+
+/// A GET's arguments: the query parameters naming parameters (the others
+/// stay filters on the result).
+fn query_arguments(f: &Function, q: &mut QueryParams) -> (String, Vec<(String, String, bool)>) {
+    let mut obj = Map::new();
+    let mut args = Vec::new();
+    for p in &f.params() {
+        let values: Vec<&String> = q
+            .raw_filters
+            .iter()
+            .filter(|(k, v)| k == p.name && !is_filter(k, v))
+            .map(|(_, v)| v)
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        // Repeated keys fill a variadic (array) parameter: ?v=1&v=2.
+        let value = if p.variadic {
+            Value::Array(values.iter().map(|v| Value::String((*v).clone())).collect())
+        } else {
+            Value::String(values[values.len() - 1].clone())
+        };
+        obj.insert(p.name.to_string(), value);
+        args.push((p.name.to_string(), p.ty.to_string(), p.variadic));
+    }
+    q.raw_filters.retain(|(k, v)| is_filter(k, v));
+    (Value::Object(obj).to_string(), args)
 }
 
 /// PGRST202 for a body that goes whole to a single parameter of `kind`.
@@ -405,8 +507,8 @@ fn ambiguous(schema: &str, name: &str, fns: &[&Function]) -> ApiError {
 
 /// Whether `key=value` in a GET RPC's query is a filter on its result.
 fn is_filter(key: &str, value: &str) -> bool {
-    crate::grammar::parse_field(key)
-        .and_then(|f| crate::grammar::parse_filter(f, value))
+    crate::request::grammar::parse_field(key)
+        .and_then(|f| crate::request::grammar::parse_filter(f, value))
         .is_ok()
 }
 

@@ -1,18 +1,22 @@
 //! Stage 3, PostgREST's `Query`: the plan as SQL — one statement that
 //! returns the count, the page size, the body and what SQL left in
-//! `response.*` together, plus the few settings statements run before it.
+//! `response.*` together, plus the few settings statements run before it
+//! ([`Query::statements`]) — and their results decoded ([`Query::decode`]).
 //! Snippets ([`sql::Sql`]) are built independently and numbered once the
 //! statement is finished; identifiers are quoted, values always bound.
 
 mod call;
 pub mod filters;
 pub mod read;
+mod result;
 pub mod sql;
 mod write;
 
+pub use result::{DbError, Outcome, QueryResult, ResultSet};
+
+use crate::config::Config;
 use crate::error::ApiError;
-use crate::plan::{ActionPlan, Body, CallPlan, Guard, Planned, ReadPlan, Shape};
-use crate::Config;
+use crate::plan::{Body, CallPlan, CrudPlan, DbPlan, Guard, ReadPlan, Shape};
 use read::Source;
 use sql::{quote_ident, Sql, Statement};
 
@@ -31,23 +35,38 @@ pub struct Query {
     /// The statement's EXPLAIN is the answer (one row per line of text, or
     /// one JSON document).
     pub explains: bool,
-    /// The one statement; it returns one row of six text columns: total
-    /// count (or NULL), rows in this page, the body, the `response.headers`
-    /// and `response.status` settings SQL left (or NULL), and for a merging
-    /// upsert the number of rows it inserted.
+    /// The one statement; it returns one row of six text columns (see
+    /// [`column`]): total count (or NULL), rows in this page, the body, the
+    /// `response.headers` and `response.status` settings SQL left (or
+    /// NULL), and for a merging upsert the number of rows it inserted.
     pub statement: Statement,
 }
 
-/// The statements for a plan (none for an answer that needs no SQL).
-pub fn build(cfg: &Config, p: &Planned) -> Result<Query, ApiError> {
+/// The columns of the main statement's one row, in the order [`build`]
+/// selects them.
+pub(crate) mod column {
+    /// The total count (or NULL).
+    pub const TOTAL: usize = 0;
+    /// The rows in this page (or affected).
+    pub const PAGE_TOTAL: usize = 1;
+    pub const BODY: usize = 2;
+    /// `response.headers` as SQL left it (or NULL).
+    pub const RESPONSE_HEADERS: usize = 3;
+    /// `response.status` as SQL left it (or NULL).
+    pub const RESPONSE_STATUS: usize = 4;
+    /// A merging upsert: the rows it inserted (else NULL).
+    pub const INSERTED: usize = 5;
+}
+
+/// The statements for a database plan.
+pub fn build(cfg: &Config, p: &DbPlan) -> Result<Query, ApiError> {
     let mut ctes: Vec<Sql> = Vec::new();
     let mut count: Option<Sql> = None;
     let mut explain = None;
-    let source = match &p.action {
-        ActionPlan::Inspect(_) => return Ok(Query::default()),
-        ActionPlan::Read(r) => read_source(r, &mut count, &mut explain)?,
-        ActionPlan::Call(c) => call_source(c, &mut ctes, &mut count)?,
-        ActionPlan::Mutate(m) => {
+    let source = match &p.crud {
+        CrudPlan::Read(r) => read_source(r, &mut count, &mut explain)?,
+        CrudPlan::Call(c) => call_source(c, &mut ctes, &mut count)?,
+        CrudPlan::Mutate(m) => {
             let (source, upsert) = write::source(m)?;
             if let Some(upsert) = upsert {
                 ctes.push(upsert);
@@ -96,8 +115,8 @@ pub fn build(cfg: &Config, p: &Planned) -> Result<Query, ApiError> {
     // representation its rows in `order` with their embeds (the root
     // filters chose the rows).
     let mut outer = Sql::default();
-    match &p.action {
-        ActionPlan::Mutate(m) if m.representation.is_some() => {
+    match &p.crud {
+        CrudPlan::Mutate(m) if m.representation.is_some() => {
             if let Some(root) = &m.representation {
                 root.render(&mut outer, &Source::Cte("pgrst_source"), None, false)?;
             }
@@ -110,7 +129,7 @@ pub fn build(cfg: &Config, p: &Planned) -> Result<Query, ApiError> {
     // What functions and triggers set for the response (read after the
     // rows: the aggregate has consumed pgrst_source by then).
     st.push(", nullif(current_setting('response.headers', true), ''), nullif(current_setting('response.status', true), '')");
-    let upsert = matches!(&p.action, ActionPlan::Mutate(m) if m.upsert);
+    let upsert = matches!(&p.crud, CrudPlan::Mutate(m) if m.upsert);
     if upsert {
         // Inserted: the rows written less those updated, read once the
         // aggregate has run the whole write.

@@ -34,7 +34,49 @@ impl Node {
         paging: bool,
     ) -> Result<(), ApiError> {
         let q = self.qualifier();
-        // Each output column, and whether an aggregating node groups by it.
+        let columns = self.select_list(&q);
+        // By position: `GROUP BY 1, 3` (the expressions may hold parameters).
+        let group_by: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, grouped))| *grouped)
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        st.push("SELECT ");
+        for (i, (col, _)) in columns.into_iter().enumerate() {
+            if i > 0 {
+                st.push(", ");
+            }
+            st.append(col);
+        }
+        st.push(" FROM ");
+        let mut conditions = self.render_from(st, source, parent, true);
+        self.render_embeds(st, &mut conditions)?;
+        let mut first = true;
+        for cond in &conditions {
+            st.push(if first { " WHERE " } else { " AND " });
+            first = false;
+            st.push(cond);
+        }
+        let embeds = self.embed_tests();
+        for f in &self.filters {
+            st.push(if first { " WHERE " } else { " AND " });
+            first = false;
+            logic_sql_in(st, &q, f, &embeds);
+        }
+        if self.aggregating && !group_by.is_empty() {
+            st.push(" GROUP BY ").push(&group_by.join(", "));
+        }
+        self.render_order(st, &q)?;
+        if paging {
+            limit_offset(st, self.limit, self.offset);
+        }
+        Ok(())
+    }
+
+    /// Each output column (`q` is this node's qualifier), and whether an
+    /// aggregating node groups by it.
+    fn select_list(&self, q: &str) -> Vec<(Sql, bool)> {
         let mut columns: Vec<(Sql, bool)> = Vec::new();
         let shown = self.items.iter().filter(|item| match item {
             Item::Embed(i) => {
@@ -48,7 +90,7 @@ impl Node {
                 Item::Star => columns.push((Sql::new(&format!("{q}.*")), true)),
                 Item::Column(c) => {
                     let mut col = Sql::default();
-                    select_item(&mut col, &q, c, self.passthrough);
+                    select_item(&mut col, q, c, self.passthrough);
                     let aggregate = matches!(
                         c,
                         SelectItem::Column {
@@ -103,22 +145,12 @@ impl Node {
                 }
             }
         }
-        // By position: `GROUP BY 1, 3` (the expressions may hold parameters).
-        let group_by: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, grouped))| *grouped)
-            .map(|(i, _)| (i + 1).to_string())
-            .collect();
-        st.push("SELECT ");
-        for (i, (col, _)) in columns.into_iter().enumerate() {
-            if i > 0 {
-                st.push(", ");
-            }
-            st.append(col);
-        }
-        st.push(" FROM ");
-        let mut conditions = self.render_from(st, source, parent, true);
+        columns
+    }
+
+    /// Each embedded resource as a lateral subquery joined to this node's
+    /// rows; an `!inner` to-many one adds its condition to `conditions`.
+    fn render_embeds(&self, st: &mut Sql, conditions: &mut Vec<String>) -> Result<(), ApiError> {
         for c in &self.children {
             let e = quote_ident(&format!("{}_e", c.node.alias));
             let r = quote_ident(&format!("{}_r", c.node.alias));
@@ -161,15 +193,13 @@ impl Node {
                 conditions.push(format!("{e}.\"v\" IS NOT NULL"));
             }
         }
-        let mut first = true;
-        for cond in &conditions {
-            st.push(if first { " WHERE " } else { " AND " });
-            first = false;
-            st.push(cond);
-        }
-        // `rel=is.null` / `rel=not.is.null` test the embedded resource itself.
-        let embeds: Vec<(&str, EmbedTest)> = self
-            .children
+        Ok(())
+    }
+
+    /// What `rel=is.null` / `rel=not.is.null` test: the embedded resource
+    /// itself, by its output name.
+    fn embed_tests(&self) -> Vec<(&str, EmbedTest)> {
+        self.children
             .iter()
             .filter(|c| !c.spread || !c.rel.to_one())
             .map(|c| {
@@ -183,15 +213,11 @@ impl Node {
                 };
                 (c.name.as_str(), test)
             })
-            .collect();
-        for f in &self.filters {
-            st.push(if first { " WHERE " } else { " AND " });
-            first = false;
-            logic_sql_in(st, &q, f, &embeds);
-        }
-        if self.aggregating && !group_by.is_empty() {
-            st.push(" GROUP BY ").push(&group_by.join(", "));
-        }
+            .collect()
+    }
+
+    /// `ORDER BY`: this node's columns, or those of an embedded to-one row.
+    fn render_order(&self, st: &mut Sql, q: &str) -> Result<(), ApiError> {
         if !self.order.is_empty() {
             st.push(" ORDER BY ");
             for (i, t) in self.order.iter().enumerate() {
@@ -219,16 +245,14 @@ impl Node {
                         // The embedded row's own column (and JSON path).
                         field_sql(st, &quote_ident(&format!("{}_e", c.node.alias)), &t.field);
                     }
-                    None => field_sql(st, &q, &t.field),
+                    None => field_sql(st, q, &t.field),
                 }
                 order_suffix(st, t);
             }
         }
-        if paging {
-            limit_offset(st, self.limit, self.offset);
-        }
         Ok(())
     }
+
     /// `<source> AS alias` and the conditions relating the rows to
     /// `parent`. A many-to-many junction is joined `INNER JOIN … ON`
     /// (`junction_on`), or listed after a comma with its conditions among

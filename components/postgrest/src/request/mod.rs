@@ -9,8 +9,8 @@ pub mod grammar;
 pub mod params;
 pub mod prefs;
 
+use crate::config::Config;
 use crate::error::ApiError;
-use crate::Config;
 pub use params::QueryParams;
 pub use prefs::Preferences;
 use serde_json::Value;

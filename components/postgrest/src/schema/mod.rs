@@ -6,6 +6,7 @@
 pub mod rels;
 
 use crate::error::ApiError;
+use contract::sql::quote_ident;
 use serde::{Deserialize, Serialize};
 
 pub use contract::sql::{catalog_param, CATALOG_SQL};
@@ -216,11 +217,7 @@ impl SchemaCache {
     pub fn parse(json: &str) -> Result<SchemaCache, serde_json::Error> {
         let mut cache: SchemaCache = serde_json::from_str(json)?;
         for r in &mut cache.reps {
-            r.sql = format!(
-                "{}.{}",
-                crate::sql::quote_ident(&r.schema),
-                crate::sql::quote_ident(&r.function)
-            );
+            r.sql = format!("{}.{}", quote_ident(&r.schema), quote_ident(&r.function));
         }
         let deps = crate::schema::rels::view_key_deps(&cache.views, &cache.keys);
         crate::schema::rels::add_view_primary_keys(&mut cache.tables, &deps);
@@ -229,6 +226,19 @@ impl SchemaCache {
         cache.rels = crate::schema::rels::by_origin(rels);
         cache.rel_origins = origins;
         Ok(cache)
+    }
+
+    /// The cache from the `schema` interface's snapshot, or PostgREST's
+    /// PGRST002 when it cannot be read.
+    pub fn from_snapshot(json: &str) -> Result<SchemaCache, ApiError> {
+        SchemaCache::parse(json).map_err(|e| {
+            ApiError::new(
+                503,
+                "PGRST002",
+                "Could not query the database for the schema cache",
+            )
+            .details(e.to_string())
+        })
     }
 
     /// The cast function (quoted, qualified) from type `source` to `target`.
@@ -289,4 +299,3 @@ impl Table {
         self.columns.iter().find(|c| c.name == name)
     }
 }
-

@@ -446,7 +446,10 @@ pub fn by_origin(rels: Vec<Relationship>) -> ByOrigin {
 pub type Origins = BTreeSet<(QName, String)>;
 
 /// All relationships between the exposed tables and views, sorted, and the
-/// origins that had any before those leaving the exposed schemas were dropped.
+/// origins that had any before those leaving the exposed schemas were
+/// dropped — in PostgREST's phases (its `SchemaCache`): foreign keys,
+/// the same keys seen through views, junctions (many-to-many), the
+/// inverse of each key, then computed relationships.
 pub fn build(
     tables: &[Table],
     keys: &[Key],
@@ -457,9 +460,55 @@ pub fn build(
         .iter()
         .map(|t| QName::new(&t.schema, &t.name))
         .collect();
-    // Foreign keys: many-to-one, or one-to-one when the key is also unique.
-    let mut rels: Vec<Relationship> = keys
+    let mut rels = fk_relationships(keys);
+    let through_views = view_relationships(&rels, deps);
+    rels.extend(through_views);
+    let m2m = junctions(&rels, tables, keys);
+    rels.extend(m2m);
+    let inverse = inverses(&rels);
+    rels.extend(inverse);
+    let mut origins: Origins = rels
         .iter()
+        .filter(|r| exposed.contains(r.table()))
+        .map(|r| (r.table().clone(), r.key_schema().to_string()))
+        .collect();
+    // Only what the API exposes.
+    rels.retain(|r| {
+        exposed.contains(r.table())
+            && exposed.contains(r.ftable())
+            && match r {
+                Relationship::Fk {
+                    card: Cardinality::M2M(j),
+                    ..
+                } => exposed.contains(&j.table),
+                _ => true,
+            }
+    });
+    // Computed relationships replace detected ones of the same name.
+    let computed = computed_relationships(functions, &exposed);
+    rels.retain(|r| {
+        !computed.iter().any(|c| match c {
+            Relationship::Computed {
+                function, table, ..
+            } => r.table() == table && r.ftable() == function,
+            _ => false,
+        })
+    });
+    origins.extend(
+        computed
+            .iter()
+            .map(|r| (r.table().clone(), r.key_schema().to_string())),
+    );
+    rels.extend(computed);
+    rels.sort();
+    rels.dedup();
+    (rels, origins)
+}
+
+/// Foreign keys between tables: many-to-one, or one-to-one when the key
+/// is also unique.
+fn fk_relationships(keys: &[Key]) -> Vec<Relationship> {
+    keys.iter()
         .filter(|k| k.kind == "f")
         .filter_map(|k| {
             let (frel, fs, ft, fc) = (
@@ -484,10 +533,14 @@ pub fn build(
                 ftable_is_view: false,
             })
         })
-        .collect();
-    // The same keys between views and tables, and between views.
+        .collect()
+}
+
+/// The same keys between views and tables, and between views: each way a
+/// view shows the key's columns (its [`KeyDep`]s).
+fn view_relationships(rels: &[Relationship], deps: &[KeyDep]) -> Vec<Relationship> {
     let mut through_views = Vec::new();
-    for r in &rels {
+    for r in rels {
         let Relationship::Fk {
             table,
             ftable,
@@ -549,9 +602,12 @@ pub fn build(
             }
         }
     }
-    rels.extend(through_views);
-    // Many-to-many: a table (or view) with keys to two others, the key
-    // columns all part of its primary key.
+    through_views
+}
+
+/// Many-to-many: a table (or view) with keys to two others, the key
+/// columns all part of its primary key.
+fn junctions(rels: &[Relationship], tables: &[Table], keys: &[Key]) -> Vec<Relationship> {
     // Primary keys: exposed tables and views (views' from their lineage),
     // and tables in other schemas from their constraints.
     let pk = |q: &QName| -> Option<Vec<String>> {
@@ -566,7 +622,7 @@ pub fn build(
             })
     };
     let mut m2m = Vec::new();
-    for r1 in &rels {
+    for r1 in rels {
         let Relationship::Fk {
             table: jt,
             ftable: t,
@@ -578,7 +634,7 @@ pub fn build(
             continue;
         };
         let Some(jt_pk) = pk(jt) else { continue };
-        for r2 in &rels {
+        for r2 in rels {
             let Relationship::Fk {
                 table: jt2,
                 ftable: ft,
@@ -597,7 +653,6 @@ pub fn build(
                 continue;
             }
             if cols.iter().chain(fcols).all(|c| jt_pk.contains(&c.0)) {
-                let swap = |c: &Cols| c.iter().map(|(a, b)| (b.clone(), a.clone())).collect();
                 m2m.push(Relationship::Fk {
                     table: t.clone(),
                     ftable: ft.clone(),
@@ -615,10 +670,12 @@ pub fn build(
             }
         }
     }
-    rels.extend(m2m);
-    // The other direction of every many-to-one and one-to-one.
-    let inverse: Vec<Relationship> = rels
-        .iter()
+    m2m
+}
+
+/// The other direction of every many-to-one and one-to-one.
+fn inverses(rels: &[Relationship]) -> Vec<Relationship> {
+    rels.iter()
         .filter_map(|r| {
             let Relationship::Fk {
                 table,
@@ -631,7 +688,6 @@ pub fn build(
             else {
                 return None;
             };
-            let swap = |c: &Cols| c.iter().map(|(a, b)| (b.clone(), a.clone())).collect();
             let card = match card {
                 Cardinality::M2O { cons, cols } => Cardinality::O2M {
                     cons: cons.clone(),
@@ -657,27 +713,13 @@ pub fn build(
                 ftable_is_view: *table_is_view,
             })
         })
-        .collect();
-    rels.extend(inverse);
-    let mut origins: Origins = rels
-        .iter()
-        .filter(|r| exposed.contains(r.table()))
-        .map(|r| (r.table().clone(), r.key_schema().to_string()))
-        .collect();
-    // Only what the API exposes.
-    rels.retain(|r| {
-        exposed.contains(r.table())
-            && exposed.contains(r.ftable())
-            && match r {
-                Relationship::Fk {
-                    card: Cardinality::M2M(j),
-                    ..
-                } => exposed.contains(&j.table),
-                _ => true,
-            }
-    });
-    // Computed relationships replace detected ones of the same name.
-    let computed: Vec<Relationship> = functions
+        .collect()
+}
+
+/// Computed relationships: functions of a row of an exposed table
+/// returning rows of another.
+fn computed_relationships(functions: &[Function], exposed: &HashSet<QName>) -> Vec<Relationship> {
+    functions
         .iter()
         .filter_map(|f| {
             let c = f.computed.as_ref()?;
@@ -689,24 +731,12 @@ pub fn build(
             })
         })
         .filter(|r| exposed.contains(r.table()))
-        .collect();
-    rels.retain(|r| {
-        !computed.iter().any(|c| match c {
-            Relationship::Computed {
-                function, table, ..
-            } => r.table() == table && r.ftable() == function,
-            _ => false,
-        })
-    });
-    origins.extend(
-        computed
-            .iter()
-            .map(|r| (r.table().clone(), r.key_schema().to_string())),
-    );
-    rels.extend(computed);
-    rels.sort();
-    rels.dedup();
-    (rels, origins)
+        .collect()
+}
+
+/// Column pairs the other way round.
+fn swap(c: &Cols) -> Cols {
+    c.iter().map(|(a, b)| (b.clone(), a.clone())).collect()
 }
 
 /// The relationship `origin?select=target!hint(...)` means, by PostgREST's
