@@ -1,7 +1,7 @@
 //! The accept loop: connections, limits, graceful shutdown.
 
-use super::edge::{log_request, MAX_HEADERS};
-use super::pipeline::Current;
+use super::current::Current;
+use super::layers::{Peer, MAX_HEADERS};
 use super::targets::LenientTargets;
 use anyhow::Result;
 use hyper::server::conn::http1;
@@ -97,15 +97,12 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                // The pipeline current when the request arrives serves it
+                // whole, even if a reload replaces it meanwhile.
                 let pipeline = current.get();
-                async move {
-                    let started = std::time::Instant::now();
-                    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-                    let resp = pipeline.handle(req, peer).await;
-                    log_request(&method, &path, &resp, started);
-                    Ok::<_, std::convert::Infallible>(resp)
-                }
+                req.extensions_mut().insert(Peer(peer));
+                async move { Ok::<_, std::convert::Infallible>(pipeline.handle(req).await) }
             });
             let conn = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())

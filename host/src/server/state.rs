@@ -1,10 +1,9 @@
 //! What each store holds: WASI and HTTP contexts, the memory budget, and
 //! the handles the host imports need.
 
-use super::outgoing::UpstreamOnly;
+use super::upstream::{UpstreamOnly, Upstreams};
 use crate::db::Database;
 use crate::schema_cache::SchemaCache;
-use crate::upstream::Upstreams;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
