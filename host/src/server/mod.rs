@@ -21,6 +21,7 @@
 
 mod accept;
 mod bindings;
+mod caps;
 mod current;
 mod edge;
 mod engine;

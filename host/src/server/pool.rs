@@ -48,7 +48,7 @@ pub struct Pool {
     upstreams: Upstreams,
     sql_roles: Option<Arc<Vec<String>>>,
     /// What each role's granted sockets and filesystem reach.
-    caps: Arc<super::grants::Capabilities>,
+    caps: Arc<super::caps::Capabilities>,
     /// Requests one instance may serve (1: a fresh instance per request,
     /// exactly as `wasmtime serve`).
     reuse: u32,
@@ -74,7 +74,7 @@ fn role_tick(
     if std::time::Instant::now() >= ends {
         return Err(wasmtime::Trap::Interrupt.into());
     }
-    let role = super::grants::calling_role(&ctx);
+    let role = super::caps::calling_role(&ctx);
     if let (Some(role), Some(clock)) = (role, ctx.data_mut().clock.as_mut()) {
         if let Some(limit) = clock.limits.get(&role).copied() {
             let used = clock.used.entry(role.clone()).or_default();
@@ -157,7 +157,7 @@ impl Pool {
                 roles.push(cfg.db_anon_role.clone());
                 Arc::new(roles)
             }),
-            caps: Arc::new(super::grants::Capabilities::new(cfg)),
+            caps: Arc::new(super::caps::Capabilities::new(cfg)),
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
             deadline: cfg.request_deadline,

@@ -42,11 +42,6 @@ impl<S> Router<S> {
             .max_by_key(|(prefix, _)| prefix.len())
             .map_or(&self.table.fallback, |(_, s)| s)
     }
-
-    /// The prefixes routed, in the order they were added.
-    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
-        self.table.routes.iter().map(|(p, _)| p.as_str())
-    }
 }
 
 impl<S> Builder<S> {
@@ -124,6 +119,5 @@ mod tests {
             .fallback("none");
         assert_eq!(*root.find("/todos"), "root");
         assert_eq!(*root.find("/auth/v1/user"), "auth");
-        assert_eq!(root.prefixes().collect::<Vec<_>>(), ["", "/auth/v1"]);
     }
 }

@@ -121,7 +121,7 @@ pub struct State {
     /// token may carry (`None`: `jwt-allowed-roles` is empty, any role).
     pub(super) sql_roles: Option<Arc<Vec<String>>>,
     /// What the roles' granted sockets and filesystem reach.
-    pub(super) caps: Arc<super::grants::Capabilities>,
+    pub(super) caps: Arc<super::caps::Capabilities>,
     /// The role of each directory preopened in `wasi`, in order.
     pub(super) preopened: Vec<String>,
 }

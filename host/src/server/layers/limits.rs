@@ -59,6 +59,7 @@ impl<S> tower::Service<Request> for HttpLimits<S>
 where
     S: tower::Service<Request, Response = Response>,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;

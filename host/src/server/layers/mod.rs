@@ -26,11 +26,11 @@ mod request_id;
 
 pub use body_budget::BodyBudgetLayer;
 pub use deadline::DeadlineLayer;
-pub use forwarded::{ForwardedForLayer, Peer};
-pub use limits::{HttpLimitsLayer, MAX_HEADERS};
-pub use log::RequestLogLayer;
+pub use forwarded::{ForwardedFor, ForwardedForLayer, Peer};
+pub use limits::{HttpLimits, HttpLimitsLayer, MAX_HEADERS};
+pub use log::{RequestLog, RequestLogLayer};
 pub use permits::PermitsLayer;
-pub use request_id::RequestIdLayer;
+pub use request_id::{RequestId, RequestIdLayer};
 
 /// Takes the service that `poll_ready` readied, leaving a clone in its
 /// place (tower's rule for a call whose future outlives `&mut self`).
