@@ -67,9 +67,9 @@ fn what_hyper_answers_itself_carries_a_logged_request_id() {
     for (request, status) in [
         // A malformed request line.
         ("GET /a b c HTTP/1.1\r\nhost: x\r\n\r\n".to_string(), 400),
-        // A target that is not ASCII.
+        // A header line without a colon.
         (
-            "GET /rest/v1/notes?body=eq.\u{e9}t\u{e9} HTTP/1.1\r\nhost: x\r\n\r\n".to_string(),
+            "GET / HTTP/1.1\r\na header without a colon\r\n\r\n".to_string(),
             400,
         ),
         // A target past hyper's own limit.
