@@ -2,7 +2,7 @@
 //! (the database answers), `GET /metrics` (Prometheus text).
 
 use crate::db::Database;
-use crate::upstream::Upstreams;
+use crate::server::upstream::Upstreams;
 use anyhow::Result;
 use bytes::Bytes;
 use http_body_util::Full;

@@ -8,6 +8,7 @@
 //! timeout cap (`db-statement-timeout`).
 
 pub mod loopback;
+pub mod open;
 pub mod pglite;
 pub mod postgres;
 pub mod setup;

@@ -1,7 +1,7 @@
 //! The accept loop: connections, limits, graceful shutdown.
 
-use super::edge::{log_request, MAX_HEADERS};
-use super::pipeline::Current;
+use super::current::Current;
+use super::layers::{Peer, MAX_HEADERS};
 use super::targets::LenientTargets;
 use anyhow::Result;
 use hyper::server::conn::http1;
@@ -41,6 +41,40 @@ pub(super) fn out_of_resources(e: &std::io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
+}
+
+/// One connection: its requests, each served by the pipeline current when
+/// it arrives (whole, even if a reload replaces it meanwhile), until the
+/// client closes it or `stop` (then the request in flight finishes first).
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    current: Arc<Current>,
+    limits: Limits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        let pipeline = current.get();
+        req.extensions_mut().insert(Peer(peer));
+        async move { Ok::<_, std::convert::Infallible>(pipeline.handle(req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(4 * MAX_HEADERS)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(LenientTargets::new(stream)), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = async { drop(stop.wait_for(|s| *s).await) } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection closed: {e}");
+    }
 }
 
 /// Accepts connections until `shutdown` resolves, then stops accepting,
@@ -93,38 +127,10 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let current = current.clone();
-        let mut stop = stop_rx.clone();
+        let connection = connection(stream, peer, current.clone(), limits, stop_rx.clone());
         connections.spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
-                let pipeline = current.get();
-                async move {
-                    let started = std::time::Instant::now();
-                    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-                    let resp = pipeline.handle(req, peer).await;
-                    log_request(&method, &path, &resp, started);
-                    Ok::<_, std::convert::Infallible>(resp)
-                }
-            });
-            let conn = http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_headers(4 * MAX_HEADERS)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(LenientTargets::new(stream)), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = async { drop(stop.wait_for(|s| *s).await) } => {
-                    // Finish the request in flight, then close.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!("connection closed: {e}");
-            }
+            connection.await
         });
     }
     drop(listener);

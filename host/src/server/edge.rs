@@ -1,11 +1,36 @@
-//! Between hyper and the pipeline: records from requests and responses
-//! from records, the HTTP limits, the server's own error answers, the
-//! request log.
+//! Between hyper and the pipeline: the request and response types the
+//! services pass on, records from requests and responses from records, the
+//! server's own error answers and the request ids they carry.
 
 use super::bindings::*;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// A request as hyper hands it over.
+pub type Request = hyper::Request<hyper::body::Incoming>;
+/// An answer as hyper sends it.
+pub type Response = hyper::Response<HyperOutgoingBody>;
+/// The future of a boxed service call.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// A new request id (a random UUID v4, as the rewriter makes them).
+pub fn new_request_id() -> String {
+    let random = || {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0);
+        h.finish()
+    };
+    contract::http::new_request_id([random(), random()])
+}
+
+/// Whether a client's `X-Request-Id` is kept: present, not empty, at most
+/// 200 bytes (the rewriter's rule, on the value as the components read it).
+pub fn usable_request_id(v: &http::HeaderValue) -> bool {
+    let n = String::from_utf8_lossy(v.as_bytes()).len();
+    n > 0 && n <= 200
+}
 
 /// The record the gateway's `handler` receives: what its wasi:http export
 /// reads from the same request (lower-case names, lossy UTF-8 values, the
@@ -60,44 +85,6 @@ pub(super) fn response_from_record(
     out
 }
 
-/// Longest request target (path and query) and most header bytes and
-/// fields accepted. hyper's own limits sit above these (a 65,534-byte
-/// target, 400 header fields, its ~400 KB read buffer; it answers 414/431
-/// with an empty body), so that a client gets these answers in PostgREST's
-/// shape instead.
-pub(super) const MAX_URI_BYTES: usize = 48 << 10;
-pub(super) const MAX_HEADER_BYTES: usize = 64 << 10;
-pub(super) const MAX_HEADERS: usize = 100;
-
-/// 414 or 431 for a request over the limits above.
-pub(super) fn over_http_limits<B>(
-    req: &hyper::Request<B>,
-) -> Option<hyper::Response<HyperOutgoingBody>> {
-    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if target > MAX_URI_BYTES {
-        return Some(http_error(
-            req.headers(),
-            414,
-            "SUPALITE414",
-            "URI Too Long",
-        ));
-    }
-    let headers = req.headers();
-    let bytes: usize = headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return Some(http_error(
-            headers,
-            431,
-            "SUPALITE431",
-            "Request Header Fields Too Large",
-        ));
-    }
-    None
-}
-
 /// A PostgREST-style 500 for failures outside the pipeline (a trap, say).
 pub(super) fn internal_error(
     e: &anyhow::Error,
@@ -136,39 +123,9 @@ pub fn http_error(
         .get("x-request-id")
         .filter(|v| !v.is_empty() && v.len() <= 200)
         .cloned()
-        .or_else(|| {
-            let random = || {
-                use std::hash::{BuildHasher, Hasher};
-                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-                h.write_u64(0);
-                h.finish()
-            };
-            http::HeaderValue::from_str(&contract::http::new_request_id([random(), random()])).ok()
-        });
+        .or_else(|| http::HeaderValue::from_str(&new_request_id()).ok());
     if let Some(id) = id {
         headers.insert("x-request-id", id);
     }
     resp
-}
-
-/// One line per request at debug level (server errors at warn), with the
-/// request id the rewriter assigned or passed on.
-pub(super) fn log_request(
-    method: &hyper::Method,
-    path: &str,
-    resp: &hyper::Response<HyperOutgoingBody>,
-    started: std::time::Instant,
-) {
-    let status = resp.status().as_u16();
-    let id = resp
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
-        tracing::warn!(request_id = id, %method, path, status, ms, "request failed");
-    } else {
-        tracing::debug!(request_id = id, %method, path, status, ms, "request");
-    }
 }

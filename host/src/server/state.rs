@@ -1,10 +1,9 @@
 //! What each store holds: WASI and HTTP contexts, the memory budget, and
 //! the handles the host imports need.
 
-use super::outgoing::UpstreamOnly;
+use super::upstream::{UpstreamOnly, Upstreams};
 use crate::db::Database;
 use crate::schema_cache::SchemaCache;
-use crate::upstream::Upstreams;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -122,7 +121,7 @@ pub struct State {
     /// token may carry (`None`: `jwt-allowed-roles` is empty, any role).
     pub(super) sql_roles: Option<Arc<Vec<String>>>,
     /// What the roles' granted sockets and filesystem reach.
-    pub(super) caps: Arc<super::grants::Capabilities>,
+    pub(super) caps: Arc<super::caps::Capabilities>,
     /// The role of each directory preopened in `wasi`, in order.
     pub(super) preopened: Vec<String>,
 }

@@ -238,7 +238,8 @@ fn chunk_size(line: &[u8]) -> State {
 /// A connection whose request targets reach hyper percent-encoded where
 /// the `http` crate would refuse them, and whose answers from hyper itself
 /// (a request it could not parse: 400, 414, 431, 505, empty-bodied) carry
-/// a PostgREST-style JSON body like every other error.
+/// a PostgREST-style JSON body and a new `X-Request-Id` like every other
+/// error, and are logged with it.
 pub struct LenientTargets<S> {
     inner: S,
     framing: Framing,
@@ -253,8 +254,12 @@ pub struct LenientTargets<S> {
 /// hyper's own answer to a request it could not parse, given the bytes of
 /// one write: a lone 4xx/5xx head with an empty body and none of the
 /// headers the pipeline and the host put on theirs (`x-request-id`).
-/// Answers the same head with a JSON error body.
-pub fn with_json_body(head: &[u8]) -> Option<Vec<u8>> {
+/// Answers the same head with a JSON error body and a request id (made by
+/// `request_id`), the status and the id.
+pub fn with_json_body(
+    head: &[u8],
+    request_id: impl FnOnce() -> String,
+) -> Option<(Vec<u8>, u16, String)> {
     let text = std::str::from_utf8(head).ok()?;
     let rest = text.strip_prefix("HTTP/1.1 ")?;
     let status: u16 = rest.get(..3)?.parse().ok()?;
@@ -301,9 +306,11 @@ pub fn with_json_body(head: &[u8]) -> Option<Vec<u8>> {
             out.push_str("\r\n");
         }
     }
-    out.push_str("content-type: application/json; charset=utf-8\r\n\r\n");
+    let id = request_id();
+    out.push_str("content-type: application/json; charset=utf-8\r\n");
+    out.push_str(&format!("x-request-id: {id}\r\n\r\n"));
     out.push_str(&body);
-    Some(out.into_bytes())
+    Some((out.into_bytes(), status, id))
 }
 
 impl<S> LenientTargets<S> {
@@ -373,8 +380,19 @@ impl<S: AsyncWrite + Unpin> LenientTargets<S> {
         {
             return false;
         }
-        match with_json_body(bytes) {
-            Some(out) => {
+        match with_json_body(bytes, super::edge::new_request_id) {
+            Some((out, status, id)) => {
+                // The request log's line for it (the request never reached
+                // the service stack).
+                let method = match self.framing.method.as_slice() {
+                    m if !m.is_empty() => String::from_utf8_lossy(m).into_owned(),
+                    _ => "-".into(),
+                };
+                if status >= 500 {
+                    tracing::warn!(request_id = %id, %method, status, "request refused by the HTTP parser");
+                } else {
+                    tracing::debug!(request_id = %id, %method, status, "request refused by the HTTP parser");
+                }
                 self.out = out;
                 self.written = 0;
                 true
@@ -500,8 +518,11 @@ GET /a?b=%22c%22 HTTP/1.1\r\n\r\n";
     #[test]
     fn hypers_own_bare_errors_get_a_json_body() {
         let head = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: Sun, 29 Nov 2026 17:00:00 GMT\r\n\r\n";
-        let out = String::from_utf8(with_json_body(head).unwrap()).unwrap();
+        let (out, status, _) = with_json_body(head, || "rid-1".into()).unwrap();
+        assert_eq!(status, 400);
+        let out = String::from_utf8(out).unwrap();
         let (h, body) = out.split_once("\r\n\r\n").unwrap();
+        assert!(h.contains("\r\nx-request-id: rid-1"), "{out}");
         assert!(
             h.starts_with("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n"),
             "{out}"
@@ -523,7 +544,7 @@ GET /a?b=%22c%22 HTTP/1.1\r\n\r\n";
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
         ] {
-            assert_eq!(with_json_body(other), None, "{}", String::from_utf8_lossy(other));
+            assert_eq!(with_json_body(other, || "rid".into()), None, "{}", String::from_utf8_lossy(other));
         }
     }
 

@@ -1,10 +1,7 @@
 //! What the host remembers about upstreams across requests: a circuit
-//! breaker and counters per upstream URL, served to the adapter through the
-//! `upstream` import and exposed in Prometheus text format on the admin
-//! listener (`/metrics`).
+//! breaker and counters per upstream URL (admission, attempts recorded).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +22,7 @@ pub enum Admission {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BreakerState {
+pub(super) enum BreakerState {
     Closed,
     Open {
         since: Instant,
@@ -37,20 +34,20 @@ enum BreakerState {
 }
 
 /// Latency histogram buckets (seconds), as Prometheus expects them.
-const BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+pub(super) const BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 #[derive(Debug, Clone)]
-struct Upstream {
-    state: BreakerState,
-    consecutive_failures: u32,
-    requests: u64,
-    retries: u64,
-    failures: u64,
-    rejected: u64,
-    fallbacks: u64,
-    opened: u64,
-    latency_buckets: [u64; BUCKETS.len()],
-    latency_sum_s: f64,
+pub(super) struct Upstream {
+    pub(super) state: BreakerState,
+    pub(super) consecutive_failures: u32,
+    pub(super) requests: u64,
+    pub(super) retries: u64,
+    pub(super) failures: u64,
+    pub(super) rejected: u64,
+    pub(super) fallbacks: u64,
+    pub(super) opened: u64,
+    pub(super) latency_buckets: [u64; BUCKETS.len()],
+    pub(super) latency_sum_s: f64,
 }
 
 impl Upstream {
@@ -74,7 +71,7 @@ impl Upstream {
 #[derive(Clone)]
 pub struct Upstreams {
     config: BreakerConfig,
-    inner: Arc<Mutex<BTreeMap<String, Upstream>>>,
+    pub(super) inner: Arc<Mutex<BTreeMap<String, Upstream>>>,
 }
 
 impl Upstreams {
@@ -157,96 +154,6 @@ impl Upstreams {
     pub fn record_fallback(&self, name: &str) {
         self.with(name, |u| u.fallbacks += 1);
     }
-
-    /// The counters in Prometheus text exposition format.
-    pub fn prometheus(&self) -> String {
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::new();
-        let series: [(&str, &str, &str, fn(&Upstream) -> u64); 6] = [
-            (
-                "supalite_upstream_requests_total",
-                "counter",
-                "Attempts sent to the upstream (retries included).",
-                |u| u.requests,
-            ),
-            (
-                "supalite_upstream_retries_total",
-                "counter",
-                "Attempts that repeated an earlier attempt.",
-                |u| u.retries,
-            ),
-            (
-                "supalite_upstream_failures_total",
-                "counter",
-                "Attempts that failed (refused, timeout, broken, 502/503/504).",
-                |u| u.failures,
-            ),
-            (
-                "supalite_upstream_rejected_total",
-                "counter",
-                "Requests refused by the open circuit breaker.",
-                |u| u.rejected,
-            ),
-            (
-                "supalite_upstream_fallbacks_total",
-                "counter",
-                "Requests served by the fallback backend instead.",
-                |u| u.fallbacks,
-            ),
-            (
-                "supalite_upstream_breaker_opened_total",
-                "counter",
-                "Times the circuit breaker opened.",
-                |u| u.opened,
-            ),
-        ];
-        for (name, kind, help, get) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (up, u) in map.iter() {
-                let _ = writeln!(out, "{name}{{upstream=\"{}\"}} {}", escape(up), get(u));
-            }
-        }
-        let _ = writeln!(out, "# HELP supalite_upstream_breaker_state Circuit breaker state: 0 closed, 1 open, 2 half-open.\n# TYPE supalite_upstream_breaker_state gauge");
-        for (up, u) in map.iter() {
-            let v = match u.state {
-                BreakerState::Closed => 0,
-                BreakerState::Open { .. } => 1,
-                BreakerState::HalfOpen { .. } => 2,
-            };
-            let _ = writeln!(
-                out,
-                "supalite_upstream_breaker_state{{upstream=\"{}\"}} {v}",
-                escape(up)
-            );
-        }
-        let name = "supalite_upstream_latency_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from sending an attempt to the end of its answer.\n# TYPE {name} histogram");
-        for (up, u) in map.iter() {
-            let up = escape(up);
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{upstream=\"{up}\",le=\"{b}\"}} {}",
-                    u.latency_buckets[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{upstream=\"{up}\",le=\"+Inf\"}} {}",
-                u.requests
-            );
-            let _ = writeln!(out, "{name}_sum{{upstream=\"{up}\"}} {}", u.latency_sum_s);
-            let _ = writeln!(out, "{name}_count{{upstream=\"{up}\"}} {}", u.requests);
-        }
-        out
-    }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -296,22 +203,5 @@ mod tests {
             u.admit_at("a", t3 + Duration::from_secs(6)),
             Admission::Probe
         );
-    }
-
-    #[test]
-    fn prometheus_text() {
-        let u = ups();
-        u.record("http://x:1", true, false, Duration::from_millis(3));
-        u.record("http://x:1", false, true, Duration::from_millis(30));
-        u.record_fallback("http://x:1");
-        let text = u.prometheus();
-        assert!(text.contains("supalite_upstream_requests_total{upstream=\"http://x:1\"} 2"));
-        assert!(text.contains("supalite_upstream_retries_total{upstream=\"http://x:1\"} 1"));
-        assert!(text.contains("supalite_upstream_failures_total{upstream=\"http://x:1\"} 1"));
-        assert!(text.contains("supalite_upstream_fallbacks_total{upstream=\"http://x:1\"} 1"));
-        assert!(text.contains("supalite_upstream_breaker_state{upstream=\"http://x:1\"} 0"));
-        assert!(text.contains("le=\"0.005\"} 1"));
-        assert!(text.contains("le=\"0.05\"} 2"));
-        assert!(text.contains("# TYPE supalite_upstream_latency_seconds histogram"));
     }
 }

@@ -15,7 +15,7 @@ pub struct UpstreamOnly {
     /// When the host tells roles apart: each role's `[outbound]` list.
     roles: Option<Arc<BTreeMap<String, Vec<Outbound>>>>,
     /// The role whose `handle` call is being served (`grants`), if known.
-    pub(super) caller: Option<String>,
+    pub(in crate::server) caller: Option<String>,
 }
 
 impl UpstreamOnly {
