@@ -10,7 +10,7 @@
 
 /// `world`'s bindings in `module`, exported with `export_macro`.
 macro_rules! world {
-    ($feature:literal, $module:ident, $world:literal, $export:literal, $path:literal $(, $opt:ident)?) => {
+    ($feature:literal, $module:ident, $world:literal, $export:literal, $path:literal) => {
         #[cfg(all(target_arch = "wasm32", feature = $feature))]
         pub mod $module {
             wit_bindgen::generate!({
@@ -19,7 +19,9 @@ macro_rules! world {
                 pub_export_macro: true,
                 export_macro_name: $export,
                 default_bindings_module: $path,
-                $($opt,)?
+                // `wasi:config/store` (every role's settings) and the
+                // gateway's and the adapter's `wasi:http`, generated here.
+                generate_all,
             });
         }
     };
@@ -30,8 +32,7 @@ world!(
     gateway,
     "gateway-component",
     "export_gateway",
-    "guest::gateway",
-    generate_all
+    "guest::gateway"
 );
 world!(
     "rewriter",
@@ -60,8 +61,7 @@ world!(
     adapter,
     "adapter-component",
     "export_adapter",
-    "guest::adapter",
-    generate_all
+    "guest::adapter"
 );
 world!(
     "pgwire",

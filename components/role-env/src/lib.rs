@@ -48,7 +48,8 @@ pub fn store_setting_for(
             config_key("SUPALITE_DB_MAX_ROWS"),
         ));
     }
-    setting_for(role, &env, lookup).map_err(|line| format!("{line} (wasi:config/store key {key:?})"))
+    setting_for(role, &env, lookup)
+        .map_err(|line| format!("{line} (wasi:config/store key {key:?})"))
 }
 
 /// `role`'s share under `wasi:config/store` keys (its `get-all`).
@@ -251,7 +252,8 @@ mod tests {
         for s in contract::SETTINGS {
             let key = config_key(s.env);
             assert!(
-                key.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_')),
+                key.bytes()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_')),
                 "{key}"
             );
             assert_eq!(env_name(&key), s.env);
