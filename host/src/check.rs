@@ -3,7 +3,9 @@
 //! 1. Its exports against the role's world (the built-in component of the
 //!    role implements it exactly, so its exports are the reference).
 //! 2. Its imports: each one the role may have, and why, or refused with the
-//!    `[grants]` line that would allow it.
+//!    `[grants]` line that would allow it. Settings come through
+//!    `wasi:config/store`; the deprecated `supalite:api/config` is still
+//!    accepted, with a note on what to import instead.
 //! 3. A smoke test: `supalite serve` in a child process with the file in the
 //!    role (embedded PGlite in a temporary directory, the project's config
 //!    and migrations otherwise), a handful of ordinary and hostile requests,
@@ -51,6 +53,14 @@ pub fn run(
             Ok(why) => println!("  ok       {name} ({why})"),
             Err(why) => println!("  REFUSED  {name}: {why}"),
         }
+    }
+    if inspection
+        .imports
+        .iter()
+        .any(|(name, _)| name.starts_with("supalite:api/config@"))
+    {
+        // Still served for one release; say what to change.
+        println!("note: {}", compose::config_deprecation(role));
     }
     if !inspection.ok() {
         println!("result: FAILED (the role's world)");

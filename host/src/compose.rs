@@ -50,8 +50,35 @@ struct Role {
 
 /// The import through which a component reads its environment.
 const ENVIRONMENT: &str = "wasi:cli/environment@";
-/// A role's settings (`supalite:api/config`), also from `role-env`.
+/// A role's settings (`wasi:config/store`, by keys such as
+/// `db_max_rows`), from `role-env`'s `<role>-store`.
+const STORE: &str = "wasi:config/store@";
+/// The deprecated interface for the same (`supalite:api/config`, by
+/// environment names), still answered by `role-env`'s `<role>-config` for
+/// components built against the old worlds.
 const CONFIG: &str = "supalite:api/config@";
+
+/// What to say of a `role` component that imports the deprecated
+/// `supalite:api/config`: what to import instead, and its keys.
+pub fn config_deprecation(role: contract::Role) -> String {
+    let mut keys: Vec<String> = contract::SETTINGS
+        .iter()
+        .filter(|s| s.roles.contains(&role))
+        .map(|s| contract::settings::config_key(s.env))
+        .take(3)
+        .collect();
+    keys.push(format!(
+        "… and {}_… for its own",
+        contract::settings::config_key(role.own_prefix().trim_end_matches('_'))
+    ));
+    format!(
+        "the {} component imports supalite:api/config, which is deprecated: import wasi:config/store@0.2.0-rc.1 \
+         (keys: {}; a setting's key is its environment name without SUPALITE_, in lower case: \
+         SUPALITE_DB_MAX_ROWS is db_max_rows)",
+        role.name(),
+        keys.join(", ")
+    )
+}
 
 fn role(name: &'static str, path: &Option<std::path::PathBuf>, builtin: &[u8]) -> Result<Role> {
     match path {
@@ -176,12 +203,13 @@ const ADMIN_SQL: &str = "supalite:api/admin-sql";
 /// What every role may import: the WASI interfaces any program uses (its
 /// environment is its own, see `role-env`), the shared types, and
 /// `wasi:http/types` (types only; sending needs `outgoing-handler`).
-const EVERY_ROLE: [&str; 7] = [
+const EVERY_ROLE: [&str; 8] = [
     "wasi:cli",
     "wasi:io",
     "wasi:clocks",
     "wasi:random",
     "wasi:http/types",
+    "wasi:config/store",
     "supalite:api/types",
     "supalite:api/config",
 ];
@@ -245,7 +273,9 @@ fn verdict(
     grants: &BTreeMap<String, Vec<String>>,
 ) -> std::result::Result<&'static str, String> {
     let granted = grants.get(role).map(Vec::as_slice).unwrap_or_default();
-    if EVERY_ROLE.iter().any(|p| covers(p, import)) {
+    if covers("supalite:api/config", import) {
+        Ok("every role; deprecated: import wasi:config/store@0.2.0-rc.1 instead, by keys such as db_max_rows")
+    } else if EVERY_ROLE.iter().any(|p| covers(p, import)) {
         Ok("every role")
     } else if world_imports(role).iter().any(|p| covers(p, import)) {
         Ok("the role's world")
@@ -412,7 +442,8 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
 /// plug` does, semver-compatible names included) and gives every role its
 /// own environment: each role component's `wasi:cli/environment` import is
 /// satisfied by the matching export of one `role-env` instance, which alone
-/// imports the host's environment.
+/// imports the host's environment, and so is its `wasi:config/store` import
+/// (`<role>-store`; `<role>-config` for the deprecated `supalite:api/config`).
 fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
     let register = |graph: &mut CompositionGraph, name: &str, origin: &str, bytes: Vec<u8>| {
@@ -436,13 +467,16 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
         let Some(role) = r.env else {
             return Ok(instance);
         };
-        // Its environment, and its settings through `supalite:api/config`.
+        // Its environment, and its settings through `wasi:config/store`
+        // (or the deprecated `supalite:api/config`).
         let env_imports: Vec<(String, &str)> = graph.types()[graph[pkg].ty()]
             .imports
             .keys()
             .filter_map(|k| {
                 if k.starts_with(ENVIRONMENT) {
                     Some((k.clone(), "env"))
+                } else if k.starts_with(STORE) {
+                    Some((k.clone(), "store"))
                 } else if k.starts_with(CONFIG) {
                     Some((k.clone(), "config"))
                 } else {
@@ -451,6 +485,9 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
             })
             .collect();
         for (import, kind) in env_imports {
+            if kind == "config" {
+                tracing::warn!("{} ({})", config_deprecation(role), r.origin);
+            }
             let env = *env_instance.get_or_insert_with(|| graph.instantiate(env_pkg));
             let export = graph.alias_instance_export(env, &format!("{}-{kind}", role.name()))?;
             graph
@@ -504,7 +541,11 @@ fn plug(socket: Role, plugs: Vec<Role>) -> Result<Vec<u8>> {
     }
     if graph
         .get_instantiation_arguments(socket_instance)
-        .all(|(name, _)| name.starts_with(ENVIRONMENT) || name.starts_with(CONFIG))
+        .all(|(name, _)| {
+            [ENVIRONMENT, STORE, CONFIG]
+                .iter()
+                .any(|p| name.starts_with(p))
+        })
     {
         anyhow::bail!(
             "composing the pipeline failed: the {} component ({}) imports nothing its plugs export",
@@ -639,6 +680,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("only the auth role"), "{e}");
+    }
+
+    #[test]
+    fn roles_read_settings_through_wasi_config_store() {
+        // The built-in roles that read settings import the standard
+        // interface, none the deprecated one.
+        for (name, bytes) in [
+            ("gateway", builtin::GATEWAY),
+            ("rewriter", builtin::REWRITER),
+            ("verifier", builtin::VERIFIER),
+            ("auth", builtin::AUTH),
+            ("bridge", builtin::BRIDGE),
+            ("adapter", builtin::ADAPTER),
+            ("pgwire", builtin::PGWIRE),
+        ] {
+            let imports = imports_of(&builtin_role(name, bytes)).unwrap();
+            assert!(
+                imports.iter().any(|i| i == "wasi:config/store@0.2.0-rc.1"),
+                "{name}: {imports:?}"
+            );
+            assert!(
+                !imports.iter().any(|i| i.starts_with(CONFIG)),
+                "{name}: {imports:?}"
+            );
+        }
+        // The composed pipeline answers them inside (role-env): neither
+        // is left for the host.
+        let composed = compose(&crate::config::tests::defaults()).unwrap();
+        let pipeline = Role {
+            name: "pipeline",
+            origin: "test".into(),
+            bytes: composed,
+            env: None,
+        };
+        let imports = imports_of(&pipeline).unwrap();
+        assert!(
+            !imports
+                .iter()
+                .any(|i| i.starts_with(STORE) || i.starts_with(CONFIG)),
+            "{imports:?}"
+        );
+    }
+
+    #[test]
+    fn the_old_config_import_is_accepted_and_called_deprecated() {
+        let why = verdict("rewriter", "supalite:api/config@0.1.0", &BTreeMap::new()).unwrap();
+        assert!(
+            why.contains("deprecated") && why.contains("wasi:config/store"),
+            "{why}"
+        );
+        assert!(verdict("bridge", "wasi:config/store@0.2.0-rc.1", &BTreeMap::new()).is_ok());
+        let line = config_deprecation(contract::Role::Bridge);
+        assert!(
+            line.starts_with(
+                "the bridge component imports supalite:api/config, which is deprecated: import wasi:config/store@0.2.0-rc.1 (keys: "
+            ) && line.contains("db_")
+                && line.contains("bridge_…")
+                && line.contains("SUPALITE_DB_MAX_ROWS is db_max_rows"),
+            "{line}"
+        );
+        // A role without settings of the table's still has its own.
+        let line = config_deprecation(contract::Role::Standalone);
+        assert!(
+            line.contains("(keys: … and standalone_… for its own"),
+            "{line}"
+        );
     }
 
     #[test]

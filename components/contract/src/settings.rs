@@ -762,6 +762,21 @@ pub fn json_table() -> serde_json::Value {
     })
 }
 
+/// The `wasi:config/store` key of the setting `env`: its environment name
+/// without `SUPALITE_`, in lower case (`SUPALITE_DB_MAX_ROWS` is
+/// `db_max_rows`), as Spin's keys must be (`[a-z0-9_]`).
+pub fn config_key(env: &str) -> String {
+    env.strip_prefix("SUPALITE_")
+        .unwrap_or(env)
+        .to_ascii_lowercase()
+}
+
+/// The environment name of the `wasi:config/store` key `key`, the inverse
+/// of [`config_key`]: `db_max_rows` is `SUPALITE_DB_MAX_ROWS`.
+pub fn env_name(key: &str) -> String {
+    format!("SUPALITE_{}", key.to_ascii_uppercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! An example of writing your own role: a rewriter that routes exactly as
 //! supalite's built-in one (it reuses its `routing` library) and adds one
 //! header to every response, `x-served-by` (from `SUPALITE_REWRITER_SERVED_BY`,
-//! default `example-rewriter`).
+//! the key `rewriter_served_by` of its `wasi:config/store` import; default
+//! `example-rewriter`).
 //!
 //! Build it for the component model (in a target directory of its own: the
 //! library build of `rewriter` it depends on must not replace the built-in
@@ -17,7 +18,11 @@
 
 #[cfg(target_arch = "wasm32")]
 mod glue {
-    wit_bindgen::generate!({ path: "../../wit", world: "rewriter-component" });
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "rewriter-component",
+        generate_all,
+    });
 
     use exports::supalite::api::rewriter::{
         Guest, Outcome, RequestHead, Rewritten, Routed, Target,
@@ -29,18 +34,20 @@ mod glue {
 
     impl Guest for ExampleRewriter {
         fn rewrite(req: RequestHead) -> Rewritten {
-            // Settings come from the role's `config` import, by the
-            // environment names (only the rewriter's share is answered).
-            use supalite::api::config::get as setting;
-            let routes = routing::routes_or_default(setting("SUPALITE_ROUTES").as_deref());
-            let origins = setting("SUPALITE_CORS_ORIGINS").unwrap_or_else(|| "*".into());
+            // Settings come from the standard `wasi:config/store` import,
+            // by keys: a setting's environment name without `SUPALITE_`,
+            // in lower case (`SUPALITE_ROUTES` is `routes`). Only the
+            // rewriter's share is answered.
+            let setting = |key: &str| wasi::config::store::get(key).ok().flatten();
+            let routes = routing::routes_or_default(setting("routes").as_deref());
+            let origins = setting("cors_origins").unwrap_or_else(|| "*".into());
             let id = || routing::new_request_id([random(), random()]);
             let (route, mut decorations) =
                 routing::route(&req.method, &req.path, req.headers, &origins, &routes, id);
             // The one thing this rewriter adds.
             decorations.push((
                 "x-served-by".into(),
-                setting("SUPALITE_REWRITER_SERVED_BY").unwrap_or_else(|| "example-rewriter".into()),
+                setting("rewriter_served_by").unwrap_or_else(|| "example-rewriter".into()),
             ));
             let outcome = match route {
                 Route::Forward {

@@ -30,10 +30,12 @@ static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod glue {
     use guest::gateway::*;
 
-    /// A setting of this role (its `supalite:api/config` import), checked
+    /// A setting of this role (its `wasi:config/store` import), checked
     /// as the host checks it (an invalid value is said on stderr and unset).
     fn setting(name: &str) -> Option<String> {
-        contract::read(name, supalite::api::config::get)
+        contract::read(name, |n| {
+            guest::from_store(wasi::config::store::get, &contract::settings::config_key(n))
+        })
     }
 
     use exports::wasi::http::incoming_handler::Guest;

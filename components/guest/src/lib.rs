@@ -10,7 +10,7 @@
 
 /// `world`'s bindings in `module`, exported with `export_macro`.
 macro_rules! world {
-    ($feature:literal, $module:ident, $world:literal, $export:literal, $path:literal $(, $opt:ident)?) => {
+    ($feature:literal, $module:ident, $world:literal, $export:literal, $path:literal) => {
         #[cfg(all(target_arch = "wasm32", feature = $feature))]
         pub mod $module {
             wit_bindgen::generate!({
@@ -19,7 +19,9 @@ macro_rules! world {
                 pub_export_macro: true,
                 export_macro_name: $export,
                 default_bindings_module: $path,
-                $($opt,)?
+                // `wasi:config/store` (every role's settings) and the
+                // gateway's and the adapter's `wasi:http`, generated here.
+                generate_all,
             });
         }
     };
@@ -30,8 +32,7 @@ world!(
     gateway,
     "gateway-component",
     "export_gateway",
-    "guest::gateway",
-    generate_all
+    "guest::gateway"
 );
 world!(
     "rewriter",
@@ -60,8 +61,7 @@ world!(
     adapter,
     "adapter-component",
     "export_adapter",
-    "guest::adapter",
-    generate_all
+    "guest::adapter"
 );
 world!(
     "pgwire",
@@ -84,3 +84,33 @@ world!(
     "export_role_env",
     "guest::role_env"
 );
+
+/// A setting through a role's `wasi:config/store` import: `get` is the
+/// world's `wasi::config::store::get`, `key` the setting's store key
+/// (`contract::settings::config_key("SUPALITE_DB_MAX_ROWS")` is
+/// `db_max_rows`). An error from the store is said on stderr, once per
+/// instance, and read as unset (the default applies). The glue of a role:
+///
+/// ```ignore
+/// fn setting(name: &str) -> Option<String> {
+///     contract::read(name, |n| guest::from_store(wasi::config::store::get, &contract::settings::config_key(n)))
+/// }
+/// ```
+pub fn from_store<E: core::fmt::Debug>(
+    get: impl FnOnce(&str) -> Result<Option<String>, E>,
+    key: &str,
+) -> Option<String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    match get(key) {
+        Ok(value) => value,
+        Err(e) => {
+            if !SAID.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "supalite: wasi:config/store failed for the key {key:?} ({e:?}): read as unset, the default applies"
+                );
+            }
+            None
+        }
+    }
+}

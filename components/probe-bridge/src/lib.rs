@@ -9,10 +9,27 @@
 //! (its own setting) gets through, and what an outgoing HTTP GET of
 //! `SUPALITE_BRIDGE_PROBE_HTTP` (a URL) answers. On `/loop` it never
 //! returns, on `/hog` it allocates until it is stopped.
+//!
+//! It reads its settings as a replacement component should, through
+//! `wasi:config/store` by keys (`jwt_secret` for `SUPALITE_JWT_SECRET`).
+//! Two more builds of the same crate are fixtures too
+//! (`tests/tests/wasi_config.rs`):
+//!
+//! - `--features old-config`: the same bridge built against the old
+//!   world, which imported the deprecated `supalite:api/config` (by
+//!   environment names) instead of `wasi:config/store`;
+//! - `--features alone`: not a bridge but a whole `wasi:http` component
+//!   that imports `wasi:config/store` and nothing of supalite's, for
+//!   `wasmtime serve -S config -S config-var=db_max_rows=5`: it answers
+//!   every request with what the store gave it.
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "alone"))]
+mod alone;
+
+#[cfg(all(target_arch = "wasm32", not(feature = "alone")))]
 mod glue {
     // The bridge's world, plus outgoing HTTP (which a bridge must be granted).
+    #[cfg(not(feature = "old-config"))]
     wit_bindgen::generate!({
         path: "../../wit",
         inline: "package probe:bridge;
@@ -23,6 +40,45 @@ mod glue {
         world: "probe:bridge/probe",
         generate_all,
     });
+    // The same as the bridge's world was before `wasi:config/store`.
+    #[cfg(feature = "old-config")]
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "package probe:bridge;
+                 world probe {
+                     import supalite:api/config@0.1.0;
+                     import supalite:api/sql@0.1.0;
+                     import supalite:api/schema@0.1.0;
+                     export supalite:api/backend@0.1.0;
+                     import wasi:http/outgoing-handler@0.2.12;
+                 }",
+        world: "probe:bridge/probe",
+        generate_all,
+    });
+
+    /// Whether the JWT secret is answered when asked for by name.
+    #[cfg(not(feature = "old-config"))]
+    fn jwt_secret_setting() -> bool {
+        matches!(wasi::config::store::get("jwt_secret"), Ok(Some(_)))
+    }
+    #[cfg(feature = "old-config")]
+    fn jwt_secret_setting() -> bool {
+        supalite::api::config::get("SUPALITE_JWT_SECRET").is_some()
+    }
+
+    /// A setting of its own (`SUPALITE_BRIDGE_PROBE_…`), by its key.
+    #[cfg(not(feature = "old-config"))]
+    fn own(key: &str) -> String {
+        wasi::config::store::get(&format!("bridge_probe_{key}"))
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+    #[cfg(feature = "old-config")]
+    fn own(key: &str) -> String {
+        supalite::api::config::get(&format!("SUPALITE_BRIDGE_PROBE_{}", key.to_uppercase()))
+            .unwrap_or_default()
+    }
 
     use exports::supalite::api::backend::Guest;
     use supalite::api::sql::{self, Session, Statement};
@@ -122,16 +178,17 @@ mod glue {
             let body = format!(
                 "{{\"request_role\":\"{}\",\"connection_role\":\"{}\",\"no_role\":\"{}\",\
                  \"env\":[{}],\"jwt_secret\":{},\"jwt_secret_setting\":{},\"list_root\":{},\"tcp\":\"{}\",\
-                 \"http\":\"{}\"}}",
+                 \"http\":\"{}\",\"tcp_setting\":\"{}\"}}",
                 attempt(&who.role, &who.claims_json),
                 attempt("postgres", &who.claims_json),
                 attempt("", &who.claims_json),
                 quoted(env.into_iter()),
                 std::env::var("SUPALITE_JWT_SECRET").is_ok(),
-                supalite::api::config::get("SUPALITE_JWT_SECRET").is_some(),
+                jwt_secret_setting(),
                 std::fs::read_dir("/").is_ok(),
                 connect(&tcp),
                 fetch(&http).replace('"', "'"),
+                own("tcp").replace('"', "'"),
             );
             Response {
                 status: 200,

@@ -4,8 +4,11 @@
 //! environment (the supalite host's settings, or `wasmtime serve --env`).
 //! Each role gets the variables `contract::visible_to` grants it, nothing
 //! else: no arguments, no working directory. The same share answers each
-//! role's `supalite:api/config` import (`<role>-config`), where asking for
-//! a setting outside it is refused and logged.
+//! role's `wasi:config/store` import (`<role>-store`, by keys such as
+//! `db_max_rows`) and, for components built against the deprecated
+//! interface, its `supalite:api/config` import (`<role>-config`, by
+//! environment names): asking for a setting outside it is refused and
+//! logged.
 
 use contract::Role;
 
@@ -24,6 +27,40 @@ pub fn setting_for(
             role.name()
         ))
     }
+}
+
+/// `role` asking for the `wasi:config/store` key `key` (`db_max_rows`):
+/// [`setting_for`] of its environment name, and refused as well when
+/// `key` is not a key as `contract::settings::config_key` writes them
+/// (lower case, no `SUPALITE_`).
+pub fn store_setting_for(
+    role: Role,
+    key: &str,
+    lookup: impl FnOnce(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
+    use contract::settings::{config_key, env_name};
+    let env = env_name(key);
+    if config_key(&env) != key {
+        return Err(format!(
+            "supalite: the {} component asked wasi:config/store for the key {key:?}, which is not a setting key (keys are environment names without SUPALITE_, in lower case: {:?} is {:?}): refused",
+            role.name(),
+            "SUPALITE_DB_MAX_ROWS",
+            config_key("SUPALITE_DB_MAX_ROWS"),
+        ));
+    }
+    setting_for(role, &env, lookup)
+        .map_err(|line| format!("{line} (wasi:config/store key {key:?})"))
+}
+
+/// `role`'s share under `wasi:config/store` keys (its `get-all`).
+pub fn store_of(
+    role: Role,
+    all: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    environment_of(role, all)
+        .into_iter()
+        .map(|(k, v)| (contract::settings::config_key(&k), v))
+        .collect()
 }
 
 /// The host's variables that `role` may see.
@@ -78,6 +115,39 @@ mod glue {
             None
         })
     }
+
+    fn store_setting(role: Role, key: String) -> Option<String> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static REFUSED: AtomicUsize = AtomicUsize::new(0);
+        super::store_setting_for(role, &key, |n| std::env::var(n).ok()).unwrap_or_else(|line| {
+            if REFUSED.fetch_add(1, Ordering::Relaxed) < LOGGED {
+                eprintln!("{line}");
+            }
+            None
+        })
+    }
+
+    macro_rules! role_store {
+        ($module:ident, $role:expr) => {
+            impl exports::$module::Guest for RoleEnv {
+                fn get(key: String) -> Result<Option<String>, exports::$module::Error> {
+                    Ok(store_setting($role, key))
+                }
+                fn get_all() -> Result<Vec<(String, String)>, exports::$module::Error> {
+                    Ok(super::store_of($role, std::env::vars()))
+                }
+            }
+        };
+    }
+
+    role_store!(gateway_store, Role::Gateway);
+    role_store!(rewriter_store, Role::Rewriter);
+    role_store!(verifier_store, Role::Verifier);
+    role_store!(auth_store, Role::Auth);
+    role_store!(bridge_store, Role::Bridge);
+    role_store!(adapter_store, Role::Adapter);
+    role_store!(pgwire_store, Role::Pgwire);
+    role_store!(standalone_store, Role::Standalone);
 
     macro_rules! role_config {
         ($module:ident, $role:expr) => {
@@ -164,6 +234,64 @@ mod tests {
         assert_eq!(
             setting_for(Role::Rewriter, "SUPALITE_ROUTES", env),
             Ok(None)
+        );
+    }
+
+    #[test]
+    fn store_keys_are_environment_names_without_the_prefix_in_lower_case() {
+        use contract::settings::{config_key, env_name};
+        for (env, key) in [
+            ("SUPALITE_DB_MAX_ROWS", "db_max_rows"),
+            ("SUPALITE_REWRITER_GREETING", "rewriter_greeting"),
+            ("SUPALITE_JWT_SECRET", "jwt_secret"),
+        ] {
+            assert_eq!(config_key(env), key);
+            assert_eq!(env_name(key), env);
+        }
+        // Every setting's key is one Spin accepts, and maps back.
+        for s in contract::SETTINGS {
+            let key = config_key(s.env);
+            assert!(
+                key.bytes()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_')),
+                "{key}"
+            );
+            assert_eq!(env_name(&key), s.env);
+        }
+    }
+
+    #[test]
+    fn the_store_answers_a_roles_share_by_key_and_refuses_the_rest() {
+        let env = |n: &str| {
+            (n == "SUPALITE_JWT_SECRET" || n == "SUPALITE_DB_MAX_ROWS").then(|| "5".to_string())
+        };
+        assert_eq!(
+            store_setting_for(Role::Bridge, "db_max_rows", env),
+            Ok(Some("5".into()))
+        );
+        let refused = store_setting_for(Role::Bridge, "jwt_secret", env).unwrap_err();
+        assert!(
+            refused.contains(
+                "the bridge component asked for the setting \"SUPALITE_JWT_SECRET\", which is not granted to its role: refused"
+            ) && refused.contains("\"jwt_secret\""),
+            "{refused}"
+        );
+        // Only keys as `config_key` writes them.
+        for odd in ["DB_MAX_ROWS", "SUPALITE_DB_MAX_ROWS", "Db_max_rows"] {
+            let e = store_setting_for(Role::Bridge, odd, env).unwrap_err();
+            assert!(e.contains("db_max_rows"), "{e}");
+        }
+        let all = [
+            ("SUPALITE_DB_MAX_ROWS", "5"),
+            ("SUPALITE_JWT_SECRET", "s"),
+            ("SUPALITE_BRIDGE_PROBE", "x"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(
+            store_of(Role::Bridge, all),
+            [("db_max_rows", "5"), ("bridge_probe", "x")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
         );
     }
 }
