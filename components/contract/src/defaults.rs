@@ -26,17 +26,12 @@ pub const fn number(s: Setting) -> u64 {
 }
 
 pub const DB_ANON_ROLE: &str = value(settings::DB_ANON_ROLE);
-pub const JWT_ROLE_CLAIM_KEY: &str = value(settings::JWT_ROLE_CLAIM_KEY);
 pub const DB_SCHEMAS: &str = value(settings::DB_SCHEMAS);
 pub const DB_EXTRA_SEARCH_PATH: &str = value(settings::DB_EXTRA_SEARCH_PATH);
-pub const DB_TX_END: &str = value(settings::DB_TX_END);
-pub const CORS_ORIGINS: &str = value(settings::CORS_ORIGINS);
 pub const ROUTES: &str = value(settings::ROUTES);
 pub const LOG: &str = value(settings::LOG);
 /// The Supabase CLI's local JWT secret, so its well-known keys work.
 pub const JWT_SECRET: &str = value(settings::JWT_SECRET);
-/// The statement timeout cap (`db-statement-timeout`), milliseconds.
-pub const DB_STATEMENT_TIMEOUT_MS: u64 = number(settings::DB_STATEMENT_TIMEOUT);
 /// The largest request body (`max-body-bytes`).
 pub const MAX_BODY_BYTES: usize = number(settings::MAX_BODY_BYTES) as usize;
 
