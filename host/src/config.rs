@@ -865,8 +865,12 @@ impl Config {
             env.push(("SUPALITE_DB_URI".into(), String::new()));
         }
         for (k, v) in env {
-            // Secrets by name (inherited from the shell), never by value.
-            if contract::setting_named(&k).is_some_and(|s| s.secret) {
+            // Secrets by name (inherited from the shell), never by value;
+            // a secret left at its public default (the Supabase CLI's local
+            // JWT secret) is no secret, so it is written out.
+            let set_secret = contract::setting_named(&k)
+                .is_some_and(|s| s.secret && self.values.origin(s).is_some());
+            if set_secret {
                 cmd.push_str(&format!(" \\\n    --env {k}"));
             } else {
                 cmd.push_str(&format!(" \\\n    --env {k}={}", quote(&v)));

@@ -48,7 +48,11 @@ impl SchemaCache {
         let list = postgrest::schema::catalog_param(self.schemas.iter().map(String::as_str));
         let set = self
             .db
-            .query(postgrest::schema::CATALOG_SQL, vec![Some(list)])
+            .query_with(
+                contract::sql::CATALOG_SQL,
+                vec![Some(list)],
+                contract::sql::CATALOG_SETTINGS,
+            )
             .await?;
         let json = set
             .rows

@@ -302,3 +302,59 @@ fn wasmtime_serve_adapter_only_pipeline() {
         r.body
     );
 }
+
+/// `wasmtime serve --max-instance-reuse-count` keeps an instance across
+/// requests: the `pgwire` provider then keeps its connection and the schema
+/// it read, and a `NOTIFY pgrst, 'reload schema'` (here from a function a
+/// request calls) is seen by the next request, as under the supalite host.
+#[test]
+fn wasmtime_serve_reuses_an_instance_and_still_sees_schema_reloads() {
+    let p = Project::on(Db::Postgres);
+    p.migration(
+        "20240101000000_a.sql",
+        "create table a (id int primary key);
+         insert into a values (1);
+         grant select on a to anon;
+         create function make_b() returns void language plpgsql security definer as $$
+         begin
+           create table b (id int primary key, a_id int references a(id));
+           insert into b values (10, 1);
+           grant all on b to anon;
+           notify pgrst, 'reload schema';
+         end $$;",
+    );
+    drop(p.serve());
+    let uri = p.db_uri.clone().unwrap();
+    let out = p.run(&["compose", "--sql", "pgwire", "-o", "pipeline.wasm"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let port = free_port();
+    let mut cmd = Command::new(wasmtime());
+    cmd.current_dir(p.path())
+        .args(["serve", "-S", "cli", "-S", "inherit-network", "-S", "allow-ip-name-lookup"])
+        .args(["--max-instance-reuse-count", "1000"])
+        .arg("--addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--env", &format!("SUPALITE_JWT_SECRET={SECRET}")])
+        .args(["--env", &format!("SUPALITE_DB_URI={uri}")])
+        .arg("pipeline.wasm");
+    let s = Server::start(cmd, format!("http://127.0.0.1:{port}"))
+        .unwrap_or_else(|e| panic!("wasmtime serve did not start: {e}"));
+    for _ in 0..5 {
+        let r = s.get("/rest/v1/a?select=id", &[]);
+        assert_eq!((r.status, r.json()), (200, json!([{"id": 1}])), "{}", r.body);
+    }
+    let r = s.get("/rest/v1/a?select=id,b(id)", &[]);
+    assert_eq!((r.status, r.json()["code"].clone()), (400, json!("PGRST200")), "{}", r.body);
+    let r = s.request("POST", "/rest/v1/rpc/make_b", &[], Some("{}"));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = s.get("/rest/v1/a?select=id,b(id)", &[]);
+        if r.status == 200 {
+            assert_eq!(r.json(), json!([{"id": 1, "b": [{"id": 10}]}]));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "schema not reloaded: {}", r.body);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

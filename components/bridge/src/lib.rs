@@ -81,26 +81,19 @@ mod glue {
             headers: &req.headers,
             body: &req.body,
         };
-        // The schema cache is fetched from the host (and parsed) only for
-        // requests that need it: embedding and RPC.
+        // The schema cache is fetched from the provider (and parsed) only
+        // for requests that need it, at most once per request (the plan asks for it at several
+        // stages; a provider answering version 0 would be asked each time).
+        let mut this_request: Option<std::rc::Rc<postgrest::schema::SchemaCache>> = None;
         let mut load = || -> Result<std::rc::Rc<postgrest::schema::SchemaCache>, ApiError> {
-            // An instance serving several requests keeps the parsed cache
-            // until the provider's version changes.
-            let current = schema::version();
-            if current != 0 {
-                if let Some((v, cache)) = CACHE.with(|c| c.borrow().clone()) {
-                    if v == current {
-                        return Ok(cache);
-                    }
-                }
+            if let Some(cache) = &this_request {
+                return Ok(cache.clone());
             }
-            let (version, json) = schema::snapshot().map_err(|e| db_error(&e).api_error(false))?;
-            let parsed = std::rc::Rc::new(postgrest::schema::SchemaCache::from_snapshot(&json)?);
-            if version != 0 {
-                CACHE.with(|c| *c.borrow_mut() = Some((version, parsed.clone())));
-            }
-            Ok(parsed)
+            let cache = load_cache()?;
+            this_request = Some(cache.clone());
+            Ok(cache)
         };
+
         let plan = match postgrest::plan(cfg, &api, &mut load) {
             Ok(p) => p,
             Err(e) => return e.into(),
@@ -135,6 +128,25 @@ mod glue {
             }
             Err(e) => plan.error(&db_error(&e), who.role == cfg.anon_role, &mut load),
         }
+    }
+
+    /// The schema cache from the provider. An instance serving several
+    /// requests keeps the parsed cache until the provider's version changes.
+    fn load_cache() -> Result<std::rc::Rc<postgrest::schema::SchemaCache>, ApiError> {
+        let current = schema::version();
+        if current != 0 {
+            if let Some((v, cache)) = CACHE.with(|c| c.borrow().clone()) {
+                if v == current {
+                    return Ok(cache);
+                }
+            }
+        }
+        let (version, json) = schema::snapshot().map_err(|e| db_error(&e).api_error(false))?;
+        let parsed = std::rc::Rc::new(postgrest::schema::SchemaCache::from_snapshot(&json)?);
+        if version != 0 {
+            CACHE.with(|c| *c.borrow_mut() = Some((version, parsed.clone())));
+        }
+        Ok(parsed)
     }
 
     /// The `sql` interface's error as the plan reads it.

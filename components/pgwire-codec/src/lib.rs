@@ -486,6 +486,14 @@ pub fn decode_answer(answer: &[u8]) -> Result<Vec<ResultSet>, DbError> {
     Ok(sets)
 }
 
+/// A lone `Sync`: the server answers `ReadyForQuery` (one answer), and any
+/// notifications that arrived before it come first.
+pub fn encode_sync() -> BytesMut {
+    let mut buf = BytesMut::new();
+    frontend::sync(&mut buf);
+    buf
+}
+
 /// A simple-protocol query (one answer), e.g. `LISTEN pgrst`.
 pub fn encode_query(sql: &str) -> Result<BytesMut, DbError> {
     let mut buf = BytesMut::new();

@@ -17,9 +17,11 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// A connection ready for queries.
+/// A connection ready for queries, listening on `pgrst` as PostgREST does.
 pub struct Conn {
     stream: TcpStream,
+    /// `NOTIFY pgrst, 'reload schema'` (or an empty payload) seen so far.
+    pub reloads: u64,
 }
 
 fn io_error(code: &'static str, what: &'static str) -> impl Fn(std::io::Error) -> DbError {
@@ -71,9 +73,18 @@ impl Conn {
             match startup.feed(&chunk[..n])? {
                 StartupStep::Send(bytes) => stream.write_all(&bytes).map_err(&lost)?,
                 StartupStep::NeedMore => {}
-                StartupStep::Ready => return Ok(Conn { stream }),
+                StartupStep::Ready => break,
             }
         }
+        let mut conn = Conn { stream, reloads: 0 };
+        conn.roundtrip(&pgwire_codec::encode_query("LISTEN pgrst")?, 1)?;
+        Ok(conn)
+    }
+
+    /// One `Sync` round trip: collects the notifications that arrived
+    /// since the last exchange (a cheap schema-version check).
+    pub fn ping(&mut self) -> Result<(), DbError> {
+        self.roundtrip(&pgwire_codec::encode_sync(), 1).map(drop)
     }
 
     /// Sends one pipeline and reads until `answers` ReadyForQuery messages.
@@ -92,6 +103,10 @@ impl Conn {
             }
             buf.extend_from_slice(&chunk[..n]);
             if pgwire_codec::ready_count(&buf).is_some_and(|c| c >= answers) {
+                self.reloads += pgwire_codec::notifications(&buf)
+                    .iter()
+                    .filter(|(c, p)| pgwire_codec::is_schema_reload(c, p))
+                    .count() as u64;
                 return Ok(buf);
             }
         }
@@ -147,9 +162,38 @@ mod glue {
 
     thread_local! {
         static CONN: RefCell<Option<crate::Conn>> = const { RefCell::new(None) };
-        /// The roles' own settings, read with the instance's first request.
+        /// The roles' own settings, read with the instance's first request
+        /// (again after a schema reload, as PostgREST reads them with it).
         static ROLES: RefCell<Option<std::collections::HashMap<String, Vec<(String, String)>>>> =
             const { RefCell::new(None) };
+        /// The schema cache JSON and the version it was read at, kept while
+        /// the instance lives (`wasmtime serve --max-instance-reuse-count`).
+        static SCHEMA: RefCell<Option<(u64, std::rc::Rc<String>)>> = const { RefCell::new(None) };
+        /// The schema version: (connections opened, reloads seen on the
+        /// current one) when it last changed, and its number.
+        static VERSION: std::cell::Cell<((u64, u64), u64)> = const { std::cell::Cell::new(((0, 0), 0)) };
+        /// Connections this instance opened.
+        static CONNECTIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The schema version now: a `Sync` round trip collects pending
+    /// `NOTIFY pgrst` messages; a reload or a new connection (which may
+    /// have missed one) moves it on and forgets the kept catalog and role
+    /// settings. `Err` when the database cannot be reached.
+    fn schema_version() -> Result<u64, pgwire_codec::DbError> {
+        let reloads = with_conn(|c| {
+            c.ping()?;
+            Ok(c.reloads)
+        })?;
+        let seen = (CONNECTIONS.get(), reloads);
+        let (last, version) = VERSION.get();
+        if last == seen && version != 0 {
+            return Ok(version);
+        }
+        VERSION.set((seen, version + 1));
+        SCHEMA.with(|s| *s.borrow_mut() = None);
+        ROLES.with(|r| *r.borrow_mut() = None);
+        Ok(version + 1)
     }
 
     /// A transaction as the connection's own role (catalog reads, the auth
@@ -224,6 +268,7 @@ mod glue {
             let mut slot = cell.borrow_mut();
             if slot.is_none() {
                 *slot = Some(crate::Conn::connect(&crate::target_from(setting)?)?);
+                CONNECTIONS.set(CONNECTIONS.get() + 1);
             }
             let result = f(slot.as_mut().expect("connected"));
             if result.as_ref().is_err_and(|e| e.code.starts_with("08")) {
@@ -336,12 +381,23 @@ mod glue {
     }
 
     impl SchemaGuest for Pgwire {
-        /// Reads the catalog (no cache across instances: on a host that
-        /// instantiates per request this runs for every request that needs
-        /// the schema, i.e. embedding and RPC).
+        /// The catalog, read once per schema version and kept while the
+        /// instance lives (with `--max-instance-reuse-count` across
+        /// requests; a host that instantiates per request reads it for each
+        /// request that needs the schema).
         fn snapshot() -> Result<(u64, String), DbError> {
+            let version = schema_version().map_err(to_wit)?;
+            if let Some((v, json)) = SCHEMA.with(|s| s.borrow().clone()) {
+                if v == version {
+                    return Ok((v, json.as_ref().clone()));
+                }
+            }
             let schemas = contract::settings::DB_SCHEMAS.list(setting);
-            let session = own_session(true);
+            let mut session = own_session(true);
+            session.settings = contract::sql::CATALOG_SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             let statement = pgwire_codec::Statement {
                 sql: contract::sql::CATALOG_SQL.into(),
                 params: vec![Some(contract::sql::catalog_param(
@@ -354,12 +410,14 @@ mod glue {
                 .and_then(|s| s.rows.into_iter().next())
                 .and_then(|r| r.into_iter().next().flatten())
                 .unwrap_or_else(|| "{}".into());
-            Ok((0, json))
+            SCHEMA.with(|s| *s.borrow_mut() = Some((version, std::rc::Rc::new(json.clone()))));
+            Ok((version, json))
         }
 
-        /// Always 0: read the catalog again in every instance that needs it.
+        /// The schema version (see `schema_version`); 0 when the database
+        /// cannot be reached (the bridge then reads the catalog again).
         fn version() -> u64 {
-            0
+            schema_version().unwrap_or(0)
         }
     }
 

@@ -215,12 +215,25 @@ impl Database {
         sql: &str,
         params: Vec<Option<String>>,
     ) -> Result<ResultSet, DbError> {
+        self.query_with(sql, params, &[]).await
+    }
+
+    /// [`Database::query`] with `settings` set for its transaction.
+    pub async fn query_with(
+        &self,
+        sql: &str,
+        params: Vec<Option<String>>,
+        settings: &[(&str, &str)],
+    ) -> Result<ResultSet, DbError> {
         let session = Session {
             role: None,
             claims_json: "{}".into(),
             read_only: false,
             rollback: false,
-            settings: vec![],
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let mut sets = self
             .run(
