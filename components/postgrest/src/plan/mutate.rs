@@ -110,7 +110,7 @@ pub(crate) fn plan(
     let representation = if returning == Return::Representation && location.is_none() {
         // Its rows in `order`, embeds with their own filters, order and
         // limits (the root filters chose the rows).
-        let mut root = Node::build(&schema, &name, &q.select, cache, &mut 0)?;
+        let mut root = Node::build(&schema, &name, &q.select, cache, 0)?;
         root.order = std::mem::take(&mut q.order);
         root.take_embedded(q)?;
         mark_from_cache(&mut root, api.json_paths, cfg.aggregates_enabled, cache)?;

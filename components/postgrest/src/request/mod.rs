@@ -105,7 +105,15 @@ impl ExplainRequest {
                         }
                     }
                     "options" => {
-                        for o in v.trim().trim_matches('"').split('|').map(str::trim) {
+                        // `options=` with nothing set (postgrest-js sends
+                        // `options=;`) asks for none.
+                        for o in v
+                            .trim()
+                            .trim_matches('"')
+                            .split('|')
+                            .map(str::trim)
+                            .filter(|o| !o.is_empty())
+                        {
                             if !["analyze", "verbose", "settings", "buffers", "wal"].contains(&o) {
                                 return Err(ApiError::new(
                                     406,
@@ -124,6 +132,10 @@ impl ExplainRequest {
                     _ => {}
                 }
             }
+            // In PostgREST's order, whatever the request's (`decodeMediaType`).
+            let order = ["analyze", "verbose", "settings", "buffers", "wal"];
+            plan.options
+                .sort_by_key(|o| order.iter().position(|x| x == o));
             return Ok(Some(plan));
         }
         Ok(None)
