@@ -93,6 +93,8 @@ pub enum Body {
     Handler(schema::Handler),
     /// PostgREST's CSV.
     Csv,
+    /// A GeoJSON FeatureCollection of the rows (PostGIS).
+    GeoJson,
     /// JSON by shape, nulls stripped or not.
     Json(Shape, bool),
 }
@@ -192,6 +194,8 @@ fn db_plan(cfg: &Config, mut api: ApiRequest, cache: &mut CacheLoader) -> Result
         Body::Handler(h.clone())
     } else if media == MediaType::Csv && shape == Shape::Rows {
         Body::Csv
+    } else if media == MediaType::GeoJson {
+        Body::GeoJson
     } else {
         Body::Json(shape, strip_nulls)
     };
@@ -372,7 +376,7 @@ fn negotiate_handler(
         }
         if matches!(
             mt.as_str(),
-            "application/json" | "*/*" | "application/*" | "text/csv"
+            "application/json" | "*/*" | "application/*" | "text/csv" | "application/geo+json"
         ) {
             return None;
         }

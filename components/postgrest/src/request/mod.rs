@@ -53,6 +53,9 @@ pub enum MediaType {
     Json,
     SingleObject,
     Csv,
+    /// `application/geo+json`: the rows as a GeoJSON FeatureCollection
+    /// (PostGIS's `ST_AsGeoJSON`), PostgREST's built-in handler.
+    GeoJson,
 }
 
 /// `Accept: application/vnd.pgrst.plan[+json|+text]; for="…"; options=…`
@@ -95,6 +98,7 @@ impl ExplainRequest {
                             "application/vnd.pgrst.object"
                             | "application/vnd.pgrst.object+json" => MediaType::SingleObject,
                             "text/csv" => MediaType::Csv,
+                            "application/geo+json" => MediaType::GeoJson,
                             other => {
                                 return Err(ApiError::new(
                                     406,
@@ -150,6 +154,7 @@ impl ExplainRequest {
                 MediaType::Json => "application/json",
                 MediaType::SingleObject => "application/vnd.pgrst.object+json",
                 MediaType::Csv => "text/csv",
+                MediaType::GeoJson => "application/geo+json",
             }
         );
         if !self.options.is_empty() {
@@ -534,6 +539,7 @@ pub fn accept_media(accept: Option<&str>) -> Result<(MediaType, bool), ApiError>
                 return Ok((MediaType::SingleObject, *strip))
             }
             "text/csv" => return Ok((MediaType::Csv, false)),
+            "application/geo+json" => return Ok((MediaType::GeoJson, false)),
             _ => {}
         }
     }
