@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (the wasm32-wasip2 target, PostgreSQL, Chromium, wasmtime-cli, supabase-js,
+# (the wasm32-wasip2 target, PostgreSQL with PostGIS, Chromium, wasmtime-cli, supabase-js,
 # playwright-core and the JS host's packages from npm),
 # builds the `supalite` binary (which builds the wasm components), then runs
 # every test.
@@ -15,25 +15,25 @@ step "rustup target add wasm32-wasip2"
 rustup target add wasm32-wasip2
 done_step
 
+# Debian packages, installed only when missing (as root or through sudo).
+apt_install() {
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 step "PostgreSQL server binaries (tests run their own cluster)"
-if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  fi
-fi
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_install postgresql
 ls -d /usr/lib/postgresql/*/bin
 done_step
 
+step "PostGIS for PostgreSQL (the GeoJSON answers, tests/tests/rest_last_mile.rs)"
+PG_MAJOR=$(ls /usr/lib/postgresql | sort -n | tail -1)
+[ -f "/usr/share/postgresql/$PG_MAJOR/extension/postgis.control" ] || apt_install "postgresql-$PG_MAJOR-postgis-3"
+ls "/usr/share/postgresql/$PG_MAJOR/extension/postgis.control"
+done_step
+
 step "Chromium (Debian's package; the browser-host test drives it headless)"
-if ! [ -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
-fi
+[ -x /usr/bin/chromium ] || apt_install chromium
 /usr/bin/chromium --version
 done_step
 

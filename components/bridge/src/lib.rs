@@ -94,7 +94,26 @@ mod glue {
             Ok(cache)
         };
 
-        let plan = match postgrest::plan(cfg, &api, &mut load) {
+        // A table's column defaults, read (as the caller, in a read-only
+        // transaction of its own) only for the writes that evaluate them
+        // per row: `Prefer: missing=default` inserts.
+        let mut defaults = |schema: &str, table: &str| -> Option<Vec<(String, String)>> {
+            let (sql, table) = postgrest::plan::mutate::defaults_statement(schema, table);
+            let session = Session {
+                role: who.role.clone(),
+                claims_json: who.claims_json.clone(),
+                read_only: true,
+                rollback: true,
+                request_settings: Vec::new(),
+            };
+            let st = Statement {
+                sql: sql.to_string(),
+                params: vec![Some(table)],
+            };
+            let sets = sql::transaction(&session, &[st]).ok()?;
+            postgrest::plan::mutate::parse_defaults(&sets.first()?.rows)
+        };
+        let plan = match postgrest::plan_with_defaults(cfg, &api, &mut load, &mut defaults) {
             Ok(p) => p,
             Err(e) => return e.into(),
         };

@@ -34,7 +34,7 @@ pub mod response;
 pub mod schema;
 
 pub use config::{Config, TxEnd};
-pub use plan::CacheLoader;
+pub use plan::{CacheLoader, DefaultsLoader};
 pub use query::{sql, DbError, Outcome, Query, ResultSet};
 pub use request::{grammar, request_settings, Request, MAX_QUERY_BYTES};
 pub use response::Response;
@@ -72,8 +72,21 @@ enum Reply {
 /// Parses `req` and plans it: request → plan → query. `cache` is called
 /// only when the request needs the schema cache (embedding, RPC, …).
 pub fn plan(cfg: &Config, req: &Request, cache: &mut CacheLoader) -> Result<Plan, ApiError> {
+    plan_with_defaults(cfg, req, cache, &mut |_, _| None)
+}
+
+/// [`plan`], with a way to read a table's column defaults for the writes
+/// that evaluate them per row (`Prefer: missing=default` inserts): the
+/// caller runs [`plan::mutate::defaults_statement`] and hands its rows to
+/// [`plan::mutate::parse_defaults`].
+pub fn plan_with_defaults(
+    cfg: &Config,
+    req: &Request,
+    cache: &mut CacheLoader,
+    defaults: &mut DefaultsLoader,
+) -> Result<Plan, ApiError> {
     let api = request::ApiRequest::parse(cfg, req)?;
-    Ok(match plan::resolve(cfg, api, cache)? {
+    Ok(match plan::resolve(cfg, api, cache, defaults)? {
         ActionPlan::Info(info) => Plan {
             query: Query::default(),
             read_only: true,

@@ -147,7 +147,7 @@ fn embedding_resolves_relationships() {
         p.query
             .statement
             .sql
-            .contains(r#"COALESCE(jsonb_agg("pgrst_1_r"."tag"), '[]'::jsonb) AS "tag""#),
+            .contains(r#"COALESCE(jsonb_agg("books_tags_1"."tag"), '[]'::jsonb) AS "tag""#),
         "{}",
         p.query.statement.sql
     );

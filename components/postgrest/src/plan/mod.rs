@@ -31,6 +31,13 @@ use std::rc::Rc;
 /// Loads the schema cache on first use (plain reads and writes never need it).
 pub type CacheLoader<'a> = dyn FnMut() -> Result<Rc<SchemaCache>, ApiError> + 'a;
 
+/// Reads a table's column defaults (schema, table) when a write needs
+/// them — only `missing=default` inserts, which evaluate each default for
+/// every row as PostgREST's statement does: the rows of
+/// [`mutate::DEFAULTS_SQL`] read by [`mutate::parse_defaults`], or `None`
+/// when they cannot be read (then a row's missing keys are `DEFAULT`).
+pub type DefaultsLoader<'a> = dyn FnMut(&str, &str) -> Option<Vec<(String, String)>> + 'a;
+
 /// What a response body holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -93,6 +100,8 @@ pub enum Body {
     Handler(schema::Handler),
     /// PostgREST's CSV.
     Csv,
+    /// A GeoJSON FeatureCollection of the rows (PostGIS).
+    GeoJson,
     /// JSON by shape, nulls stripped or not.
     Json(Shape, bool),
 }
@@ -119,17 +128,23 @@ pub fn resolve(
     cfg: &Config,
     api: ApiRequest,
     cache: &mut CacheLoader,
+    defaults: &mut DefaultsLoader,
 ) -> Result<ActionPlan, ApiError> {
     match api.action {
         Action::OpenApi => info::openapi(&api, cache).map(ActionPlan::Info),
         Action::Options => info::options(&api, cache).map(ActionPlan::Info),
-        _ => db_plan(cfg, api, cache).map(ActionPlan::Db),
+        _ => db_plan(cfg, api, cache, defaults).map(ActionPlan::Db),
     }
 }
 
 /// A request that runs SQL: its action planned, then how it is answered
 /// (media type, guards, body) and the transaction's end.
-fn db_plan(cfg: &Config, mut api: ApiRequest, cache: &mut CacheLoader) -> Result<DbPlan, ApiError> {
+fn db_plan(
+    cfg: &Config,
+    mut api: ApiRequest,
+    cache: &mut CacheLoader,
+    defaults: &mut DefaultsLoader,
+) -> Result<DbPlan, ApiError> {
     let action = api.action;
     if action != Action::Call {
         mark_filters(&mut api, cache)?;
@@ -143,7 +158,7 @@ fn db_plan(cfg: &Config, mut api: ApiRequest, cache: &mut CacheLoader) -> Result
         Action::Read => CrudPlan::Read(read::plan(cfg, &mut api, cache)?),
         Action::Call => CrudPlan::Call(rpc::plan(cfg, &mut api, cache)?),
         Action::Insert | Action::Put | Action::Update | Action::Delete => {
-            CrudPlan::Mutate(mutate::plan(cfg, &mut api, returning, cache)?)
+            CrudPlan::Mutate(mutate::plan(cfg, &mut api, returning, cache, defaults)?)
         }
         // Answered by an info plan; kept an error rather than a panic.
         Action::OpenApi | Action::Options => {
@@ -192,6 +207,8 @@ fn db_plan(cfg: &Config, mut api: ApiRequest, cache: &mut CacheLoader) -> Result
         Body::Handler(h.clone())
     } else if media == MediaType::Csv && shape == Shape::Rows {
         Body::Csv
+    } else if media == MediaType::GeoJson {
+        Body::GeoJson
     } else {
         Body::Json(shape, strip_nulls)
     };
@@ -372,7 +389,7 @@ fn negotiate_handler(
         }
         if matches!(
             mt.as_str(),
-            "application/json" | "*/*" | "application/*" | "text/csv"
+            "application/json" | "*/*" | "application/*" | "text/csv" | "application/geo+json"
         ) {
             return None;
         }

@@ -3,7 +3,7 @@
 //! returns and the read of its representation.
 
 use super::read::{mark_from_cache, Node};
-use super::CacheLoader;
+use super::{CacheLoader, DefaultsLoader};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::request::grammar::{self, Logic, SelectItem};
@@ -30,6 +30,11 @@ pub struct MutatePlan {
     /// The payload's rows one by one (`missing=default` on inserts: a key
     /// a row lacks is DEFAULT).
     pub rows_with_defaults: Option<Vec<serde_json::Map<String, Value>>>,
+    /// `missing=default` on an insert, when the table's column defaults
+    /// could be read: (column, default expression) of the written columns
+    /// that have one, each evaluated for every row (PostgREST's
+    /// `fromJsonBodyF` with `applyDefaults`).
+    pub defaults: Option<Vec<(String, String)>>,
     /// `missing=default` on an update with `?columns=`: the named columns
     /// the body has (the others are set to DEFAULT).
     pub present: Option<Vec<String>>,
@@ -56,6 +61,7 @@ pub(crate) fn plan(
     api: &mut ApiRequest,
     returning: Return,
     cache: &mut CacheLoader,
+    defaults: &mut DefaultsLoader,
 ) -> Result<MutatePlan, ApiError> {
     let action = api.action;
     let (schema, name) = (api.schema.clone(), api.name.clone());
@@ -110,7 +116,7 @@ pub(crate) fn plan(
     let representation = if returning == Return::Representation && location.is_none() {
         // Its rows in `order`, embeds with their own filters, order and
         // limits (the root filters chose the rows).
-        let mut root = Node::build(&schema, &name, &q.select, cache, &mut 0)?;
+        let mut root = Node::build(&schema, &name, &q.select, cache, 0)?;
         root.order = std::mem::take(&mut q.order);
         root.take_embedded(q)?;
         mark_from_cache(&mut root, api.json_paths, cfg.aggregates_enabled, cache)?;
@@ -131,6 +137,14 @@ pub(crate) fn plan(
                 && matches!(action, Action::Insert | Action::Put)
         })
         .map(rows_of);
+    let defaults = match (&rows_with_defaults, &payload) {
+        (Some(_), Some(p)) => defaults(&schema, &name).map(|d| {
+            d.into_iter()
+                .filter(|(c, _)| p.columns.contains(c))
+                .collect()
+        }),
+        _ => None,
+    };
     let present = payload
         .as_ref()
         .filter(|_| missing_default && action == Action::Update && q.columns.is_some())
@@ -141,6 +155,7 @@ pub(crate) fn plan(
         table: name,
         payload,
         rows_with_defaults,
+        defaults,
         present,
         typed,
         conflict,
@@ -335,4 +350,31 @@ pub(crate) fn typed_columns(
         })
         .collect::<Option<_>>()?;
     typed.iter().any(|(_, r)| r.is_some()).then_some(typed)
+}
+
+/// A table's column defaults as PostgREST's schema cache reads them
+/// (`tablesSqlQuery`'s `column_default`): a domain's own default when the
+/// column has none, `nextval` of an identity's sequence, none for a
+/// generated column. `$1` is the quoted, qualified table name; one row, a
+/// JSON array of `[column, expression]`.
+pub const DEFAULTS_SQL: &str = "select coalesce(json_agg(json_build_array(d.name, d.def)), '[]')::text from (select a.attname::text as name, case when t.typbasetype <> 0 and ad.adbin is null then pg_catalog.pg_get_expr(t.typdefaultbin, 0) when a.attidentity = 'd' then pg_catalog.format('nextval(%L)', seq.objid::regclass) when a.attgenerated = 's' then null else pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) end as def from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid left join pg_catalog.pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum left join pg_catalog.pg_depend seq on seq.refobjid = a.attrelid and seq.refobjsubid = a.attnum and seq.deptype = 'i' and seq.classid = 'pg_catalog.pg_class'::regclass where a.attrelid = pg_catalog.to_regclass($1) and a.attnum > 0 and not a.attisdropped order by a.attnum) d where d.def is not null";
+
+/// [`DEFAULTS_SQL`]'s text and its one parameter for `schema.table`.
+pub fn defaults_statement(schema: &str, table: &str) -> (&'static str, String) {
+    (
+        DEFAULTS_SQL,
+        format!(
+            "{}.{}",
+            contract::sql::quote_ident(schema),
+            contract::sql::quote_ident(table)
+        ),
+    )
+}
+
+/// The (column, default expression) pairs in [`DEFAULTS_SQL`]'s result
+/// (its first row's first column).
+pub fn parse_defaults(rows: &[Vec<Option<String>>]) -> Option<Vec<(String, String)>> {
+    let text = rows.first()?.first()?.as_deref()?;
+    let pairs: Vec<(String, String)> = serde_json::from_str(text).ok()?;
+    Some(pairs)
 }

@@ -8,7 +8,7 @@
 use super::{CacheLoader, Total};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::request::grammar::{Aggregate, AggregateFn, Field, Logic, OrderTerm, SelectItem};
+use crate::request::grammar::{Aggregate, Field, Logic, OrderTerm, SelectItem};
 use crate::request::params::{EmbedParam, QueryParams};
 use crate::request::prefs::Count;
 use crate::request::ApiRequest;
@@ -74,7 +74,7 @@ pub(crate) fn root(
     aggregates: bool,
     cache: &mut CacheLoader,
 ) -> Result<Node, ApiError> {
-    let mut root = Node::build(schema, table, &q.select, cache, &mut 0)?;
+    let mut root = Node::build(schema, table, &q.select, cache, 0)?;
     root.take_query(q)?;
     mark_from_cache(&mut root, json_paths, aggregates, cache)?;
     Ok(root)
@@ -152,6 +152,8 @@ pub struct Node {
     pub schema: String,
     pub table: String,
     pub alias: String,
+    /// 0 for the root, 1 for its embedded resources, and so on.
+    pub depth: usize,
     pub items: Vec<Item>,
     pub filters: Vec<Logic>,
     pub order: Vec<OrderTerm>,
@@ -215,20 +217,21 @@ impl Node {
         table: &str,
         items: &[SelectItem],
         cache: &mut CacheLoader,
-        counter: &mut usize,
+        depth: usize,
     ) -> Result<Node, ApiError> {
-        // The root goes by its table's name (errors then name the table,
-        // as PostgREST's do); embedded resources by generated aliases.
-        let alias = if *counter == 0 {
+        // As PostgREST names them (`addRels`): the root by its table's
+        // name, an embedded resource by its table and depth
+        // (`projects_1`), so PostgreSQL's errors name what PostgREST's do.
+        let alias = if depth == 0 {
             table.to_string()
         } else {
-            format!("pgrst_{}", *counter)
+            format!("{table}_{depth}")
         };
-        *counter += 1;
         let mut node = Node {
             schema: schema.into(),
             table: table.into(),
             alias,
+            depth,
             items: Vec::new(),
             filters: Vec::new(),
             order: Vec::new(),
@@ -269,7 +272,7 @@ impl Node {
                         hints.first().map(|h| h.as_str()),
                     )?;
                     let mut child =
-                        Node::build(&cschema, &ctable, items, &mut || Ok(cache.clone()), counter)?;
+                        Node::build(&cschema, &ctable, items, &mut || Ok(cache.clone()), depth + 1)?;
                     child.passthrough = *spread && rel.to_one();
                     // A to-many spread shows each of its columns as an array.
                     let spread_names = if *spread && !rel.to_one() {
@@ -441,34 +444,16 @@ impl Node {
         Ok(())
     }
 
-    /// Aggregates, as PostgREST plans them: refused unless enabled
-    /// (PGRST123) and on to-many spreads (PGRST127); `count` selected as a
-    /// column of a table without one is `count()` (its backwards
-    /// compatibility); a node with aggregates — its own, or those of its
-    /// to-one spreads, which it applies itself — groups by its other
-    /// output columns, `*` spelled out.
+    /// Aggregates, as PostgREST plans them (`validateAggFunctions`):
+    /// refused unless enabled (PGRST123) and on to-many spreads (PGRST127);
+    /// a node with aggregates — its own, or those of its to-one spreads,
+    /// which it applies itself — groups by its other output columns, `*`
+    /// spelled out. `count` without parentheses is no aggregate function
+    /// but a column (`pFieldSelect`): `"alias"."count"`, which PostgreSQL
+    /// reads as `count(alias)` when the table has no such column —
+    /// PostgREST's old form, allowed whatever the setting.
     pub fn plan_aggregates(&mut self, cache: &SchemaCache, enabled: bool) -> Result<(), ApiError> {
         let table = cache.table(&self.schema, &self.table);
-        for item in &mut self.items {
-            if let Item::Column(SelectItem::Column {
-                field,
-                cast: None,
-                aggregate: aggregate @ None,
-                ..
-            }) = item
-            {
-                if field.name == "count"
-                    && field.path.is_empty()
-                    && table.is_some_and(|t| t.column("count").is_none())
-                {
-                    *field = Field::plain("*");
-                    *aggregate = Some(Aggregate {
-                        function: AggregateFn::Count,
-                        cast: None,
-                    });
-                }
-            }
-        }
         let own = self.items.iter().any(|i| {
             matches!(
                 i,

@@ -271,6 +271,7 @@ pub(crate) fn plan_call(
         return Ok(Call::whole_body(f, ty.to_string(), payload));
     }
 
+    let raw = body;
     let (body, keys) = argument_keys(post, body, q)?;
     let matching = matching(&candidates, &keys);
     // Only a JSON body goes whole to a single unnamed json/jsonb parameter
@@ -324,11 +325,14 @@ pub(crate) fn plan_call(
         }
     };
 
+    // One unnamed parameter (of any type) takes the whole body as it came
+    // (PostgREST's `OnePosParam`: `f($1::type)`).
+    let whole_body = whole_body.or_else(|| match f.params().as_slice() {
+        [p] if p.name.is_empty() && post => Some(p.ty.to_string()),
+        _ => None,
+    });
     let (payload, args) = if whole_body.is_some() {
-        (
-            body.map(|b| b.to_string()).unwrap_or_else(|| "{}".into()),
-            Vec::new(),
-        )
+        (raw_body(raw, body.as_ref()), Vec::new())
     } else if post {
         body_arguments(f, body.as_ref(), &keys)
     } else {
@@ -346,6 +350,16 @@ pub(crate) fn plan_call(
         payload,
         in_select_list: record_scalar(f),
     })
+}
+
+/// The body a single parameter takes whole: the request's own bytes (as
+/// PostgREST's `payRaw`), `{}` for none.
+fn raw_body(raw: &[u8], parsed: Option<&Value>) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(t) if !t.trim().is_empty() => t.to_string(),
+        Ok(_) => "{}".into(),
+        Err(_) => parsed.map(|b| b.to_string()).unwrap_or_else(|| "{}".into()),
+    }
 }
 
 /// The body (parsed) and the names of the arguments given: a POST's body
@@ -385,12 +399,14 @@ fn argument_keys(
     }
 }
 
-/// The overloads with named parameters that take exactly the given
-/// arguments (all required ones among them), those using the most first.
+/// The overloads that take exactly the given arguments (all required ones
+/// among them), those using the most first: PostgREST's `matchesParams`,
+/// where a single unnamed parameter is named `""` (a body `{"": …}`
+/// names it, and a defaulted one matches no arguments at all).
 fn matching<'a>(candidates: &[&'a Function], keys: &[String]) -> Vec<(&'a Function, usize)> {
     let fits = |f: &Function| -> Option<usize> {
         let params = f.params();
-        if params.iter().any(|p| p.name.is_empty()) {
+        if params.iter().any(|p| p.name.is_empty()) && params.len() > 1 {
             return None;
         }
         let required_ok = params
@@ -486,6 +502,17 @@ fn no_single_param(schema: &str, name: &str, kind: &str) -> ApiError {
 
 /// PGRST203: more than one function fits, listed as PostgREST does.
 fn ambiguous(schema: &str, name: &str, fns: &[&Function]) -> ApiError {
+    // PostgREST's order (`instance Ord Routine`): fewer parameters first,
+    // then the parameters compared one by one (name, type, required, …).
+    let mut fns = fns.to_vec();
+    fns.sort_by_cached_key(|f| {
+        let ps: Vec<(String, String, bool, bool)> = f
+            .params()
+            .iter()
+            .map(|p| (p.name.to_string(), p.ty.to_string(), !p.optional, p.variadic))
+            .collect();
+        (ps.len(), ps, f.returns.clone())
+    });
     let sigs: Vec<String> = fns
         .iter()
         .map(|f| {

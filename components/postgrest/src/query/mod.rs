@@ -291,6 +291,10 @@ fn body_sql(st: &mut Sql, body: &Body, outer: &Sql) {
                 .append(outer.clone())
                 .push(") pgrst_x LIMIT 1) pgrst_h) pgrst_k) || E'\\n' || coalesce(string_agg(substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2), E'\\n'), '')")
         }
+        // PostgREST's built-in `application/geo+json` handler
+        // (`asGeoJsonF`): without PostGIS, PostgreSQL's own 42883 on
+        // `st_asgeojson(record)`, as PostgREST answers there.
+        Body::GeoJson => st.push("json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(ST_AsGeoJSON(_postgrest_t)::json), '[]'))::text"),
         Body::Json(Shape::Scalar | Shape::Void, _) => {
             st.push("coalesce((json_agg(_postgrest_t.pgrst_scalar)->0)::text, 'null')")
         }

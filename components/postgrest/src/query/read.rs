@@ -6,7 +6,7 @@
 use super::filters::{field_sql, limit_offset, logic_sql_in, order_suffix, select_item, EmbedTest};
 use super::sql::{quote_ident, Sql};
 use crate::error::ApiError;
-use crate::plan::read::{Item, Node, Rel};
+use crate::plan::read::{Child, Item, Node, Rel};
 use crate::request::grammar::SelectItem;
 
 /// Where a node's rows come from.
@@ -22,6 +22,14 @@ pub enum Source<'a> {
 impl Node {
     fn qualifier(&self) -> String {
         quote_ident(&self.alias)
+    }
+
+    /// The alias of an embedded resource's lateral subquery, as PostgREST
+    /// names it (`relAggAlias`): this table, the embed's name (its alias
+    /// or relation) and its depth — the same relation embedded twice
+    /// without aliases is PostgreSQL's 42712, as in PostgREST.
+    fn lateral(&self, c: &Child) -> String {
+        quote_ident(&format!("{}_{}_{}", self.table, c.name, c.node.depth))
     }
 
     /// Renders `SELECT ... FROM ... WHERE ...` for this node. `parent` is the
@@ -102,7 +110,7 @@ impl Node {
                 }
                 Item::Embed(i) => {
                     let c = &self.children[*i];
-                    let e = quote_ident(&format!("{}_e", c.node.alias));
+                    let e = self.lateral(c);
                     if c.spread && c.rel.to_one() && self.aggregating {
                         // The spread's columns one by one: its aggregates
                         // applied here, the others grouped by.
@@ -152,8 +160,10 @@ impl Node {
     /// rows; an `!inner` to-many one adds its condition to `conditions`.
     fn render_embeds(&self, st: &mut Sql, conditions: &mut Vec<String>) -> Result<(), ApiError> {
         for c in &self.children {
-            let e = quote_ident(&format!("{}_e", c.node.alias));
-            let r = quote_ident(&format!("{}_r", c.node.alias));
+            // The lateral and the rows it aggregates go by the same name,
+            // as in PostgREST's statement.
+            let e = self.lateral(c);
+            let r = e.clone();
             let to_many = !c.rel.to_one();
             st.push(if c.inner && !to_many {
                 " INNER JOIN LATERAL ("
@@ -203,7 +213,7 @@ impl Node {
             .iter()
             .filter(|c| !c.spread || !c.rel.to_one())
             .map(|c| {
-                let e = quote_ident(&format!("{}_e", c.node.alias));
+                let e = self.lateral(c);
                 let test = if c.rel.to_one() {
                     EmbedTest::Row(e)
                 } else if c.spread {
@@ -243,7 +253,7 @@ impl Node {
                             )));
                         }
                         // The embedded row's own column (and JSON path).
-                        field_sql(st, &quote_ident(&format!("{}_e", c.node.alias)), &t.field);
+                        field_sql(st, &self.lateral(c), &t.field);
                     }
                     None => field_sql(st, q, &t.field),
                 }

@@ -14,6 +14,50 @@ fn ident_list(cols: &[String]) -> String {
         .join(", ")
 }
 
+/// Where a write's rows come from: the JSON payload, or (`missing=default`
+/// with the table's defaults read) its objects each laid over the written
+/// columns' defaults, evaluated once per row.
+enum Rows<'a> {
+    Payload(&'a Value),
+    WithDefaults(&'a Value, &'a [(String, String)]),
+}
+
+impl Rows<'_> {
+    /// `json` or `jsonb`: the functions' prefix.
+    fn kind(&self) -> &'static str {
+        match self {
+            Rows::Payload(_) => "json",
+            Rows::WithDefaults(..) => "jsonb",
+        }
+    }
+
+    /// The rows as a JSON array: `$n::json`, or PostgREST's
+    /// `jsonb_agg(jsonb_build_object('col', <default>, …) || elem)`.
+    fn render(&self, st: &mut Sql) {
+        match self {
+            Rows::Payload(p) => {
+                st.bind(p).push("::json");
+            }
+            Rows::WithDefaults(p, defaults) => {
+                st.push("(SELECT coalesce(jsonb_agg(jsonb_build_object(");
+                for (i, (c, def)) in defaults.iter().enumerate() {
+                    if i > 0 {
+                        st.push(", ");
+                    }
+                    // The expression is the catalog's (pg_get_expr), never the request's.
+                    st.param(c.clone())
+                        .push("::text, (")
+                        .push(def)
+                        .push(")");
+                }
+                st.push(") || pgrst_elem), '[]'::jsonb) FROM jsonb_array_elements(")
+                    .bind(p)
+                    .push("::jsonb) AS pgrst_elem)");
+            }
+        }
+    }
+}
+
 /// `SELECT <columns> FROM <the JSON payload's rows> AS pgrst_body`: by the
 /// table's row type, or with a domain's json cast applied to its columns.
 fn body_select(
@@ -21,15 +65,17 @@ fn body_select(
     target: &str,
     typed: Option<&[(String, Option<String>)]>,
     columns: &[String],
-    payload: &Value,
+    rows: &Rows,
 ) {
+    let kind = rows.kind();
     match typed {
         None => {
             st.push("SELECT ").push(&ident_list(columns));
-            st.push(" FROM json_populate_recordset(NULL::")
+            st.push(&format!(" FROM {kind}_populate_recordset(NULL::"))
                 .push(target)
                 .push(", ");
-            st.bind(payload).push("::json) AS pgrst_body");
+            rows.render(st);
+            st.push(") AS pgrst_body");
         }
         Some(typed) => {
             st.push("SELECT ");
@@ -47,9 +93,9 @@ fn body_select(
                     None => st.push("pgrst_body.").ident(c),
                 };
             }
-            st.push(" FROM json_to_recordset(")
-                .bind(payload)
-                .push("::json) AS pgrst_body(");
+            st.push(&format!(" FROM {kind}_to_recordset("));
+            rows.render(st);
+            st.push(") AS pgrst_body(");
             for (i, (c, (ty, rep))) in columns.iter().zip(typed).enumerate() {
                 if i > 0 {
                     st.push(", ");
@@ -94,8 +140,22 @@ pub(crate) fn source(m: &MutatePlan) -> Result<(Sql, Option<Sql>), ApiError> {
                         .bind(&payload)
                         .push("::json) WHERE false");
                 }
-                // `missing=default`: one VALUES row per object; a key the
-                // object lacks is DEFAULT.
+                // `missing=default` with the table's defaults: each row
+                // laid over them (every default evaluated for every row,
+                // as PostgREST's statement does).
+                Some(_) if m.defaults.is_some() => {
+                    st.push("(").push(&ident_list(columns)).push(") ");
+                    let defaults = m.defaults.as_deref().unwrap_or_default();
+                    body_select(
+                        &mut st,
+                        &target,
+                        m.typed.as_deref(),
+                        columns,
+                        &Rows::WithDefaults(&payload, defaults),
+                    );
+                }
+                // `missing=default` otherwise: one VALUES row per object; a
+                // key the object lacks is DEFAULT.
                 Some(rows) => {
                     st.push("(").push(&ident_list(columns)).push(") VALUES ");
                     for (i, row) in rows.iter().enumerate() {
@@ -122,7 +182,13 @@ pub(crate) fn source(m: &MutatePlan) -> Result<(Sql, Option<Sql>), ApiError> {
                 }
                 None => {
                     st.push("(").push(&ident_list(columns)).push(") ");
-                    body_select(&mut st, &target, m.typed.as_deref(), columns, &payload);
+                    body_select(
+                        &mut st,
+                        &target,
+                        m.typed.as_deref(),
+                        columns,
+                        &Rows::Payload(&payload),
+                    );
                 }
             }
             if let Some((merge, keys)) = &m.conflict {
@@ -183,7 +249,13 @@ pub(crate) fn source(m: &MutatePlan) -> Result<(Sql, Option<Sql>), ApiError> {
                 }
             }
             st.push(" FROM (");
-            body_select(&mut st, &target, m.typed.as_deref(), columns, &payload);
+            body_select(
+                &mut st,
+                &target,
+                m.typed.as_deref(),
+                columns,
+                &Rows::Payload(&payload),
+            );
             st.push(" LIMIT 1) pgrst_body");
             where_clause(&mut st, &target, &m.filters);
         }

@@ -53,6 +53,9 @@ pub enum MediaType {
     Json,
     SingleObject,
     Csv,
+    /// `application/geo+json`: the rows as a GeoJSON FeatureCollection
+    /// (PostGIS's `ST_AsGeoJSON`), PostgREST's built-in handler.
+    GeoJson,
 }
 
 /// `Accept: application/vnd.pgrst.plan[+json|+text]; for="…"; options=…`
@@ -95,6 +98,7 @@ impl ExplainRequest {
                             "application/vnd.pgrst.object"
                             | "application/vnd.pgrst.object+json" => MediaType::SingleObject,
                             "text/csv" => MediaType::Csv,
+                            "application/geo+json" => MediaType::GeoJson,
                             other => {
                                 return Err(ApiError::new(
                                     406,
@@ -105,7 +109,15 @@ impl ExplainRequest {
                         }
                     }
                     "options" => {
-                        for o in v.trim().trim_matches('"').split('|').map(str::trim) {
+                        // `options=` with nothing set (postgrest-js sends
+                        // `options=;`) asks for none.
+                        for o in v
+                            .trim()
+                            .trim_matches('"')
+                            .split('|')
+                            .map(str::trim)
+                            .filter(|o| !o.is_empty())
+                        {
                             if !["analyze", "verbose", "settings", "buffers", "wal"].contains(&o) {
                                 return Err(ApiError::new(
                                     406,
@@ -124,6 +136,10 @@ impl ExplainRequest {
                     _ => {}
                 }
             }
+            // In PostgREST's order, whatever the request's (`decodeMediaType`).
+            let order = ["analyze", "verbose", "settings", "buffers", "wal"];
+            plan.options
+                .sort_by_key(|o| order.iter().position(|x| x == o));
             return Ok(Some(plan));
         }
         Ok(None)
@@ -138,6 +154,7 @@ impl ExplainRequest {
                 MediaType::Json => "application/json",
                 MediaType::SingleObject => "application/vnd.pgrst.object+json",
                 MediaType::Csv => "text/csv",
+                MediaType::GeoJson => "application/geo+json",
             }
         );
         if !self.options.is_empty() {
@@ -522,6 +539,7 @@ pub fn accept_media(accept: Option<&str>) -> Result<(MediaType, bool), ApiError>
                 return Ok((MediaType::SingleObject, *strip))
             }
             "text/csv" => return Ok((MediaType::Csv, false)),
+            "application/geo+json" => return Ok((MediaType::GeoJson, false)),
             _ => {}
         }
     }

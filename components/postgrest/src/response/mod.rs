@@ -279,6 +279,10 @@ fn content<'a>(a: &'a Answer, body: &str, page_total: u64) -> (&'a str, Vec<u8>)
         return (c.content_type.as_str(), bytes);
     }
     let (ctype, body) = match (a.media, a.shape) {
+        (MediaType::GeoJson, _) => (
+            "application/geo+json; charset=utf-8",
+            body.as_bytes().to_vec(),
+        ),
         (media, Shape::Row) => (
             if media == MediaType::SingleObject {
                 "application/vnd.pgrst.object+json; charset=utf-8"
