@@ -8,9 +8,11 @@ pub type Headers = Vec<(String, String)>;
 /// What to do with a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route {
-    /// Forward to the auth API (`auth`) or the data API, with the rewritten
-    /// path and headers.
+    /// Forward to the route's stage (`target`; `auth` says whether it is
+    /// the auth API, for rewriters written before the storage target), with
+    /// the rewritten path and headers.
     Forward {
+        target: Target,
         auth: bool,
         path: String,
         headers: Headers,
@@ -35,7 +37,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 pub use contract::http::{
     default_routes, hop_by_hop, new_request_id, parse_route, route_rules, routes_or_default,
-    RouteRule,
+    RouteRule, Target,
 };
 
 /// Routes a request by the longest matching prefix of `routes`, and rewrites
@@ -91,6 +93,7 @@ pub fn route(
     // From the forwarded headers: they carry the request id.
     let decorations = decorations(&headers, origins);
     let route = Route::Forward {
+        target: rule.target,
         auth,
         path: if rest.is_empty() {
             "/".into()
