@@ -184,7 +184,7 @@ mod glue {
                 headers: routed.headers,
             },
             body,
-            &who,
+            who.as_ref(),
         )
     }
 
