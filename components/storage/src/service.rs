@@ -83,6 +83,9 @@ pub fn jose_message(verifier: &str) -> String {
         "JWT could not be decoded" | "JWT is too large" | "JWT claims must be a JSON object" => {
             "Invalid Compact JWS".into()
         }
+        // The verifier's (PostgREST's) word for a token that is not three
+        // dot-separated parts.
+        other if other.starts_with("Expected 3 parts in JWT") => "Invalid Compact JWS".into(),
         other => other.to_string(),
     }
 }
@@ -2075,6 +2078,7 @@ mod tests {
         assert_eq!(jose_message("JWT expired"), "\"exp\" claim timestamp check failed");
         assert_eq!(jose_message("JWT cryptographic operation failed"), "signature verification failed");
         assert_eq!(jose_message("JWT could not be decoded"), "Invalid Compact JWS");
+        assert_eq!(jose_message("Expected 3 parts in JWT; got 1"), "Invalid Compact JWS");
         assert_eq!(encode_uri_component("a b/ü.png"), "a%20b%2F%C3%BC.png");
     }
 }
