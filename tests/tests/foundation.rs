@@ -126,7 +126,7 @@ fn get_and_post_through_the_pipeline() {
         );
 
         // Unknown prefix and CORS.
-        let r = s.get("/storage/v1/object", &h);
+        let r = s.get("/functions/v1/hello", &h);
         assert_eq!(
             (r.status, r.json()["code"].clone()),
             (404, json!("PGRST125"))

@@ -237,6 +237,15 @@ mod tests {
             Route::Forward { path, .. } => assert_eq!(path, "/rpc/add"),
             other => panic!("{other:?}"),
         }
+        match r("POST", "/storage/v1/object/avatars/a.png", &h(&[]), "*") {
+            Route::Forward {
+                target, auth, path, ..
+            } => assert_eq!(
+                (target, auth, path.as_str()),
+                (Target::Storage, false, "/object/avatars/a.png")
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -278,10 +287,12 @@ mod tests {
     fn rest_prefix_is_stripped_and_apikey_becomes_bearer() {
         match r("GET", "/rest/v1/todos", &h(&[("apikey", "k")]), "*") {
             Route::Forward {
+                target,
                 auth,
                 path,
                 headers,
             } => {
+                assert_eq!(target, Target::Rest);
                 assert!(!auth);
                 assert_eq!(path, "/todos");
                 assert_eq!(header(&headers, "authorization"), Some("Bearer k"));
@@ -308,7 +319,7 @@ mod tests {
 
     #[test]
     fn unknown_prefix_is_404_in_postgrest_format() {
-        for p in ["/", "/rest/v10/x", "/storage/v1/x", "/todos"] {
+        for p in ["/", "/rest/v10/x", "/functions/v1/x", "/todos"] {
             match r("GET", p, &[], "*") {
                 Route::Respond(r) => {
                     assert_eq!(r.status, 404);
