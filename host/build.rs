@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const COMPONENTS: [&str; 9] = [
+const COMPONENTS: [&str; 10] = [
     "gateway",
     "rewriter",
     "verifier",
@@ -15,6 +15,7 @@ const COMPONENTS: [&str; 9] = [
     "pgwire",
     "standalone",
     "role-env",
+    "storage",
 ];
 
 fn main() {

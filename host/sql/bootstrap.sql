@@ -127,3 +127,172 @@ CREATE UNLOGGED TABLE IF NOT EXISTS auth.rate_limits (
   window_start timestamptz NOT NULL,
   hits integer NOT NULL
 );
+
+-- Supabase Storage's schema (`/storage/v1`; supabase/storage's tenant
+-- migrations, the tables, columns, functions and grants its API, storage-js
+-- and the documented RLS policies use). Created once, when the schema does
+-- not exist: a database that already has one (a Supabase dump) is left as
+-- it is. Access is RLS on these tables under the caller's role; the
+-- service_role bypasses it.
+DO $storage$
+BEGIN
+  IF to_regclass('storage.objects') IS NOT NULL THEN
+    RETURN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'storage') THEN
+    CREATE SCHEMA storage;
+  END IF;
+  GRANT USAGE ON SCHEMA storage TO anon, authenticated, service_role;
+  ALTER DEFAULT PRIVILEGES IN SCHEMA storage GRANT ALL ON TABLES TO anon, authenticated, service_role;
+  ALTER DEFAULT PRIVILEGES IN SCHEMA storage GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+  ALTER DEFAULT PRIVILEGES IN SCHEMA storage GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+
+  IF to_regtype('storage.buckettype') IS NULL THEN
+    CREATE TYPE storage.buckettype AS ENUM ('STANDARD', 'ANALYTICS', 'VECTOR');
+  END IF;
+
+  CREATE TABLE IF NOT EXISTS storage.buckets (
+    id text NOT NULL PRIMARY KEY,
+    name text NOT NULL,
+    owner uuid,
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now(),
+    public boolean DEFAULT false,
+    avif_autodetection boolean DEFAULT false,
+    file_size_limit bigint,
+    allowed_mime_types text[],
+    owner_id text,
+    type storage.buckettype NOT NULL DEFAULT 'STANDARD'
+  );
+  CREATE UNIQUE INDEX IF NOT EXISTS bname ON storage.buckets USING btree (name);
+  COMMENT ON COLUMN storage.buckets.owner IS 'Field is deprecated, use owner_id instead';
+
+  CREATE TABLE storage.objects (
+    id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
+    bucket_id text CONSTRAINT "objects_bucketId_fkey" REFERENCES storage.buckets (id),
+    name text,
+    owner uuid,
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now(),
+    last_accessed_at timestamptz DEFAULT now(),
+    metadata jsonb,
+    path_tokens text[] GENERATED ALWAYS AS (string_to_array(name, '/')) STORED,
+    version text,
+    owner_id text,
+    user_metadata jsonb
+  );
+  CREATE UNIQUE INDEX bucketid_objname ON storage.objects USING btree (bucket_id, name);
+  CREATE INDEX name_prefix_search ON storage.objects USING btree (name text_pattern_ops);
+  COMMENT ON COLUMN storage.objects.owner IS 'Field is deprecated, use owner_id instead';
+
+  ALTER TABLE storage.buckets ENABLE ROW LEVEL SECURITY;
+  ALTER TABLE storage.objects ENABLE ROW LEVEL SECURITY;
+  GRANT ALL ON storage.buckets, storage.objects TO anon, authenticated, service_role;
+
+  CREATE FUNCTION storage.foldername(name text) RETURNS text[] LANGUAGE plpgsql IMMUTABLE AS $f$
+  DECLARE _parts text[];
+  BEGIN
+    SELECT string_to_array(name, '/') INTO _parts;
+    RETURN _parts[1 : array_length(_parts, 1) - 1];
+  END
+  $f$;
+  CREATE FUNCTION storage.filename(name text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
+  DECLARE _parts text[];
+  BEGIN
+    SELECT string_to_array(name, '/') INTO _parts;
+    RETURN _parts[array_length(_parts, 1)];
+  END
+  $f$;
+  CREATE FUNCTION storage.extension(name text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
+  DECLARE _parts text[]; _filename text;
+  BEGIN
+    SELECT string_to_array(name, '/') INTO _parts;
+    SELECT _parts[array_length(_parts, 1)] INTO _filename;
+    RETURN reverse(split_part(reverse(_filename), '.', 1));
+  END
+  $f$;
+  CREATE FUNCTION storage.get_size_by_bucket() RETURNS TABLE (size bigint, bucket_id text)
+  LANGUAGE plpgsql STABLE AS $f$
+  BEGIN
+    RETURN QUERY SELECT sum((metadata->>'size')::bigint)::bigint AS size, obj.bucket_id
+      FROM storage.objects AS obj GROUP BY obj.bucket_id;
+  END
+  $f$;
+
+  -- The listing `POST /object/list/{bucket}` runs (storage-js `list`): the
+  -- entries one level below `prefix` whose names start with `prefix ||
+  -- search` (case-insensitively), folders (id null) and files, names
+  -- relative to `prefix`; by name (folders and files together), or folders
+  -- first and files by `sortcolumn`. `levels` is kept for the signature.
+  -- SECURITY INVOKER: RLS on storage.objects decides what is listed.
+  CREATE FUNCTION storage.search(prefix text, bucketname text, limits int DEFAULT 100,
+      levels int DEFAULT 1, offsets int DEFAULT 0, search text DEFAULT '',
+      sortcolumn text DEFAULT 'name', sortorder text DEFAULT 'asc')
+  RETURNS TABLE (name text, id uuid, updated_at timestamptz, created_at timestamptz,
+                 last_accessed_at timestamptz, metadata jsonb)
+  LANGUAGE plpgsql STABLE SECURITY INVOKER AS $f$
+  DECLARE
+    v_col text := CASE lower(coalesce(sortcolumn, 'name'))
+      WHEN 'updated_at' THEN 'updated_at' WHEN 'created_at' THEN 'created_at'
+      WHEN 'last_accessed_at' THEN 'last_accessed_at' ELSE 'name' END;
+    v_dir text := CASE WHEN lower(coalesce(sortorder, 'asc')) = 'desc' THEN 'DESC' ELSE 'ASC' END;
+    v_order text;
+  BEGIN
+    IF v_col = 'name' THEN
+      v_order := format('lower(e.name) COLLATE "C" %s, e.name COLLATE "C" %s, e.folder DESC', v_dir, v_dir);
+    ELSE
+      v_order := format('e.folder DESC, CASE WHEN e.folder THEN e.name END COLLATE "C" %s, e.%I %s, e.name COLLATE "C"',
+                        v_dir, v_col, v_dir);
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+      WITH matched AS (
+        SELECT o.id, o.updated_at, o.created_at, o.last_accessed_at, o.metadata,
+               substr(o.name, $3 + 1) AS rest
+        FROM storage.objects o
+        WHERE o.bucket_id = $1 AND left(lower(o.name), length($2)) = $2
+      ), e AS (
+        SELECT DISTINCT split_part(m.rest, '/', 1) AS name, NULL::uuid AS id,
+               NULL::timestamptz AS updated_at, NULL::timestamptz AS created_at,
+               NULL::timestamptz AS last_accessed_at, NULL::jsonb AS metadata, true AS folder
+        FROM matched m WHERE strpos(m.rest, '/') > 0
+        UNION ALL
+        SELECT m.rest, m.id, m.updated_at, m.created_at, m.last_accessed_at, m.metadata, false
+        FROM matched m WHERE strpos(m.rest, '/') = 0
+      )
+      SELECT e.name, e.id, e.updated_at, e.created_at, e.last_accessed_at, e.metadata
+      FROM e ORDER BY %s LIMIT $4 OFFSET $5
+    $q$, v_order)
+    USING bucketname, lower(coalesce(prefix, '') || coalesce(search, '')),
+          length(coalesce(prefix, '')), least(coalesce(limits, 100), 1500), coalesce(offsets, 0);
+  END
+  $f$;
+
+  CREATE FUNCTION storage.update_updated_at_column() RETURNS trigger LANGUAGE plpgsql AS $f$
+  BEGIN
+    NEW.updated_at = now();
+    RETURN NEW;
+  END
+  $f$;
+  CREATE TRIGGER update_objects_updated_at BEFORE UPDATE ON storage.objects
+    FOR EACH ROW EXECUTE FUNCTION storage.update_updated_at_column();
+
+  -- As Supabase (0055): deleting rows directly is refused; the storage API
+  -- deletes the blobs with them (it sets storage.allow_delete_query).
+  CREATE FUNCTION storage.protect_delete() RETURNS trigger LANGUAGE plpgsql AS $f$
+  BEGIN
+    IF coalesce(current_setting('storage.allow_delete_query', true), 'false') != 'true' THEN
+      RAISE EXCEPTION 'Direct deletion from storage tables is not allowed. Use the Storage API instead.'
+        USING HINT = 'This prevents accidental data loss from orphaned objects.', ERRCODE = '42501';
+    END IF;
+    RETURN NULL;
+  END
+  $f$;
+  CREATE TRIGGER protect_buckets_delete BEFORE DELETE ON storage.buckets
+    FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
+  CREATE TRIGGER protect_objects_delete BEFORE DELETE ON storage.objects
+    FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
+EXCEPTION WHEN duplicate_table OR duplicate_object OR duplicate_function OR unique_violation THEN
+  -- Another supalite bootstrapped the same database at the same moment.
+  NULL;
+END
+$storage$;

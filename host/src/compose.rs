@@ -25,6 +25,7 @@ pub mod builtin {
     pub const PGWIRE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pgwire.wasm"));
     pub const STANDALONE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/standalone.wasm"));
     pub const ROLE_ENV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/role_env.wasm"));
+    pub const STORAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/storage.wasm"));
 }
 
 /// Who provides `sql` (and the other non-WASI imports) to the pipeline.
@@ -222,6 +223,7 @@ fn world_imports(role: &str) -> &'static [&'static str] {
             "supalite:api/verifier",
             "supalite:api/auth",
             "supalite:api/backend",
+            "supalite:api/storage",
         ],
         "auth" => &[ADMIN_SQL, "supalite:api/sql-types"],
         "bridge" => &[
@@ -233,6 +235,11 @@ fn world_imports(role: &str) -> &'static [&'static str] {
             "wasi:http/outgoing-handler",
             "supalite:api/upstream",
             "supalite:api/backend",
+        ],
+        "storage" => &[
+            "supalite:api/sql",
+            "supalite:api/sql-types",
+            "supalite:api/blob-store",
         ],
         // The wire protocol needs TCP (and std's file API links in).
         "pgwire" => &["wasi:sockets", "wasi:filesystem"],
@@ -332,6 +339,7 @@ pub fn builtin_of(role: contract::Role) -> &'static [u8] {
         Adapter => builtin::ADAPTER,
         Pgwire => builtin::PGWIRE,
         Standalone => builtin::STANDALONE,
+        Storage => builtin::STORAGE,
     }
 }
 
@@ -404,7 +412,8 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
     let rewriter = role("rewriter", &c.rewriter, builtin::REWRITER)?;
     let verifier = role("verifier", &c.verifier, builtin::VERIFIER)?;
     let auth = role("auth", &c.auth, builtin::AUTH)?;
-    for r in [&gateway, &rewriter, &verifier, &auth] {
+    let storage = role("storage", &c.storage, builtin::STORAGE)?;
+    for r in [&gateway, &rewriter, &verifier, &auth, &storage] {
         check_imports(r, &cfg.grants)?;
     }
     let backend = match cfg.backend {
@@ -435,7 +444,7 @@ pub fn compose(cfg: &Config) -> Result<Vec<u8>> {
             adapter
         }
     };
-    plug(gateway, vec![rewriter, verifier, auth, backend])
+    plug(gateway, vec![rewriter, verifier, auth, backend, storage])
 }
 
 /// Plugs the exports of `plugs` into the imports of `socket` (as `wac

@@ -35,6 +35,7 @@ pub struct ComponentPaths {
     pub adapter: Option<PathBuf>,
     pub pgwire: Option<PathBuf>,
     pub standalone: Option<PathBuf>,
+    pub storage: Option<PathBuf>,
 }
 
 /// `[postgrest]`: a PostgREST process supalite starts, watches and stops
@@ -80,9 +81,10 @@ impl ComponentPaths {
             adapter,
             pgwire,
             standalone,
+            storage,
         } = self;
         [
-            gateway, rewriter, verifier, auth, bridge, adapter, pgwire, standalone,
+            gateway, rewriter, verifier, auth, bridge, adapter, pgwire, standalone, storage,
         ]
         .into_iter()
         .flatten()
@@ -318,6 +320,8 @@ pub struct Config {
     pub routes: Vec<(String, String)>,
     pub postgrest: Option<PostgrestConfig>,
     pub data_dir: PathBuf,
+    /// `storage-dir`: the `fs` blob store's directory (`<data-dir>/storage`).
+    pub storage_dir: PathBuf,
     /// `db-uri`: PostgreSQL instead of embedded PGlite.
     pub db_uri: Option<String>,
     /// `db-pool`: PostgreSQL connections (PostgREST's default, 10).
@@ -568,6 +572,9 @@ impl Config {
             routes,
             postgrest,
             data_dir: v.path(&s::DATA_DIR).unwrap_or_default(),
+            storage_dir: v.path(&s::STORAGE_DIR).unwrap_or_else(|| {
+                v.path(&s::DATA_DIR).unwrap_or_default().join("storage")
+            }),
             db_uri: v.text(&s::DB_URI),
             db_pool: v.num(&s::DB_POOL)?,
             db_prepared_statements: v.flag(&s::DB_PREPARED_STATEMENTS),

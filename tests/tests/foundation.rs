@@ -126,7 +126,7 @@ fn get_and_post_through_the_pipeline() {
         );
 
         // Unknown prefix and CORS.
-        let r = s.get("/storage/v1/object", &h);
+        let r = s.get("/functions/v1/hello", &h);
         assert_eq!(
             (r.status, r.json()["code"].clone()),
             (404, json!("PGRST125"))
@@ -605,10 +605,12 @@ fn compose_writes_a_standard_component() {
         String::from_utf8_lossy(&out.stderr)
     );
     let (imports, _) = world_names(&std::fs::read(p.path().join("adapter.wasm")).unwrap());
-    // No `sql` without the bridge: only `admin-sql` (and its types), because
-    // the auth stage serves /auth/v1 from the database; `upstream` is the
-    // host's breaker state; without a fallback the adapter's fallback
-    // `backend` stays open (the host answers 503).
+    // `admin-sql` (and its types), because the auth stage serves /auth/v1
+    // from the database; `upstream` is the host's breaker state; without a
+    // fallback the adapter's fallback `backend` stays open (the host answers
+    // 503). `sql` and `blob-store` are the storage role's (/storage/v1 keeps
+    // its metadata in the database under the caller's role, whatever serves
+    // /rest/v1).
     let supalite: Vec<&String> = imports
         .iter()
         .filter(|i| i.starts_with("supalite:"))
@@ -620,7 +622,9 @@ fn compose_writes_a_standard_component() {
             "supalite:api/sql-types@0.1.0",
             "supalite:api/admin-sql@0.1.0",
             "supalite:api/upstream@0.1.0",
-            "supalite:api/backend@0.1.0"
+            "supalite:api/backend@0.1.0",
+            "supalite:api/sql@0.1.0",
+            "supalite:api/blob-store@0.1.0"
         ]
         .iter()
         .collect::<Vec<_>>(),

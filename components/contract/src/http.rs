@@ -8,15 +8,18 @@ pub enum Target {
     Rest,
     /// The auth API (`auth.handle`).
     Auth,
+    /// The storage API (`storage.handle`).
+    Storage,
 }
 
 impl Target {
-    pub const ALL: [Target; 2] = [Target::Rest, Target::Auth];
+    pub const ALL: [Target; 3] = [Target::Rest, Target::Auth, Target::Storage];
 
     pub fn name(self) -> &'static str {
         match self {
             Target::Rest => "rest",
             Target::Auth => "auth",
+            Target::Storage => "storage",
         }
     }
 
@@ -39,7 +42,8 @@ impl RouteRule {
     }
 }
 
-/// Supabase's routes: `/rest/v1` → data API, `/auth/v1` → auth API.
+/// Supabase's routes: `/rest/v1` → data API, `/auth/v1` → auth API,
+/// `/storage/v1` → storage API.
 pub fn default_routes() -> Vec<RouteRule> {
     route_rules(crate::defaults::ROUTES).expect("the default routes parse")
 }
@@ -64,7 +68,8 @@ pub fn routes_or_default(setting: Option<&str>) -> Vec<RouteRule> {
     }
 }
 
-/// One route: a prefix starting with `/` and a target (`rest` or `auth`).
+/// One route: a prefix starting with `/` and a target (`rest`, `auth` or
+/// `storage`).
 pub fn parse_route(prefix: &str, target: &str) -> Result<RouteRule, String> {
     let prefix = prefix.trim();
     if !prefix.starts_with('/') {
@@ -76,7 +81,7 @@ pub fn parse_route(prefix: &str, target: &str) -> Result<RouteRule, String> {
         format!(
             "invalid route target `{}` for `{prefix}` (expected {})",
             target.trim(),
-            Target::ALL.map(Target::name).join(" or ")
+            Target::ALL.map(Target::name).join(", ")
         )
     })?;
     Ok(RouteRule {

@@ -38,10 +38,11 @@ pub enum Role {
     Adapter,
     Pgwire,
     Standalone,
+    Storage,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Gateway,
         Role::Rewriter,
         Role::Verifier,
@@ -50,6 +51,7 @@ impl Role {
         Role::Adapter,
         Role::Pgwire,
         Role::Standalone,
+        Role::Storage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +64,7 @@ impl Role {
             Role::Adapter => "adapter",
             Role::Pgwire => "pgwire",
             Role::Standalone => "standalone",
+            Role::Storage => "storage",
         }
     }
 

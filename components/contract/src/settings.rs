@@ -172,8 +172,8 @@ settings! {
         about: "requests one pipeline instance may serve before it is dropped; `1` = a fresh instance per request, exactly as `wasmtime serve` (the built-in components keep no state between requests; an instance that trapped is never reused)",
     }
     ROUTES {
-        kind: Routes, roles: &[Rewriter], default: Value("/rest/v1=rest,/auth/v1=auth"),
-        about: "the rewriter's route table (`[routes]` in the file: `\"/rest/v1\" = \"rest\"`): public path prefix → `rest` (data API) or `auth`; longest prefix wins, the prefix is stripped, the query string is passed on byte for byte, other paths are 404 PGRST125",
+        kind: Routes, roles: &[Rewriter], default: Value("/rest/v1=rest,/auth/v1=auth,/storage/v1=storage"),
+        about: "the rewriter's route table (`[routes]` in the file: `\"/rest/v1\" = \"rest\"`): public path prefix → `rest` (data API), `auth` or `storage`; longest prefix wins, the prefix is stripped, the query string is passed on byte for byte, other paths are 404 PGRST125",
     }
     DATA_DIR {
         kind: Path, default: Value(".supalite/data"),
@@ -193,13 +193,14 @@ settings! {
     }
     JWT_SECRET {
         // The verifier checks tokens with it, the auth API signs them.
-        kind: JwtSecret, roles: &[Verifier, Auth], secret: true,
+        // The storage API signs and checks signed URLs with it.
+        kind: JwtSecret, roles: &[Verifier, Auth, Storage], secret: true,
         // The Supabase CLI's local secret, so the well-known local keys work.
         default: Value("super-secret-jwt-token-with-at-least-32-characters-long"),
         about: "HS256 secret, ≥ 32 characters, or a JWK / JWK set (JSON); the default is the Supabase CLI's local development secret (set your own for anything shared)",
     }
     JWT_SECRET_IS_BASE64 {
-        kind: Flag, roles: &[Verifier, Auth], default: Value("false"),
+        kind: Flag, roles: &[Verifier, Auth, Storage], default: Value("false"),
         about: "the secret is base64",
     }
     JWT_AUD {
@@ -233,11 +234,11 @@ settings! {
         about: "`[app.settings]` in the file (`name = \"value\"`), a JSON object (`{\"name\": \"value\"}`) in the environment: set as `app.settings.<name>` in every request's transaction, for SQL to read with `current_setting` (also by the `pgwire` provider under `wasmtime serve`)",
     }
     DB_ANON_ROLE {
-        kind: Text, roles: &[Verifier, Auth, Bridge, Pgwire], default: Value("anon"),
+        kind: Text, roles: &[Verifier, Auth, Bridge, Pgwire, Storage], default: Value("anon"),
         about: "role for requests without a token",
     }
     ANON_ROLE {
-        kind: Text, roles: &[Verifier, Auth, Bridge, Pgwire], default: Unset, file: false,
+        kind: Text, roles: &[Verifier, Auth, Bridge, Pgwire, Storage], default: Unset, file: false,
         about: "the older name of `db-anon-role` (read when that is unset)",
     }
     DB_MAX_ROWS {
@@ -346,6 +347,18 @@ settings! {
         kind: Number, roles: &[Auth], default: Value("30"),
         about: "anonymous sign-ins per client address and hour (GoTrue's `rate_limit_anonymous_users`); `0` = no limit",
     }
+    STORAGE_BACKEND {
+        kind: Choice(&["fs"]), default: Value("fs"),
+        about: "where `/storage/v1` keeps object bytes (metadata is always in the database, `storage.objects`): `fs` = files under `storage-dir`, each written to a temporary file, fsynced and renamed into place (a crash mid-upload leaves no half object)",
+    }
+    STORAGE_DIR {
+        kind: Path, default: Derived("`<data-dir>/storage`"),
+        about: "the `fs` blob store's directory: `<bucket>/<object name>/<version>` files",
+    }
+    STORAGE_FILE_SIZE_LIMIT {
+        kind: Number, roles: &[Storage], default: Value("52428800"),
+        about: "the largest object (bytes) any upload may store, as Supabase Storage's global `FILE_SIZE_LIMIT` (50 MB); a bucket's `file_size_limit` may only lower it (creating a bucket with a higher one is refused); past it uploads are cut off with `EntityTooLarge`",
+    }
     SERVER_HOST {
         kind: Text, default: Unset,
         about: "PostgREST's name for the listen host (with `server-port`; `!4`, `*4` and `*` mean 127.0.0.1 here, `!6`/`*6` ::1), so a PostgREST config file is a supalite config (`supalite postgrest FILE`)",
@@ -400,7 +413,7 @@ pub const FILE_TABLES: &[FileTable] = &[
         about: "run and supervise a PostgREST (see below); implies `backend = \"adapter\"` and `upstream-url = http://127.0.0.1:<server-port>`",
     },
     FileTable {
-        form: "`[components]` `gateway`, `rewriter`, `verifier`, `auth`, `bridge`, `adapter`, `pgwire`, `standalone`",
+        form: "`[components]` `gateway`, `rewriter`, `verifier`, `auth`, `bridge`, `adapter`, `pgwire`, `standalone`, `storage`",
         key: "components",
         default: "built-in",
         about: "paths to `.wasm` files replacing a role (see \"Write your own role\"; a change is picked up while serving)",

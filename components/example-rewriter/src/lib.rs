@@ -51,11 +51,16 @@ mod glue {
             ));
             let outcome = match route {
                 Route::Forward {
-                    auth,
+                    target,
                     path,
                     headers,
+                    ..
                 } => Outcome::Forward(Routed {
-                    target: if auth { Target::Auth } else { Target::Rest },
+                    target: match target {
+                        routing::Target::Rest => Target::Rest,
+                        routing::Target::Auth => Target::Auth,
+                        routing::Target::Storage => Target::Storage,
+                    },
                     path,
                     headers,
                 }),

@@ -40,12 +40,13 @@ mod glue {
 
     use exports::wasi::http::incoming_handler::Guest;
     use supalite::api::rewriter::{Outcome, RequestHead, Routed, Target};
+    use supalite::api::storage::{Body as StorageBody, StorageRequest, StorageResponse};
     use supalite::api::types::{Request, Response};
-    use supalite::api::{auth, backend, rewriter, verifier};
+    use supalite::api::{auth, backend, rewriter, storage, verifier};
     use wasi::http::types::{
         Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
     };
-    use wasi::io::streams::StreamError;
+    use wasi::io::streams::{InputStream, StreamError};
 
     struct Gateway;
 
@@ -57,11 +58,45 @@ mod glue {
 
     impl Guest for Gateway {
         fn handle(request: IncomingRequest, out: ResponseOutparam) {
-            let response = match read_request(&request) {
-                Ok(req) => serve(req),
-                Err(resp) => resp,
-            };
-            write_response(response, out);
+            let head = read_head(&request);
+            let rewritten = rewriter::rewrite(&head);
+            match rewritten.outcome {
+                Outcome::Respond(mut r) => {
+                    super::add_missing(&mut r.headers, rewritten.decorations);
+                    write_response(r, out);
+                }
+                // The storage API takes the body as the stream it arrives
+                // in: an upload never enters a component's memory whole.
+                Outcome::Forward(routed) if routed.target == Target::Storage => {
+                    let incoming = request.consume().ok();
+                    let body = match incoming.as_ref().and_then(|b| b.stream().ok()) {
+                        Some(s) => StorageBody::Stream(s),
+                        None => StorageBody::Empty,
+                    };
+                    let head_only = head.method == "HEAD";
+                    let mut resp = storage_stage(head, routed, body);
+                    drop(incoming);
+                    super::add_missing(&mut resp.headers, rewritten.decorations);
+                    write_storage_response(resp, out, head_only);
+                }
+                Outcome::Forward(routed) => {
+                    let mut resp = match read_body(&request) {
+                        Ok(body) => stage(
+                            routed.target,
+                            &Request {
+                                method: head.method,
+                                path: routed.path,
+                                query: head.query,
+                                headers: routed.headers,
+                                body,
+                            },
+                        ),
+                        Err(resp) => resp,
+                    };
+                    super::add_missing(&mut resp.headers, rewritten.decorations);
+                    write_response(resp, out);
+                }
+            }
         }
     }
 
@@ -94,6 +129,14 @@ mod glue {
         let rewritten = rewriter::rewrite(&head);
         let mut resp = match rewritten.outcome {
             Outcome::Respond(r) => r,
+            Outcome::Forward(routed) if routed.target == Target::Storage => {
+                let body = if body.is_empty() {
+                    StorageBody::Empty
+                } else {
+                    StorageBody::Bytes(body)
+                };
+                whole(storage_stage(head, routed, body))
+            }
             Outcome::Forward(Routed {
                 target,
                 path,
@@ -124,6 +167,60 @@ mod glue {
                 Ok(who) => backend::handle(req, &who),
                 Err(denied) => denied,
             },
+            // Served by `storage_stage`; not reached.
+            Target::Storage => error(500, "SUPALITE500", "storage request on the wrong path"),
+        }
+    }
+
+    /// The storage API: the verifier's verdict goes along (storage decides
+    /// which routes need a token, and answers in its own error shape).
+    fn storage_stage(head: RequestHead, routed: Routed, body: StorageBody) -> StorageResponse {
+        let who = verifier::authenticate(&routed.headers);
+        storage::handle(
+            &StorageRequest {
+                method: head.method,
+                path: routed.path,
+                query: head.query,
+                headers: routed.headers,
+            },
+            body,
+            who.as_ref(),
+        )
+    }
+
+    /// Reads what is left of `stream`, at most `limit` bytes.
+    fn read_stream(stream: &InputStream, limit: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        while (out.len() as u64) < limit {
+            match stream.blocking_read((limit - out.len() as u64).min(64 * 1024)) {
+                Ok(chunk) => out.extend_from_slice(&chunk),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// The content length a storage answer declares.
+    fn declared_length(headers: &[(String, String)]) -> Option<u64> {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse().ok())
+    }
+
+    /// A storage answer as a whole response (its stream read to the end).
+    fn whole(resp: StorageResponse) -> Response {
+        let body = match resp.body {
+            StorageBody::Empty => Vec::new(),
+            StorageBody::Bytes(b) => b,
+            StorageBody::Stream(s) => {
+                read_stream(&s, declared_length(&resp.headers).unwrap_or(u64::MAX))
+            }
+        };
+        Response {
+            status: resp.status,
+            headers: resp.headers,
+            body,
         }
     }
 
@@ -136,7 +233,7 @@ mod glue {
         }
     }
 
-    fn read_request(request: &IncomingRequest) -> Result<Request, Response> {
+    fn read_head(request: &IncomingRequest) -> RequestHead {
         let method = match request.method() {
             Method::Get => "GET".to_string(),
             Method::Head => "HEAD".into(),
@@ -171,6 +268,15 @@ mod glue {
                 headers.push(("host".into(), authority));
             }
         }
+        RequestHead {
+            method,
+            path,
+            query,
+            headers,
+        }
+    }
+
+    fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Response> {
         let limit = MAX_BODY.with(|l| *l);
         let mut body = Vec::new();
         if let Ok(incoming) = request.consume() {
@@ -191,13 +297,7 @@ mod glue {
                 }
             }
         }
-        Ok(Request {
-            method,
-            path,
-            query,
-            headers,
-            body,
-        })
+        Ok(body)
     }
 
     fn write_response(resp: Response, out: ResponseOutparam) {
@@ -228,6 +328,74 @@ mod glue {
             drop(stream);
         }
         let _ = OutgoingBody::finish(body, None);
+    }
+
+    /// A storage answer through wasi:http: a stream body is spliced from
+    /// the blob store's stream into the outgoing body by the host, its
+    /// `content-length` bytes (a HEAD answer declares none: wasi:http
+    /// checks the declared length against the bytes written).
+    fn write_storage_response(resp: StorageResponse, out: ResponseOutparam, head_only: bool) {
+        let stream = match resp.body {
+            StorageBody::Stream(s) if !head_only => s,
+            body => {
+                let body = match body {
+                    StorageBody::Bytes(b) if !head_only => b,
+                    _ => Vec::new(),
+                };
+                let mut headers = resp.headers;
+                if head_only {
+                    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+                }
+                return write_response(
+                    Response {
+                        status: resp.status,
+                        headers,
+                        body,
+                    },
+                    out,
+                );
+            }
+        };
+        let length = declared_length(&resp.headers);
+        let mut headers: Vec<(String, Vec<u8>)> = resp
+            .headers
+            .into_iter()
+            .filter(|(k, _)| !super::is_framing_header(k))
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
+        if let Some(n) = length {
+            headers.push(("content-length".into(), n.to_string().into_bytes()));
+        }
+        let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
+        let response = OutgoingResponse::new(fields);
+        let _ = response.set_status_code(resp.status);
+        let Ok(body) = response.body() else { return };
+        ResponseOutparam::set(out, Ok(response));
+        let mut complete = true;
+        if let Ok(out_stream) = body.write() {
+            let mut left = length.unwrap_or(u64::MAX);
+            while left > 0 {
+                match out_stream.blocking_splice(&stream, left.min(1 << 20)) {
+                    Ok(n) => left -= n.min(left),
+                    Err(StreamError::Closed) => {
+                        complete = length.is_none();
+                        break;
+                    }
+                    Err(StreamError::LastOperationFailed(_)) => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            let _ = out_stream.blocking_flush();
+            drop(out_stream);
+        }
+        drop(stream);
+        if complete {
+            let _ = OutgoingBody::finish(body, None);
+        }
+        // An incomplete body is dropped unfinished: the host ends the
+        // answer with an error instead of a short body passing as whole.
     }
 
     guest::gateway::export_gateway!(Gateway);

@@ -78,6 +78,13 @@ world!(
     "guest::standalone"
 );
 world!(
+    "storage",
+    storage,
+    "storage-component",
+    "export_storage",
+    "guest::storage"
+);
+world!(
     "role-env",
     role_env,
     "role-env",

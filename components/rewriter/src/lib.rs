@@ -5,8 +5,8 @@
 //!
 //! Configuration (wasi:cli environment):
 //! - `SUPALITE_CORS_ORIGINS`: `*` (default) or a comma-separated origin list.
-//! - `SUPALITE_ROUTES`: the route table, `prefix=rest|auth,...`
-//!   (default `/rest/v1=rest,/auth/v1=auth`; `/=rest` serves PostgREST's
+//! - `SUPALITE_ROUTES`: the route table, `prefix=rest|auth|storage,...`
+//!   (default `/rest/v1=rest,/auth/v1=auth,/storage/v1=storage`; `/=rest` serves PostgREST's
 //!   API at the root).
 
 pub mod routing;
@@ -45,11 +45,16 @@ mod glue {
             });
             let outcome = match route {
                 Route::Forward {
-                    auth,
+                    target,
                     path,
                     headers,
+                    ..
                 } => Outcome::Forward(Routed {
-                    target: if auth { Target::Auth } else { Target::Rest },
+                    target: match target {
+                        routing::Target::Rest => Target::Rest,
+                        routing::Target::Auth => Target::Auth,
+                        routing::Target::Storage => Target::Storage,
+                    },
                     path,
                     headers,
                 }),

@@ -8,9 +8,11 @@ pub type Headers = Vec<(String, String)>;
 /// What to do with a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route {
-    /// Forward to the auth API (`auth`) or the data API, with the rewritten
-    /// path and headers.
+    /// Forward to the route's stage (`target`; `auth` says whether it is
+    /// the auth API, for rewriters written before the storage target), with
+    /// the rewritten path and headers.
     Forward {
+        target: Target,
         auth: bool,
         path: String,
         headers: Headers,
@@ -35,7 +37,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 pub use contract::http::{
     default_routes, hop_by_hop, new_request_id, parse_route, route_rules, routes_or_default,
-    RouteRule,
+    RouteRule, Target,
 };
 
 /// Routes a request by the longest matching prefix of `routes`, and rewrites
@@ -91,6 +93,7 @@ pub fn route(
     // From the forwarded headers: they carry the request id.
     let decorations = decorations(&headers, origins);
     let route = Route::Forward {
+        target: rule.target,
         auth,
         path: if rest.is_empty() {
             "/".into()
@@ -234,6 +237,15 @@ mod tests {
             Route::Forward { path, .. } => assert_eq!(path, "/rpc/add"),
             other => panic!("{other:?}"),
         }
+        match r("POST", "/storage/v1/object/avatars/a.png", &h(&[]), "*") {
+            Route::Forward {
+                target, auth, path, ..
+            } => assert_eq!(
+                (target, auth, path.as_str()),
+                (Target::Storage, false, "/object/avatars/a.png")
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -275,10 +287,12 @@ mod tests {
     fn rest_prefix_is_stripped_and_apikey_becomes_bearer() {
         match r("GET", "/rest/v1/todos", &h(&[("apikey", "k")]), "*") {
             Route::Forward {
+                target,
                 auth,
                 path,
                 headers,
             } => {
+                assert_eq!(target, Target::Rest);
                 assert!(!auth);
                 assert_eq!(path, "/todos");
                 assert_eq!(header(&headers, "authorization"), Some("Bearer k"));
@@ -305,7 +319,7 @@ mod tests {
 
     #[test]
     fn unknown_prefix_is_404_in_postgrest_format() {
-        for p in ["/", "/rest/v10/x", "/storage/v1/x", "/todos"] {
+        for p in ["/", "/rest/v10/x", "/functions/v1/x", "/todos"] {
             match r("GET", p, &[], "*") {
                 Route::Respond(r) => {
                     assert_eq!(r.status, 404);

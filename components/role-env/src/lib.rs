@@ -148,6 +148,7 @@ mod glue {
     role_store!(adapter_store, Role::Adapter);
     role_store!(pgwire_store, Role::Pgwire);
     role_store!(standalone_store, Role::Standalone);
+    role_store!(storage_store, Role::Storage);
 
     macro_rules! role_config {
         ($module:ident, $role:expr) => {
@@ -167,6 +168,7 @@ mod glue {
     role_config!(adapter_config, Role::Adapter);
     role_config!(pgwire_config, Role::Pgwire);
     role_config!(standalone_config, Role::Standalone);
+    role_config!(storage_config, Role::Storage);
 
     role_env!(gateway_env, Role::Gateway);
     role_env!(rewriter_env, Role::Rewriter);
@@ -176,6 +178,7 @@ mod glue {
     role_env!(adapter_env, Role::Adapter);
     role_env!(pgwire_env, Role::Pgwire);
     role_env!(standalone_env, Role::Standalone);
+    role_env!(storage_env, Role::Storage);
 
     guest::role_env::export_role_env!(RoleEnv);
 }

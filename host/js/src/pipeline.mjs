@@ -53,8 +53,25 @@ export function apiImports({ run, allowedRoles, schema }) {
       snapshot: () => schema(),
       version: () => schema()[0],
     },
+    'supalite:api/blob-store': NO_BLOB_STORE,
   };
 }
+
+// The storage role's blob store is not written for the JS hosts yet (the
+// plan: a directory in Node, IndexedDB or OPFS in the browser): every call
+// fails with `other`, so `/storage/v1` answers Storage's errors here and
+// everything else serves.
+const noStore = () => {
+  throw Object.assign(new Error('no blob store'), {
+    payload: { tag: 'other', val: 'no blob store in the JS hosts yet' },
+  });
+};
+class Writer {
+  write() { noStore(); }
+  writeFrom() { noStore(); }
+  finish() { noStore(); }
+}
+const NO_BLOB_STORE = { Writer, create: noStore, get: noStore, info: noStore, copy: noStore, delete: noStore };
 
 /**
  * The pipeline's `handle`, one request at a time (an instance is never

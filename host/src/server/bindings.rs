@@ -6,11 +6,16 @@ mod generated {
         path: "../wit",
         world: "host",
         imports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "supalite:api/blob-store.writer": crate::server::blob::Writer,
+        },
     });
 }
 
 pub use generated::supalite::api::admin_sql as wit_admin_sql;
 pub use generated::supalite::api::backend as wit_backend;
+pub use generated::supalite::api::blob_store as wit_blob_store;
 pub use generated::supalite::api::schema as wit_schema;
 pub use generated::supalite::api::sql as wit_sql;
 pub use generated::supalite::api::types as wit_types;

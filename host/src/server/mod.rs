@@ -15,12 +15,13 @@
 //!   hot-swap cell holding it; `accept`: connections.
 //!
 //! Beside them: `state` (what each store holds), the native imports
-//! (`sql`, `grants`, `upstream`), `edge` (records, the server's own
+//! (`sql`, `grants`, `upstream`, `blob`: the storage role's blob store), `edge` (records, the server's own
 //! answers) and `targets` (what the connection hands hyper, and hyper's
 //! own answers completed).
 
 mod accept;
 mod bindings;
+mod blob;
 mod caps;
 mod current;
 mod edge;

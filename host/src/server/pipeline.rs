@@ -6,6 +6,8 @@
 //! RequestLog → HttpLimits → RequestId → ForwardedFor → Router
 //!     /rest/v1 (rest)  → Deadline → BodyBudget → Gateway
 //!     /auth/v1 (auth)  → Permits → Deadline → BodyBudget → Gateway
+//!     /storage/v1 (storage) → Deadline → Gateway through wasi:http (bodies
+//!                          streamed, the storage role enforces its size limits)
 //!     anything else    → Deadline → BodyBudget → Gateway (the rewriter answers 404)
 //! ```
 //!
@@ -35,6 +37,10 @@ pub enum Target {
     Rest,
     /// The auth API (`/auth/v1`): the gateway, under the auth permits.
     Auth,
+    /// The storage API (`/storage/v1`): the gateway through
+    /// `wasi:http/incoming-handler`, so bodies stream to and from the blob
+    /// store instead of being held whole.
+    Storage,
 }
 
 impl Target {
@@ -43,6 +49,7 @@ impl Target {
         match target {
             "rest" => Some(Target::Rest),
             "auth" => Some(Target::Auth),
+            "storage" => Some(Target::Storage),
             _ => None,
         }
     }
@@ -74,11 +81,17 @@ fn routes(cfg: &Config, pool: &Arc<Pool>) -> Router<Route> {
     let auth = ServiceBuilder::new()
         .layer(PermitsLayer::half_the_cores())
         .service(gateway.clone());
+    // Storage bodies are streamed (never held whole): no body budget, and
+    // the storage role's own limits instead of `max-body-bytes`.
+    let storage = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(cfg.request_deadline))
+        .service(Gateway::new(pool.clone(), cfg.max_body_bytes).streaming());
     let mut table = Router::builder();
     for (prefix, target) in &cfg.routes {
         let service = match Target::parse(target) {
             Some(Target::Auth) => Route::new(auth.clone()),
             Some(Target::Rest) => Route::new(gateway.clone()),
+            Some(Target::Storage) => Route::new(storage.clone()),
             None => {
                 tracing::warn!(prefix, target, "unknown route target: left to the gateway");
                 continue;

@@ -47,6 +47,8 @@ pub struct Pool {
     hooks: UpstreamOnly,
     upstreams: Upstreams,
     sql_roles: Option<Arc<Vec<String>>>,
+    /// The storage role's blob store.
+    blobs: Option<Arc<super::blob::FsStore>>,
     /// What each role's granted sockets and filesystem reach.
     caps: Arc<super::caps::Capabilities>,
     /// Requests one instance may serve (1: a fresh instance per request,
@@ -107,6 +109,10 @@ fn linker(engine: &Engine) -> Result<Linker<State>> {
         |s| s,
     )?;
     wit_schema::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
+    wit_blob_store::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+        &mut linker,
+        |s| s,
+    )?;
     upstream::add_to_linker(&mut linker, |s: &mut State| upstream::Imports(&s.upstreams))?;
     Ok(linker)
 }
@@ -157,6 +163,7 @@ impl Pool {
                 roles.push(cfg.db_anon_role.clone());
                 Arc::new(roles)
             }),
+            blobs: Some(Arc::new(super::blob::FsStore::new(cfg.storage_dir.clone()))),
             caps: Arc::new(super::caps::Capabilities::new(cfg)),
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
@@ -224,6 +231,7 @@ impl Pool {
                 upstreams: self.upstreams.clone(),
                 sql_roles: self.sql_roles.clone(),
                 caps: self.caps.clone(),
+                blobs: self.blobs.clone(),
                 preopened,
             },
         );

@@ -21,11 +21,24 @@ pub struct Gateway {
     pool: Arc<Pool>,
     /// The request body limit (`SUPALITE_MAX_BODY_BYTES`) for the records path.
     max_body: usize,
+    /// Always through `wasi:http/incoming-handler` (the storage route: its
+    /// bodies stream through the gateway).
+    stream: bool,
 }
 
 impl Gateway {
     pub(super) fn new(pool: Arc<Pool>, max_body: usize) -> Gateway {
-        Gateway { pool, max_body }
+        Gateway {
+            pool,
+            max_body,
+            stream: false,
+        }
+    }
+
+    /// This gateway, always through `wasi:http/incoming-handler`.
+    pub(super) fn streaming(mut self) -> Gateway {
+        self.stream = true;
+        self
     }
 
     /// The `supalite:api/handler` path: reads the whole body (one byte past
@@ -146,7 +159,7 @@ impl tower::Service<Request> for Gateway {
 
     fn call(&mut self, req: Request) -> Self::Future {
         let this = self.clone();
-        if self.pool.has_handler() {
+        if self.pool.has_handler() && !self.stream {
             Box::pin(this.whole(req))
         } else {
             Box::pin(this.streamed(req))

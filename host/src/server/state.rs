@@ -122,6 +122,8 @@ pub struct State {
     pub(super) sql_roles: Option<Arc<Vec<String>>>,
     /// What the roles' granted sockets and filesystem reach.
     pub(super) caps: Arc<super::caps::Capabilities>,
+    /// The storage role's blob store (`storage-backend = "fs"`).
+    pub(super) blobs: Option<Arc<super::blob::FsStore>>,
     /// The role of each directory preopened in `wasi`, in order.
     pub(super) preopened: Vec<String>,
 }

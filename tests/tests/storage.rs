@@ -1,0 +1,197 @@
+//! `/storage/v1` through the real storage client: `@supabase/supabase-js`
+//! (npm; its storage-js unchanged) against the real server, on embedded
+//! PGlite and on PostgreSQL, with the filesystem blob store.
+
+use serde_json::json;
+use std::time::Instant;
+use supalite_tests::*;
+
+/// Buckets created as a Supabase seed would (an INSERT into
+/// storage.buckets), and the policies from Supabase's storage docs: public
+/// read and anyone-may-upload for `avatars`; per-user folders in `private`
+/// (`(storage.foldername(name))[1] = auth.uid()::text`).
+const STORAGE_SQL: &str = "
+insert into storage.buckets (id, name, public) values ('avatars', 'avatars', true), ('private', 'private', false);
+create policy \"Avatar images are publicly accessible\" on storage.objects
+  for select using (bucket_id = 'avatars');
+create policy \"Anyone can upload an avatar\" on storage.objects
+  for insert with check (bucket_id = 'avatars');
+create policy \"Users read their own folder\" on storage.objects for select to authenticated
+  using (bucket_id = 'private' and (storage.foldername(name))[1] = (select auth.uid()::text));
+create policy \"Users write their own folder\" on storage.objects for insert to authenticated
+  with check (bucket_id = 'private' and (storage.foldername(name))[1] = (select auth.uid()::text));
+create policy \"Users update their own folder\" on storage.objects for update to authenticated
+  using (bucket_id = 'private' and (storage.foldername(name))[1] = (select auth.uid()::text));
+create policy \"Users delete their own folder\" on storage.objects for delete to authenticated
+  using (bucket_id = 'private' and (storage.foldername(name))[1] = (select auth.uid()::text));
+";
+
+fn keys() -> (String, String) {
+    let anon = token(json!({"role": "anon", "iss": "supabase-demo", "exp": now() + 3600}));
+    let service = token(json!({"role": "service_role", "iss": "supabase-demo", "exp": now() + 3600}));
+    (anon, service)
+}
+
+#[test]
+fn supabase_js_storage_on_each_db() {
+    on_each_db(|p| {
+        p.migration("20240101000000_storage.sql", STORAGE_SQL);
+        let s = p.serve();
+        let (anon, service) = keys();
+        let report = run_node(
+            "storage.test.mjs",
+            &s,
+            &[
+                ("SUPALITE_ANON_KEY", &anon),
+                ("SUPALITE_SERVICE_KEY", &service),
+            ],
+        );
+        assert!(
+            report.contains("pass 8") && report.contains("fail 0"),
+            "{report}"
+        );
+        if let Some(line) = report.lines().find(|l| l.contains("THROUGHPUT")) {
+            eprintln!("{line}");
+        }
+        // The bytes live under the data directory, the metadata in the
+        // database; no temporary file is left behind.
+        let store = p.path().join(".supalite/data/storage");
+        assert!(store.join("avatars").is_dir(), "no blob store at {}", store.display());
+        let tmp: Vec<_> = std::fs::read_dir(store.join(".tmp"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
+    });
+}
+
+/// Raw HTTP: a client that goes away mid-upload leaves no object and no
+/// temporary file; a HEAD answers the object's headers; a range request.
+#[test]
+fn storage_uploads_are_all_or_nothing_over_raw_http() {
+    use std::io::{Read, Write};
+    let p = Project::new();
+    p.migration("20240101000000_storage.sql", STORAGE_SQL);
+    let s = p.serve();
+    let (_, service) = keys();
+    let auth = format!("Bearer {service}");
+    let addr = s.url.trim_start_matches("http://").to_string();
+
+    // Announce 1 MB, send 100 KB, hang up.
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "POST /storage/v1/object/private/cut.bin HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\ncontent-type: application/octet-stream\r\ncontent-length: 1048576\r\n\r\n"
+    )
+    .unwrap();
+    conn.write_all(&vec![7u8; 100 * 1024]).unwrap();
+    drop(conn);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = s.get(
+        "/storage/v1/object/info/private/cut.bin",
+        &[("authorization", &auth)],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["message"], "Object not found", "{}", r.body);
+    let store = p.path().join(".supalite/data/storage");
+    let leftovers: Vec<_> = walk(&store)
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("cut.bin") || f.starts_with(store.join(".tmp")))
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+
+    // A whole upload, then HEAD and a range.
+    let r = s.request(
+        "POST",
+        "/storage/v1/object/private/whole.txt",
+        &[("authorization", &auth), ("content-type", "text/plain")],
+        Some("0123456789"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let head = s.request(
+        "HEAD",
+        "/storage/v1/object/private/whole.txt",
+        &[("authorization", &auth)],
+        None,
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("text/plain"));
+    assert!(head.header("etag").is_some(), "no etag");
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "GET /storage/v1/object/private/whole.txt HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\nrange: bytes=2-4\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 206"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n234"), "{answer}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Upload and download of a 10 MB object through the server, next to a
+/// plain copy of the same bytes on the same disk (printed; a floor only
+/// against a pathological regression).
+#[test]
+fn storage_throughput_of_a_10_mb_object() {
+    let p = Project::new();
+    p.migration("20240101000000_storage.sql", STORAGE_SQL);
+    let s = p.serve();
+    let (_, service) = keys();
+    let auth = format!("Bearer {service}");
+    let size = 10usize << 20;
+    let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+
+    let src = p.path().join("plain.bin");
+    std::fs::write(&src, &bytes).unwrap();
+    let t = Instant::now();
+    std::fs::copy(&src, p.path().join("plain-copy.bin")).unwrap();
+    let copy = t.elapsed();
+
+    let rss_before = s.rss_kb();
+    let t = Instant::now();
+    let r = ureq::post(&format!("{}/storage/v1/object/private/big.bin", s.url))
+        .set("authorization", &auth)
+        .set("content-type", "application/octet-stream")
+        .send_bytes(&bytes)
+        .unwrap();
+    let up = t.elapsed();
+    assert_eq!(r.status(), 200);
+    let t = Instant::now();
+    let resp = ureq::get(&format!("{}/storage/v1/object/private/big.bin", s.url))
+        .set("authorization", &auth)
+        .call()
+        .unwrap();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut got).unwrap();
+    let down = t.elapsed();
+    let rss_after = s.rss_kb();
+    assert!(got == bytes, "the download differs from the upload");
+    let mbs = |d: std::time::Duration| size as f64 / (1 << 20) as f64 / d.as_secs_f64();
+    eprintln!(
+        "STORAGE 10 MiB: upload {:.0} MB/s ({:?}), download {:.0} MB/s ({:?}), plain file copy {:.0} MB/s ({:?}); RSS {} -> {} KiB",
+        mbs(up),
+        up,
+        mbs(down),
+        down,
+        mbs(copy),
+        copy,
+        rss_before,
+        rss_after
+    );
+    assert!(mbs(up) > 5.0 && mbs(down) > 5.0, "slower than 5 MB/s");
+}
