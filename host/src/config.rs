@@ -146,6 +146,22 @@ impl Values {
                 }
                 (None, None) => None,
             };
+            // A key set may be given as the path of its file (the Supabase
+            // CLI's `signing_keys.json`): the components get its content.
+            let found = match found {
+                Some((text, origin))
+                    if setting.kind == Kind::JwtKeys
+                        && !text.trim().is_empty()
+                        && !text.trim_start().starts_with(['[', '{']) =>
+                {
+                    let path = text.trim();
+                    let content = std::fs::read_to_string(path).with_context(|| {
+                        format!("{} ({}): cannot read the key set file {path}", setting.key(), setting.env)
+                    })?;
+                    Some((content, origin))
+                }
+                other => other,
+            };
             if let Some((text, origin)) = found {
                 setting.check(&text).map_err(|e| {
                     let name = format!("{} ({})", setting.key(), setting.env);

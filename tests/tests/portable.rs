@@ -358,3 +358,79 @@ fn wasmtime_serve_reuses_an_instance_and_still_sees_schema_reloads() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// `jwt-keys` under stock `wasmtime serve` (the set's JSON as the value):
+/// the auth role signs with the signing key, the verifier accepts it by
+/// `kid`, the JWKS is served, an unknown `kid` is 401.
+#[test]
+fn wasmtime_serve_signs_and_verifies_with_a_key_set() {
+    let p = Project::on(Db::Postgres);
+    p.migration("20240101000000_notes.sql", NOTES_SQL);
+    let native = p.serve();
+    drop(native);
+    let gen = || {
+        let out = Command::new("node")
+            .args(["-e", "const {privateKey}=require('crypto').generateKeyPairSync('ec',{namedCurve:'P-256'});console.log(JSON.stringify({jwk:privateKey.export({format:'jwk'}),pem:privateKey.export({type:'pkcs8',format:'pem'})}))"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["jwk"].clone(), v["pem"].as_str().unwrap().to_string())
+    };
+    let (mut jwk, pem) = gen();
+    let (_, stranger) = gen();
+    jwk["kid"] = json!("k1");
+    jwk["alg"] = json!("ES256");
+    jwk["key_ops"] = json!(["sign", "verify"]);
+    let set = json!([jwk]).to_string();
+    let uri = p.db_uri.clone().unwrap();
+    let server = wasmtime_serve(
+        &p,
+        "pipeline.wasm",
+        &[("SUPALITE_DB_URI", &uri), ("SUPALITE_JWT_KEYS", &set)],
+    );
+    let jwks = server.get("/auth/v1/.well-known/jwks.json", &[]);
+    assert_eq!(jwks.status, 200, "{}", jwks.body);
+    assert_eq!(jwks.json()["keys"][0]["kid"], "k1");
+    assert!(jwks.json()["keys"][0].get("d").is_none());
+
+    let anon = token(json!({"role": "anon", "exp": now() + 3600}));
+    let up = server.request(
+        "POST",
+        "/auth/v1/signup",
+        &[("apikey", &anon)],
+        Some(r#"{"email":"portable-keys@example.com","password":"a-good-password"}"#),
+    );
+    assert_eq!(up.status, 200, "{}", up.body);
+    let access = up.json()["access_token"].as_str().unwrap().to_string();
+    let header = jsonwebtoken::decode_header(&access).unwrap();
+    assert_eq!(header.kid.as_deref(), Some("k1"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let mine = server.get(
+        "/rest/v1/notes?select=body",
+        &[("apikey", &anon), ("authorization", &format!("Bearer {access}"))],
+    );
+    assert_eq!(mine.status, 200, "{}", mine.body);
+
+    let sign = |pem: &str, kid: &str| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = Some(kid.into());
+        jsonwebtoken::encode(
+            &h,
+            &json!({"role": "service_role", "exp": now() + 3600}),
+            &jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let service = sign(&pem, "k1");
+    let users = server.get(
+        "/auth/v1/admin/users",
+        &[("apikey", &service), ("authorization", &format!("Bearer {service}"))],
+    );
+    assert_eq!(users.status, 200, "{}", users.body);
+    let bad = sign(&stranger, "k2");
+    let r = server.get(
+        "/rest/v1/notes?select=body",
+        &[("apikey", &anon), ("authorization", &format!("Bearer {bad}"))],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+}

@@ -243,21 +243,52 @@ impl Ctx<'_> {
             .and_then(|s| serde_json::from_str(s).ok()))
     }
 
-    fn secret(&self) -> Result<EncodingKey, Response> {
+    /// The header and key tokens are signed with: `jwt-keys`' signing key
+    /// (its `alg`, its `kid` in the header) when a key set is set, else the
+    /// HS256 `jwt-secret`.
+    fn signer(&self) -> Result<(Header, EncodingKey), Response> {
+        let set = self
+            .verify
+            .key_set()
+            .map_err(|e| error(500, "unexpected_failure", &format!("{}: {}", e.message, e.details.map(|d| d.to_string()).unwrap_or_default())))?;
+        if let Some(set) = set {
+            let key = set.signer().ok_or_else(|| {
+                error(500, "unexpected_failure", "no signing key detected (jwt-keys: one key needs \"sign\" in its key_ops)")
+            })?;
+            let enc = key
+                .encoding()
+                .map_err(|e| error(500, "unexpected_failure", &format!("signing key: {e}")))?;
+            return Ok((key.header(), enc));
+        }
         let s = self.verify.secret.as_deref().unwrap_or("");
         if s.trim_start().starts_with('{') || s.is_empty() {
             return Err(error(
                 500,
                 "unexpected_failure",
-                "issuing tokens needs an HMAC jwt-secret",
+                "issuing tokens needs an HMAC jwt-secret or a jwt-keys signing key",
             ));
         }
-        if self.verify.secret_is_base64 {
+        let key = if self.verify.secret_is_base64 {
             EncodingKey::from_base64_secret(s)
-                .map_err(|_| error(500, "unexpected_failure", "jwt-secret is not base64"))
+                .map_err(|_| error(500, "unexpected_failure", "jwt-secret is not base64"))?
         } else {
-            Ok(EncodingKey::from_secret(s.as_bytes()))
-        }
+            EncodingKey::from_secret(s.as_bytes())
+        };
+        Ok((Header::default(), key))
+    }
+
+    /// `GET /.well-known/jwks.json`: the public keys of `jwt-keys`, as
+    /// GoTrue's `WellKnownJwks` (no HMAC key, `key_ops: ["verify"]`).
+    fn jwks(&self) -> Result<Response, Response> {
+        let set = self
+            .verify
+            .key_set()
+            .map_err(|e| error(500, "unexpected_failure", &e.message))?;
+        let body = set.map(|s| s.published()).unwrap_or_else(|| json!({"keys": []}));
+        let mut r = json_response(200, body);
+        r.headers
+            .push(("cache-control".into(), "public, max-age=600".into()));
+        Ok(r)
     }
 
     /// The session object for `user` in session `session_id`.
@@ -278,7 +309,8 @@ impl Ctx<'_> {
             "amr": [{"method": method, "timestamp": iat}],
             "session_id": session_id, "is_anonymous": user["is_anonymous"],
         });
-        let access = encode(&Header::default(), &claims, &self.secret()?)
+        let (header, key) = self.signer()?;
+        let access = encode(&header, &claims, &key)
             .map_err(|_| error(500, "unexpected_failure", "could not sign the token"))?;
         Ok(json_response(
             200,
@@ -863,6 +895,7 @@ impl Ctx<'_> {
     ) -> Response {
         let path = path.trim_end_matches('/');
         let result = match (method, path) {
+            ("GET", "/.well-known/jwks.json") => self.jwks(),
             ("GET", "/health") => Ok(json_response(
                 200,
                 json!({"version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "supalite auth"}),

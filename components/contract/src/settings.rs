@@ -45,6 +45,46 @@ pub enum Kind {
     RoleNumbers,
     /// At least 32 characters (PostgREST's rule), or a JWK / JWK set (JSON).
     JwtSecret,
+    /// A JWK set of private keys (JSON), or the path of a file holding one.
+    JwtKeys,
+}
+
+/// The shape of a key set (`jwt-keys`): JSON, an array of JWKs (or
+/// `{"keys": [...]}`), each with a `kty`, at most one with `sign` in its
+/// `key_ops` (GoTrue's rule). A path is not checked here (the host reads
+/// the file first).
+pub fn check_key_set(t: &str) -> Result<(), String> {
+    let t = t.trim();
+    if !(t.starts_with('[') || t.starts_with('{')) {
+        return Err("not JSON (a file path is read by the host)".into());
+    }
+    let v: serde_json::Value = serde_json::from_str(t).map_err(|e| e.to_string())?;
+    let keys = match &v {
+        serde_json::Value::Array(a) => a.clone(),
+        serde_json::Value::Object(o) => match o.get("keys") {
+            Some(serde_json::Value::Array(a)) => a.clone(),
+            Some(_) => return Err("`keys` is not an array".into()),
+            None => vec![v.clone()],
+        },
+        _ => return Err("not an array".into()),
+    };
+    let mut signing = 0;
+    for k in &keys {
+        if k.get("kty").and_then(|v| v.as_str()).is_none() {
+            return Err("every key is a JWK with a `kty`".into());
+        }
+        if k
+            .get("key_ops")
+            .and_then(|v| v.as_array())
+            .is_some_and(|ops| ops.iter().any(|o| o == "sign"))
+        {
+            signing += 1;
+        }
+    }
+    if signing > 1 {
+        return Err("multiple signing keys detected, only 1 signing key is supported".into());
+    }
+    Ok(())
 }
 
 /// What applies when a setting is not set: its default.
@@ -198,6 +238,11 @@ settings! {
         // The Supabase CLI's local secret, so the well-known local keys work.
         default: Value("super-secret-jwt-token-with-at-least-32-characters-long"),
         about: "HS256 secret, ≥ 32 characters, or a JWK / JWK set (JSON); the default is the Supabase CLI's local development secret (set your own for anything shared)",
+    }
+    JWT_KEYS {
+        // The auth API signs with its signing key; both verify by `kid`.
+        kind: JwtKeys, roles: &[Verifier, Auth], secret: true, default: Unset,
+        about: "asymmetric signing keys, as the Supabase CLI's `signing_keys.json` and GoTrue's `GOTRUE_JWT_KEYS`: a JSON array of private JWKs (RS256 or ES256, each with a `kid`), or the path of a file holding one (read by the host at start, relative to the working directory). The one key whose `key_ops` contains `sign` signs the auth API's tokens (`kid` in the header); every key verifies tokens naming its `kid` (keep a retired key listed with `key_ops: [\"verify\"]`); `/auth/v1/.well-known/jwks.json` publishes the public halves. `jwt-secret` still verifies HS256 tokens (the anon and service_role keys)",
     }
     JWT_SECRET_IS_BASE64 {
         kind: Flag, roles: &[Verifier, Auth, Storage], default: Value("false"),
@@ -497,6 +542,10 @@ impl Setting {
             },
             JwtSecret if t.starts_with('{') || text.chars().count() >= 32 => return Ok(()),
             JwtSecret => "at least 32 characters (as PostgREST requires), or a JWK".to_string(),
+            JwtKeys => match check_key_set(t) {
+                Ok(()) => return Ok(()),
+                Err(e) => format!("a JSON array of JWKs: {e}"),
+            },
         };
         let shown = if self.secret {
             String::new()
@@ -754,6 +803,7 @@ pub fn json_table() -> serde_json::Value {
         Routes => json!("routes"),
         RoleNumbers => json!("role-numbers"),
         JwtSecret => json!("jwt-secret"),
+        JwtKeys => json!("jwt-keys"),
     };
     let settings: Vec<serde_json::Value> = SETTINGS
         .iter()

@@ -6,6 +6,9 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Header, Valida
 use contract::ApiError;
 use serde_json::{json, Value};
 
+pub mod keyset;
+pub use keyset::KeySet;
+
 /// PostgREST allows this much clock skew for `exp`, `nbf` and `iat`.
 pub const CLOCK_SKEW_SECONDS: u64 = 30;
 
@@ -15,6 +18,9 @@ pub struct Settings {
     pub secret: Option<String>,
     /// `jwt-secret-is-base64`
     pub secret_is_base64: bool,
+    /// `jwt-keys`: a key set of private JWKs (GoTrue's `GOTRUE_JWT_KEYS`),
+    /// its JSON text.
+    pub keys: Option<String>,
     pub anon_role: String,
     pub audience: Option<String>,
     pub role_claim_key: String,
@@ -29,6 +35,7 @@ impl Settings {
         Settings {
             secret: s::JWT_SECRET.text(&var),
             secret_is_base64: s::JWT_SECRET_IS_BASE64.flag(&var),
+            keys: s::JWT_KEYS.text(&var),
             anon_role: s::anon_role_or_default(&var),
             audience: s::JWT_AUD.text(&var),
             role_claim_key: s::JWT_ROLE_CLAIM_KEY.text_or_default(&var),
@@ -169,12 +176,58 @@ fn is_hmac(a: Algorithm) -> bool {
     matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
 
-/// The keys that may verify a token with header `h`.
+impl Settings {
+    /// The parsed `jwt-keys`, when set.
+    pub fn key_set(&self) -> Result<Option<KeySet>, ApiError> {
+        self.keys
+            .as_deref()
+            .map(|t| {
+                KeySet::parse(t).map_err(|e| {
+                    ApiError::new(500, "PGRST300", "jwt-keys is not a valid key set").details(e)
+                })
+            })
+            .transpose()
+    }
+}
+
+/// The keys that may verify a token with header `h`: the keys of
+/// `jwt-keys` named by its `kid` (every key of the fitting type when it
+/// has none), then `jwt-secret`'s.
 fn keys_for(s: &Settings, h: &Header) -> Result<Vec<DecodingKey>, ApiError> {
-    let secret = s
-        .secret
-        .as_deref()
-        .ok_or_else(|| ApiError::new(500, "PGRST300", "Server lacks JWT secret"))?;
+    let mut from_set = Vec::new();
+    if let Some(set) = s.key_set()? {
+        from_set = set
+            .keys
+            .iter()
+            .filter(|k| h.kid.is_none() || k.kid == h.kid)
+            .filter(|k| k.alg == h.alg)
+            .filter_map(|k| k.decoding().ok())
+            .collect();
+    }
+    let Some(secret) = s.secret.as_deref() else {
+        if from_set.is_empty() && s.keys.is_none() {
+            return Err(ApiError::new(500, "PGRST300", "Server lacks JWT secret"));
+        }
+        if from_set.is_empty() {
+            return Err(invalid("PGRST301", "No suitable key or wrong key type"));
+        }
+        return Ok(from_set);
+    };
+    match secret_keys(s, secret, h) {
+        Ok(mut keys) => {
+            from_set.append(&mut keys);
+            Ok(from_set)
+        }
+        Err(_) if !from_set.is_empty() => Ok(from_set),
+        Err(e) if s.keys.is_some() && e.status == 401 => {
+            Err(invalid("PGRST301", "No suitable key or wrong key type"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The keys of `jwt-secret` for a token with header `h`.
+fn secret_keys(s: &Settings, secret: &str, h: &Header) -> Result<Vec<DecodingKey>, ApiError> {
     let wrong_alg = || invalid("PGRST301", "Wrong or unsupported encoding algorithm");
     let trimmed = secret.trim_start();
     if !trimmed.starts_with('{') {
