@@ -378,6 +378,30 @@ settings! {
         kind: Number, default: Value("131072"), file: false,
         about: "tuning: bytes of an async stack kept resident per pooled slot when it is freed",
     }
+    SERVER_MAX_CONNECTIONS_PER_CLIENT {
+        kind: Number, default: Value("100"),
+        about: "open HTTP connections from one client address at most (`0` = no cap below `server-max-connections`); a connection past it is answered 429 `SUPALITE429` with `Retry-After` and closed at once, so one client holding slow connections cannot fill the server's; a trusted proxy's own connections are not capped",
+    }
+    SERVER_TRUSTED_PROXIES {
+        kind: List, default: Unset,
+        about: "addresses or CIDR ranges (`10.0.0.0/8,::1`) of proxies whose forwarded header names the client: for a connection from one of them, the client address (per-client caps, budgets and PGlite's scheduler; the last `X-Forwarded-For` hop the components see) is the header's rightmost hop that is not itself a trusted proxy; from any other peer the header is never believed. Unset: the socket's peer is the client",
+    }
+    SERVER_FORWARDED_HEADER {
+        kind: Text, default: Value("x-forwarded-for"),
+        about: "the header a trusted proxy (`server-trusted-proxies`) names the client in: a comma-separated list of addresses, the client's last (`x-forwarded-for`, `x-real-ip`…)",
+    }
+    SERVER_ANON_REQUESTS_PER_SECOND {
+        kind: Number, default: Value("0"),
+        about: "per client address, anonymous requests per second (a token bucket holding two seconds' worth): those with no token, the anonymous role's, or one that does not verify; past it 429 `SUPALITE429` with `Retry-After`, before the pipeline runs. Requests with a verified token of another role are not counted. `0` = no budget (the default: supalite's own benchmark sends 15,000 anonymous requests a second from one address)",
+    }
+    PGLITE_ANON_SLICE_MS {
+        kind: Number, default: Value("200"),
+        about: "PGlite's scheduler: how long an anonymous transaction may keep the one session while requests of other roles or other clients wait (it is then cancelled and answers 503 `53300` with `Retry-After`); uncontended, the role's own `statement_timeout` applies. `0` = never cut short",
+    }
+    PGLITE_ANON_QUEUE_PER_CLIENT {
+        kind: Number, default: Value("8"),
+        about: "PGlite's scheduler: anonymous transactions of one client address waiting for the session at most; more answer 503 `53300` with `Retry-After` at once (`0` = no cap)",
+    }
 }
 
 /// A table of the config file that is not a setting of its own.
