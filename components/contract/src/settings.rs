@@ -273,6 +273,14 @@ settings! {
         kind: Number, roles: &[Gateway], default: Value("10485760"),
         about: "largest request body (10 MiB); above it 413 `PGRST413` (refused before reading when `Content-Length` says so, else the server stops reading one byte past the limit)",
     }
+    MAX_BODY_ELEMENTS {
+        kind: Number, roles: &[Bridge], default: Value("1000000"),
+        about: "most JSON values in one request body (each scalar, array and object counts; a CSV or form body as the JSON made of it): above it 413 `PGRST413`, before the body is parsed or any SQL runs. A parsed value costs ~30–60 bytes in the bridge's memory (capped at 256 MiB), so a 10 MB body of millions of tiny elements would otherwise exhaust it. `0` = no cap",
+    }
+    MAX_BODY_DEPTH {
+        kind: Number, roles: &[Bridge], default: Value("100"),
+        about: "deepest nesting of arrays and objects in one JSON request body: deeper is refused with 400 `PGRST102` before the body is parsed",
+    }
     REQUEST_DEADLINE_MS {
         kind: Number, default: Value("60000"),
         about: "the longest one request may take in the pipeline (wall clock, and guest code through wasmtime's epoch interruption): 504 `SUPALITE504` after it; the instance is dropped",
