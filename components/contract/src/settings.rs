@@ -407,8 +407,8 @@ settings! {
         about: "PGlite's scheduler: how long an anonymous transaction may keep the one session while requests of other roles or other clients wait (it is then cancelled and answers 503 `53300` with `Retry-After`); uncontended, the role's own `statement_timeout` applies. `0` = never cut short",
     }
     PGLITE_ANON_QUEUE_PER_CLIENT {
-        kind: Number, default: Value("8"),
-        about: "PGlite's scheduler: anonymous transactions of one client address waiting for the session at most; more answer 503 `53300` with `Retry-After` at once (`0` = no cap)",
+        kind: Number, default: Value("64"),
+        about: "PGlite's scheduler: anonymous transactions of one client address waiting for the session at most; more answer 503 `53300` with `Retry-After` at once (`0` = no cap). Fair queuing already keeps one address's queue from delaying others; this bounds how much it may pile up. Not much lower: a server-side app or a test behind one address may well send 16–32 anonymous requests at once",
     }
 }
 

@@ -17,7 +17,7 @@
 //!   statement timeout is) and it answers 503 `53300` with `Retry-After`.
 //!   Authenticated and service-role transactions are never cut short (their
 //!   own `statement_timeout` applies);
-//! - **queue**: one anonymous address has `pglite-anon-queue-per-client` (8)
+//! - **queue**: one anonymous address has `pglite-anon-queue-per-client` (64)
 //!   transactions waiting at most; more answer 503 at once;
 //! - **deadline**: a request waits for its turn until shortly before its
 //!   request deadline; then it answers 503 without having run.
@@ -89,7 +89,7 @@ impl Default for Policy {
     fn default() -> Policy {
         Policy {
             anon_slice: Duration::from_millis(200),
-            anon_queue_per_client: 8,
+            anon_queue_per_client: 64,
         }
     }
 }
