@@ -64,6 +64,14 @@ impl Admin {
                     self.started.elapsed().as_secs()
                 );
                 body.push_str(&self.upstreams.prometheus());
+                {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    body.push_str(&format!(
+                        "# HELP supalite_connections_refused_total Connections refused because their client address had server-max-connections-per-client open.\n# TYPE supalite_connections_refused_total counter\nsupalite_connections_refused_total {}\n# HELP supalite_anon_requests_refused_total Anonymous requests refused (429) past their client's server-anon-requests-per-second.\n# TYPE supalite_anon_requests_refused_total counter\nsupalite_anon_requests_refused_total {}\n",
+                        crate::server::REFUSED_PER_CLIENT.load(Relaxed),
+                        crate::server::ANON_REFUSED.load(Relaxed),
+                    ));
+                }
                 if let Some(crate::db::Database {
                     backend: crate::db::Backend::Pglite(h),
                     ..
@@ -75,6 +83,11 @@ impl Admin {
                         h.health.restarts.load(Relaxed),
                         h.health.cancelled.load(Relaxed)
                     ));
+                    body.push_str(&format!(
+                        "# HELP supalite_pglite_cut_total Anonymous statements cancelled at the end of their slice (pglite-anon-slice-ms) because others waited.\n# TYPE supalite_pglite_cut_total counter\nsupalite_pglite_cut_total {}\n",
+                        h.health.cut.load(Relaxed)
+                    ));
+                    body.push_str(&h.scheduler.prometheus());
                 }
                 text(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }

@@ -147,6 +147,8 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) 
         header_timeout: cfg.server_header_timeout,
         max_connections: cfg.server_max_connections,
         shutdown_timeout: cfg.shutdown_timeout,
+        max_connections_per_client: cfg.server_max_connections_per_client,
+        proxies: Arc::new(server::proxies(&cfg)?),
     };
     let reloader = tokio::spawn(reloader);
     server::serve(listener, current, limits, stop).await?;

@@ -383,6 +383,18 @@ pub struct Config {
     pub server_body_memory: u64,
     /// On SIGTERM/Ctrl-C: how long in-flight requests may take to finish.
     pub shutdown_timeout: std::time::Duration,
+    /// HTTP: open connections from one client address at most (0: no cap).
+    pub server_max_connections_per_client: usize,
+    /// Proxies whose forwarded header names the client (addresses, CIDRs).
+    pub server_trusted_proxies: Vec<String>,
+    /// The header a trusted proxy names the client in (lower case).
+    pub server_forwarded_header: String,
+    /// Anonymous requests per second per client address (0: no budget).
+    pub server_anon_requests_per_second: u32,
+    /// PGlite: an anonymous transaction's slice of the session under contention.
+    pub pglite_anon_slice: std::time::Duration,
+    /// PGlite: anonymous transactions of one client waiting at most (0: no cap).
+    pub pglite_anon_queue_per_client: usize,
     pub components: ComponentPaths,
     /// Interfaces a role's component may import beyond its world.
     pub grants: BTreeMap<String, Vec<String>>,
@@ -620,6 +632,12 @@ impl Config {
             server_max_connections: v.num::<usize>(&s::SERVER_MAX_CONNECTIONS)?.max(1),
             server_body_memory: v.num::<u64>(&s::SERVER_BODY_MEMORY_MB)?.clamp(1, 1 << 20) << 20,
             shutdown_timeout: ms(v.num(&s::SHUTDOWN_TIMEOUT_MS)?),
+            server_max_connections_per_client: v.num(&s::SERVER_MAX_CONNECTIONS_PER_CLIENT)?,
+            server_trusted_proxies: v.text(&s::SERVER_TRUSTED_PROXIES).map(|t| s::list(&t)).unwrap_or_default(),
+            server_forwarded_header: v.text(&s::SERVER_FORWARDED_HEADER).unwrap_or_default().to_ascii_lowercase(),
+            server_anon_requests_per_second: v.num(&s::SERVER_ANON_REQUESTS_PER_SECOND)?,
+            pglite_anon_slice: ms(v.num(&s::PGLITE_ANON_SLICE_MS)?),
+            pglite_anon_queue_per_client: v.num(&s::PGLITE_ANON_QUEUE_PER_CLIENT)?,
             components,
             outbound: check_outbound(&grants, table_of(file, "outbound")?)?,
             directories: check_directories(&grants, table_of(file, "directories")?)?,

@@ -24,6 +24,8 @@ pub fn config(var: impl Fn(&str) -> Option<String>) -> postgrest::Config {
         plan_enabled: s::DB_PLAN_ENABLED.flag(&var),
         extra_search_path: s::DB_EXTRA_SEARCH_PATH.list(&var),
         pre_request: s::DB_PRE_REQUEST.text(&var).map(|f| f.trim().to_string()),
+        max_body_elements: s::MAX_BODY_ELEMENTS.number(&var).unwrap_or(1_000_000),
+        max_body_depth: s::MAX_BODY_DEPTH.number(&var).unwrap_or(100),
     }
 }
 

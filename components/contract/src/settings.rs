@@ -319,6 +319,14 @@ settings! {
         kind: Number, roles: &[Gateway], default: Value("10485760"),
         about: "largest request body (10 MiB); above it 413 `PGRST413` (refused before reading when `Content-Length` says so, else the server stops reading one byte past the limit)",
     }
+    MAX_BODY_ELEMENTS {
+        kind: Number, roles: &[Bridge], default: Value("1000000"),
+        about: "most JSON values in one request body (each scalar, array and object counts; a CSV or form body as the JSON made of it): above it 413 `PGRST413`, before the body is parsed or any SQL runs. A parsed value costs ~30–60 bytes in the bridge's memory (capped at 256 MiB), so a 10 MB body of millions of tiny elements would otherwise exhaust it. `0` = no cap",
+    }
+    MAX_BODY_DEPTH {
+        kind: Number, roles: &[Bridge], default: Value("100"),
+        about: "deepest nesting of arrays and objects in one JSON request body: deeper is refused with 400 `PGRST102` before the body is parsed",
+    }
     REQUEST_DEADLINE_MS {
         kind: Number, default: Value("60000"),
         about: "the longest one request may take in the pipeline (wall clock, and guest code through wasmtime's epoch interruption): 504 `SUPALITE504` after it; the instance is dropped",
@@ -435,6 +443,30 @@ settings! {
     STACK_KEEP_RESIDENT {
         kind: Number, default: Value("131072"), file: false,
         about: "tuning: bytes of an async stack kept resident per pooled slot when it is freed",
+    }
+    SERVER_MAX_CONNECTIONS_PER_CLIENT {
+        kind: Number, default: Value("100"),
+        about: "open HTTP connections from one client address at most (`0` = no cap below `server-max-connections`); a connection past it is answered 429 `SUPALITE429` with `Retry-After` and closed at once, so one client holding slow connections cannot fill the server's; a trusted proxy's own connections are not capped",
+    }
+    SERVER_TRUSTED_PROXIES {
+        kind: List, default: Unset,
+        about: "addresses or CIDR ranges (`10.0.0.0/8,::1`) of proxies whose forwarded header names the client: for a connection from one of them, the client address (per-client caps, budgets and PGlite's scheduler; the last `X-Forwarded-For` hop the components see) is the header's rightmost hop that is not itself a trusted proxy; from any other peer the header is never believed. Unset: the socket's peer is the client",
+    }
+    SERVER_FORWARDED_HEADER {
+        kind: Text, default: Value("x-forwarded-for"),
+        about: "the header a trusted proxy (`server-trusted-proxies`) names the client in: a comma-separated list of addresses, the client's last (`x-forwarded-for`, `x-real-ip`…)",
+    }
+    SERVER_ANON_REQUESTS_PER_SECOND {
+        kind: Number, default: Value("0"),
+        about: "per client address, anonymous requests per second (a token bucket holding two seconds' worth): those with no token, the anonymous role's, or one that does not verify; past it 429 `SUPALITE429` with `Retry-After`, before the pipeline runs. Requests with a verified token of another role are not counted. `0` = no budget (the default: supalite's own benchmark sends 15,000 anonymous requests a second from one address)",
+    }
+    PGLITE_ANON_SLICE_MS {
+        kind: Number, default: Value("200"),
+        about: "PGlite's scheduler: how long an anonymous transaction may keep the one session while requests of other roles or other clients wait (it is then cancelled and answers 503 `53300` with `Retry-After`); uncontended, the role's own `statement_timeout` applies. `0` = never cut short",
+    }
+    PGLITE_ANON_QUEUE_PER_CLIENT {
+        kind: Number, default: Value("64"),
+        about: "PGlite's scheduler: anonymous transactions of one client address waiting for the session at most; more answer 503 `53300` with `Retry-After` at once (`0` = no cap). Fair queuing already keeps one address's queue from delaying others; this bounds how much it may pile up. Not much lower: a server-side app or a test behind one address may well send 16–32 anonymous requests at once",
     }
 }
 

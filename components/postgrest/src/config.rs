@@ -26,6 +26,12 @@ pub struct Config {
     /// `db-pre-request`: a function (`schema.name` or `name`) called in each
     /// request's transaction before its statement.
     pub pre_request: Option<String>,
+    /// `max-body-elements` (supalite's): most JSON values in one request
+    /// body (`0` = no cap); above it 413 `PGRST413`.
+    pub max_body_elements: usize,
+    /// `max-body-depth` (supalite's): deepest array/object nesting in one
+    /// JSON request body; deeper is 400 `PGRST102`.
+    pub max_body_depth: usize,
 }
 
 impl Config {
@@ -47,6 +53,12 @@ impl Default for Config {
             plan_enabled: false,
             extra_search_path: contract::list(contract::defaults::DB_EXTRA_SEARCH_PATH),
             pre_request: None,
+            max_body_elements: contract::settings::MAX_BODY_ELEMENTS
+                .number(|_| None)
+                .unwrap_or(1_000_000),
+            max_body_depth: contract::settings::MAX_BODY_DEPTH
+                .number(|_| None)
+                .unwrap_or(100),
         }
     }
 }

@@ -48,7 +48,7 @@ struct Connection {
     /// Renamed prepared statements this client created.
     statements: HashSet<Vec<u8>>,
     /// The session while this client has a transaction open.
-    held: Option<tokio::sync::OwnedMutexGuard<super::pglite::SessionState>>,
+    held: Option<super::pglite::Held>,
 }
 
 fn put_cstr(buf: &mut BytesMut, s: &[u8]) {
@@ -262,7 +262,7 @@ impl Connection {
     async fn exchange(&mut self, request: BytesMut) -> Result<Vec<u8>, super::DbError> {
         let guard = match self.held.take() {
             Some(g) => g,
-            None => self.db.session.clone().lock_owned().await,
+            None => self.db.hold(super::schedule::Caller::SERVICE).await?,
         };
         let answer = self.db.exchange(request, None).await?;
         if matches!(last_ready_status(&answer), Some(b'T') | Some(b'E')) {

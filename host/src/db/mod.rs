@@ -11,6 +11,7 @@ pub mod loopback;
 pub mod open;
 pub mod pglite;
 pub mod postgres;
+pub mod schedule;
 pub mod setup;
 
 pub use pgwire_codec::{DbError, ResultSet, Session, Statement};
@@ -26,6 +27,14 @@ pub const PREPARED_PER_SESSION: usize = 100;
 pub enum Backend {
     Pglite(pglite::PgliteHandle),
     Postgres(Arc<postgres::PgPool>),
+}
+
+/// Who a request's transaction is for: its client address and when its
+/// wait for PGlite's session must end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Requester {
+    pub client: Option<std::net::IpAddr>,
+    pub wait_until: Option<std::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -47,6 +56,8 @@ struct SessionPolicy {
     app: Vec<(String, String)>,
     /// `db-prepared-statements`: statements are prepared once per session.
     prepared: bool,
+    /// `db-anon-role`: whose requests PGlite's scheduler counts as anonymous.
+    anon_role: String,
     /// Bumped on every schema reload: sessions then close what they prepared.
     generation: std::sync::atomic::AtomicU64,
     /// PostgreSQL ≥ 14: the backend checks its client while a statement
@@ -74,6 +85,7 @@ impl Database {
                 roles: RwLock::new(HashMap::new()),
                 app: Vec::new(),
                 prepared: true,
+                anon_role: "anon".into(),
                 generation: Default::default(),
                 check_client: Default::default(),
             }),
@@ -93,6 +105,14 @@ impl Database {
     pub fn with_prepared_statements(mut self, on: bool) -> Database {
         if let Some(p) = Arc::get_mut(&mut self.policy) {
             p.prepared = on;
+        }
+        self
+    }
+
+    /// `db-anon-role`, for PGlite's scheduler.
+    pub fn with_anon_role(mut self, role: &str) -> Database {
+        if let Some(p) = Arc::get_mut(&mut self.policy) {
+            p.anon_role = role.to_string();
         }
         self
     }
@@ -171,14 +191,30 @@ impl Database {
         }
     }
 
+    /// PGlite's scheduler class of a transaction as `role`.
+    fn class(&self, role: Option<&str>) -> schedule::Class {
+        match role {
+            None | Some("service_role") => schedule::Class::Service,
+            Some(r) if r == self.policy.anon_role => schedule::Class::Anonymous,
+            Some(_) => schedule::Class::Authenticated,
+        }
+    }
+
     /// One `sql.transaction` of a request: role, claims and the role's
     /// settings, the statements, commit — or roll back everything on the
-    /// first error.
-    pub async fn transaction(
+    /// first error. PGlite's scheduler orders the session by the role and
+    /// `who` (its client, how long it may wait).
+    pub async fn transaction_for(
         &self,
         mut session: Session,
         statements: &[Statement],
+        who: Requester,
     ) -> Result<Vec<ResultSet>, DbError> {
+        let caller = schedule::Caller {
+            class: self.class(session.role.as_deref()),
+            client: who.client,
+            wait_until: who.wait_until,
+        };
         let (mut settings, timeout) = self.session_settings(session.role.as_deref());
         settings.extend(self.policy.app.iter().cloned());
         // What the caller asked for: request context only (never the role,
@@ -189,7 +225,7 @@ impl Database {
                 .filter(|(name, _)| pgwire_codec::is_request_setting(name)),
         );
         session.settings = settings;
-        self.run(&session, statements, timeout).await
+        self.run(&session, statements, timeout, caller).await
     }
 
     async fn run(
@@ -197,6 +233,7 @@ impl Database {
         session: &Session,
         statements: &[Statement],
         timeout: Option<Duration>,
+        caller: schedule::Caller,
     ) -> Result<Vec<ResultSet>, DbError> {
         let prepare = self.policy.prepared.then(|| {
             self.policy
@@ -204,7 +241,10 @@ impl Database {
                 .load(std::sync::atomic::Ordering::SeqCst)
         });
         match &self.backend {
-            Backend::Pglite(db) => db.transaction(session, statements, timeout, prepare).await,
+            Backend::Pglite(db) => {
+                db.transaction(session, statements, timeout, prepare, caller)
+                    .await
+            }
             Backend::Postgres(pool) => pool.transaction(session, statements, prepare).await,
         }
     }
@@ -243,6 +283,7 @@ impl Database {
                     params,
                 }],
                 None,
+                schedule::Caller::SERVICE,
             )
             .await?;
         Ok(sets.pop().unwrap_or_default())

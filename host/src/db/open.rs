@@ -28,6 +28,7 @@ fn database(cfg: &Config, backend: Backend) -> Database {
     Database::new(backend, cfg.db_statement_timeout, cfg.search_path())
         .with_app_settings(cfg.app_settings.clone())
         .with_prepared_statements(cfg.db_prepared_statements)
+        .with_anon_role(&cfg.db_anon_role)
 }
 
 /// Opens, bootstraps and migrates the database `cfg` asks for.
@@ -74,6 +75,10 @@ pub async fn open(cfg: &Config) -> Result<Opened> {
                     "shared_buffers".into(),
                     cfg.pglite_shared_buffers.trim().to_string(),
                 )],
+                policy: super::schedule::Policy {
+                    anon_slice: cfg.pglite_anon_slice,
+                    anon_queue_per_client: cfg.pglite_anon_queue_per_client,
+                },
             })?;
             let opened = Opened {
                 // The one PGlite session listens, so NOTIFY pgrst in any

@@ -14,6 +14,7 @@
 //!   opens a new one on the same data directory before the next job;
 //!   committed transactions are on disk, so nothing acknowledged is lost.
 
+use super::schedule::{Caller, Cutter, Policy, Scheduler, Turn};
 use super::DbError;
 use anyhow::{anyhow, Context, Result};
 use pglite_oxide::{ExecProtocolOptions, InterruptHandle, Pglite};
@@ -48,6 +49,8 @@ pub struct Health {
     pub restarts: AtomicU64,
     /// Statements cancelled by the watchdog.
     pub cancelled: AtomicU64,
+    /// Anonymous statements cancelled at the end of their slice.
+    pub cut: AtomicU64,
 }
 
 /// A cloneable handle to the PGlite thread. The database is closed by
@@ -62,9 +65,17 @@ pub struct PgliteHandle {
     /// transaction comes back in that transaction's answer.
     pub reload: Arc<tokio::sync::Notify>,
     /// The one session: held for each exchange, and by a loopback client
-    /// for as long as it keeps a transaction open (see `db::loopback`).
-    pub session: Arc<tokio::sync::Mutex<SessionState>>,
+    /// for as long as it keeps a transaction open (see `db::loopback`),
+    /// taken in the scheduler's order ([`PgliteHandle::hold`]).
+    session: Arc<tokio::sync::Mutex<SessionState>>,
+    pub scheduler: Arc<Scheduler>,
     pub health: Arc<Health>,
+}
+
+/// PGlite's session, held: the scheduler's turn and the session's state.
+pub struct Held {
+    pub state: tokio::sync::OwnedMutexGuard<SessionState>,
+    _turn: Turn,
 }
 
 /// What the server keeps of PGlite's one session: the statements prepared
@@ -102,6 +113,11 @@ struct Watch {
     /// When the watchdog thread wakes next by itself: arming a deadline
     /// after that needs no wake-up (one thread switch less per request).
     wakes_at: Option<Instant>,
+    /// The scheduler's cut of the session holder's statements (the end of
+    /// an anonymous slice while others wait), until the holder lets go.
+    cut: Option<Instant>,
+    /// The running statement was cancelled by the cut.
+    cut_fired: bool,
 }
 
 /// The longest the watchdog sleeps without looking at its deadline.
@@ -120,6 +136,7 @@ impl Watchdog {
                 Some(d) if now >= d => {
                     if !w.fired {
                         w.fired = true;
+                        w.cut_fired = w.cut.is_some_and(|c| now >= c);
                         if let Some(h) = w.handle {
                             h.cancel();
                         }
@@ -145,8 +162,12 @@ impl Watchdog {
     fn arm(&self, job: u64, timeout: Option<Duration>) {
         let mut w = self.lock();
         w.current = Some(job);
-        w.deadline = timeout.map(|t| Instant::now() + t);
+        w.deadline = match (timeout.map(|t| Instant::now() + t), w.cut) {
+            (Some(d), Some(c)) => Some(d.min(c)),
+            (d, c) => d.or(c),
+        };
         w.fired = false;
+        w.cut_fired = false;
         // Only a deadline before the watchdog's own next look wakes it.
         if let (Some(d), Some(at)) = (w.deadline, w.wakes_at) {
             if d < at {
@@ -155,19 +176,21 @@ impl Watchdog {
         }
     }
 
-    /// Ends the exchange; true if its statement was cancelled. A cancel the
-    /// backend did not consume is withdrawn, so it cannot hit the next job.
-    fn disarm(&self) -> bool {
+    /// Ends the exchange; whether its statement was cancelled, and whether
+    /// by the scheduler's cut. A cancel the backend did not consume is
+    /// withdrawn, so it cannot hit the next job.
+    fn disarm(&self) -> (bool, bool) {
         let mut w = self.lock();
         w.current = None;
         w.deadline = None;
         let fired = std::mem::take(&mut w.fired);
+        let cut = std::mem::take(&mut w.cut_fired);
         if fired {
             if let Some(h) = w.handle {
                 h.clear();
             }
         }
-        fired
+        (fired, cut)
     }
 
     /// The request of exchange `job` is gone (its deadline passed, its
@@ -186,9 +209,27 @@ impl Watchdog {
 
     fn stop(&self) {
         let mut w = self.lock();
+        w.cut = None;
         w.stop = true;
         w.handle = None;
         self.wake.notify_one();
+    }
+}
+
+impl Cutter for Watchdog {
+    fn cut_at(&self, at: Instant) {
+        let mut w = self.lock();
+        w.cut = Some(w.cut.map_or(at, |c| c.min(at)));
+        if w.current.is_some() {
+            w.deadline = Some(w.deadline.map_or(at, |d| d.min(at)));
+            if w.wakes_at.is_none_or(|t| at < t) {
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    fn uncut(&self) {
+        self.lock().cut = None;
     }
 }
 
@@ -294,6 +335,8 @@ fn install_stop_words(dir: &Path) -> Result<()> {
 pub struct Spec {
     pub dir: PathBuf,
     pub settings: Vec<(String, String)>,
+    /// Who gets the session next (`db::schedule`).
+    pub policy: Policy,
 }
 
 /// Opens PGlite in `dir` and prepares its one session: it listens for
@@ -352,7 +395,7 @@ fn run_actor(
         }
         watchdog.arm(number, timeout);
         let answer = db.exec_protocol_raw(&request, options());
-        let timed_out = watchdog.disarm();
+        let (timed_out, cut) = watchdog.disarm();
         match answer {
             Ok(answer) if !survived(&mut db, &answer) => {
                 tracing::error!(
@@ -372,6 +415,16 @@ fn run_actor(
                             "PGlite: cancelled the statement of a request that ended (deadline or client gone)"
                         );
                         Ok(answer)
+                    }
+                    Err(_) if cut => {
+                        health.cut.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            "PGlite: cancelled an anonymous statement at the end of its slice (pglite-anon-slice-ms): other requests wait"
+                        );
+                        Err(DbError::internal(
+                            "53300",
+                            "the embedded database is busy: this anonymous request's statement was cancelled after its share of the database (pglite-anon-slice-ms) because other requests were waiting",
+                        ))
                     }
                     Err(mut e) if timed_out && e.code == "57014" => {
                         health.cancelled.fetch_add(1, Ordering::Relaxed);
@@ -500,6 +553,7 @@ impl PgliteHandle {
                 .name("pglite-watchdog".into())
                 .spawn(move || watchdog.run())?;
         }
+        let scheduler = Scheduler::new(spec.policy, watchdog.clone());
         let actor_health = health.clone();
         let actor_watchdog = watchdog.clone();
         let thread = std::thread::Builder::new()
@@ -524,20 +578,32 @@ impl PgliteHandle {
                 watchdog,
                 reload: Default::default(),
                 session: Default::default(),
+                scheduler,
                 health,
             },
             thread,
         ))
     }
 
-    /// Runs one protocol exchange on the PGlite thread; its statements are
-    /// cancelled after `timeout`.
+    /// The session, in the scheduler's order: refused (503 `53300`) when
+    /// `caller`'s client has too many anonymous requests waiting, or its
+    /// turn does not come before its deadline.
+    pub async fn hold(&self, caller: Caller) -> Result<Held, DbError> {
+        let turn = self.scheduler.turn(caller).await.map_err(|r| r.error())?;
+        Ok(Held {
+            state: self.session.clone().lock_owned().await,
+            _turn: turn,
+        })
+    }
+
+    /// Runs one protocol exchange on the PGlite thread (the server's own
+    /// work); its statements are cancelled after `timeout`.
     pub async fn roundtrip(
         &self,
         request: bytes::BytesMut,
         timeout: Option<Duration>,
     ) -> Result<Vec<u8>, DbError> {
-        let _session = self.session.lock().await;
+        let _session = self.hold(Caller::SERVICE).await?;
         self.exchange(request, timeout).await
     }
 
@@ -549,8 +615,10 @@ impl PgliteHandle {
         statements: &[pgwire_codec::Statement],
         timeout: Option<Duration>,
         prepare: Option<u64>,
+        caller: Caller,
     ) -> Result<Vec<pgwire_codec::ResultSet>, DbError> {
-        let mut state = self.session.lock().await;
+        let mut held = self.hold(caller).await?;
+        let state = &mut *held.state;
         let Some(generation) = prepare else {
             let request = pgwire_codec::encode_transaction(session, statements)?;
             let answer = self.exchange(request, timeout).await?;

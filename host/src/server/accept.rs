@@ -1,7 +1,7 @@
 //! The accept loop: connections, limits, graceful shutdown.
 
 use super::current::Current;
-use super::layers::{Peer, MAX_HEADERS};
+use super::layers::{canonical, Peer, Proxies, MAX_HEADERS};
 use super::targets::LenientTargets;
 use anyhow::Result;
 use hyper::server::conn::http1;
@@ -23,7 +23,7 @@ pub async fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> 
 }
 
 /// The HTTP server's own limits (see README, "Limits").
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Limits {
     /// Time to receive a request's headers; also the longest a keep-alive
     /// connection may stay idle between requests (hyper starts the same
@@ -33,6 +33,70 @@ pub struct Limits {
     pub max_connections: usize,
     /// On shutdown, how long in-flight requests may take to finish.
     pub shutdown_timeout: std::time::Duration,
+    /// Open connections from one client address at most (0: no cap); a
+    /// trusted proxy's are not capped.
+    pub max_connections_per_client: usize,
+    pub proxies: Arc<Proxies>,
+}
+
+/// Connections refused by the per-client cap since start (`/metrics`).
+pub static REFUSED_PER_CLIENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerClient {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One counted connection; uncounted when dropped.
+struct Counted {
+    clients: Arc<PerClient>,
+    ip: std::net::IpAddr,
+}
+
+impl PerClient {
+    /// Counts a connection from `ip`, unless it has `cap` open already.
+    fn admit(self: &Arc<Self>, ip: std::net::IpAddr, cap: usize) -> Option<Counted> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_default();
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(Counted {
+            clients: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.clients.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What a connection past its client's cap is told before it is closed.
+fn over_cap_answer() -> Vec<u8> {
+    let body = contract::error::ApiError::new(
+        429,
+        "SUPALITE429",
+        "Too many connections from this client address",
+    )
+    .to_json();
+    let body = String::from_utf8_lossy(&body);
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json; charset=utf-8\r\nretry-after: 1\r\nx-request-id: {}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        super::edge::new_request_id(),
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// Out of file descriptors, or of kernel memory: waiting helps, spinning not.
@@ -89,6 +153,8 @@ pub async fn serve(
     use std::time::Duration;
     tokio::pin!(shutdown);
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let clients = Arc::new(PerClient::default());
+    let mut last_refusal: Option<std::time::Instant> = None;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     let mut backoff = Duration::ZERO;
@@ -127,9 +193,36 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection = connection(stream, peer, current.clone(), limits, stop_rx.clone());
+        let ip = canonical(peer.ip());
+        let counted = if limits.max_connections_per_client == 0 || limits.proxies.trusts(ip) {
+            None
+        } else {
+            match clients.admit(ip, limits.max_connections_per_client) {
+                Some(c) => Some(c),
+                None => {
+                    // Answered and closed at once: it never takes a slot
+                    // for longer than this write (a fresh socket's send
+                    // buffer takes the whole answer).
+                    drop(permit);
+                    let _ = stream.try_write(&over_cap_answer());
+                    drop(stream);
+                    REFUSED_PER_CLIENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if last_refusal.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        tracing::warn!(
+                            client = %ip,
+                            cap = limits.max_connections_per_client,
+                            "a client address reached its connection cap (server-max-connections-per-client); refusing more"
+                        );
+                        last_refusal = Some(std::time::Instant::now());
+                    }
+                    continue;
+                }
+            }
+        };
+        let connection = connection(stream, peer, current.clone(), limits.clone(), stop_rx.clone());
         connections.spawn(async move {
             let _permit = permit;
+            let _counted = counted;
             connection.await
         });
     }

@@ -37,6 +37,7 @@ mod state;
 mod targets;
 pub mod upstream;
 
-pub use accept::{listen, serve, Limits};
+pub use accept::{listen, serve, Limits, REFUSED_PER_CLIENT};
 pub use current::Current;
-pub use pipeline::Pipeline;
+pub use layers::ANON_REFUSED;
+pub use pipeline::{proxies, Pipeline};

@@ -3,7 +3,7 @@
 //! table (`router`), whose routes lead to the gateway (`service`):
 //!
 //! ```text
-//! RequestLog → HttpLimits → RequestId → ForwardedFor → Router
+//! RequestLog → HttpLimits → RequestId → ForwardedFor → AnonBudget → Router
 //!     /rest/v1 (rest)  → Deadline → BodyBudget → Gateway
 //!     /auth/v1 (auth)  → Permits → Deadline → BodyBudget → Gateway
 //!     /storage/v1 (storage) → Deadline → Gateway through wasi:http (bodies
@@ -59,7 +59,7 @@ impl Target {
 pub type Route = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// The policies every request goes through, around the route table.
-type App = RequestLog<HttpLimits<RequestId<ForwardedFor<Router<Route>>>>>;
+type App = RequestLog<HttpLimits<RequestId<ForwardedFor<AnonBudget<Router<Route>>>>>>;
 
 /// Everything a request needs, shared by all connections.
 pub struct Pipeline {
@@ -100,6 +100,23 @@ fn routes(cfg: &Config, pool: &Arc<Pool>) -> Router<Route> {
         table = table.route(prefix, service);
     }
     table.fallback(Route::new(gateway))
+}
+
+/// `server-trusted-proxies` and `server-forwarded-header`.
+pub fn proxies(cfg: &Config) -> Result<Proxies> {
+    Proxies::new(&cfg.server_trusted_proxies, &cfg.server_forwarded_header)
+}
+
+/// How the verifier checks tokens, for the host's own look at them.
+fn jwt_settings(cfg: &Config) -> jwt::Settings {
+    jwt::Settings {
+        secret: Some(cfg.jwt_secret.clone()).filter(|s| !s.is_empty()),
+        secret_is_base64: cfg.jwt_secret_is_base64,
+        anon_role: cfg.db_anon_role.clone(),
+        audience: cfg.jwt_aud.clone(),
+        role_claim_key: cfg.jwt_role_claim_key.clone(),
+        allowed_roles: cfg.jwt_allowed_roles.clone(),
+    }
 }
 
 impl Pipeline {
@@ -154,7 +171,11 @@ impl Pipeline {
             .layer(RequestLogLayer)
             .layer(HttpLimitsLayer)
             .layer(RequestIdLayer)
-            .layer(ForwardedForLayer)
+            .layer(ForwardedForLayer::new(Arc::new(proxies(cfg)?)))
+            .layer(AnonBudgetLayer::new(
+                cfg.server_anon_requests_per_second,
+                jwt_settings(cfg),
+            ))
             .service(routes(cfg, &pool));
         Ok(Pipeline { pool, app })
     }

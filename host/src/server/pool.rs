@@ -226,6 +226,7 @@ impl Pool {
                 http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
                 db: self.db.clone(),
+                requester: Default::default(),
                 schema: self.schema.clone(),
                 hooks: self.hooks.clone(),
                 upstreams: self.upstreams.clone(),

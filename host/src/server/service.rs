@@ -7,6 +7,7 @@
 
 use super::bindings::wit_types;
 use super::edge::{http_error, request_record, response_from_record, BoxFuture, Request, Response};
+use super::layers::{ClientAddr, WaitUntil};
 use super::pool::{Pool, HANDLER_EXPORT};
 use anyhow::Result;
 use http_body_util::BodyExt;
@@ -24,6 +25,14 @@ pub struct Gateway {
     /// Always through `wasi:http/incoming-handler` (the storage route: its
     /// bodies stream through the gateway).
     stream: bool,
+}
+
+/// Who the request is for, from what the layers put in its extensions.
+fn requester(extensions: &http::Extensions) -> crate::db::Requester {
+    crate::db::Requester {
+        client: extensions.get::<ClientAddr>().map(|c| c.0),
+        wait_until: extensions.get::<WaitUntil>().map(|w| w.0),
+    }
 }
 
 impl Gateway {
@@ -82,6 +91,7 @@ impl Gateway {
         }
         let request: wit_types::Request = request_record(&parts, bytes);
         let mut warm = self.pool.instance().await?;
+        warm.store.data_mut().requester = requester(&parts.extensions);
         let Some(handler) = warm.handler else {
             anyhow::bail!("the gateway lost its {HANDLER_EXPORT} export");
         };
@@ -96,6 +106,7 @@ impl Gateway {
         let pool = self.pool;
         let mut call = Box::pin(async move {
             let mut warm = pool.instance().await?;
+            warm.store.data_mut().requester = requester(req.extensions());
             let req = warm
                 .store
                 .data_mut()

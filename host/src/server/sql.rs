@@ -55,7 +55,7 @@ impl wit_sql::Host for State {
             rollback: session.rollback,
             settings: session.request_settings,
         };
-        run_sql(&self.db, session, statements).await
+        run_sql(&self.db, session, statements, self.requester).await
     }
 }
 
@@ -73,7 +73,7 @@ impl wit_admin_sql::Host for State {
             rollback: false,
             settings: vec![],
         };
-        run_sql(&self.db, session, statements).await
+        run_sql(&self.db, session, statements, self.requester).await
     }
 }
 
@@ -82,6 +82,7 @@ pub(super) async fn run_sql(
     db: &Option<Database>,
     session: pgwire_codec::Session,
     statements: Vec<wit_sql::Statement>,
+    who: crate::db::Requester,
 ) -> Result<Vec<wit_sql::ResultSet>, wit_sql::DbError> {
     let Some(db) = db else {
         return Err(no_database());
@@ -93,7 +94,7 @@ pub(super) async fn run_sql(
             params: s.params,
         })
         .collect();
-    match db.transaction(session, &statements).await {
+    match db.transaction_for(session, &statements, who).await {
         Ok(sets) => Ok(sets
             .into_iter()
             .map(|s| wit_sql::ResultSet {

@@ -115,6 +115,9 @@ pub struct State {
     pub(super) hooks: UpstreamOnly,
     pub(super) table: ResourceTable,
     pub(super) db: Option<Database>,
+    /// The request being served: its client and how long it may wait for
+    /// PGlite's session (set per request, the store may serve several).
+    pub(super) requester: crate::db::Requester,
     pub(super) schema: Option<Arc<SchemaCache>>,
     pub(super) upstreams: Upstreams,
     /// The roles `sql` may switch to: the anonymous role and the roles a

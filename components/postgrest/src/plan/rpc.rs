@@ -334,7 +334,7 @@ pub(crate) fn plan_call(
     let (payload, args) = if whole_body.is_some() {
         (raw_body(raw, body.as_ref()), Vec::new())
     } else if post {
-        body_arguments(f, body.as_ref(), &keys)
+        body_arguments(f, body, raw, &keys)
     } else {
         query_arguments(f, q)
     };
@@ -434,15 +434,22 @@ fn matching<'a>(candidates: &[&'a Function], keys: &[String]) -> Vec<(&'a Functi
 /// names among `keys`.
 fn body_arguments(
     f: &Function,
-    body: Option<&Value>,
+    body: Option<Value>,
+    text: &[u8],
     keys: &[String],
 ) -> (String, Vec<(String, String, bool)>) {
-    // An array body: its first object holds the arguments.
-    let mut obj = body
-        .and_then(first_object)
-        .cloned()
-        .map(Value::Object)
-        .unwrap_or(Value::Object(Map::new()));
+    // An array body: its first object holds the arguments. The parsed body
+    // is taken apart, not cloned (a large body's values cost far more
+    // parsed than as text).
+    let whole_object = matches!(body, Some(Value::Object(_)));
+    let mut obj = match body {
+        Some(Value::Object(o)) => o,
+        Some(Value::Array(items)) => match items.into_iter().next() {
+            Some(Value::Object(o)) => o,
+            _ => Map::new(),
+        },
+        _ => Map::new(),
+    };
     let args: Vec<(String, String, bool)> = f
         .params()
         .iter()
@@ -450,14 +457,20 @@ fn body_arguments(
         .map(|p| (p.name.to_string(), p.ty.to_string(), p.variadic))
         .collect();
     // A variadic argument given once (`v=hi` in a form) is a one-element array.
-    if let Value::Object(o) = &mut obj {
-        for (name, _, variadic) in &args {
-            if let Some(v) = o.get_mut(name).filter(|v| *variadic && !v.is_array()) {
-                *v = Value::Array(vec![v.take()]);
-            }
+    let mut changed = false;
+    for (name, _, variadic) in &args {
+        if let Some(v) = obj.get_mut(name).filter(|v| *variadic && !v.is_array()) {
+            *v = Value::Array(vec![v.take()]);
+            changed = true;
         }
     }
-    (obj.to_string(), args)
+    // An object body unchanged is its own text: not written out again.
+    let text = std::str::from_utf8(text).unwrap_or("").trim();
+    if whole_object && !changed && !text.is_empty() {
+        drop(obj);
+        return (text.to_string(), args);
+    }
+    (Value::Object(obj).to_string(), args)
 }
 
 /// A GET's arguments: the query parameters naming parameters (the others

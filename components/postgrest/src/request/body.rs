@@ -9,8 +9,22 @@ use serde_json::Value;
 /// array of its values for a function's arguments, its last value for a
 /// table's row, as PostgREST) and `text/csv` (a header line, then one object
 /// per line; an empty field is null) bodies as JSON text; `None` for any
-/// other body.
-pub(crate) fn body_as_json(req: &Request, rpc: bool) -> Result<Option<Vec<u8>>, ApiError> {
+/// other body. Past `max_elements` JSON values (`0` = no cap) it stops
+/// with 413 before building more of them.
+pub(crate) fn body_as_json(
+    req: &Request,
+    rpc: bool,
+    max_elements: usize,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let mut values = 1usize;
+    let mut count = |n: usize| {
+        values = values.saturating_add(n);
+        if max_elements > 0 && values > max_elements {
+            Err(too_many_values(max_elements))
+        } else {
+            Ok(())
+        }
+    };
     let ctype = req.header("content-type").map(|c| {
         c.split(';')
             .next()
@@ -22,6 +36,7 @@ pub(crate) fn body_as_json(req: &Request, rpc: bool) -> Result<Option<Vec<u8>>, 
         Some("application/x-www-form-urlencoded") => {
             let mut object = serde_json::Map::new();
             for (k, v) in form_urlencoded::parse(req.body) {
+                count(1)?;
                 let v = Value::String(v.into_owned());
                 match object.get_mut(k.as_ref()) {
                     Some(last) if !rpc => *last = v,
@@ -56,6 +71,7 @@ pub(crate) fn body_as_json(req: &Request, rpc: bool) -> Result<Option<Vec<u8>>, 
             let mut rows = Vec::new();
             for record in reader.records() {
                 let record = record.map_err(bad)?;
+                count(1 + names.len())?;
                 let row: serde_json::Map<String, Value> = names
                     .iter()
                     .zip(record.iter())
@@ -117,4 +133,86 @@ pub(crate) fn payload_columns(
         v => v,
     };
     Ok((cols, payload.to_string()))
+}
+
+/// Checks a JSON body's size in values and its nesting before anything
+/// parses it: one pass over the bytes, nothing allocated. Values are
+/// counted as `1 + commas + opening brackets` outside strings (an upper
+/// bound on the scalars, arrays and objects a valid document holds; keys
+/// are not counted apart from their values). More than `max_elements`
+/// (`0` = no cap): 413 `PGRST413`; deeper than `max_depth`: 400 `PGRST102`.
+/// An invalid document passes here and fails its parse later as before.
+pub(crate) fn check_json_shape(
+    body: &[u8],
+    max_elements: usize,
+    max_depth: usize,
+) -> Result<(), ApiError> {
+    let (mut in_string, mut escaped) = (false, false);
+    let (mut depth, mut values) = (0usize, 1usize);
+    for &b in body {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                values += 1;
+                if depth > max_depth {
+                    return Err(ApiError::body("Empty or invalid json").details(format!(
+                        "the body nests arrays and objects more than {max_depth} deep; at most {max_depth} levels are allowed (max-body-depth)"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => values += 1,
+            _ => continue,
+        }
+        if max_elements > 0 && values > max_elements {
+            return Err(too_many_values(max_elements));
+        }
+    }
+    Ok(())
+}
+
+/// 413 `PGRST413`: more values in the body than `max-body-elements`.
+fn too_many_values(max_elements: usize) -> ApiError {
+    ApiError::new(413, "PGRST413", "Payload Too Large")
+        .details(format!(
+            "the body holds more than {max_elements} JSON values; at most {max_elements} are allowed (max-body-elements)"
+        ))
+        .hint("Send the rows in several requests")
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::check_json_shape;
+
+    #[test]
+    fn values_are_counted_outside_strings() {
+        assert!(check_json_shape(br#"[1,2,3]"#, 4, 10).is_ok());
+        let e = check_json_shape(br#"[1,2,3,4]"#, 4, 10).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (413, "PGRST413"));
+        // Commas and brackets in strings (escaped quotes too) are text.
+        assert!(check_json_shape(br#"{"a":"x,y,[z],\",,,"}"#, 3, 1).is_ok());
+        assert!(check_json_shape(br#"[{"a":1,"b":2},{"a":3,"b":4}]"#, 7, 2).is_ok());
+        assert!(check_json_shape(br#"[{"a":1,"b":2},{"a":3,"b":4}]"#, 6, 2).is_err());
+        // 0: no cap on values.
+        assert!(check_json_shape("[1,".repeat(1000).as_bytes(), 0, 2000).is_ok());
+    }
+
+    #[test]
+    fn nesting_past_the_depth_is_a_400() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(check_json_shape(deep(100).as_bytes(), 0, 100).is_ok());
+        let e = check_json_shape(deep(101).as_bytes(), 0, 100).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST102"));
+        assert!(check_json_shape(br#""[[[[[[""#, 0, 1).is_ok());
+    }
 }

@@ -219,10 +219,21 @@ impl<'a> ApiRequest<'a> {
     pub fn parse(cfg: &Config, req: &Request<'a>) -> Result<Self, ApiError> {
         let rpc_path = req.path.split('/').filter(|s| !s.is_empty()).count() == 2
             && req.path.trim_start_matches('/').starts_with("rpc/");
-        let body = match body::body_as_json(req, rpc_path)? {
+        let body = match body::body_as_json(req, rpc_path, cfg.max_body_elements)? {
             Some(json) => Cow::Owned(json),
             None => Cow::Borrowed(req.body),
         };
+        // A JSON body (or the JSON a CSV or form body became) is measured
+        // before anything parses it: millions of tiny values would cost
+        // the bridge ~30-60 bytes each, far more than their bytes.
+        let json_body = matches!(body, Cow::Owned(_))
+            || req.header("content-type").is_none_or(|c| {
+                let c = c.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                c.is_empty() || c == "application/json" || c.ends_with("+json")
+            });
+        if json_body && !body.is_empty() {
+            body::check_json_shape(&body, cfg.max_body_elements, cfg.max_body_depth)?;
+        }
         if req.query.len() > MAX_QUERY_BYTES {
             return Err(ApiError::parse(
                 "failed to parse the query string",

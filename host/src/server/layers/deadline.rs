@@ -9,6 +9,13 @@ use std::convert::Infallible;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// When a request's wait for a shared resource (PGlite's session) must
+/// end: shortly before its deadline (5 % of it, 1 s at most), so that it
+/// answers 503 with `Retry-After` instead of the deadline's 504. In the
+/// request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitUntil(pub std::time::Instant);
+
 #[derive(Clone, Copy)]
 pub struct DeadlineLayer {
     deadline: Duration,
@@ -94,9 +101,12 @@ where
         }
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let id = req.headers().get("x-request-id").cloned();
         let deadline = self.deadline;
+        let margin = (deadline / 20).min(Duration::from_secs(1));
+        req.extensions_mut()
+            .insert(WaitUntil(std::time::Instant::now() + deadline - margin));
         let answer = self.inner.call(req);
         Box::pin(async move {
             Ok(match tokio::time::timeout(deadline, answer).await {

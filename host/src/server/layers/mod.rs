@@ -6,7 +6,11 @@
 //!   server's limits;
 //! - [`RequestIdLayer`]: `X-Request-Id` kept or set (the id the components
 //!   see is the one the answer carries);
-//! - [`ForwardedForLayer`]: the peer's address appended to `X-Forwarded-For`;
+//! - [`ForwardedForLayer`]: the client's address ([`ClientAddr`]: the
+//!   peer, or behind a trusted proxy its forwarded header's), last in
+//!   `X-Forwarded-For`;
+//! - [`AnonBudgetLayer`]: anonymous requests per client address and second
+//!   (429);
 //!
 //! then the route table, and around the gateway on each of its routes:
 //!
@@ -16,6 +20,7 @@
 //! - [`BodyBudgetLayer`]: request bodies in flight within
 //!   `server-body-memory-mb` (waiting counts against the deadline).
 
+mod anon_budget;
 mod body_budget;
 mod deadline;
 mod forwarded;
@@ -24,9 +29,10 @@ mod log;
 mod permits;
 mod request_id;
 
+pub use anon_budget::{AnonBudget, AnonBudgetLayer, REFUSED as ANON_REFUSED};
 pub use body_budget::BodyBudgetLayer;
-pub use deadline::DeadlineLayer;
-pub use forwarded::{ForwardedFor, ForwardedForLayer, Peer};
+pub use deadline::{DeadlineLayer, WaitUntil};
+pub use forwarded::{canonical, ClientAddr, ForwardedFor, ForwardedForLayer, Peer, Proxies};
 pub use limits::{HttpLimits, HttpLimitsLayer, MAX_HEADERS};
 pub use log::{RequestLog, RequestLogLayer};
 pub use permits::PermitsLayer;
