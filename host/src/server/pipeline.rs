@@ -112,6 +112,7 @@ fn jwt_settings(cfg: &Config) -> jwt::Settings {
     jwt::Settings {
         secret: Some(cfg.jwt_secret.clone()).filter(|s| !s.is_empty()),
         secret_is_base64: cfg.jwt_secret_is_base64,
+        keys: cfg.values.text(&contract::settings::JWT_KEYS),
         anon_role: cfg.db_anon_role.clone(),
         audience: cfg.jwt_aud.clone(),
         role_claim_key: cfg.jwt_role_claim_key.clone(),

@@ -166,6 +166,7 @@ mod tests {
             jwt::Settings {
                 secret: Some("x".repeat(32)),
                 secret_is_base64: false,
+                keys: None,
                 anon_role: "anon".into(),
                 audience: None,
                 role_claim_key: ".role".into(),
