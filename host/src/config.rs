@@ -1123,6 +1123,8 @@ pub(crate) mod tests {
             Kind::StringMap => (Some("a=b"), ("{ a = \"b\" }".into(), r#"{"a":"b"}"#.into())),
             Kind::Routes => (Some("/rest/v1"), ("{ \"/x\" = \"rest\" }".into(), "/x=rest".into())),
             Kind::RoleNumbers => (Some("bridge"), ("{ bridge = 7 }".into(), "bridge=7".into())),
+            // A key without `kty`; a one-key set.
+            Kind::JwtKeys => (Some("[{}]"), good(r#"[{"kty":"oct","kid":"k1","k":"c2VjcmV0"}]"#)),
         };
         (bad, literal, text)
     }
