@@ -136,7 +136,12 @@ CREATE UNLOGGED TABLE IF NOT EXISTS auth.rate_limits (
 -- service_role bypasses it.
 DO $storage$
 BEGIN
-  IF to_regclass('storage.objects') IS NOT NULL THEN
+  -- Looked up in the catalog, not with to_regclass: a connecting user
+  -- without USAGE on an existing storage schema (an authenticator role)
+  -- would get "permission denied for schema storage".
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'storage' AND c.relname = 'objects') THEN
     RETURN;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'storage') THEN

@@ -3,6 +3,7 @@
 
 mod admin;
 mod app;
+mod blob_store;
 mod check;
 mod compose;
 mod config;

@@ -8,7 +8,7 @@ mod generated {
         imports: { default: async },
         with: {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "supalite:api/blob-store.writer": crate::server::blob::Writer,
+            "supalite:api/blob-store.writer": crate::blob_store::Writer,
         },
     });
 }
