@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (the wasm32-wasip2 target, PostgreSQL with PostGIS, Chromium, wasmtime-cli, supabase-js,
+# (the wasm32-wasip2 target, PostgreSQL with PostGIS, Chromium, wasmtime-cli, moto, supabase-js,
 # playwright-core and the JS host's packages from npm),
 # builds the `supalite` binary (which builds the wasm components), then runs
 # every test.
@@ -50,6 +50,15 @@ if ! have_wasmtime; then
   cargo install --locked "wasmtime-cli@$WASMTIME_VERSION"
   have_wasmtime
 fi
+done_step
+
+# Python test servers, pinned in tests/requirements.txt, installed when missing.
+step "Python test servers (tests/requirements.txt: moto[server] for the S3 blob store)"
+if ! python3 -c "import moto.server" 2>/dev/null; then
+  python3 -m pip install --quiet -r tests/requirements.txt 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages -r tests/requirements.txt
+fi
+python3 -c "import moto; print('moto', moto.__version__)"
 done_step
 
 step "npm ci (tests/js: @supabase/supabase-js, playwright-core)"

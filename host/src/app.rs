@@ -4,7 +4,7 @@
 //! SIGTERM or SIGINT, then stops them in order.
 
 use crate::config::{Backend, Config, Overrides};
-use crate::{admin, compose, db, keys, reload, schema_cache, server, supervisor};
+use crate::{admin, blob_store, compose, db, keys, reload, schema_cache, server, supervisor};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,6 +87,13 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) 
         }
         None => None,
     };
+    if let Some(s3) = &cfg.storage_s3 {
+        // A local S3 server starts empty: the bucket is made once, here.
+        let store = blob_store::S3Store::new(s3).map_err(anyhow::Error::msg)?;
+        store.ensure_bucket().await.map_err(|e| {
+            anyhow::anyhow!("storage-s3-bucket {:?} is not usable: {e:?}", s3.bucket)
+        })?;
+    }
     let current = server::Current::new(server::Pipeline::new(
         &cfg,
         &composed,

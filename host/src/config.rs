@@ -338,6 +338,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `storage-dir`: the `fs` blob store's directory (`<data-dir>/storage`).
     pub storage_dir: PathBuf,
+    /// `storage-backend = "s3"`: where the S3 blob store is (`storage-s3-*`).
+    pub storage_s3: Option<crate::blob_store::s3::Settings>,
     /// `db-uri`: PostgreSQL instead of embedded PGlite.
     pub db_uri: Option<String>,
     /// `db-pool`: PostgreSQL connections (PostgREST's default, 10).
@@ -602,6 +604,16 @@ impl Config {
             data_dir: v.path(&s::DATA_DIR).unwrap_or_default(),
             storage_dir: v.path(&s::STORAGE_DIR).unwrap_or_else(|| {
                 v.path(&s::DATA_DIR).unwrap_or_default().join("storage")
+            }),
+            storage_s3: (v.text(&s::STORAGE_BACKEND).as_deref() == Some("s3")).then(|| {
+                crate::blob_store::s3::Settings {
+                    endpoint: v.text(&s::STORAGE_S3_ENDPOINT).unwrap_or_default(),
+                    bucket: v.text(&s::STORAGE_S3_BUCKET).unwrap_or_default(),
+                    region: v.text(&s::STORAGE_S3_REGION).unwrap_or_default(),
+                    path_style: v.flag(&s::STORAGE_S3_FORCE_PATH_STYLE),
+                    access_key_id: v.text(&s::STORAGE_S3_ACCESS_KEY_ID),
+                    secret_access_key: v.text(&s::STORAGE_S3_SECRET_ACCESS_KEY),
+                }
             }),
             db_uri: v.text(&s::DB_URI),
             db_pool: v.num(&s::DB_POOL)?,

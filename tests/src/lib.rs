@@ -3,6 +3,7 @@
 
 pub mod fault;
 pub mod pg;
+pub mod s3;
 
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::Value;

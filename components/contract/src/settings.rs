@@ -401,8 +401,32 @@ settings! {
         about: "anonymous sign-ins per client address and hour (GoTrue's `rate_limit_anonymous_users`); `0` = no limit",
     }
     STORAGE_BACKEND {
-        kind: Choice(&["fs"]), default: Value("fs"),
-        about: "where `/storage/v1` keeps object bytes (metadata is always in the database, `storage.objects`): `fs` = files under `storage-dir`, each written to a temporary file, fsynced and renamed into place (a crash mid-upload leaves no half object)",
+        kind: Choice(&["fs", "s3"]), default: Value("fs"),
+        about: "where `/storage/v1` keeps object bytes (metadata is always in the database, `storage.objects`): `fs` = files under `storage-dir`, each written to a temporary file, fsynced and renamed into place (a crash mid-upload leaves no half object); `s3` = one S3-compatible bucket (`storage-s3-*`), objects at `<bucket id>/<name>/<version>`, larger ones as multipart uploads published only when complete, so two instances on one database and bucket serve the same objects. The storage role never sees the S3 credentials: the host holds them",
+    }
+    STORAGE_S3_BUCKET {
+        kind: Text, default: Unset,
+        about: "the S3 bucket every storage bucket's objects go to (Supabase Storage's `GLOBAL_S3_BUCKET`); created at start when missing",
+    }
+    STORAGE_S3_ENDPOINT {
+        kind: Text, default: Derived("AWS's `https://s3.<region>.amazonaws.com`"),
+        about: "the S3-compatible service (`GLOBAL_S3_ENDPOINT`), e.g. `http://127.0.0.1:9000` for MinIO or moto; only `http://` endpoints so far (TLS to S3 is not built yet)",
+    }
+    STORAGE_S3_REGION {
+        kind: Text, default: Value("us-east-1"),
+        about: "the region requests are signed for (`REGION`)",
+    }
+    STORAGE_S3_FORCE_PATH_STYLE {
+        kind: Flag, default: Value("false"),
+        about: "path-style URLs (`<endpoint>/<bucket>/<key>`, `GLOBAL_S3_FORCE_PATH_STYLE`); always on for an IP-address or `localhost` endpoint",
+    }
+    STORAGE_S3_ACCESS_KEY_ID {
+        kind: Text, default: Unset,
+        about: "the access key requests are signed with (`AWS_ACCESS_KEY_ID`); unset with the secret: unsigned requests",
+    }
+    STORAGE_S3_SECRET_ACCESS_KEY {
+        kind: Text, secret: true, default: Unset,
+        about: "the secret of `storage-s3-access-key-id` (`AWS_SECRET_ACCESS_KEY`)",
     }
     STORAGE_DIR {
         kind: Path, default: Derived("`<data-dir>/storage`"),

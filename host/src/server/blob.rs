@@ -1,10 +1,10 @@
-//! The `blob-store` import, answered by the filesystem store
-//! (`crate::blob_store`, `storage-backend = "fs"`): the writer and stream
-//! resources live in the instance's table.
+//! The `blob-store` import, answered by the configured store
+//! (`crate::blob_store`: `fs` or `s3`): the writer and stream resources
+//! live in the instance's table.
 
 use super::bindings::wit_blob_store::{self as wit, Error, ObjectInfo};
 use super::state::State;
-use crate::blob_store::{self as store, FsStore, Writer, CHUNK};
+use crate::blob_store::{self as store, Store, Writer, CHUNK};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::{DynInputStream, StreamError};
 
@@ -34,8 +34,8 @@ fn no_store() -> Error {
 }
 
 impl State {
-    fn blobs(&self) -> Result<&FsStore, Error> {
-        self.blobs.as_deref().ok_or_else(no_store)
+    fn blobs(&self) -> Result<std::sync::Arc<Store>, Error> {
+        self.blobs.clone().ok_or_else(no_store)
     }
 
     fn writer(&mut self, w: &Resource<Writer>) -> Result<&mut Writer, Error> {
@@ -47,7 +47,7 @@ impl State {
 
 impl wit::HostWriter for State {
     async fn write(&mut self, w: Resource<Writer>, bytes: Vec<u8>) -> Result<(), Error> {
-        Ok(self.writer(&w)?.append(&bytes)?)
+        Ok(self.writer(&w)?.append(&bytes).await?)
     }
 
     async fn write_from(
@@ -75,13 +75,12 @@ impl wit::HostWriter for State {
                 }
             };
             taken += chunk.len() as u64;
-            self.writer(&w)?.append(&chunk)?;
+            self.writer(&w)?.append(&chunk).await?;
         }
     }
 
     async fn finish(&mut self, w: Resource<Writer>) -> Result<ObjectInfo, Error> {
-        let writer = self.writer(&w)?;
-        Ok(FsStore::finish(writer)?.into())
+        Ok(self.writer(&w)?.finish().await?.into())
     }
 
     async fn drop(&mut self, w: Resource<Writer>) -> wasmtime::Result<()> {
@@ -111,7 +110,7 @@ impl wit::Host for State {
         start: u64,
         end: Option<u64>,
     ) -> Result<Resource<DynInputStream>, Error> {
-        let stream = self.blobs()?.get(&container, &key, start, end)?;
+        let stream = self.blobs()?.get(&container, &key, start, end).await?;
         let stream: DynInputStream = Box::new(stream);
         self.table
             .push(stream)
@@ -119,7 +118,7 @@ impl wit::Host for State {
     }
 
     async fn info(&mut self, container: String, key: String) -> Result<ObjectInfo, Error> {
-        Ok(self.blobs()?.info(&container, &key)?.into())
+        Ok(self.blobs()?.info(&container, &key).await?.into())
     }
 
     async fn copy(
@@ -131,12 +130,13 @@ impl wit::Host for State {
     ) -> Result<ObjectInfo, Error> {
         Ok(self
             .blobs()?
-            .copy((&src_container, &src_key), (&dst_container, &dst_key))?
+            .copy((&src_container, &src_key), (&dst_container, &dst_key))
+            .await?
             .into())
     }
 
     async fn delete(&mut self, container: String, keys: Vec<String>) -> Result<(), Error> {
-        Ok(self.blobs()?.delete(&container, &keys)?)
+        Ok(self.blobs()?.delete(&container, &keys).await?)
     }
 }
 

@@ -48,7 +48,7 @@ pub struct Pool {
     upstreams: Upstreams,
     sql_roles: Option<Arc<Vec<String>>>,
     /// The storage role's blob store.
-    blobs: Option<Arc<crate::blob_store::FsStore>>,
+    blobs: Option<Arc<crate::blob_store::Store>>,
     /// What each role's granted sockets and filesystem reach.
     caps: Arc<super::caps::Capabilities>,
     /// Requests one instance may serve (1: a fresh instance per request,
@@ -163,7 +163,10 @@ impl Pool {
                 roles.push(cfg.db_anon_role.clone());
                 Arc::new(roles)
             }),
-            blobs: Some(Arc::new(crate::blob_store::FsStore::new(cfg.storage_dir.clone()))),
+            blobs: Some(Arc::new(
+                crate::blob_store::Store::open(cfg.storage_s3.as_ref(), &cfg.storage_dir)
+                    .map_err(anyhow::Error::msg)?,
+            )),
             caps: Arc::new(super::caps::Capabilities::new(cfg)),
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),

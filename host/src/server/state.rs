@@ -126,7 +126,7 @@ pub struct State {
     /// What the roles' granted sockets and filesystem reach.
     pub(super) caps: Arc<super::caps::Capabilities>,
     /// The storage role's blob store (`storage-backend = "fs"`).
-    pub(super) blobs: Option<Arc<crate::blob_store::FsStore>>,
+    pub(super) blobs: Option<Arc<crate::blob_store::Store>>,
     /// The role of each directory preopened in `wasi`, in order.
     pub(super) preopened: Vec<String>,
 }

@@ -1,52 +1,16 @@
-//! The `blob-store` import on the local filesystem (`storage-backend =
-//! "fs"`): a container is a directory under `storage-dir`, an object a file
-//! at its key. A write goes to a temporary file under `<storage-dir>/.tmp`,
-//! is fsynced and renamed into place on `finish` (a crash mid-upload leaves
-//! no half object, only a temporary file); a writer dropped unfinished
-//! removes its temporary file. Downloads are streamed from the file
-//! (`wasi:io` input streams), and a write from a stream (the request body)
-//! is copied chunk by chunk, never held whole.
-//!
-//! Keys that could leave the container (`.`/`..` segments, empty segments,
-//! absolute paths, NUL, backslashes, segments over 255 bytes, keys over
-//! 1,100 bytes) and containers starting with `.` are refused as
-//! `invalid-key`.
+//! The filesystem blob store (`storage-backend = "fs"`): a container is a
+//! directory under `storage-dir`, an object a file at its key. A write goes
+//! to a temporary file under `<storage-dir>/.tmp`, is fsynced and renamed
+//! into place on `finish` (a crash mid-upload leaves no half object, only a
+//! temporary file); a writer dropped unfinished removes its temporary file.
+//! Downloads are streamed from the file (`wasi:io` input streams).
 
-//!
-//! Plain filesystem code with its own error and info types; the server's
-//! `blob` module answers the `blob-store` interface with it.
-
+use super::{check_key, Error, ObjectInfo, CHUNK};
 use md5::{Digest, Md5};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime_wasi::p2::pipe::AsyncReadStream;
-
-/// Bytes read from a stream at a time.
-pub const CHUNK: usize = 256 << 10;
-
-/// Why a blob operation failed (the interface's `error`, variant by variant).
-#[derive(Debug)]
-pub enum Error {
-    NotFound,
-    InvalidKey(String),
-    TooLarge,
-    Other(String),
-}
-
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Error {
-        Error::Other(e.to_string())
-    }
-}
-
-/// An object's size, ETag and modification time (the interface's `object-info`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectInfo {
-    pub size: u64,
-    pub etag: String,
-    pub modified_ms: u64,
-}
 
 /// The filesystem blob store.
 #[derive(Debug)]
@@ -104,10 +68,6 @@ impl Drop for Writer {
 }
 
 
-fn invalid(what: &str) -> Error {
-    Error::InvalidKey(what.to_string())
-}
-
 fn io(what: &str, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
         Error::NotFound
@@ -127,15 +87,6 @@ fn modified_ms(meta: &std::fs::Metadata) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Whether `segment` may be one path component under the store.
-fn segment_ok(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment != "."
-        && segment != ".."
-        && segment.len() <= 255
-        && !segment.contains(['\0', '\\'])
-}
-
 impl FsStore {
     pub fn new(root: PathBuf) -> FsStore {
         FsStore {
@@ -146,12 +97,7 @@ impl FsStore {
 
     /// The file of `key` in `container`, if both are valid.
     pub fn path(&self, container: &str, key: &str) -> Result<PathBuf, Error> {
-        if !segment_ok(container) || container.starts_with('.') || container.contains('/') {
-            return Err(invalid(container));
-        }
-        if key.len() > 1100 || key.starts_with('/') || !key.split('/').all(segment_ok) {
-            return Err(invalid(key));
-        }
+        check_key(container, key)?;
         let mut p = self.root.join(container);
         for s in key.split('/') {
             p.push(s);
