@@ -261,22 +261,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_stay_inside_their_container() {
+    fn keys_map_to_files_inside_their_container() {
         let s = FsStore::new(PathBuf::from("/store"));
         assert_eq!(
             s.path("avatars", "u1/a.png/v1").unwrap(),
             PathBuf::from("/store/avatars/u1/a.png/v1")
         );
-        for bad in [
-            "../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a\\..\\b", "a\0b", "",
-        ] {
-            assert!(s.path("avatars", bad).is_err(), "{bad:?}");
-        }
-        let long = "x".repeat(256);
-        assert!(s.path("avatars", &long).is_err());
-        for bad in ["..", ".tmp", "a/b", "", "."] {
-            assert!(s.path(bad, "k").is_err(), "{bad:?}");
-        }
+        // The shared key check (`check_key`, tested in the parent module).
+        assert!(s.path("avatars", "../x").is_err());
     }
 
     #[test]
