@@ -1039,19 +1039,25 @@ impl<H: Host> Cx<'_, H> {
             .ok_or_else(|| StorageError::internal("signed URLs need an HS256 jwt-secret (or a symmetric key in its JWK set)"))
     }
 
-    fn signed_download(&mut self, bucket: &str, name: &str) -> Result<Response<H::Stream>> {
+    /// The claims of the `token` query parameter, checked against the
+    /// object it must be bound to and the scope it must carry.
+    fn signed_claims(&self, bucket: &str, name: &str, scope: &str) -> Result<Value> {
         let token = self
             .query("token")
             .ok_or_else(|| StorageError::validation("querystring must have required property 'token'"))?;
-        let key = self.signing_key()?.to_vec();
         let claims = crate::signing::check(
-            &key,
+            self.signing_key()?,
             &token,
             &format!("{bucket}/{name}"),
-            crate::signing::SCOPE_DOWNLOAD,
+            scope,
             self.h.now_ms(),
         )?;
         check_bucket(bucket)?;
+        Ok(claims)
+    }
+
+    fn signed_download(&mut self, bucket: &str, name: &str) -> Result<Response<H::Stream>> {
+        let claims = self.signed_claims(bucket, name, crate::signing::SCOPE_DOWNLOAD)?;
         let su = self.superuser();
         let row = self.find_object(&su, bucket, name, "id, name, version, metadata")?;
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
@@ -1178,18 +1184,7 @@ impl<H: Host> Cx<'_, H> {
     }
 
     fn signed_upload(&mut self, bucket: &str, name: &str, body: Body<H::Stream>) -> Result<Response<H::Stream>> {
-        let token = self
-            .query("token")
-            .ok_or_else(|| StorageError::validation("querystring must have required property 'token'"))?;
-        let key = self.signing_key()?.to_vec();
-        let claims = crate::signing::check(
-            &key,
-            &token,
-            &format!("{bucket}/{name}"),
-            crate::signing::SCOPE_UPLOAD,
-            self.h.now_ms(),
-        )?;
-        check_bucket(bucket)?;
+        let claims = self.signed_claims(bucket, name, crate::signing::SCOPE_UPLOAD)?;
         let owner = claims.get("owner").and_then(Value::as_str).map(str::to_string);
         let upsert = claims.get("upsert").and_then(Value::as_bool).unwrap_or(false);
         let (_, key) = self.upload(
