@@ -119,6 +119,16 @@ fn main() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. } | Command::Postgrest { .. }) {
+        // A command that prints (`keys`, `settings`, …) piped into `head`
+        // ends quietly when the pipe closes, as Unix tools do, instead of
+        // panicking in `println!`. The servers keep SIGPIPE ignored.
+        // SAFETY: restoring a signal's default disposition, before any
+        // thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let env = |k: &str| std::env::var(k).ok();
     match cli.command {
         Command::Serve {

@@ -780,3 +780,20 @@ fn compose_with_pgwire_imports_only_wasi() {
             .any(|e| e.starts_with("wasi:http/incoming-handler@0.2")));
     }
 }
+
+/// A printing command whose reader is gone (piped into `true`, which exits
+/// at once; or `head` closing early) ends quietly, as Unix tools do, with no
+/// `failed printing to stdout` panic.
+#[test]
+fn printing_commands_end_quietly_on_a_closed_pipe() {
+    for cmd in ["keys", "settings --markdown"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("'{}' {cmd} | true", supalite_tests::binary().display()))
+            .env("SUPALITE_JWT_SECRET", supalite_tests::SECRET)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+    }
+}
