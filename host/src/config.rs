@@ -605,16 +605,23 @@ impl Config {
             storage_dir: v.path(&s::STORAGE_DIR).unwrap_or_else(|| {
                 v.path(&s::DATA_DIR).unwrap_or_default().join("storage")
             }),
-            storage_s3: (v.text(&s::STORAGE_BACKEND).as_deref() == Some("s3")).then(|| {
-                crate::blob_store::s3::Settings {
+            storage_s3: match v.text(&s::STORAGE_BACKEND).as_deref() {
+                Some("s3") => Some(crate::blob_store::s3::Settings {
                     endpoint: v.text(&s::STORAGE_S3_ENDPOINT).unwrap_or_default(),
                     bucket: v.text(&s::STORAGE_S3_BUCKET).unwrap_or_default(),
                     region: v.text(&s::STORAGE_S3_REGION).unwrap_or_default(),
                     path_style: v.flag(&s::STORAGE_S3_FORCE_PATH_STYLE),
                     access_key_id: v.text(&s::STORAGE_S3_ACCESS_KEY_ID),
                     secret_access_key: v.text(&s::STORAGE_S3_SECRET_ACCESS_KEY),
-                }
-            }),
+                    ca_pem: match v.path(&s::STORAGE_S3_CA_FILE) {
+                        Some(p) => Some(std::fs::read(&p).map_err(|e| {
+                            anyhow::anyhow!("storage-s3-ca-file {}: {e}", p.display())
+                        })?),
+                        None => None,
+                    },
+                }),
+                _ => None,
+            },
             db_uri: v.text(&s::DB_URI),
             db_pool: v.num(&s::DB_POOL)?,
             db_prepared_statements: v.flag(&s::DB_PREPARED_STATEMENTS),

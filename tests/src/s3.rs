@@ -14,21 +14,42 @@ pub struct Moto {
 impl Moto {
     /// Starts `python3 -m moto.server` and waits until it answers.
     pub fn start() -> Moto {
-        let port = crate::free_port();
-        let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m moto.server (moto[server] from PyPI; tests/run.sh installs it)");
-        let url = format!("http://127.0.0.1:{port}");
+        let moto = Moto::spawn(&[], "http");
         let deadline = Instant::now() + Duration::from_secs(60);
-        let moto = Moto { child, url };
         while ureq::get(&format!("{}/moto-api/", moto.url)).call().is_err() {
             assert!(Instant::now() < deadline, "moto did not start in 60 s");
             std::thread::sleep(Duration::from_millis(200));
         }
         moto
+    }
+
+    /// moto serving HTTPS with `cert`/`key` (PEM files); ready once its
+    /// port accepts connections.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Moto {
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let moto = Moto::spawn(&["-c", cert, "-k", key], "https");
+        let addr = moto.url.trim_start_matches("https://").to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start in 60 s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        moto
+    }
+
+    fn spawn(args: &[&str], scheme: &str) -> Moto {
+        let port = crate::free_port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (moto[server] from PyPI; tests/run.sh installs it)");
+        Moto {
+            child,
+            url: format!("{scheme}://127.0.0.1:{port}"),
+        }
     }
 
     /// The settings that put supalite's blob store in `bucket` here.

@@ -382,3 +382,46 @@ fn storage_conditional_downloads_and_list_v2() {
     let inside: Vec<_> = docs["objects"].as_array().unwrap().iter().map(|o| o["name"].clone()).collect();
     assert_eq!(inside, [json!("docs/d.txt"), json!("docs/e.txt")]);
 }
+
+/// An `https://` S3 endpoint: verified against `storage-s3-ca-file` (a
+/// private CA made here with openssl); without it, start-up refuses the
+/// unknown certificate instead of sending credentials to it.
+#[test]
+fn s3_store_over_tls_trusts_only_what_it_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(d).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=supalite test CA",
+        "-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "s3.key", "-out", "s3.csr"]);
+    std::fs::write(d.join("ext"), "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&["x509", "-req", "-in", "s3.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "ext", "-out", "s3.pem"]);
+    let moto = supalite_tests::s3::Moto::start_tls(&d.join("s3.pem"), &d.join("s3.key"));
+    let p = Project::new();
+    p.migration("20240101000000_storage.sql", STORAGE_SQL);
+    let env = moto.env("supalite-tls");
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    let refused = p.serve_with(&[], &env).map(|_| ()).unwrap_err();
+    assert!(refused.contains("certificate") || refused.contains("UnknownIssuer"), "{refused}");
+
+    let ca = d.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    env.push(("SUPALITE_STORAGE_S3_CA_FILE", ca));
+    let s = p.serve_with(&[], &env).unwrap();
+    let (_, service) = keys();
+    let auth = format!("Bearer {service}");
+    let r = s.request(
+        "POST",
+        "/storage/v1/object/private/tls.txt",
+        &[("authorization", &auth), ("content-type", "text/plain")],
+        Some("over TLS"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.get("/storage/v1/object/private/tls.txt", &[("authorization", &auth)]);
+    assert_eq!((r.status, r.body.as_str()), (200, "over TLS"));
+}

@@ -410,7 +410,11 @@ settings! {
     }
     STORAGE_S3_ENDPOINT {
         kind: Text, default: Derived("AWS's `https://s3.<region>.amazonaws.com`"),
-        about: "the S3-compatible service (`GLOBAL_S3_ENDPOINT`), e.g. `http://127.0.0.1:9000` for MinIO or moto; only `http://` endpoints so far (TLS to S3 is not built yet)",
+        about: "the S3-compatible service (`GLOBAL_S3_ENDPOINT`), e.g. `http://127.0.0.1:9000` for MinIO or moto; `https://` endpoints are verified against the Mozilla roots and `storage-s3-ca-file`",
+    }
+    STORAGE_S3_CA_FILE {
+        kind: Path, default: Unset,
+        about: "PEM certificates trusted for an `https://` `storage-s3-endpoint` besides the Mozilla roots (a private S3 service's CA)",
     }
     STORAGE_S3_REGION {
         kind: Text, default: Value("us-east-1"),

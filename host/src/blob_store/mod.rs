@@ -9,6 +9,7 @@
 //! Plain code with its own error and info types; the server's `blob`
 //! module answers the `blob-store` interface with it.
 
+mod connect;
 pub mod fs;
 pub mod s3;
 

@@ -1,7 +1,8 @@
 //! The S3 blob store (`storage-backend = "s3"`): every object of every
 //! container in one S3 bucket (`storage-s3-bucket`), at the key
 //! `<container>/<key>`, reached over HTTP with SigV4-signed requests
-//! (`rusty-s3` signs, hyper sends). Nothing is kept locally, so two
+//! (`rusty-s3` signs, hyper sends; TLS for `https://` endpoints, see
+//! `connect`). Nothing is kept locally, so two
 //! supalite processes on the same database and bucket serve the same
 //! objects.
 //!
@@ -18,7 +19,8 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use super::connect::Connector;
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rusty_s3::actions::ObjectIdentifier;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
@@ -50,6 +52,9 @@ pub struct Settings {
     pub path_style: bool,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    /// PEM certificates trusted for an `https://` endpoint besides the
+    /// Mozilla roots (`storage-s3-ca-file`, read at start).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// The S3 store; cheap to clone (writers hold one).
@@ -61,7 +66,7 @@ pub struct S3Store {
 struct Inner {
     bucket: Bucket,
     credentials: Option<Credentials>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -126,12 +131,6 @@ impl S3Store {
         let url: url::Url = endpoint
             .parse()
             .map_err(|e| format!("storage-s3-endpoint {endpoint:?}: {e}"))?;
-        if url.scheme() != "http" {
-            return Err(format!(
-                "storage-s3-endpoint {endpoint:?}: only http:// endpoints are served so far \
-                 (TLS to S3 is not built yet; put a local TLS proxy or an S3 gateway in front)"
-            ));
-        }
         let ip_host = matches!(url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)))
             || url.host_str() == Some("localhost");
         let style = if s.path_style || ip_host {
@@ -152,7 +151,7 @@ impl S3Store {
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(HttpConnector::new());
+            .build(Connector::new(s.ca_pem.as_deref())?);
         Ok(S3Store {
             inner: Arc::new(Inner {
                 bucket,
@@ -195,7 +194,16 @@ impl S3Store {
         let req = req.body(Full::new(body)).map_err(other)?;
         match tokio::time::timeout(ANSWER_TIMEOUT, self.inner.client.request(req)).await {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(other(format!("S3 request failed: {e}"))),
+            Ok(Err(e)) => {
+                // hyper's error names the stage; its sources say why.
+                let mut why = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    why = format!("{why}: {s}");
+                    source = s.source();
+                }
+                Err(other(format!("S3 request failed: {why}")))
+            }
             Err(_) => Err(other(format!(
                 "S3 did not answer in {} s",
                 ANSWER_TIMEOUT.as_secs()
@@ -567,6 +575,7 @@ mod tests {
             path_style: false,
             access_key_id: Some("k".into()),
             secret_access_key: None,
+            ca_pem: None,
         };
         assert!(S3Store::new(&s).unwrap_err().contains("go together"));
         s.secret_access_key = Some("s".into());
@@ -576,8 +585,11 @@ mod tests {
         s.bucket = String::new();
         assert!(S3Store::new(&s).is_err());
         s.bucket = "b".into();
+        s.endpoint = "ftp://s3.example.com".into();
+        assert!(S3Store::new(&s).is_err());
         s.endpoint = "https://s3.example.com".into();
-        assert!(S3Store::new(&s).unwrap_err().contains("http://"));
+        s.ca_pem = Some(b"not a certificate".to_vec());
+        assert!(S3Store::new(&s).unwrap_err().contains("storage-s3-ca-file"));
         assert!(S3Store::create(&store, "b", "../x", 10).is_err());
     }
 }
