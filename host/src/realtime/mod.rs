@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn the_rfc_6455_accept_key() {
-        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxAZHbB+xPsmrQ/4P+o=");
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
