@@ -301,3 +301,45 @@ EXCEPTION WHEN duplicate_table OR duplicate_object OR duplicate_function OR uniq
   NULL;
 END
 $storage$;
+
+-- Realtime (`/realtime/v1`, host/src/realtime): Supabase's publication
+-- (`alter publication supabase_realtime add table t` enables a table), and
+-- the capture that works on PGlite too (no logical replication): a row
+-- trigger, kept in step with the publication by the host, writes each
+-- change into realtime.supalite_changes, which the host reads after commit
+-- and deletes as it delivers. The same on PostgreSQL in this slice.
+DO $realtime$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'supabase_realtime') THEN
+    CREATE PUBLICATION supabase_realtime;
+  END IF;
+  IF to_regclass('realtime.supalite_changes') IS NULL THEN
+    CREATE SCHEMA IF NOT EXISTS realtime;
+    GRANT USAGE ON SCHEMA realtime TO anon, authenticated, service_role;
+    CREATE TABLE realtime.supalite_changes (
+      id bigserial PRIMARY KEY,
+      schema_name text NOT NULL,
+      table_name text NOT NULL,
+      op text NOT NULL,
+      record jsonb,
+      old_record jsonb,
+      commit_timestamp text NOT NULL
+    );
+    REVOKE ALL ON realtime.supalite_changes FROM PUBLIC;
+    CREATE FUNCTION realtime.supalite_capture() RETURNS trigger
+      LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $f$
+    BEGIN
+      INSERT INTO realtime.supalite_changes (schema_name, table_name, op, record, old_record, commit_timestamp)
+      VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP,
+        CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
+        CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
+        to_char(statement_timestamp() AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+      RETURN NULL;
+    END
+    $f$;
+    REVOKE ALL ON FUNCTION realtime.supalite_capture() FROM PUBLIC;
+  END IF;
+EXCEPTION WHEN duplicate_table OR duplicate_object OR duplicate_function OR duplicate_schema OR unique_violation THEN
+  NULL;
+END
+$realtime$;

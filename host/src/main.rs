@@ -11,6 +11,7 @@ mod db;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod frames;
 mod keys;
+mod realtime;
 mod reload;
 mod schema_cache;
 mod server;

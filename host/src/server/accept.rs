@@ -120,14 +120,24 @@ async fn connection(
     let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
         let pipeline = current.get();
         req.extensions_mut().insert(Peer(peer));
-        async move { Ok::<_, std::convert::Infallible>(pipeline.handle(req).await) }
+        async move {
+            // Realtime: the websocket upgrade, before the wasi:http pipeline.
+            if crate::realtime::is_websocket(&req) {
+                use http_body_util::BodyExt;
+                let resp = pipeline.realtime().upgrade(req);
+                return Ok(resp.map(|b| b.map_err(|never| match never {}).boxed_unsync()));
+            }
+            Ok::<_, std::convert::Infallible>(pipeline.handle(req).await)
+        }
     });
     let conn = http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_headers(4 * MAX_HEADERS)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(LenientTargets::new(stream)), service);
+        .serve_connection(TokioIo::new(LenientTargets::new(stream)), service)
+        // Realtime's websocket (`crate::realtime`).
+        .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

@@ -65,6 +65,8 @@ type App = RequestLog<HttpLimits<RequestId<ForwardedFor<AnonBudget<Router<Route>
 pub struct Pipeline {
     pool: Arc<Pool>,
     app: App,
+    /// `/realtime/v1` (its hub kept across reloads).
+    realtime: Arc<crate::realtime::Realtime>,
 }
 
 /// The routes of `cfg.routes` on the gateway, and the gateway as the
@@ -142,6 +144,7 @@ impl Pipeline {
             db,
             schema,
             upstreams,
+            None,
         )
     }
 
@@ -156,6 +159,7 @@ impl Pipeline {
             db,
             schema,
             upstreams,
+            Some(self.realtime.clone()),
         )
     }
 
@@ -166,7 +170,13 @@ impl Pipeline {
         db: Option<Database>,
         schema: Option<Arc<SchemaCache>>,
         upstreams: Upstreams,
+        realtime: Option<Arc<crate::realtime::Realtime>>,
     ) -> Result<Pipeline> {
+        let realtime = Arc::new(crate::realtime::Realtime::new(
+            realtime,
+            jwt_settings(cfg),
+            db.clone(),
+        ));
         let pool = Arc::new(Pool::new(engine, cfg, composed, db, schema, upstreams)?);
         let app = ServiceBuilder::new()
             .layer(RequestLogLayer)
@@ -178,7 +188,11 @@ impl Pipeline {
                 jwt_settings(cfg),
             ))
             .service(routes(cfg, &pool));
-        Ok(Pipeline { pool, app })
+        Ok(Pipeline {
+            pool,
+            app,
+            realtime,
+        })
     }
 
     /// Instantiates the pipeline once (what fails at instantiation fails
@@ -194,6 +208,11 @@ impl Pipeline {
         } else {
             "wasi:http/incoming-handler"
         }
+    }
+
+    /// `/realtime/v1`.
+    pub(super) fn realtime(&self) -> &Arc<crate::realtime::Realtime> {
+        &self.realtime
     }
 
     /// One request through the stack (its `Peer` in its extensions).

@@ -1,0 +1,233 @@
+//! The channels of every socket: who joined which topic (with what config
+//! and identity), fan-out of broadcasts, presence per topic. One lock,
+//! held only to copy out or enqueue: a send never waits on a socket (each
+//! has a bounded outbox; one that overflows is closed, see `Outbox`).
+
+use realtime::join::Binding;
+use realtime::presence::{self, Entry};
+use realtime::{frame, Body, Frame, Msg, Vsn};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Frames waiting per socket at most; past it the socket is closed.
+pub const OUTBOX_FRAMES: usize = 1024;
+
+/// Who a channel acts as: the role and claims of its token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub role: String,
+    pub claims_json: String,
+}
+
+/// A socket's queue of frames to write, and its kill switch.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: tokio::sync::mpsc::Sender<Message>,
+    overflow: Arc<tokio::sync::Notify>,
+}
+
+impl Outbox {
+    pub fn new() -> (Outbox, tokio::sync::mpsc::Receiver<Message>, Arc<tokio::sync::Notify>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(OUTBOX_FRAMES);
+        let overflow = Arc::new(tokio::sync::Notify::new());
+        (
+            Outbox {
+                tx,
+                overflow: overflow.clone(),
+            },
+            rx,
+            overflow,
+        )
+    }
+
+    /// Queues a frame; a full queue closes the socket (a slow consumer).
+    pub fn send(&self, f: Frame) {
+        let m = match f {
+            Frame::Text(t) => Message::text(t),
+            Frame::Binary(b) => Message::binary(b),
+        };
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = self.tx.try_send(m) {
+            self.overflow.notify_one();
+        }
+    }
+
+    /// Queues a frame as is (a close), if there is room.
+    pub fn raw(&self, m: Message) {
+        let _ = self.tx.try_send(m);
+    }
+
+    pub fn msg(&self, vsn: Vsn, m: &Msg) {
+        self.send(frame::encode(vsn, m));
+    }
+}
+
+/// One socket's membership of one topic.
+#[derive(Clone)]
+pub struct Member {
+    pub out: Outbox,
+    pub vsn: Vsn,
+    pub join_ref: Option<String>,
+    pub broadcast_self: bool,
+    pub bindings: Vec<Binding>,
+    /// Changes with a larger id are this member's (the feed's position
+    /// when it joined).
+    pub since: i64,
+    pub identity: Arc<Mutex<Identity>>,
+}
+
+#[derive(Default)]
+struct Topic {
+    members: HashMap<u64, Member>,
+    /// (socket, entry): one presence per socket and topic.
+    presence: Vec<(u64, Entry)>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    topics: Mutex<HashMap<String, Topic>>,
+    next: AtomicU64,
+    /// Members with `postgres_changes` bindings.
+    pg_members: AtomicU64,
+    /// Woken when the first such member joins.
+    pub pg_joined: tokio::sync::Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Hub {
+    /// A new socket id (also used for presence refs).
+    pub fn next_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn has_pg_members(&self) -> bool {
+        self.pg_members.load(Ordering::Relaxed) > 0
+    }
+
+    /// Adds (or replaces) `socket`'s membership of `topic`; the presence
+    /// state of the topic, for the joiner.
+    pub fn join(&self, topic: &str, socket: u64, m: Member) -> Value {
+        let pg = !m.bindings.is_empty();
+        let mut topics = lock(&self.topics);
+        let t = topics.entry(topic.to_string()).or_default();
+        if let Some(old) = t.members.insert(socket, m) {
+            if !old.bindings.is_empty() {
+                self.pg_members.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if pg && self.pg_members.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.pg_joined.notify_one();
+        }
+        presence::by_key(t.presence.iter().map(|(_, e)| e))
+    }
+
+    /// Removes `socket` from `topic`; its presence leaves.
+    pub fn leave(&self, topic: &str, socket: u64) {
+        let mut topics = lock(&self.topics);
+        let Some(t) = topics.get_mut(topic) else { return };
+        if let Some(old) = t.members.remove(&socket) {
+            if !old.bindings.is_empty() {
+                self.pg_members.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        Self::untrack_locked(topic, t, socket);
+        if t.members.is_empty() && t.presence.is_empty() {
+            topics.remove(topic);
+        }
+    }
+
+    /// Removes `socket` from every topic (it closed).
+    pub fn drop_socket(&self, topics_of_socket: &[String], socket: u64) {
+        for t in topics_of_socket {
+            self.leave(t, socket);
+        }
+    }
+
+    /// A user broadcast to the topic's members (the sender too with `self`).
+    pub fn broadcast(&self, topic: &str, from: u64, event: &str, meta: Option<&Value>, body: &Body) {
+        let topics = lock(&self.topics);
+        let Some(t) = topics.get(topic) else { return };
+        let mut cache: [Option<Option<Frame>>; 2] = [None, None];
+        for (id, m) in &t.members {
+            if *id == from && !m.broadcast_self {
+                continue;
+            }
+            let slot = &mut cache[(m.vsn == Vsn::V2) as usize];
+            let f = slot.get_or_insert_with(|| frame::encode_broadcast(m.vsn, topic, event, meta, body));
+            if let Some(f) = f {
+                m.out.send(f.clone());
+            }
+        }
+    }
+
+    /// `socket` tracks `meta` under `key` (replacing what it tracked).
+    pub fn track(&self, topic: &str, socket: u64, key: &str, meta: Value) {
+        let mut topics = lock(&self.topics);
+        let Some(t) = topics.get_mut(topic) else { return };
+        let leaves: Vec<Entry> = t
+            .presence
+            .iter()
+            .filter(|(s, _)| *s == socket)
+            .map(|(_, e)| e.clone())
+            .collect();
+        t.presence.retain(|(s, _)| *s != socket);
+        let entry = Entry {
+            key: key.to_string(),
+            phx_ref: format!("F{:x}", self.next_id()),
+            meta,
+        };
+        t.presence.push((socket, entry.clone()));
+        Self::diff_locked(topic, t, &[entry], &leaves);
+    }
+
+    pub fn untrack(&self, topic: &str, socket: u64) {
+        let mut topics = lock(&self.topics);
+        if let Some(t) = topics.get_mut(topic) {
+            Self::untrack_locked(topic, t, socket);
+        }
+    }
+
+    fn untrack_locked(topic: &str, t: &mut Topic, socket: u64) {
+        let leaves: Vec<Entry> = t
+            .presence
+            .iter()
+            .filter(|(s, _)| *s == socket)
+            .map(|(_, e)| e.clone())
+            .collect();
+        if leaves.is_empty() {
+            return;
+        }
+        t.presence.retain(|(s, _)| *s != socket);
+        Self::diff_locked(topic, t, &[], &leaves);
+    }
+
+    fn diff_locked(topic: &str, t: &Topic, joins: &[Entry], leaves: &[Entry]) {
+        let payload = presence::diff(joins, leaves);
+        for m in t.members.values() {
+            let msg = frame::push(topic, m.join_ref.as_deref(), "presence_diff", payload.clone());
+            m.out.msg(m.vsn, &msg);
+        }
+    }
+
+    /// Every member with a binding on `schema.table`, as (topic, member).
+    pub fn pg_members_of(&self, schema: &str, table: &str) -> Vec<(String, Member)> {
+        let topics = lock(&self.topics);
+        let mut out = Vec::new();
+        for (name, t) in topics.iter() {
+            for m in t.members.values() {
+                if m.bindings.iter().any(|b| {
+                    (b.schema == "*" || b.schema == schema)
+                        && b.table.as_deref().is_none_or(|x| x == table)
+                }) {
+                    out.push((name.clone(), m.clone()));
+                }
+            }
+        }
+        out
+    }
+}
