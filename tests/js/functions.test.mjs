@@ -28,7 +28,7 @@ test('invoke a sub-path with a method and a query', async () => {
 
 test('binary bodies both ways', async () => {
   const bytes = new Uint8Array(4096).map((_, i) => (i * 7) % 256);
-  const { data, error } = await supabase.functions.invoke('hello/binary', { body: bytes });
+  const { data, error } = await supabase.functions.invoke('hello/binary', { body: new Blob([bytes]) });
   assert.equal(error, null);
   const back = new Uint8Array(await data.arrayBuffer());
   assert.deepEqual(back, bytes);

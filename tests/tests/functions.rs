@@ -288,7 +288,8 @@ fn limits_and_traps_end_one_invocation_and_the_server_keeps_serving() {
         assert!(started.elapsed() < Duration::from_millis(1500), "blocked by the loop: {:?}", started.elapsed());
         assert_eq!(looping.join().unwrap(), 546);
     });
-    assert!(!s.log().contains("panicked"), "{}", s.log());
+    // The function's own panic message is in the log; the host never panics.
+    assert!(!s.log().contains("panicked at host/"), "{}", s.log());
 }
 
 #[test]
