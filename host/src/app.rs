@@ -124,6 +124,8 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) 
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    // The functions' `SUPABASE_URL` and own origin.
+    crate::functions::set_listen_addr(addr);
     let keys = keys::api_keys(&cfg.jwt_secret, cfg.jwt_secret_is_base64).ok();
     // Signals are taken over before the server says it is ready.
     let stop = shutdown_signal()?;

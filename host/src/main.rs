@@ -10,6 +10,8 @@ mod config;
 mod db;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod frames;
+// Edge functions (`/functions/v1`): the user's wasi:http components.
+mod functions;
 mod keys;
 mod realtime;
 mod reload;

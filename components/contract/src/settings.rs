@@ -496,6 +496,40 @@ settings! {
         kind: Number, default: Value("64"),
         about: "PGlite's scheduler: anonymous transactions of one client address waiting for the session at most; more answer 503 `53300` with `Retry-After` at once (`0` = no cap). Fair queuing already keeps one address's queue from delaying others; this bounds how much it may pile up. Not much lower: a server-side app or a test behind one address may well send 16–32 anonymous requests at once",
     }
+    // Edge functions (`/functions/v1/NAME`, host/src/functions): the host
+    // alone reads these rows.
+    FUNCTIONS_DIR {
+        kind: Path, default: Value("supabase/functions"),
+        about: "edge functions directory (as the Supabase CLI's): `NAME/function.wasm` (a `wasi:http/incoming-handler` component) is served at `/functions/v1/NAME`; `.env` there and in `NAME/` add to its environment; a changed file is picked up on the next request",
+    }
+    FUNCTIONS_NO_VERIFY_JWT {
+        kind: List, default: Unset,
+        about: "functions called without a token check (the CLI's `[functions.NAME] verify_jwt = false`); the others answer 401 `{\"msg\":\"Invalid JWT\"}` to a missing or bad token before they run",
+    }
+    FUNCTIONS_SECRET_GRANTS {
+        kind: List, default: Unset,
+        about: "functions whose environment has `SUPABASE_SERVICE_ROLE_KEY` and `SUPABASE_DB_URL` (the others get `SUPABASE_URL` and `SUPABASE_ANON_KEY` only)",
+    }
+    FUNCTIONS_ALLOWED_ORIGINS {
+        kind: List, default: Unset,
+        about: "origins (`https://api.example.com`) functions may send HTTP requests to besides supalite's own; any other is refused (`HTTP-request-denied`)",
+    }
+    FUNCTIONS_MEMORY_MB {
+        kind: Number, default: Value("256"),
+        about: "the most memory one function instance may grow to (the edge runtime's `memoryLimitMb`); past it 546 `WORKER_LIMIT`",
+    }
+    FUNCTIONS_CPU_TIME_MS {
+        kind: Number, default: Value("2000"),
+        about: "the most CPU time (wasm time, sampled by epoch ticks) one invocation may use (the edge runtime's `cpuTimeHardLimitMs`); past it 546 `WORKER_LIMIT`",
+    }
+    FUNCTIONS_WALL_CLOCK_MS {
+        kind: Number, default: Value("400000"),
+        about: "the longest one invocation may take, wall clock (the edge runtime's `workerTimeoutMs`); past it 546 `WORKER_LIMIT`",
+    }
+    FUNCTIONS_MAX_BODY_BYTES {
+        kind: Number, default: Value("20971520"),
+        about: "the largest request body and the largest response body (bytes) of one invocation; a larger request is refused with 413 before the function runs, a larger response is cut off (546 `WORKER_LIMIT` if nothing was sent yet)",
+    }
 }
 
 /// A table of the config file that is not a setting of its own.

@@ -8,6 +8,7 @@
 //!     /auth/v1 (auth)  → Permits → Deadline → BodyBudget → Gateway
 //!     /storage/v1 (storage) → Deadline → Gateway through wasi:http (bodies
 //!                          streamed, the storage role enforces its size limits)
+//!     /functions/v1 → the user's function components (`crate::functions`)
 //!     anything else    → Deadline → BodyBudget → Gateway (the rewriter answers 404)
 //! ```
 //!
@@ -100,6 +101,14 @@ fn routes(cfg: &Config, pool: &Arc<Pool>) -> Router<Route> {
             }
         };
         table = table.route(prefix, service);
+    }
+    // Edge functions (issue 29): `/functions/v1/NAME` runs the user's
+    // wasi:http component (`crate::functions`), beside the pipeline.
+    match crate::functions::Functions::new(cfg, jwt_settings(cfg)) {
+        Ok(functions) => {
+            table = table.route(crate::functions::policy::PREFIX, Route::new(functions));
+        }
+        Err(e) => tracing::warn!("edge functions are not served: {e:#}"),
     }
     table.fallback(Route::new(gateway))
 }
