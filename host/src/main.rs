@@ -11,6 +11,8 @@ mod db;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod frames;
 mod keys;
+mod mail;
+mod smtp;
 mod reload;
 mod schema_cache;
 mod server;
