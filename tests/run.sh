@@ -52,6 +52,11 @@ if ! have_wasmtime; then
 fi
 done_step
 
+step "pip: aiosmtpd 1.4.6 (a real SMTP server for the auth e-mail tests)"
+python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet "aiosmtpd==1.4.6" \
+  || python3 -m pip install --quiet --break-system-packages "aiosmtpd==1.4.6"
+done_step
+
 step "npm ci (tests/js: @supabase/supabase-js, playwright-core)"
 (cd tests/js && npm ci --no-audit --no-fund)
 done_step

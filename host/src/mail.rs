@@ -22,13 +22,7 @@ pub const KEEP: usize = 200;
 pub const MAX_MESSAGE_BYTES: usize = 256 << 10;
 
 /// One e-mail, as the auth role hands it over.
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
+pub use crate::smtp::{Message, Smtp};
 
 /// Where e-mails go.
 #[derive(Debug, Clone, Default)]
@@ -39,12 +33,6 @@ pub struct Mailer {
     pub from_name: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub credentials: Option<(String, String)>,
-}
 
 impl Mailer {
     pub fn from_config(cfg: &crate::config::Config) -> Mailer {

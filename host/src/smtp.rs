@@ -3,7 +3,22 @@
 //! text and HTML (RFC 2045 quoted-printable-free: base64 bodies), every
 //! step under a timeout. No STARTTLS/TLS (not written yet).
 
-use crate::mail::{Message, Smtp};
+/// An SMTP server.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub credentials: Option<(String, String)>,
+}
+
+/// One e-mail.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
