@@ -53,12 +53,12 @@ fi
 done_step
 
 # Python test servers, pinned in tests/requirements.txt, installed when missing.
-step "Python test servers (tests/requirements.txt: moto[server] for the S3 blob store)"
-if ! python3 -c "import moto.server" 2>/dev/null; then
+step "Python test servers (tests/requirements.txt: moto[server] for the S3 blob store, aiosmtpd for e-mail)"
+if ! python3 -c "import moto.server, aiosmtpd" 2>/dev/null; then
   python3 -m pip install --quiet -r tests/requirements.txt 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages -r tests/requirements.txt
 fi
-python3 -c "import moto; print('moto', moto.__version__)"
+python3 -c "import moto, aiosmtpd; print('moto', moto.__version__, 'aiosmtpd', aiosmtpd.__version__)"
 done_step
 
 step "npm ci (tests/js: @supabase/supabase-js, playwright-core)"

@@ -128,6 +128,53 @@ CREATE UNLOGGED TABLE IF NOT EXISTS auth.rate_limits (
   hits integer NOT NULL
 );
 
+-- --- auth e-mail (issue 26): GoTrue's columns for e-mail change,
+-- reauthentication and phone change, its one-time tokens and identities.
+-- (Skipped on a table this user does not own: a Supabase dump has them.)
+DO $auth_email$
+BEGIN
+ALTER TABLE auth.users
+  ADD COLUMN IF NOT EXISTS email_change_token_new varchar(255),
+  ADD COLUMN IF NOT EXISTS email_change varchar(255),
+  ADD COLUMN IF NOT EXISTS email_change_sent_at timestamptz,
+  ADD COLUMN IF NOT EXISTS email_change_token_current varchar(255) DEFAULT '',
+  ADD COLUMN IF NOT EXISTS email_change_confirm_status smallint DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS phone_change text DEFAULT '',
+  ADD COLUMN IF NOT EXISTS phone_change_token varchar(255) DEFAULT '',
+  ADD COLUMN IF NOT EXISTS phone_change_sent_at timestamptz,
+  ADD COLUMN IF NOT EXISTS reauthentication_token varchar(255) DEFAULT '',
+  ADD COLUMN IF NOT EXISTS reauthentication_sent_at timestamptz;
+EXCEPTION WHEN insufficient_privilege THEN NULL;
+END
+$auth_email$;
+CREATE TABLE IF NOT EXISTS auth.identities (
+  provider_id text NOT NULL,
+  user_id uuid NOT NULL REFERENCES auth.users(id) ON DELETE CASCADE,
+  identity_data jsonb NOT NULL,
+  provider text NOT NULL,
+  last_sign_in_at timestamptz,
+  created_at timestamptz,
+  updated_at timestamptz,
+  email text GENERATED ALWAYS AS (lower(identity_data->>'email')) STORED,
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  UNIQUE (provider_id, provider)
+);
+CREATE INDEX IF NOT EXISTS identities_user_id_idx ON auth.identities (user_id);
+-- GoTrue's token_type is an enum; text with the same values here.
+CREATE TABLE IF NOT EXISTS auth.one_time_tokens (
+  id uuid PRIMARY KEY,
+  user_id uuid NOT NULL REFERENCES auth.users(id) ON DELETE CASCADE,
+  token_type text NOT NULL CHECK (token_type IN ('confirmation_token', 'reauthentication_token', 'recovery_token',
+                                                 'email_change_token_new', 'email_change_token_current', 'phone_change_token')),
+  token_hash text NOT NULL CHECK (char_length(token_hash) > 0),
+  relates_to text NOT NULL,
+  created_at timestamp without time zone NOT NULL DEFAULT now(),
+  updated_at timestamp without time zone NOT NULL DEFAULT now(),
+  UNIQUE (user_id, token_type)
+);
+CREATE INDEX IF NOT EXISTS one_time_tokens_token_hash_idx ON auth.one_time_tokens (token_hash);
+-- --- end auth e-mail ---
+
 -- Supabase Storage's schema (`/storage/v1`; supabase/storage's tenant
 -- migrations, the tables, columns, functions and grants its API, storage-js
 -- and the documented RLS policies use). Created once, when the schema does

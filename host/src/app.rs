@@ -4,7 +4,7 @@
 //! SIGTERM or SIGINT, then stops them in order.
 
 use crate::config::{Backend, Config, Overrides};
-use crate::{admin, blob_store, compose, db, keys, reload, schema_cache, server, supervisor};
+use crate::{admin, blob_store, compose, db, keys, mail, reload, schema_cache, server, supervisor};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,6 +120,28 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) 
         }
         None => None,
     };
+    // --- the mail catcher (auth e-mail, issue 26) ---
+    let catcher_port = cfg
+        .values
+        .text(&contract::settings::MAIL_CATCHER_PORT)
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(0);
+    if catcher_port != 0 {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], catcher_port));
+        match server::listen(addr).await {
+            Ok(l) => {
+                println!("Mail catcher URL: http://{}", l.local_addr()?);
+                let mut stop = stop_tx.subscribe();
+                tokio::spawn(mail::serve(l, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }));
+            }
+            // Another server (another supalite, the CLI's Mailpit) has the
+            // port: the API serves on, the caught e-mails just go unseen.
+            Err(e) => tracing::warn!(%addr, error = %e, "the mail catcher cannot listen (mail-catcher-port); e-mails are still kept, unseen"),
+        }
+    }
+    // --- end mail catcher ---
     let listener = server::listen(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;

@@ -225,7 +225,7 @@ fn world_imports(role: &str) -> &'static [&'static str] {
             "supalite:api/backend",
             "supalite:api/storage",
         ],
-        "auth" => &[ADMIN_SQL, "supalite:api/sql-types"],
+        "auth" => &[ADMIN_SQL, "supalite:api/sql-types", "supalite:api/mailer"],
         "bridge" => &[
             "supalite:api/sql",
             "supalite:api/sql-types",

@@ -13,7 +13,9 @@ mod frames;
 // Edge functions (`/functions/v1`): the user's wasi:http components.
 mod functions;
 mod keys;
+mod mail;
 mod realtime;
+mod smtp;
 mod reload;
 mod schema_cache;
 mod server;

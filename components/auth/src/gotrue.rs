@@ -9,6 +9,9 @@
 //! Plain Rust over a [`Sql`] trait, so the component glue stays thin.
 
 use crate::verify::{self, Settings};
+
+#[path = "email.rs"]
+mod email;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -52,6 +55,20 @@ pub struct AuthConfig {
     /// `POST /signup` without an e-mail signs in an anonymous user
     /// (`supabase.auth.signInAnonymously()`; off by default, as Supabase's).
     pub anonymous_sign_ins: bool,
+    // --- e-mail flows (issue 26) ---
+    /// GoTrue's `SITE_URL`: where links redirect by default.
+    pub site_url: String,
+    /// GoTrue's `URI_ALLOW_LIST` (globs).
+    pub redirect_urls: Vec<String>,
+    /// Seconds an e-mailed code or link is valid.
+    pub otp_exp: u64,
+    pub otp_length: usize,
+    /// E-mails per hour (all users; GoTrue counts them without autoconfirm).
+    pub rate_limit_email_sent: u32,
+    /// Seconds between two e-mails of a kind to one user.
+    pub max_frequency: u64,
+    /// E-mail change confirmed from both addresses.
+    pub secure_email_change: bool,
 }
 
 use contract::settings as s;
@@ -75,6 +92,16 @@ impl AuthConfig {
                 .number(&var)
                 .unwrap_or_default(),
             anonymous_sign_ins: s::AUTH_ANONYMOUS_SIGN_INS.flag(&var),
+            site_url: s::AUTH_SITE_URL.text_or_default(&var),
+            redirect_urls: s::AUTH_ADDITIONAL_REDIRECT_URLS.list(&var),
+            otp_exp: s::AUTH_MAILER_OTP_EXP.number(&var).unwrap_or(3600),
+            otp_length: s::AUTH_MAILER_OTP_LENGTH
+                .number::<usize>(&var)
+                .unwrap_or(6)
+                .clamp(6, 10),
+            rate_limit_email_sent: s::AUTH_RATE_LIMIT_EMAIL_SENT.number(&var).unwrap_or(30),
+            max_frequency: s::AUTH_SMTP_MAX_FREQUENCY.number(&var).unwrap_or(60),
+            secure_email_change: s::AUTH_DOUBLE_CONFIRM_CHANGES.flag(&var),
         }
     }
 }
@@ -111,7 +138,13 @@ const USER_JSON: &str = "json_build_object(
   'last_sign_in_at', u.last_sign_in_at,
   'app_metadata', coalesce(u.raw_app_meta_data, '{}'::jsonb),
   'user_metadata', coalesce(u.raw_user_meta_data, '{}'::jsonb),
-  'identities', '[]'::json, 'created_at', u.created_at, 'updated_at', u.updated_at,
+  'identities', coalesce((SELECT json_agg(json_build_object(
+      'identity_id', i.id, 'id', i.provider_id, 'user_id', i.user_id, 'identity_data', i.identity_data,
+      'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', i.created_at,
+      'updated_at', i.updated_at, 'email', i.email) ORDER BY i.created_at)
+    FROM auth.identities i WHERE i.user_id = u.id), '[]'::json),
+  'created_at', u.created_at, 'updated_at', u.updated_at,
+  'new_email', nullif(u.email_change, ''), 'invited_at', u.invited_at,
   'banned_until', u.banned_until, 'is_anonymous', u.is_anonymous)::text";
 
 fn random_token() -> String {
@@ -171,16 +204,25 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// checkmail's `ValidateFormat` (GoTrue's): the local part of
+/// `a-zA-Z0-9.!#$%&'*+/=?^_\`{|}~-`, the domain of labels of letters, digits
+/// and inner hyphens (here at least two of them).
 fn valid_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else {
+    let Some((local, domain)) = e.rsplit_once('@') else {
         return false;
     };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !e.contains(char::is_whitespace)
-        && e.len() <= 255
+    let local_ok = !local.is_empty()
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    local_ok && domain.contains('.') && domain.split('.').all(label_ok) && e.len() <= 255
 }
 
 fn check_password(p: &str) -> Result<(), Response> {
@@ -211,8 +253,14 @@ fn str_field<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(Value::as_str)
 }
 
+/// Sends an e-mail (the `mailer` import): `Err` says why it was not sent.
+pub trait Mail {
+    fn send(&self, to: &str, subject: &str, text: &str, html: &str) -> Result<(), String>;
+}
+
 pub struct Ctx<'a> {
     pub cfg: &'a AuthConfig,
+    pub mail: &'a dyn Mail,
     pub verify: &'a Settings,
     pub sql: &'a dyn Sql,
     /// `iss` of issued tokens: `<scheme>://<host>/auth/v1`.
@@ -397,7 +445,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn signup(&self, body: &[u8], headers: &[(String, String)]) -> Result<Response, Response> {
+    fn signup(&self, query: &str, body: &[u8], headers: &[(String, String)]) -> Result<Response, Response> {
         if self.cfg.disable_signup {
             return Err(error(
                 422,
@@ -430,10 +478,29 @@ impl Ctx<'_> {
             ));
         }
         check_password(password)?;
-        let id = self.create_user(&email, password, self.cfg.autoconfirm, &data, &json!({}))?;
+        let redirect = self.referrer(query, headers);
+        let id = match self.create_user(&email, Some(password), self.cfg.autoconfirm, &data, &json!({})) {
+            Ok(id) => id,
+            // GoTrue sends an unconfirmed user's confirmation again.
+            Err(e) if e.status == 422 && !self.cfg.autoconfirm => {
+                let rows = self.one(
+                    "SELECT id::text FROM auth.users WHERE email = $1 AND email_confirmed_at IS NULL AND deleted_at IS NULL",
+                    vec![Some(email.clone())],
+                )?;
+                let id = rows.first().and_then(|r| r[0].clone()).ok_or(e)?;
+                self.send_confirmation(&id, &email, &redirect)?;
+                return Ok(json_response(200, self.user_json(&id)?.unwrap_or(Value::Null)));
+            }
+            Err(e) => return Err(e),
+        };
         if self.cfg.autoconfirm {
             self.sign_in(&id, "password")
         } else {
+            // The confirmation e-mail; a sign-up whose mail fails leaves no user.
+            if let Err(e) = self.send_confirmation(&id, &email, &redirect) {
+                self.one("DELETE FROM auth.users WHERE id = $1::uuid", vec![Some(id)])?;
+                return Err(e);
+            }
             let user = self.user_json(&id)?.unwrap_or(Value::Null);
             Ok(json_response(200, user))
         }
@@ -469,26 +536,35 @@ impl Ctx<'_> {
         self.sign_in(&id, "anonymous")
     }
 
+    /// A new e-mail user and its `email` identity; no password: none
+    /// (invited, or signed up by magic link).
     fn create_user(
         &self,
         email: &str,
-        password: &str,
+        password: Option<&str>,
         confirmed: bool,
         user_meta: &Value,
         app_meta: &Value,
     ) -> Result<String, Response> {
-        let hash = hash_password(password)?;
+        let hash = match password {
+            Some(p) => hash_password(p)?,
+            None => String::new(),
+        };
         let mut app = json!({"provider": "email", "providers": ["email"]});
         if let (Some(a), Some(extra)) = (app.as_object_mut(), app_meta.as_object()) {
             a.extend(extra.clone());
         }
         let res = self.sql.run(vec![(
-            "INSERT INTO auth.users (id, aud, role, email, encrypted_password, email_confirmed_at, confirmation_sent_at,
+            "WITH u AS (INSERT INTO auth.users (id, aud, role, email, encrypted_password, email_confirmed_at,
                                      raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
-             VALUES (gen_random_uuid(), 'authenticated', 'authenticated', $1, $2,
-                     CASE WHEN $3::boolean THEN now() END, CASE WHEN NOT $3::boolean THEN now() END,
-                     $4::jsonb, $5::jsonb, now(), now(), false)
-             RETURNING id::text"
+               VALUES (gen_random_uuid(), 'authenticated', 'authenticated', $1, $2,
+                       CASE WHEN $3::boolean THEN now() END,
+                       $4::jsonb, $5::jsonb, now(), now(), false)
+               RETURNING id, email),
+             i AS (INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+               SELECT u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', u.email, 'email_verified', $3::boolean, 'phone_verified', false),
+                      'email', now(), now(), now() FROM u)
+             SELECT id::text FROM u"
                 .into(),
             vec![Some(email.into()), Some(hash), Some(confirmed.to_string()), Some(app.to_string()), Some(user_meta.to_string())],
         )]);
@@ -851,7 +927,7 @@ impl Ctx<'_> {
                     .filter(|m| m.is_object())
                     .cloned()
                     .unwrap_or(json!({}));
-                let new_id = self.create_user(&email, &password, confirmed, &um, &am)?;
+                let new_id = self.create_user(&email, Some(&password), confirmed, &um, &am)?;
                 let user = self.user_json(&new_id)?.unwrap_or(Value::Null);
                 Ok(json_response(200, user))
             }
@@ -909,7 +985,20 @@ impl Ctx<'_> {
                     "phone_autoconfirm": false, "sms_provider": "", "saml_enabled": false,
                 }),
             )),
-            ("POST", "/signup") => self.signup(body, headers),
+            ("POST", "/signup") => self.signup(query, body, headers),
+            // --- e-mail flows (issue 26, email.rs) ---
+            ("POST", "/otp") => self
+                .rate_limit("otp", self.cfg.rate_limit_sign_in, self.cfg.rate_limit_window_seconds, headers)
+                .and_then(|()| self.otp(query, headers, body)),
+            ("GET", "/verify") => self.verify_get(query, headers),
+            ("POST", "/verify") => self
+                .rate_limit("verify", self.cfg.rate_limit_sign_in, self.cfg.rate_limit_window_seconds, headers)
+                .and_then(|()| self.verify_post(body)),
+            ("POST", "/recover") => self.recover(query, headers, body),
+            ("POST", "/resend") => self.resend(query, headers, body),
+            ("POST", "/invite") => self.invite(query, headers, body),
+            ("POST", "/admin/generate_link") => self.generate_link(query, headers, body),
+            // --- end e-mail flows ---
             ("POST", "/token") => match query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("grant_type="))
@@ -935,7 +1024,11 @@ impl Ctx<'_> {
             ("GET", "/user") => self.get_user(headers),
             ("PUT", "/user") => self
                 .current(headers)
-                .and_then(|(sub, _)| self.update_user(&sub, &body_json(body)?, false)),
+                .and_then(|(sub, _)| {
+                    let mut b = body_json(body)?;
+                    self.email_change_request(&sub, &mut b, query, headers)?;
+                    self.update_user(&sub, &b, false)
+                }),
             ("POST", "/logout") => self.logout(headers, query),
             (m, p) if p == "/admin/users" || p.starts_with("/admin/users/") => {
                 self.admin(m, &p["/admin/users".len()..], query, headers, body)
@@ -990,7 +1083,8 @@ mod tests {
     #[test]
     fn emails_and_tokens() {
         assert!(valid_email("a@b.co"));
-        for bad in ["", "a", "a@b", "@b.co", "a b@c.de", "a@.de"] {
+        assert!(valid_email("first.last+tag@sub.example.co"));
+        for bad in ["", "a", "a@b", "@b.co", "a b@c.de", "a@.de", "xx:;x@x.x", "a@b@c.de", "a@-b.de"] {
             assert!(!valid_email(bad), "{bad}");
         }
         let t = random_token();

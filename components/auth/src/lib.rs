@@ -7,6 +7,8 @@
 //! Configuration: the JWT settings (see `verifier`) and `SUPALITE_AUTH_*`.
 
 pub mod gotrue;
+pub mod links;
+pub mod mails;
 pub use jwt as verify;
 
 /// Talc instead of Rust's default wasm allocator (dlmalloc): each request
@@ -27,7 +29,7 @@ mod glue {
         })
     }
 
-    use crate::gotrue::{AuthConfig, Ctx, Sql, SqlError};
+    use crate::gotrue::{AuthConfig, Ctx, Mail, Sql, SqlError};
     use crate::verify::Settings;
     use exports::supalite::api::auth::Guest;
     use supalite::api::types::{Request, Response};
@@ -63,6 +65,7 @@ mod glue {
                 .unwrap_or("http");
             let ctx = Ctx {
                 cfg: &cfg,
+                mail: &WitMail,
                 verify: &settings,
                 sql: &WitSql,
                 issuer: format!("{proto}://{host}/auth/v1"),
@@ -73,6 +76,20 @@ mod glue {
                 headers: r.headers,
                 body: r.body,
             }
+        }
+    }
+
+    /// The host's mailer (SMTP or its mail catcher).
+    struct WitMail;
+
+    impl Mail for WitMail {
+        fn send(&self, to: &str, subject: &str, text: &str, html: &str) -> Result<(), String> {
+            supalite::api::mailer::send(&supalite::api::mailer::Message {
+                to: to.into(),
+                subject: subject.into(),
+                text: text.into(),
+                html: html.into(),
+            })
         }
     }
 

@@ -400,6 +400,64 @@ settings! {
         kind: Number, roles: &[Auth], default: Value("30"),
         about: "anonymous sign-ins per client address and hour (GoTrue's `rate_limit_anonymous_users`); `0` = no limit",
     }
+    // --- auth e-mail (issue 26): links, OTPs, mail limits, SMTP, the mail catcher ---
+    AUTH_SITE_URL {
+        kind: Url, roles: &[Auth], default: Value("http://127.0.0.1:3000"),
+        about: "the app's URL (GoTrue's `SITE_URL`, the CLI's `[auth] site_url`): where e-mail links redirect after `/auth/v1/verify` when no allowed `redirect_to` is given",
+    }
+    AUTH_ADDITIONAL_REDIRECT_URLS {
+        kind: List, roles: &[Auth], default: Unset,
+        about: "other URLs an e-mail link may redirect to (GoTrue's `URI_ALLOW_LIST`, the CLI's `additional_redirect_urls`; `*` and `**` globs as GoTrue's); a `redirect_to` outside them and `auth-site-url` is ignored (the site URL is used)",
+    }
+    AUTH_MAILER_OTP_EXP {
+        kind: Number, roles: &[Auth], default: Value("3600"),
+        about: "seconds an e-mailed link or code stays valid (GoTrue's `MAILER_OTP_EXP`, the CLI's `otp_expiry`); then `/verify` answers 403 `otp_expired`",
+    }
+    AUTH_MAILER_OTP_LENGTH {
+        kind: Number, roles: &[Auth], default: Value("6"),
+        about: "digits of an e-mailed one-time code (GoTrue's `MAILER_OTP_LENGTH`, 6 to 10)",
+    }
+    AUTH_RATE_LIMIT_EMAIL_SENT {
+        kind: Number, roles: &[Auth], default: Value("30"),
+        about: "e-mails the auth API sends per hour, all users together, while `auth-autoconfirm` is off (GoTrue's `RATE_LIMIT_EMAIL_SENT`); then 429 `over_email_send_rate_limit` \"email rate limit exceeded\"; `0` = none at all, as GoTrue's",
+    }
+    AUTH_SMTP_MAX_FREQUENCY {
+        kind: Number, roles: &[Auth], default: Value("60"),
+        about: "seconds before another e-mail of the same kind to the same user (GoTrue's `SMTP_MAX_FREQUENCY`, the CLI's `[auth.email] max_frequency`); sooner answers 429 `over_email_send_rate_limit` \"For security purposes, you can only request this after N seconds.\"",
+    }
+    AUTH_DOUBLE_CONFIRM_CHANGES {
+        kind: Flag, roles: &[Auth], default: Value("true"),
+        about: "an e-mail change (`updateUser({ email })` with `auth-autoconfirm = false`) is confirmed by a link to the new address and one to the current one (GoTrue's `MAILER_SECURE_EMAIL_CHANGE_ENABLED`, the CLI's `double_confirm_changes`); `false`: the new address's alone",
+    }
+    AUTH_SMTP_HOST {
+        kind: Text, default: Unset,
+        about: "SMTP server for the auth e-mails (GoTrue's `SMTP_HOST`, the CLI's `[auth.email.smtp] host`); plain SMTP, no TLS. Unset: e-mails go to the built-in mail catcher",
+    }
+    AUTH_SMTP_PORT {
+        kind: Number, default: Value("587"),
+        about: "its port (`SMTP_PORT`)",
+    }
+    AUTH_SMTP_USER {
+        kind: Text, default: Unset,
+        about: "its user name, with `auth-smtp-pass` (`SMTP_USER`); unset: no authentication",
+    }
+    AUTH_SMTP_PASS {
+        kind: Text, secret: true, default: Unset,
+        about: "its password (`SMTP_PASS`)",
+    }
+    AUTH_SMTP_ADMIN_EMAIL {
+        kind: Text, default: Value("admin@email.com"),
+        about: "the e-mails' sender address (`SMTP_ADMIN_EMAIL`, the CLI's `admin_email`)",
+    }
+    AUTH_SMTP_SENDER_NAME {
+        kind: Text, default: Unset,
+        about: "the sender's display name (`SMTP_SENDER_NAME`)",
+    }
+    MAIL_CATCHER_PORT {
+        kind: Number, default: Value("54324"),
+        about: "the built-in mail catcher (as the Supabase CLI's Mailpit on 54324), on 127.0.0.1: the auth e-mails sent while `auth-smtp-host` is unset, the last 200 kept in memory, listed on a web page (`/`) and read through Mailpit's API (`GET /api/v1/messages`, `GET /api/v1/message/{ID}`, `DELETE /api/v1/messages`); `0` = off",
+    }
+    // --- end auth e-mail ---
     STORAGE_BACKEND {
         kind: Choice(&["fs", "s3"]), default: Value("fs"),
         about: "where `/storage/v1` keeps object bytes (metadata is always in the database, `storage.objects`): `fs` = files under `storage-dir`, each written to a temporary file, fsynced and renamed into place (a crash mid-upload leaves no half object); `s3` = one S3-compatible bucket (`storage-s3-*`), objects at `<bucket id>/<name>/<version>`, larger ones as multipart uploads published only when complete, so two instances on one database and bucket serve the same objects. The storage role never sees the S3 credentials: the host holds them",

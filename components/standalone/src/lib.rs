@@ -8,7 +8,10 @@
 //! - `backend`: the adapter's fallback slot when no bridge is composed in;
 //! - `blob-store`: none yet — every call fails with `other("…")`, so the
 //!   storage API answers its errors and the rest of the pipeline serves
-//!   (a filesystem or S3 store for stock hosts is not written yet).
+//!   (a filesystem or S3 store for stock hosts is not written yet);
+//! - `mailer`: none — every send fails, so the auth role answers GoTrue's
+//!   "Error sending … email" (SMTP and the mail catcher are the supalite
+//!   host's).
 
 /// The fallback slot's answer.
 pub fn no_fallback() -> contract::Response {
@@ -81,6 +84,12 @@ mod glue {
         }
         fn record_attempt(_name: String, _attempt: Attempt) {}
         fn record_fallback(_name: String) {}
+    }
+
+    impl exports::supalite::api::mailer::Guest for Standalone {
+        fn send(_m: exports::supalite::api::mailer::Message) -> Result<(), String> {
+            Err("no mailer on this host (SMTP and the mail catcher need supalite's own host)".into())
+        }
     }
 
     impl Backend for Standalone {

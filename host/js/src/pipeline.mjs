@@ -54,6 +54,12 @@ export function apiImports({ run, allowedRoles, schema }) {
       version: () => schema()[0],
     },
     'supalite:api/blob-store': NO_BLOB_STORE,
+    // The auth role's e-mail: SMTP and the mail catcher are the Rust host's.
+    'supalite:api/mailer': {
+      send() {
+        throw Object.assign(new Error('no mailer'), { payload: 'no mailer in the JS hosts yet' });
+      },
+    },
   };
 }
 

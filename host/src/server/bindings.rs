@@ -16,6 +16,7 @@ mod generated {
 pub use generated::supalite::api::admin_sql as wit_admin_sql;
 pub use generated::supalite::api::backend as wit_backend;
 pub use generated::supalite::api::blob_store as wit_blob_store;
+pub use generated::supalite::api::mailer as wit_mailer;
 pub use generated::supalite::api::schema as wit_schema;
 pub use generated::supalite::api::sql as wit_sql;
 pub use generated::supalite::api::types as wit_types;

@@ -22,6 +22,7 @@
 mod accept;
 mod bindings;
 mod blob;
+mod mailer;
 mod caps;
 mod current;
 mod edge;

@@ -49,6 +49,8 @@ pub struct Pool {
     sql_roles: Option<Arc<Vec<String>>>,
     /// The storage role's blob store.
     blobs: Option<Arc<crate::blob_store::Store>>,
+    /// The auth role's e-mail.
+    mailer: Arc<crate::mail::Mailer>,
     /// What each role's granted sockets and filesystem reach.
     caps: Arc<super::caps::Capabilities>,
     /// Requests one instance may serve (1: a fresh instance per request,
@@ -113,6 +115,7 @@ fn linker(engine: &Engine) -> Result<Linker<State>> {
         &mut linker,
         |s| s,
     )?;
+    wit_mailer::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
     upstream::add_to_linker(&mut linker, |s: &mut State| upstream::Imports(&s.upstreams))?;
     Ok(linker)
 }
@@ -167,6 +170,7 @@ impl Pool {
                 crate::blob_store::Store::open(cfg.storage_s3.as_ref(), &cfg.storage_dir)
                     .map_err(anyhow::Error::msg)?,
             )),
+            mailer: Arc::new(crate::mail::Mailer::from_config(cfg)),
             caps: Arc::new(super::caps::Capabilities::new(cfg)),
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
@@ -236,6 +240,7 @@ impl Pool {
                 sql_roles: self.sql_roles.clone(),
                 caps: self.caps.clone(),
                 blobs: self.blobs.clone(),
+                mailer: self.mailer.clone(),
                 preopened,
             },
         );

@@ -127,6 +127,8 @@ pub struct State {
     pub(super) caps: Arc<super::caps::Capabilities>,
     /// The storage role's blob store (`storage-backend = "fs"`).
     pub(super) blobs: Option<Arc<crate::blob_store::Store>>,
+    /// The auth role's e-mail (SMTP or the mail catcher).
+    pub(super) mailer: Arc<crate::mail::Mailer>,
     /// The role of each directory preopened in `wasi`, in order.
     pub(super) preopened: Vec<String>,
 }
