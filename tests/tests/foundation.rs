@@ -126,7 +126,7 @@ fn get_and_post_through_the_pipeline() {
         );
 
         // Unknown prefix and CORS.
-        let r = s.get("/functions/v1/hello", &h);
+        let r = s.get("/graphql/v1", &h);
         assert_eq!(
             (r.status, r.json()["code"].clone()),
             (404, json!("PGRST125"))
@@ -606,7 +606,8 @@ fn compose_writes_a_standard_component() {
     );
     let (imports, _) = world_names(&std::fs::read(p.path().join("adapter.wasm")).unwrap());
     // `admin-sql` (and its types), because the auth stage serves /auth/v1
-    // from the database; `upstream` is the host's breaker state; without a
+    // from the database; `mailer`, the host's e-mail path (SMTP or the mail
+    // catcher) for its confirmation, magic-link and recovery mails; `upstream` is the host's breaker state; without a
     // fallback the adapter's fallback `backend` stays open (the host answers
     // 503). `sql` and `blob-store` are the storage role's (/storage/v1 keeps
     // its metadata in the database under the caller's role, whatever serves
@@ -621,6 +622,7 @@ fn compose_writes_a_standard_component() {
             "supalite:api/types@0.1.0",
             "supalite:api/sql-types@0.1.0",
             "supalite:api/admin-sql@0.1.0",
+            "supalite:api/mailer@0.1.0",
             "supalite:api/upstream@0.1.0",
             "supalite:api/backend@0.1.0",
             "supalite:api/sql@0.1.0",

@@ -51,7 +51,9 @@ fn upgrade_status(server: &Server, query: &str) -> String {
 fn realtime_js_on_each_db() {
     on_each_db(|p| {
         p.migration("20240101000000_realtime.sql", REALTIME_SQL);
-        let s = p.serve();
+        let s = p
+            .serve_with(&[], &[("SUPALITE_LOG", "supalite=info,supalite::realtime=debug")])
+            .unwrap();
         let (anon, service) = keys();
 
         let ok = upgrade_status(&s, &format!("apikey={anon}&vsn=2.0.0"));

@@ -161,7 +161,7 @@ fn the_id_the_components_see_is_the_one_the_answer_carries() {
         let r = s.get("/auth/v1/health", &[("apikey", key.as_str())]);
         assert!(r.status < 500, "{edge}: {} {}", r.status, r.body);
         assert!(r.header("x-request-id").is_some_and(is_uuid_v4), "{edge}");
-        let r = s.get("/functions/v1/hello", &[("apikey", key.as_str())]);
+        let r = s.get("/graphql/v1", &[("apikey", key.as_str())]);
         assert_eq!(
             (r.status, r.json()["code"].clone()),
             (404, json!("PGRST125")),
