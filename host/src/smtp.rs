@@ -169,22 +169,11 @@ pub fn send(smtp: &Smtp, from: &str, from_name: Option<&str>, m: &Message) -> Re
     run(&mut c).map_err(|e| format!("SMTP {addr}: {e}"))
 }
 
-/// RFC 5322's date (`Mon, 07 Dec 2026 15:14:55 +0000`).
+/// RFC 5322's date (`Mon, 07 Dec 2026 15:14:55 +0000`): HTTP's date
+/// (the `httpdate` crate) with the numeric zone mail prefers.
 fn httpdate(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
-    format!("{wd}, {day:02} {mon} {year} {:02}:{:02}:{:02} +0000", rem / 3600, rem % 3600 / 60, rem % 60)
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    httpdate::fmt_http_date(t).replace(" GMT", " +0000")
 }
 
 #[cfg(test)]
