@@ -72,7 +72,7 @@ fn realtime_js_on_each_db() {
             &s,
             &[("SUPALITE_ANON_KEY", &anon), ("SUPALITE_SERVICE_KEY", &service)],
         );
-        assert!(report.contains("pass 7") && report.contains("fail 0"), "{report}");
+        assert!(report.contains("pass 8") && report.contains("fail 0"), "{report}");
         // The queue does not keep what it delivered.
         let r = s.get("/rest/v1/", &[]);
         assert!(r.status < 500, "the server still answers: {}", r.status);

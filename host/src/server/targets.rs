@@ -11,7 +11,10 @@
 //! line on a keep-alive connection, and never touches a body. Anything it
 //! does not follow (both or repeated framing headers, another transfer
 //! coding, `CONNECT`, a malformed line) turns it into a plain pass-through
-//! for the rest of the connection, leaving hyper to answer as before.
+//! for the rest of the connection, leaving hyper to answer as before. So
+//! does a request with an `Upgrade` header (realtime's websocket): what
+//! follows its head may be another protocol's bytes, which must reach the
+//! upgraded connection as sent.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -50,6 +53,8 @@ pub struct Framing {
     method: Vec<u8>,
     content_length: Option<u64>,
     chunked: bool,
+    /// The request asks to switch protocols (`Upgrade`).
+    upgrade: bool,
 }
 
 impl Default for Framing {
@@ -60,6 +65,7 @@ impl Default for Framing {
             method: Vec::new(),
             content_length: None,
             chunked: false,
+            upgrade: false,
         }
     }
 }
@@ -150,6 +156,7 @@ impl Framing {
                     self.line.clear();
                     self.content_length = None;
                     self.chunked = false;
+                    self.upgrade = false;
                     self.state = State::Headers;
                 }
             }
@@ -180,6 +187,11 @@ impl Framing {
     /// A header line (an empty one ends the head).
     fn header(&mut self, line: &[u8]) -> State {
         if line.is_empty() {
+            if self.upgrade {
+                // After a 101 the bytes are the new protocol's (a
+                // websocket's masked frames may hold any byte).
+                return State::Opaque;
+            }
             return match (self.chunked, self.content_length) {
                 (true, None) => State::ChunkSize,
                 (true, Some(_)) => State::Opaque,
@@ -219,6 +231,8 @@ impl Framing {
                 return State::Opaque;
             }
             self.chunked = true;
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            self.upgrade = true;
         }
         State::Headers
     }
@@ -494,6 +508,19 @@ GET /a?b=%22c%22 HTTP/1.1\r\n\r\n";
         let want = b"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
 5;ext=1\r\n\"<>\"\"\r\n3\r\n>>>\r\n0\r\nX-Trailer: \"<\"\r\n\r\nGET /y?%22%3E%22 HTTP/1.1\r\n\r\n";
         every_split(input, want);
+    }
+
+    #[test]
+    fn what_follows_an_upgrade_passes_unchanged() {
+        // A websocket's first masked frames, sent right behind the upgrade
+        // request, may hold `"`, `<`, `>` and bytes that look like a request
+        // line: they reach the upgraded socket as sent.
+        let mut input = b"GET /realtime/v1/websocket?vsn=\"2\" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec();
+        let frames: &[u8] = b"\x81\x8a\x01\x02\x03\x04GET /a?\"<>\" HTTP/1.1\r\n\r\n\x81\x02<>";
+        input.extend_from_slice(frames);
+        let mut want = b"GET /realtime/v1/websocket?vsn=%222%22 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec();
+        want.extend_from_slice(frames);
+        every_split(&input, &want);
     }
 
     #[test]
