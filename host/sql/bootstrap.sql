@@ -390,3 +390,79 @@ EXCEPTION WHEN duplicate_table OR duplicate_object OR duplicate_function OR dupl
   NULL;
 END
 $realtime$;
+
+-- Realtime's messages, as Supabase's (`realtime.messages`, `realtime.topic()`,
+-- `realtime.send()`, `realtime.broadcast_changes()`): RLS policies on the
+-- table authorize private channels (the host checks them under each
+-- caller's role and claims with `realtime.topic()` set, host/src/realtime/
+-- authz.rs), and a row inserted with an event (by `realtime.send`) is
+-- broadcast to its topic's channels after commit through the same queue as
+-- table changes. Not partitioned (PGlite); rows are kept, as Supabase keeps
+-- them for a while (delete old ones as you see fit).
+DO $realtime_messages$
+BEGIN
+  IF to_regprocedure('realtime.supalite_capture_message()') IS NOT NULL THEN
+    RETURN;
+  END IF;
+  CREATE TABLE IF NOT EXISTS realtime.messages (
+    topic text NOT NULL,
+    extension text NOT NULL,
+    payload jsonb,
+    event text,
+    private boolean DEFAULT false,
+    updated_at timestamp without time zone NOT NULL DEFAULT now(),
+    inserted_at timestamp without time zone NOT NULL DEFAULT now(),
+    id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY
+  );
+  ALTER TABLE realtime.messages ENABLE ROW LEVEL SECURITY;
+  GRANT SELECT, INSERT, UPDATE ON realtime.messages TO anon, authenticated, service_role;
+  CREATE OR REPLACE FUNCTION realtime.topic() RETURNS text
+    LANGUAGE sql STABLE AS $f$ select nullif(current_setting('realtime.topic', true), '')::text $f$;
+  CREATE OR REPLACE FUNCTION realtime.send(payload jsonb, event text, topic text, private boolean DEFAULT true)
+    RETURNS void LANGUAGE plpgsql AS $f$
+  BEGIN
+    INSERT INTO realtime.messages (payload, event, topic, private, extension)
+    VALUES (payload, event, topic, private, 'broadcast');
+  END
+  $f$;
+  CREATE OR REPLACE FUNCTION realtime.broadcast_changes(topic_name text, event_name text, operation text,
+      table_name text, table_schema text, new record, old record, level text DEFAULT 'ROW')
+    RETURNS void LANGUAGE plpgsql AS $f$
+  DECLARE
+    row_data jsonb := '{}'::jsonb;
+  BEGIN
+    IF level = 'STATEMENT' THEN
+      RAISE EXCEPTION 'function can only be triggered for each row, not for each statement';
+    END IF;
+    IF operation = 'INSERT' OR operation = 'UPDATE' OR operation = 'DELETE' THEN
+      row_data := jsonb_build_object('old_record', old, 'record', new, 'operation', operation, 'table', table_name, 'schema', table_schema);
+      PERFORM realtime.send(row_data, event_name, topic_name);
+    ELSE
+      RAISE EXCEPTION 'Unexpected operation type: %', operation;
+    END IF;
+  EXCEPTION
+    WHEN OTHERS THEN
+      RAISE EXCEPTION 'Failed to process the row: %', SQLERRM;
+  END
+  $f$;
+  CREATE OR REPLACE FUNCTION realtime.supalite_capture_message() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $f$
+  BEGIN
+    INSERT INTO realtime.supalite_changes (schema_name, table_name, op, record, old_record, commit_timestamp)
+    VALUES ('realtime', 'messages', 'BROADCAST', to_jsonb(NEW), NULL,
+      to_char(statement_timestamp() AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+    RETURN NULL;
+  END
+  $f$;
+  REVOKE ALL ON FUNCTION realtime.supalite_capture_message() FROM PUBLIC;
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'supalite_realtime_broadcast'
+      AND tgrelid = 'realtime.messages'::regclass) THEN
+    CREATE TRIGGER supalite_realtime_broadcast AFTER INSERT ON realtime.messages
+      FOR EACH ROW WHEN (NEW.event IS NOT NULL AND NEW.extension = 'broadcast'
+        AND NEW.event NOT LIKE 'supalite-probe-%')
+      EXECUTE FUNCTION realtime.supalite_capture_message();
+  END IF;
+EXCEPTION WHEN duplicate_table OR duplicate_object OR duplicate_function OR unique_violation THEN
+  NULL;
+END
+$realtime_messages$;

@@ -246,3 +246,124 @@ test('sockets joining right after they open all subscribe', async () => {
   const statuses = await Promise.all(chans.map((ch, i) => ch.send({ type: 'broadcast', event: 'n', payload: { i, text: '"<>"' } })));
   assert.deepEqual([...new Set(statuses)], ['ok']);
 });
+
+/// A signed-up user's client, its realtime socket acting as that user.
+async function user(name) {
+  const c = client();
+  const email = `${name}-${Math.random().toString(36).slice(2)}@example.com`;
+  const s = await c.auth.signUp({ email, password: `${name}-password` });
+  assert.equal(s.error, null, JSON.stringify(s.error));
+  await c.realtime.setAuth(s.data.session.access_token);
+  return { c, id: s.data.user.id };
+}
+
+/// A join that fails: the reason realtime answers.
+function refused(channel) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('join neither refused nor accepted')), 10000);
+    channel.subscribe((status, err) => {
+      if (status === 'SUBSCRIBED') {
+        clearTimeout(timer);
+        reject(new Error('joined, but should have been refused'));
+      } else if (status === 'CHANNEL_ERROR') {
+        clearTimeout(timer);
+        resolve(String(err?.message ?? err));
+      }
+    });
+  });
+}
+
+test('private channels: authorized by RLS policies on realtime.messages with realtime.topic()', async () => {
+  const alice = await user('alice');
+  const bob = await user('bob');
+  const room = `room:${alice.id}`;
+  const got = { alice: [], bob: [], pub: [] };
+  const chA = alice.c.channel(room, { config: { private: true, broadcast: { ack: true } } })
+    .on('broadcast', { event: 'say' }, (p) => got.alice.push(p.payload));
+  const chB = bob.c.channel(room, { config: { private: true, broadcast: { ack: true } } })
+    .on('broadcast', { event: 'say' }, (p) => got.bob.push(p.payload));
+  // A public channel of the same name is another channel.
+  const pub = client().channel(room).on('broadcast', { event: 'say' }, (p) => got.pub.push(p.payload));
+  await subscribe(chA);
+  await subscribe(chB);
+  await subscribe(pub);
+  // Anonymous callers may not listen (no policy for anon).
+  const reason = await refused(client().channel(room, { config: { private: true } }));
+  assert.match(reason, new RegExp(`Unauthorized: You do not have permissions to read from this Channel topic: ${room}`));
+
+  // The owner may send; bob hears it, the public channel does not.
+  assert.equal(await chA.send({ type: 'broadcast', event: 'say', payload: { from: 'alice' } }), 'ok');
+  await until(() => got.bob.length === 1, 5000, 'bob to hear alice');
+  assert.deepEqual(got.bob[0], { from: 'alice' });
+  // Bob may listen but not send here: his broadcast is dropped (no ack).
+  assert.equal(await chB.send({ type: 'broadcast', event: 'say', payload: { from: 'bob' } }), 'timed out');
+  await sleep(200);
+  assert.equal(got.alice.length, 0);
+  assert.equal(got.pub.length, 0);
+
+  // REST: httpSend on the private channel as the owner (202), as bob (403).
+  assert.deepEqual(await chA.httpSend('say', { via: 'rest' }), { success: true });
+  await until(() => got.bob.length === 2, 5000, 'bob to hear the REST broadcast');
+  assert.deepEqual(got.bob[1], { via: 'rest' });
+  await assert.rejects(chB.httpSend('say', { via: 'bob' }), /Unauthorized/);
+
+  // From SQL: a trigger calling realtime.broadcast_changes (private by default).
+  const service = client(serviceKey);
+  const seen = [];
+  chA.on('broadcast', { event: 'INSERT' }, (p) => seen.push(p));
+  const r = await service.from('rt_posts').insert({ room: alice.id, body: 'hello from sql' });
+  assert.equal(r.error, null, JSON.stringify(r.error));
+  await until(() => seen.length === 1, 5000, 'the broadcast from the trigger');
+  assert.equal(seen[0].payload.record.body, 'hello from sql');
+  assert.equal(seen[0].payload.operation, 'INSERT');
+  assert.equal(seen[0].payload.table, 'rt_posts');
+  assert.match(seen[0].meta?.id ?? '', /^[0-9a-f-]{36}$/);
+  await sleep(200);
+  assert.equal(got.pub.length, 0, 'the public channel hears no private broadcast');
+});
+
+test('REST broadcast: send() before joining falls back to /api/broadcast; bad batches answer 422', async () => {
+  const listener = client();
+  const heard = [];
+  await subscribe(listener.channel('news').on('broadcast', { event: 'flash' }, (p) => heard.push(p.payload)));
+  const sender = client();
+  const origWarn = console.warn;
+  console.warn = () => {};
+  try {
+    assert.equal(await sender.channel('news').send({ type: 'broadcast', event: 'flash', payload: { n: 1 } }), 'ok');
+  } finally {
+    console.warn = origWarn;
+  }
+  await until(() => heard.length === 1, 5000, 'the REST broadcast');
+  assert.deepEqual(heard[0], { n: 1 });
+  const post = (body, key = anonKey) =>
+    fetch(`${url}/realtime/v1/api/broadcast`, {
+      method: 'POST',
+      headers: { apikey: key, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  let res = await post({ messages: [{ topic: 'news', event: 'flash' }] });
+  assert.equal(res.status, 422);
+  assert.deepEqual(await res.json(), { errors: { messages: [{ payload: ["can't be blank"] }] } });
+  res = await post({});
+  assert.equal(res.status, 422);
+  res = await post({ messages: [{ topic: 'news', event: 'flash', payload: { n: 2 } }] }, 'not-a-key');
+  assert.equal(res.status, 401);
+  assert.deepEqual(await res.json(), { message: 'Unauthorized' });
+  res = await post({ messages: [{ topic: 'news', event: 'flash', payload: { n: 3 } }] });
+  assert.equal(res.status, 202);
+  await until(() => heard.length === 2, 5000, 'the batch broadcast');
+  assert.deepEqual(heard[1], { n: 3 });
+});
+
+test('broadcast from SQL: realtime.send to a public topic', async () => {
+  const listener = client();
+  const heard = [];
+  await subscribe(listener.channel('sql-news').on('broadcast', { event: 'bulletin' }, (p) => heard.push(p.payload)));
+  // realtime.send through a function the service role calls.
+  const service = client(serviceKey);
+  const r = await service.rpc('rt_send', { topic: 'sql-news', body: 'from sql' });
+  assert.equal(r.error, null, JSON.stringify(r.error));
+  await until(() => heard.length === 1, 5000, 'the realtime.send broadcast');
+  assert.deepEqual(heard[0], { body: 'from sql' });
+});

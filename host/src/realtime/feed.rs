@@ -6,7 +6,7 @@
 //! select that row (by its primary key) now; a DELETE to a member who may
 //! select from the table, with only the primary key when RLS is on.
 
-use super::hub::{Hub, Identity};
+use super::hub::{Hub, Identity, Key};
 use crate::db::{Database, Requester, Session, Statement};
 use realtime::change::{self, Change, Table};
 use realtime::frame;
@@ -72,7 +72,7 @@ pub async fn run(hub: Arc<Hub>, db: Database) {
     let mut cursor: i64 = 0;
     let mut last_sync = std::time::Instant::now() - Duration::from_secs(60);
     loop {
-        if !hub.has_pg_members() {
+        if !hub.has_members() {
             // Nobody listens: what was captured meanwhile is nobody's.
             if let Ok(max) = sync(&db).await {
                 cursor = max;
@@ -115,6 +115,10 @@ pub async fn run(hub: Arc<Hub>, db: Database) {
                 commit_timestamp: get(6).unwrap_or_default(),
             };
             cursor = cursor.max(c.id);
+            if c.op == "BROADCAST" {
+                from_sql(&hub, &c.record);
+                continue;
+            }
             let key = (c.schema.clone(), c.table.clone());
             if !tables.contains_key(&key) {
                 tables.insert(key.clone(), table(&db, &c.schema, &c.table).await);
@@ -130,6 +134,21 @@ pub async fn run(hub: Arc<Hub>, db: Database) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A row of `realtime.messages` (`realtime.send`): broadcast to its
+/// topic's private or public channels, with its id as `meta`, as Supabase
+/// Realtime broadcasts what it reads from the table's replication.
+fn from_sql(hub: &Hub, row: &Value) {
+    let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (topic, event) = (text("topic"), text("event"));
+    if topic.is_empty() || event.is_empty() {
+        return;
+    }
+    let private = row.get("private").and_then(Value::as_bool).unwrap_or(false);
+    let meta = serde_json::json!({ "id": text("id") });
+    let body = realtime::Body::Json(row.get("payload").cloned().unwrap_or(Value::Null));
+    hub.broadcast(&Key::new(&format!("realtime:{topic}"), private), 0, &event, Some(&meta), &body);
 }
 
 async fn table(db: &Database, schema: &str, table: &str) -> Option<Table> {

@@ -64,6 +64,24 @@ impl Outbox {
     }
 }
 
+/// A channel on the hub: private and public channels of one topic are
+/// apart (as Supabase's tenant topics): a broadcast reaches only the kind
+/// it was sent to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub topic: String,
+    pub private: bool,
+}
+
+impl Key {
+    pub fn new(topic: &str, private: bool) -> Key {
+        Key {
+            topic: topic.to_string(),
+            private,
+        }
+    }
+}
+
 /// One socket's membership of one topic.
 #[derive(Clone)]
 pub struct Member {
@@ -87,7 +105,9 @@ struct Topic {
 
 #[derive(Default)]
 pub struct Hub {
-    topics: Mutex<HashMap<String, Topic>>,
+    topics: Mutex<HashMap<Key, Topic>>,
+    /// Members of any channel (the feed runs while there are some).
+    members: AtomicU64,
     next: AtomicU64,
     /// Members with `postgres_changes` bindings.
     pg_members: AtomicU64,
@@ -105,19 +125,22 @@ impl Hub {
         self.next.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub fn has_pg_members(&self) -> bool {
-        self.pg_members.load(Ordering::Relaxed) > 0
-    }
-
     /// Adds (or replaces) `socket`'s membership of `topic`; the presence
     /// state of the topic, for the joiner.
-    pub fn join(&self, topic: &str, socket: u64, m: Member) -> Value {
+    pub fn join(&self, key: &Key, socket: u64, m: Member) -> Value {
         let pg = !m.bindings.is_empty();
         let mut topics = lock(&self.topics);
-        let t = topics.entry(topic.to_string()).or_default();
-        if let Some(old) = t.members.insert(socket, m) {
-            if !old.bindings.is_empty() {
+        let t = topics.entry(key.clone()).or_default();
+        match t.members.insert(socket, m) {
+            Some(old) if !old.bindings.is_empty() => {
                 self.pg_members.fetch_sub(1, Ordering::Relaxed);
+            }
+            Some(_) => {}
+            None => {
+                if self.members.fetch_add(1, Ordering::Relaxed) == 0 {
+                    // The feed wakes for broadcasts from SQL too.
+                    self.pg_joined.notify_one();
+                }
             }
         }
         if pg && self.pg_members.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -127,31 +150,38 @@ impl Hub {
     }
 
     /// Removes `socket` from `topic`; its presence leaves.
-    pub fn leave(&self, topic: &str, socket: u64) {
+    pub fn leave(&self, key: &Key, socket: u64) {
         let mut topics = lock(&self.topics);
-        let Some(t) = topics.get_mut(topic) else { return };
+        let Some(t) = topics.get_mut(key) else { return };
         if let Some(old) = t.members.remove(&socket) {
+            self.members.fetch_sub(1, Ordering::Relaxed);
             if !old.bindings.is_empty() {
                 self.pg_members.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        Self::untrack_locked(topic, t, socket);
+        Self::untrack_locked(&key.topic, t, socket);
         if t.members.is_empty() && t.presence.is_empty() {
-            topics.remove(topic);
+            topics.remove(key);
         }
     }
 
+    /// Anyone on any channel?
+    pub fn has_members(&self) -> bool {
+        self.members.load(Ordering::Relaxed) > 0
+    }
+
     /// Removes `socket` from every topic (it closed).
-    pub fn drop_socket(&self, topics_of_socket: &[String], socket: u64) {
+    pub fn drop_socket(&self, topics_of_socket: &[Key], socket: u64) {
         for t in topics_of_socket {
             self.leave(t, socket);
         }
     }
 
     /// A user broadcast to the topic's members (the sender too with `self`).
-    pub fn broadcast(&self, topic: &str, from: u64, event: &str, meta: Option<&Value>, body: &Body) {
+    pub fn broadcast(&self, key: &Key, from: u64, event: &str, meta: Option<&Value>, body: &Body) {
         let topics = lock(&self.topics);
-        let Some(t) = topics.get(topic) else { return };
+        let Some(t) = topics.get(key) else { return };
+        let topic = key.topic.as_str();
         let mut cache: [Option<Option<Frame>>; 2] = [None, None];
         for (id, m) in &t.members {
             if *id == from && !m.broadcast_self {
@@ -166,9 +196,10 @@ impl Hub {
     }
 
     /// `socket` tracks `meta` under `key` (replacing what it tracked).
-    pub fn track(&self, topic: &str, socket: u64, key: &str, meta: Value) {
+    pub fn track(&self, channel: &Key, socket: u64, key: &str, meta: Value) {
         let mut topics = lock(&self.topics);
-        let Some(t) = topics.get_mut(topic) else { return };
+        let Some(t) = topics.get_mut(channel) else { return };
+        let topic = channel.topic.as_str();
         let leaves: Vec<Entry> = t
             .presence
             .iter()
@@ -185,10 +216,10 @@ impl Hub {
         Self::diff_locked(topic, t, &[entry], &leaves);
     }
 
-    pub fn untrack(&self, topic: &str, socket: u64) {
+    pub fn untrack(&self, key: &Key, socket: u64) {
         let mut topics = lock(&self.topics);
-        if let Some(t) = topics.get_mut(topic) {
-            Self::untrack_locked(topic, t, socket);
+        if let Some(t) = topics.get_mut(key) {
+            Self::untrack_locked(&key.topic, t, socket);
         }
     }
 
@@ -218,13 +249,13 @@ impl Hub {
     pub fn pg_members_of(&self, schema: &str, table: &str) -> Vec<(String, Member)> {
         let topics = lock(&self.topics);
         let mut out = Vec::new();
-        for (name, t) in topics.iter() {
+        for (key, t) in topics.iter() {
             for m in t.members.values() {
                 if m.bindings.iter().any(|b| {
                     (b.schema == "*" || b.schema == schema)
                         && b.table.as_deref().is_none_or(|x| x == table)
                 }) {
-                    out.push((name.clone(), m.clone()));
+                    out.push((key.topic.clone(), m.clone()));
                 }
             }
         }

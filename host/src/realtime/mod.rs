@@ -5,9 +5,13 @@
 //! crate's (plain Rust); the host owns the sockets (`socket`), the fan-out
 //! (`hub`) and the change feed (`feed`).
 
+mod api;
+mod authz;
 mod feed;
 mod hub;
 mod socket;
+
+pub use api::is_api;
 
 use base64::Engine as _;
 use bytes::Bytes;

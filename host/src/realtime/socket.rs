@@ -2,7 +2,8 @@
 //! rules, joins and leaves on the hub; frames out through its own writer
 //! task (a slow client delays only itself).
 
-use super::hub::{Identity, Member, Outbox};
+use super::hub::{Identity, Key, Member, Outbox};
+use super::authz;
 use super::Realtime;
 use futures_util::{SinkExt, StreamExt};
 use realtime::frame::{self, Incoming};
@@ -21,6 +22,12 @@ pub const MAX_CHANNELS: usize = 100;
 pub const IDLE: Duration = Duration::from_secs(120);
 
 struct Channel {
+    /// The channel on the hub (private channels apart from public ones).
+    key: Key,
+    /// What the policies on `realtime.messages` allow a private channel's
+    /// caller to write (asked on first use, as Supabase does).
+    write_broadcast: Option<bool>,
+    write_presence: Option<bool>,
     join_ref: Option<String>,
     presence_key: String,
     broadcast_ack: bool,
@@ -88,8 +95,8 @@ where
             Err(reason) => s.malformed(&reason),
         }
     }
-    let topics: Vec<String> = s.channels.keys().cloned().collect();
-    rt.hub.drop_socket(&topics, s.id);
+    let keys: Vec<Key> = s.channels.values().map(|c| c.key.clone()).collect();
+    rt.hub.drop_socket(&keys, s.id);
     drop(s);
     out.raw(Message::Close(Some(CloseFrame {
         code: CloseCode::Normal,
@@ -144,7 +151,7 @@ impl Socket {
                     event: "broadcast".into(),
                     payload: Value::Null,
                 };
-                self.broadcast(&m, &event, meta.as_ref(), &body);
+                self.broadcast(&m, &event, meta.as_ref(), &body).await;
             }
             Incoming::Msg(m) => self.message(m).await,
         }
@@ -165,8 +172,10 @@ impl Socket {
                 self.reply(&m, "error", json!({"reason": "unmatched topic"}));
             }
             "phx_leave" => {
-                self.rt.hub.leave(&m.topic, self.id);
                 let ch = self.channels.remove(&m.topic);
+                if let Some(c) = &ch {
+                    self.rt.hub.leave(&c.key, self.id);
+                }
                 self.reply(&m, "ok", json!({}));
                 self.send(&frame::push(
                     &m.topic,
@@ -178,26 +187,70 @@ impl Socket {
             "broadcast" => {
                 let event = m.payload.get("event").and_then(Value::as_str).unwrap_or("").to_string();
                 let body = Body::Json(m.payload.get("payload").cloned().unwrap_or(Value::Null));
-                self.broadcast(&m, &event, None, &body);
+                self.broadcast(&m, &event, None, &body).await;
             }
-            "presence" => self.presence(&m),
+            "presence" => self.presence(&m).await,
             "access_token" => self.access_token(&m),
             _ => self.reply(&m, "error", json!({"reason": format!("unknown event {}", m.event)})),
         }
     }
 
-    fn broadcast(&self, m: &Msg, event: &str, meta: Option<&Value>, body: &Body) {
-        let Some(ch) = self.channels.get(&m.topic) else {
+    /// May this private channel's caller write `extension` (cached)?
+    /// Public channels may always.
+    async fn may_write(&mut self, topic: &str, extension: &str) -> bool {
+        let Some(ch) = self.channels.get(topic) else { return false };
+        if !ch.key.private {
+            return true;
+        }
+        let cached = if extension == "presence" { ch.write_presence } else { ch.write_broadcast };
+        if let Some(w) = cached {
+            return w;
+        }
+        let who = ch.identity.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(db) = self.rt.db.as_ref() else { return false };
+        let w = match authz::write(db, &who, sub_topic(topic), extension).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::debug!(socket = self.id, "realtime: the write policy check failed: {e}");
+                false
+            }
+        };
+        if let Some(ch) = self.channels.get_mut(topic) {
+            if extension == "presence" {
+                ch.write_presence = Some(w);
+            } else {
+                ch.write_broadcast = Some(w);
+            }
+        }
+        w
+    }
+
+    async fn broadcast(&mut self, m: &Msg, event: &str, meta: Option<&Value>, body: &Body) {
+        if !self.channels.contains_key(&m.topic) {
             self.reply(m, "error", json!({"reason": "unmatched topic"}));
             return;
-        };
-        self.rt.hub.broadcast(&m.topic, self.id, event, meta, body);
+        }
+        // A private channel's caller without the write policy: dropped
+        // without an answer, as Supabase Realtime drops it.
+        if !self.may_write(&m.topic, "broadcast").await {
+            return;
+        }
+        let Some(ch) = self.channels.get(&m.topic) else { return };
+        self.rt.hub.broadcast(&ch.key, self.id, event, meta, body);
         if ch.broadcast_ack {
             self.reply(m, "ok", json!({}));
         }
     }
 
-    fn presence(&self, m: &Msg) {
+    async fn presence(&mut self, m: &Msg) {
+        if !self.channels.contains_key(&m.topic) {
+            return;
+        }
+        let track = m.payload.get("event").and_then(Value::as_str) == Some("track");
+        if track && !self.may_write(&m.topic, "presence").await {
+            self.reply(m, "error", json!({"reason": "Unauthorized: You do not have permissions to track presence on this Channel topic"}));
+            return;
+        }
         let Some(ch) = self.channels.get(&m.topic) else { return };
         match m.payload.get("event").and_then(Value::as_str) {
             Some("track") => {
@@ -206,11 +259,11 @@ impl Socket {
                     self.reply(m, "error", json!({"reason": "presence payload must be an object"}));
                     return;
                 }
-                self.rt.hub.track(&m.topic, self.id, &ch.presence_key, meta);
+                self.rt.hub.track(&ch.key, self.id, &ch.presence_key, meta);
                 self.reply(m, "ok", json!({}));
             }
             Some("untrack") => {
-                self.rt.hub.untrack(&m.topic, self.id);
+                self.rt.hub.untrack(&ch.key, self.id);
                 self.reply(m, "ok", json!({}));
             }
             _ => self.reply(m, "error", json!({"reason": "unknown presence event"})),
@@ -230,7 +283,9 @@ impl Socket {
             }
             Err(reason) => {
                 let ch = self.channels.remove(&m.topic);
-                self.rt.hub.leave(&m.topic, self.id);
+                if let Some(c) = &ch {
+                    self.rt.hub.leave(&c.key, self.id);
+                }
                 let join_ref = ch.and_then(|c| c.join_ref);
                 self.send(&frame::push(
                     &m.topic,
@@ -251,11 +306,6 @@ impl Socket {
                 return;
             }
         };
-        if config.private {
-            // Private channels (RLS on realtime.messages) are not served yet.
-            self.reply(m, "error", json!({"reason": "Private channels are not supported by this server"}));
-            return;
-        }
         if !self.channels.contains_key(&m.topic) && self.channels.len() >= MAX_CHANNELS {
             self.reply(m, "error", json!({"reason": "Too many channels"}));
             return;
@@ -270,6 +320,36 @@ impl Socket {
             },
             None => self.identity.clone(),
         };
+        if config.private {
+            // Authorized by the RLS policies on realtime.messages.
+            let Some(db) = self.rt.db.as_ref() else {
+                self.reply(m, "error", json!({"reason": "Private channels need a database"}));
+                return;
+            };
+            let denied = format!(
+                "Unauthorized: You do not have permissions to read from this Channel topic: {}",
+                sub_topic(&m.topic)
+            );
+            match authz::read(db, &identity, sub_topic(&m.topic)).await {
+                Ok(r) if r.broadcast || r.presence => {}
+                Ok(_) => {
+                    self.reply(m, "error", json!({"reason": denied}));
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(socket = self.id, "realtime: RlsPolicyError: {e}");
+                    self.reply(m, "error", json!({"reason": denied}));
+                    return;
+                }
+            }
+        }
+        let key = Key::new(&m.topic, config.private);
+        if let Some(old) = self.channels.get(&m.topic) {
+            if old.key != key {
+                // Rejoined as the other kind: leave the old one.
+                self.rt.hub.leave(&old.key, self.id);
+            }
+        }
         let mut since = 0;
         let pg = !config.postgres_changes.is_empty();
         if pg {
@@ -285,16 +365,17 @@ impl Socket {
                     return;
                 }
             }
-            self.rt.start_feed();
         }
         let presence_key = if config.presence_key.is_empty() {
             format!("{:x}-{:x}", self.id, self.rt.hub.next_id())
         } else {
             config.presence_key.clone()
         };
+        // The feed also carries broadcasts from SQL (`realtime.send`).
+        self.rt.start_feed();
         let identity = Arc::new(Mutex::new(identity));
         let state = self.rt.hub.join(
-            &m.topic,
+            &key,
             self.id,
             Member {
                 out: self.out.clone(),
@@ -309,6 +390,9 @@ impl Socket {
         self.channels.insert(
             m.topic.clone(),
             Channel {
+                key,
+                write_broadcast: None,
+                write_presence: None,
                 join_ref: m.join_ref.clone(),
                 presence_key,
                 broadcast_ack: config.broadcast_ack,

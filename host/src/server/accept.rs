@@ -127,6 +127,12 @@ async fn connection(
                 let resp = pipeline.realtime().upgrade(req);
                 return Ok(resp.map(|b| b.map_err(|never| match never {}).boxed_unsync()));
             }
+            // Realtime's REST broadcast (it reaches the sockets' hub).
+            if crate::realtime::is_api(&req) {
+                use http_body_util::BodyExt;
+                let resp = pipeline.realtime().api(req).await;
+                return Ok(resp.map(|b| b.map_err(|never| match never {}).boxed_unsync()));
+            }
             Ok::<_, std::convert::Infallible>(pipeline.handle(req).await)
         }
     });
