@@ -23,6 +23,14 @@ after(async () => {
   for (const c of clients) await c.removeAllChannels();
 });
 
+import { createHmac } from 'node:crypto';
+const b64url = (s) => Buffer.from(s).toString('base64url');
+/// An HS256 token signed with the server's secret (SUPALITE_JWT_SECRET).
+function hs256(claims) {
+  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' })) + '.' + b64url(JSON.stringify(claims));
+  return head + '.' + createHmac('sha256', process.env.SUPALITE_JWT_SECRET).update(head).digest('base64url');
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const wsUrl = url.replace(/^http/, 'ws') + '/realtime/v1/websocket';
 
@@ -366,4 +374,18 @@ test('broadcast from SQL: realtime.send to a public topic', async () => {
   assert.equal(r.error, null, JSON.stringify(r.error));
   await until(() => heard.length === 1, 5000, 'the realtime.send broadcast');
   assert.deepEqual(heard[0], { body: 'from sql' });
+});
+
+test('a channel ends when its token expires, with a system message', async () => {
+  // A token that expires in 3 s, signed with the server's secret.
+  const c = client();
+  await c.realtime.setAuth(hs256({ role: 'anon', iss: 'supabase-demo', exp: Math.floor(Date.now() / 1000) + 3 }));
+  const system = [];
+  const ch = c.channel('expiring').on('system', {}, (p) => system.push(p));
+  await subscribe(ch);
+  await until(() => system.some((p) => p.status === 'error'), 8000, 'the expiry message');
+  const m = system.find((p) => p.status === 'error');
+  assert.match(m.message, /^Token has expired \d+ seconds ago$/);
+  assert.equal(m.extension, 'system');
+  assert.equal(m.channel, 'expiring');
 });

@@ -90,9 +90,9 @@ fn realtime_js_on_each_db() {
         let report = run_node(
             "realtime.test.mjs",
             &s,
-            &[("SUPALITE_ANON_KEY", &anon), ("SUPALITE_SERVICE_KEY", &service)],
+            &[("SUPALITE_ANON_KEY", &anon), ("SUPALITE_SERVICE_KEY", &service), ("SUPALITE_JWT_SECRET", SECRET)],
         );
-        assert!(report.contains("pass 11") && report.contains("fail 0"), "{report}");
+        assert!(report.contains("pass 12") && report.contains("fail 0"), "{report}");
         // The queue does not keep what it delivered.
         let r = s.get("/rest/v1/", &[]);
         assert!(r.status < 500, "the server still answers: {}", r.status);

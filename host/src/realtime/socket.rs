@@ -29,6 +29,9 @@ struct Channel {
     write_broadcast: Option<bool>,
     write_presence: Option<bool>,
     join_ref: Option<String>,
+    /// When the channel's token expires (its `exp`, Unix seconds): then the
+    /// channel ends, as Supabase Realtime ends it.
+    exp: Option<i64>,
     presence_key: String,
     broadcast_ack: bool,
     identity: Arc<Mutex<Identity>>,
@@ -68,11 +71,19 @@ where
         channels: HashMap::new(),
     };
     loop {
+        let expiry = s.channels.values().filter_map(|c| c.exp).min();
+        let until_expiry = expiry
+            .map(|e| Duration::from_secs(e.saturating_sub(now()).max(0) as u64))
+            .unwrap_or(IDLE);
         let next = tokio::select! {
             m = tokio::time::timeout(IDLE, stream.next()) => m,
             _ = overflow.notified() => {
                 tracing::debug!(socket = s.id, "realtime: a slow socket's outbox is full: closed");
                 break;
+            }
+            _ = tokio::time::sleep(until_expiry), if expiry.is_some() => {
+                s.expire();
+                continue;
             }
         };
         let m = match next {
@@ -104,6 +115,21 @@ where
     })));
     drop(out);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A token's `exp` claim.
+fn exp_of(who: &Identity) -> Option<i64> {
+    serde_json::from_str::<Value>(&who.claims_json)
+        .ok()?
+        .get("exp")?
+        .as_i64()
 }
 
 fn sub_topic(topic: &str) -> &str {
@@ -276,25 +302,43 @@ impl Socket {
         let token = m.payload.get("access_token").and_then(Value::as_str).unwrap_or("");
         match self.authenticate(token) {
             Ok(id) => {
-                if let Some(ch) = self.channels.get(&m.topic) {
+                if let Some(ch) = self.channels.get_mut(&m.topic) {
+                    ch.exp = exp_of(&id);
                     *ch.identity.lock().unwrap_or_else(|p| p.into_inner()) = id;
                 }
                 self.reply(m, "ok", json!({}));
             }
-            Err(reason) => {
-                let ch = self.channels.remove(&m.topic);
-                if let Some(c) = &ch {
-                    self.rt.hub.leave(&c.key, self.id);
-                }
-                let join_ref = ch.and_then(|c| c.join_ref);
-                self.send(&frame::push(
-                    &m.topic,
-                    join_ref.as_deref(),
-                    "system",
-                    json!({"message": reason, "status": "error", "extension": "system", "channel": sub_topic(&m.topic)}),
-                ));
-                self.send(&frame::push(&m.topic, join_ref.as_deref(), "phx_close", json!({})));
-            }
+            Err(reason) => self.end_channel(&m.topic, &reason),
+        }
+    }
+
+    /// Ends a channel with a `system` error (then `phx_close`), as Supabase
+    /// Realtime's `shutdown_response`.
+    fn end_channel(&mut self, topic: &str, reason: &str) {
+        let ch = self.channels.remove(topic);
+        if let Some(c) = &ch {
+            self.rt.hub.leave(&c.key, self.id);
+        }
+        let join_ref = ch.and_then(|c| c.join_ref);
+        self.send(&frame::push(
+            topic,
+            join_ref.as_deref(),
+            "system",
+            json!({"message": reason, "status": "error", "extension": "system", "channel": sub_topic(topic)}),
+        ));
+        self.send(&frame::push(topic, join_ref.as_deref(), "phx_close", json!({})));
+    }
+
+    /// Ends the channels whose token has expired.
+    fn expire(&mut self) {
+        let now = now();
+        let expired: Vec<(String, i64)> = self
+            .channels
+            .iter()
+            .filter_map(|(t, c)| c.exp.filter(|e| *e <= now).map(|e| (t.clone(), e)))
+            .collect();
+        for (topic, exp) in expired {
+            self.end_channel(&topic, &format!("Token has expired {} seconds ago", now - exp));
         }
     }
 
@@ -373,6 +417,7 @@ impl Socket {
         };
         // The feed also carries broadcasts from SQL (`realtime.send`).
         self.rt.start_feed();
+        let exp = exp_of(&identity);
         let identity = Arc::new(Mutex::new(identity));
         let state = self.rt.hub.join(
             &key,
@@ -391,6 +436,7 @@ impl Socket {
             m.topic.clone(),
             Channel {
                 key,
+                exp,
                 write_broadcast: None,
                 write_presence: None,
                 join_ref: m.join_ref.clone(),
