@@ -34,19 +34,24 @@ function hs256(claims) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const wsUrl = url.replace(/^http/, 'ws') + '/realtime/v1/websocket';
 
-function subscribe(channel) {
+/// How a join ends: SUBSCRIBED, or the first CHANNEL_ERROR / TIMED_OUT
+/// (with its error).
+function joined(channel) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('subscribe timed out')), 10000);
+    const timer = setTimeout(() => reject(new Error('join neither refused nor accepted')), 10000);
     channel.subscribe((status, err) => {
-      if (status === 'SUBSCRIBED') {
+      if (status === 'SUBSCRIBED' || status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
         clearTimeout(timer);
-        resolve(channel);
-      } else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
-        clearTimeout(timer);
-        reject(err ?? new Error(status));
+        resolve({ status, err });
       }
     });
   });
+}
+
+async function subscribe(channel) {
+  const { status, err } = await joined(channel);
+  if (status !== 'SUBSCRIBED') throw err ?? new Error(status);
+  return channel;
 }
 
 /// Waits until `pred()` holds (or fails after `ms`).
@@ -266,19 +271,10 @@ async function user(name) {
 }
 
 /// A join that fails: the reason realtime answers.
-function refused(channel) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('join neither refused nor accepted')), 10000);
-    channel.subscribe((status, err) => {
-      if (status === 'SUBSCRIBED') {
-        clearTimeout(timer);
-        reject(new Error('joined, but should have been refused'));
-      } else if (status === 'CHANNEL_ERROR') {
-        clearTimeout(timer);
-        resolve(String(err?.message ?? err));
-      }
-    });
-  });
+async function refused(channel) {
+  const { status, err } = await joined(channel);
+  assert.equal(status, 'CHANNEL_ERROR', 'joined, but should have been refused');
+  return String(err?.message ?? err);
 }
 
 test('private channels: authorized by RLS policies on realtime.messages with realtime.topic()', async () => {

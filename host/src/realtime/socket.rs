@@ -304,6 +304,10 @@ impl Socket {
             Ok(id) => {
                 if let Some(ch) = self.channels.get_mut(&m.topic) {
                     ch.exp = exp_of(&id);
+                    // Another token, perhaps another user: ask the write
+                    // policies again.
+                    ch.write_broadcast = None;
+                    ch.write_presence = None;
                     *ch.identity.lock().unwrap_or_else(|p| p.into_inner()) = id;
                 }
                 self.reply(m, "ok", json!({}));
