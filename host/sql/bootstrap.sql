@@ -354,7 +354,7 @@ $storage$;
 -- the capture that works on PGlite too (no logical replication): a row
 -- trigger, kept in step with the publication by the host, writes each
 -- change into realtime.supalite_changes, which the host reads after commit
--- and deletes as it delivers. The same on PostgreSQL in this slice.
+-- (see the realtime_cursor block below). The same on PostgreSQL.
 DO $realtime$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'supabase_realtime') THEN
@@ -466,3 +466,23 @@ EXCEPTION WHEN duplicate_table OR duplicate_object OR duplicate_function OR uniq
   NULL;
 END
 $realtime_messages$;
+
+-- The change queue read by more than one supalite on one database (host/src/
+-- realtime/feed.rs): each row carries its transaction's id, so a reader
+-- takes a row once its transaction has committed whatever the id order of
+-- commits, and no reader deletes what another has not read yet (rows go
+-- once every transaction before them ended a while ago); `origin` names the
+-- instance a relayed client broadcast came from.
+DO $realtime_cursor$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'realtime.supalite_changes'::regclass
+      AND attname = 'xid' AND NOT attisdropped) THEN
+    ALTER TABLE realtime.supalite_changes
+      ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+      ADD COLUMN origin text;
+    CREATE INDEX supalite_changes_xid ON realtime.supalite_changes (xid);
+  END IF;
+EXCEPTION WHEN duplicate_column OR duplicate_table OR duplicate_object THEN
+  NULL;
+END
+$realtime_cursor$;

@@ -98,3 +98,28 @@ fn realtime_js_on_each_db() {
         assert!(r.status < 500, "the server still answers: {}", r.status);
     });
 }
+
+/// Two supalite processes on one PostgreSQL share one stream: changes,
+/// client and REST broadcasts and `realtime.send` made through one reach
+/// subscribers of the other, each once; a transaction that commits after a
+/// later one still delivers its change.
+#[test]
+fn two_instances_on_one_postgres() {
+    let p = Project::on(Db::Postgres);
+    p.migration("20240101000000_realtime.sql", REALTIME_SQL);
+    let a = p.serve();
+    let b = p.serve();
+    let (anon, service) = keys();
+    let uri = p.db_uri.clone().unwrap();
+    let report = run_node(
+        "realtime_cluster.test.mjs",
+        &a,
+        &[
+            ("SUPALITE_URL_B", &b.url),
+            ("SUPALITE_ANON_KEY", &anon),
+            ("SUPALITE_SERVICE_KEY", &service),
+            ("SUPALITE_DB_URI", &uri),
+        ],
+    );
+    assert!(report.contains("pass 4") && report.contains("fail 0"), "{report}\nB's log:\n{}", b.log());
+}

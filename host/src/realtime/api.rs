@@ -121,7 +121,7 @@ impl Realtime {
 
     fn send(&self, m: &Message) {
         let key = Key::new(&format!("realtime:{}", m.topic), m.private);
-        self.hub.broadcast(&key, 0, &m.event, None, &m.payload);
+        self.hub.publish(&key, 0, &m.event, None, &m.payload);
     }
 
     /// Serves the REST broadcast.
@@ -147,6 +147,8 @@ impl Realtime {
         let Some(who) = self.caller(&req) else {
             return status(401, json!({"message": "Unauthorized"}));
         };
+        // Relays to other instances start with the feed.
+        self.start_feed();
         let path = req.uri().path().trim_end_matches('/').to_string();
         let query = req.uri().query().unwrap_or("").to_string();
         let binary = req

@@ -82,6 +82,33 @@ impl Key {
     }
 }
 
+/// A PostgreSQL snapshot (`pg_current_snapshot()`, `xmin:xmax:xip,…`):
+/// which transactions had committed when it was taken.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    xmin: u64,
+    xmax: u64,
+    running: Vec<u64>,
+}
+
+impl Snapshot {
+    pub fn parse(text: &str) -> Option<Snapshot> {
+        let mut parts = text.trim().splitn(3, ':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        let running = match parts.next()? {
+            "" => vec![],
+            list => list.split(',').map(|x| x.parse().ok()).collect::<Option<Vec<u64>>>()?,
+        };
+        Some(Snapshot { xmin, xmax, running })
+    }
+
+    /// Had transaction `xid` committed (or ended) when this was taken?
+    pub fn sees(&self, xid: u64) -> bool {
+        xid < self.xmin || (xid < self.xmax && !self.running.contains(&xid))
+    }
+}
+
 /// One socket's membership of one topic.
 #[derive(Clone)]
 pub struct Member {
@@ -90,9 +117,9 @@ pub struct Member {
     pub join_ref: Option<String>,
     pub broadcast_self: bool,
     pub bindings: Vec<Binding>,
-    /// Changes with a larger id are this member's (the feed's position
-    /// when it joined).
-    pub since: i64,
+    /// The database's snapshot when it joined: the changes of
+    /// transactions it does not see are this member's.
+    pub since: Snapshot,
     pub identity: Arc<Mutex<Identity>>,
 }
 
@@ -103,8 +130,22 @@ struct Topic {
     presence: Vec<(u64, Entry)>,
 }
 
+/// A broadcast made here, for other supalite processes on the same
+/// PostgreSQL (`feed::relay`).
+pub struct Relayed {
+    pub key: Key,
+    pub event: String,
+    pub body: Body,
+}
+
+/// Broadcasts waiting to be relayed at most; past it they reach only this
+/// instance's members.
+pub const RELAY_QUEUE: usize = 4096;
+
 #[derive(Default)]
 pub struct Hub {
+    /// Set when other instances may share the database (PostgreSQL).
+    pub relay: std::sync::OnceLock<tokio::sync::mpsc::Sender<Relayed>>,
     topics: Mutex<HashMap<Key, Topic>>,
     /// Members of any channel (the feed runs while there are some).
     members: AtomicU64,
@@ -191,6 +232,22 @@ impl Hub {
             let f = slot.get_or_insert_with(|| frame::encode_broadcast(m.vsn, topic, event, meta, body));
             if let Some(f) = f {
                 m.out.send(f.clone());
+            }
+        }
+    }
+
+    /// A broadcast made on this instance (a client's or the REST API's): to
+    /// its members, and relayed to other instances' where some may be.
+    pub fn publish(&self, key: &Key, from: u64, event: &str, meta: Option<&Value>, body: &Body) {
+        self.broadcast(key, from, event, meta, body);
+        if let Some(tx) = self.relay.get() {
+            let r = Relayed {
+                key: key.clone(),
+                event: event.to_string(),
+                body: body.clone(),
+            };
+            if tx.try_send(r).is_err() {
+                tracing::warn!("realtime: the relay queue is full; a broadcast reached only this instance");
             }
         }
     }

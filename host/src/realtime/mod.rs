@@ -124,7 +124,19 @@ impl Realtime {
         let Some(db) = self.db.clone() else { return };
         let hub = self.hub.clone();
         self.feed.call_once(move || {
-            tokio::spawn(feed::run(hub, db));
+            // Names this process's relayed broadcasts (it skips its own).
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let instance: Arc<str> = format!("{:x}-{nanos:x}", std::process::id()).into();
+            if let crate::db::Backend::Postgres(_) = db.backend {
+                let (tx, rx) = tokio::sync::mpsc::channel(hub::RELAY_QUEUE);
+                if hub.relay.set(tx).is_ok() {
+                    tokio::spawn(feed::relay(db.clone(), instance.clone(), rx));
+                }
+            }
+            tokio::spawn(feed::run(hub, db, instance));
         });
     }
 

@@ -262,7 +262,7 @@ impl Socket {
             return;
         }
         let Some(ch) = self.channels.get(&m.topic) else { return };
-        self.rt.hub.broadcast(&ch.key, self.id, event, meta, body);
+        self.rt.hub.publish(&ch.key, self.id, event, meta, body);
         if ch.broadcast_ack {
             self.reply(m, "ok", json!({}));
         }
@@ -398,7 +398,7 @@ impl Socket {
                 self.rt.hub.leave(&old.key, self.id);
             }
         }
-        let mut since = 0;
+        let mut since = super::hub::Snapshot::default();
         let pg = !config.postgres_changes.is_empty();
         if pg {
             let Some(db) = self.rt.db.as_ref() else {
