@@ -99,7 +99,13 @@ impl Seed {
 
 /// Reads `supabase/config.toml` under `root` when it exists.
 pub fn load(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Project>> {
-    let path = root.join(CONFIG);
+    // Named as the CLI names it (`supabase/config.toml`) from the working
+    // directory.
+    let path = if root == Path::new(".") {
+        PathBuf::from(CONFIG)
+    } else {
+        root.join(CONFIG)
+    };
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -587,6 +593,16 @@ pub fn parse(
             let key = format!("{group}.{name}.enabled");
             if let Some(Val::Bool(true)) = r.get(&p(&key), Want::Bool)? {
                 r.not_honoured(&format!("{key} = true"), "supalite has no such sign-in provider");
+            } else {
+                // A provider left disabled: its other keys say nothing.
+                let keys: Vec<String> = r
+                    .raw(&p(&format!("{group}.{name}")))
+                    .and_then(|v| v.as_table())
+                    .map(|t| t.keys().cloned().collect())
+                    .unwrap_or_default();
+                for k in keys {
+                    r.used.insert(format!("{group}.{name}.{k}"));
+                }
             }
         }
     }
