@@ -27,8 +27,6 @@ pub const CONFIG: &str = "supabase/config.toml";
 pub struct Project {
     /// `supabase/config.toml`.
     pub config_path: PathBuf,
-    /// `supabase/` (seed paths and `signing_keys_path` are relative to it).
-    pub dir: PathBuf,
     /// Setting values, by the setting's environment name.
     pub values: BTreeMap<&'static str, String>,
     /// `[db.seed]`.
@@ -112,7 +110,71 @@ pub fn load(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<
         Err(e) => bail!("cannot read {}: {e}", path.display()),
     };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    parse(&text, &path, &dir, env).map(Some)
+    // The CLI's `.env` files fill in what the environment does not set.
+    let files = dotenv_files(&[dir.clone(), root.to_path_buf()]);
+    let lookup = |k: &str| {
+        env(k).or_else(|| files.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    };
+    parse(&text, &path, &dir, &lookup).map(Some)
+}
+
+/// The variables of the CLI's `.env` files (its `loadNestedEnv`): in
+/// `supabase/`, then the project folder, each of `.env.<SUPABASE_ENV or
+/// development>.local`, `.env.local`, `.env.<env>`, `.env`; the first
+/// definition of a name wins (godotenv's `Load` never overrides), and the
+/// process environment wins over all.
+fn dotenv_files(dirs: &[PathBuf]) -> Vec<(String, String)> {
+    let env = std::env::var("SUPABASE_ENV").ok().filter(|e| !e.is_empty());
+    let env = env.as_deref().unwrap_or("development");
+    let mut names = vec![format!(".env.{env}.local")];
+    if env != "test" {
+        names.push(".env.local".into());
+    }
+    names.push(format!(".env.{env}"));
+    names.push(".env".into());
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for dir in dirs {
+        for name in &names {
+            let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+                continue;
+            };
+            for (k, v) in parse_dotenv(&text) {
+                if !vars.iter().any(|(n, _)| *n == k) {
+                    vars.push((k, v));
+                }
+            }
+        }
+    }
+    vars
+}
+
+/// `KEY=value` lines (`export ` allowed, `#` comments, single or double
+/// quotes; `\n` in double quotes is a newline), as godotenv reads them.
+fn parse_dotenv(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().to_string();
+        let v = v.trim();
+        let v = if let Some(q) = v.strip_prefix('"').and_then(|v| v.rsplit_once('"')) {
+            q.0.replace("\\n", "\n").replace("\\\"", "\"")
+        } else if let Some(q) = v.strip_prefix('\'').and_then(|v| v.rsplit_once('\'')) {
+            q.0.to_string()
+        } else {
+            v.split(" #").next().unwrap_or("").trim().to_string()
+        };
+        if !k.is_empty() {
+            out.push((k, v));
+        }
+    }
+    out
 }
 
 /// A key's path in the file (`["auth", "email", "max_frequency"]`).
@@ -497,7 +559,6 @@ pub fn parse(
         used: BTreeSet::new(),
         project: Project {
             config_path: path.to_path_buf(),
-            dir: dir.to_path_buf(),
             ..Project::default()
         },
     };
@@ -796,6 +857,23 @@ mod tests {
         assert!(e.contains("line 2"), "{e}");
         let e = parse_with("[auth.email]\nmax_frequency = \"soon\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("max_frequency"), "{e}");
+    }
+
+    #[test]
+    fn dotenv_files_fill_in_env() {
+        let v = parse_dotenv("# c\nexport A=1\nB = \"two words\" \nC='x#y'\nD=plain # note\n");
+        let get = |k: &str| v.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!((get("A"), get("B"), get("C"), get("D")), (Some("1"), Some("two words"), Some("x#y"), Some("plain")));
+        let dir = std::env::temp_dir().join(format!("supalite-dotenv-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("supabase")).unwrap();
+        std::fs::write(dir.join("supabase/config.toml"), "[auth]\nsite_url = \"env(SITE)\"\n").unwrap();
+        std::fs::write(dir.join("supabase/.env"), "SITE=http://from-supabase-env.test\n").unwrap();
+        std::fs::write(dir.join(".env"), "SITE=http://from-project-env.test\n").unwrap();
+        let p = load(&dir, &|_| None).unwrap().unwrap();
+        assert_eq!(p.values[s::AUTH_SITE_URL.env], "http://from-supabase-env.test");
+        let p = load(&dir, &|k| (k == "SITE").then(|| "http://from-env.test".to_string())).unwrap().unwrap();
+        assert_eq!(p.values[s::AUTH_SITE_URL.env], "http://from-env.test");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

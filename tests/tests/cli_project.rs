@@ -220,6 +220,14 @@ fn a_malformed_config_toml_names_the_line_and_the_key() {
         "{out}"
     );
     drop(server);
+    // ... or from supabase/.env, as the CLI loads it.
+    std::fs::write(dir.join("supabase/.env"), "MY_SITE_URL=http://dotenv.example.test\n").unwrap();
+    let (ok, out, err) = run(dir, &["settings"], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l.contains("SUPALITE_AUTH_SITE_URL") && l.contains("http://dotenv.example.test")),
+        "{out}"
+    );
 }
 
 #[test]
