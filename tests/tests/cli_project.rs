@@ -277,3 +277,46 @@ fn db_reset_on_postgres_needs_yes() {
         .unwrap();
     assert_eq!(tables, "0");
 }
+
+/// The test edge function (tests/functions/kit), built for wasm32-wasip2
+/// (the same build as tests/tests/functions.rs).
+fn function_kit() -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = root.join("target/functions-kit");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root.join("tests/functions/kit"))
+        .args(["build", "--locked", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", &target);
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("cargo runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    target.join("wasm32-wasip2/release/fn_kit.wasm")
+}
+
+#[test]
+fn functions_take_the_new_keys_and_verify_jwt_from_config_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let port = cli_project(dir);
+    let kit = function_kit();
+    for name in ["hello", "public-hello"] {
+        let d = dir.join("supabase/functions").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(&kit, d.join("function.wasm")).unwrap();
+    }
+    let server = serve(dir, port, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let call = |name: &str, headers: &[(&str, &str)]| {
+        server.request("POST", &format!("/functions/v1/{name}"), headers, Some("{}")).status
+    };
+    let bearer = |k: &str| format!("Bearer {k}");
+    // supabase-js sends the key as apikey and as the bearer token.
+    for key in [PUBLISHABLE, SECRET_KEY] {
+        assert_eq!(call("hello", &[("apikey", key), ("authorization", &bearer(key))]), 200, "{key}");
+    }
+    assert_eq!(call("hello", &[("authorization", &bearer("sb_publishable_wrong"))]), 401);
+    assert_eq!(call("hello", &[]), 401);
+    // [functions.public-hello] verify_jwt = false
+    assert_eq!(call("public-hello", &[]), 200);
+}
