@@ -112,9 +112,8 @@ pub fn load(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     // The CLI's `.env` files fill in what the environment does not set.
     let files = dotenv_files(&[dir.clone(), root.to_path_buf()]);
-    let lookup = |k: &str| {
-        env(k).or_else(|| files.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-    };
+    let lookup =
+        |k: &str| env(k).or_else(|| files.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
     parse(&text, &path, &dir, &lookup).map(Some)
 }
 
@@ -230,26 +229,86 @@ impl Val {
 /// The keys supalite maps one to one onto a setting.
 const DIRECT: &[(&str, Want, &Setting)] = &[
     ("api.max_rows", Want::Number, &s::DB_MAX_ROWS),
-    ("api.extra_search_path", Want::List, &s::DB_EXTRA_SEARCH_PATH),
+    (
+        "api.extra_search_path",
+        Want::List,
+        &s::DB_EXTRA_SEARCH_PATH,
+    ),
     ("auth.site_url", Want::Text, &s::AUTH_SITE_URL),
-    ("auth.additional_redirect_urls", Want::List, &s::AUTH_ADDITIONAL_REDIRECT_URLS),
+    (
+        "auth.additional_redirect_urls",
+        Want::List,
+        &s::AUTH_ADDITIONAL_REDIRECT_URLS,
+    ),
     ("auth.jwt_expiry", Want::Number, &s::AUTH_JWT_EXPIRY),
     ("auth.jwt_secret", Want::Text, &s::JWT_SECRET),
     ("auth.publishable_key", Want::Text, &s::PUBLISHABLE_KEY),
     ("auth.secret_key", Want::Text, &s::SECRET_KEY),
-    ("auth.refresh_token_reuse_interval", Want::Number, &s::AUTH_REFRESH_TOKEN_REUSE_INTERVAL),
-    ("auth.enable_anonymous_sign_ins", Want::Bool, &s::AUTH_ANONYMOUS_SIGN_INS),
-    ("auth.rate_limit.email_sent", Want::Number, &s::AUTH_RATE_LIMIT_EMAIL_SENT),
-    ("auth.rate_limit.anonymous_users", Want::Number, &s::AUTH_RATE_LIMIT_ANONYMOUS_USERS),
-    ("auth.rate_limit.token_refresh", Want::Number, &s::AUTH_RATE_LIMIT_TOKEN),
-    ("auth.rate_limit.sign_in_sign_ups", Want::Number, &s::AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS),
-    ("auth.email.double_confirm_changes", Want::Bool, &s::AUTH_DOUBLE_CONFIRM_CHANGES),
-    ("auth.email.max_frequency", Want::Duration, &s::AUTH_SMTP_MAX_FREQUENCY),
-    ("auth.email.otp_length", Want::Number, &s::AUTH_MAILER_OTP_LENGTH),
-    ("auth.email.otp_expiry", Want::Number, &s::AUTH_MAILER_OTP_EXP),
-    ("inbucket.admin_email", Want::Text, &s::AUTH_SMTP_ADMIN_EMAIL),
-    ("inbucket.sender_name", Want::Text, &s::AUTH_SMTP_SENDER_NAME),
-    ("storage.file_size_limit", Want::Size, &s::STORAGE_FILE_SIZE_LIMIT),
+    (
+        "auth.refresh_token_reuse_interval",
+        Want::Number,
+        &s::AUTH_REFRESH_TOKEN_REUSE_INTERVAL,
+    ),
+    (
+        "auth.enable_anonymous_sign_ins",
+        Want::Bool,
+        &s::AUTH_ANONYMOUS_SIGN_INS,
+    ),
+    (
+        "auth.rate_limit.email_sent",
+        Want::Number,
+        &s::AUTH_RATE_LIMIT_EMAIL_SENT,
+    ),
+    (
+        "auth.rate_limit.anonymous_users",
+        Want::Number,
+        &s::AUTH_RATE_LIMIT_ANONYMOUS_USERS,
+    ),
+    (
+        "auth.rate_limit.token_refresh",
+        Want::Number,
+        &s::AUTH_RATE_LIMIT_TOKEN,
+    ),
+    (
+        "auth.rate_limit.sign_in_sign_ups",
+        Want::Number,
+        &s::AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS,
+    ),
+    (
+        "auth.email.double_confirm_changes",
+        Want::Bool,
+        &s::AUTH_DOUBLE_CONFIRM_CHANGES,
+    ),
+    (
+        "auth.email.max_frequency",
+        Want::Duration,
+        &s::AUTH_SMTP_MAX_FREQUENCY,
+    ),
+    (
+        "auth.email.otp_length",
+        Want::Number,
+        &s::AUTH_MAILER_OTP_LENGTH,
+    ),
+    (
+        "auth.email.otp_expiry",
+        Want::Number,
+        &s::AUTH_MAILER_OTP_EXP,
+    ),
+    (
+        "inbucket.admin_email",
+        Want::Text,
+        &s::AUTH_SMTP_ADMIN_EMAIL,
+    ),
+    (
+        "inbucket.sender_name",
+        Want::Text,
+        &s::AUTH_SMTP_SENDER_NAME,
+    ),
+    (
+        "storage.file_size_limit",
+        Want::Size,
+        &s::STORAGE_FILE_SIZE_LIMIT,
+    ),
 ];
 
 /// `[auth.email.smtp]` (when not `enabled = false`).
@@ -266,29 +325,98 @@ const SMTP: &[(&str, Want, &Setting)] = &[
 /// why the other cannot be honoured).
 const SWITCHES: &[(&str, bool, &str)] = &[
     ("api.enabled", true, "supalite always serves the API"),
-    ("api.tls.enabled", false, "supalite serves plain HTTP (put a TLS proxy in front)"),
+    (
+        "api.tls.enabled",
+        false,
+        "supalite serves plain HTTP (put a TLS proxy in front)",
+    ),
     ("auth.enabled", true, "supalite always serves /auth/v1"),
-    ("storage.enabled", true, "supalite always serves /storage/v1"),
-    ("realtime.enabled", true, "supalite always serves /realtime/v1"),
-    ("edge_runtime.enabled", true, "supalite always serves /functions/v1"),
-    ("db.migrations.enabled", true, "supalite always applies supabase/migrations"),
-    ("auth.enable_refresh_token_rotation", true, "supalite always rotates refresh tokens"),
-    ("auth.sms.enable_signup", false, "supalite has no phone sign-ups"),
+    (
+        "storage.enabled",
+        true,
+        "supalite always serves /storage/v1",
+    ),
+    (
+        "realtime.enabled",
+        true,
+        "supalite always serves /realtime/v1",
+    ),
+    (
+        "edge_runtime.enabled",
+        true,
+        "supalite always serves /functions/v1",
+    ),
+    (
+        "db.migrations.enabled",
+        true,
+        "supalite always applies supabase/migrations",
+    ),
+    (
+        "auth.enable_refresh_token_rotation",
+        true,
+        "supalite always rotates refresh tokens",
+    ),
+    (
+        "auth.sms.enable_signup",
+        false,
+        "supalite has no phone sign-ups",
+    ),
     ("auth.mfa.totp.enroll_enabled", false, "supalite has no MFA"),
     ("auth.mfa.totp.verify_enabled", false, "supalite has no MFA"),
-    ("auth.mfa.phone.enroll_enabled", false, "supalite has no MFA"),
-    ("auth.mfa.phone.verify_enabled", false, "supalite has no MFA"),
-    ("auth.mfa.web_authn.enroll_enabled", false, "supalite has no MFA"),
-    ("auth.mfa.web_authn.verify_enabled", false, "supalite has no MFA"),
-    ("auth.email.secure_password_change", false, "supalite does not ask for a reauthentication nonce"),
-    ("auth.manual_linking", false, "supalite has no identity linking"),
-    ("auth.enable_manual_linking", false, "supalite has no identity linking"),
-    ("auth.oauth_server.enabled", false, "supalite is not an OAuth server"),
-    ("storage.s3_protocol.enabled", true, "(not served; nothing to switch on)"),
+    (
+        "auth.mfa.phone.enroll_enabled",
+        false,
+        "supalite has no MFA",
+    ),
+    (
+        "auth.mfa.phone.verify_enabled",
+        false,
+        "supalite has no MFA",
+    ),
+    (
+        "auth.mfa.web_authn.enroll_enabled",
+        false,
+        "supalite has no MFA",
+    ),
+    (
+        "auth.mfa.web_authn.verify_enabled",
+        false,
+        "supalite has no MFA",
+    ),
+    (
+        "auth.email.secure_password_change",
+        false,
+        "supalite does not ask for a reauthentication nonce",
+    ),
+    (
+        "auth.manual_linking",
+        false,
+        "supalite has no identity linking",
+    ),
+    (
+        "auth.enable_manual_linking",
+        false,
+        "supalite has no identity linking",
+    ),
+    (
+        "auth.oauth_server.enabled",
+        false,
+        "supalite is not an OAuth server",
+    ),
+    (
+        "storage.s3_protocol.enabled",
+        true,
+        "(not served; nothing to switch on)",
+    ),
 ];
 
 /// Keys read without effect (they describe the project, not a service).
-const QUIET: &[&str] = &["project_id", "db.major_version", "db.seed.enabled", "db.seed.sql_paths"];
+const QUIET: &[&str] = &[
+    "project_id",
+    "db.major_version",
+    "db.seed.enabled",
+    "db.seed.sql_paths",
+];
 
 struct Reader<'a> {
     text: &'a str,
@@ -377,15 +505,19 @@ impl Reader<'_> {
                     match v {
                         toml::Value::String(s) => items.push(s.clone()),
                         other => {
-                            return Err(wrong(self, &format!("an array holding {}", other.type_str())))
+                            return Err(wrong(
+                                self,
+                                &format!("an array holding {}", other.type_str()),
+                            ))
                         }
                     }
                 }
                 Val::List(items)
             }
-            (Want::Duration | Want::Size | Want::Number | Want::Bool | Want::List, toml::Value::String(s))
-                if env_like(s) =>
-            {
+            (
+                Want::Duration | Want::Size | Want::Number | Want::Bool | Want::List,
+                toml::Value::String(s),
+            ) if env_like(s) => {
                 // `env(NAME)` left as it is (NAME unset): named, not guessed.
                 return Err(wrong(self, &format!("{s:?} (the variable is unset)")));
             }
@@ -528,7 +660,10 @@ pub fn size_bytes(s: &str) -> Option<u64> {
         .unwrap_or(s.len());
     let n: f64 = s[..num_len].parse().ok()?;
     let unit = s[num_len..].trim().to_ascii_lowercase();
-    let unit = unit.strip_suffix("ib").or_else(|| unit.strip_suffix('b')).unwrap_or(&unit);
+    let unit = unit
+        .strip_suffix("ib")
+        .or_else(|| unit.strip_suffix('b'))
+        .unwrap_or(&unit);
     let mult: u64 = match unit {
         "" => 1,
         "k" => 1 << 10,
@@ -548,9 +683,8 @@ pub fn parse(
     dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Project> {
-    let root: toml::Table = toml::from_str(text).map_err(|e| {
-        anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end())
-    })?;
+    let root: toml::Table = toml::from_str(text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
     let mut r = Reader {
         text,
         path,
@@ -577,7 +711,10 @@ pub fn parse(
     if let Some(Val::List(schemas)) = r.get(&p("api.schemas"), Want::List)? {
         // `graphql_public` (pg_graphql's) is in the CLI's default list;
         // supalite serves no GraphQL, and no such schema.
-        let kept: Vec<String> = schemas.into_iter().filter(|s| s != "graphql_public").collect();
+        let kept: Vec<String> = schemas
+            .into_iter()
+            .filter(|s| s != "graphql_public")
+            .collect();
         if !kept.is_empty() {
             r.set(&s::DB_SCHEMAS, kept.join(","));
         }
@@ -653,7 +790,10 @@ pub fn parse(
         for name in names {
             let key = format!("{group}.{name}.enabled");
             if let Some(Val::Bool(true)) = r.get(&p(&key), Want::Bool)? {
-                r.not_honoured(&format!("{key} = true"), "supalite has no such sign-in provider");
+                r.not_honoured(
+                    &format!("{key} = true"),
+                    "supalite has no such sign-in provider",
+                );
             } else {
                 // A provider left disabled: its other keys say nothing.
                 let keys: Vec<String> = r
@@ -675,17 +815,28 @@ pub fn parse(
         .unwrap_or_default();
     let mut no_verify = Vec::new();
     for name in functions {
-        if r.raw(&p(&format!("functions.{name}"))).and_then(|v| v.as_table()).is_none() {
+        if r.raw(&p(&format!("functions.{name}")))
+            .and_then(|v| v.as_table())
+            .is_none()
+        {
             bail!(
                 "{}: `functions.{name}` must be a table ([functions.{name}] verify_jwt = false)",
                 r.where_(&p(&format!("functions.{name}")))
             );
         }
-        let path = vec!["functions".to_string(), name.clone(), "verify_jwt".to_string()];
+        let path = vec![
+            "functions".to_string(),
+            name.clone(),
+            "verify_jwt".to_string(),
+        ];
         if let Some(Val::Bool(false)) = r.get(&path, Want::Bool)? {
             no_verify.push(name.clone());
         }
-        let path = vec!["functions".to_string(), name.clone(), "entrypoint".to_string()];
+        let path = vec![
+            "functions".to_string(),
+            name.clone(),
+            "entrypoint".to_string(),
+        ];
         if let Some(Val::Text(e)) = r.get(&path, Want::Text)? {
             r.not_honoured(
                 &format!("functions.{name}.entrypoint = {e:?}"),
@@ -710,7 +861,14 @@ pub fn parse(
         .map(|t| t.keys().cloned().collect())
         .unwrap_or_default();
     for id in buckets {
-        let key = |k: &str| vec!["storage".into(), "buckets".into(), id.clone(), k.to_string()];
+        let key = |k: &str| {
+            vec![
+                "storage".into(),
+                "buckets".into(),
+                id.clone(),
+                k.to_string(),
+            ]
+        };
         let public = matches!(r.get(&key("public"), Want::Bool)?, Some(Val::Bool(true)));
         let file_size_limit = match r.get(&key("file_size_limit"), Want::Size)? {
             Some(Val::Number(n)) if n > 0 => Some(n),
@@ -812,10 +970,17 @@ mod tests {
     use super::*;
 
     fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Project> {
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        parse(text, Path::new("supabase/config.toml"), Path::new("supabase"), &lookup)
+        parse(
+            text,
+            Path::new("supabase/config.toml"),
+            Path::new("supabase"),
+            &lookup,
+        )
     }
 
     #[test]
@@ -830,9 +995,16 @@ mod tests {
         assert_eq!(v(&s::AUTH_AUTOCONFIRM).as_deref(), Some("true"));
         assert_eq!(v(&s::AUTH_SMTP_MAX_FREQUENCY).as_deref(), Some("1"));
         assert_eq!(v(&s::STORAGE_FILE_SIZE_LIMIT).as_deref(), Some("52428800"));
-        assert_eq!(v(&s::FUNCTIONS_NO_VERIFY_JWT).as_deref(), Some("public-hello"));
+        assert_eq!(
+            v(&s::FUNCTIONS_NO_VERIFY_JWT).as_deref(),
+            Some("public-hello")
+        );
         assert!(p.ignored.iter().any(|i| i == "studio"), "{:?}", p.ignored);
-        assert!(p.ignored.iter().any(|i| i == "analytics"), "{:?}", p.ignored);
+        assert!(
+            p.ignored.iter().any(|i| i == "analytics"),
+            "{:?}",
+            p.ignored
+        );
         assert!(!p.ignored.iter().any(|i| i.starts_with("api.max_rows")));
         assert_eq!(p.seed.patterns, vec!["supabase/seed.sql".to_string()]);
         assert_eq!(p.buckets.len(), 1);
@@ -841,21 +1013,37 @@ mod tests {
     #[test]
     fn env_substitution_and_overrides() {
         let text = "[auth]\nsite_url = \"env(SITE)\"\njwt_expiry = 100\n";
-        let p = parse_with(text, &[("SITE", "http://a.test"), ("SUPABASE_AUTH_JWT_EXPIRY", "7")]).unwrap();
+        let p = parse_with(
+            text,
+            &[("SITE", "http://a.test"), ("SUPABASE_AUTH_JWT_EXPIRY", "7")],
+        )
+        .unwrap();
         assert_eq!(p.values[s::AUTH_SITE_URL.env], "http://a.test");
         assert_eq!(p.values[s::AUTH_JWT_EXPIRY.env], "7");
         let p = parse_with(text, &[]).unwrap();
         assert_eq!(p.values[s::AUTH_SITE_URL.env], "env(SITE)");
-        assert_eq!(p.warnings, vec!["environment variable is unset: SITE".to_string()]);
+        assert_eq!(
+            p.warnings,
+            vec!["environment variable is unset: SITE".to_string()]
+        );
     }
 
     #[test]
     fn bad_input_names_line_and_key() {
-        let e = parse_with("[api]\nport = 1\nmax_rows = \"lots\"\n", &[]).unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("[api] max_rows") && e.contains("a whole number"), "{e}");
-        let e = parse_with("[api]\nport = = 1\n", &[]).unwrap_err().to_string();
+        let e = parse_with("[api]\nport = 1\nmax_rows = \"lots\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("[api] max_rows") && e.contains("a whole number"),
+            "{e}"
+        );
+        let e = parse_with("[api]\nport = = 1\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
-        let e = parse_with("[auth.email]\nmax_frequency = \"soon\"\n", &[]).unwrap_err().to_string();
+        let e = parse_with("[auth.email]\nmax_frequency = \"soon\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("max_frequency"), "{e}");
     }
 
@@ -863,15 +1051,33 @@ mod tests {
     fn dotenv_files_fill_in_env() {
         let v = parse_dotenv("# c\nexport A=1\nB = \"two words\" \nC='x#y'\nD=plain # note\n");
         let get = |k: &str| v.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!((get("A"), get("B"), get("C"), get("D")), (Some("1"), Some("two words"), Some("x#y"), Some("plain")));
+        assert_eq!(
+            (get("A"), get("B"), get("C"), get("D")),
+            (Some("1"), Some("two words"), Some("x#y"), Some("plain"))
+        );
         let dir = std::env::temp_dir().join(format!("supalite-dotenv-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("supabase")).unwrap();
-        std::fs::write(dir.join("supabase/config.toml"), "[auth]\nsite_url = \"env(SITE)\"\n").unwrap();
-        std::fs::write(dir.join("supabase/.env"), "SITE=http://from-supabase-env.test\n").unwrap();
+        std::fs::write(
+            dir.join("supabase/config.toml"),
+            "[auth]\nsite_url = \"env(SITE)\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("supabase/.env"),
+            "SITE=http://from-supabase-env.test\n",
+        )
+        .unwrap();
         std::fs::write(dir.join(".env"), "SITE=http://from-project-env.test\n").unwrap();
         let p = load(&dir, &|_| None).unwrap().unwrap();
-        assert_eq!(p.values[s::AUTH_SITE_URL.env], "http://from-supabase-env.test");
-        let p = load(&dir, &|k| (k == "SITE").then(|| "http://from-env.test".to_string())).unwrap().unwrap();
+        assert_eq!(
+            p.values[s::AUTH_SITE_URL.env],
+            "http://from-supabase-env.test"
+        );
+        let p = load(&dir, &|k| {
+            (k == "SITE").then(|| "http://from-env.test".to_string())
+        })
+        .unwrap()
+        .unwrap();
         assert_eq!(p.values[s::AUTH_SITE_URL.env], "http://from-env.test");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -890,7 +1096,17 @@ mod tests {
 
     #[test]
     fn not_honoured_values_are_named() {
-        let p = parse_with("[api]\nenabled = false\n[auth.external.github]\nenabled = true\n", &[]).unwrap();
+        let p = parse_with(
+            "[api]\nenabled = false\n[auth.external.github]\nenabled = true\n",
+            &[],
+        )
+        .unwrap();
         assert_eq!(p.not_honoured.len(), 2, "{:?}", p.not_honoured);
+        let p = parse_with("[auth]\nsigning_keys_path = \"./signing_keys.json\"\n[db.seed]\nsql_paths = [\"./seeds/*.sql\", \"/abs/x.sql\"]\n", &[]).unwrap();
+        assert_eq!(p.values[s::JWT_KEYS.env], "supabase/signing_keys.json");
+        assert_eq!(
+            p.seed.patterns,
+            vec!["supabase/seeds/*.sql".to_string(), "/abs/x.sql".to_string()]
+        );
     }
 }

@@ -42,7 +42,10 @@ pub fn values(cfg: &Config) -> BTreeMap<&'static str, String> {
     if let Some(storage) = prefix("storage") {
         v.insert("STORAGE_URL", storage);
     }
-    v.insert("REALTIME_URL", format!("ws://{host}:{}/realtime/v1", cfg.listen.port()));
+    v.insert(
+        "REALTIME_URL",
+        format!("ws://{host}:{}/realtime/v1", cfg.listen.port()),
+    );
     v.insert("FUNCTIONS_URL", format!("{api}/functions/v1"));
     match (&cfg.db_uri, cfg.pglite_listen) {
         (Some(uri), _) => {
@@ -50,7 +53,10 @@ pub fn values(cfg: &Config) -> BTreeMap<&'static str, String> {
         }
         (None, Some(addr)) => {
             // Trust authentication: any password does (the CLI's URL has one).
-            v.insert("DB_URL", format!("postgresql://postgres:postgres@{addr}/postgres"));
+            v.insert(
+                "DB_URL",
+                format!("postgresql://postgres:postgres@{addr}/postgres"),
+            );
         }
         (None, None) => {}
     }
@@ -67,7 +73,11 @@ pub fn values(cfg: &Config) -> BTreeMap<&'static str, String> {
         v.insert("ANON_KEY", anon);
         v.insert("SERVICE_ROLE_KEY", service);
         v.insert("JWT_SECRET", cfg.jwt_secret.clone());
-        if let Some(k) = cfg.values.text(&s::PUBLISHABLE_KEY).filter(|k| !k.is_empty()) {
+        if let Some(k) = cfg
+            .values
+            .text(&s::PUBLISHABLE_KEY)
+            .filter(|k| !k.is_empty())
+        {
             v.insert("PUBLISHABLE_KEY", k);
         }
         if let Some(k) = cfg.values.text(&s::SECRET_KEY).filter(|k| !k.is_empty()) {
@@ -158,7 +168,10 @@ fn running(cfg: &Config) -> bool {
 
 pub fn run(cfg: &Config, format: Format) -> Result<()> {
     if !running(cfg) {
-        bail!("supalite is not running: nothing answers on {} (start it with `supalite serve`)", cfg.listen);
+        bail!(
+            "supalite is not running: nothing answers on {} (start it with `supalite serve`)",
+            cfg.listen
+        );
     }
     let v = values(cfg);
     match format {
@@ -180,6 +193,9 @@ mod tests {
         v.insert("B", "a\"b$c".to_string());
         v.insert("A", "http://x".to_string());
         v.insert("N", "54321".to_string());
-        assert_eq!(super::env_text(&v), "A=\"http://x\"\nB=\"a\\\"b\\$c\"\nN=54321");
+        assert_eq!(
+            super::env_text(&v),
+            "A=\"http://x\"\nB=\"a\\\"b\\$c\"\nN=54321"
+        );
     }
 }

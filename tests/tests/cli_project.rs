@@ -68,7 +68,11 @@ fn cli_project(dir: &Path) -> u16 {
     .replacen("port = 54324", &format!("port = {}", free_port()), 1);
     std::fs::create_dir_all(dir.join("supabase/migrations")).unwrap();
     std::fs::write(dir.join("supabase/config.toml"), config).unwrap();
-    std::fs::write(dir.join("supabase/migrations/20240101000000_init.sql"), MIGRATION).unwrap();
+    std::fs::write(
+        dir.join("supabase/migrations/20240101000000_init.sql"),
+        MIGRATION,
+    )
+    .unwrap();
     std::fs::write(dir.join("supabase/seed.sql"), SEED).unwrap();
     api
 }
@@ -88,7 +92,10 @@ fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 }
 
 fn serve(dir: &Path, port: u16, env: &[(&str, &str)]) -> Result<Server, String> {
-    Server::start(command(dir, &["serve"], env), format!("http://127.0.0.1:{port}"))
+    Server::start(
+        command(dir, &["serve"], env),
+        format!("http://127.0.0.1:{port}"),
+    )
 }
 
 fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
@@ -129,24 +136,47 @@ fn round(db_uri: Option<&str>) {
             && log.contains("analytics"),
         "{log}"
     );
-    assert_eq!(log.matches("ignored (supalite does not implement them)").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("ignored (supalite does not implement them)")
+            .count(),
+        1,
+        "{log}"
+    );
     assert!(log.contains("Seeding data from supabase/seed.sql"), "{log}");
     let report = js(&server, "seeded", "5");
-    assert!(report.contains("pass 7") && report.contains("fail 0"), "{report}");
+    assert!(
+        report.contains("pass 7") && report.contains("fail 0"),
+        "{report}"
+    );
 
     // `supalite status -o env|json` (the CLI's names and keys).
     let (ok, out, err) = run(dir, &["status", "-o", "env"], &env);
     assert!(ok, "{err}");
-    assert!(out.contains(&format!("API_URL=\"http://127.0.0.1:{port}\"")), "{out}");
-    assert!(out.contains(&format!("REST_URL=\"http://127.0.0.1:{port}/rest/v1\"")), "{out}");
-    assert!(out.contains(&format!("PUBLISHABLE_KEY=\"{PUBLISHABLE}\"")), "{out}");
-    assert!(out.contains(&format!("SECRET_KEY=\"{SECRET_KEY}\"")), "{out}");
+    assert!(
+        out.contains(&format!("API_URL=\"http://127.0.0.1:{port}\"")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("REST_URL=\"http://127.0.0.1:{port}/rest/v1\"")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("PUBLISHABLE_KEY=\"{PUBLISHABLE}\"")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("SECRET_KEY=\"{SECRET_KEY}\"")),
+        "{out}"
+    );
     assert!(out.contains("ANON_KEY=\"eyJ"), "{out}");
     assert!(out.contains("MAILPIT_URL=\"http://127.0.0.1:"), "{out}");
     let (ok, out, err) = run(dir, &["status", "-o", "json"], &env);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(v["DB_URL"].as_str().unwrap().starts_with("postgres"), "{out}");
+    assert!(
+        v["DB_URL"].as_str().unwrap().starts_with("postgres"),
+        "{out}"
+    );
 
     if db_uri.is_none() {
         // Not while a server has the data directory.
@@ -159,7 +189,11 @@ fn round(db_uri: Option<&str>) {
     assert!(!ok, "{out}");
     assert!(err.contains("not running"), "{err}");
 
-    let reset: &[&str] = if db_uri.is_some() { &["db", "reset", "--yes"] } else { &["db", "reset"] };
+    let reset: &[&str] = if db_uri.is_some() {
+        &["db", "reset", "--yes"]
+    } else {
+        &["db", "reset"]
+    };
     let (ok, _, err) = run(dir, reset, &env);
     assert!(ok, "{err}");
     assert!(err.contains("Seeding data from supabase/seed.sql"), "{err}");
@@ -171,7 +205,10 @@ fn round(db_uri: Option<&str>) {
     let server = serve(dir, port, &env2).unwrap_or_else(|e| panic!("did not start: {e}"));
     assert!(!server.log().contains("Seeding data"), "not seeded twice");
     let report = js(&server, "reset", "7");
-    assert!(report.contains("pass 6") && report.contains("fail 0"), "{report}");
+    assert!(
+        report.contains("pass 6") && report.contains("fail 0"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -205,27 +242,49 @@ fn a_malformed_config_toml_names_the_line_and_the_key() {
     let line = bad.lines().position(|l| l == "[auth.email").unwrap() + 1;
     std::fs::write(dir.join("supabase/config.toml"), &bad).unwrap();
     let e = serve(dir, port, &[]).err().expect("refused");
-    assert!(e.contains(&format!("line {line}")) && e.contains("[auth.email"), "{e}");
+    assert!(
+        e.contains(&format!("line {line}")) && e.contains("[auth.email"),
+        "{e}"
+    );
     // An env() value left unset where a URL is needed: named.
-    let bad = good.replacen("site_url = \"http://127.0.0.1:3000\"", "site_url = \"env(MY_SITE_URL)\"", 1);
+    let bad = good.replacen(
+        "site_url = \"http://127.0.0.1:3000\"",
+        "site_url = \"env(MY_SITE_URL)\"",
+        1,
+    );
     std::fs::write(dir.join("supabase/config.toml"), &bad).unwrap();
     let e = serve(dir, port, &[]).err().expect("refused");
-    assert!(e.contains("environment variable is unset: MY_SITE_URL") && e.contains("auth-site-url"), "{e}");
+    assert!(
+        e.contains("environment variable is unset: MY_SITE_URL") && e.contains("auth-site-url"),
+        "{e}"
+    );
     // ... and set: used.
     let server = serve(dir, port, &[("MY_SITE_URL", "http://app.example.test")]).unwrap();
-    let (ok, out, _) = run(dir, &["settings"], &[("MY_SITE_URL", "http://app.example.test")]);
+    let (ok, out, _) = run(
+        dir,
+        &["settings"],
+        &[("MY_SITE_URL", "http://app.example.test")],
+    );
     assert!(ok);
     assert!(
-        out.lines().any(|l| l.contains("SUPALITE_AUTH_SITE_URL") && l.contains("http://app.example.test") && l.contains("(supabase/config.toml)")),
+        out.lines().any(|l| l.contains("SUPALITE_AUTH_SITE_URL")
+            && l.contains("http://app.example.test")
+            && l.contains("(supabase/config.toml)")),
         "{out}"
     );
     drop(server);
     // ... or from supabase/.env, as the CLI loads it.
-    std::fs::write(dir.join("supabase/.env"), "MY_SITE_URL=http://dotenv.example.test\n").unwrap();
+    std::fs::write(
+        dir.join("supabase/.env"),
+        "MY_SITE_URL=http://dotenv.example.test\n",
+    )
+    .unwrap();
     let (ok, out, err) = run(dir, &["settings"], &[]);
     assert!(ok, "{err}");
     assert!(
-        out.lines().any(|l| l.contains("SUPALITE_AUTH_SITE_URL") && l.contains("http://dotenv.example.test")),
+        out.lines()
+            .any(|l| l.contains("SUPALITE_AUTH_SITE_URL")
+                && l.contains("http://dotenv.example.test")),
         "{out}"
     );
 }
@@ -236,7 +295,10 @@ fn a_failing_seed_stops_start_up_with_the_statements_error() {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
         let port = cli_project(dir);
-        let env: Vec<(&str, &str)> = db_uri.iter().map(|u| ("SUPALITE_DB_URI", u.as_str())).collect();
+        let env: Vec<(&str, &str)> = db_uri
+            .iter()
+            .map(|u| ("SUPALITE_DB_URI", u.as_str()))
+            .collect();
         std::fs::write(
             dir.join("supabase/seed.sql"),
             format!("{SEED}\ninsert into public.no_such_table values (1);\n"),
@@ -269,11 +331,17 @@ fn db_reset_on_postgres_needs_yes() {
     let env = [("SUPALITE_DB_URI", uri.as_str())];
     let (ok, _, err) = run(dir, &["db", "reset"], &env);
     assert!(!ok);
-    assert!(err.contains("run `supalite db reset --yes` to confirm"), "{err}");
+    assert!(
+        err.contains("run `supalite db reset --yes` to confirm"),
+        "{err}"
+    );
     // Nothing was dropped or made: the database is still empty.
     let name = uri.rsplit('/').next().unwrap();
     let tables = pg::Cluster::get()
-        .psql(name, "select count(*) from pg_tables where schemaname = 'public'")
+        .psql(
+            name,
+            "select count(*) from pg_tables where schemaname = 'public'",
+        )
         .unwrap();
     assert_eq!(tables, "0");
 }
@@ -285,13 +353,23 @@ fn function_kit() -> std::path::PathBuf {
     let target = root.join("target/functions-kit");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root.join("tests/functions/kit"))
-        .args(["build", "--locked", "--release", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .env("CARGO_TARGET_DIR", &target);
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
         cmd.env_remove(var);
     }
     let out = cmd.output().expect("cargo runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     target.join("wasm32-wasip2/release/fn_kit.wasm")
 }
 
@@ -308,14 +386,31 @@ fn functions_take_the_new_keys_and_verify_jwt_from_config_toml() {
     }
     let server = serve(dir, port, &[]).unwrap_or_else(|e| panic!("{e}"));
     let call = |name: &str, headers: &[(&str, &str)]| {
-        server.request("POST", &format!("/functions/v1/{name}"), headers, Some("{}")).status
+        server
+            .request(
+                "POST",
+                &format!("/functions/v1/{name}"),
+                headers,
+                Some("{}"),
+            )
+            .status
     };
     let bearer = |k: &str| format!("Bearer {k}");
     // supabase-js sends the key as apikey and as the bearer token.
     for key in [PUBLISHABLE, SECRET_KEY] {
-        assert_eq!(call("hello", &[("apikey", key), ("authorization", &bearer(key))]), 200, "{key}");
+        assert_eq!(
+            call("hello", &[("apikey", key), ("authorization", &bearer(key))]),
+            200,
+            "{key}"
+        );
     }
-    assert_eq!(call("hello", &[("authorization", &bearer("sb_publishable_wrong"))]), 401);
+    assert_eq!(
+        call(
+            "hello",
+            &[("authorization", &bearer("sb_publishable_wrong"))]
+        ),
+        401
+    );
     assert_eq!(call("hello", &[]), 401);
     // [functions.public-hello] verify_jwt = false
     assert_eq!(call("public-hello", &[]), 200);

@@ -56,7 +56,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("supalite-lock-{}", std::process::id()));
         let first = super::acquire(&dir).unwrap();
         let e = super::acquire(&dir).unwrap_err().to_string();
-        assert!(e.contains("is serving the data directory") && e.contains(&std::process::id().to_string()), "{e}");
+        assert!(
+            e.contains("is serving the data directory")
+                && e.contains(&std::process::id().to_string()),
+            "{e}"
+        );
         drop(first);
         super::acquire(&dir).unwrap();
         let _ = std::fs::remove_dir_all(&dir);

@@ -34,8 +34,8 @@ pub async fn run(cfg: &Config, yes: bool) -> Result<()> {
         None => {
             let dir = &cfg.data_dir;
             {
-                let _held = lock::acquire(dir)
-                    .map_err(|e| anyhow!("cannot reset the database: {e:#}"))?;
+                let _held =
+                    lock::acquire(dir).map_err(|e| anyhow!("cannot reset the database: {e:#}"))?;
                 for entry in std::fs::read_dir(dir)
                     .with_context(|| format!("cannot read {}", dir.display()))?
                 {

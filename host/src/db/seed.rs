@@ -40,7 +40,14 @@ pub async fn is_new(db: &Database) -> Result<bool> {
         )
         .await
         .map_err(|e| anyhow!("checking whether the database is new: {e}"))?;
-    Ok(rs.rows.first().and_then(|r| r.first()).cloned().flatten().as_deref() == Some("t"))
+    Ok(rs
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .flatten()
+        .as_deref()
+        == Some("t"))
 }
 
 /// The seed table, created on a new database (after the bootstrap): the seed
@@ -64,11 +71,22 @@ async fn pending(db: &Database) -> Result<bool> {
         )
         .await
         .map_err(|e| anyhow!("reading supabase_migrations.seed_files: {e}"))?;
-    if rs.rows.first().and_then(|r| r.first()).cloned().flatten().as_deref() != Some("t") {
+    if rs
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .flatten()
+        .as_deref()
+        != Some("t")
+    {
         return Ok(false);
     }
     let rs = db
-        .query("SELECT 1 FROM supabase_migrations.seed_files WHERE path = ''", vec![])
+        .query(
+            "SELECT 1 FROM supabase_migrations.seed_files WHERE path = ''",
+            vec![],
+        )
         .await
         .map_err(|e| anyhow!("reading supabase_migrations.seed_files: {e}"))?;
     Ok(rs.rows.is_empty())
@@ -176,7 +194,9 @@ async fn apply_file(db: &Database, file: &std::path::Path, pglite: bool) -> Resu
         bail!("seed {path} failed and was not applied: {e}");
     }
     if pglite {
-        rehash(db).await.with_context(|| format!("seed {path}: hashing the passwords"))?;
+        rehash(db)
+            .await
+            .with_context(|| format!("seed {path}: hashing the passwords"))?;
     }
     Ok(())
 }
@@ -228,7 +248,10 @@ fn bcrypt_of(pending: &str) -> Result<String> {
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
     );
     let raw = engine.decode(&salt[7..29]).context("bcrypt salt")?;
-    let salt: [u8; 16] = raw.get(..16).and_then(|s| s.try_into().ok()).context("bcrypt salt length")?;
+    let salt: [u8; 16] = raw
+        .get(..16)
+        .and_then(|s| s.try_into().ok())
+        .context("bcrypt salt length")?;
     let parts = bcrypt::hash_with_salt(&password, cost, salt).map_err(|e| anyhow!("{e}"))?;
     Ok(parts.format_for_version(version))
 }

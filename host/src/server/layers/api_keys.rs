@@ -41,7 +41,10 @@ pub fn substitute<B>(keys: &ApiKeys, req: &mut http::Request<B>) -> Result<(), S
     let bearer = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string());
     if let Some(token) = bearer {
         if let Some(jwt) = keys.jwt_for(&token) {
@@ -128,7 +131,10 @@ mod tests {
             .unwrap();
         substitute(&keys(), &mut req).unwrap();
         assert_eq!(req.headers()["apikey"], anon.as_str());
-        assert_eq!(req.headers()["authorization"], format!("Bearer {service}").as_str());
+        assert_eq!(
+            req.headers()["authorization"],
+            format!("Bearer {service}").as_str()
+        );
         assert_eq!(
             req.uri().to_string(),
             format!("/realtime/v1/websocket?apikey={anon}&vsn=1.0.0")
