@@ -149,6 +149,27 @@ fn round(db_uri: Option<&str>) {
         "{report}"
     );
 
+    // A changed config.toml reloads the pipeline (max_rows 5 → 3).
+    let config = std::fs::read_to_string(dir.join("supabase/config.toml")).unwrap();
+    let reloads = |s: &Server| s.log().matches("pipeline reloaded").count();
+    std::fs::write(
+        dir.join("supabase/config.toml"),
+        config.replacen("max_rows = 5", "max_rows = 3", 1),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reloads(&server) < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = server.get("/rest/v1/todos?select=id", &[("apikey", PUBLISHABLE)]);
+    assert_eq!(r.json().as_array().map(Vec::len), Some(3), "{r:?} {}", server.log());
+    std::fs::write(dir.join("supabase/config.toml"), &config).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reloads(&server) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(reloads(&server), 2, "{}", server.log());
+
     // `supalite status -o env|json` (the CLI's names and keys).
     let (ok, out, err) = run(dir, &["status", "-o", "env"], &env);
     assert!(ok, "{err}");
