@@ -733,15 +733,17 @@ pub fn parse(
         },
     };
     // [auth]
-    if let Some(Val::Bool(b)) = r.get(&p("auth.enable_signup"), Want::Bool)? {
+    // (The CLI's default for both is true.)
+    let signup = r.get(&p("auth.enable_signup"), Want::Bool)?;
+    if let Some(Val::Bool(b)) = signup {
         r.set(&s::AUTH_DISABLE_SIGNUP, (!b).to_string());
-        if let Some(Val::Bool(false)) = r.get(&p("auth.email.enable_signup"), Want::Bool)? {
-            if b {
-                r.not_honoured(
-                    "auth.email.enable_signup = false",
-                    "supalite has one sign-up switch ([auth] enable_signup); e-mail sign-ups stay open",
-                );
-            }
+    }
+    if let Some(Val::Bool(false)) = r.get(&p("auth.email.enable_signup"), Want::Bool)? {
+        if signup != Some(Val::Bool(false)) {
+            r.not_honoured(
+                "auth.email.enable_signup = false",
+                "supalite has one sign-up switch ([auth] enable_signup); e-mail sign-ups stay open",
+            );
         }
     }
     if let Some(Val::Bool(b)) = r.get(&p("auth.email.enable_confirmations"), Want::Bool)? {
@@ -1102,6 +1104,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.not_honoured.len(), 2, "{:?}", p.not_honoured);
+        let p = parse_with("[auth.email]\nenable_signup = false\n", &[]).unwrap();
+        assert_eq!(p.not_honoured.len(), 1, "{:?}", p.not_honoured);
+        let p = parse_with("[auth]\nenable_signup = false\n[auth.email]\nenable_signup = false\n", &[]).unwrap();
+        assert!(p.not_honoured.is_empty(), "{:?}", p.not_honoured);
         let p = parse_with("[auth]\nsigning_keys_path = \"./signing_keys.json\"\n[db.seed]\nsql_paths = [\"./seeds/*.sql\", \"/abs/x.sql\"]\n", &[]).unwrap();
         assert_eq!(p.values[s::JWT_KEYS.env], "supabase/signing_keys.json");
         assert_eq!(
