@@ -55,6 +55,12 @@ async fn loopback(cfg: &Config, opened: &db::open::Opened) -> Result<Option<Stri
 
 async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) -> Result<()> {
     let started = std::time::Instant::now();
+    // A Supabase CLI project: what of its config.toml is not used, once.
+    if let Some(project) = &cfg.project {
+        for line in project.report() {
+            eprintln!("{line}");
+        }
+    }
     let composed = compose::compose(&cfg)?;
     let opened = db::open::open(&cfg).await?;
     let db = opened.db.clone();
@@ -172,6 +178,13 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, overrides: Overrides) 
     if let Some((anon, service)) = keys {
         println!("anon key: {anon}");
         println!("service_role key: {service}");
+        let text = |s: &contract::settings::Setting| cfg.values.text(s).filter(|k| !k.is_empty());
+        if let Some(k) = text(&contract::settings::PUBLISHABLE_KEY) {
+            println!("publishable key: {k}");
+        }
+        if let Some(k) = text(&contract::settings::SECRET_KEY) {
+            println!("secret key: {k}");
+        }
     }
 
     let limits = server::Limits {

@@ -103,6 +103,8 @@ pub enum Origin {
     Flag,
     Environment,
     File,
+    /// `supabase/config.toml` (a Supabase CLI project, `crate::cli_project`).
+    Project,
     /// Worked out from other settings (a derived default).
     Derived,
 }
@@ -113,6 +115,7 @@ impl Origin {
             Origin::Flag => "flag",
             Origin::Environment => "environment",
             Origin::File => "file",
+            Origin::Project => "supabase/config.toml",
             Origin::Derived => "derived",
         }
     }
@@ -126,11 +129,13 @@ pub struct Values {
 }
 
 impl Values {
-    /// Reads every row: the flag, else the environment, else the file.
+    /// Reads every row: the flag, else the environment, else the file,
+    /// else a CLI project's `supabase/config.toml` (`project`).
     fn read(
         file: &toml::Table,
         env: &dyn Fn(&str) -> Option<String>,
         flags: &[(&Setting, Option<String>)],
+        project: &BTreeMap<&'static str, String>,
     ) -> Result<Values> {
         let mut set = BTreeMap::new();
         for setting in SETTINGS {
@@ -141,10 +146,11 @@ impl Values {
             let found = match (flag, env(setting.env).filter(|v| !v.is_empty())) {
                 (Some(v), _) => Some((v, Origin::Flag)),
                 (None, Some(v)) => Some((v, Origin::Environment)),
-                (None, None) if setting.file => {
-                    file_value(file, setting)?.map(|v| (v, Origin::File))
-                }
-                (None, None) => None,
+                (None, None) if setting.file => match file_value(file, setting)? {
+                    Some(v) => Some((v, Origin::File)),
+                    None => project.get(setting.env).map(|v| (v.clone(), Origin::Project)),
+                },
+                (None, None) => project.get(setting.env).map(|v| (v.clone(), Origin::Project)),
             };
             // A key set may be given as the path of its file (the Supabase
             // CLI's `signing_keys.json`): the components get its content.
@@ -164,8 +170,22 @@ impl Values {
             };
             if let Some((text, origin)) = found {
                 setting.check(&text).map_err(|e| {
-                    let name = format!("{} ({})", setting.key(), setting.env);
-                    anyhow::anyhow!("{}", e.replacen(setting.env, &name, 1))
+                    let name = match origin {
+                        Origin::Project => format!(
+                            "{} ({}, from supabase/config.toml)",
+                            setting.key(),
+                            setting.env
+                        ),
+                        _ => format!("{} ({})", setting.key(), setting.env),
+                    };
+                    // `env(NAME)` left as it was: NAME is unset.
+                    let unset = text
+                        .trim()
+                        .strip_prefix("env(")
+                        .and_then(|t| t.strip_suffix(')'))
+                        .map(|n| format!(" (environment variable is unset: {n})"))
+                        .unwrap_or_default();
+                    anyhow::anyhow!("{}{unset}", e.replacen(setting.env, &name, 1))
                 })?;
                 set.insert(setting.env, (text, origin));
             }
@@ -407,6 +427,8 @@ pub struct Config {
     pub directories: BTreeMap<String, Vec<(String, PathBuf)>>,
     /// The config file read, if any.
     pub source: Option<PathBuf>,
+    /// A Supabase CLI project's `supabase/config.toml`, when there is one.
+    pub project: Option<std::sync::Arc<crate::cli_project::Project>>,
 }
 
 /// Command-line overrides.
@@ -448,6 +470,16 @@ fn known_keys(file: &toml::Table) -> Result<()> {
 }
 
 impl Config {
+    /// The publishable and secret API keys, with the JWTs they stand for.
+    pub fn api_keys(&self) -> crate::keys::ApiKeys {
+        crate::keys::ApiKeys::new(
+            &self.values.text(&s::PUBLISHABLE_KEY).unwrap_or_default(),
+            &self.values.text(&s::SECRET_KEY).unwrap_or_default(),
+            &self.jwt_secret,
+            self.jwt_secret_is_base64,
+        )
+    }
+
     /// Loads `path` (an error if given explicitly and missing), or
     /// `supalite.toml` in the working directory if present.
     pub fn load(
@@ -474,10 +506,18 @@ impl Config {
                 flags.migrations.as_ref().map(|p| p.display().to_string()),
             ),
         ];
-        let resolved = Values::read(&file, &env, &flag_values)
+        // A Supabase CLI project (`supabase init`) in the working directory.
+        let project = if flags.postgrest_mode {
+            None
+        } else {
+            crate::cli_project::load(Path::new("."), &env)?
+        };
+        let project_values = project.as_ref().map(|p| p.values.clone()).unwrap_or_default();
+        let resolved = Values::read(&file, &env, &flag_values, &project_values)
             .and_then(|mut v| Config::resolve(&mut v, &file, flags.postgrest_mode));
+        let project = project.map(std::sync::Arc::new);
         match (resolved, &source) {
-            (Ok(c), _) => Ok(Config { source, ..c }),
+            (Ok(c), _) => Ok(Config { source, project, ..c }),
             (Err(e), Some(p)) => Err(e.context(format!("in {}", p.display()))),
             (Err(e), None) => Err(e),
         }
@@ -662,6 +702,7 @@ impl Config {
             directories: check_directories(&grants, table_of(file, "directories")?)?,
             grants,
             source: None,
+            project: None,
             values: v.clone(),
         })
     }

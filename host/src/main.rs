@@ -5,6 +5,8 @@ mod admin;
 mod app;
 mod blob_store;
 mod check;
+// A Supabase CLI project: `supabase/config.toml` (issue 30).
+mod cli_project;
 mod compose;
 mod config;
 mod db;
@@ -16,6 +18,8 @@ mod keys;
 mod mail;
 mod realtime;
 mod smtp;
+// `supalite status`, as `supabase status`.
+mod status;
 mod reload;
 mod schema_cache;
 mod server;
@@ -87,12 +91,37 @@ enum Command {
         #[arg(long)]
         no_smoke: bool,
     },
+    /// The URLs and keys of the running server, as `supabase status`.
+    Status {
+        /// Output format: pretty, env or json.
+        #[arg(short, long, value_enum, default_value = "pretty")]
+        output: status::Format,
+    },
+    /// Database commands.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Serve PostgREST's API at `/` from a PostgREST config file
     /// (`db-uri`, `db-schemas`, `db-anon-role`, `jwt-secret`, `server-port`,
     /// `admin-server-port`, ...): a stand-in with PostgREST's command line.
     Postgrest {
         /// PostgREST's config file.
         config_file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Drop the data, then apply the migrations and the seed again (embedded
+    /// PGlite: refused while a server serves the data directory; PostgreSQL:
+    /// every schema but PostgreSQL's own is dropped, only with `--yes`).
+    Reset {
+        /// Confirm the reset of a PostgreSQL database (`db-uri`).
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, value_name = "DIR", help = flag_help(&contract::settings::DATA_DIR))]
+        data_dir: Option<PathBuf>,
+        #[arg(long, value_name = "DIR", help = flag_help(&contract::settings::MIGRATIONS))]
+        migrations: Option<PathBuf>,
     },
 }
 
@@ -124,7 +153,7 @@ fn main() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve { .. } | Command::Postgrest { .. }) {
+    if !matches!(cli.command, Command::Serve { .. } | Command::Postgrest { .. } | Command::Db(_)) {
         // A command that prints (`keys`, `settings`, …) piped into `head`
         // ends quietly when the pipe closes, as Unix tools do, instead of
         // panicking in `println!`. The servers keep SIGPIPE ignored.
@@ -210,10 +239,36 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Status { output } => {
+            let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
+            status::run(&cfg, output)
+        }
+        Command::Db(DbCommand::Reset {
+            yes,
+            data_dir,
+            migrations,
+        }) => {
+            let overrides = Overrides {
+                data_dir,
+                migrations,
+                ..Overrides::default()
+            };
+            let cfg = Config::load(cli.config.as_deref(), env, &overrides)?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let result = rt.block_on(db::reset::run(&cfg, yes));
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
+        }
         Command::Keys => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
             let (anon, service) = keys::api_keys(&cfg.jwt_secret, cfg.jwt_secret_is_base64)?;
             println!("anon key: {anon}\nservice_role key: {service}");
+            let text = |s: &contract::settings::Setting| cfg.values.text(s).unwrap_or_default();
+            println!(
+                "publishable key: {}\nsecret key: {}",
+                text(&contract::settings::PUBLISHABLE_KEY),
+                text(&contract::settings::SECRET_KEY)
+            );
             Ok(())
         }
     }

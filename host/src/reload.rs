@@ -34,6 +34,10 @@ fn watched(cfg: &Config, config_path: &Option<PathBuf>) -> Vec<PathBuf> {
         .or_else(|| config_path.clone())
         .unwrap_or_else(|| PathBuf::from("supalite.toml"))];
     files.extend(cfg.components.paths().into_iter().cloned());
+    // A Supabase CLI project's config.toml (`crate::cli_project`).
+    if let Some(project) = &cfg.project {
+        files.push(project.config_path.clone());
+    }
     files
 }
 

@@ -239,6 +239,15 @@ settings! {
         default: Value("super-secret-jwt-token-with-at-least-32-characters-long"),
         about: "HS256 secret, ≥ 32 characters, or a JWK / JWK set (JSON); the default is the Supabase CLI's local development secret (set your own for anything shared)",
     }
+    PUBLISHABLE_KEY {
+        // The host swaps it for the anon key (`server::layers::api_keys`).
+        kind: Text, default: Value("sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"),
+        about: "Supabase's publishable API key (the CLI's `[auth] publishable_key`; the default is the CLI's local one): accepted in `apikey` (and as `Authorization: Bearer`, and realtime's `apikey` parameter) as the anon key, on every route",
+    }
+    SECRET_KEY {
+        kind: Text, secret: true, default: Value("sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"),
+        about: "Supabase's secret API key (the CLI's `[auth] secret_key`; the default is the CLI's local one): accepted as the service_role key, except from a browser (`User-Agent` with `Mozilla/`): 401 `{\"message\":\"Forbidden use of secret API key in browser\"}`",
+    }
     JWT_KEYS {
         // The auth API signs with its signing key; both verify by `kid`.
         kind: JwtKeys, roles: &[Verifier, Auth], secret: true, default: Unset,

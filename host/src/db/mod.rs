@@ -7,11 +7,14 @@
 //! applies them on the role switch) and under the server-wide statement
 //! timeout cap (`db-statement-timeout`).
 
+pub mod lock;
 pub mod loopback;
 pub mod open;
 pub mod pglite;
 pub mod postgres;
+pub mod reset;
 pub mod schedule;
+pub mod seed;
 pub mod setup;
 
 pub use pgwire_codec::{DbError, ResultSet, Session, Statement};

@@ -3,7 +3,7 @@
 //! database of its own, `pglite-listen`), or none (the adapter in front of
 //! a real PostgREST); bootstraps it and applies the migrations.
 
-use super::{pglite, postgres, setup, Backend, Database};
+use super::{lock, pglite, postgres, seed, setup, Backend, Database};
 use crate::config::{self, Config};
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -13,6 +13,20 @@ pub struct Opened {
     pub db: Option<Database>,
     /// Embedded PGlite's thread, joined once it has closed.
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Embedded PGlite's data directory lock (`db::lock`), held while open.
+    _lock: Option<lock::DataDirLock>,
+}
+
+/// Bootstrap, migrations, then the seed on a new database (`db::seed`).
+async fn prepare(db: &Database, cfg: &Config, pglite: bool) -> Result<usize> {
+    let new = seed::is_new(db).await?;
+    setup::bootstrap(db).await?;
+    if new {
+        seed::mark_new(db).await?;
+    }
+    let applied = setup::migrate(db, &cfg.migrations).await?;
+    seed::run(db, cfg.project.as_deref(), pglite).await?;
+    Ok(applied)
 }
 
 /// A supervised PostgREST without a database of its own uses embedded
@@ -51,6 +65,7 @@ pub async fn open(cfg: &Config) -> Result<Opened> {
         (false, None) => Ok(Opened {
             db: None,
             thread: None,
+            _lock: None,
         }),
         (_, Some(uri)) => {
             let target = postgres::Target::parse(uri).map_err(anyhow::Error::msg)?;
@@ -58,17 +73,18 @@ pub async fn open(cfg: &Config) -> Result<Opened> {
             let pool = Arc::new(postgres::PgPool::new(target, cfg.db_pool));
             pool.spawn_listener();
             let db = database(cfg, Backend::Postgres(pool));
-            setup::bootstrap(&db)
+            let applied = prepare(&db, cfg, false)
                 .await
                 .with_context(|| format!("PostgreSQL at {where_}"))?;
-            let applied = setup::migrate(&db, &cfg.migrations).await?;
             tracing::info!(database = %where_, migrations_applied = applied, "PostgreSQL ready");
             Ok(Opened {
                 db: Some(db),
                 thread: None,
+                _lock: None,
             })
         }
         (true, None) => {
+            let lock = lock::acquire(&cfg.data_dir)?;
             let (handle, thread) = pglite::PgliteHandle::open(pglite::Spec {
                 dir: cfg.data_dir.clone(),
                 settings: vec![(
@@ -86,10 +102,18 @@ pub async fn open(cfg: &Config) -> Result<Opened> {
                 // db::pglite).
                 db: Some(database(cfg, Backend::Pglite(handle))),
                 thread: Some(thread),
+                _lock: Some(lock),
             };
             let db = opened.db.as_ref().expect("just opened");
-            setup::bootstrap(db).await?;
-            let applied = setup::migrate(db, &cfg.migrations).await?;
+            let applied = match prepare(db, cfg, true).await {
+                Ok(n) => n,
+                Err(e) => {
+                    // Closed with a checkpoint, so what was committed
+                    // (migrations) stays and the next start retries the seed.
+                    opened.close().await;
+                    return Err(e);
+                }
+            };
             tracing::info!(data_dir = %cfg.data_dir.display(), migrations_applied = applied, "embedded PGlite ready");
             Ok(opened)
         }

@@ -30,6 +30,8 @@ pub struct Realtime {
     jwt: jwt::Settings,
     db: Option<crate::db::Database>,
     feed: Arc<std::sync::Once>,
+    /// The publishable and secret keys, as the anon and service_role keys.
+    api_keys: crate::keys::ApiKeys,
 }
 
 /// Answers the server sends itself (`Full` bodies; the caller boxes them).
@@ -93,16 +95,29 @@ fn accept_key(key: &[u8]) -> String {
 
 impl Realtime {
     /// A realtime endpoint with `hub` (a reload keeps the running one's).
-    pub fn new(hub: Option<Arc<Realtime>>, jwt: jwt::Settings, db: Option<crate::db::Database>) -> Realtime {
+    pub fn new(
+        hub: Option<Arc<Realtime>>,
+        jwt: jwt::Settings,
+        db: Option<crate::db::Database>,
+        api_keys: crate::keys::ApiKeys,
+    ) -> Realtime {
         let (hub, feed) = match hub {
             Some(r) => (r.hub.clone(), r.feed.clone()),
             None => (Arc::new(Hub::default()), Arc::new(std::sync::Once::new())),
         };
-        Realtime { hub, jwt, db, feed }
+        Realtime {
+            hub,
+            jwt,
+            db,
+            feed,
+            api_keys,
+        }
     }
 
     /// A token verified as the data API verifies it.
     fn authenticate(&self, token: &str) -> Result<Identity, String> {
+        // A publishable or secret key (a join's `access_token` may be one).
+        let token = self.api_keys.jwt_for(token).unwrap_or(token);
         let headers = [("authorization".to_string(), format!("Bearer {token}"))];
         jwt::authenticate(&self.jwt, &headers)
             .map(|id| Identity {

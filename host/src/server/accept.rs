@@ -121,6 +121,10 @@ async fn connection(
         let pipeline = current.get();
         req.extensions_mut().insert(Peer(peer));
         async move {
+            // The publishable and secret keys become their JWTs first.
+            if super::layers::api_keys::substitute(pipeline.api_keys(), &mut req).is_err() {
+                return Ok(super::layers::api_keys::refusal());
+            }
             // Realtime: the websocket upgrade, before the wasi:http pipeline.
             if crate::realtime::is_websocket(&req) {
                 use http_body_util::BodyExt;

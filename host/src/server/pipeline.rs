@@ -68,6 +68,8 @@ pub struct Pipeline {
     app: App,
     /// `/realtime/v1` (its hub kept across reloads).
     realtime: Arc<crate::realtime::Realtime>,
+    /// The publishable and secret keys (`layers::api_keys`).
+    api_keys: Arc<crate::keys::ApiKeys>,
 }
 
 /// The routes of `cfg.routes` on the gateway, and the gateway as the
@@ -185,6 +187,7 @@ impl Pipeline {
             realtime,
             jwt_settings(cfg),
             db.clone(),
+            cfg.api_keys(),
         ));
         let pool = Arc::new(Pool::new(engine, cfg, composed, db, schema, upstreams)?);
         let app = ServiceBuilder::new()
@@ -201,6 +204,7 @@ impl Pipeline {
             pool,
             app,
             realtime,
+            api_keys: Arc::new(cfg.api_keys()),
         })
     }
 
@@ -217,6 +221,11 @@ impl Pipeline {
         } else {
             "wasi:http/incoming-handler"
         }
+    }
+
+    /// The publishable and secret keys.
+    pub(super) fn api_keys(&self) -> &crate::keys::ApiKeys {
+        &self.api_keys
     }
 
     /// `/realtime/v1`.

@@ -1,6 +1,8 @@
 //! The request policies, each a `tower::Layer` around the service inside
 //! it. Outermost first, as `pipeline` stacks them:
 //!
+//! - `api_keys`: the publishable and secret keys swapped for their JWTs
+//!   (before everything, realtime's websocket included: `accept`);
 //! - [`RequestLogLayer`]: one log line per request, with its id;
 //! - [`HttpLimitsLayer`]: 414/431 for a target or header block over the
 //!   server's limits;
@@ -21,6 +23,7 @@
 //!   `server-body-memory-mb` (waiting counts against the deadline).
 
 mod anon_budget;
+pub mod api_keys;
 mod body_budget;
 mod deadline;
 mod forwarded;
