@@ -7,6 +7,7 @@
 //! applies them on the role switch) and under the server-wide statement
 //! timeout cap (`db-statement-timeout`).
 
+pub mod dir_lock;
 pub mod loopback;
 pub mod open;
 pub mod pglite;

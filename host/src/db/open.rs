@@ -13,6 +13,8 @@ pub struct Opened {
     pub db: Option<Database>,
     /// Embedded PGlite's thread, joined once it has closed.
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Embedded PGlite's data directory, held while it is open.
+    _lock: Option<super::dir_lock::DirLock>,
 }
 
 /// A supervised PostgREST without a database of its own uses embedded
@@ -51,6 +53,7 @@ pub async fn open(cfg: &Config) -> Result<Opened> {
         (false, None) => Ok(Opened {
             db: None,
             thread: None,
+            _lock: None,
         }),
         (_, Some(uri)) => {
             let target = postgres::Target::parse(uri).map_err(anyhow::Error::msg)?;
@@ -66,9 +69,11 @@ pub async fn open(cfg: &Config) -> Result<Opened> {
             Ok(Opened {
                 db: Some(db),
                 thread: None,
+                _lock: None,
             })
         }
         (true, None) => {
+            let lock = super::dir_lock::lock(&cfg.data_dir)?;
             let (handle, thread) = pglite::PgliteHandle::open(pglite::Spec {
                 dir: cfg.data_dir.clone(),
                 settings: vec![(
@@ -86,6 +91,7 @@ pub async fn open(cfg: &Config) -> Result<Opened> {
                 // db::pglite).
                 db: Some(database(cfg, Backend::Pglite(handle))),
                 thread: Some(thread),
+                _lock: Some(lock),
             };
             let db = opened.db.as_ref().expect("just opened");
             setup::bootstrap(db).await?;
