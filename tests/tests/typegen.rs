@@ -50,7 +50,11 @@ fn assert_same(got: &str, want: &str, what: &str) {
         return;
     }
     let (g, w): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
-    let i = g.iter().zip(&w).position(|(a, b)| a != b).unwrap_or(g.len().min(w.len()));
+    let i = g
+        .iter()
+        .zip(&w)
+        .position(|(a, b)| a != b)
+        .unwrap_or(g.len().min(w.len()));
     panic!(
         "{what}: differs at line {}:\n got: {:?}\nwant: {:?}\n(lengths {} and {} bytes)",
         i + 1,
@@ -74,12 +78,23 @@ fn gen_types_prints_what_postgres_meta_prints_on_each_db() {
         let p = schema_project(db);
         // Two schemas, comma-separated or repeated.
         let both = stdout_of(&gen_types(&p, &["typescript", "--schema", "public,extra"]));
-        assert_same(&both, &fixture("expected.ts"), &format!("{db:?}, public and extra"));
-        let repeated = stdout_of(&gen_types(&p, &["typescript", "-s", "public", "--schema", "extra"]));
+        assert_same(
+            &both,
+            &fixture("expected.ts"),
+            &format!("{db:?}, public and extra"),
+        );
+        let repeated = stdout_of(&gen_types(
+            &p,
+            &["typescript", "-s", "public", "--schema", "extra"],
+        ));
         assert_eq!(repeated, both);
         // The default is `public` (as the CLI's), and the language too.
         let public = stdout_of(&gen_types(&p, &[]));
-        assert_same(&public, &fixture("expected-public.ts"), &format!("{db:?}, public"));
+        assert_same(
+            &public,
+            &fixture("expected-public.ts"),
+            &format!("{db:?}, public"),
+        );
         assert!(!public.contains("extra:"));
         // Without the PostgREST version, as `supabase gen types --local`.
         let bare = stdout_of(&gen_types(&p, &["typescript", "--postgrest-version", ""]));
@@ -95,14 +110,20 @@ fn gen_types_prints_what_postgres_meta_prints_on_each_db() {
 fn gen_types_matches_postgres_metas_own_snapshot() {
     let p = Project::on(Db::Postgres);
     let dir = fixtures().join("postgres-meta");
-    for (i, f) in ["00-init.sql", "01-memes.sql", "02-test-internal-query.sql"].iter().enumerate() {
+    for (i, f) in ["00-init.sql", "01-memes.sql", "02-test-internal-query.sql"]
+        .iter()
+        .enumerate()
+    {
         let sql = std::fs::read_to_string(dir.join(f)).unwrap();
         p.migration(&format!("2024010100000{i}_{}", f.replace('-', "_")), &sql);
     }
     let got = stdout_of(&gen_types(&p, &["typescript", "--postgrest-version", "13"]));
     // The snapshot is the HTTP body; the CLI's container prints it with
     // console.log (one more newline).
-    let want = format!("{}\n", std::fs::read_to_string(dir.join("expected.ts")).unwrap());
+    let want = format!(
+        "{}\n",
+        std::fs::read_to_string(dir.join("expected.ts")).unwrap()
+    );
     assert_same(&got, &want, "postgres-meta's snapshot");
 }
 
@@ -113,11 +134,18 @@ fn gen_types_matches_postgres_metas_own_snapshot() {
 fn the_generated_types_type_check_supabase_js_programs() {
     let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
     let tsc = js.join("node_modules/typescript/bin/tsc");
-    assert!(tsc.exists(), "typescript is not installed: run `npm ci` in {}", js.display());
+    assert!(
+        tsc.exists(),
+        "typescript is not installed: run `npm ci` in {}",
+        js.display()
+    );
     let p = schema_project(Db::Pglite);
     let types = stdout_of(&gen_types(&p, &["typescript", "--schema", "public,extra"]));
     // Inside tests/js, so that `@supabase/supabase-js` resolves.
-    let dir = tempfile::Builder::new().prefix(".typegen-").tempdir_in(&js).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix(".typegen-")
+        .tempdir_in(&js)
+        .unwrap();
     std::fs::write(dir.path().join("database.types.ts"), &types).unwrap();
     for f in ["ok.ts", "bad.ts"] {
         std::fs::copy(js.join("typegen").join(f), dir.path().join(f)).unwrap();
@@ -125,7 +153,13 @@ fn the_generated_types_type_check_supabase_js_programs() {
     let check = |file: &str| -> Output {
         Command::new("node")
             .arg(&tsc)
-            .args(["--strict", "--noEmit", "--skipLibCheck", "--target", "es2022"])
+            .args([
+                "--strict",
+                "--noEmit",
+                "--skipLibCheck",
+                "--target",
+                "es2022",
+            ])
             .args(["--module", "nodenext", "--moduleResolution", "nodenext"])
             .arg(dir.path().join(file))
             .current_dir(&js)
@@ -133,13 +167,31 @@ fn the_generated_types_type_check_supabase_js_programs() {
             .expect("node is installed")
     };
     let ok = check("ok.ts");
-    let report = |o: &Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(ok.status.success(), "ok.ts does not type-check:\n{}", report(&ok));
+    let report = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert!(
+        ok.status.success(),
+        "ok.ts does not type-check:\n{}",
+        report(&ok)
+    );
     let bad = check("bad.ts");
     let r = report(&bad);
     assert!(!bad.status.success(), "bad.ts type-checks:\n{r}");
-    assert!(r.contains("bad.ts(10,9): error TS2322: Type 'string' is not assignable to type 'number'."), "{r}");
-    assert!(r.contains("bad.ts(11,45): error TS2322: Type 'number' is not assignable to type 'undefined'."), "{r}");
+    assert!(
+        r.contains("bad.ts(10,9): error TS2322: Type 'string' is not assignable to type 'number'."),
+        "{r}"
+    );
+    assert!(
+        r.contains(
+            "bad.ts(11,45): error TS2322: Type 'number' is not assignable to type 'undefined'."
+        ),
+        "{r}"
+    );
 }
 
 #[test]
@@ -158,7 +210,11 @@ fn gen_types_refuses_bad_input_clearly() {
     let out = gen_types(&p, &["typescript", "--schema", "public,nope"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(stderr.contains("schema `nope` does not exist"), "{stderr}");
-    assert_same(&stdout_of(&out), &fixture("expected-public.ts"), "public and a missing schema");
+    assert_same(
+        &stdout_of(&out),
+        &fixture("expected-public.ts"),
+        "public and a missing schema",
+    );
     // PGlite's data directory while a server has it open.
     let server = p.serve();
     let e = err(&["typescript"]);

@@ -8,6 +8,9 @@ fn main() {
         let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).expect(name);
         cat.set(name, &json).unwrap();
     }
-    let opts = typegen::Options { detect_one_to_one: true, postgrest_version: args.next() };
+    let opts = typegen::Options {
+        detect_one_to_one: true,
+        postgrest_version: args.next(),
+    };
     print!("{}", typegen::generate(&cat, &opts));
 }

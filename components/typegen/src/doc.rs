@@ -202,7 +202,10 @@ mod tests {
     fn a_hard_line_breaks_the_enclosing_groups() {
         let d = group(concat(vec![
             text("["),
-            indent(concat(vec![Doc::Softline, group(concat(vec![text("x"), Doc::Hardline, text("y")]))])),
+            indent(concat(vec![
+                Doc::Softline,
+                group(concat(vec![text("x"), Doc::Hardline, text("y")])),
+            ])),
             Doc::Softline,
             text("]"),
         ]));

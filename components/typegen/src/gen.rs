@@ -109,7 +109,10 @@ pub fn generate(cat: &Catalog, opts: &Options) -> String {
     for v in g.columns_by_table.values_mut() {
         v.sort_by(|a, b| cmp(&a.name, &b.name));
     }
-    let mut intro: BTreeMap<&str, SchemaIntro> = schemas.iter().map(|s| (s.as_str(), SchemaIntro::default())).collect();
+    let mut intro: BTreeMap<&str, SchemaIntro> = schemas
+        .iter()
+        .map(|s| (s.as_str(), SchemaIntro::default()))
+        .collect();
     for t in &cat.types {
         g.types_by_id.insert(t.id, t);
         if t.type_relation_id.is_some_and(|r| r != 0) {
@@ -158,9 +161,10 @@ pub fn generate(cat: &Catalog, opts: &Options) -> String {
         let in_args: Vec<Arg> = f.args.iter().filter(|a| is_in_arg(a)).cloned().collect();
         let keep = in_args.is_empty()
             || !in_args.iter().any(|a| a.name.is_empty())
-            || in_args
-                .iter()
-                .all(|a| !a.name.is_empty() || (a.has_default && VALID_UNNAMED_ARG_TYPES.contains(&a.type_id)))
+            || in_args.iter().all(|a| {
+                !a.name.is_empty()
+                    || (a.has_default && VALID_UNNAMED_ARG_TYPES.contains(&a.type_id))
+            })
             || (in_args.len() == 1
                 && in_args[0].name.is_empty()
                 && (VALID_UNNAMED_ARG_TYPES.contains(&in_args[0].type_id)
@@ -188,7 +192,10 @@ pub fn generate(cat: &Catalog, opts: &Options) -> String {
             ts::member_doc(&member(
                 "__InternalSupabase",
                 false,
-                Ty::Obj(vec![member("PostgrestVersion", false, Ty::Str(v.clone()))], true),
+                Ty::Obj(
+                    vec![member("PostgrestVersion", false, Ty::Str(v.clone()))],
+                    true,
+                ),
             )),
         ]));
     }
@@ -209,7 +216,12 @@ pub fn generate(cat: &Catalog, opts: &Options) -> String {
                     .map(|e| {
                         js_member(
                             &e.name,
-                            js_array(e.enums.iter().map(|v| text(ts::string_literal(v))).collect()),
+                            js_array(
+                                e.enums
+                                    .iter()
+                                    .map(|v| text(ts::string_literal(v)))
+                                    .collect(),
+                            ),
                         )
                     })
                     .collect();
@@ -237,7 +249,10 @@ fn js_object(members: Vec<Doc>) -> Doc {
     group_with(
         concat(vec![
             text("{"),
-            indent(concat(vec![Doc::Line, join(concat(vec![text(","), Doc::Line]), members)])),
+            indent(concat(vec![
+                Doc::Line,
+                join(concat(vec![text(","), Doc::Line]), members),
+            ])),
             if_break(text(","), text("")),
             Doc::Line,
             text("}"),
@@ -256,7 +271,10 @@ fn js_array(items: Vec<Doc>) -> Doc {
     }
     group(concat(vec![
         text("["),
-        indent(concat(vec![Doc::Softline, join(concat(vec![text(","), Doc::Line]), items)])),
+        indent(concat(vec![
+            Doc::Softline,
+            join(concat(vec![text(","), Doc::Line]), items),
+        ])),
         if_break(text(","), text("")),
         Doc::Softline,
         text("]"),
@@ -272,12 +290,18 @@ fn never_map() -> Ty {
 }
 
 impl<'a> Gen<'a> {
-    fn table_name_from_relation_id(&self, relation_id: Option<i64>, return_type_id: i64) -> Option<String> {
+    fn table_name_from_relation_id(
+        &self,
+        relation_id: Option<i64>,
+        return_type_id: i64,
+    ) -> Option<String> {
         let id = relation_id.filter(|&r| r != 0)?;
         if let Some(n) = self.names_by_table.get(&id) {
             return Some(n.to_string());
         }
-        self.relation_types.get(&return_type_id).map(|t| t.name.clone())
+        self.relation_types
+            .get(&return_type_id)
+            .map(|t| t.name.clone())
     }
 
     /// postgres-meta's `pgTypeToTsType`.
@@ -285,8 +309,8 @@ impl<'a> Gen<'a> {
         match pg {
             "bool" => return raw("boolean"),
             "int2" | "int4" | "int8" | "float4" | "float8" | "numeric" => return raw("number"),
-            "bytea" | "bpchar" | "varchar" | "date" | "text" | "citext" | "time" | "timetz" | "timestamp"
-            | "timestamptz" | "uuid" | "vector" | "interval" => return raw("string"),
+            "bytea" | "bpchar" | "varchar" | "date" | "text" | "citext" | "time" | "timetz"
+            | "timestamp" | "timestamptz" | "uuid" | "vector" | "interval" => return raw("string"),
             "json" | "jsonb" => return raw("Json"),
             "void" => return raw("undefined"),
             "record" => return raw("Record<string, unknown>"),
@@ -299,17 +323,37 @@ impl<'a> Gen<'a> {
         let q = ts::string_literal;
         let pick = |cands: Vec<(&str, &str)>| -> Option<(String, String)> {
             let first = *cands.first()?;
-            let (s, n) = cands.iter().find(|(s, _)| *s == schema).copied().unwrap_or(first);
+            let (s, n) = cands
+                .iter()
+                .find(|(s, _)| *s == schema)
+                .copied()
+                .unwrap_or(first);
             Some((s.to_string(), n.to_string()))
         };
-        let enums: Vec<&Type> = self.cat.types.iter().filter(|t| t.name == pg && !t.enums.is_empty()).collect();
+        let enums: Vec<&Type> = self
+            .cat
+            .types
+            .iter()
+            .filter(|t| t.name == pg && !t.enums.is_empty())
+            .collect();
         if !enums.is_empty() {
-            let e = enums.iter().find(|t| t.schema == schema).unwrap_or(&enums[0]);
+            let e = enums
+                .iter()
+                .find(|t| t.schema == schema)
+                .unwrap_or(&enums[0]);
             if included(&e.schema) {
-                return Ty::Raw(format!("Database[{}][\"Enums\"][{}]", q(&e.schema), q(&e.name)));
+                return Ty::Raw(format!(
+                    "Database[{}][\"Enums\"][{}]",
+                    q(&e.schema),
+                    q(&e.name)
+                ));
             }
             let mut vs: Vec<Ty> = e.enums.iter().map(|v| Ty::Str(v.clone())).collect();
-            return if vs.len() == 1 { vs.remove(0) } else { Ty::Union(vs) };
+            return if vs.len() == 1 {
+                vs.remove(0)
+            } else {
+                Ty::Union(vs)
+            };
         }
         let composites: Vec<(&str, &str)> = self
             .cat
@@ -320,7 +364,11 @@ impl<'a> Gen<'a> {
             .collect();
         if let Some((s, n)) = pick(composites) {
             if included(&s) {
-                return Ty::Raw(format!("Database[{}][\"CompositeTypes\"][{}]", q(&s), q(&n)));
+                return Ty::Raw(format!(
+                    "Database[{}][\"CompositeTypes\"][{}]",
+                    q(&s),
+                    q(&n)
+                ));
             }
             return raw("unknown");
         }
@@ -333,7 +381,11 @@ impl<'a> Gen<'a> {
             .collect();
         if let Some((s, n)) = pick(tables) {
             if included(&s) {
-                return Ty::Raw(format!("Database[{}][\"Tables\"][{}][\"Row\"]", q(&s), q(&n)));
+                return Ty::Raw(format!(
+                    "Database[{}][\"Tables\"][{}][\"Row\"]",
+                    q(&s),
+                    q(&n)
+                ));
             }
             return raw("unknown");
         }
@@ -346,7 +398,11 @@ impl<'a> Gen<'a> {
             .collect();
         if let Some((s, n)) = pick(views) {
             if included(&s) {
-                return Ty::Raw(format!("Database[{}][\"Views\"][{}][\"Row\"]", q(&s), q(&n)));
+                return Ty::Raw(format!(
+                    "Database[{}][\"Views\"][{}][\"Row\"]",
+                    q(&s),
+                    q(&n)
+                ));
             }
             return raw("unknown");
         }
@@ -361,11 +417,18 @@ impl<'a> Gen<'a> {
     }
 
     fn column(&self, schema: &str, c: &Column, is_nullable: bool, optional: bool) -> Member {
-        member(&c.name, optional, nullable(self.pg_type(schema, &c.format), is_nullable))
+        member(
+            &c.name,
+            optional,
+            nullable(self.pg_type(schema, &c.format), is_nullable),
+        )
     }
 
     fn columns(&self, id: i64) -> &[&'a Column] {
-        self.columns_by_table.get(&id).map(|v| v.as_slice()).unwrap_or(&[])
+        self.columns_by_table
+            .get(&id)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
     }
 
     fn relationship(&self, r: &Relationship) -> Ty {
@@ -382,8 +445,16 @@ impl<'a> Gen<'a> {
             };
             m.push(member("isOneToOne", false, raw(v)));
         }
-        m.push(member("referencedRelation", false, Ty::Str(r.referenced_relation.clone())));
-        m.push(member("referencedColumns", false, strs(&r.referenced_columns)));
+        m.push(member(
+            "referencedRelation",
+            false,
+            Ty::Str(r.referenced_relation.clone()),
+        ));
+        m.push(member(
+            "referencedColumns",
+            false,
+            strs(&r.referenced_columns),
+        ));
         obj(m)
     }
 
@@ -415,7 +486,8 @@ impl<'a> Gen<'a> {
 
     /// `getFunctionTsReturnType`: `Returns` and `SetofOptions`.
     fn function_ts_return(&self, f: &Function, returns: Ty) -> (Ty, Option<Ty>) {
-        let table_name = self.table_name_from_relation_id(f.return_type_relation_id, f.return_type_id);
+        let table_name =
+            self.table_name_from_relation_id(f.return_type_relation_id, f.return_type_id);
         let setof_table = f.is_set_returning_function && f.return_type_relation_id.is_some();
         let multiple = f.prorows.is_some_and(|r| r > 1.0);
         let setof = |from: &str, to: &str, one: bool, set: bool| {
@@ -423,7 +495,11 @@ impl<'a> Gen<'a> {
                 member("from", false, Ty::Str(from.into())),
                 member("to", false, Ty::Str(to.into())),
                 member("isOneToOne", false, raw(if one { "true" } else { "false" })),
-                member("isSetofReturn", false, raw(if set { "true" } else { "false" })),
+                member(
+                    "isSetofReturn",
+                    false,
+                    raw(if set { "true" } else { "false" }),
+                ),
             ])
         };
         let mut options = None;
@@ -460,11 +536,20 @@ impl<'a> Gen<'a> {
     }
 
     fn type_name(&self, id: i64) -> &str {
-        self.types_by_id.get(&id).map(|t| t.name.as_str()).unwrap_or("unknown")
+        self.types_by_id
+            .get(&id)
+            .map(|t| t.name.as_str())
+            .unwrap_or("unknown")
     }
 
     /// `getConflictError`.
-    fn conflict(&self, schema: &str, fns: &[&(Function, Vec<Arg>)], f: &Function, in_args: &[Arg]) -> Option<String> {
+    fn conflict(
+        &self,
+        schema: &str,
+        fns: &[&(Function, Vec<Arg>)],
+        f: &Function,
+        in_args: &[Arg],
+    ) -> Option<String> {
         if fns.len() <= 1 {
             return None;
         }
@@ -482,7 +567,10 @@ impl<'a> Gen<'a> {
             let mut all: Vec<&[Arg]> = fns
                 .iter()
                 .filter(|(o, oa)| {
-                    o.id != f.id && oa.len() == 1 && oa[0].name == in_args[0].name && oa[0].type_id != in_args[0].type_id
+                    o.id != f.id
+                        && oa.len() == 1
+                        && oa[0].name == in_args[0].name
+                        && oa[0].type_id != in_args[0].type_id
                 })
                 .map(|(_, oa)| oa.as_slice())
                 .collect();
@@ -510,7 +598,10 @@ impl<'a> Gen<'a> {
     }
 
     fn error_type(message: String) -> Ty {
-        Ty::Inter(vec![Ty::Obj(vec![member("error", false, raw("true"))], false), Ty::Str(message)])
+        Ty::Inter(vec![
+            Ty::Obj(vec![member("error", false, raw("true"))], false),
+            Ty::Str(message),
+        ])
     }
 
     /// `getFunctionSignatures`: one `{ Args; Returns }` per overload.
@@ -540,7 +631,10 @@ impl<'a> Gen<'a> {
                 args = self.args_type(schema, in_args);
             }
             let (returns, setof) = self.function_ts_return(f, returns);
-            let mut m = vec![member("Args", false, args), member("Returns", false, returns)];
+            let mut m = vec![
+                member("Args", false, args),
+                member("Returns", false, returns),
+            ];
             if let Some(o) = setof {
                 m.push(member("SetofOptions", false, o));
             }
@@ -558,7 +652,13 @@ impl<'a> Gen<'a> {
         s.functions
             .iter()
             .filter(|(f, _)| f.argument_types == relation)
-            .map(|(f, _)| member(&f.name, false, nullable(self.function_return(schema, s, f), true)))
+            .map(|(f, _)| {
+                member(
+                    &f.name,
+                    false,
+                    nullable(self.function_return(schema, s, f), true),
+                )
+            })
             .collect()
     }
 
@@ -571,7 +671,10 @@ impl<'a> Gen<'a> {
                 .iter()
                 .map(|(t, rels)| {
                     let cols = self.columns(t.id);
-                    let mut row: Vec<Member> = cols.iter().map(|c| self.column(schema, c, c.is_nullable, false)).collect();
+                    let mut row: Vec<Member> = cols
+                        .iter()
+                        .map(|c| self.column(schema, c, c.is_nullable, false))
+                        .collect();
                     row.extend(self.computed(schema, s, &t.name));
                     let always = |c: &Column| c.identity_generation.as_deref() == Some("ALWAYS");
                     let insert = cols
@@ -580,7 +683,12 @@ impl<'a> Gen<'a> {
                             if always(c) {
                                 member(&c.name, true, raw("never"))
                             } else {
-                                self.column(schema, c, c.is_nullable, c.is_nullable || c.is_identity || c.has_default)
+                                self.column(
+                                    schema,
+                                    c,
+                                    c.is_nullable,
+                                    c.is_nullable || c.is_identity || c.has_default,
+                                )
                             }
                         })
                         .collect();
@@ -601,7 +709,11 @@ impl<'a> Gen<'a> {
                             member("Row", false, obj(row)),
                             member("Insert", false, obj(insert)),
                             member("Update", false, obj(update)),
-                            member("Relationships", false, Ty::Tuple(rels.iter().map(|r| self.relationship(r)).collect())),
+                            member(
+                                "Relationships",
+                                false,
+                                Ty::Tuple(rels.iter().map(|r| self.relationship(r)).collect()),
+                            ),
                         ]),
                     )
                 })
@@ -615,7 +727,10 @@ impl<'a> Gen<'a> {
                 .iter()
                 .map(|(v, rels)| {
                     let cols = self.columns(v.id);
-                    let mut row: Vec<Member> = cols.iter().map(|c| self.column(schema, c, c.is_nullable, false)).collect();
+                    let mut row: Vec<Member> = cols
+                        .iter()
+                        .map(|c| self.column(schema, c, c.is_nullable, false))
+                        .collect();
                     row.extend(self.computed(schema, s, &v.name));
                     let mut m = vec![member("Row", false, obj(row))];
                     if v.is_updatable {
@@ -633,7 +748,11 @@ impl<'a> Gen<'a> {
                         m.push(member("Insert", false, obj(write())));
                         m.push(member("Update", false, obj(write())));
                     }
-                    m.push(member("Relationships", false, Ty::Tuple(rels.iter().map(|r| self.relationship(r)).collect())));
+                    m.push(member(
+                        "Relationships",
+                        false,
+                        Ty::Tuple(rels.iter().map(|r| self.relationship(r)).collect()),
+                    ));
                     member(&v.name, false, obj(m))
                 })
                 .collect())
@@ -650,7 +769,8 @@ impl<'a> Gen<'a> {
             }
             for (_, v) in groups.iter_mut() {
                 v.sort_by(|a, b| {
-                    cmp(&a.0.argument_types, &b.0.argument_types).then_with(|| cmp(&a.0.return_type, &b.0.return_type))
+                    cmp(&a.0.argument_types, &b.0.argument_types)
+                        .then_with(|| cmp(&a.0.return_type, &b.0.return_type))
                 });
             }
             obj(groups
@@ -666,7 +786,15 @@ impl<'a> Gen<'a> {
                 .iter()
                 .map(|e| {
                     let mut vs: Vec<Ty> = e.enums.iter().map(|v| Ty::Str(v.clone())).collect();
-                    member(&e.name, false, if vs.len() == 1 { vs.remove(0) } else { Ty::Union(vs) })
+                    member(
+                        &e.name,
+                        false,
+                        if vs.len() == 1 {
+                            vs.remove(0)
+                        } else {
+                            Ty::Union(vs)
+                        },
+                    )
                 })
                 .collect())
         };

@@ -148,7 +148,8 @@ impl Catalog {
     /// Fills one query's answer (`[{…}, …]` as JSON text) in.
     pub fn set(&mut self, query: &str, json: &str) -> Result<(), String> {
         fn parse<T: serde::de::DeserializeOwned>(q: &str, json: &str) -> Result<Vec<T>, String> {
-            serde_json::from_str(json).map_err(|e| format!("the catalog query `{q}` answered unreadable JSON: {e}"))
+            serde_json::from_str(json)
+                .map_err(|e| format!("the catalog query `{q}` answered unreadable JSON: {e}"))
         }
         match query {
             "schemas" => self.schemas = parse(query, json)?,
@@ -183,7 +184,12 @@ impl Catalog {
             })
         }
         let expand = |deps: &[ColDep]| -> Vec<Vec<String>> {
-            cartesian(&deps.iter().map(|d| d.view_columns.clone()).collect::<Vec<_>>())
+            cartesian(
+                &deps
+                    .iter()
+                    .map(|d| d.view_columns.clone())
+                    .collect::<Vec<_>>(),
+            )
         };
         let mut out = self.table_relationships.clone();
         let mut views = Vec::new();

@@ -205,7 +205,9 @@ fn doc_in(t: &Ty, parent: Parent) -> Doc {
             true,
         ),
         Ty::Str(s) => text(string_literal(s)),
-        Ty::Obj(members, expanded) => object_doc(members.iter().map(member_doc).collect(), *expanded),
+        Ty::Obj(members, expanded) => {
+            object_doc(members.iter().map(member_doc).collect(), *expanded)
+        }
         Ty::Array(inner) => {
             let d = doc_in(inner, Parent::Array);
             if matches!(**inner, Ty::Union(_) | Ty::Inter(_)) {
@@ -221,7 +223,10 @@ fn doc_in(t: &Ty, parent: Parent) -> Doc {
             let items = items.iter().map(|t| doc_in(t, Parent::Tuple)).collect();
             group(concat(vec![
                 text("["),
-                indent(concat(vec![Doc::Softline, join(concat(vec![text(","), Doc::Line]), items)])),
+                indent(concat(vec![
+                    Doc::Softline,
+                    join(concat(vec![text(","), Doc::Line]), items),
+                ])),
                 if_break(text(","), text("")),
                 Doc::Softline,
                 text("]"),
@@ -249,7 +254,10 @@ fn doc_in(t: &Ty, parent: Parent) -> Doc {
             let should_indent = parent != Parent::Tuple;
             let code = concat(vec![
                 if_break(
-                    concat(vec![if should_indent { Doc::Line } else { text("") }, text("| ")]),
+                    concat(vec![
+                        if should_indent { Doc::Line } else { text("") },
+                        text("| "),
+                    ]),
                     text(""),
                 ),
                 join(concat(vec![Doc::Line, text("| ")]), printed),
@@ -323,6 +331,9 @@ mod tests {
     fn an_object_or_null_hugs() {
         let row = Ty::Obj(vec![member("id", false, raw("number"))], true);
         let t = Ty::Obj(vec![member("f", false, nullable(row, true))], true);
-        assert_eq!(doc::print(&to_doc(&t)), "{\n  f: {\n    id: number\n  } | null\n}");
+        assert_eq!(
+            doc::print(&to_doc(&t)),
+            "{\n  f: {\n    id: number\n  } | null\n}"
+        );
     }
 }

@@ -38,7 +38,11 @@ pub fn lock(dir: &Path) -> Result<DirLock> {
                  (a running `supalite serve`?): embedded PGlite has one process at a time; \
                  stop it first, or use PostgreSQL (db-uri)",
                 dir.display(),
-                if holder.is_empty() { String::new() } else { format!(" (pid {holder})") }
+                if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                }
             );
         }
         return Err(err).with_context(|| format!("locking {}", path.display()));
@@ -62,7 +66,10 @@ mod tests {
         // even in the same process.
         let err = lock(&dir).unwrap_err().to_string();
         assert!(err.contains("in use by another supalite process"), "{err}");
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(first);
         lock(&dir).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
