@@ -14,6 +14,8 @@ mod db;
 mod frames;
 // Edge functions (`/functions/v1`): the user's wasi:http components.
 mod functions;
+// `supalite gen types typescript`.
+mod gen_types;
 mod keys;
 mod mail;
 mod realtime;
@@ -68,6 +70,11 @@ enum Command {
     },
     /// Print the anon and service_role API keys for the configured JWT secret.
     Keys,
+    /// Generate code from the database schema (`gen types typescript`).
+    Gen {
+        #[command(subcommand)]
+        what: GenCommand,
+    },
     /// List every setting: its `supalite.toml` key, its environment
     /// variable, its value in the current configuration (secrets hidden)
     /// and where that came from (file, environment, default, derived).
@@ -122,6 +129,25 @@ enum DbCommand {
         data_dir: Option<PathBuf>,
         #[arg(long, value_name = "DIR", help = flag_help(&contract::settings::MIGRATIONS))]
         migrations: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GenCommand {
+    /// Print the TypeScript types of the configured database's schemas,
+    /// as `supabase gen types typescript --local` does (postgres-meta's
+    /// generator), after the migrations are applied.
+    Types {
+        /// The language: `typescript` (the only one).
+        #[arg(default_value = "typescript")]
+        lang: String,
+        /// Schemas to include, comma-separated or repeated (default `public`).
+        #[arg(long = "schema", short = 's', value_name = "SCHEMA")]
+        schema: Vec<String>,
+        /// `__InternalSupabase.PostgrestVersion` in the output; an empty
+        /// value leaves the block out (as `supabase gen types --local`).
+        #[arg(long, value_name = "VERSION", default_value = gen_types::POSTGREST_VERSION)]
+        postgrest_version: String,
     },
 }
 
@@ -258,6 +284,22 @@ fn main() -> Result<()> {
             let result = rt.block_on(db::reset::run(&cfg, yes));
             rt.shutdown_timeout(std::time::Duration::from_secs(1));
             result
+        }
+        Command::Gen {
+            what:
+                GenCommand::Types {
+                    lang,
+                    schema,
+                    postgrest_version,
+                },
+        } => {
+            let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
+            let req = gen_types::Request {
+                lang,
+                schemas: gen_types::schemas(&schema)?,
+                postgrest_version: Some(postgrest_version).filter(|v| !v.is_empty()),
+            };
+            gen_types::run(cfg, req)
         }
         Command::Keys => {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;

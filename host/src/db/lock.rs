@@ -40,7 +40,8 @@ pub fn acquire(dir: &Path) -> Result<DataDirLock> {
             format!(" (pid {holder})")
         };
         bail!(
-            "a supalite server{who} is serving the data directory {}: stop it first",
+            "a supalite process{who} is serving the data directory {}: embedded PGlite has one \
+             process at a time; stop it first, or use PostgreSQL (db-uri)",
             dir.display()
         );
     }
