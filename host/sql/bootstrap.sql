@@ -360,7 +360,11 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'supabase_realtime') THEN
     CREATE PUBLICATION supabase_realtime;
   END IF;
-  IF to_regclass('realtime.supalite_changes') IS NULL THEN
+  -- Catalog look-ups, not to_regclass (see the storage block): a connecting
+  -- user without USAGE on the realtime schema finds everything in place.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'realtime' AND c.relname = 'supalite_changes') THEN
     CREATE SCHEMA IF NOT EXISTS realtime;
     GRANT USAGE ON SCHEMA realtime TO anon, authenticated, service_role;
     CREATE TABLE realtime.supalite_changes (
@@ -401,7 +405,8 @@ $realtime$;
 -- them for a while (delete old ones as you see fit).
 DO $realtime_messages$
 BEGIN
-  IF to_regprocedure('realtime.supalite_capture_message()') IS NOT NULL THEN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname = 'realtime' AND p.proname = 'supalite_capture_message') THEN
     RETURN;
   END IF;
   CREATE TABLE IF NOT EXISTS realtime.messages (
@@ -475,8 +480,12 @@ $realtime_messages$;
 -- instance a relayed client broadcast came from.
 DO $realtime_cursor$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'realtime.supalite_changes'::regclass
-      AND attname = 'xid' AND NOT attisdropped) THEN
+  -- A catalog look-up (see the storage block): a connection without USAGE
+  -- on the schema (a non-owner authenticator) finds the column and stops.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'realtime' AND c.relname = 'supalite_changes'
+        AND a.attname = 'xid' AND NOT a.attisdropped) THEN
     ALTER TABLE realtime.supalite_changes
       ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
       ADD COLUMN origin text;

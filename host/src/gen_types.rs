@@ -22,7 +22,7 @@ pub struct Request {
 
 /// The schemas: `--schema` lists (comma-separated or repeated), else
 /// `public` (the CLI's default); blanks and repeats dropped.
-pub fn schemas(given: &[String]) -> Result<Vec<String>> {
+pub fn schemas(given: &[String], exposed: &str) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for s in given.iter().flat_map(|g| g.split(',')) {
         let s = s.trim();
@@ -37,7 +37,14 @@ pub fn schemas(given: &[String]) -> Result<Vec<String>> {
         if !given.is_empty() {
             bail!("--schema names no schema");
         }
+        // As the CLI: `public`, then the API's schemas (`db-schemas`,
+        // config.toml's `[api] schemas`).
         out.push("public".into());
+        for s in exposed.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_string());
+            }
+        }
     }
     Ok(out)
 }
@@ -123,11 +130,12 @@ mod tests {
 
     #[test]
     fn schemas_default_to_public_and_split_on_commas() {
-        assert_eq!(schemas(&[]).unwrap(), ["public"]);
+        assert_eq!(schemas(&[], "public").unwrap(), ["public"]);
+        assert_eq!(schemas(&[], "api, public,graphql_public").unwrap(), ["public", "api", "graphql_public"]);
         assert_eq!(
-            schemas(&["a,b".into(), "c".into(), "a".into()]).unwrap(),
+            schemas(&["a,b".into(), "c".into(), "a".into()], "api").unwrap(),
             ["a", "b", "c"]
         );
-        assert!(schemas(&[",".into()]).is_err());
+        assert!(schemas(&[",".into()], "public").is_err());
     }
 }

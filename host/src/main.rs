@@ -141,7 +141,8 @@ enum GenCommand {
         /// The language: `typescript` (the only one).
         #[arg(default_value = "typescript")]
         lang: String,
-        /// Schemas to include, comma-separated or repeated (default `public`).
+        /// Schemas to include, comma-separated or repeated (default `public`
+        /// and the API's schemas, `db-schemas`, as the CLI).
         #[arg(long = "schema", short = 's', value_name = "SCHEMA")]
         schema: Vec<String>,
         /// `__InternalSupabase.PostgrestVersion` in the output; an empty
@@ -296,7 +297,7 @@ fn main() -> Result<()> {
             let cfg = Config::load(cli.config.as_deref(), env, &Overrides::default())?;
             let req = gen_types::Request {
                 lang,
-                schemas: gen_types::schemas(&schema)?,
+                schemas: gen_types::schemas(&schema, &cfg.db_schemas)?,
                 postgrest_version: Some(postgrest_version).filter(|v| !v.is_empty()),
             };
             gen_types::run(cfg, req)

@@ -88,7 +88,8 @@ fn gen_types_prints_what_postgres_meta_prints_on_each_db() {
             &["typescript", "-s", "public", "--schema", "extra"],
         ));
         assert_eq!(repeated, both);
-        // The default is `public` (as the CLI's), and the language too.
+        // The default is `public` and `db-schemas` (here `public`), as the
+        // CLI's, and the language too.
         let public = stdout_of(&gen_types(&p, &[]));
         assert_same(
             &public,
@@ -96,6 +97,21 @@ fn gen_types_prints_what_postgres_meta_prints_on_each_db() {
             &format!("{db:?}, public"),
         );
         assert!(!public.contains("extra:"));
+        // With the API's schemas configured (`[api] schemas` of a CLI
+        // project's config.toml), the default adds them, as the CLI does.
+        let out = {
+            let mut cmd = Command::new(binary());
+            cmd.args(["gen", "types"])
+                .current_dir(p.path())
+                .env("SUPALITE_JWT_SECRET", SECRET)
+                .env("SUPALITE_DB_SCHEMAS", "extra,public")
+                .env_remove("SUPALITE_LOG");
+            if let Some(uri) = &p.db_uri {
+                cmd.env("SUPALITE_DB_URI", uri);
+            }
+            cmd.output().unwrap()
+        };
+        assert_same(&stdout_of(&out), &fixture("expected.ts"), &format!("{db:?}, db-schemas"));
         // Without the PostgREST version, as `supabase gen types --local`.
         let bare = stdout_of(&gen_types(&p, &["typescript", "--postgrest-version", ""]));
         assert!(!bare.contains("__InternalSupabase:"), "{bare}");
