@@ -385,3 +385,50 @@ test('a channel ends when its token expires, with a system message', async () =>
   assert.equal(m.extension, 'system');
   assert.equal(m.channel, 'expiring');
 });
+
+test('private channels: presence events are withheld from members who may not read presence', async () => {
+  const alice = await user('alice');
+  const bob = await user('bob');
+  // On alice's room both may read presence: bob sees alice's presence.
+  const room = `room:${alice.id}`;
+  const bobInRoom = [];
+  const chA = alice.c.channel(room, { config: { private: true } }).on('presence', { event: 'sync' }, () => {});
+  const chB = bob.c.channel(room, { config: { private: true } })
+    .on('presence', { event: 'join' }, ({ key }) => bobInRoom.push(key));
+  await subscribe(chA);
+  await subscribe(chB);
+  assert.equal(await chA.track({ who: 'alice' }), 'ok');
+  await until(() => bobInRoom.length === 1, 5000, 'bob to see alice in her room');
+  // On a stage the policies allow broadcast reads but no presence reads.
+  const stage = `stage:${Math.random().toString(36).slice(2)}`;
+  const heard = [];
+  const aliceOnStage = { sync: 0, join: 0 };
+  const sA = alice.c.channel(stage, { config: { private: true } })
+    .on('broadcast', { event: 'line' }, (p) => heard.push(p.payload))
+    .on('presence', { event: 'sync' }, () => aliceOnStage.sync++)
+    .on('presence', { event: 'join' }, () => aliceOnStage.join++);
+  const sB = bob.c.channel(stage, { config: { private: true, broadcast: { ack: true } } })
+    .on('presence', { event: 'sync' }, () => {});
+  await subscribe(sA);
+  await subscribe(sB);
+  assert.equal(await sB.track({ who: 'bob' }), 'ok');
+  assert.equal(await sB.send({ type: 'broadcast', event: 'line', payload: { n: 1 } }), 'ok');
+  await until(() => heard.length === 1, 5000, 'alice to hear bob on the stage');
+  await sleep(300);
+  assert.deepEqual(aliceOnStage, { sync: 0, join: 0 }, 'no presence_state or presence_diff on the stage');
+  assert.deepEqual(Object.keys(sA.presenceState()), []);
+});
+
+test('private channels: a new token that loses the read policy ends the channel', async () => {
+  const alice = await user('alice');
+  const room = `room:${alice.id}`;
+  const system = [];
+  const ch = alice.c.channel(room, { config: { private: true } }).on('system', {}, (p) => system.push(p));
+  await subscribe(ch);
+  // The same socket now acts as anon, which no policy lets listen.
+  await alice.c.realtime.setAuth(hs256({ role: 'anon', iss: 'supabase-demo', exp: Math.floor(Date.now() / 1000) + 600 }));
+  await until(() => system.some((p) => p.status === 'error'), 5000, 'the revocation message');
+  const m = system.find((p) => p.status === 'error');
+  assert.equal(m.message, `You no longer have permission to read from this Channel topic: ${room}`);
+  assert.equal(m.extension, 'system');
+});

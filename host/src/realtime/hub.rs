@@ -109,6 +109,38 @@ impl Snapshot {
     }
 }
 
+/// What a member may read: on a private channel, what the policies on
+/// `realtime.messages` allow its caller (asked at join and again with each
+/// new token); on a public channel, everything. Broadcasts and presence
+/// events it may not read are withheld, as Supabase Realtime withholds them.
+#[derive(Debug)]
+pub struct Reads {
+    pub broadcast: std::sync::atomic::AtomicBool,
+    pub presence: std::sync::atomic::AtomicBool,
+}
+
+impl Reads {
+    pub fn new(broadcast: bool, presence: bool) -> Arc<Reads> {
+        Arc::new(Reads {
+            broadcast: broadcast.into(),
+            presence: presence.into(),
+        })
+    }
+
+    pub fn broadcast(&self) -> bool {
+        self.broadcast.load(Ordering::Relaxed)
+    }
+
+    pub fn presence(&self) -> bool {
+        self.presence.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, broadcast: bool, presence: bool) {
+        self.broadcast.store(broadcast, Ordering::Relaxed);
+        self.presence.store(presence, Ordering::Relaxed);
+    }
+}
+
 /// One socket's membership of one topic.
 #[derive(Clone)]
 pub struct Member {
@@ -121,6 +153,7 @@ pub struct Member {
     /// transactions it does not see are this member's.
     pub since: Snapshot,
     pub identity: Arc<Mutex<Identity>>,
+    pub reads: Arc<Reads>,
 }
 
 #[derive(Default)]
@@ -225,7 +258,7 @@ impl Hub {
         let topic = key.topic.as_str();
         let mut cache: [Option<Option<Frame>>; 2] = [None, None];
         for (id, m) in &t.members {
-            if *id == from && !m.broadcast_self {
+            if (*id == from && !m.broadcast_self) || !m.reads.broadcast() {
                 continue;
             }
             let slot = &mut cache[(m.vsn == Vsn::V2) as usize];
@@ -296,7 +329,7 @@ impl Hub {
 
     fn diff_locked(topic: &str, t: &Topic, joins: &[Entry], leaves: &[Entry]) {
         let payload = presence::diff(joins, leaves);
-        for m in t.members.values() {
+        for m in t.members.values().filter(|m| m.reads.presence()) {
             let msg = frame::push(topic, m.join_ref.as_deref(), "presence_diff", payload.clone());
             m.out.msg(m.vsn, &msg);
         }

@@ -35,6 +35,7 @@ struct Channel {
     presence_key: String,
     broadcast_ack: bool,
     identity: Arc<Mutex<Identity>>,
+    reads: Arc<super::hub::Reads>,
 }
 
 struct Socket {
@@ -216,7 +217,7 @@ impl Socket {
                 self.broadcast(&m, &event, None, &body).await;
             }
             "presence" => self.presence(&m).await,
-            "access_token" => self.access_token(&m),
+            "access_token" => self.access_token(&m).await,
             _ => self.reply(&m, "error", json!({"reason": format!("unknown event {}", m.event)})),
         }
     }
@@ -298,10 +299,35 @@ impl Socket {
 
     /// A new token for every channel of the socket (realtime-js sends it
     /// per channel): verified again; a bad one closes the channel.
-    fn access_token(&mut self, m: &Msg) {
+    async fn access_token(&mut self, m: &Msg) {
         let token = m.payload.get("access_token").and_then(Value::as_str).unwrap_or("");
         match self.authenticate(token) {
             Ok(id) => {
+                // A private channel asks the read policies again under the
+                // new token: a read it had and lost ends the channel, as
+                // Supabase Realtime's `check_read_permissions_revoked`.
+                if let Some(ch) = self.channels.get(&m.topic).filter(|c| c.key.private) {
+                    let reads = ch.reads.clone();
+                    let topic = sub_topic(&m.topic).to_string();
+                    let now = match self.rt.db.as_ref() {
+                        Some(db) => super::authz::read(db, &id, &topic).await,
+                        None => Err("no database".into()),
+                    };
+                    match now {
+                        Ok(r) if (reads.broadcast() && !r.broadcast) || (reads.presence() && !r.presence) => {
+                            let reason = format!("You no longer have permission to read from this Channel topic: {topic}");
+                            self.end_channel(&m.topic, &reason);
+                            return;
+                        }
+                        Ok(r) => reads.set(r.broadcast, r.presence),
+                        Err(e) => {
+                            tracing::debug!(socket = self.id, "realtime: RlsPolicyError: {e}");
+                            let reason = format!("You do not have permissions to read from this Channel topic: {topic}");
+                            self.end_channel(&m.topic, &reason);
+                            return;
+                        }
+                    }
+                }
                 if let Some(ch) = self.channels.get_mut(&m.topic) {
                     ch.exp = exp_of(&id);
                     // Another token, perhaps another user: ask the write
@@ -368,6 +394,7 @@ impl Socket {
             },
             None => self.identity.clone(),
         };
+        let mut reads = super::hub::Reads::new(true, true);
         if config.private {
             // Authorized by the RLS policies on realtime.messages.
             let Some(db) = self.rt.db.as_ref() else {
@@ -379,7 +406,7 @@ impl Socket {
                 sub_topic(&m.topic)
             );
             match authz::read(db, &identity, sub_topic(&m.topic)).await {
-                Ok(r) if r.broadcast || r.presence => {}
+                Ok(r) if r.broadcast || r.presence => reads = super::hub::Reads::new(r.broadcast, r.presence),
                 Ok(_) => {
                     self.reply(m, "error", json!({"reason": denied}));
                     return;
@@ -434,6 +461,7 @@ impl Socket {
                 bindings: config.postgres_changes.clone(),
                 since,
                 identity: identity.clone(),
+                reads: reads.clone(),
             },
         );
         self.channels.insert(
@@ -447,10 +475,11 @@ impl Socket {
                 presence_key,
                 broadcast_ack: config.broadcast_ack,
                 identity,
+                reads: reads.clone(),
             },
         );
         self.reply(m, "ok", config.reply());
-        if config.presence_enabled {
+        if config.presence_enabled && reads.presence() {
             self.send(&frame::push(&m.topic, m.join_ref.as_deref(), "presence_state", state));
         }
         if pg {
