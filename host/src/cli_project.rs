@@ -137,7 +137,7 @@ fn dotenv_files(dirs: &[PathBuf]) -> Vec<(String, String)> {
             let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
                 continue;
             };
-            for (k, v) in parse_dotenv(&text) {
+            for (k, v) in crate::dotenv::parse(&text) {
                 if !vars.iter().any(|(n, _)| *n == k) {
                     vars.push((k, v));
                 }
@@ -145,35 +145,6 @@ fn dotenv_files(dirs: &[PathBuf]) -> Vec<(String, String)> {
         }
     }
     vars
-}
-
-/// `KEY=value` lines (`export ` allowed, `#` comments, single or double
-/// quotes; `\n` in double quotes is a newline), as godotenv reads them.
-fn parse_dotenv(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let k = k.trim().to_string();
-        let v = v.trim();
-        let v = if let Some(q) = v.strip_prefix('"').and_then(|v| v.rsplit_once('"')) {
-            q.0.replace("\\n", "\n").replace("\\\"", "\"")
-        } else if let Some(q) = v.strip_prefix('\'').and_then(|v| v.rsplit_once('\'')) {
-            q.0.to_string()
-        } else {
-            v.split(" #").next().unwrap_or("").trim().to_string()
-        };
-        if !k.is_empty() {
-            out.push((k, v));
-        }
-    }
-    out
 }
 
 /// A key's path in the file (`["auth", "email", "max_frequency"]`).
@@ -1051,7 +1022,7 @@ mod tests {
 
     #[test]
     fn dotenv_files_fill_in_env() {
-        let v = parse_dotenv("# c\nexport A=1\nB = \"two words\" \nC='x#y'\nD=plain # note\n");
+        let v = crate::dotenv::parse("# c\nexport A=1\nB = \"two words\" \nC='x#y'\nD=plain # note\n");
         let get = |k: &str| v.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(
             (get("A"), get("B"), get("C"), get("D")),

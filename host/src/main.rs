@@ -10,6 +10,7 @@ mod cli_project;
 mod compose;
 mod config;
 mod db;
+mod dotenv;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod frames;
 // Edge functions (`/functions/v1`): the user's wasi:http components.

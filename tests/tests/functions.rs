@@ -219,7 +219,7 @@ fn verify_jwt_unknown_functions_env_and_grants() {
     );
     assert_eq!(r.status, 200);
     assert!(r.json()["error"].as_str().is_some_and(|e| e.contains("HttpRequestDenied")), "{}", r.body);
-    assert!(s.log().contains("outgoing request was denied"));
+    assert!(s.wait_for_log("outgoing request was denied"), "{}", s.log());
 }
 
 fn decode(jwt: &str) -> Value {

@@ -130,6 +130,21 @@ fn fits(next: (usize, Mode, &Doc), rest: &[(usize, Mode, &Doc)], room: usize) ->
     false
 }
 
+/// `[a, b]`, or one item per line with a trailing comma when it does not
+/// fit (prettier's arrays and tuples).
+pub fn bracketed(items: Vec<Doc>) -> Doc {
+    if items.is_empty() {
+        return text("[]");
+    }
+    group(concat(vec![
+        text("["),
+        indent(concat(vec![Doc::Softline, join(concat(vec![text(","), Doc::Line]), items)])),
+        if_break(text(","), text("")),
+        Doc::Softline,
+        text("]"),
+    ]))
+}
+
 /// Prints `doc` as prettier would.
 pub fn print(doc: &Doc) -> String {
     let mut out = String::new();

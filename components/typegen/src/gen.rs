@@ -3,7 +3,7 @@
 //! [`crate::ts`] prints as prettier formats the template's output.
 
 use crate::collate::cmp;
-use crate::doc::{self, concat, group, group_with, if_break, indent, join, text, Doc};
+use crate::doc::{self, concat, group_with, if_break, indent, join, text, Doc};
 use crate::model::{Arg, Catalog, Column, Function, Relation, Relationship, Type};
 use crate::ts::{self, array_of_text, member, nullable, raw, union, Member, Ty};
 use std::collections::{BTreeMap, HashMap};
@@ -216,7 +216,7 @@ pub fn generate(cat: &Catalog, opts: &Options) -> String {
                     .map(|e| {
                         js_member(
                             &e.name,
-                            js_array(
+                            doc::bracketed(
                                 e.enums
                                     .iter()
                                     .map(|v| text(ts::string_literal(v)))
@@ -263,22 +263,6 @@ fn js_object(members: Vec<Doc>) -> Doc {
 
 fn js_member(key: &str, value: Doc) -> Doc {
     concat(vec![text(ts::key(key)), text(": "), value])
-}
-
-fn js_array(items: Vec<Doc>) -> Doc {
-    if items.is_empty() {
-        return text("[]");
-    }
-    group(concat(vec![
-        text("["),
-        indent(concat(vec![
-            Doc::Softline,
-            join(concat(vec![text(","), Doc::Line]), items),
-        ])),
-        if_break(text(","), text("")),
-        Doc::Softline,
-        text("]"),
-    ]))
 }
 
 fn obj(members: Vec<Member>) -> Ty {

@@ -217,20 +217,7 @@ fn doc_in(t: &Ty, parent: Parent) -> Doc {
             }
         }
         Ty::Tuple(items) => {
-            if items.is_empty() {
-                return text("[]");
-            }
-            let items = items.iter().map(|t| doc_in(t, Parent::Tuple)).collect();
-            group(concat(vec![
-                text("["),
-                indent(concat(vec![
-                    Doc::Softline,
-                    join(concat(vec![text(","), Doc::Line]), items),
-                ])),
-                if_break(text(","), text("")),
-                Doc::Softline,
-                text("]"),
-            ]))
+            doc::bracketed(items.iter().map(|t| doc_in(t, Parent::Tuple)).collect())
         }
         Ty::Union(types) => {
             // `{ … } | null` hugs: one object, the rest null.

@@ -189,40 +189,14 @@ pub struct Secrets {
     pub db_url: Option<String>,
 }
 
-/// A `.env` file's variables (`KEY=VALUE`, `export KEY=VALUE`, `#`
-/// comments, values optionally in single or double quotes). Names starting
-/// with `SUPABASE_` are skipped, as the CLI skips them in secrets files.
+/// A `.env` file's variables (`crate::dotenv`), without names starting
+/// with `SUPABASE_` (the CLI skips them in secrets files) or names that are
+/// not variable names.
 pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let k = k.trim();
-        if k.is_empty()
-            || k.starts_with("SUPABASE_")
-            || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            continue;
-        }
-        let v = v.trim();
-        let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"'))
-                || (v.starts_with('\'') && v.ends_with('\'')))
-        {
-            &v[1..v.len() - 1]
-        } else {
-            // An unquoted value ends at a ` #` comment.
-            v.split(" #").next().unwrap_or("").trim_end()
-        };
-        out.push((k.to_string(), v.to_string()));
-    }
-    out
+    crate::dotenv::parse(text)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("SUPABASE_") && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect()
 }
 
 /// The function's environment: the `.env` files (the directory's, then
