@@ -35,7 +35,7 @@ const PENDING: &str = "$supalite-bcrypt$";
 pub async fn is_new(db: &Database) -> Result<bool> {
     let rs = db
         .query(
-            "SELECT to_regclass('supabase_migrations.schema_migrations') IS NULL",
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'supabase_migrations' AND c.relname = 'schema_migrations')",
             vec![],
         )
         .await
@@ -66,7 +66,7 @@ pub async fn mark_new(db: &Database) -> Result<()> {
 async fn pending(db: &Database) -> Result<bool> {
     let rs = db
         .query(
-            "SELECT to_regclass('supabase_migrations.seed_files') IS NOT NULL",
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'supabase_migrations' AND c.relname = 'seed_files')",
             vec![],
         )
         .await
