@@ -175,6 +175,100 @@ CREATE TABLE IF NOT EXISTS auth.one_time_tokens (
 CREATE INDEX IF NOT EXISTS one_time_tokens_token_hash_idx ON auth.one_time_tokens (token_hash);
 -- --- end auth e-mail ---
 
+-- --- auth schema (issue 26): the rest of GoTrue's tables and columns (its
+-- migrations' final state, types and defaults as GoTrue's; enums as text)
+-- that a Supabase seed or a dump's restore writes. `auth.mfa_*` are the MFA
+-- block's. (Skipped on tables this user does not own: a Supabase dump has them.)
+DO $auth_schema$
+BEGIN
+ALTER TABLE auth.sessions
+  ADD COLUMN IF NOT EXISTS factor_id uuid,
+  ADD COLUMN IF NOT EXISTS refreshed_at timestamp without time zone,
+  ADD COLUMN IF NOT EXISTS user_agent text,
+  ADD COLUMN IF NOT EXISTS ip inet,
+  ADD COLUMN IF NOT EXISTS tag text,
+  ADD COLUMN IF NOT EXISTS oauth_client_id uuid,
+  ADD COLUMN IF NOT EXISTS refresh_token_hmac_key text,
+  ADD COLUMN IF NOT EXISTS refresh_token_counter bigint,
+  ADD COLUMN IF NOT EXISTS scopes text;
+ALTER TABLE auth.refresh_tokens
+  ADD COLUMN IF NOT EXISTS instance_id uuid;
+CREATE TABLE IF NOT EXISTS auth.instances (
+  id uuid PRIMARY KEY,
+  uuid uuid,
+  raw_base_config text,
+  created_at timestamptz,
+  updated_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS auth.audit_log_entries (
+  instance_id uuid,
+  id uuid PRIMARY KEY,
+  payload json,
+  created_at timestamptz,
+  ip_address varchar(64) NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS auth.schema_migrations (
+  version varchar(255) PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS auth.flow_state (
+  id uuid PRIMARY KEY,
+  user_id uuid,
+  auth_code text,
+  code_challenge_method text CHECK (code_challenge_method IN ('s256', 'plain')),
+  code_challenge text,
+  provider_type text NOT NULL,
+  provider_access_token text,
+  provider_refresh_token text,
+  created_at timestamptz,
+  updated_at timestamptz,
+  authentication_method text NOT NULL,
+  auth_code_issued_at timestamptz,
+  invite_token text,
+  referrer text,
+  oauth_client_state_id uuid,
+  linking_target_id uuid,
+  email_optional boolean NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS auth.sso_providers (
+  id uuid PRIMARY KEY,
+  resource_id text CONSTRAINT "resource_id not empty" CHECK (resource_id = null OR char_length(resource_id) > 0),
+  created_at timestamptz,
+  updated_at timestamptz,
+  disabled boolean
+);
+CREATE TABLE IF NOT EXISTS auth.sso_domains (
+  id uuid PRIMARY KEY,
+  sso_provider_id uuid NOT NULL REFERENCES auth.sso_providers (id) ON DELETE CASCADE,
+  domain text NOT NULL CONSTRAINT "domain not empty" CHECK (char_length(domain) > 0),
+  created_at timestamptz,
+  updated_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS auth.saml_providers (
+  id uuid PRIMARY KEY,
+  sso_provider_id uuid NOT NULL REFERENCES auth.sso_providers (id) ON DELETE CASCADE,
+  entity_id text NOT NULL UNIQUE CONSTRAINT "entity_id not empty" CHECK (char_length(entity_id) > 0),
+  metadata_xml text NOT NULL CONSTRAINT "metadata_xml not empty" CHECK (char_length(metadata_xml) > 0),
+  metadata_url text CONSTRAINT "metadata_url not empty" CHECK (metadata_url = null OR char_length(metadata_url) > 0),
+  attribute_mapping jsonb,
+  created_at timestamptz,
+  updated_at timestamptz,
+  name_id_format text
+);
+CREATE TABLE IF NOT EXISTS auth.saml_relay_states (
+  id uuid PRIMARY KEY,
+  sso_provider_id uuid NOT NULL REFERENCES auth.sso_providers (id) ON DELETE CASCADE,
+  request_id text NOT NULL CONSTRAINT "request_id not empty" CHECK (char_length(request_id) > 0),
+  for_email text,
+  redirect_to text,
+  created_at timestamptz,
+  updated_at timestamptz,
+  flow_state_id uuid REFERENCES auth.flow_state (id) ON DELETE CASCADE
+);
+EXCEPTION WHEN insufficient_privilege THEN NULL;
+END
+$auth_schema$;
+-- --- end auth schema ---
+
 -- Supabase Storage's schema (`/storage/v1`; supabase/storage's tenant
 -- migrations, the tables, columns, functions and grants its API, storage-js
 -- and the documented RLS policies use). Created once, when the schema does

@@ -251,6 +251,16 @@ const DIRECT: &[(&str, Want, &Setting)] = &[
         &s::AUTH_DOUBLE_CONFIRM_CHANGES,
     ),
     (
+        "auth.email.secure_password_change",
+        Want::Bool,
+        &s::AUTH_SECURE_PASSWORD_CHANGE,
+    ),
+    (
+        "auth.enable_manual_linking",
+        Want::Bool,
+        &s::AUTH_MANUAL_LINKING,
+    ),
+    (
         "auth.email.max_frequency",
         Want::Duration,
         &s::AUTH_SMTP_MAX_FREQUENCY,
@@ -355,17 +365,7 @@ const SWITCHES: &[(&str, bool, &str)] = &[
         "supalite has no MFA",
     ),
     (
-        "auth.email.secure_password_change",
-        false,
-        "supalite does not ask for a reauthentication nonce",
-    ),
-    (
         "auth.manual_linking",
-        false,
-        "supalite has no identity linking",
-    ),
-    (
-        "auth.enable_manual_linking",
         false,
         "supalite has no identity linking",
     ),

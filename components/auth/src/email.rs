@@ -18,28 +18,31 @@ const SINGLE_CONFIRMATION: &str =
 /// A token column of `auth.users`, its sent-at column, and its
 /// `auth.one_time_tokens.token_type` (the column's name).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Tok {
+pub(super) enum Tok {
     Confirmation,
     Recovery,
     EmailChangeNew,
     EmailChangeCurrent,
+    Reauthentication,
 }
 
 impl Tok {
-    fn column(self) -> &'static str {
+    pub(super) fn column(self) -> &'static str {
         match self {
             Tok::Confirmation => "confirmation_token",
             Tok::Recovery => "recovery_token",
             Tok::EmailChangeNew => "email_change_token_new",
             Tok::EmailChangeCurrent => "email_change_token_current",
+            Tok::Reauthentication => "reauthentication_token",
         }
     }
 
-    fn sent(self) -> &'static str {
+    pub(super) fn sent(self) -> &'static str {
         match self {
             Tok::Confirmation => "confirmation_sent_at",
             Tok::Recovery => "recovery_sent_at",
             Tok::EmailChangeNew | Tok::EmailChangeCurrent => "email_change_sent_at",
+            Tok::Reauthentication => "reauthentication_sent_at",
         }
     }
 }
@@ -177,7 +180,7 @@ impl Ctx<'_> {
     }
 
     /// GoTrue's `validateSentWithinFrequencyLimit` on `column`.
-    fn frequency(&self, user_id: &str, column: &str) -> Result<(), Response> {
+    pub(super) fn frequency(&self, user_id: &str, column: &str) -> Result<(), Response> {
         let rows = self.one(
             &format!(
                 "SELECT floor(extract(epoch from (\"{column}\" + make_interval(secs => $2::int)) - now()))::bigint::text
@@ -197,7 +200,7 @@ impl Ctx<'_> {
 
     /// `rate_limit_email_sent`: e-mails per hour, counted as GoTrue does
     /// (none at all when it is 0; counted only without autoconfirm).
-    fn email_budget(&self) -> Result<(), Response> {
+    pub(super) fn email_budget(&self) -> Result<(), Response> {
         let exceeded = || error(429, "over_email_send_rate_limit", "email rate limit exceeded");
         if self.cfg.rate_limit_email_sent == 0 {
             return Err(exceeded());
@@ -226,7 +229,7 @@ impl Ctx<'_> {
 
     /// Renders and sends one e-mail; `what` names it in the error
     /// ("Error sending magic link email").
-    fn deliver(&self, kind: Kind, to: &str, url: &str, code: &str, new_email: &str, what: &str) -> Result<(), Response> {
+    pub(super) fn deliver(&self, kind: Kind, to: &str, url: &str, code: &str, new_email: &str, what: &str) -> Result<(), Response> {
         let m = mails::render(kind, url, code, new_email);
         self.mail
             .send(to, &m.subject, &m.text, &m.html)
@@ -234,7 +237,7 @@ impl Ctx<'_> {
     }
 
     /// Stores a sent code's hash on the user and in `auth.one_time_tokens`.
-    fn store_token(&self, user_id: &str, tok: Tok, hash: &str, relates_to: &str, extra: &str) -> Result<(), Response> {
+    pub(super) fn store_token(&self, user_id: &str, tok: Tok, hash: &str, relates_to: &str, extra: &str) -> Result<(), Response> {
         self.one(
             &format!(
                 "WITH u AS (UPDATE auth.users SET \"{}\" = $2, \"{}\" = now(), updated_at = now(){extra} WHERE id = $1::uuid RETURNING id)

@@ -12,6 +12,12 @@ use crate::verify::{self, Settings};
 
 #[path = "email.rs"]
 mod email;
+#[path = "admin.rs"]
+mod admin;
+#[path = "reauth.rs"]
+mod reauth;
+#[path = "providers.rs"]
+mod providers;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -69,6 +75,11 @@ pub struct AuthConfig {
     pub max_frequency: u64,
     /// E-mail change confirmed from both addresses.
     pub secure_email_change: bool,
+    /// A password change in a session older than 24 hours needs the
+    /// `/reauthenticate` code (GoTrue's `SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION`).
+    pub secure_password_change: bool,
+    /// `/user/identities` served (GoTrue's `SECURITY_MANUAL_LINKING_ENABLED`).
+    pub manual_linking: bool,
 }
 
 use contract::settings as s;
@@ -102,6 +113,8 @@ impl AuthConfig {
             rate_limit_email_sent: s::AUTH_RATE_LIMIT_EMAIL_SENT.number(&var).unwrap_or(30),
             max_frequency: s::AUTH_SMTP_MAX_FREQUENCY.number(&var).unwrap_or(60),
             secure_email_change: s::AUTH_DOUBLE_CONFIRM_CHANGES.flag(&var),
+            secure_password_change: s::AUTH_SECURE_PASSWORD_CHANGE.flag(&var),
+            manual_linking: s::AUTH_MANUAL_LINKING.flag(&var),
         }
     }
 }
@@ -136,6 +149,10 @@ const USER_JSON: &str = "json_build_object(
   'email_confirmed_at', u.email_confirmed_at, 'phone', coalesce(u.phone, ''),
   'confirmed_at', u.confirmed_at, 'confirmation_sent_at', u.confirmation_sent_at,
   'last_sign_in_at', u.last_sign_in_at,
+  'phone_confirmed_at', u.phone_confirmed_at, 'recovery_sent_at', u.recovery_sent_at,
+  'email_change_sent_at', u.email_change_sent_at, 'new_phone', nullif(u.phone_change, ''),
+  'phone_change_sent_at', u.phone_change_sent_at, 'reauthentication_sent_at', u.reauthentication_sent_at,
+  'deleted_at', u.deleted_at,
   'app_metadata', coalesce(u.raw_app_meta_data, '{}'::jsonb),
   'user_metadata', coalesce(u.raw_user_meta_data, '{}'::jsonb),
   'identities', coalesce((SELECT json_agg(json_build_object(
@@ -461,8 +478,12 @@ impl Ctx<'_> {
             .filter(|d| d.is_object())
             .cloned()
             .unwrap_or(json!({}));
-        if email.is_empty() && str_field(&b, "phone").unwrap_or("").is_empty() {
+        let phone = str_field(&b, "phone").unwrap_or("");
+        if email.is_empty() && phone.is_empty() {
             return self.anonymous_sign_in(&data, headers);
+        }
+        if !email.is_empty() && !phone.is_empty() {
+            return Err(error(400, "validation_failed", "Only an email address or phone number should be provided on signup."));
         }
         self.rate_limit(
             "sign_in",
@@ -470,6 +491,10 @@ impl Ctx<'_> {
             self.cfg.rate_limit_window_seconds,
             headers,
         )?;
+        if email.is_empty() {
+            // No SMS provider: GoTrue's answer with phone sign-ups off.
+            return Err(error(400, "phone_provider_disabled", "Phone signups are disabled"));
+        }
         if !valid_email(&email) {
             return Err(error(
                 400,
@@ -478,6 +503,10 @@ impl Ctx<'_> {
             ));
         }
         check_password(password)?;
+        if self.cfg.autoconfirm {
+            // A sign-up that cannot sign in fails before its user is written.
+            self.signer()?;
+        }
         let redirect = self.referrer(query, headers);
         let id = match self.create_user(&email, Some(password), self.cfg.autoconfirm, &data, &json!({})) {
             Ok(id) => id,
@@ -494,7 +523,9 @@ impl Ctx<'_> {
             Err(e) => return Err(e),
         };
         if self.cfg.autoconfirm {
-            self.sign_in(&id, "password")
+            self.sign_in(&id, "password").inspect_err(|_| {
+                let _ = self.one("DELETE FROM auth.users WHERE id = $1::uuid", vec![Some(id.clone())]);
+            })
         } else {
             // The confirmation e-mail; a sign-up whose mail fails leaves no user.
             if let Err(e) = self.send_confirmation(&id, &email, &redirect) {
@@ -522,6 +553,7 @@ impl Ctx<'_> {
             ));
         }
         self.rate_limit("anonymous", self.cfg.rate_limit_anonymous, 3600, headers)?;
+        self.signer()?;
         let rows = self.one(
             "INSERT INTO auth.users (id, aud, role, raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
              VALUES (gen_random_uuid(), 'authenticated', 'authenticated',
@@ -533,7 +565,9 @@ impl Ctx<'_> {
             .first()
             .and_then(|r| r.first().cloned().flatten())
             .ok_or_else(|| error(500, "unexpected_failure", "the user was not created"))?;
-        self.sign_in(&id, "anonymous")
+        self.sign_in(&id, "anonymous").inspect_err(|_| {
+            let _ = self.one("DELETE FROM auth.users WHERE id = $1::uuid", vec![Some(id.clone())]);
+        })
     }
 
     /// A new e-mail user and its `email` identity; no password: none
@@ -725,14 +759,9 @@ impl Ctx<'_> {
         Ok(json_response(200, user))
     }
 
-    /// Applies `email`, `password`, `data`/`user_metadata`, `app_metadata`,
-    /// `email_confirm`, `ban_duration` ("none" lifts a ban) to a user.
-    fn update_user(
-        &self,
-        id: &str,
-        b: &Map<String, Value>,
-        admin: bool,
-    ) -> Result<Response, Response> {
+    /// `PUT /user`: applies `email`, `password` and `data` to the user
+    /// (the admin's update is `admin.rs`).
+    fn update_user(&self, id: &str, b: &Map<String, Value>) -> Result<Response, Response> {
         let mut sets: Vec<String> = vec!["updated_at = now()".into()];
         let mut params: Vec<Option<String>> = vec![Some(id.into())];
         fn push(sets: &mut Vec<String>, params: &mut Vec<Option<String>>, expr: &str, v: String) {
@@ -753,7 +782,7 @@ impl Ctx<'_> {
             // by), an anonymous user giving an e-mail becomes a permanent
             // one, as GoTrue converts it once it has a confirmed identity
             // (supabase-js `updateUser({ email })`).
-            if !admin && self.cfg.autoconfirm {
+            if self.cfg.autoconfirm {
                 sets.push("email_confirmed_at = coalesce(u.email_confirmed_at, now())".into());
                 sets.push(
                     "raw_app_meta_data = CASE WHEN u.is_anonymous
@@ -773,39 +802,13 @@ impl Ctx<'_> {
                 hash_password(p)?,
             );
         }
-        let user_meta = b
-            .get("data")
-            .or_else(|| if admin { b.get("user_metadata") } else { None });
-        if let Some(m) = user_meta.filter(|m| m.is_object()) {
+        if let Some(m) = b.get("data").filter(|m| m.is_object()) {
             push(
                 &mut sets,
                 &mut params,
                 "raw_user_meta_data = coalesce(raw_user_meta_data, '{}'::jsonb) || ?::jsonb",
                 m.to_string(),
             );
-        }
-        if admin {
-            if let Some(m) = b.get("app_metadata").filter(|m| m.is_object()) {
-                push(
-                    &mut sets,
-                    &mut params,
-                    "raw_app_meta_data = coalesce(raw_app_meta_data, '{}'::jsonb) || ?::jsonb",
-                    m.to_string(),
-                );
-            }
-            if b.get("email_confirm").and_then(Value::as_bool) == Some(true) {
-                sets.push("email_confirmed_at = coalesce(email_confirmed_at, now())".into());
-            }
-            match str_field(b, "ban_duration") {
-                Some("none") => sets.push("banned_until = NULL".into()),
-                Some(d) => push(
-                    &mut sets,
-                    &mut params,
-                    "banned_until = now() + ?::interval",
-                    d.to_string(),
-                ),
-                None => {}
-            }
         }
         let sql = format!(
             "UPDATE auth.users u SET {} WHERE u.id = $1::uuid RETURNING {USER_JSON}",
@@ -826,9 +829,6 @@ impl Ctx<'_> {
                 "email_exists",
                 "A user with this email address has already been registered",
             )),
-            Err(e) if e.code == "22007" || e.code == "22P02" => {
-                Err(error(400, "validation_failed", "invalid ban_duration"))
-            }
             Err(e) => Err(db_error(e)),
         }
     }
@@ -860,104 +860,6 @@ impl Ctx<'_> {
             headers: vec![],
             body: vec![],
         })
-    }
-
-    fn admin(
-        &self,
-        method: &str,
-        rest: &str,
-        query: &str,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) -> Result<Response, Response> {
-        self.require_admin(headers)?;
-        let id = rest.trim_matches('/');
-        match (method, id) {
-            ("GET", "") => {
-                let param = |k: &str| {
-                    query
-                        .split('&')
-                        .find_map(|kv| kv.strip_prefix(k))
-                        .and_then(|v| v.parse::<u64>().ok())
-                };
-                let per_page = param("per_page=").unwrap_or(50).clamp(1, 1000);
-                let page = param("page=").unwrap_or(1).max(1);
-                let rows = self.one(
-                    &format!("SELECT coalesce(json_agg(x.j ORDER BY x.created_at), '[]')::text FROM (SELECT {USER_JSON}::json AS j, u.created_at FROM auth.users u ORDER BY u.created_at LIMIT $1::bigint OFFSET $2::bigint) x"),
-                    vec![Some(per_page.to_string()), Some(((page - 1) * per_page).to_string())],
-                )?;
-                let users: Value = rows
-                    .first()
-                    .and_then(|r| r[0].as_deref())
-                    .and_then(|s| serde_json::from_str(s).ok())
-                    .unwrap_or(json!([]));
-                Ok(json_response(
-                    200,
-                    json!({"users": users, "aud": "authenticated"}),
-                ))
-            }
-            ("POST", "") => {
-                let b = body_json(body)?;
-                let email = str_field(&b, "email").unwrap_or("").trim().to_lowercase();
-                if !valid_email(&email) {
-                    return Err(error(
-                        400,
-                        "validation_failed",
-                        "Unable to validate email address: invalid format",
-                    ));
-                }
-                let password = match str_field(&b, "password") {
-                    Some(p) => {
-                        check_password(p)?;
-                        p.to_string()
-                    }
-                    None => random_token(),
-                };
-                let confirmed = b
-                    .get("email_confirm")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let um = b
-                    .get("user_metadata")
-                    .filter(|m| m.is_object())
-                    .cloned()
-                    .unwrap_or(json!({}));
-                let am = b
-                    .get("app_metadata")
-                    .filter(|m| m.is_object())
-                    .cloned()
-                    .unwrap_or(json!({}));
-                let new_id = self.create_user(&email, Some(&password), confirmed, &um, &am)?;
-                let user = self.user_json(&new_id)?.unwrap_or(Value::Null);
-                Ok(json_response(200, user))
-            }
-            (_, id) if id.contains('/') || id.is_empty() => {
-                Err(error(404, "not_found", "Not found"))
-            }
-            ("GET", id) => {
-                valid_uuid(id)?;
-                let user = self
-                    .user_json(id)?
-                    .ok_or_else(|| error(404, "user_not_found", "User not found"))?;
-                Ok(json_response(200, user))
-            }
-            ("PUT", id) => {
-                valid_uuid(id)?;
-                self.update_user(id, &body_json(body)?, true)
-            }
-            ("DELETE", id) => {
-                valid_uuid(id)?;
-                let rows = self.one(
-                    "DELETE FROM auth.users WHERE id = $1::uuid RETURNING 1",
-                    vec![Some(id.into())],
-                )?;
-                if rows.is_empty() {
-                    return Err(error(404, "user_not_found", "User not found"));
-                }
-                Ok(json_response(200, json!({})))
-            }
-            _ => Err(error(405, "method_not_allowed", "Method not allowed")),
-        }
     }
 
     /// Serves `method path` (relative to `/auth/v1`).
@@ -1019,17 +921,48 @@ impl Ctx<'_> {
                         headers,
                     )
                     .and_then(|()| self.refresh_grant(body)),
-                _ => Err(error(400, "validation_failed", "unsupported_grant_type")),
+                // --- sign-in methods not offered (providers.rs) ---
+                Some("id_token") => providers::id_token_grant(body),
+                Some("web3") => Err(providers::web3_grant()),
+                Some("pkce") => providers::pkce_grant(body),
+                _ => Err(error(400, "invalid_credentials", "unsupported_grant_type")),
             },
             ("GET", "/user") => self.get_user(headers),
             ("PUT", "/user") => self
                 .current(headers)
-                .and_then(|(sub, _)| {
+                .and_then(|(sub, sid)| {
                     let mut b = body_json(body)?;
+                    self.check_password_change(&sub, &sid, &b)?;
                     self.email_change_request(&sub, &mut b, query, headers)?;
-                    self.update_user(&sub, &b, false)
+                    self.update_user(&sub, &b)
                 }),
             ("POST", "/logout") => self.logout(headers, query),
+            // --- admin API, reauthentication, refusals (issue 26: admin.rs, reauth.rs, providers.rs) ---
+            ("GET", "/reauthenticate") => self.reauthenticate(headers),
+            ("POST", "/magiclink") => self.magiclink(query, headers, body),
+            ("GET", "/authorize") => Err(providers::unsupported_provider(query)),
+            ("GET" | "POST", "/callback") => Err(providers::callback(query, body)),
+            (m, p) if p.starts_with("/user/identities/") => {
+                self.identities(m, &p["/user/identities".len()..], query, headers)
+            }
+            ("GET", "/admin/audit") => self.audit(query, headers),
+            ("GET", "/admin/sso/providers") => self
+                .require_admin(headers)
+                .map(|()| json_response(200, json!({"items": []}))),
+            (_, p) if p.starts_with("/admin/sso/providers/") => self
+                .require_admin(headers)
+                .and_then(|()| Err(error(404, "sso_provider_not_found", "SSO Identity Provider not found"))),
+            (_, p) if providers::disabled_feature(p).is_some() => {
+                // GoTrue's group middlewares come first: admin or signed-in.
+                let admin = if p.starts_with("/admin/") {
+                    self.require_admin(headers)
+                } else if p.starts_with("/user/") {
+                    self.current(headers).map(|_| ())
+                } else {
+                    Ok(())
+                };
+                admin.and_then(|()| Err(providers::disabled_feature(p).unwrap_or_else(|| error(404, "not_found", "Not found"))))
+            }
             (m, p) if p == "/admin/users" || p.starts_with("/admin/users/") => {
                 self.admin(m, &p["/admin/users".len()..], query, headers, body)
             }
@@ -1040,22 +973,6 @@ impl Ctx<'_> {
             )),
         };
         result.unwrap_or_else(|e| e)
-    }
-}
-
-fn valid_uuid(id: &str) -> Result<(), Response> {
-    let ok = id.len() == 36
-        && id.chars().enumerate().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(error(404, "user_not_found", "User not found"))
     }
 }
 
@@ -1092,7 +1009,5 @@ mod tests {
         assert_ne!(t, random_token());
         assert_eq!(token_hash(&t).len(), 64);
         assert!(check_password("12345").is_err());
-        assert!(valid_uuid("00000000-0000-0000-0000-00000000000a").is_ok());
-        assert!(valid_uuid("x").is_err());
     }
 }

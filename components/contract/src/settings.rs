@@ -438,6 +438,15 @@ settings! {
         kind: Flag, roles: &[Auth], default: Value("true"),
         about: "an e-mail change (`updateUser({ email })` with `auth-autoconfirm = false`) is confirmed by a link to the new address and one to the current one (GoTrue's `MAILER_SECURE_EMAIL_CHANGE_ENABLED`, the CLI's `double_confirm_changes`); `false`: the new address's alone",
     }
+    // --- auth admin / reauthentication / identities (issue 26) ---
+    AUTH_SECURE_PASSWORD_CHANGE {
+        kind: Flag, roles: &[Auth], default: Value("false"),
+        about: "a password change (`updateUser({ password })`) in a session signed in more than 24 hours ago needs the code `reauthenticate()` e-mails, as `nonce` (GoTrue's `SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION`, the CLI's `[auth.email] secure_password_change`); without it 400 `reauthentication_needed`, a wrong, used or expired one 422 `reauthentication_not_valid`",
+    }
+    AUTH_MANUAL_LINKING {
+        kind: Flag, roles: &[Auth], default: Value("false"),
+        about: "`/auth/v1/user/identities` is served: `unlinkIdentity()` removes one of a user's identities (never the last), `linkIdentity()` answers as GoTrue for an unconfigured provider (GoTrue's `SECURITY_MANUAL_LINKING_ENABLED`, the CLI's `[auth] enable_manual_linking`); off: 404 `manual_linking_disabled`, as GoTrue's default",
+    }
     AUTH_SMTP_HOST {
         kind: Text, default: Unset,
         about: "SMTP server for the auth e-mails (GoTrue's `SMTP_HOST`, the CLI's `[auth.email.smtp] host`); plain SMTP, no TLS. Unset: e-mails go to the built-in mail catcher",
