@@ -140,7 +140,8 @@ fn reauthentication_code_expires() {
     assert!(r.status < 300, "{}", r.body);
     let r = s.get("/auth/v1/reauthenticate", &user);
     assert_eq!((r.status, r.json()), (200, json!({})), "{}", r.body);
-    let list: Value = ureq::get(&format!("http://127.0.0.1:{catcher}/api/v1/messages")).call().unwrap().into_json().unwrap();
+    let list = ureq::get(&format!("http://127.0.0.1:{catcher}/api/v1/messages")).call().unwrap().into_string().unwrap();
+    let list: Value = serde_json::from_str(&list).unwrap();
     let subject = list["messages"][0]["Subject"].as_str().unwrap().to_string();
     let code = subject.split(' ').next().unwrap().to_string();
     assert!(subject.ends_with(" is your verification code") && code.len() == 6, "{subject}");
