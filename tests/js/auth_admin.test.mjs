@@ -164,6 +164,7 @@ test('deleteUser: soft (GoTrue obfuscation) and hard', async () => {
   const { data } = await admin.createUser({ email, password: 'soft-password', email_confirm: true, user_metadata: { n: 1 } });
   const id = data.user.id;
   const c = await signedIn(email, 'soft-password');
+  const token = (await c.auth.getSession()).data.session.access_token;
   const del = await admin.deleteUser(id, true);
   assert.equal(del.error, null, JSON.stringify(del.error));
   const got = await admin.getUserById(id);
@@ -178,8 +179,9 @@ test('deleteUser: soft (GoTrue obfuscation) and hard', async () => {
   assert.deepEqual(u.identities[0].identity_data, {});
   assert.notEqual(u.identities[0].id, id);
   // Its sessions are gone; it cannot sign in; its address is free again.
-  const me = await c.auth.getUser();
-  assert.equal(me.error?.status, 403);
+  const me = await raw('GET', '/user', undefined, { apikey: anonKey, authorization: `Bearer ${token}` });
+  assert.equal(me.status, 403);
+  assert.equal(me.body.error_code, 'session_not_found');
   const refused = await client().auth.signInWithPassword({ email, password: 'soft-password' });
   assert.equal(refused.error?.code, 'invalid_credentials');
   const again = await admin.createUser({ email, password: 'soft-password', email_confirm: true });

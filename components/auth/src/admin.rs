@@ -492,9 +492,10 @@ impl Ctx<'_> {
             if let Some(v) = value {
                 stmts.push((
                     "INSERT INTO auth.identities AS i (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
-                     VALUES ($1, $1::uuid, jsonb_build_object('sub', $1, $2, $3::text, $4 || '_verified', $5::boolean), $2, now(), now(), now())
+                     VALUES ($1::text, $1::text::uuid, jsonb_build_object('sub', $1::text, $2::text, $3::text, $4::text || '_verified', $5::boolean),
+                             $2::text, now(), now(), now())
                      ON CONFLICT (provider_id, provider) DO UPDATE SET
-                       identity_data = i.identity_data || jsonb_build_object($2, $3::text, $4 || '_verified', $5::boolean), updated_at = now()"
+                       identity_data = i.identity_data || jsonb_build_object($2::text, $3::text, $4::text || '_verified', $5::boolean), updated_at = now()"
                         .into(),
                     vec![
                         Some(id.into()),
