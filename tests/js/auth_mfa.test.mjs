@@ -295,7 +295,8 @@ test('admin lists, renames and deletes a user\'s factors', async () => {
 
   const del = await admin.mfa.deleteFactor({ userId: alice.id, id: alice.factorId });
   assert.equal(del.error, null, JSON.stringify(del.error));
-  assert.equal(del.data.id, alice.factorId);
+  // auth-js wraps the deleted factor (GoTrue's body) once more: `{ data: factor, error: null }`.
+  assert.equal(del.data.data.id, alice.factorId);
   assert.deepEqual((await admin.mfa.listFactors({ userId: alice.id })).data.factors, []);
   // Alice's aal2 session is aal1 again.
   const r = await alice.aal2.auth.refreshSession();
