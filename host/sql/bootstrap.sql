@@ -269,6 +269,54 @@ END
 $auth_schema$;
 -- --- end auth schema ---
 
+-- --- auth MFA (issue 26): GoTrue's factors, challenges and a session's
+-- authentication methods (its migrations' columns; its enums factor_type,
+-- factor_status and aal_level are text with the same values here), and the
+-- session's factor. (Skipped on a table this user does not own.)
+DO $auth_mfa$
+BEGIN
+ALTER TABLE auth.sessions ADD COLUMN IF NOT EXISTS factor_id uuid;
+EXCEPTION WHEN insufficient_privilege THEN NULL;
+END
+$auth_mfa$;
+CREATE TABLE IF NOT EXISTS auth.mfa_factors (
+  id uuid PRIMARY KEY,
+  user_id uuid NOT NULL REFERENCES auth.users(id) ON DELETE CASCADE,
+  friendly_name text,
+  factor_type text NOT NULL CHECK (factor_type IN ('totp', 'webauthn', 'phone')),
+  status text NOT NULL CHECK (status IN ('unverified', 'verified')),
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  secret text,
+  phone text DEFAULT NULL,
+  last_challenged_at timestamptz UNIQUE DEFAULT NULL,
+  web_authn_credential jsonb,
+  web_authn_aaguid uuid,
+  last_webauthn_challenge_data jsonb
+);
+CREATE UNIQUE INDEX IF NOT EXISTS mfa_factors_user_friendly_name_unique ON auth.mfa_factors (friendly_name, user_id) WHERE trim(friendly_name) <> '';
+CREATE INDEX IF NOT EXISTS mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
+CREATE UNIQUE INDEX IF NOT EXISTS unique_phone_factor_per_user ON auth.mfa_factors (user_id, phone);
+CREATE TABLE IF NOT EXISTS auth.mfa_challenges (
+  id uuid PRIMARY KEY,
+  factor_id uuid NOT NULL REFERENCES auth.mfa_factors(id) ON DELETE CASCADE,
+  created_at timestamptz NOT NULL,
+  verified_at timestamptz,
+  ip_address inet NOT NULL,
+  otp_code text,
+  web_authn_session_data jsonb
+);
+CREATE INDEX IF NOT EXISTS mfa_challenge_created_at_idx ON auth.mfa_challenges (created_at DESC);
+CREATE TABLE IF NOT EXISTS auth.mfa_amr_claims (
+  session_id uuid NOT NULL REFERENCES auth.sessions(id) ON DELETE CASCADE,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  authentication_method text NOT NULL,
+  id uuid NOT NULL CONSTRAINT amr_id_pk PRIMARY KEY,
+  CONSTRAINT mfa_amr_claims_session_id_authentication_method_pkey UNIQUE (session_id, authentication_method)
+);
+-- --- end auth MFA ---
+
 -- Supabase Storage's schema (`/storage/v1`; supabase/storage's tenant
 -- migrations, the tables, columns, functions and grants its API, storage-js
 -- and the documented RLS policies use). Created once, when the schema does

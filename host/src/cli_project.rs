@@ -276,6 +276,21 @@ const DIRECT: &[(&str, Want, &Setting)] = &[
         &s::AUTH_MAILER_OTP_EXP,
     ),
     (
+        "auth.mfa.max_enrolled_factors",
+        Want::Number,
+        &s::AUTH_MFA_MAX_ENROLLED_FACTORS,
+    ),
+    (
+        "auth.mfa.totp.enroll_enabled",
+        Want::Bool,
+        &s::AUTH_MFA_TOTP_ENROLL_ENABLED,
+    ),
+    (
+        "auth.mfa.totp.verify_enabled",
+        Want::Bool,
+        &s::AUTH_MFA_TOTP_VERIFY_ENABLED,
+    ),
+    (
         "inbucket.admin_email",
         Want::Text,
         &s::AUTH_SMTP_ADMIN_EMAIL,
@@ -342,27 +357,25 @@ const SWITCHES: &[(&str, bool, &str)] = &[
         false,
         "supalite has no phone sign-ups",
     ),
-    ("auth.mfa.totp.enroll_enabled", false, "supalite has no MFA"),
-    ("auth.mfa.totp.verify_enabled", false, "supalite has no MFA"),
     (
         "auth.mfa.phone.enroll_enabled",
         false,
-        "supalite has no MFA",
+        "supalite has no SMS provider (phone MFA factors)",
     ),
     (
         "auth.mfa.phone.verify_enabled",
         false,
-        "supalite has no MFA",
+        "supalite has no SMS provider (phone MFA factors)",
     ),
     (
         "auth.mfa.web_authn.enroll_enabled",
         false,
-        "supalite has no MFA",
+        "supalite has no passkeys (WebAuthn MFA factors)",
     ),
     (
         "auth.mfa.web_authn.verify_enabled",
         false,
-        "supalite has no MFA",
+        "supalite has no passkeys (WebAuthn MFA factors)",
     ),
     (
         "auth.manual_linking",
@@ -1018,6 +1031,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2") && e.contains("max_frequency"), "{e}");
+    }
+
+    #[test]
+    fn mfa_keys_map_onto_settings() {
+        let text = "[auth.mfa]\nmax_enrolled_factors = 3\n[auth.mfa.totp]\nenroll_enabled = false\nverify_enabled = true\n[auth.mfa.phone]\nenroll_enabled = false\n";
+        let p = parse_with(text, &[]).unwrap();
+        assert_eq!(p.values[s::AUTH_MFA_MAX_ENROLLED_FACTORS.env], "3");
+        assert_eq!(p.values[s::AUTH_MFA_TOTP_ENROLL_ENABLED.env], "false");
+        assert_eq!(p.values[s::AUTH_MFA_TOTP_VERIFY_ENABLED.env], "true");
+        assert!(!p.ignored.iter().any(|i| i.starts_with("auth.mfa")), "{:?}", p.ignored);
     }
 
     #[test]

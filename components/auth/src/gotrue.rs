@@ -18,6 +18,8 @@ mod admin;
 mod reauth;
 #[path = "providers.rs"]
 mod providers;
+#[path = "mfa.rs"]
+mod mfa;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -80,6 +82,10 @@ pub struct AuthConfig {
     pub secure_password_change: bool,
     /// `/user/identities` served (GoTrue's `SECURITY_MANUAL_LINKING_ENABLED`).
     pub manual_linking: bool,
+    // --- MFA (issue 26, mfa.rs) ---
+    pub mfa_max_enrolled_factors: u64,
+    pub mfa_totp_enroll: bool,
+    pub mfa_totp_verify: bool,
 }
 
 use contract::settings as s;
@@ -115,6 +121,9 @@ impl AuthConfig {
             secure_email_change: s::AUTH_DOUBLE_CONFIRM_CHANGES.flag(&var),
             secure_password_change: s::AUTH_SECURE_PASSWORD_CHANGE.flag(&var),
             manual_linking: s::AUTH_MANUAL_LINKING.flag(&var),
+            mfa_max_enrolled_factors: s::AUTH_MFA_MAX_ENROLLED_FACTORS.number(&var).unwrap_or(10),
+            mfa_totp_enroll: s::AUTH_MFA_TOTP_ENROLL_ENABLED.flag(&var),
+            mfa_totp_verify: s::AUTH_MFA_TOTP_VERIFY_ENABLED.flag(&var),
         }
     }
 }
@@ -160,6 +169,7 @@ const USER_JSON: &str = "json_build_object(
       'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', i.created_at,
       'updated_at', i.updated_at, 'email', i.email) ORDER BY i.created_at)
     FROM auth.identities i WHERE i.user_id = u.id), '[]'::json),
+  'factors', (SELECT json_agg((jsonb_build_object('id', f.id, 'created_at', f.created_at, 'updated_at', f.updated_at, 'status', f.status, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type, 'phone', coalesce(f.phone, ''), 'last_challenged_at', f.last_challenged_at) - CASE WHEN coalesce(f.friendly_name, '') = '' THEN 'friendly_name' ELSE '' END) ORDER BY f.created_at) FROM auth.mfa_factors f WHERE f.user_id = u.id),
   'created_at', u.created_at, 'updated_at', u.updated_at,
   'new_email', nullif(u.email_change, ''), 'invited_at', u.invited_at,
   'banned_until', u.banned_until, 'is_anonymous', u.is_anonymous)::text";
@@ -366,12 +376,12 @@ impl Ctx<'_> {
     ) -> Result<Response, Response> {
         let iat = now();
         let exp = iat + self.cfg.jwt_expiry;
+        let (aal, amr) = self.aal_amr(session_id, method, iat)?;
         let claims = json!({
             "aud": user["aud"], "exp": exp, "iat": iat, "iss": self.issuer,
             "sub": user["id"], "email": user["email"], "phone": user["phone"],
             "app_metadata": user["app_metadata"], "user_metadata": user["user_metadata"],
-            "role": user["role"], "aal": "aal1",
-            "amr": [{"method": method, "timestamp": iat}],
+            "role": user["role"], "aal": aal, "amr": amr,
             "session_id": session_id, "is_anonymous": user["is_anonymous"],
         });
         let (header, key) = self.signer()?;
@@ -391,13 +401,15 @@ impl Ctx<'_> {
         let refresh = random_token();
         let rows = self.one(
             &format!(
-                "WITH s AS (INSERT INTO auth.sessions (id, user_id, created_at, updated_at) VALUES (gen_random_uuid(), $1::uuid, now(), now()) RETURNING id),
+                "WITH s AS (INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal) VALUES (gen_random_uuid(), $1::uuid, now(), now(), 'aal1') RETURNING id),
+                      a AS (INSERT INTO auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)
+                            SELECT gen_random_uuid(), s.id, now(), now(), $3 FROM s),
                       t AS (INSERT INTO auth.refresh_tokens (token, user_id, session_id, revoked, created_at, updated_at)
                             SELECT $2, $1, s.id, false, now(), now() FROM s RETURNING session_id),
                       u AS (UPDATE auth.users SET last_sign_in_at = now(), updated_at = now() WHERE id = $1::uuid RETURNING *)
                  SELECT (SELECT session_id::text FROM t), {USER_JSON} FROM u"
             ),
-            vec![Some(user_id.into()), Some(token_hash(&refresh))],
+            vec![Some(user_id.into()), Some(token_hash(&refresh)), Some(method.into())],
         )?;
         let row = rows
             .first()
@@ -937,6 +949,12 @@ impl Ctx<'_> {
                     self.update_user(&sub, &b)
                 }),
             ("POST", "/logout") => self.logout(headers, query),
+            // --- MFA (issue 26, mfa.rs) ---
+            (m, p) if p == "/factors" || p.starts_with("/factors/") => {
+                self.factors(m, &p["/factors".len()..], headers, body)
+            }
+            (m, p) if mfa::admin_path(p).is_some() => self.admin_factors(m, p, headers, body),
+            // --- end MFA ---
             // --- admin API, reauthentication, refusals (issue 26: admin.rs, reauth.rs, providers.rs) ---
             ("GET", "/reauthenticate") => self.reauthenticate(headers),
             ("POST", "/magiclink") => self.magiclink(query, headers, body),

@@ -9,6 +9,7 @@
 pub mod gotrue;
 pub mod links;
 pub mod mails;
+pub mod totp;
 pub use jwt as verify;
 
 /// Talc instead of Rust's default wasm allocator (dlmalloc): each request

@@ -476,6 +476,20 @@ settings! {
         about: "the built-in mail catcher (as the Supabase CLI's Mailpit on 54324), on 127.0.0.1: the auth e-mails sent while `auth-smtp-host` is unset, the last 200 kept in memory, listed on a web page (`/`) and read through Mailpit's API (`GET /api/v1/messages`, `GET /api/v1/message/{ID}`, `DELETE /api/v1/messages`); `0` = off",
     }
     // --- end auth e-mail ---
+    // --- auth MFA (issue 26): TOTP factors ---
+    AUTH_MFA_MAX_ENROLLED_FACTORS {
+        kind: Number, roles: &[Auth], default: Value("10"),
+        about: "MFA factors (verified or not) one user may have (GoTrue's `MFA_MAX_ENROLLED_FACTORS`, the CLI's `[auth.mfa] max_enrolled_factors`); one more answers 422 `too_many_enrolled_mfa_factors`",
+    }
+    AUTH_MFA_TOTP_ENROLL_ENABLED {
+        kind: Flag, roles: &[Auth], default: Value("true"),
+        about: "`supabase.auth.mfa.enroll({ factorType: 'totp' })` (GoTrue's `MFA_TOTP_ENROLL_ENABLED`, the CLI's `[auth.mfa.totp] enroll_enabled`); off: 422 `mfa_totp_enroll_disabled`",
+    }
+    AUTH_MFA_TOTP_VERIFY_ENABLED {
+        kind: Flag, roles: &[Auth], default: Value("true"),
+        about: "challenging and verifying TOTP factors, which raises a session to `aal2` (GoTrue's `MFA_TOTP_VERIFY_ENABLED`, the CLI's `[auth.mfa.totp] verify_enabled`); off: 422 `mfa_totp_verify_disabled`",
+    }
+    // --- end auth MFA ---
     STORAGE_BACKEND {
         kind: Choice(&["fs", "s3"]), default: Value("fs"),
         about: "where `/storage/v1` keeps object bytes (metadata is always in the database, `storage.objects`): `fs` = files under `storage-dir`, each written to a temporary file, fsynced and renamed into place (a crash mid-upload leaves no half object); `s3` = one S3-compatible bucket (`storage-s3-*`), objects at `<bucket id>/<name>/<version>`, larger ones as multipart uploads published only when complete, so two instances on one database and bucket serve the same objects. The storage role never sees the S3 credentials: the host holds them",
