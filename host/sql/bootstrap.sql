@@ -174,6 +174,36 @@ CREATE TABLE IF NOT EXISTS auth.one_time_tokens (
 );
 CREATE INDEX IF NOT EXISTS one_time_tokens_token_hash_idx ON auth.one_time_tokens (token_hash);
 -- --- end auth e-mail ---
+-- PKCE (GoTrue's auth.flow_state and its code_challenge_method enum): a
+-- flow's code challenge and the auth code its e-mail link ends in.
+DO $auth_flow_state$
+BEGIN
+  CREATE TYPE auth.code_challenge_method AS ENUM ('s256', 'plain');
+EXCEPTION WHEN duplicate_object THEN NULL;
+END
+$auth_flow_state$;
+CREATE TABLE IF NOT EXISTS auth.flow_state (
+  id uuid PRIMARY KEY,
+  user_id uuid NULL,
+  auth_code text NULL,
+  code_challenge_method auth.code_challenge_method NULL,
+  code_challenge text NULL,
+  provider_type text NOT NULL,
+  provider_access_token text NULL,
+  provider_refresh_token text NULL,
+  created_at timestamptz NULL,
+  updated_at timestamptz NULL,
+  authentication_method text NOT NULL,
+  auth_code_issued_at timestamptz NULL,
+  invite_token text NULL,
+  referrer text NULL,
+  oauth_client_state_id uuid NULL,
+  linking_target_id uuid NULL,
+  email_optional boolean NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS idx_auth_code ON auth.flow_state (auth_code);
+CREATE INDEX IF NOT EXISTS idx_user_id_auth_method ON auth.flow_state (user_id, authentication_method);
+CREATE INDEX IF NOT EXISTS flow_state_created_at_idx ON auth.flow_state (created_at DESC);
 
 -- Supabase Storage's schema (`/storage/v1`; supabase/storage's tenant
 -- migrations, the tables, columns, functions and grants its API, storage-js

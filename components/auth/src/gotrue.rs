@@ -12,6 +12,8 @@ use crate::verify::{self, Settings};
 
 #[path = "email.rs"]
 mod email;
+#[path = "pkce.rs"]
+mod pkce;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -478,6 +480,7 @@ impl Ctx<'_> {
             ));
         }
         check_password(password)?;
+        let challenge = pkce::challenge(&b)?;
         let redirect = self.referrer(query, headers);
         let id = match self.create_user(&email, Some(password), self.cfg.autoconfirm, &data, &json!({})) {
             Ok(id) => id,
@@ -488,7 +491,8 @@ impl Ctx<'_> {
                     vec![Some(email.clone())],
                 )?;
                 let id = rows.first().and_then(|r| r[0].clone()).ok_or(e)?;
-                self.send_confirmation(&id, &email, &redirect)?;
+                let prefix = self.flow_state(&id, "email", "email/signup", challenge.as_ref())?;
+                self.send_confirmation(&id, &email, &redirect, prefix)?;
                 return Ok(json_response(200, self.user_json(&id)?.unwrap_or(Value::Null)));
             }
             Err(e) => return Err(e),
@@ -497,7 +501,10 @@ impl Ctx<'_> {
             self.sign_in(&id, "password")
         } else {
             // The confirmation e-mail; a sign-up whose mail fails leaves no user.
-            if let Err(e) = self.send_confirmation(&id, &email, &redirect) {
+            let sent = self
+                .flow_state(&id, "email", "email/signup", challenge.as_ref())
+                .and_then(|prefix| self.send_confirmation(&id, &email, &redirect, prefix));
+            if let Err(e) = sent {
                 self.one("DELETE FROM auth.users WHERE id = $1::uuid", vec![Some(id)])?;
                 return Err(e);
             }
@@ -1011,6 +1018,14 @@ impl Ctx<'_> {
                         headers,
                     )
                     .and_then(|()| self.password_grant(body)),
+                Some("pkce") => self
+                    .rate_limit(
+                        "token",
+                        self.cfg.rate_limit_token,
+                        self.cfg.rate_limit_window_seconds,
+                        headers,
+                    )
+                    .and_then(|()| self.pkce_grant(body)),
                 Some("refresh_token") => self
                     .rate_limit(
                         "token",
