@@ -35,12 +35,13 @@ pub struct Mailer {
 
 
 impl Mailer {
-    pub fn from_config(cfg: &crate::config::Config) -> Mailer {
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Mailer, String> {
         use contract::settings as s;
         let v = &cfg.values;
         let host = v.text(&s::AUTH_SMTP_HOST).filter(|h| !h.trim().is_empty());
-        Mailer {
-            smtp: host.map(|host| Smtp {
+        let smtp = match host {
+            None => None,
+            Some(host) => Some(Smtp {
                 host,
                 port: v
                     .text(&s::AUTH_SMTP_PORT)
@@ -50,12 +51,34 @@ impl Mailer {
                     .text(&s::AUTH_SMTP_USER)
                     .filter(|u| !u.is_empty())
                     .map(|u| (u, v.text(&s::AUTH_SMTP_PASS).unwrap_or_default())),
+                tls: v
+                    .text(&s::AUTH_SMTP_TLS)
+                    .as_deref()
+                    .and_then(crate::smtp::TlsMode::parse)
+                    .unwrap_or(crate::smtp::TlsMode::Auto),
+                ca_pem: match v.text(&s::AUTH_SMTP_CA_FILE).map(std::path::PathBuf::from) {
+                    None => None,
+                    Some(p) => {
+                        let pem = std::fs::read(&p)
+                            .map_err(|e| format!("auth-smtp-ca-file {}: {e}", p.display()))?;
+                        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                            return Err(format!(
+                                "auth-smtp-ca-file {}: no PEM certificate in it",
+                                p.display()
+                            ));
+                        }
+                        Some(pem)
+                    }
+                },
             }),
+        };
+        Ok(Mailer {
+            smtp,
             from: v
                 .text(&s::AUTH_SMTP_ADMIN_EMAIL)
                 .unwrap_or_else(|| "admin@email.com".into()),
             from_name: v.text(&s::AUTH_SMTP_SENDER_NAME).filter(|n| !n.is_empty()),
-        }
+        })
     }
 
     /// Sends `m` by SMTP, or keeps it in the catcher.
@@ -72,16 +95,7 @@ impl Mailer {
                 CATCHER.keep(self.from_header(), m);
                 Ok(())
             }
-            Some(smtp) => {
-                let smtp = smtp.clone();
-                let from = self.from.clone();
-                let from_name = self.from_name.clone();
-                tokio::task::spawn_blocking(move || {
-                    crate::smtp::send(&smtp, &from, from_name.as_deref(), &m)
-                })
-                .await
-                .map_err(|e| format!("the SMTP task failed: {e}"))?
-            }
+            Some(smtp) => crate::smtp::send(smtp, &self.from, self.from_name.as_deref(), &m).await,
         }
     }
 

@@ -1,7 +1,49 @@
-//! A small SMTP client for the auth e-mails (RFC 5321): plain TCP, EHLO,
-//! `AUTH PLAIN` when a user is set, one message of `multipart/alternative`
-//! text and HTML (RFC 2045 quoted-printable-free: base64 bodies), every
-//! step under a timeout. No STARTTLS/TLS (not written yet).
+//! The auth e-mails by SMTP, through `lettre`: one `multipart/alternative`
+//! message (text and HTML) per send, on its own connection (as GoTrue's
+//! gomail dials for each), every command under a timeout.
+//!
+//! TLS as GoTrue's mailer (gomail) does it by default — implicit TLS on port
+//! 465, otherwise STARTTLS when the server offers it — or as `auth-smtp-tls`
+//! asks: `starttls` (required: a server without it is refused), `tls`
+//! (implicit, any port), `off`. Certificates are checked against the
+//! Mozilla roots plus `auth-smtp-ca-file`. Credentials (`AUTH PLAIN`/`LOGIN`)
+//! go only after TLS, or on a plain connection to a loopback server.
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::time::Duration;
+
+/// Each SMTP command's timeout, and the whole send's.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the connection is secured (`auth-smtp-tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Implicit TLS on port 465, else STARTTLS when offered (GoTrue's).
+    Auto,
+    /// STARTTLS, required.
+    StartTls,
+    /// Implicit TLS (SMTPS) on any port.
+    Implicit,
+    /// Plain SMTP.
+    Off,
+}
+
+impl TlsMode {
+    pub fn parse(s: &str) -> Option<TlsMode> {
+        Some(match s {
+            "auto" => TlsMode::Auto,
+            "starttls" => TlsMode::StartTls,
+            "tls" => TlsMode::Implicit,
+            "off" => TlsMode::Off,
+            _ => return None,
+        })
+    }
+}
 
 /// An SMTP server.
 #[derive(Debug, Clone)]
@@ -9,6 +51,9 @@ pub struct Smtp {
     pub host: String,
     pub port: u16,
     pub credentials: Option<(String, String)>,
+    pub tls: TlsMode,
+    /// PEM certificates trusted besides the Mozilla roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// One e-mail.
@@ -19,161 +64,71 @@ pub struct Message {
     pub text: String,
     pub html: String,
 }
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn b64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(char::from(T[(n >> 18) as usize & 63]));
-        out.push(char::from(T[(n >> 12) as usize & 63]));
-        out.push(if c.len() > 1 { char::from(T[(n >> 6) as usize & 63]) } else { '=' });
-        out.push(if c.len() > 2 { char::from(T[n as usize & 63]) } else { '=' });
-    }
-    out
+/// The message as lettre builds it (headers checked, bodies encoded).
+pub fn build(from: &str, from_name: Option<&str>, m: &Message) -> Result<lettre::Message, String> {
+    let from: Address = from
+        .parse()
+        .map_err(|e| format!("auth-smtp-admin-email is not an address ({from}): {e}"))?;
+    let to: Address = m.to.parse().map_err(|e| format!("not an address ({}): {e}", m.to))?;
+    lettre::Message::builder()
+        .from(Mailbox::new(from_name.map(|n| n.replace('"', "")), from))
+        .to(Mailbox::new(None, to))
+        .subject(m.subject.as_str())
+        .multipart(MultiPart::alternative_plain_html(m.text.clone(), m.html.clone()))
+        .map_err(|e| format!("building the message: {e}"))
 }
 
-/// Base64 in lines of 76 characters.
-fn b64_lines(bytes: &[u8]) -> String {
-    let s = b64(bytes);
-    s.as_bytes()
-        .chunks(76)
-        .map(|l| String::from_utf8_lossy(l).into_owned())
-        .collect::<Vec<_>>()
-        .join("\r\n")
+/// Whether credentials may go over an unencrypted connection: only to a
+/// server on this machine (as Go's `smtp.PlainAuth`, which gomail uses).
+fn loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// RFC 2047 for a header with non-ASCII text.
-fn header_text(s: &str) -> String {
-    if s.is_ascii() {
-        s.to_string()
-    } else {
-        format!("=?UTF-8?B?{}?=", b64(s.as_bytes()))
-    }
-}
-
-fn valid_address(a: &str) -> bool {
-    !a.is_empty() && a.len() <= 320 && a.contains('@') && !a.contains(|c: char| c.is_whitespace() || "<>\r\n,".contains(c))
-}
-
-/// The message text (headers and body), dot-stuffed, ending in CRLF.
-pub fn render(from: &str, from_name: Option<&str>, m: &Message, boundary: &str, date: &str) -> String {
-    let from_h = match from_name {
-        Some(n) => format!("{} <{from}>", header_text(&n.replace('"', ""))),
-        None => format!("<{from}>"),
+fn transport(smtp: &Smtp) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let params = || -> Result<TlsParameters, String> {
+        let mut b = TlsParameters::builder(smtp.host.clone());
+        if let Some(pem) = &smtp.ca_pem {
+            b = b.add_root_certificate(
+                Certificate::from_pem(pem).map_err(|e| format!("auth-smtp-ca-file: {e}"))?,
+            );
+        }
+        b.build_rustls().map_err(|e| format!("TLS: {e}"))
     };
-    let mut out = format!(
-        "From: {from_h}\r\nTo: <{}>\r\nSubject: {}\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n\
-         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
-         --{boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
-         --{boundary}--\r\n",
-        m.to,
-        header_text(&m.subject),
-        b64_lines(m.text.as_bytes()),
-        b64_lines(m.html.as_bytes()),
-    );
-    // Base64 lines never start with a dot; headers could.
-    out = out.replace("\r\n.", "\r\n..");
-    out
+    let tls = match (smtp.tls, smtp.port) {
+        (TlsMode::Off, _) => Tls::None,
+        (TlsMode::Implicit, _) | (TlsMode::Auto, 465) => Tls::Wrapper(params()?),
+        (TlsMode::StartTls, _) => Tls::Required(params()?),
+        (TlsMode::Auto, _) => Tls::Opportunistic(params()?),
+    };
+    if smtp.credentials.is_some() && matches!(tls, Tls::None) && !loopback(&smtp.host) {
+        return Err("refusing to send the SMTP password unencrypted (auth-smtp-tls = off to a remote server)".into());
+    }
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
+        .port(smtp.port)
+        .tls(tls)
+        .timeout(Some(COMMAND_TIMEOUT))
+        .hello_name(ClientId::Domain("supalite".into()));
+    if let Some((user, pass)) = &smtp.credentials {
+        b = b.credentials(Credentials::new(user.clone(), pass.clone()));
+    }
+    Ok(b.build())
 }
 
-struct Conn {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
-
-impl Conn {
-    /// Reads a (multi-line) reply; `Err` unless its code starts with `want`.
-    fn expect(&mut self, want: char) -> Result<(), String> {
-        let mut last = String::new();
-        for _ in 0..100 {
-            let mut line = String::new();
-            let n = (&mut self.r)
-                .take(4096)
-                .read_line(&mut line)
-                .map_err(|e| format!("reading the reply: {e}"))?;
-            if n == 0 {
-                return Err("the server closed the connection".into());
-            }
-            last = line.trim_end().to_string();
-            if last.len() < 4 || last.as_bytes()[3] != b'-' {
-                break;
-            }
-        }
-        if last.starts_with(want) {
-            Ok(())
-        } else {
-            Err(format!("the server answered: {last}"))
-        }
-    }
-
-    fn cmd(&mut self, line: &str, want: char) -> Result<(), String> {
-        self.w
-            .write_all(format!("{line}\r\n").as_bytes())
-            .map_err(|e| format!("writing: {e}"))?;
-        self.expect(want)
-    }
-}
-
-use std::io::Read;
-
-/// Sends `m` through `smtp` (blocking).
-pub fn send(smtp: &Smtp, from: &str, from_name: Option<&str>, m: &Message) -> Result<(), String> {
-    if !valid_address(from) {
-        return Err(format!("auth-smtp-admin-email is not an address: {from}"));
-    }
-    if !valid_address(&m.to) {
-        return Err(format!("not an address: {}", m.to));
-    }
+/// Sends `m` through `smtp`.
+pub async fn send(smtp: &Smtp, from: &str, from_name: Option<&str>, m: &Message) -> Result<(), String> {
+    let message = build(from, from_name, m)?;
     let addr = format!("{}:{}", smtp.host, smtp.port);
-    let target = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-        .map_err(|e| format!("SMTP {addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("SMTP {addr}: no address"))?;
-    let stream = TcpStream::connect_timeout(&target, TIMEOUT).map_err(|e| format!("SMTP {addr}: {e}"))?;
-    let _ = stream.set_read_timeout(Some(TIMEOUT));
-    let _ = stream.set_write_timeout(Some(TIMEOUT));
-    let mut c = Conn {
-        r: BufReader::new(stream.try_clone().map_err(|e| e.to_string())?),
-        w: stream,
-    };
-    let run = |c: &mut Conn| -> Result<(), String> {
-        c.expect('2')?;
-        c.cmd("EHLO supalite", '2')?;
-        if let Some((user, pass)) = &smtp.credentials {
-            let token = b64(format!("\0{user}\0{pass}").as_bytes());
-            c.cmd(&format!("AUTH PLAIN {token}"), '2')?;
-        }
-        c.cmd(&format!("MAIL FROM:<{from}>"), '2')?;
-        c.cmd(&format!("RCPT TO:<{}>", m.to), '2')?;
-        c.cmd("DATA", '3')?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let boundary = format!("supalite-{:x}", now.as_nanos());
-        let date = httpdate(now.as_secs());
-        let body = render(from, from_name, m, &boundary, &date);
-        c.w.write_all(body.as_bytes()).map_err(|e| format!("writing: {e}"))?;
-        c.cmd(".", '2')?;
-        let _ = c.cmd("QUIT", '2');
-        Ok(())
-    };
-    run(&mut c).map_err(|e| format!("SMTP {addr}: {e}"))
-}
-
-/// RFC 5322's date (`Mon, 07 Dec 2026 15:14:55 +0000`): HTTP's date
-/// (the `httpdate` crate) with the numeric zone mail prefers.
-fn httpdate(secs: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-    httpdate::fmt_http_date(t).replace(" GMT", " +0000")
+    let t = transport(smtp).map_err(|e| format!("SMTP {addr}: {e}"))?;
+    match tokio::time::timeout(SEND_TIMEOUT, t.send(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("SMTP {addr}: {e}")),
+        Err(_) => Err(format!("SMTP {addr}: no answer in {}s", SEND_TIMEOUT.as_secs())),
+    }
 }
 
 #[cfg(test)]
@@ -181,15 +136,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encoding() {
-        assert_eq!(b64(b"\0u\0p"), "AHUAcA==");
-        assert_eq!(b64(b"abc"), "YWJj");
-        assert_eq!(httpdate(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+    fn messages_and_modes() {
         let m = Message { to: "a@b.co".into(), subject: "Hé".into(), text: "t".into(), html: "<b>h</b>".into() };
-        let r = render("admin@x.io", Some("App"), &m, "B", "D");
-        assert!(r.contains("Subject: =?UTF-8?B?"));
-        assert!(r.contains("From: App <admin@x.io>"));
-        assert!(r.ends_with("--B--\r\n"));
-        assert!(!valid_address("a@b.co>\r\nRCPT TO:<x@y"));
+        let raw = String::from_utf8(build("admin@x.io", Some("App"), &m).unwrap().formatted()).unwrap();
+        assert!(raw.contains("Subject: =?utf-8?"), "{raw}");
+        assert!(raw.contains("From: App <admin@x.io>"), "{raw}");
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(raw.contains("Date: "), "{raw}");
+        // A header injection in an address is refused, not sent.
+        let bad = Message { to: "a@b.co>\r\nRCPT TO:<x@y".into(), ..m.clone() };
+        assert!(build("admin@x.io", None, &bad).is_err());
+        assert!(build("not an address", None, &m).is_err());
+        assert_eq!(TlsMode::parse("tls"), Some(TlsMode::Implicit));
+        assert_eq!(TlsMode::parse("ssl"), None);
+        assert!(loopback("127.0.0.1") && loopback("[::1]") && loopback("localhost"));
+        assert!(!loopback("smtp.example.com"));
+        let remote = Smtp {
+            host: "smtp.example.com".into(),
+            port: 25,
+            credentials: Some(("u".into(), "p".into())),
+            tls: TlsMode::Off,
+            ca_pem: None,
+        };
+        assert!(transport(&remote).is_err());
+        assert!(transport(&Smtp { tls: TlsMode::Auto, ..remote.clone() }).is_ok());
+        assert!(transport(&Smtp { ca_pem: Some(b"junk".to_vec()), ..remote }).is_err());
     }
 }

@@ -13,6 +13,13 @@ const serviceKey = process.env.SUPALITE_SERVICE_KEY;
 const mailpit = process.env.SUPALITE_MAILPIT_URL;
 const siteUrl = process.env.SUPALITE_SITE_URL;
 const client = (key = anonKey) => createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false } });
+/** A client in the PKCE flow (as @supabase/ssr's), keeping its code verifier in memory. */
+const pkceClient = () => {
+  const m = new Map();
+  const storage = { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => void m.set(k, v), removeItem: (k) => void m.delete(k) };
+  return createClient(url, anonKey, { auth: { flowType: 'pkce', storage, persistSession: true, autoRefreshToken: false, detectSessionInUrl: false } });
+};
+const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 const admin = client(serviceKey).auth.admin;
 const suffix = Math.random().toString(36).slice(2);
 
@@ -193,4 +200,80 @@ test('bad input: a malformed address, a bad verify', async () => {
   assert.equal(hash.error?.message, 'Email link is invalid or has expired');
   const phone = await client().auth.signInWithOtp({ phone: '+15555550100' });
   assert.equal(phone.error?.code, 'phone_provider_disabled');
+});
+
+test('PKCE: a magic link ends in ?code=, exchanged once for the session with the verifier', async () => {
+  const email = `pkce-${suffix}@example.com`;
+  assert.equal((await admin.createUser({ email, password: 'pkce-password', email_confirm: true })).error, null);
+  const c = pkceClient();
+  const sent = await c.auth.signInWithOtp({ email, options: { emailRedirectTo: 'https://app.example.com/cb?next=%2Fhome' } });
+  assert.equal(sent.error, null, JSON.stringify(sent.error));
+  const mail = await mailTo(email, 'Your sign-in link');
+  assert.match(new URL(mail.link).searchParams.get('token'), /^pkce_[0-9a-f]{56}$/);
+  const { loc, fragment } = await follow(mail.link);
+  assert.equal(loc.origin + loc.pathname, 'https://app.example.com/cb');
+  assert.equal(loc.searchParams.get('next'), '/home');
+  assert.equal(fragment.get('access_token'), null, 'no session in the fragment');
+  const code = loc.searchParams.get('code');
+  assert.match(code, /^[0-9a-f-]{36}$/);
+
+  // Without the verifier that made the challenge: refused.
+  const stolen = await fetch(`${url}/auth/v1/token?grant_type=pkce`, {
+    method: 'POST', headers: { apikey: anonKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ auth_code: code, code_verifier: 'x'.repeat(56) }),
+  });
+  assert.equal(stolen.status, 400);
+  assert.equal((await stolen.json()).error_code, 'bad_code_verifier');
+
+  const ex = await c.auth.exchangeCodeForSession(code);
+  assert.equal(ex.error, null, JSON.stringify(ex.error));
+  assert.equal(ex.data.user.email, email);
+  assert.equal(claims(ex.data.session.access_token).amr[0].method, 'magiclink');
+  assert.equal((await c.auth.getUser()).data.user.email, email);
+  // Once: the same code again is not found.
+  const again = await fetch(`${url}/auth/v1/token?grant_type=pkce`, {
+    method: 'POST', headers: { apikey: anonKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ auth_code: code, code_verifier: 'x'.repeat(56) }),
+  });
+  assert.equal(again.status, 404);
+  assert.deepEqual(await again.json(), { code: 404, error_code: 'flow_state_not_found', msg: 'invalid flow state, no valid flow state found' });
+  // The link itself is spent too: its redirect carries the error in the query as well.
+  const reused = await follow(mail.link);
+  assert.equal(reused.loc.searchParams.get('error_code'), 'otp_expired');
+  assert.equal(reused.fragment.get('error_code'), 'otp_expired');
+});
+
+test('PKCE: sign-up confirmation and password recovery through exchangeCodeForSession', async () => {
+  const email = `pkce-up-${suffix}@example.com`;
+  const c = pkceClient();
+  const up = await c.auth.signUp({ email, password: 'pkce-password', options: { emailRedirectTo: 'https://app.example.com/confirmed' } });
+  assert.equal(up.error, null, JSON.stringify(up.error));
+  assert.equal(up.data.session, null);
+  const confirm = await mailTo(email, 'Confirm your email address');
+  const { loc } = await follow(confirm.link);
+  assert.equal(loc.pathname, '/confirmed');
+  const ex = await c.auth.exchangeCodeForSession(loc.searchParams.get('code'));
+  assert.equal(ex.error, null, JSON.stringify(ex.error));
+  assert.ok(ex.data.user.email_confirmed_at);
+  assert.equal(claims(ex.data.session.access_token).amr[0].method, 'email/signup');
+
+  const r = pkceClient();
+  const events = [];
+  r.auth.onAuthStateChange((e) => events.push(e));
+  assert.equal((await r.auth.resetPasswordForEmail(email, { redirectTo: 'https://app.example.com/reset' })).error, null);
+  const mail = await mailTo(email, 'Reset your password');
+  const back = await follow(mail.link);
+  const rex = await r.auth.exchangeCodeForSession(back.loc.searchParams.get('code'));
+  assert.equal(rex.error, null, JSON.stringify(rex.error));
+  assert.ok(events.includes('PASSWORD_RECOVERY'), JSON.stringify(events));
+  assert.equal((await r.auth.updateUser({ password: 'pkce-new-password' })).error, null);
+  assert.equal((await client().auth.signInWithPassword({ email, password: 'pkce-new-password' })).error, null);
+
+  // A malformed challenge is refused before anything is sent.
+  const bad = await fetch(`${url}/auth/v1/otp`, {
+    method: 'POST', headers: { apikey: anonKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ email, code_challenge: 'short', code_challenge_method: 's256' }),
+  });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).msg, 'code challenge has to be between 43 and 128 characters');
 });

@@ -598,3 +598,19 @@ pub fn run_auth_suite(server: &Server) -> String {
     );
     anon
 }
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it, made
+/// with openssl in `dir`: `ca.pem` (to trust), `cert.pem` and `key.pem`
+/// (for the server).
+pub fn test_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=supalite test CA",
+        "-keyout", "ca.key", "-out", "ca.pem"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "cert.csr"]);
+    std::fs::write(dir.join("ext.cnf"), "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&["x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "ext.cnf", "-out", "cert.pem"]);
+}

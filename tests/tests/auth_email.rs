@@ -56,7 +56,7 @@ fn email_flows_through_supabase_js() {
                 ("SUPALITE_SITE_URL", SITE),
             ],
         );
-        assert!(report.contains("pass 7") && report.contains("fail 0"), "{report}");
+        assert!(report.contains("pass 9") && report.contains("fail 0"), "{report}");
         // The tokens are stored as GoTrue stores them.
         let service_auth = format!("Bearer {service}");
         let users = s.get("/auth/v1/admin/users?per_page=100", &[("authorization", &service_auth), ("apikey", &anon)]);
@@ -140,26 +140,69 @@ impl Drop for SmtpServer {
     }
 }
 
-fn smtp_server() -> SmtpServer {
+/// How the test's SMTP server is secured.
+#[derive(Clone, Copy, PartialEq)]
+enum Secured {
+    Plain,
+    /// STARTTLS required, and `AUTH` (user `mailer`, password `s3cret`) only after it.
+    StartTls,
+    /// Implicit TLS (SMTPS), with the same `AUTH`.
+    Implicit,
+}
+
+/// aiosmtpd on a free port, saving each message (with its envelope's
+/// recipients and the login that sent it) as a file in `dir`.
+fn smtp_server(secured: Secured) -> SmtpServer {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    test_certificates(dir.path());
+    let mail = dir.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    let kwargs = match secured {
+        Secured::Plain => "",
+        Secured::StartTls => "tls_context=ctx, require_starttls=True, authenticator=auth, auth_require_tls=True, auth_required=True",
+        Secured::Implicit => "ssl_context=ctx, authenticator=auth, auth_required=True, auth_require_tls=False",
+    };
     let script = format!(
         r#"
-import asyncio, os
+import asyncio, os, ssl
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain({cert:?}, {key:?})
+def auth(server, session, envelope, mechanism, data):
+    ok = data.login == b"mailer" and data.password == b"s3cret"
+    if ok: session.login = data.login.decode()
+    return AuthResult(success=ok, handled=False)
 class Save:
     async def handle_DATA(self, server, session, envelope):
         n = len(os.listdir({d:?}))
+        login = getattr(session, "login", None) or "-"
+        tls = "yes" if (session.ssl or server.transport.get_extra_info("ssl_object")) else "no"
         with open(os.path.join({d:?}, f"{{n}}.eml"), "wb") as f:
-            f.write(("X-Rcpt: " + ",".join(envelope.rcpt_tos) + "\r\n").encode() + envelope.content)
+            f.write(("X-Rcpt: " + ",".join(envelope.rcpt_tos) + "\r\nX-Login: " + login + "\r\nX-Tls: " + tls + "\r\n").encode() + envelope.content)
         return "250 OK"
-c = Controller(Save(), hostname="127.0.0.1", port={port})
+class TlsController(Controller):
+    def _trigger_server(self):
+        # the start-up probe, as a TLS client under implicit TLS
+        if not {implicit}: return super()._trigger_server()
+        import socket
+        cctx = ssl.create_default_context()
+        cctx.check_hostname = False
+        cctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection((self.hostname, self.port), 2.0) as raw:
+            with cctx.wrap_socket(raw) as t:
+                t.recv(1024)
+c = TlsController(Save(), hostname="127.0.0.1", port={port}, {kwargs})
 c.start()
 print("ready", flush=True)
 import time
 while True: time.sleep(3600)
 "#,
-        d = dir.path().to_str().unwrap()
+        d = mail.to_str().unwrap(),
+        cert = dir.path().join("cert.pem").to_str().unwrap(),
+        key = dir.path().join("key.pem").to_str().unwrap(),
+        implicit = if secured == Secured::Implicit { "True" } else { "False" },
     );
     let mut child = Command::new("python3")
         .args(["-c", &script])
@@ -176,9 +219,122 @@ while True: time.sleep(3600)
     SmtpServer { child, dir, port }
 }
 
+impl SmtpServer {
+    fn ca(&self) -> String {
+        self.dir.path().join("ca.pem").to_str().unwrap().to_string()
+    }
+
+    /// The messages received so far (waits up to 5 s for `n`).
+    fn received(&self, n: usize) -> Vec<String> {
+        let mail = self.dir.path().join("mail");
+        let mut files = vec![];
+        for _ in 0..50 {
+            files = std::fs::read_dir(&mail).unwrap().map(|f| f.unwrap().path()).collect::<Vec<_>>();
+            if files.len() >= n {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        files.sort();
+        files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect()
+    }
+}
+
+fn signup(s: &Server, email: &str) -> Reply {
+    let (anon, _) = keys();
+    s.request(
+        "POST",
+        "/auth/v1/signup",
+        &[("apikey", &anon)],
+        Some(&json!({"email": email, "password": "smtp-password"}).to_string()),
+    )
+}
+
+/// STARTTLS and implicit TLS with credentials: the message arrives over TLS
+/// under the login; a certificate not signed by a trusted CA, wrong
+/// credentials, and a server without STARTTLS when it is required are
+/// refused with GoTrue's error (and leave no user behind).
+#[test]
+fn smtp_over_tls_with_credentials() {
+    for secured in [Secured::StartTls, Secured::Implicit] {
+        let smtp = smtp_server(secured);
+        let p = Project::new();
+        let port = smtp.port.to_string();
+        let ca = smtp.ca();
+        let mode = if secured == Secured::Implicit { "tls" } else { "auto" };
+        let base = vec![
+            ("SUPALITE_AUTH_SMTP_HOST", "127.0.0.1"),
+            ("SUPALITE_AUTH_SMTP_PORT", port.as_str()),
+            ("SUPALITE_AUTH_SMTP_USER", "mailer"),
+            ("SUPALITE_AUTH_SMTP_TLS", mode),
+            ("SUPALITE_AUTH_SMTP_ADMIN_EMAIL", "noreply@myapp.test"),
+        ];
+        let mut good = base.clone();
+        good.extend([("SUPALITE_AUTH_SMTP_PASS", "s3cret"), ("SUPALITE_AUTH_SMTP_CA_FILE", ca.as_str())]);
+        let (s, _) = serve(&p, &good);
+        let r = signup(&s, "tls@example.com");
+        assert_eq!(r.status, 200, "{mode}: {}", r.body);
+        let got = smtp.received(1);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("X-Rcpt: tls@example.com\r\nX-Login: mailer\r\nX-Tls: yes\r\n"), "{}", got[0]);
+        assert!(got[0].contains("Subject: Confirm your email address"), "{}", got[0]);
+        drop(s);
+
+        // The CA not trusted: the certificate is refused, nothing is sent.
+        let mut untrusted = base.clone();
+        untrusted.push(("SUPALITE_AUTH_SMTP_PASS", "s3cret"));
+        let p2 = Project::new();
+        let (s, _) = serve(&p2, &untrusted);
+        let r = signup(&s, "tls2@example.com");
+        assert_eq!(r.status, 500, "{}", r.body);
+        assert!(r.json()["msg"].as_str().unwrap().starts_with("Error sending confirmation email"), "{}", r.body);
+        drop(s);
+
+        // Wrong password: refused by the server.
+        let mut wrong = base.clone();
+        wrong.extend([("SUPALITE_AUTH_SMTP_PASS", "nope"), ("SUPALITE_AUTH_SMTP_CA_FILE", ca.as_str())]);
+        let p3 = Project::new();
+        let (s, _) = serve(&p3, &wrong);
+        assert_eq!(signup(&s, "tls3@example.com").status, 500);
+        drop(s);
+        assert_eq!(smtp.received(1).len(), 1, "only the first message arrived");
+    }
+
+    // STARTTLS required, the server offers none: refused before any mail goes.
+    let plain = smtp_server(Secured::Plain);
+    let port = plain.port.to_string();
+    let p4 = Project::new();
+    let (s, _) = serve(
+        &p4,
+        &[
+            ("SUPALITE_AUTH_SMTP_HOST", "127.0.0.1"),
+            ("SUPALITE_AUTH_SMTP_PORT", port.as_str()),
+            ("SUPALITE_AUTH_SMTP_TLS", "starttls"),
+        ],
+    );
+    assert_eq!(signup(&s, "tls4@example.com").status, 500);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(plain.received(0).is_empty());
+
+    // A CA file without a certificate stops start-up, naming the setting.
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "not a certificate").unwrap();
+    let err = Project::new()
+        .serve_with(
+            &[],
+            &[
+                ("SUPALITE_AUTH_SMTP_HOST", "127.0.0.1"),
+                ("SUPALITE_AUTH_SMTP_CA_FILE", bad.path().to_str().unwrap()),
+            ],
+        )
+        .err()
+        .expect("start-up must fail");
+    assert!(err.contains("auth-smtp-ca-file"), "{err}");
+}
+
 #[test]
 fn smtp_path_through_aiosmtpd() {
-    let smtp = smtp_server();
+    let smtp = smtp_server(Secured::Plain);
     let p = Project::new();
     let port = smtp.port.to_string();
     let (s, catcher) = serve(
@@ -198,18 +354,11 @@ fn smtp_path_through_aiosmtpd() {
         Some(&json!({"email": "smtp@example.com", "password": "smtp-password"}).to_string()),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let mut files = vec![];
-    for _ in 0..50 {
-        files = std::fs::read_dir(smtp.dir.path()).unwrap().collect::<Vec<_>>();
-        if !files.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let files = smtp.received(1);
     assert_eq!(files.len(), 1);
-    let raw = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
-    assert!(raw.starts_with("X-Rcpt: smtp@example.com\r\n"), "{raw}");
-    assert!(raw.contains("From: My App <noreply@myapp.test>"), "{raw}");
+    let raw = &files[0];
+    assert!(raw.starts_with("X-Rcpt: smtp@example.com\r\nX-Login: -\r\nX-Tls: no\r\n"), "{raw}");
+    assert!(raw.contains("From: \"My App\" <noreply@myapp.test>"), "{raw}");
     assert!(raw.contains("Subject: Confirm your email address"), "{raw}");
     assert!(raw.contains("multipart/alternative"), "{raw}");
     // Not in the catcher: it went by SMTP.

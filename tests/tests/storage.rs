@@ -390,17 +390,8 @@ fn storage_conditional_downloads_and_list_v2() {
 fn s3_store_over_tls_trusts_only_what_it_is_told() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl").args(args).current_dir(d).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=supalite test CA",
-        "-keyout", "ca.key", "-out", "ca.pem"]);
-    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "s3.key", "-out", "s3.csr"]);
-    std::fs::write(d.join("ext"), "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(&["x509", "-req", "-in", "s3.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "2", "-extfile", "ext", "-out", "s3.pem"]);
-    let moto = supalite_tests::s3::Moto::start_tls(&d.join("s3.pem"), &d.join("s3.key"));
+    supalite_tests::test_certificates(d);
+    let moto = supalite_tests::s3::Moto::start_tls(&d.join("cert.pem"), &d.join("key.pem"));
     let p = Project::new();
     p.migration("20240101000000_storage.sql", STORAGE_SQL);
     let env = moto.env("supalite-tls");

@@ -97,10 +97,11 @@ impl EUser {
     }
 }
 
-/// The end of a verification: a session, or (the first of two e-mail
-/// change confirmations) a message.
+/// The end of a verification: the user (who then gets a session or, in
+/// the PKCE flow, an auth code), or (the first of two e-mail change
+/// confirmations) a message.
 enum Verified {
-    Session(Value),
+    User(String),
     Message(&'static str),
 }
 
@@ -254,31 +255,31 @@ impl Ctx<'_> {
     }
 
     /// GoTrue's `sendConfirmation`.
-    pub(super) fn send_confirmation(&self, user_id: &str, email: &str, redirect: &str) -> Result<(), Response> {
+    pub(super) fn send_confirmation(&self, user_id: &str, email: &str, redirect: &str, prefix: &str) -> Result<(), Response> {
         self.frequency(user_id, "confirmation_sent_at")?;
         self.email_budget()?;
         let code = links::otp(self.cfg.otp_length);
-        let hash = links::token_hash(email, &code);
+        let hash = format!("{prefix}{}", links::token_hash(email, &code));
         let url = self.action_link(&hash, "signup", redirect);
         self.deliver(Kind::Confirmation, email, &url, &code, "", "confirmation")?;
         self.store_token(user_id, Tok::Confirmation, &hash, email, "")
     }
 
-    fn send_magic_link(&self, u: &EUser, redirect: &str) -> Result<(), Response> {
+    fn send_magic_link(&self, u: &EUser, redirect: &str, prefix: &str) -> Result<(), Response> {
         self.frequency(&u.id, "recovery_sent_at")?;
         self.email_budget()?;
         let code = links::otp(self.cfg.otp_length);
-        let hash = links::token_hash(&u.email, &code);
+        let hash = format!("{prefix}{}", links::token_hash(&u.email, &code));
         let url = self.action_link(&hash, "magiclink", redirect);
         self.deliver(Kind::MagicLink, &u.email, &url, &code, "", "magic link")?;
         self.store_token(&u.id, Tok::Recovery, &hash, &u.email, "")
     }
 
-    fn send_recovery(&self, u: &EUser, redirect: &str) -> Result<(), Response> {
+    fn send_recovery(&self, u: &EUser, redirect: &str, prefix: &str) -> Result<(), Response> {
         self.frequency(&u.id, "recovery_sent_at")?;
         self.email_budget()?;
         let code = links::otp(self.cfg.otp_length);
-        let hash = links::token_hash(&u.email, &code);
+        let hash = format!("{prefix}{}", links::token_hash(&u.email, &code));
         let url = self.action_link(&hash, "recovery", redirect);
         self.deliver(Kind::Recovery, &u.email, &url, &code, "", "recovery")?;
         self.store_token(&u.id, Tok::Recovery, &hash, &u.email, "")
@@ -295,15 +296,15 @@ impl Ctx<'_> {
 
     /// GoTrue's `sendEmailChange`: a link to the new address, and one to
     /// the current address when both must confirm.
-    fn send_email_change(&self, u: &EUser, new_email: &str, redirect: &str) -> Result<(), Response> {
+    fn send_email_change(&self, u: &EUser, new_email: &str, redirect: &str, prefix: &str) -> Result<(), Response> {
         self.frequency(&u.id, "email_change_sent_at")?;
         self.email_budget()?;
         let code_new = links::otp(self.cfg.otp_length);
-        let hash_new = links::token_hash(new_email, &code_new);
+        let hash_new = format!("{prefix}{}", links::token_hash(new_email, &code_new));
         let both = self.cfg.secure_email_change && !u.email.is_empty();
         let current = both.then(|| {
             let code = links::otp(self.cfg.otp_length);
-            let hash = links::token_hash(&u.email, &code);
+            let hash = format!("{prefix}{}", links::token_hash(&u.email, &code));
             (code, hash)
         });
         let url = self.action_link(&hash_new, "email_change", redirect);
@@ -376,7 +377,8 @@ impl Ctx<'_> {
             if !create && user.is_none() {
                 return Err(error(422, "otp_disabled", "Signups not allowed for otp"));
             }
-            return self.magic_link(&email, user, &data, query, headers);
+            let c = pkce::challenge(&b)?;
+            return self.magic_link(&email, user, &data, query, headers, c.as_ref());
         }
         if !phone.is_empty() {
             return Err(error(400, "phone_provider_disabled", "Unsupported phone provider"));
@@ -385,7 +387,15 @@ impl Ctx<'_> {
     }
 
     /// GoTrue's `MagicLink`: a new (or unconfirmed) user signs up first.
-    fn magic_link(&self, email: &str, user: Option<EUser>, data: &Value, query: &str, headers: &[(String, String)]) -> Result<Response, Response> {
+    fn magic_link(
+        &self,
+        email: &str,
+        user: Option<EUser>,
+        data: &Value,
+        query: &str,
+        headers: &[(String, String)],
+        c: Option<&pkce::Challenge>,
+    ) -> Result<Response, Response> {
         let redirect = self.referrer(query, headers);
         let user = match user {
             Some(u) if u.confirmed => u,
@@ -398,7 +408,10 @@ impl Ctx<'_> {
                     None => (self.create_passwordless(email, data)?, true),
                 };
                 if !self.cfg.autoconfirm {
-                    if let Err(e) = self.send_confirmation(&u.id, email, &redirect) {
+                    let sent = self
+                        .flow_state(&u.id, "email", "email/signup", c)
+                        .and_then(|prefix| self.send_confirmation(&u.id, email, &redirect, prefix));
+                    if let Err(e) = sent {
                         if created {
                             self.delete_user(&u.id);
                         }
@@ -416,7 +429,8 @@ impl Ctx<'_> {
         if user.banned {
             return Err(error(400, "user_banned", "User is banned"));
         }
-        self.send_magic_link(&user, &redirect)?;
+        let prefix = self.flow_state(&user.id, "magiclink", "magiclink", c)?;
+        self.send_magic_link(&user, &redirect, prefix)?;
         Ok(ok_empty())
     }
 
@@ -431,7 +445,8 @@ impl Ctx<'_> {
         let Some(user) = self.by_email(&email)? else {
             return Ok(ok_empty());
         };
-        self.send_recovery(&user, &self.referrer(query, headers))?;
+        let prefix = self.flow_state(&user.id, "recovery", "recovery", pkce::challenge(&b)?.as_ref())?;
+        self.send_recovery(&user, &self.referrer(query, headers), prefix)?;
         Ok(ok_empty())
     }
 
@@ -464,11 +479,16 @@ impl Ctx<'_> {
             return Ok(ok_empty());
         };
         let redirect = self.referrer(query, headers);
+        let c = pkce::challenge(&b)?;
         match kind {
-            "signup" if !user.confirmed => self.send_confirmation(&user.id, &user.email, &redirect)?,
+            "signup" if !user.confirmed => {
+                let prefix = self.flow_state(&user.id, "email/signup", "email/signup", c.as_ref())?;
+                self.send_confirmation(&user.id, &user.email, &redirect, prefix)?
+            }
             "email_change" if !user.email_change.is_empty() => {
                 let new = user.email_change.clone();
-                self.send_email_change(&user, &new, &redirect)?
+                let prefix = self.flow_state(&user.id, "email_change", "email_change", c.as_ref())?;
+                self.send_email_change(&user, &new, &redirect, prefix)?
             }
             _ => {}
         }
@@ -631,7 +651,8 @@ impl Ctx<'_> {
         if self.by_email(&new)?.is_some() {
             return Err(error(422, "email_exists", "A user with this email address has already been registered"));
         }
-        self.send_email_change(&u, &new, &self.referrer(query, headers))
+        let prefix = self.flow_state(&u.id, "email_change", "email_change", pkce::challenge(b)?.as_ref())?;
+        self.send_email_change(&u, &new, &self.referrer(query, headers), prefix)
     }
 
     /// `GET /verify?token=…&type=…&redirect_to=…` (the e-mail's link): 303
@@ -646,8 +667,29 @@ impl Ctx<'_> {
         if token.is_empty() {
             return Err(error(400, "validation_failed", "Verify requires a token or a token hash"));
         }
-        let (base, fragment) = match self.verify_hash(&kind, &token) {
-            Ok(Verified::Session(s)) => {
+        // GoTrue's flow: a `pkce_` token's link ends in an auth code.
+        let pkce = token.starts_with(pkce::PREFIX);
+        enum Outcome {
+            Session(Value),
+            Code(String),
+            Message(&'static str),
+        }
+        let outcome = self.verify_hash(&kind, &token).and_then(|v| match v {
+            Verified::User(id) if pkce => {
+                let method = pkce::method_of(&kind)
+                    .ok_or_else(|| error(400, "validation_failed", "Unsupported verification type"))?;
+                Ok(Outcome::Code(self.issue_auth_code(&id, method)?))
+            }
+            Verified::User(id) => {
+                let r = self.sign_in(&id, "otp")?;
+                Ok(Outcome::Session(serde_json::from_slice(&r.body).unwrap_or(Value::Null)))
+            }
+            Verified::Message(m) => Ok(Outcome::Message(m)),
+        });
+        let base = redirect.split('#').next().unwrap_or("");
+        let location = match outcome {
+            Ok(Outcome::Code(code)) => links::with_query(&redirect, &[("code", code)]),
+            Ok(Outcome::Session(s)) => {
                 let field = |k: &str| match &s[k] {
                     Value::String(v) => v.clone(),
                     v => v.to_string(),
@@ -661,15 +703,19 @@ impl Ctx<'_> {
                     ("type", kind.clone()),
                     ("sb", String::new()),
                 ];
-                (redirect, links::form(&pairs))
+                format!("{base}#{}", links::form(&pairs))
             }
-            Ok(Verified::Message(m)) => (redirect, links::form(&[("message", m.to_string()), ("sb", String::new())])),
+            Ok(Outcome::Message(m)) => {
+                // PKCE: the message in the query too (GoTrue's prepRedirectURL).
+                let query = if pkce { vec![("message", m.to_string())] } else { vec![] };
+                let fragment = links::form(&[("message", m.to_string()), ("sb", String::new())]);
+                format!("{}#{fragment}", links::with_query(base, &query))
+            }
             Err(e) => {
                 let v: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
                 let mut pairs = vec![
                     ("error_code", v["error_code"].as_str().unwrap_or("").to_string()),
                     ("error_description", v["msg"].as_str().unwrap_or("").to_string()),
-                    ("sb", String::new()),
                 ];
                 let oauth = match e.status {
                     400 => Some("invalid_request"),
@@ -682,13 +728,15 @@ impl Ctx<'_> {
                 if let Some(o) = oauth {
                     pairs.push(("error", o.to_string()));
                 }
-                (redirect, links::form(&pairs))
+                // PKCE: the error in the query too (GoTrue's prepErrorRedirectURL).
+                let query = if pkce { pairs.clone() } else { vec![] };
+                pairs.insert(2, ("sb", String::new()));
+                format!("{}#{}", links::with_query(base, &query), links::form(&pairs))
             }
         };
-        let base = base.split('#').next().unwrap_or("").to_string();
         Ok(Response {
             status: 303,
-            headers: vec![("location".into(), format!("{base}#{fragment}"))],
+            headers: vec![("location".into(), location)],
             body: vec![],
         })
     }
@@ -722,7 +770,7 @@ impl Ctx<'_> {
             self.verify_hash(&kind, &token_hash)?
         };
         match verified {
-            Verified::Session(s) => Ok(json_response(200, s)),
+            Verified::User(id) => self.sign_in(&id, "otp"),
             Verified::Message(m) => Ok(json_response(200, json!({"msg": m, "code": "200"}))),
         }
     }
@@ -836,8 +884,6 @@ impl Ctx<'_> {
             }
             Err(e) => return Err(db_error(e)),
         }
-        let r = self.sign_in(&u.id, "otp")?;
-        let s: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        Ok(Verified::Session(s))
+        Ok(Verified::User(u.id.clone()))
     }
 }

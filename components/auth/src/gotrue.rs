@@ -20,6 +20,8 @@ mod reauth;
 mod providers;
 #[path = "mfa.rs"]
 mod mfa;
+#[path = "pkce.rs"]
+mod pkce;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -519,6 +521,7 @@ impl Ctx<'_> {
             // A sign-up that cannot sign in fails before its user is written.
             self.signer()?;
         }
+        let challenge = pkce::challenge(&b)?;
         let redirect = self.referrer(query, headers);
         let id = match self.create_user(&email, Some(password), self.cfg.autoconfirm, &data, &json!({})) {
             Ok(id) => id,
@@ -529,7 +532,8 @@ impl Ctx<'_> {
                     vec![Some(email.clone())],
                 )?;
                 let id = rows.first().and_then(|r| r[0].clone()).ok_or(e)?;
-                self.send_confirmation(&id, &email, &redirect)?;
+                let prefix = self.flow_state(&id, "email", "email/signup", challenge.as_ref())?;
+                self.send_confirmation(&id, &email, &redirect, prefix)?;
                 return Ok(json_response(200, self.user_json(&id)?.unwrap_or(Value::Null)));
             }
             Err(e) => return Err(e),
@@ -540,7 +544,10 @@ impl Ctx<'_> {
             })
         } else {
             // The confirmation e-mail; a sign-up whose mail fails leaves no user.
-            if let Err(e) = self.send_confirmation(&id, &email, &redirect) {
+            let sent = self
+                .flow_state(&id, "email", "email/signup", challenge.as_ref())
+                .and_then(|prefix| self.send_confirmation(&id, &email, &redirect, prefix));
+            if let Err(e) = sent {
                 self.one("DELETE FROM auth.users WHERE id = $1::uuid", vec![Some(id)])?;
                 return Err(e);
             }
@@ -925,6 +932,14 @@ impl Ctx<'_> {
                         headers,
                     )
                     .and_then(|()| self.password_grant(body)),
+                Some("pkce") => self
+                    .rate_limit(
+                        "token",
+                        self.cfg.rate_limit_token,
+                        self.cfg.rate_limit_window_seconds,
+                        headers,
+                    )
+                    .and_then(|()| self.pkce_grant(body)),
                 Some("refresh_token") => self
                     .rate_limit(
                         "token",
@@ -936,7 +951,6 @@ impl Ctx<'_> {
                 // --- sign-in methods not offered (providers.rs) ---
                 Some("id_token") => providers::id_token_grant(body),
                 Some("web3") => Err(providers::web3_grant()),
-                Some("pkce") => providers::pkce_grant(body),
                 _ => Err(error(400, "invalid_credentials", "unsupported_grant_type")),
             },
             ("GET", "/user") => self.get_user(headers),

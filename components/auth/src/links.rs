@@ -85,6 +85,34 @@ pub fn form(pairs: &[(&str, String)]) -> String {
 }
 
 /// GoTrue's `encodeRedirectURL`: escaped only when it holds `&`, `=` or `#`.
+/// `url` with each of `pairs` set in its query (replacing a parameter of
+/// that name), its fragment kept (Go's `u.Query().Set` + `u.String()`).
+pub fn with_query(url: &str, pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return url.to_string();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let (path, query) = base.split_once('?').unwrap_or((base, ""));
+    let mut kept: Vec<String> = query
+        .split('&')
+        .filter(|kv| {
+            let name = unescape(kv.split('=').next().unwrap_or(""));
+            !kv.is_empty() && !pairs.iter().any(|(k, _)| *k == name)
+        })
+        .map(str::to_string)
+        .collect();
+    kept.extend(pairs.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))));
+    let mut out = format!("{path}?{}", kept.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
 pub fn redirect_param(url: &str) -> String {
     if url.contains(['&', '=', '#']) {
         escape(url)
@@ -210,6 +238,14 @@ pub fn redirect_allowed(site_url: &str, allow: &[String], url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_pairs() {
+        let code = |u: &str| with_query(u, &[("code", "c 2".to_string())]);
+        assert_eq!(code("http://localhost:3000"), "http://localhost:3000?code=c+2");
+        assert_eq!(code("https://a.example/cb?next=%2Fa&code=old#x"), "https://a.example/cb?next=%2Fa&code=c+2#x");
+        assert_eq!(with_query("http://h/p?a=1", &[]), "http://h/p?a=1");
+    }
 
     #[test]
     fn codes_and_hashes() {

@@ -88,9 +88,7 @@ fn amr_method(factor_type: &str) -> &'static str {
     }
 }
 
-fn is_uuid(id: &str) -> bool {
-    valid_uuid(id).is_ok()
-}
+use super::admin::is_uuid;
 
 /// A string field of the body; anything else than a string is the body
 /// GoTrue could not decode.

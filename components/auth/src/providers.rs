@@ -111,21 +111,6 @@ pub fn web3_grant() -> Response {
     error(422, "web3_provider_disabled", "Web3 provider is disabled")
 }
 
-/// `grant_type=pkce` (`exchangeCodeForSession`): supalite issues no auth
-/// codes, so none is found.
-pub fn pkce_grant(body: &[u8]) -> Result<Response, Response> {
-    let b = body_json(body)?;
-    let empty = |k: &str| str_field(&b, k).unwrap_or("").is_empty();
-    if empty("auth_code") || empty("code_verifier") {
-        return Err(error(
-            400,
-            "validation_failed",
-            "invalid request: both auth code and code verifier should be non-empty",
-        ));
-    }
-    Err(error(404, "flow_state_not_found", "invalid flow state, no valid flow state found"))
-}
-
 /// `/callback` (an OAuth provider's return): GoTrue's `loadFlowState`.
 pub fn callback(query: &str, body: &[u8]) -> Response {
     let state = links::param(query, "state")

@@ -449,7 +449,7 @@ settings! {
     }
     AUTH_SMTP_HOST {
         kind: Text, default: Unset,
-        about: "SMTP server for the auth e-mails (GoTrue's `SMTP_HOST`, the CLI's `[auth.email.smtp] host`); plain SMTP, no TLS. Unset: e-mails go to the built-in mail catcher",
+        about: "SMTP server for the auth e-mails (GoTrue's `SMTP_HOST`, the CLI's `[auth.email.smtp] host`), secured as `auth-smtp-tls` says. Unset: e-mails go to the built-in mail catcher",
     }
     AUTH_SMTP_PORT {
         kind: Number, default: Value("587"),
@@ -462,6 +462,14 @@ settings! {
     AUTH_SMTP_PASS {
         kind: Text, secret: true, default: Unset,
         about: "its password (`SMTP_PASS`)",
+    }
+    AUTH_SMTP_TLS {
+        kind: Choice(&["auto", "starttls", "tls", "off"]), default: Value("auto"),
+        about: "how the SMTP connection is secured: `auto` as GoTrue's mailer (implicit TLS on port 465, else STARTTLS when the server offers it), `starttls` (required: a server without it is refused), `tls` (implicit TLS on any port), `off` (plain; the password then goes only to a loopback server). Certificates are checked against the Mozilla roots and `auth-smtp-ca-file`",
+    }
+    AUTH_SMTP_CA_FILE {
+        kind: Path, default: Unset,
+        about: "PEM certificates trusted for the SMTP server besides the Mozilla roots (a private mail server's CA)",
     }
     AUTH_SMTP_ADMIN_EMAIL {
         kind: Text, default: Value("admin@email.com"),

@@ -170,7 +170,7 @@ impl Pool {
                 crate::blob_store::Store::open(cfg.storage_s3.as_ref(), &cfg.storage_dir)
                     .map_err(anyhow::Error::msg)?,
             )),
-            mailer: Arc::new(crate::mail::Mailer::from_config(cfg)),
+            mailer: Arc::new(crate::mail::Mailer::from_config(cfg).map_err(anyhow::Error::msg)?),
             caps: Arc::new(super::caps::Capabilities::new(cfg)),
             reuse: cfg.instance_reuse.max(1),
             idle: std::sync::Mutex::new(Vec::new()),
