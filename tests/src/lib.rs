@@ -614,3 +614,12 @@ pub fn test_certificates(dir: &std::path::Path) {
     run(&["x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
         "-days", "2", "-extfile", "ext.cnf", "-out", "cert.pem"]);
 }
+
+/// A throw-away P-256 key pair for the tests only (its private key as PEM, its public JWK).
+pub const EC_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFfcBNTsPucbklhY3
+if04Kg5aDoccnaS6sIEEwMoJ3V2hRANCAATkxshjWOmHm6Z11n3b5tyK5z+TqRTR
++zeZBcVrPi417AhnGbDIoCGhhdgu9JYBr6MJsfbALX5s8RS+rmllQ4lS
+-----END PRIVATE KEY-----
+";
+pub const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","kid":"test-key","alg":"ES256","x":"5MbIY1jph5umddZ92-bciuc_k6kU0fs3mQXFaz4uNew","y":"CGcZsMigIaGF2C70lgGvowmx9sAtfmzxFL6uaWVDiVI"}"#;

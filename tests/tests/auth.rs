@@ -4,14 +4,6 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use supalite_tests::*;
 
-/// A throw-away P-256 key pair for these tests only.
-const EC_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFfcBNTsPucbklhY3
-if04Kg5aDoccnaS6sIEEwMoJ3V2hRANCAATkxshjWOmHm6Z11n3b5tyK5z+TqRTR
-+zeZBcVrPi417AhnGbDIoCGhhdgu9JYBr6MJsfbALX5s8RS+rmllQ4lS
------END PRIVATE KEY-----
-";
-const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","kid":"test-key","alg":"ES256","x":"5MbIY1jph5umddZ92-bciuc_k6kU0fs3mQXFaz4uNew","y":"CGcZsMigIaGF2C70lgGvowmx9sAtfmzxFL6uaWVDiVI"}"#;
 
 fn status_and_code(s: &Server, token: &str) -> (u16, Value) {
     let auth = format!("Bearer {token}");

@@ -152,13 +152,6 @@ fn reauthentication_code_expires() {
     assert_eq!(r.json()["msg"], "Nonce has expired or is invalid");
 }
 
-const EC_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFfcBNTsPucbklhY3
-if04Kg5aDoccnaS6sIEEwMoJ3V2hRANCAATkxshjWOmHm6Z11n3b5tyK5z+TqRTR
-+zeZBcVrPi417AhnGbDIoCGhhdgu9JYBr6MJsfbALX5s8RS+rmllQ4lS
------END PRIVATE KEY-----
-";
-const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","kid":"test-key","alg":"ES256","x":"5MbIY1jph5umddZ92-bciuc_k6kU0fs3mQXFaz4uNew","y":"CGcZsMigIaGF2C70lgGvowmx9sAtfmzxFL6uaWVDiVI"}"#;
 
 /// A server that verifies tokens with a public key only cannot sign a new
 /// user's session: the sign-up fails and leaves no user behind.
